@@ -1,0 +1,31 @@
+//! The sea-orm entities of firearms-hub: one module per table, plus the enumerations the tables share.
+//!
+//! This crate depends on nothing of ours. Schema changes are made only in the `migration` crate; these
+//! types describe the schema the migrations produce.
+
+pub mod agency;
+pub mod audit_event;
+pub mod enums;
+pub mod firearm;
+pub mod funding_award;
+pub mod performance_measure;
+pub mod seizure;
+pub mod seizure_firearm;
+pub mod trace;
+pub mod training_event;
+
+pub use enums::{
+    Agency, CourseKind, Direction, FirearmType, FundingCategory, Role, SourceClass, TraceStatus,
+};
+
+pub mod prelude {
+    pub use super::agency::Entity as AgencyEntity;
+    pub use super::audit_event::Entity as AuditEvent;
+    pub use super::firearm::Entity as Firearm;
+    pub use super::funding_award::Entity as FundingAward;
+    pub use super::performance_measure::Entity as PerformanceMeasure;
+    pub use super::seizure::Entity as Seizure;
+    pub use super::seizure_firearm::Entity as SeizureFirearm;
+    pub use super::trace::Entity as Trace;
+    pub use super::training_event::Entity as TrainingEvent;
+}

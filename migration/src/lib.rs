@@ -1,0 +1,32 @@
+//! Schema migrations of firearms-hub: the only way the schema changes. Every migration produces the
+//! same tables, keys and indexes on SQLite and PostgreSQL.
+
+pub use sea_orm_migration::prelude::*;
+
+mod common;
+mod m20261127_000001_create_agency;
+mod m20261127_000002_create_firearm;
+mod m20261127_000003_create_trace;
+mod m20261127_000004_create_seizure;
+mod m20261127_000005_create_funding_award;
+mod m20261127_000006_create_training_event;
+mod m20261127_000007_create_performance_measure;
+mod m20261127_000008_create_audit_event;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261127_000001_create_agency::Migration),
+            Box::new(m20261127_000002_create_firearm::Migration),
+            Box::new(m20261127_000003_create_trace::Migration),
+            Box::new(m20261127_000004_create_seizure::Migration),
+            Box::new(m20261127_000005_create_funding_award::Migration),
+            Box::new(m20261127_000006_create_training_event::Migration),
+            Box::new(m20261127_000007_create_performance_measure::Migration),
+            Box::new(m20261127_000008_create_audit_event::Migration),
+        ]
+    }
+}

@@ -1,0 +1,257 @@
+//! One typed `Settings`, loaded once at startup: command-line flags over `HUB_…` environment
+//! variables over an optional `hub.toml`, over defaults that work for the embedded SQLite case.
+//! Nothing else in the code reads the environment.
+
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+/// The database a hub uses when nothing is configured: a SQLite file in the working directory.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://firearms-hub.db?mode=rwc";
+
+/// The sections of the settings; `HUB_DATABASE_URL` sets `database.url`, `HUB_SERVER_BIND` sets
+/// `server.bind`, and so on.
+const SECTIONS: [&str; 4] = ["database", "server", "auth", "log"];
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub database: DatabaseSettings,
+    pub server: ServerSettings,
+    pub auth: AuthSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `sqlite://PATH?mode=rwc` or `postgres://USER@HOST:PORT/DB`.
+    pub url: String,
+    pub max_connections: u32,
+    pub min_connections: u32,
+    pub connect_timeout_secs: u64,
+    /// How long a request waits for a free connection before it is refused.
+    pub acquire_timeout_secs: u64,
+    /// How long SQLite waits on a lock held by another writer.
+    pub sqlite_busy_timeout_ms: u64,
+    /// PostgreSQL `statement_timeout`; 0 turns it off.
+    pub statement_timeout_ms: u64,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            url: DEFAULT_DATABASE_URL.to_owned(),
+            max_connections: 10,
+            min_connections: 1,
+            connect_timeout_secs: 5,
+            acquire_timeout_secs: 5,
+            sqlite_busy_timeout_ms: 10_000,
+            statement_timeout_ms: 30_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSettings {
+    pub bind: String,
+    /// Development mode: GraphiQL on `GET /graphql`, tokens printed by `serve --demo`.
+    pub development: bool,
+    pub workers: usize,
+    /// Seconds a graceful shutdown waits for in-flight requests.
+    pub shutdown_timeout_secs: u64,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8080".to_owned(),
+            development: false,
+            workers: 2,
+            shutdown_timeout_secs: 10,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSettings {
+    /// Expected `iss` claim.
+    pub issuer: String,
+    /// Expected `aud` claim.
+    pub audience: String,
+    /// HS256 development signing secret (at least 32 bytes). Never printed.
+    #[serde(skip_serializing)]
+    pub dev_secret: Option<SecretString>,
+    /// Where `serve --demo` keeps a generated development secret when none is configured.
+    pub dev_secret_file: PathBuf,
+    /// PEM public keys (RS256 or ES256), each named by its `kid`.
+    pub public_keys: Vec<PublicKeySetting>,
+    /// A JWKS file with further public keys.
+    pub jwks_file: Option<PathBuf>,
+    /// Clock skew allowed on `exp` and `nbf`, in seconds.
+    pub leeway_secs: u64,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            issuer: "firearms-hub".to_owned(),
+            audience: "firearms-hub".to_owned(),
+            dev_secret: None,
+            dev_secret_file: PathBuf::from("firearms-hub.dev-secret"),
+            public_keys: Vec::new(),
+            jwks_file: None,
+            leeway_secs: 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublicKeySetting {
+    pub kid: String,
+    /// "RS256" or "ES256".
+    pub algorithm: String,
+    pub pem_file: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSettings {
+    /// A `tracing` filter, e.g. "info" or "firearms_hub=debug".
+    pub level: String,
+    pub format: LogFormat,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            level: "info".to_owned(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+/// Values given on the command line; `None` leaves the lower layers in force.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bind: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub development: Option<bool>,
+}
+
+impl Settings {
+    /// Loads the settings: `overrides` over `HUB_…` variables over the TOML file (`config_file`,
+    /// or `hub.toml` when it exists) over the defaults.
+    pub fn load(config_file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Settings> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        match config_file {
+            Some(path) => {
+                anyhow::ensure!(
+                    path.exists(),
+                    "the settings file {} does not exist",
+                    path.display()
+                );
+                figment = figment.merge(Toml::file_exact(path));
+            }
+            None => figment = figment.merge(Toml::file_exact("hub.toml")),
+        }
+        figment = figment.merge(Env::prefixed("HUB_").map(|key| {
+            let key = key.as_str().to_ascii_lowercase();
+            SECTIONS
+                .iter()
+                .find_map(|section| {
+                    key.strip_prefix(&format!("{section}_"))
+                        .map(|rest| format!("{section}.{rest}"))
+                })
+                .unwrap_or(key)
+                .into()
+        }));
+        let mut flags = Figment::new();
+        if let Some(url) = &overrides.database_url {
+            flags = flags.merge(Serialized::default("database.url", url));
+        }
+        if let Some(bind) = &overrides.bind {
+            flags = flags.merge(Serialized::default("server.bind", bind));
+        }
+        if let Some(development) = overrides.development {
+            flags = flags.merge(Serialized::default("server.development", development));
+        }
+        let settings: Settings = figment
+            .merge(flags)
+            .extract()
+            .map_err(|e| anyhow::anyhow!("invalid settings: {e}"))?;
+        Ok(settings)
+    }
+
+    /// Settings for an explicit database URL and nothing else configured (tests, tools).
+    pub fn for_database(url: impl Into<String>) -> Settings {
+        Settings {
+            database: DatabaseSettings {
+                url: url.into(),
+                ..DatabaseSettings::default()
+            },
+            ..Settings::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_use_a_sqlite_file_in_the_working_directory() {
+        let settings = Settings::default();
+        assert_eq!(settings.database.url, DEFAULT_DATABASE_URL);
+        assert!(settings.database.max_connections > 0);
+        assert!(!settings.server.development);
+    }
+
+    #[test]
+    fn flags_win_over_environment_and_file() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "hub.toml",
+                "[database]\nurl = \"sqlite://from-file.db\"\nmax_connections = 3\n[server]\nbind = \"127.0.0.1:1\"\n",
+            )?;
+            jail.set_env("HUB_DATABASE_URL", "sqlite://from-env.db");
+            jail.set_env("HUB_SERVER_BIND", "127.0.0.1:2");
+            let overrides = Overrides {
+                bind: Some("127.0.0.1:3".into()),
+                ..Overrides::default()
+            };
+            let settings = Settings::load(None, &overrides).expect("settings load");
+            assert_eq!(settings.database.url, "sqlite://from-env.db");
+            assert_eq!(settings.database.max_connections, 3);
+            assert_eq!(settings.server.bind, "127.0.0.1:3");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn an_unknown_setting_is_refused_by_name() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("hub.toml", "[database]\nurl_typo = \"x\"\n")?;
+            let error = Settings::load(None, &Overrides::default()).expect_err("refused");
+            assert!(error.to_string().contains("url_typo"), "{error}");
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,11 @@
+//! firearms-hub: one GraphQL API over firearms traces, seizures, training and funding, where ATF,
+//! ICE, CBP and State each see exactly their permitted slice. See `ARCHITECTURE.md`.
+
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod domain;
+pub mod error;
+pub mod import;
+pub mod store;
+pub mod telemetry;

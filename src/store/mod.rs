@@ -1,0 +1,100 @@
+//! The one door to the data. Only this module builds queries; everything else asks it.
+//!
+//! `connect` opens the pool for the configured backend (SQLite set up for safe concurrent use, or
+//! PostgreSQL) and `migrate` brings the schema up to date through the `migration` crate.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use migration::{Migrator, MigratorTrait};
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend};
+
+use crate::config::DatabaseSettings;
+
+/// Opens a connection pool. SQLite gets WAL, a busy timeout, enforced foreign keys and
+/// `synchronous = NORMAL`; PostgreSQL gets the statement timeout. SQL statements are not logged.
+pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<DatabaseConnection> {
+    let mut options = ConnectOptions::new(settings.url.clone());
+    options
+        .max_connections(settings.max_connections.max(1))
+        .min_connections(
+            settings
+                .min_connections
+                .min(settings.max_connections.max(1)),
+        )
+        .connect_timeout(Duration::from_secs(settings.connect_timeout_secs))
+        .acquire_timeout(Duration::from_secs(settings.acquire_timeout_secs))
+        .sqlx_logging(false);
+    if settings.statement_timeout_ms > 0 {
+        options.statement_timeout(Duration::from_millis(settings.statement_timeout_ms));
+    }
+    let busy = Duration::from_millis(settings.sqlite_busy_timeout_ms);
+    options.map_sqlx_sqlite_opts(move |opts| {
+        opts.journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(busy)
+            .foreign_keys(true)
+            .create_if_missing(true)
+    });
+    Database::connect(options)
+        .await
+        .with_context(|| format!("cannot open the database at {}", redact_url(&settings.url)))
+}
+
+/// Applies every pending migration.
+pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
+    Migrator::up(db, None)
+        .await
+        .context("cannot apply the database migrations")
+}
+
+/// Whether every migration the binary knows has been applied.
+pub async fn migrations_current(db: &DatabaseConnection) -> anyhow::Result<bool> {
+    let pending = Migrator::get_pending_migrations(db)
+        .await
+        .context("cannot read the migration state")?;
+    Ok(pending.is_empty())
+}
+
+/// The database URL with any password replaced, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme + 3],
+                    &credentials[..colon],
+                    &url[at..]
+                ),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Which SQL dialect a connection speaks.
+pub fn backend(db: &DatabaseConnection) -> DbBackend {
+    db.get_database_backend()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn passwords_never_reach_messages() {
+        assert_eq!(
+            redact_url("postgres://hub:s3cret@db:5432/hub"),
+            "postgres://hub:***@db:5432/hub"
+        );
+        assert_eq!(
+            redact_url("postgres://postgres@127.0.0.1/x"),
+            "postgres://postgres@127.0.0.1/x"
+        );
+        assert_eq!(redact_url("sqlite://hub.db"), "sqlite://hub.db");
+    }
+}
