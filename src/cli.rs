@@ -37,6 +37,8 @@ pub enum Command {
     DemoData(DemoArgs),
     /// Import records from a CSV or JSON file: all rows or none.
     Import(ImportArgs),
+    /// Print a development token (HS256 with the development secret) on standard output.
+    Token(TokenArgs),
 }
 
 #[derive(Debug, Args)]
@@ -74,6 +76,22 @@ pub struct ImportArgs {
     /// Name of the system the records come from, kept as their provenance.
     #[arg(long, default_value = "import")]
     pub source_system: String,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// The role the token grants: ATF, ICE, CBP, STATE or OVERSIGHT.
+    #[arg(long, value_parser = crate::auth::parse_role_arg)]
+    pub role: entity::Role,
+    /// A scope to grant; repeat for several. Known scopes: pii.
+    #[arg(long = "scope", value_name = "SCOPE")]
+    pub scopes: Vec<String>,
+    /// How long the token is valid: 90s, 15m, 1h, 2d (at most 30d).
+    #[arg(long, default_value = "1h", value_parser = crate::auth::parse_ttl)]
+    pub ttl: std::time::Duration,
+    /// The token's subject (`sub`); default dev-<role in lower case>.
+    #[arg(long, value_name = "NAME")]
+    pub subject: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -169,6 +187,17 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<ExitCo
                 source_system: args.source_system,
             };
             import::run_file(&db, &request).await
+        }
+        Command::Token(args) => {
+            let token = crate::auth::dev_token_command(
+                settings.auth,
+                args.role,
+                &args.scopes,
+                args.ttl,
+                args.subject.as_deref(),
+            )?;
+            println!("{token}");
+            Ok(ExitCode::SUCCESS)
         }
         Command::Serve(args) => {
             let db = store::connect(&settings.database).await?;
