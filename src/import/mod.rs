@@ -1,34 +1,292 @@
 //! Bulk import from CSV and JSON: every row validated, all rows or none.
+//!
+//! The core is format-independent: `import_traces`, `import_seizures`, `import_trainings` and
+//! `import_funding` take raw records (`records`), validate every one of them (types, code lists,
+//! references to agencies and awards, cross-field rules, ownership), and then write them in one
+//! transaction, by natural key, so importing the same records twice changes nothing. The command
+//! line (`run_file`) reads files into those records; the GraphQL API converts its inputs into them.
 
-use std::path::PathBuf;
-use std::process::ExitCode;
+mod csv;
+mod file;
+mod json;
+pub mod records;
+mod validate;
 
-use sea_orm::DatabaseConnection;
+use std::fmt;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum FileFormat {
-    Csv,
-    Json,
-}
+use chrono::Utc;
+use entity::Agency;
+use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr, TransactionTrait};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ImportKind {
-    Traces,
-    Seizures,
-    Trainings,
-    Funding,
-}
+pub use file::{
+    FileError, FileFormat, FileImport, FileImportError, ImportKind, import_file, run_file,
+};
+pub use records::{FirearmRecord, FundingRecord, SeizureRecord, TraceRecord, TrainingRecord};
 
-#[derive(Debug, Clone)]
-pub struct FileImport {
-    pub kind: ImportKind,
-    pub path: PathBuf,
-    pub format: Option<FileFormat>,
+use crate::store::import::{self as store, NaturalKey, Provenance, WriteCounts};
+use validate::Context;
+
+/// How to import.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportOptions {
+    /// Validate and count, then roll everything back.
     pub dry_run: bool,
+    /// Provenance of the records (at most 64 characters).
     pub source_system: String,
+    /// The agency the caller acts for. When set, every row must be owned by it (and any existing
+    /// record it would change too). `None` for the operator's command line.
+    pub acting_agency: Option<Agency>,
 }
 
-/// Imports a file and reports on standard error; the exit code is non-zero when any row is bad.
-pub async fn run_file(_db: &DatabaseConnection, _request: &FileImport) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("import is not available yet")
+impl ImportOptions {
+    /// Options of an operator import (no acting agency), writing.
+    pub fn new(source_system: impl Into<String>) -> Self {
+        ImportOptions {
+            dry_run: false,
+            source_system: source_system.into(),
+            acting_agency: None,
+        }
+    }
+
+    fn provenance(&self) -> Result<Provenance, ImportError> {
+        let source_system = self.source_system.trim();
+        if source_system.is_empty() || source_system.chars().count() > 64 {
+            return Err(ImportError::Options(format!(
+                "source system '{source_system}' must be 1 to 64 characters"
+            )));
+        }
+        Ok(Provenance {
+            source_system: source_system.to_owned(),
+            ingested_at: Utc::now(),
+        })
+    }
+}
+
+/// What an import did (or, on a dry run, would do), record by record.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImportOutcome {
+    pub inserted: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+    pub dry_run: bool,
+}
+
+/// One problem of one row. `row` is the caller's number for it (the CSV line, the JSON element
+/// index); `field` is the column, `firearms[i].column` for a seizure's firearm, or `None` for the row
+/// as a whole.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowError {
+    pub row: usize,
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl RowError {
+    pub fn new(row: usize, field: Option<&str>, message: impl Into<String>) -> Self {
+        RowError {
+            row,
+            field: field.map(str::to_owned),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for RowError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.field {
+            Some(field) => write!(f, "{}: {field}: {}", self.row, self.message),
+            None => write!(f, "{}: {}", self.row, self.message),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// Some rows are bad: every problem of every row, in row order. Nothing was written.
+    #[error(
+        "{} of {records} records rejected ({} problems); nothing was written",
+        validate::rejected_rows(.errors),
+        .errors.len()
+    )]
+    Rejected {
+        records: usize,
+        errors: Vec<RowError>,
+    },
+    #[error("invalid import options: {0}")]
+    Options(String),
+    #[error("database error during import: {0}")]
+    Database(#[from] DbErr),
+}
+
+impl ImportError {
+    /// The row problems, when the import was refused for its data.
+    pub fn row_errors(&self) -> &[RowError] {
+        match self {
+            ImportError::Rejected { errors, .. } => errors,
+            _ => &[],
+        }
+    }
+}
+
+struct Prepared {
+    txn: DatabaseTransaction,
+    provenance: Provenance,
+    context: Context,
+}
+
+/// Opens the transaction and loads what validation needs.
+async fn prepare(
+    db: &DatabaseConnection,
+    options: &ImportOptions,
+    agencies: std::collections::BTreeSet<String>,
+    awards: std::collections::BTreeSet<String>,
+    key: NaturalKey,
+    keys: std::collections::BTreeSet<String>,
+) -> Result<Prepared, ImportError> {
+    let provenance = options.provenance()?;
+    let txn = db.begin().await?;
+    let context = Context {
+        today: provenance.ingested_at.date_naive(),
+        acting: options.acting_agency,
+        agencies: store::agencies_by_code(&txn, &agencies).await?,
+        awards: store::award_ids_by_number(&txn, &awards).await?,
+        owners: store::owners_by_key(&txn, key, &keys).await?,
+    };
+    Ok(Prepared {
+        txn,
+        provenance,
+        context,
+    })
+}
+
+/// Refuses the import: rolls back and returns every problem in row order.
+async fn reject(
+    txn: DatabaseTransaction,
+    records: usize,
+    mut errors: Vec<RowError>,
+) -> Result<ImportOutcome, ImportError> {
+    txn.rollback().await?;
+    errors.sort_by_key(|e| e.row);
+    Err(ImportError::Rejected { records, errors })
+}
+
+/// Commits, or rolls back on a dry run.
+async fn complete(
+    txn: DatabaseTransaction,
+    counts: WriteCounts,
+    dry_run: bool,
+) -> Result<ImportOutcome, ImportError> {
+    if dry_run {
+        txn.rollback().await?;
+    } else {
+        txn.commit().await?;
+    }
+    Ok(ImportOutcome {
+        inserted: counts.inserted,
+        updated: counts.updated,
+        unchanged: counts.unchanged,
+        dry_run,
+    })
+}
+
+/// Imports traces (owned by ATF) by `trace_number`, with their firearms.
+pub async fn import_traces(
+    db: &DatabaseConnection,
+    rows: Vec<(usize, TraceRecord)>,
+    options: &ImportOptions,
+) -> Result<ImportOutcome, ImportError> {
+    let records = rows.iter().map(|(_, r)| r);
+    let prepared = prepare(
+        db,
+        options,
+        validate::distinct(
+            records.clone().map(|r| &r.requesting_agency),
+            validate::code,
+        ),
+        Default::default(),
+        NaturalKey::TraceNumber,
+        validate::distinct(records.map(|r| &r.trace_number), validate::key),
+    )
+    .await?;
+    let (valid, errors) = validate::traces(&rows, &prepared.context);
+    if !errors.is_empty() {
+        return reject(prepared.txn, rows.len(), errors).await;
+    }
+    let counts = store::write_traces(&prepared.txn, &valid, &prepared.provenance).await?;
+    complete(prepared.txn, counts, options.dry_run).await
+}
+
+/// Imports seizures (owned by the seizing agency, CBP or ICE) by `case_number`, with their
+/// firearms.
+pub async fn import_seizures(
+    db: &DatabaseConnection,
+    rows: Vec<(usize, SeizureRecord)>,
+    options: &ImportOptions,
+) -> Result<ImportOutcome, ImportError> {
+    let prepared = prepare(
+        db,
+        options,
+        Default::default(),
+        Default::default(),
+        NaturalKey::CaseNumber,
+        validate::distinct(rows.iter().map(|(_, r)| &r.case_number), validate::key),
+    )
+    .await?;
+    let (valid, errors) = validate::seizures(&rows, &prepared.context);
+    if !errors.is_empty() {
+        return reject(prepared.txn, rows.len(), errors).await;
+    }
+    let counts = store::write_seizures(&prepared.txn, &valid, &prepared.provenance).await?;
+    complete(prepared.txn, counts, options.dry_run).await
+}
+
+/// Imports training events (owned by the provider, ATF or STATE) by `reference`. A funding award
+/// they name must already exist.
+pub async fn import_trainings(
+    db: &DatabaseConnection,
+    rows: Vec<(usize, TrainingRecord)>,
+    options: &ImportOptions,
+) -> Result<ImportOutcome, ImportError> {
+    let records = rows.iter().map(|(_, r)| r);
+    let prepared = prepare(
+        db,
+        options,
+        validate::distinct(records.clone().map(|r| &r.mexican_agency), validate::code),
+        validate::distinct(
+            records.clone().map(|r| &r.funding_award_number),
+            validate::key,
+        ),
+        NaturalKey::TrainingReference,
+        validate::distinct(records.map(|r| &r.reference), validate::key),
+    )
+    .await?;
+    let (valid, errors) = validate::trainings(&rows, &prepared.context);
+    if !errors.is_empty() {
+        return reject(prepared.txn, rows.len(), errors).await;
+    }
+    let counts = store::write_trainings(&prepared.txn, &valid, &prepared.provenance).await?;
+    complete(prepared.txn, counts, options.dry_run).await
+}
+
+/// Imports funding awards (owned by STATE) by `award_number`.
+pub async fn import_funding(
+    db: &DatabaseConnection,
+    rows: Vec<(usize, FundingRecord)>,
+    options: &ImportOptions,
+) -> Result<ImportOutcome, ImportError> {
+    let prepared = prepare(
+        db,
+        options,
+        Default::default(),
+        Default::default(),
+        NaturalKey::AwardNumber,
+        validate::distinct(rows.iter().map(|(_, r)| &r.award_number), validate::key),
+    )
+    .await?;
+    let (valid, errors) = validate::funding(&rows, &prepared.context);
+    if !errors.is_empty() {
+        return reject(prepared.txn, rows.len(), errors).await;
+    }
+    let counts = store::write_funding(&prepared.txn, &valid, &prepared.provenance).await?;
+    complete(prepared.txn, counts, options.dry_run).await
 }

@@ -3,6 +3,8 @@
 //! `connect` opens the pool for the configured backend (SQLite set up for safe concurrent use, or
 //! PostgreSQL) and `migrate` brings the schema up to date through the `migration` crate.
 
+pub mod import;
+
 use std::time::Duration;
 
 use anyhow::Context;

@@ -1,0 +1,324 @@
+//! `firearms-hub import KIND FILE`: reads a CSV or JSON file into records, runs the import core and
+//! reports on standard error as `FILE:LINE: field: reason`, one line per problem.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use sea_orm::DatabaseConnection;
+
+use super::records::{FundingRecord, Record, SeizureRecord, TraceRecord, TrainingRecord};
+use super::{ImportError, ImportOptions, ImportOutcome, RowError, csv, json};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FileFormat {
+    Csv,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportKind {
+    Traces,
+    Seizures,
+    Trainings,
+    Funding,
+}
+
+impl ImportKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImportKind::Traces => "traces",
+            ImportKind::Seizures => "seizures",
+            ImportKind::Trainings => "trainings",
+            ImportKind::Funding => "funding",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct FileImport {
+    pub kind: ImportKind,
+    pub path: PathBuf,
+    pub format: Option<FileFormat>,
+    pub dry_run: bool,
+    pub source_system: String,
+}
+
+/// Exit code when rows are refused.
+const EXIT_REJECTED: u8 = 1;
+/// Exit code when the file cannot be read or is not a well-formed file of its format.
+const EXIT_MALFORMED: u8 = 2;
+/// Exit code when the database fails.
+const EXIT_DATABASE: u8 = 3;
+
+/// A file that cannot be imported at all.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    #[error("cannot read the file: {0}")]
+    Unreadable(#[from] std::io::Error),
+    #[error("the file is not valid UTF-8 (first bad byte on line {line}); save it as UTF-8")]
+    NotUtf8 { line: usize },
+    #[error("the file is empty")]
+    Empty,
+    #[error("the file holds no records")]
+    NoRecords,
+    #[error("cannot tell the format from the file name; use --format csv or --format json")]
+    UnknownFormat,
+    #[error("{0}")]
+    Malformed(String),
+    #[error("{}", columns_message(.unknown, .missing, .duplicate, .expected))]
+    Columns {
+        unknown: Vec<String>,
+        missing: Vec<String>,
+        duplicate: Vec<String>,
+        expected: Vec<String>,
+    },
+}
+
+fn columns_message(
+    unknown: &[String],
+    missing: &[String],
+    duplicate: &[String],
+    expected: &[String],
+) -> String {
+    let mut parts = Vec::new();
+    if !unknown.is_empty() {
+        parts.push(format!("unknown columns: {}", unknown.join(", ")));
+    }
+    if !missing.is_empty() {
+        parts.push(format!("missing required columns: {}", missing.join(", ")));
+    }
+    if !duplicate.is_empty() {
+        parts.push(format!("repeated columns: {}", duplicate.join(", ")));
+    }
+    format!(
+        "wrong header row: {}; the columns are {}",
+        parts.join("; "),
+        expected.join(", ")
+    )
+}
+
+/// Records read from a file, with the problems found while reading.
+pub(crate) struct Parsed<R> {
+    pub rows: Vec<(usize, R)>,
+    pub errors: Vec<RowError>,
+    /// For CSV seizures: the line of each firearm, by the seizure's first line.
+    pub firearm_lines: HashMap<usize, Vec<usize>>,
+}
+
+/// The file as text: UTF-8 (a byte-order mark is dropped), not blank.
+fn decode(bytes: &[u8]) -> Result<&str, FileError> {
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        let before = bytes.get(..e.valid_up_to()).unwrap_or_default();
+        FileError::NotUtf8 {
+            line: before.iter().filter(|b| **b == b'\n').count() + 1,
+        }
+    })?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if text.trim().is_empty() {
+        return Err(FileError::Empty);
+    }
+    Ok(text)
+}
+
+fn format_of(request: &FileImport) -> Result<FileFormat, FileError> {
+    if let Some(format) = request.format {
+        return Ok(format);
+    }
+    let extension = request
+        .path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    match extension.as_deref() {
+        Some("csv") => Ok(FileFormat::Csv),
+        Some("json") => Ok(FileFormat::Json),
+        _ => Err(FileError::UnknownFormat),
+    }
+}
+
+fn parse<R: Record>(
+    text: &str,
+    format: FileFormat,
+    top_level: &[&str],
+    firearms_array: bool,
+) -> Result<Parsed<R>, FileError> {
+    match format {
+        FileFormat::Csv => csv::read::<R>(text),
+        FileFormat::Json => json::read::<R>(text, top_level, firearms_array),
+    }
+}
+
+/// Imports a file and reports on standard error; the exit code is non-zero when any row is bad.
+///
+/// Exit codes: 0 imported (or dry run passed), 1 rows refused, 2 file unreadable or malformed,
+/// 3 database failure. Nothing is written unless the code is 0 and it is not a dry run.
+pub async fn run_file(db: &DatabaseConnection, request: &FileImport) -> anyhow::Result<ExitCode> {
+    let path = request.path.display().to_string();
+    let options = ImportOptions {
+        dry_run: request.dry_run,
+        source_system: request.source_system.clone(),
+        acting_agency: None,
+    };
+    match import_file(db, request, &options).await {
+        Ok(outcome) => {
+            let kind = request.kind.as_str();
+            let counts = format!(
+                "{} inserted, {} updated, {} unchanged",
+                outcome.inserted, outcome.updated, outcome.unchanged
+            );
+            if outcome.dry_run {
+                eprintln!("dry run: {kind} from {path} would be {counts}; nothing was written");
+            } else {
+                eprintln!("imported {kind} from {path}: {counts}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(Failure::File(error)) => {
+            eprintln!("{path}: error: {error}");
+            eprintln!("{path}: nothing was imported");
+            Ok(ExitCode::from(EXIT_MALFORMED))
+        }
+        Err(Failure::Rows { records, errors }) => {
+            for error in &errors {
+                match &error.field {
+                    Some(field) => eprintln!("{path}:{}: {field}: {}", error.row, error.message),
+                    None => eprintln!("{path}:{}: {}", error.row, error.message),
+                }
+            }
+            eprintln!(
+                "{path}: {} of {records} {} rejected ({} problems); nothing was imported",
+                super::validate::rejected_rows(&errors),
+                request.kind.as_str(),
+                errors.len()
+            );
+            Ok(ExitCode::from(EXIT_REJECTED))
+        }
+        Err(Failure::Import(error)) => {
+            eprintln!("{path}: error: {error}");
+            eprintln!("{path}: nothing was imported");
+            Ok(ExitCode::from(EXIT_DATABASE))
+        }
+    }
+}
+
+/// Why a file was not imported.
+#[derive(Debug, thiserror::Error)]
+pub enum FileImportError {
+    /// The file cannot be read or is not a well-formed file of its format.
+    #[error(transparent)]
+    File(#[from] FileError),
+    /// Some rows are bad; every problem, in line order. `row` is the CSV line or JSON element.
+    #[error("{} of {records} records rejected ({} problems); nothing was written",
+        super::validate::rejected_rows(.errors), .errors.len())]
+    Rows {
+        records: usize,
+        errors: Vec<RowError>,
+    },
+    /// The database failed.
+    #[error(transparent)]
+    Import(ImportError),
+}
+
+type Failure = FileImportError;
+
+/// Reads, validates and imports a file. Problems found while reading and those found by the core
+/// are reported together; when reading found any, the core runs as a dry run so nothing is written.
+/// `request.dry_run` and `request.source_system` are ignored in favour of `options`.
+pub async fn import_file(
+    db: &DatabaseConnection,
+    request: &FileImport,
+    options: &ImportOptions,
+) -> Result<ImportOutcome, Failure> {
+    let bytes = std::fs::read(&request.path).map_err(|e| Failure::File(e.into()))?;
+    let text = decode(&bytes).map_err(Failure::File)?;
+    let format = format_of(request).map_err(Failure::File)?;
+    match request.kind {
+        ImportKind::Traces => {
+            let parsed = parse::<TraceRecord>(text, format, TraceRecord::COLUMNS, false)
+                .map_err(Failure::File)?;
+            run(parsed, options, async |rows, o| {
+                super::import_traces(db, rows, o).await
+            })
+            .await
+        }
+        ImportKind::Seizures => {
+            let parsed = match format {
+                FileFormat::Csv => csv::read_seizures(text),
+                FileFormat::Json => {
+                    json::read::<SeizureRecord>(text, SeizureRecord::SEIZURE_COLUMNS, true)
+                }
+            }
+            .map_err(Failure::File)?;
+            run(parsed, options, async |rows, o| {
+                super::import_seizures(db, rows, o).await
+            })
+            .await
+        }
+        ImportKind::Trainings => {
+            let parsed = parse::<TrainingRecord>(text, format, TrainingRecord::COLUMNS, false)
+                .map_err(Failure::File)?;
+            run(parsed, options, async |rows, o| {
+                super::import_trainings(db, rows, o).await
+            })
+            .await
+        }
+        ImportKind::Funding => {
+            let parsed = parse::<FundingRecord>(text, format, FundingRecord::COLUMNS, false)
+                .map_err(Failure::File)?;
+            run(parsed, options, async |rows, o| {
+                super::import_funding(db, rows, o).await
+            })
+            .await
+        }
+    }
+}
+
+async fn run<R>(
+    parsed: Parsed<R>,
+    options: &ImportOptions,
+    import: impl AsyncFnOnce(Vec<(usize, R)>, &ImportOptions) -> Result<ImportOutcome, ImportError>,
+) -> Result<ImportOutcome, Failure> {
+    let Parsed {
+        rows,
+        errors: mut read_errors,
+        firearm_lines,
+    } = parsed;
+    let records = rows.len() + super::validate::rejected_rows(&read_errors);
+    let mut options = options.clone();
+    if !read_errors.is_empty() {
+        options.dry_run = true;
+    }
+    let mut errors = match import(rows, &options).await {
+        Ok(outcome) if read_errors.is_empty() => return Ok(outcome),
+        Ok(_) => Vec::new(),
+        Err(ImportError::Rejected { errors, .. }) => errors,
+        Err(other) => return Err(Failure::Import(other)),
+    };
+    for error in &mut errors {
+        relocate_firearm_error(error, &firearm_lines);
+    }
+    errors.append(&mut read_errors);
+    errors.sort_by_key(|e| e.row);
+    Err(Failure::Rows { records, errors })
+}
+
+/// Points an error about a seizure's `firearms[i]` at the CSV line of that firearm.
+fn relocate_firearm_error(error: &mut RowError, firearm_lines: &HashMap<usize, Vec<usize>>) {
+    let Some(lines) = firearm_lines.get(&error.row) else {
+        return;
+    };
+    let Some(field) = error.field.as_deref() else {
+        return;
+    };
+    let Some((index, column)) = field
+        .strip_prefix("firearms[")
+        .and_then(|rest| rest.split_once("]."))
+    else {
+        return;
+    };
+    if let Some(line) = index.parse::<usize>().ok().and_then(|i| lines.get(i)) {
+        error.row = *line;
+        error.field = Some(column.to_owned());
+    }
+}
