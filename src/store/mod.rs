@@ -100,3 +100,4 @@ mod tests {
         assert_eq!(redact_url("sqlite://hub.db"), "sqlite://hub.db");
     }
 }
+pub mod demo;

@@ -1,6 +1,7 @@
 //! The one integration-test binary. Every test gets a database of its own: a temporary SQLite file,
 //! or a fresh PostgreSQL database when `HUB_TEST_DATABASE_URL` names a server.
 
+mod demo;
 mod helpers;
 mod schema;
 mod import;

@@ -1,0 +1,430 @@
+//! CBP and ICE seizures of firearms headed for Mexico.
+//!
+//! Each group below has an exact number of seized firearms (scaled); seizures of 1–60 firearms
+//! are drawn until the group's total is used up. Some seized firearms are the very firearm rows of
+//! traces (the same gun in both agencies' records); others are separate rows whose serial was
+//! recorded differently but normalizes to a traced firearm's serial, so the cross-agency match
+//! works through `serial_normalized` as well.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{Duration, NaiveDate};
+use entity::{Agency, Direction, SourceClass, firearm, seizure, seizure_firearm};
+use rand::Rng;
+use sea_orm::DatabaseConnection;
+
+use super::calibration as cal;
+use super::catalog::{CONCEALMENT, PORTS_OF_ENTRY};
+use super::traces::{Kind, SEIZED_SERIAL_BASE, Traced, new_firearm, recorded_serial};
+use super::{Gen, SOURCE_SYSTEM, allocate, scaled};
+use crate::domain::calendar::{fiscal_year, fiscal_year_bounds};
+use crate::store::{self, demo::MaxIds};
+
+/// Operation names.
+pub const SOUTHWEST_BORDER_TASK_FORCE: &str = "Southwest Border Task Force";
+pub const BEST_TASK_FORCE: &str = "Border Enforcement Security Task Force (BEST)";
+pub const JOINT_OPERATION: &str = "Joint ICE-CBP Southbound Operation";
+
+/// Seized firearms written per transaction (at least; a seizure is never split).
+const FLUSH_FIREARMS: usize = 4_000;
+
+/// Per mille of seized firearms that are the same row as a traced firearm.
+const SAME_ROW_PER_MILLE: u32 = 80;
+/// Per mille of seized firearms recorded separately with a serial matching a traced firearm.
+const SERIAL_MATCH_PER_MILLE: u32 = 60;
+
+#[derive(Clone, Copy)]
+enum Place {
+    /// Outbound inspection at a southwest border port of entry.
+    Port,
+    /// Task-force case: outbound or interior, in a border state.
+    TaskForce,
+}
+
+struct Group {
+    agency: Agency,
+    operation: Option<&'static str>,
+    from: NaiveDate,
+    to: NaiveDate,
+    /// Firearms, scaled.
+    firearms: u64,
+    place: Place,
+}
+
+fn date(y: i32, m: u32, d: u32) -> anyhow::Result<NaiveDate> {
+    NaiveDate::from_ymd_opt(y, m, d).ok_or_else(|| anyhow::anyhow!("invalid date {y}-{m}-{d}"))
+}
+
+/// The seizure groups with their firearm counts already scaled. The calibrated multi-year totals
+/// are scaled as a whole and then allocated over their years, so they stay exact at every scale.
+fn groups(scale: f64) -> anyhow::Result<Vec<Group>> {
+    let cbp_total: u64 = cal::CBP_OUTBOUND_FY2014_2019.iter().map(|y| y.1).sum();
+    let cbp_years = allocate(
+        scaled(cbp_total, scale),
+        &cal::CBP_OUTBOUND_FY2014_2019.map(|y| y.1),
+    );
+    let ice_total: u64 = cal::ICE_TASK_FORCE_FY2015_2017.iter().map(|y| y.1).sum();
+    let ice_years = allocate(
+        scaled(ice_total, scale),
+        &cal::ICE_TASK_FORCE_FY2015_2017.map(|y| y.1),
+    );
+    let fy = |agency, operation, year, firearms: u64, place| {
+        let firearms = scaled(firearms, scale);
+        let (from, to) = fiscal_year_bounds(year);
+        Group {
+            agency,
+            operation,
+            from,
+            to,
+            firearms,
+            place,
+        }
+    };
+    let mut groups = Vec::new();
+    for (&(year, _), n) in cal::CBP_OUTBOUND_FY2014_2019.iter().zip(cbp_years) {
+        groups.push(Group {
+            firearms: n,
+            ..fy(Agency::Cbp, None, year, 0, Place::Port)
+        });
+    }
+    groups.push(Group {
+        agency: Agency::Cbp,
+        operation: None,
+        from: date(2019, 10, 1)?,
+        to: date(2020, 7, 31)?,
+        firearms: scaled(cal::CBP_OUTBOUND_FY2020_FIRST_10_MONTHS, scale),
+        place: Place::Port,
+    });
+    groups.push(Group {
+        agency: Agency::Cbp,
+        operation: None,
+        from: date(2020, 8, 1)?,
+        to: date(2020, 9, 30)?,
+        firearms: scaled(64, scale),
+        place: Place::Port,
+    });
+    for (year, n) in [(2021, 410), (2022, 465), (2023, 520), (2024, 480)] {
+        groups.push(fy(Agency::Cbp, None, year, n, Place::Port));
+    }
+    let task_force = Some(SOUTHWEST_BORDER_TASK_FORCE);
+    groups.push(fy(Agency::Ice, task_force, 2014, 290, Place::TaskForce));
+    for (&(year, _), n) in cal::ICE_TASK_FORCE_FY2015_2017.iter().zip(ice_years) {
+        groups.push(Group {
+            firearms: n,
+            ..fy(Agency::Ice, task_force, year, 0, Place::TaskForce)
+        });
+    }
+    for (year, n) in [(2018, 390), (2019, 405), (2020, 300), (2021, 320), (2022, 340)] {
+        groups.push(fy(Agency::Ice, task_force, year, n, Place::TaskForce));
+    }
+    for (year, n) in [(2023, 360), (2024, 380)] {
+        groups.push(fy(Agency::Ice, task_force, year, n, Place::TaskForce));
+    }
+    // The joint ICE–CBP operation was established in FY2020; its seizures are recorded by ICE.
+    let joint = Some(JOINT_OPERATION);
+    groups.push(Group {
+        agency: Agency::Ice,
+        operation: joint,
+        from: date(2020, 3, 1)?,
+        to: date(2020, 9, 30)?,
+        firearms: scaled(180, scale),
+        place: Place::Port,
+    });
+    for (year, n) in [(2021, 520), (2022, 610), (2023, 650), (2024, 700)] {
+        groups.push(fy(Agency::Ice, joint, year, n, Place::Port));
+    }
+    Ok(groups)
+}
+
+pub struct Seized {
+    pub seizures: u64,
+    pub firearm_links: u64,
+    pub new_firearms: u64,
+}
+
+/// A seized firearm to be written as a new row re-recording a traced firearm's serial.
+struct Rerecord {
+    id: i64,
+    traced_id: i64,
+    owner: Agency,
+}
+
+#[derive(Default)]
+struct Pending {
+    seizures: Vec<seizure::Model>,
+    links: Vec<seizure_firearm::Model>,
+    firearms: Vec<firearm::Model>,
+    rerecords: Vec<Rerecord>,
+}
+
+struct State<'a> {
+    traced: &'a Traced,
+    next_firearm: i64,
+    next_seizure: i64,
+    used_traced: HashSet<i64>,
+    case_numbers: HashMap<(Agency, i32), u32>,
+    seized_serials: u64,
+    summary: Seized,
+}
+
+pub async fn generate(
+    db: &DatabaseConnection,
+    g: &mut Gen,
+    traced: &Traced,
+    ids: MaxIds,
+) -> anyhow::Result<Seized> {
+    let mut state = State {
+        traced,
+        next_firearm: traced.last_firearm_id.max(ids.firearm) + 1,
+        next_seizure: ids.seizure + 1,
+        used_traced: HashSet::new(),
+        case_numbers: HashMap::new(),
+        seized_serials: 0,
+        summary: Seized {
+            seizures: 0,
+            firearm_links: 0,
+            new_firearms: 0,
+        },
+    };
+    let mut pending = Pending::default();
+    for group in groups(g.scale)? {
+        let mut left = group.firearms;
+        while left > 0 {
+            let size = seizure_size(g).min(left);
+            left -= size;
+            seizure(g, &mut state, &mut pending, &group, size)?;
+            if pending.links.len() >= FLUSH_FIREARMS {
+                flush(db, g, &mut pending).await?;
+            }
+        }
+    }
+    flush(db, g, &mut pending).await?;
+    Ok(state.summary)
+}
+
+fn seizure_size(g: &mut Gen) -> u64 {
+    match g.rng.random_range(0..1000) {
+        0..500 => 1,
+        500..850 => g.rng.random_range(2..=5),
+        850..980 => g.rng.random_range(6..=20),
+        _ => g.rng.random_range(21..=60),
+    }
+}
+
+fn seizure(
+    g: &mut Gen,
+    state: &mut State<'_>,
+    pending: &mut Pending,
+    group: &Group,
+    size: u64,
+) -> anyhow::Result<()> {
+    let span = (group.to - group.from).num_days();
+    let seized_on = group.from + Duration::days(g.rng.random_range(0..=span));
+    let fy = fiscal_year(seized_on);
+    let case = state.case_numbers.entry((group.agency, fy)).or_insert(0);
+    *case += 1;
+    let prefix = match group.agency {
+        Agency::Cbp => "CBP",
+        _ => "HSI",
+    };
+    let case_number = format!("{prefix}-FY{fy}-{case:05}");
+    let (us_state, port, direction, operation) = match group.place {
+        Place::Port => {
+            let port = PORTS_OF_ENTRY[g.pick_weighted(PORTS_OF_ENTRY, |p| p.2)];
+            (port.1, Some(port.0), Direction::Outbound, group.operation)
+        }
+        Place::TaskForce => {
+            let states = [("TX", 50), ("AZ", 30), ("CA", 12), ("NM", 8)];
+            let us_state = states[g.pick_weighted(&states, |s| s.1)].0;
+            let direction = if g.chance(700) {
+                Direction::Outbound
+            } else {
+                Direction::Interior
+            };
+            let operation = if g.chance(300) {
+                Some(BEST_TASK_FORCE)
+            } else {
+                group.operation
+            };
+            (us_state, None, direction, operation)
+        }
+    };
+    let id = state.next_seizure;
+    state.next_seizure += 1;
+    let ammunition_rounds = if g.chance(300) {
+        0
+    } else {
+        i64::try_from(size)? * g.rng.random_range(20..=200)
+    };
+    pending.seizures.push(seizure::Model {
+        id,
+        case_number,
+        seizing_agency: group.agency,
+        operation: operation.map(str::to_owned),
+        seized_on,
+        fiscal_year: fy,
+        us_state: us_state.to_owned(),
+        port_of_entry: port.map(str::to_owned),
+        direction,
+        concealment_method: Some(CONCEALMENT[g.rng.random_range(0..CONCEALMENT.len())].to_owned()),
+        ammunition_rounds,
+        firearm_count: i32::try_from(size)?,
+        owner_agency: group.agency,
+        source_system: SOURCE_SYSTEM.to_owned(),
+        ingested_at: g.ingested_at,
+        version: 1,
+    });
+    state.summary.seizures += 1;
+    for _ in 0..size {
+        let draw = g.rng.random_range(0..1000);
+        let traced = if draw < SAME_ROW_PER_MILLE + SERIAL_MATCH_PER_MILLE {
+            pick_traced(g, state)
+        } else {
+            None
+        };
+        let firearm_id = match traced {
+            Some(traced_id) if draw < SAME_ROW_PER_MILLE => traced_id,
+            Some(traced_id) => {
+                let id = state.next_firearm;
+                state.next_firearm += 1;
+                state.summary.new_firearms += 1;
+                pending.rerecords.push(Rerecord {
+                    id,
+                    traced_id,
+                    owner: group.agency,
+                });
+                id
+            }
+            None => {
+                let id = state.next_firearm;
+                state.next_firearm += 1;
+                state.summary.new_firearms += 1;
+                state.seized_serials += 1;
+                let firearm = seized_firearm(g, id, group.agency, state.seized_serials);
+                pending.firearms.push(firearm);
+                id
+            }
+        };
+        pending.links.push(seizure_firearm::Model {
+            seizure_id: id,
+            firearm_id,
+        });
+        state.summary.firearm_links += 1;
+    }
+    Ok(())
+}
+
+/// A traced firearm not yet used by a seizure, if one is found quickly.
+fn pick_traced(g: &mut Gen, state: &mut State<'_>) -> Option<i64> {
+    let (first, last) = (state.traced.first_firearm_id, state.traced.last_firearm_id);
+    if last < first {
+        return None;
+    }
+    for _ in 0..16 {
+        let id = g.rng.random_range(first..=last);
+        if state.used_traced.insert(id) {
+            return Some(id);
+        }
+    }
+    None
+}
+
+/// A seized firearm that matches no trace.
+fn seized_firearm(g: &mut Gen, id: i64, owner: Agency, number: u64) -> firearm::Model {
+    let kinds = [
+        (Kind::Pistol, 400),
+        (Kind::Rifle, 450),
+        (Kind::Revolver, 50),
+        (Kind::Shotgun, 50),
+        (Kind::Other, 30),
+        (Kind::Rifle50, 20),
+    ];
+    let kind = kinds[g.pick_weighted(&kinds, |k| k.1)].0;
+    let class = if g.chance(750) || kind == Kind::Rifle50 {
+        SourceClass::UsManufactured
+    } else {
+        SourceClass::UsImported
+    };
+    let column = if class == SourceClass::UsManufactured {
+        0
+    } else {
+        1
+    };
+    let models = kind.models();
+    let model = &models[g.pick_weighted(models, |m| m.weights[column])];
+    let serial = (!g.chance(50)).then(|| recorded_serial(model.serial_prefix, SEIZED_SERIAL_BASE + number));
+    new_firearm(g, model, kind, class, id, serial, owner)
+}
+
+/// The traced serial written the way another agency might record it: other case, spaces instead
+/// of dashes, no leading zeros. Always normalizes to the same value and never equals the original.
+fn rerecorded_serial(original: &str, variant: u32) -> String {
+    let normalized = firearm::normalize_serial(original).unwrap_or_default();
+    let candidate = match variant {
+        0 => original.to_ascii_lowercase().replace('-', " "),
+        1 => normalized.clone(),
+        _ => {
+            let split = normalized.len().min(3);
+            format!("{} {}", &normalized[..split], &normalized[split..]).to_ascii_lowercase()
+        }
+    };
+    if candidate == original {
+        format!("0{normalized}")
+    } else {
+        candidate
+    }
+}
+
+async fn flush(db: &DatabaseConnection, g: &mut Gen, pending: &mut Pending) -> anyhow::Result<()> {
+    if pending.seizures.is_empty() {
+        return Ok(());
+    }
+    let wanted: Vec<i64> = pending.rerecords.iter().map(|r| r.traced_id).collect();
+    let found: HashMap<i64, firearm::Model> = store::demo::firearms_by_ids(db, &wanted)
+        .await?
+        .into_iter()
+        .map(|f| (f.id, f))
+        .collect();
+    for rerecord in std::mem::take(&mut pending.rerecords) {
+        let Some(original) = found.get(&rerecord.traced_id) else {
+            anyhow::bail!("internal: traced firearm {} not found", rerecord.traced_id);
+        };
+        let serial = original.serial_number.as_deref().map_or_else(
+            || recorded_serial("X", SEIZED_SERIAL_BASE / 2 + u64::try_from(rerecord.id).unwrap_or(0)),
+            |s| rerecorded_serial(s, g.rng.random_range(0..3)),
+        );
+        pending.firearms.push(firearm::Model {
+            id: rerecord.id,
+            serial_normalized: firearm::normalize_serial(&serial),
+            serial_number: Some(serial),
+            owner_agency: rerecord.owner,
+            source_system: SOURCE_SYSTEM.to_owned(),
+            ingested_at: g.ingested_at,
+            version: 1,
+            ..original.clone()
+        });
+    }
+    pending.firearms.sort_by_key(|f| f.id);
+    store::demo::insert_seizures(db, &pending.firearms, &pending.seizures, &pending.links).await?;
+    pending.firearms.clear();
+    pending.seizures.clear();
+    pending.links.clear();
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rerecorded_serial;
+    use entity::firearm::normalize_serial;
+
+    #[test]
+    fn rerecorded_serials_differ_but_normalize_alike() {
+        for original in ["GLK-10000123", "0010000456", "P-10000789"] {
+            for variant in 0..3 {
+                let other = rerecorded_serial(original, variant);
+                assert_ne!(other, original);
+                assert_eq!(normalize_serial(&other), normalize_serial(original));
+            }
+        }
+    }
+}
