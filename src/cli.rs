@@ -39,6 +39,8 @@ pub enum Command {
     Import(ImportArgs),
     /// Print a development token (HS256 with the development secret) on standard output.
     Token(TokenArgs),
+    /// Print the GraphQL schema (SDL).
+    Schema,
 }
 
 #[derive(Debug, Args)]
@@ -46,9 +48,12 @@ pub struct ServeArgs {
     /// Address to listen on (environment: HUB_SERVER_BIND).
     #[arg(long, value_name = "ADDR")]
     pub bind: Option<String>,
-    /// Load the demo dataset when the database is empty.
+    /// Load the demo dataset when the database is empty, and turn on development mode.
     #[arg(long)]
     pub demo: bool,
+    /// Development mode: GraphiQL on GET /graphql and a development signing key for tokens.
+    #[arg(long)]
+    pub development: bool,
 }
 
 #[derive(Debug, Args)]
@@ -199,18 +204,74 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<ExitCo
             println!("{token}");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Serve(args) => {
-            let db = store::connect(&settings.database).await?;
-            store::migrate(&db).await?;
-            if args.demo && demo::is_empty(&db).await? {
-                let summary = demo::generate(&db, &demo::DemoOptions::default()).await?;
-                eprintln!("{summary}");
-            }
-            eprintln!(
-                "database ready at {}",
-                store::redact_url(&settings.database.url)
-            );
+        Command::Serve(args) => serve(settings, args).await,
+        Command::Schema => {
+            print!("{}", crate::graphql::sdl());
             Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// `serve`: prepare the database, load demo data when asked, then serve until stopped.
+async fn serve(mut settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    if args.demo || args.development {
+        settings.server.development = true;
+    }
+    let db = store::connect(&settings.database).await?;
+    store::migrate(&db).await?;
+    if args.demo && demo::is_empty(&db).await? {
+        let summary = demo::generate(&db, &demo::DemoOptions::default()).await?;
+        eprintln!("{summary}");
+    }
+    if settings.server.development {
+        crate::auth::ensure_dev_secret(&mut settings.auth, args.demo)?;
+    }
+    let policy = std::sync::Arc::new(crate::policy::Policy::default_policy());
+    let app = crate::server::Application::build_with(settings.clone(), db, policy)?;
+    let host = settings
+        .server
+        .bind
+        .rsplit_once(':')
+        .map_or("127.0.0.1", |(host, _)| host)
+        .replace("0.0.0.0", "127.0.0.1");
+    let base = format!("http://{host}:{}", app.port());
+    eprintln!(
+        "firearms-hub serving {} on {base}/graphql",
+        store::redact_url(&settings.database.url)
+    );
+    if settings.server.development {
+        eprintln!("GraphiQL: {base}/graphql (development mode)");
+        print_dev_tokens(&settings);
+    }
+    app.run_until_stopped().await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints a ready-to-paste development token per role, for GraphiQL's headers or curl.
+fn print_dev_tokens(settings: &Settings) {
+    use entity::Role;
+    let ttl = std::time::Duration::from_secs(12 * 3600);
+    eprintln!("Development tokens (12 hours); send as  Authorization: Bearer <token>");
+    for role in Role::ALL {
+        let scopes: Vec<String> = if *role == Role::Atf {
+            vec!["pii".to_owned()]
+        } else {
+            Vec::new()
+        };
+        let subject = format!("demo-{}", role.as_str().to_ascii_lowercase());
+        match crate::auth::mint_dev_token(&settings.auth, *role, &scopes, ttl, &subject) {
+            Ok(token) => {
+                let scope_note = if scopes.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (scopes: {})", scopes.join(" "))
+                };
+                println!("{}{scope_note}\n  {token}", role.as_str());
+            }
+            Err(error) => {
+                eprintln!("no development tokens: {error:#}");
+                return;
+            }
         }
     }
 }

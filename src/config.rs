@@ -170,9 +170,19 @@ impl Settings {
                 );
                 figment = figment.merge(Toml::file_exact(path));
             }
-            None => figment = figment.merge(Toml::file_exact("hub.toml")),
+            None if Path::new("hub.toml").exists() => {
+                figment = figment.merge(Toml::file_exact("hub.toml"));
+            }
+            None => {}
         }
-        figment = figment.merge(Env::prefixed("HUB_").map(|key| {
+        // Only variables that name a section are settings; others (HUB_TEST_DATABASE_URL) are not.
+        let env = Env::prefixed("HUB_").filter(|key| {
+            let key = key.as_str().to_ascii_lowercase();
+            SECTIONS
+                .iter()
+                .any(|section| key.starts_with(&format!("{section}_")))
+        });
+        figment = figment.merge(env.map(|key| {
             let key = key.as_str().to_ascii_lowercase();
             SECTIONS
                 .iter()
@@ -225,6 +235,10 @@ mod tests {
     }
 
     #[test]
+    #[expect(
+        clippy::result_large_err,
+        reason = "figment's Jail API returns its own error type"
+    )]
     fn flags_win_over_environment_and_file() {
         figment::Jail::expect_with(|jail| {
             jail.create_file(
@@ -246,6 +260,10 @@ mod tests {
     }
 
     #[test]
+    #[expect(
+        clippy::result_large_err,
+        reason = "figment's Jail API returns its own error type"
+    )]
     fn an_unknown_setting_is_refused_by_name() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("hub.toml", "[database]\nurl_typo = \"x\"\n")?;

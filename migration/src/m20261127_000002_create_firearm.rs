@@ -7,6 +7,10 @@ use crate::common::{index, with_provenance};
 pub struct Migration;
 
 #[derive(DeriveIden)]
+#[expect(
+    clippy::enum_variant_names,
+    reason = "variants are the table's column names"
+)]
 pub enum Firearm {
     Table,
     Id,

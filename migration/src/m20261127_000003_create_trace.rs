@@ -9,6 +9,10 @@ use crate::m20261127_000002_create_firearm::Firearm;
 pub struct Migration;
 
 #[derive(DeriveIden)]
+#[expect(
+    clippy::enum_variant_names,
+    reason = "variants are the table's column names"
+)]
 enum Trace {
     Table,
     Id,

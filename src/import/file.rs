@@ -157,8 +157,7 @@ pub async fn run_file(db: &DatabaseConnection, request: &FileImport) -> anyhow::
     let path = request.path.display().to_string();
     let options = ImportOptions {
         dry_run: request.dry_run,
-        source_system: request.source_system.clone(),
-        acting_agency: None,
+        ..ImportOptions::new(request.source_system.clone())
     };
     match import_file(db, request, &options).await {
         Ok(outcome) => {

@@ -36,6 +36,9 @@ pub struct ImportOptions {
     /// The agency the caller acts for. When set, every row must be owned by it (and any existing
     /// record it would change too). `None` for the operator's command line.
     pub acting_agency: Option<Agency>,
+    /// For a single-record update: the version the caller read. The import fails with
+    /// `ImportError::Conflict` when the stored record has a different version.
+    pub expected_version: Option<i32>,
 }
 
 impl ImportOptions {
@@ -45,7 +48,14 @@ impl ImportOptions {
             dry_run: false,
             source_system: source_system.into(),
             acting_agency: None,
+            expected_version: None,
         }
+    }
+
+    /// The same options, for an update of a record the caller read at `version`.
+    pub fn expecting(mut self, version: i32) -> Self {
+        self.expected_version = Some(version);
+        self
     }
 
     fn provenance(&self) -> Result<Provenance, ImportError> {
@@ -58,6 +68,7 @@ impl ImportOptions {
         Ok(Provenance {
             source_system: source_system.to_owned(),
             ingested_at: Utc::now(),
+            expected_version: self.expected_version,
         })
     }
 }
@@ -114,8 +125,20 @@ pub enum ImportError {
     },
     #[error("invalid import options: {0}")]
     Options(String),
+    /// The record changed since the version the caller read.
+    #[error("the record was changed by someone else since it was read")]
+    Conflict,
     #[error("database error during import: {0}")]
-    Database(#[from] DbErr),
+    Database(DbErr),
+}
+
+impl From<DbErr> for ImportError {
+    fn from(error: DbErr) -> Self {
+        match error {
+            DbErr::RecordNotUpdated => ImportError::Conflict,
+            other => ImportError::Database(other),
+        }
+    }
 }
 
 impl ImportError {

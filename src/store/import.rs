@@ -20,6 +20,45 @@ const CHUNK: usize = 500;
 pub struct Provenance {
     pub source_system: String,
     pub ingested_at: DateTime<Utc>,
+    /// For an update through the API: the version the client read. Changing a record whose stored
+    /// version differs fails with `DbErr::RecordNotUpdated`, and the update itself is conditional on
+    /// that version, so two concurrent writers cannot both win.
+    pub expected_version: Option<i32>,
+}
+
+impl Provenance {
+    /// The version an update starts from: the client's, or the stored one.
+    fn base_version(&self, stored: i32) -> Result<i32, DbErr> {
+        match self.expected_version {
+            Some(expected) if expected != stored => Err(DbErr::RecordNotUpdated),
+            Some(expected) => Ok(expected),
+            None => Ok(stored),
+        }
+    }
+}
+
+/// Updates one row only if it still has version `expected`; otherwise `DbErr::RecordNotUpdated`.
+async fn update_checked<E, A, C>(
+    db: &C,
+    active: A,
+    id: (E::Column, i64),
+    version: (E::Column, i32),
+) -> Result<(), DbErr>
+where
+    E: EntityTrait,
+    A: ActiveModelTrait<Entity = E>,
+    C: ConnectionTrait,
+{
+    let result = E::update_many()
+        .set(active)
+        .filter(id.0.eq(id.1))
+        .filter(version.0.eq(version.1))
+        .exec(db)
+        .await?;
+    if result.rows_affected == 0 {
+        return Err(DbErr::RecordNotUpdated);
+    }
+    Ok(())
 }
 
 /// What one import did, record by record.
@@ -488,11 +527,19 @@ pub async fn write_traces<C: ConnectionTrait>(
                     && stored.purchaser_name == row.purchaser_name
                     && stored.owner_agency == row.owner_agency;
                 if same && !firearm_changed {
+                    provenance.base_version(stored.version)?;
                     counts.unchanged += 1;
                 } else {
                     active.id = Set(stored.id);
-                    active.version = Set(stored.version + 1);
-                    active.update(db).await?;
+                    let base = provenance.base_version(stored.version)?;
+                    active.version = Set(base + 1);
+                    update_checked(
+                        db,
+                        active,
+                        (trace::Column::Id, stored.id),
+                        (trace::Column::Version, base),
+                    )
+                    .await?;
                     counts.updated += 1;
                 }
             }
@@ -599,12 +646,20 @@ pub async fn write_seizures<C: ConnectionTrait>(
                     && stored.ammunition_rounds == row.ammunition_rounds
                     && stored.owner_agency == row.owner_agency;
                 if same && !firearms_changed {
+                    provenance.base_version(stored.version)?;
                     counts.unchanged += 1;
                     continue;
                 }
                 active.id = Set(stored.id);
-                active.version = Set(stored.version + 1);
-                active.update(db).await?;
+                let base = provenance.base_version(stored.version)?;
+                active.version = Set(base + 1);
+                update_checked(
+                    db,
+                    active,
+                    (seizure::Column::Id, stored.id),
+                    (seizure::Column::Version, base),
+                )
+                .await?;
                 let removed: Vec<i64> = had.difference(&wanted).copied().collect();
                 if !removed.is_empty() {
                     seizure_firearm::Entity::delete_many()
@@ -691,11 +746,19 @@ pub async fn write_trainings<C: ConnectionTrait>(
                     && stored.funding_award_id == row.funding_award_id
                     && stored.owner_agency == row.owner_agency;
                 if same {
+                    provenance.base_version(stored.version)?;
                     counts.unchanged += 1;
                 } else {
                     active.id = Set(stored.id);
-                    active.version = Set(stored.version + 1);
-                    active.update(db).await?;
+                    let base = provenance.base_version(stored.version)?;
+                    active.version = Set(base + 1);
+                    update_checked(
+                        db,
+                        active,
+                        (training_event::Column::Id, stored.id),
+                        (training_event::Column::Version, base),
+                    )
+                    .await?;
                     counts.updated += 1;
                 }
             }
@@ -751,11 +814,19 @@ pub async fn write_funding<C: ConnectionTrait>(
                     && stored.description == row.description
                     && stored.owner_agency == row.owner_agency;
                 if same {
+                    provenance.base_version(stored.version)?;
                     counts.unchanged += 1;
                 } else {
                     active.id = Set(stored.id);
-                    active.version = Set(stored.version + 1);
-                    active.update(db).await?;
+                    let base = provenance.base_version(stored.version)?;
+                    active.version = Set(base + 1);
+                    update_checked(
+                        db,
+                        active,
+                        (funding_award::Column::Id, stored.id),
+                        (funding_award::Column::Version, base),
+                    )
+                    .await?;
                     counts.updated += 1;
                 }
             }

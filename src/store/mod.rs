@@ -3,7 +3,18 @@
 //! `connect` opens the pool for the configured backend (SQLite set up for safe concurrent use, or
 //! PostgreSQL) and `migrate` brings the schema up to date through the `migration` crate.
 
+pub mod audit;
+pub mod demo;
+pub mod firearms;
+pub mod funding;
 pub mod import;
+pub mod page;
+pub mod scope;
+pub mod seizures;
+pub mod stats;
+pub mod traces;
+pub mod trainings;
+pub mod writes;
 
 use std::time::Duration;
 
@@ -100,4 +111,3 @@ mod tests {
         assert_eq!(redact_url("sqlite://hub.db"), "sqlite://hub.db");
     }
 }
-pub mod demo;

@@ -2,6 +2,7 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use entity::Role;
 use firearms_hub::config::{DatabaseSettings, Settings};
 use firearms_hub::store;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
@@ -163,4 +164,164 @@ fn replace_database(url: &str, name: &str) -> String {
         Some(q) => format!("{prefix}/{name}?{q}"),
         None => format!("{prefix}/{name}"),
     }
+}
+
+/// The development signing secret test servers use.
+pub const TEST_DEV_SECRET: &str = "test-only-development-secret-of-48-bytes-0123456";
+
+/// A running hub over a fresh database.
+pub struct TestApp {
+    pub address: String,
+    pub db: TestDb,
+    pub settings: Settings,
+    pub client: reqwest::Client,
+}
+
+/// Starts the real server on a free port over a fresh, migrated database.
+pub async fn spawn_app() -> TestApp {
+    let db = TestDb::new().await;
+    let mut settings = db.settings();
+    settings.server.bind = "127.0.0.1:0".into();
+    settings.server.workers = 1;
+    settings.auth.dev_secret = Some(secrecy::SecretString::from(TEST_DEV_SECRET));
+    let app = firearms_hub::server::Application::build_with(
+        settings.clone(),
+        db.db.clone(),
+        std::sync::Arc::new(firearms_hub::policy::Policy::default_policy()),
+    )
+    .expect("server binds");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address,
+        db,
+        settings,
+        client: reqwest::Client::new(),
+    }
+}
+
+/// A caller of a test server, with a token for one role.
+pub struct As<'a> {
+    app: &'a TestApp,
+    token: String,
+}
+
+impl TestApp {
+    /// A caller acting as `role` with the given scopes.
+    pub fn as_role_with(&self, role: Role, scopes: &[&str]) -> As<'_> {
+        let scopes: Vec<String> = scopes.iter().map(|s| (*s).to_owned()).collect();
+        let subject = format!("test-{}", role.as_str().to_ascii_lowercase());
+        let token = firearms_hub::auth::mint_dev_token(
+            &self.settings.auth,
+            role,
+            &scopes,
+            std::time::Duration::from_secs(600),
+            &subject,
+        )
+        .expect("token minted");
+        As { app: self, token }
+    }
+
+    pub fn as_role(&self, role: Role) -> As<'_> {
+        self.as_role_with(role, &[])
+    }
+
+    /// Posts a raw body with the given headers; returns status and JSON body.
+    pub async fn post_raw(
+        &self,
+        token: Option<&str>,
+        content_type: &str,
+        body: String,
+    ) -> (u16, serde_json::Value) {
+        let mut request = self
+            .client
+            .post(format!("{}/graphql", self.address))
+            .header("Content-Type", content_type)
+            .body(body);
+        if let Some(token) = token {
+            request = request.header("Authorization", format!("Bearer {token}"));
+        }
+        let response = request.send().await.expect("request sent");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("body read");
+        let json = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+        (status, json)
+    }
+}
+
+impl As<'_> {
+    /// Runs a GraphQL operation and returns the whole response body.
+    pub async fn query(&self, query: &str, variables: serde_json::Value) -> serde_json::Value {
+        let body = serde_json::json!({ "query": query, "variables": variables }).to_string();
+        let (status, json) = self
+            .app
+            .post_raw(Some(&self.token), "application/json", body)
+            .await;
+        assert_eq!(status, 200, "unexpected status for {query}: {json}");
+        json
+    }
+
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+}
+
+/// The `extensions.code` of every error in a response.
+pub fn error_codes(response: &serde_json::Value) -> Vec<String> {
+    response["errors"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .filter_map(|e| e["extensions"]["code"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The error paths of a response, each joined with dots ("traces.nodes.0.purchaserName").
+pub fn error_paths(response: &serde_json::Value) -> Vec<String> {
+    response["errors"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .map(|e| {
+                    e["path"]
+                        .as_array()
+                        .map(|p| {
+                            p.iter()
+                                .map(|s| match s {
+                                    serde_json::Value::String(s) => s.clone(),
+                                    other => other.to_string(),
+                                })
+                                .collect::<Vec<_>>()
+                                .join(".")
+                        })
+                        .unwrap_or_default()
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Starts a server whose database connection counts the SQL statements it runs.
+pub async fn spawn_app_counting_statements()
+-> (TestApp, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    let app = spawn_app().await;
+    let counter = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut counted = app.db.db.clone();
+    let c = counter.clone();
+    counted.set_metric_callback(move |_| {
+        c.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    });
+    let server = firearms_hub::server::Application::build_with(
+        app.settings.clone(),
+        counted,
+        std::sync::Arc::new(firearms_hub::policy::Policy::default_policy()),
+    )
+    .expect("server binds");
+    let address = format!("http://127.0.0.1:{}", server.port());
+    tokio::spawn(server.run_until_stopped());
+    (TestApp { address, ..app }, counter)
 }

@@ -1,7 +1,9 @@
 //! The one integration-test binary. Every test gets a database of its own: a temporary SQLite file,
 //! or a fresh PostgreSQL database when `HUB_TEST_DATABASE_URL` names a server.
 
+mod access;
 mod demo;
+mod fixtures;
 mod helpers;
-mod schema;
 mod import;
+mod schema;

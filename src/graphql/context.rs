@@ -1,0 +1,43 @@
+//! What every resolver gets from the request: the database, the caller under the policy, and the
+//! request's DataLoader (built for this caller alone).
+
+use async_graphql::Context;
+use async_graphql::dataloader::DataLoader;
+use sea_orm::DatabaseConnection;
+
+use super::loaders::HubLoader;
+use crate::policy::Access;
+
+/// Per-request data, inserted by the HTTP layer (or a test) before execution.
+#[derive(Clone)]
+pub struct RequestContext {
+    pub db: DatabaseConnection,
+    pub access: Access,
+    pub loader: std::sync::Arc<DataLoader<HubLoader>>,
+}
+
+impl RequestContext {
+    pub fn new(db: DatabaseConnection, access: Access) -> RequestContext {
+        let loader = DataLoader::new(
+            HubLoader {
+                db: db.clone(),
+                access: access.clone(),
+            },
+            tokio::spawn,
+        );
+        RequestContext {
+            db,
+            access,
+            loader: std::sync::Arc::new(loader),
+        }
+    }
+}
+
+/// Reads the request context; its absence means the request was never authenticated.
+pub fn request<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<&'a RequestContext> {
+    ctx.data::<RequestContext>().map_err(|_| {
+        use async_graphql::ErrorExtensions;
+        async_graphql::Error::new("authentication required")
+            .extend_with(|_, e| e.set("code", super::errors::code::UNAUTHENTICATED))
+    })
+}

@@ -1,0 +1,69 @@
+//! One mapping from service errors to GraphQL errors with `extensions.code`. An unexpected error
+//! shows a generic message and a correlation id; its cause goes to the log only.
+
+use async_graphql::ErrorExtensions;
+
+use crate::error::Error;
+
+/// The codes a client can rely on.
+pub mod code {
+    pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
+    pub const FORBIDDEN: &str = "FORBIDDEN";
+    pub const BAD_USER_INPUT: &str = "BAD_USER_INPUT";
+    pub const NOT_FOUND: &str = "NOT_FOUND";
+    pub const CONFLICT: &str = "CONFLICT";
+    pub const INTERNAL: &str = "INTERNAL";
+}
+
+impl ErrorExtensions for Error {
+    fn extend(&self) -> async_graphql::Error {
+        match self {
+            Error::NotFound => async_graphql::Error::new("not found")
+                .extend_with(|_, e| e.set("code", code::NOT_FOUND)),
+            Error::Forbidden(message) => async_graphql::Error::new(message.clone())
+                .extend_with(|_, e| e.set("code", code::FORBIDDEN)),
+            Error::Conflict(message) => async_graphql::Error::new(message.clone())
+                .extend_with(|_, e| e.set("code", code::CONFLICT)),
+            Error::Invalid { field, reason } => {
+                let field = field.clone();
+                async_graphql::Error::new(format!("{field}: {reason}")).extend_with(move |_, e| {
+                    e.set("code", code::BAD_USER_INPUT);
+                    e.set("field", field.clone());
+                })
+            }
+            Error::Unexpected(cause) => {
+                let correlation_id = uuid::Uuid::new_v4().to_string();
+                tracing::error!(%correlation_id, error = ?cause, "internal error");
+                async_graphql::Error::new(format!(
+                    "internal error; quote correlation id {correlation_id} when reporting it"
+                ))
+                .extend_with(move |_, e| {
+                    e.set("code", code::INTERNAL);
+                    e.set("correlationId", correlation_id.clone());
+                })
+            }
+        }
+    }
+}
+
+/// Converts a service result into a GraphQL result carrying the error's code. (A bare `?` would
+/// use async-graphql's blanket conversion and lose the code.)
+pub trait ResultExt<T> {
+    fn gql(self) -> async_graphql::Result<T>;
+}
+
+impl<T> ResultExt<T> for Result<T, Error> {
+    fn gql(self) -> async_graphql::Result<T> {
+        self.map_err(|e| e.extend())
+    }
+}
+
+/// A FORBIDDEN error for a field the caller's role may not read.
+pub fn field_forbidden(entity: &str, field: &str) -> async_graphql::Error {
+    Error::Forbidden(format!("your role may not read {entity}.{field}")).extend()
+}
+
+/// The GraphQL error of a failed DataLoader batch.
+pub fn loader_error(error: std::sync::Arc<Error>) -> async_graphql::Error {
+    error.as_ref().extend()
+}

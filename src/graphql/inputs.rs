@@ -1,0 +1,192 @@
+//! Filter, order and range inputs of the contract. The store turns them into SQL conditions.
+
+use async_graphql::{Enum, InputObject};
+
+use super::scalars::Date;
+use entity::{
+    Agency, CourseKind, Direction, FirearmType, FundingCategory, Role, SourceClass, TraceStatus,
+};
+
+/// Both ends inclusive.
+#[derive(Debug, Clone, Default, InputObject)]
+pub struct DateRange {
+    pub from: Option<Date>,
+    pub to: Option<Date>,
+}
+
+/// Both ends inclusive.
+#[derive(Debug, Clone, Default, InputObject)]
+pub struct IntRange {
+    pub min: Option<i32>,
+    pub max: Option<i32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Enum)]
+pub enum SortDirection {
+    #[default]
+    Asc,
+    Desc,
+}
+
+#[derive(Debug, Clone, Default, InputObject)]
+pub struct TraceFilter {
+    pub recovered_between: Option<DateRange>,
+    pub year: Option<IntRange>,
+    pub recovery_state: Option<Vec<String>>,
+    pub source_class: Option<Vec<SourceClass>>,
+    pub status: Option<Vec<TraceStatus>>,
+    pub purchase_state: Option<Vec<String>>,
+    pub firearm_type: Option<Vec<FirearmType>>,
+    pub caliber: Option<Vec<String>>,
+    pub manufacturer: Option<Vec<String>>,
+    /// Matched after normalization (case, spaces, dashes, leading zeros).
+    pub serial_number: Option<String>,
+    pub and: Option<Vec<TraceFilter>>,
+    pub or: Option<Vec<TraceFilter>>,
+    pub not: Option<Box<TraceFilter>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum TraceOrderField {
+    RecoveryDate,
+    TraceNumber,
+    TimeToCrimeDays,
+}
+
+#[derive(Debug, Clone, InputObject)]
+pub struct TraceOrder {
+    pub field: TraceOrderField,
+    #[graphql(default)]
+    pub direction: SortDirection,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum TraceDimension {
+    Year,
+    RecoveryState,
+    SourceClass,
+    Status,
+    FirearmType,
+    Caliber,
+    Manufacturer,
+    PurchaseState,
+}
+
+#[derive(Debug, Clone, Default, InputObject)]
+pub struct FirearmFilter {
+    pub manufacturer: Option<Vec<String>>,
+    #[graphql(name = "type")]
+    pub firearm_type: Option<Vec<FirearmType>>,
+    pub caliber: Option<Vec<String>>,
+    pub serial_number: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, InputObject)]
+pub struct SeizureFilter {
+    pub seized_between: Option<DateRange>,
+    pub fiscal_year: Option<IntRange>,
+    pub seizing_agency: Option<Vec<Agency>>,
+    pub us_state: Option<Vec<String>>,
+    pub port_of_entry: Option<Vec<String>>,
+    pub direction: Option<Vec<Direction>>,
+    pub operation: Option<Vec<String>>,
+    pub and: Option<Vec<SeizureFilter>>,
+    pub or: Option<Vec<SeizureFilter>>,
+    pub not: Option<Box<SeizureFilter>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum SeizureOrderField {
+    SeizedOn,
+    FirearmCount,
+}
+
+#[derive(Debug, Clone, InputObject)]
+pub struct SeizureOrder {
+    pub field: SeizureOrderField,
+    #[graphql(default)]
+    pub direction: SortDirection,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum SeizureDimension {
+    FiscalYear,
+    SeizingAgency,
+    UsState,
+    PortOfEntry,
+    Direction,
+    Operation,
+}
+
+#[derive(Debug, Clone, Default, InputObject)]
+pub struct TrainingFilter {
+    pub held_between: Option<DateRange>,
+    pub fiscal_year: Option<IntRange>,
+    pub course: Option<Vec<CourseKind>>,
+    pub provider: Option<Vec<Agency>>,
+    pub mexican_state: Option<Vec<String>>,
+    pub and: Option<Vec<TrainingFilter>>,
+    pub or: Option<Vec<TrainingFilter>>,
+    pub not: Option<Box<TrainingFilter>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum TrainingOrderField {
+    StartDate,
+    Participants,
+}
+
+#[derive(Debug, Clone, InputObject)]
+pub struct TrainingOrder {
+    pub field: TrainingOrderField,
+    #[graphql(default)]
+    pub direction: SortDirection,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum TrainingDimension {
+    FiscalYear,
+    Course,
+    Provider,
+    MexicanState,
+}
+
+#[derive(Debug, Clone, Default, InputObject)]
+pub struct FundingFilter {
+    pub fiscal_year: Option<IntRange>,
+    pub category: Option<Vec<FundingCategory>>,
+    pub implementing_agency: Option<Vec<Agency>>,
+    pub program: Option<Vec<String>>,
+    pub and: Option<Vec<FundingFilter>>,
+    pub or: Option<Vec<FundingFilter>>,
+    pub not: Option<Box<FundingFilter>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum FundingOrderField {
+    FiscalYear,
+    Obligated,
+}
+
+#[derive(Debug, Clone, InputObject)]
+pub struct FundingOrder {
+    pub field: FundingOrderField,
+    #[graphql(default)]
+    pub direction: SortDirection,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum FundingDimension {
+    FiscalYear,
+    Category,
+    ImplementingAgency,
+    Program,
+}
+
+#[derive(Debug, Clone, Default, InputObject)]
+pub struct AuditFilter {
+    pub subject: Option<String>,
+    pub role: Option<Vec<Role>>,
+    pub between: Option<DateRange>,
+    pub outcome: Option<Vec<String>>,
+}

@@ -1,0 +1,58 @@
+//! The GraphQL API: the contract's types, query roots and mutations. Resolvers translate arguments
+//! and call `store`; they never query tables themselves.
+
+pub mod context;
+pub mod errors;
+pub mod inputs;
+pub mod loaders;
+pub mod mutation;
+pub mod query;
+pub mod scalars;
+pub mod stats;
+pub mod types;
+pub mod write_inputs;
+
+use async_graphql::{EmptySubscription, Schema};
+
+pub use context::RequestContext;
+
+pub type HubSchema = Schema<query::Query, mutation::Mutation, EmptySubscription>;
+
+/// Limits applied to every operation, before any database work.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub depth: usize,
+    pub complexity: usize,
+    pub recursive_depth: usize,
+    pub directives: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            depth: 12,
+            complexity: 2_000,
+            recursive_depth: 32,
+            directives: 4,
+        }
+    }
+}
+
+/// Builds the schema. Per-request data (`RequestContext`) is added to each request by the caller.
+pub fn build_schema(limits: Limits) -> HubSchema {
+    Schema::build(
+        query::Query::default(),
+        mutation::Mutation::default(),
+        EmptySubscription,
+    )
+    .limit_depth(limits.depth)
+    .limit_complexity(limits.complexity)
+    .limit_recursive_depth(limits.recursive_depth)
+    .limit_directives(limits.directives)
+    .finish()
+}
+
+/// The schema in SDL, as `firearms-hub schema` prints it.
+pub fn sdl() -> String {
+    build_schema(Limits::default()).sdl()
+}

@@ -1,0 +1,604 @@
+//! The object types of the contract. Each wraps a row the store already scoped and masked; a field
+//! the caller's role may not read resolves to `null` with a FORBIDDEN error at its path.
+
+use async_graphql::connection::{Connection, Edge, OpaqueCursor};
+use async_graphql::{Context, Enum, ID, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+use entity::{
+    Agency, CourseKind, Direction, FirearmType, FundingCategory, Role, SourceClass, TraceStatus,
+    audit_event, firearm, funding_award, seizure, trace, training_event,
+};
+
+use super::context::request;
+use super::errors::{field_forbidden, loader_error};
+use super::loaders::{
+    FirearmById, FirearmsOfSeizure, FundingAwardById, SeizuresOfFirearm, TracesOfFirearm,
+    TrainingsOfAward,
+};
+use super::scalars::{Date, Money};
+use crate::policy::EntityKind;
+use crate::store::page::{KeyValue, Page, PageArgs};
+
+/// The cursor of a connection: the sort key values of its row, opaque to clients.
+pub type Cursor = OpaqueCursor<Vec<KeyValue>>;
+
+/// `totalCount` beside `edges`, `nodes` and `pageInfo`.
+#[derive(SimpleObject)]
+pub struct Totals {
+    pub total_count: i64,
+}
+
+pub type Conn<N> = Connection<Cursor, N, Totals>;
+
+/// Builds a connection from a store page.
+pub fn connection<M, N: async_graphql::OutputType>(
+    page: Page<M>,
+    node: impl Fn(M) -> N,
+) -> Conn<N> {
+    let mut conn = Connection::with_additional_fields(
+        page.has_previous,
+        page.has_next,
+        Totals {
+            total_count: page.total,
+        },
+    );
+    conn.edges.extend(
+        page.rows
+            .into_iter()
+            .map(|(key, m)| Edge::new(OpaqueCursor(key), node(m))),
+    );
+    conn
+}
+
+/// Pages an in-memory list (an edge's few rows) by id.
+pub fn page_of<M>(
+    rows: Vec<M>,
+    id: impl Fn(&M) -> i64,
+    args: &PageArgs,
+) -> async_graphql::Result<Page<M>> {
+    let limit = match args.first {
+        Some(n) if !(0..=crate::store::page::MAX_PAGE_SIZE).contains(&n) => {
+            return Err(async_graphql::ErrorExtensions::extend(
+                &crate::error::Error::invalid(
+                    "first",
+                    format!(
+                        "must be between 0 and {}",
+                        crate::store::page::MAX_PAGE_SIZE
+                    ),
+                ),
+            ));
+        }
+        Some(n) => n as usize,
+        None => 20,
+    };
+    let after = match args.after.as_deref() {
+        Some([KeyValue::Int(after)]) => Some(*after),
+        Some(_) => {
+            return Err(async_graphql::ErrorExtensions::extend(
+                &crate::error::Error::invalid("after", "is not a cursor of this list"),
+            ));
+        }
+        None => None,
+    };
+    let total = rows.len() as i64;
+    let rest: Vec<M> = rows
+        .into_iter()
+        .filter(|m| after.is_none_or(|a| id(m) > a))
+        .collect();
+    let has_next = rest.len() > limit;
+    Ok(Page {
+        rows: rest
+            .into_iter()
+            .take(limit)
+            .map(|m| (vec![KeyValue::Int(id(&m))], m))
+            .collect(),
+        has_next,
+        has_previous: after.is_some(),
+        total,
+    })
+}
+
+/// Reads the page arguments of a connection field.
+pub fn page_args(first: Option<i32>, after: Option<String>) -> async_graphql::Result<PageArgs> {
+    use async_graphql::connection::CursorType;
+    let after = match after {
+        Some(text) => Some(
+            Cursor::decode_cursor(&text)
+                .map_err(|_| {
+                    async_graphql::ErrorExtensions::extend(&crate::error::Error::invalid(
+                        "after",
+                        "is not a cursor this server issued",
+                    ))
+                })?
+                .0,
+        ),
+        None => None,
+    };
+    Ok(PageArgs { first, after })
+}
+
+/// A nullable field, `null` plus FORBIDDEN when the caller's role may not read it.
+fn guard<T>(
+    ctx: &Context<'_>,
+    kind: EntityKind,
+    field: &str,
+    value: T,
+) -> async_graphql::Result<T> {
+    if request(ctx)?.access.can_read_field(kind, field) {
+        Ok(value)
+    } else {
+        Err(field_forbidden(kind.as_str(), field))
+    }
+}
+
+pub struct Provenance {
+    owner: Agency,
+    source_system: String,
+    ingested_at: DateTime<Utc>,
+}
+
+#[Object]
+impl Provenance {
+    async fn owner_agency(&self) -> Agency {
+        self.owner
+    }
+    async fn source_system(&self) -> &str {
+        &self.source_system
+    }
+    async fn ingested_at(&self) -> DateTime<Utc> {
+        self.ingested_at
+    }
+}
+
+macro_rules! provenance {
+    ($m:expr) => {
+        Provenance {
+            owner: $m.owner_agency,
+            source_system: $m.source_system.clone(),
+            ingested_at: $m.ingested_at,
+        }
+    };
+}
+
+pub struct Trace(pub trace::Model);
+
+#[Object]
+impl Trace {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn trace_number(&self) -> &str {
+        &self.0.trace_number
+    }
+    async fn firearm(&self, ctx: &Context<'_>) -> async_graphql::Result<Firearm> {
+        let loader = &request(ctx)?.loader;
+        loader
+            .load_one(FirearmById(self.0.firearm_id))
+            .await
+            .map_err(loader_error)?
+            .map(Firearm)
+            .ok_or_else(|| field_forbidden("trace", "firearm"))
+    }
+    async fn requesting_agency(&self) -> &str {
+        &self.0.requesting_agency
+    }
+    async fn recovery_date(&self) -> Date {
+        Date(self.0.recovery_date)
+    }
+    async fn recovery_state(&self) -> &str {
+        &self.0.recovery_state
+    }
+    async fn recovery_municipality(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<&str>> {
+        guard(
+            ctx,
+            EntityKind::Trace,
+            "recoveryMunicipality",
+            self.0.recovery_municipality.as_deref(),
+        )
+    }
+    async fn status(&self) -> TraceStatus {
+        self.0.status
+    }
+    async fn source_class(&self) -> SourceClass {
+        self.0.source_class
+    }
+    async fn purchase_state(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<&str>> {
+        guard(
+            ctx,
+            EntityKind::Trace,
+            "purchaseState",
+            self.0.purchase_state.as_deref(),
+        )
+    }
+    async fn purchase_date(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Date>> {
+        guard(
+            ctx,
+            EntityKind::Trace,
+            "purchaseDate",
+            self.0.purchase_date.map(Date),
+        )
+    }
+    async fn time_to_crime_days(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<i32>> {
+        guard(
+            ctx,
+            EntityKind::Trace,
+            "timeToCrimeDays",
+            self.0.time_to_crime_days,
+        )
+    }
+    /// Restricted.
+    async fn dealer_license(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<&str>> {
+        guard(
+            ctx,
+            EntityKind::Trace,
+            "dealerLicense",
+            self.0.dealer_license.as_deref(),
+        )
+    }
+    /// Personal data.
+    async fn purchaser_name(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<&str>> {
+        guard(
+            ctx,
+            EntityKind::Trace,
+            "purchaserName",
+            self.0.purchaser_name.as_deref(),
+        )
+    }
+    async fn provenance(&self) -> Provenance {
+        provenance!(self.0)
+    }
+    async fn version(&self) -> i32 {
+        self.0.version
+    }
+}
+
+pub struct Firearm(pub firearm::Model);
+
+#[Object]
+impl Firearm {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn manufacturer(&self) -> &str {
+        &self.0.manufacturer
+    }
+    async fn model(&self) -> Option<&str> {
+        self.0.model.as_deref()
+    }
+    #[graphql(name = "type")]
+    async fn firearm_type(&self) -> FirearmType {
+        self.0.firearm_type
+    }
+    async fn caliber(&self) -> Option<&str> {
+        self.0.caliber.as_deref()
+    }
+    async fn serial_number(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<&str>> {
+        guard(
+            ctx,
+            EntityKind::Firearm,
+            "serialNumber",
+            self.0.serial_number.as_deref(),
+        )
+    }
+    async fn country_of_manufacture(&self) -> Option<&str> {
+        self.0.country_of_manufacture.as_deref()
+    }
+    async fn importer(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<&str>> {
+        guard(
+            ctx,
+            EntityKind::Firearm,
+            "importer",
+            self.0.importer.as_deref(),
+        )
+    }
+    /// The traces of this firearm the caller may read.
+    async fn traces(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20)] first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Conn<Trace>> {
+        let rows = request(ctx)?
+            .loader
+            .load_one(TracesOfFirearm(self.0.id))
+            .await
+            .map_err(loader_error)?
+            .unwrap_or_default();
+        let page = page_of(rows, |t| t.id, &page_args(first, after)?)?;
+        Ok(connection(page, Trace))
+    }
+    /// The seizures of this firearm the caller may read: the link between a seized gun and a
+    /// traced one.
+    async fn seizures(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20)] first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Conn<Seizure>> {
+        let rows = request(ctx)?
+            .loader
+            .load_one(SeizuresOfFirearm(self.0.id))
+            .await
+            .map_err(loader_error)?
+            .unwrap_or_default();
+        let page = page_of(rows, |s| s.id, &page_args(first, after)?)?;
+        Ok(connection(page, Seizure))
+    }
+}
+
+pub struct Seizure(pub seizure::Model);
+
+#[Object]
+impl Seizure {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    /// Restricted.
+    async fn case_number(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<&str>> {
+        guard(
+            ctx,
+            EntityKind::Seizure,
+            "caseNumber",
+            Some(self.0.case_number.as_str()),
+        )
+    }
+    async fn seizing_agency(&self) -> Agency {
+        self.0.seizing_agency
+    }
+    async fn operation(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<&str>> {
+        guard(
+            ctx,
+            EntityKind::Seizure,
+            "operation",
+            self.0.operation.as_deref(),
+        )
+    }
+    async fn seized_on(&self) -> Date {
+        Date(self.0.seized_on)
+    }
+    /// U.S. federal fiscal year, starting October 1.
+    async fn fiscal_year(&self) -> i32 {
+        self.0.fiscal_year
+    }
+    async fn us_state(&self) -> &str {
+        &self.0.us_state
+    }
+    async fn port_of_entry(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<&str>> {
+        guard(
+            ctx,
+            EntityKind::Seizure,
+            "portOfEntry",
+            self.0.port_of_entry.as_deref(),
+        )
+    }
+    async fn direction(&self) -> Direction {
+        self.0.direction
+    }
+    async fn concealment_method(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<&str>> {
+        guard(
+            ctx,
+            EntityKind::Seizure,
+            "concealmentMethod",
+            self.0.concealment_method.as_deref(),
+        )
+    }
+    async fn ammunition_rounds(&self) -> i64 {
+        self.0.ammunition_rounds
+    }
+    async fn firearm_count(&self) -> i32 {
+        self.0.firearm_count
+    }
+    /// The seized firearms the caller may read.
+    async fn firearms(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Firearm>> {
+        Ok(request(ctx)?
+            .loader
+            .load_one(FirearmsOfSeizure(self.0.id))
+            .await
+            .map_err(loader_error)?
+            .unwrap_or_default()
+            .into_iter()
+            .map(Firearm)
+            .collect())
+    }
+    async fn provenance(&self) -> Provenance {
+        provenance!(self.0)
+    }
+    async fn version(&self) -> i32 {
+        self.0.version
+    }
+}
+
+pub struct Training(pub training_event::Model);
+
+#[Object]
+impl Training {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    /// The provider's reference for the event.
+    async fn reference(&self) -> &str {
+        &self.0.reference
+    }
+    async fn course(&self) -> CourseKind {
+        self.0.course
+    }
+    async fn provider(&self) -> Agency {
+        self.0.provider
+    }
+    async fn start_date(&self) -> Date {
+        Date(self.0.start_date)
+    }
+    async fn end_date(&self) -> Date {
+        Date(self.0.end_date)
+    }
+    async fn fiscal_year(&self) -> i32 {
+        self.0.fiscal_year
+    }
+    async fn mexican_agency(&self) -> &str {
+        &self.0.mexican_agency
+    }
+    async fn mexican_state(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<&str>> {
+        guard(
+            ctx,
+            EntityKind::Training,
+            "mexicanState",
+            self.0.mexican_state.as_deref(),
+        )
+    }
+    async fn participants(&self) -> i32 {
+        self.0.participants
+    }
+    async fn etrace_accounts_granted(&self) -> i32 {
+        self.0.etrace_accounts_granted
+    }
+    /// The award that funded the event, when the caller may read it.
+    async fn funding_award(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<FundingAward>> {
+        let Some(id) = self.0.funding_award_id else {
+            return Ok(None);
+        };
+        Ok(request(ctx)?
+            .loader
+            .load_one(FundingAwardById(id))
+            .await
+            .map_err(loader_error)?
+            .map(FundingAward))
+    }
+    async fn provenance(&self) -> Provenance {
+        provenance!(self.0)
+    }
+    async fn version(&self) -> i32 {
+        self.0.version
+    }
+}
+
+pub struct FundingAward(pub funding_award::Model);
+
+#[Object]
+impl FundingAward {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    /// State's award identifier.
+    async fn award_number(&self) -> &str {
+        &self.0.award_number
+    }
+    async fn fiscal_year(&self) -> i32 {
+        self.0.fiscal_year
+    }
+    async fn program(&self) -> &str {
+        &self.0.program
+    }
+    async fn category(&self) -> FundingCategory {
+        self.0.category
+    }
+    async fn implementing_agency(&self) -> Option<Agency> {
+        self.0.implementing_agency
+    }
+    async fn recipient(&self) -> &str {
+        &self.0.recipient
+    }
+    async fn obligated(&self) -> Money {
+        Money(self.0.obligated_cents)
+    }
+    async fn disbursed(&self) -> Money {
+        Money(self.0.disbursed_cents)
+    }
+    async fn description(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<&str>> {
+        guard(
+            ctx,
+            EntityKind::FundingAward,
+            "description",
+            self.0.description.as_deref(),
+        )
+    }
+    /// The training events this award funded that the caller may read.
+    async fn trainings(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Training>> {
+        Ok(request(ctx)?
+            .loader
+            .load_one(TrainingsOfAward(self.0.id))
+            .await
+            .map_err(loader_error)?
+            .unwrap_or_default()
+            .into_iter()
+            .map(Training)
+            .collect())
+    }
+    async fn provenance(&self) -> Provenance {
+        provenance!(self.0)
+    }
+    async fn version(&self) -> i32 {
+        self.0.version
+    }
+}
+
+pub struct AuditEvent(pub audit_event::Model);
+
+#[Object]
+impl AuditEvent {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn at(&self) -> DateTime<Utc> {
+        self.0.at
+    }
+    async fn subject(&self) -> &str {
+        &self.0.subject
+    }
+    async fn role(&self) -> Role {
+        self.0.role
+    }
+    async fn purpose(&self) -> Option<&str> {
+        self.0.purpose.as_deref()
+    }
+    /// Operation name, or a hash of the document when unnamed.
+    async fn operation(&self) -> &str {
+        &self.0.operation
+    }
+    async fn entities(&self) -> Vec<&str> {
+        self.0
+            .entities
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .collect()
+    }
+    async fn rows_returned(&self) -> i64 {
+        self.0.rows_returned
+    }
+    /// "ok", "denied" or "error".
+    async fn outcome(&self) -> &str {
+        &self.0.outcome
+    }
+}
+
+/// Which rows of an entity a role reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum RowAccess {
+    All,
+    Own,
+    AggregateOnly,
+    None,
+}
+
+#[derive(SimpleObject)]
+pub struct EntityPermission {
+    /// "trace", "seizure", "training", "fundingAward", "firearm", "auditEvent"
+    pub entity: String,
+    pub rows: RowAccess,
+    pub hidden_fields: Vec<String>,
+    pub can_write: bool,
+}
+
+/// The caller and what its role may read and write.
+#[derive(SimpleObject)]
+pub struct Viewer {
+    pub subject: String,
+    pub role: Role,
+    pub scopes: Vec<String>,
+    pub permissions: Vec<EntityPermission>,
+}

@@ -1,0 +1,333 @@
+//! The access policy: for each role and entity, which rows, which fields, which aggregates and
+//! which writes. The default lives in `default.toml` beside this file and is compiled in; it is data,
+//! not code. `Access` pairs a verified caller with the policy and answers every question the store
+//! asks at its door.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use entity::{Agency, Role};
+use figment::Figment;
+use figment::providers::{Format, Toml};
+use serde::Deserialize;
+
+use crate::auth::Caller;
+
+/// The compiled-in default policy.
+pub const DEFAULT_POLICY: &str = include_str!("default.toml");
+
+/// The kinds of record the policy speaks about, named as in the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum EntityKind {
+    Trace,
+    Seizure,
+    Training,
+    FundingAward,
+    Firearm,
+    AuditEvent,
+}
+
+impl EntityKind {
+    pub const ALL: [EntityKind; 6] = [
+        EntityKind::Trace,
+        EntityKind::Seizure,
+        EntityKind::Training,
+        EntityKind::FundingAward,
+        EntityKind::Firearm,
+        EntityKind::AuditEvent,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntityKind::Trace => "trace",
+            EntityKind::Seizure => "seizure",
+            EntityKind::Training => "training",
+            EntityKind::FundingAward => "fundingAward",
+            EntityKind::Firearm => "firearm",
+            EntityKind::AuditEvent => "auditEvent",
+        }
+    }
+
+    /// The fields of the entity's API type that a policy may hide or gate by scope.
+    pub fn fields(self) -> &'static [&'static str] {
+        match self {
+            EntityKind::Trace => &[
+                "id",
+                "traceNumber",
+                "firearm",
+                "requestingAgency",
+                "recoveryDate",
+                "recoveryState",
+                "recoveryMunicipality",
+                "status",
+                "sourceClass",
+                "purchaseState",
+                "purchaseDate",
+                "timeToCrimeDays",
+                "dealerLicense",
+                "purchaserName",
+                "provenance",
+                "version",
+            ],
+            EntityKind::Seizure => &[
+                "id",
+                "caseNumber",
+                "seizingAgency",
+                "operation",
+                "seizedOn",
+                "fiscalYear",
+                "usState",
+                "portOfEntry",
+                "direction",
+                "concealmentMethod",
+                "ammunitionRounds",
+                "firearmCount",
+                "firearms",
+                "provenance",
+                "version",
+            ],
+            EntityKind::Training => &[
+                "id",
+                "reference",
+                "course",
+                "provider",
+                "startDate",
+                "endDate",
+                "fiscalYear",
+                "mexicanAgency",
+                "mexicanState",
+                "participants",
+                "etraceAccountsGranted",
+                "fundingAward",
+                "provenance",
+                "version",
+            ],
+            EntityKind::FundingAward => &[
+                "id",
+                "awardNumber",
+                "fiscalYear",
+                "program",
+                "category",
+                "implementingAgency",
+                "recipient",
+                "obligated",
+                "disbursed",
+                "description",
+                "trainings",
+                "provenance",
+                "version",
+            ],
+            EntityKind::Firearm => &[
+                "id",
+                "manufacturer",
+                "model",
+                "type",
+                "caliber",
+                "serialNumber",
+                "countryOfManufacture",
+                "importer",
+                "traces",
+                "seizures",
+            ],
+            EntityKind::AuditEvent => &[
+                "id",
+                "at",
+                "subject",
+                "role",
+                "purpose",
+                "operation",
+                "entities",
+                "rowsReturned",
+                "outcome",
+            ],
+        }
+    }
+}
+
+impl fmt::Display for EntityKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which rows of an entity a role reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rows {
+    All,
+    /// Rows owned by the caller's agency.
+    Own,
+    /// Funding awards the caller's agency implements.
+    Implementing,
+    /// Firearms of a trace or seizure the caller may read.
+    Linked,
+    None,
+}
+
+/// What a role gets from the `…Stats` queries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Aggregates {
+    Exact,
+    Suppressed,
+    #[default]
+    None,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntityRule {
+    pub rows: Rows,
+    #[serde(default)]
+    pub aggregates: Aggregates,
+    #[serde(default)]
+    pub hidden: Vec<String>,
+    #[serde(default)]
+    pub scoped: BTreeMap<String, String>,
+    #[serde(default)]
+    pub write: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    pub suppression_threshold: i64,
+    pub roles: BTreeMap<Role, BTreeMap<EntityKind, EntityRule>>,
+}
+
+impl Policy {
+    /// The compiled-in default policy.
+    pub fn default_policy() -> Policy {
+        // The default is part of the binary and covered by tests; failing to parse it is a bug.
+        Policy::parse(DEFAULT_POLICY).expect("the compiled-in default policy is valid")
+    }
+
+    /// Parses and validates a policy document.
+    pub fn parse(text: &str) -> anyhow::Result<Policy> {
+        let policy: Policy = Figment::from(Toml::string(text))
+            .extract()
+            .map_err(|e| anyhow::anyhow!("invalid policy: {e}"))?;
+        policy.validate()?;
+        Ok(policy)
+    }
+
+    /// Every role decides every entity, and names only fields the entity has.
+    fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.suppression_threshold >= 1,
+            "invalid policy: suppression_threshold must be at least 1"
+        );
+        for role in Role::ALL {
+            let entities = self
+                .roles
+                .get(role)
+                .ok_or_else(|| anyhow::anyhow!("invalid policy: role {role} has no rules"))?;
+            for kind in EntityKind::ALL {
+                let rule = entities.get(&kind).ok_or_else(|| {
+                    anyhow::anyhow!("invalid policy: role {role} has no decision for {kind}")
+                })?;
+                for field in rule.hidden.iter().chain(rule.scoped.keys()) {
+                    anyhow::ensure!(
+                        kind.fields().contains(&field.as_str()),
+                        "invalid policy: role {role}, {kind}: unknown field '{field}'"
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn rule(&self, role: Role, kind: EntityKind) -> &EntityRule {
+        // `validate` guarantees every role has a rule for every entity.
+        &self.roles[&role][&kind]
+    }
+}
+
+/// A verified caller under a policy: what the store asks at its door.
+#[derive(Debug, Clone)]
+pub struct Access {
+    pub caller: Caller,
+    pub policy: Arc<Policy>,
+}
+
+impl Access {
+    pub fn new(caller: Caller, policy: Arc<Policy>) -> Access {
+        Access { caller, policy }
+    }
+
+    pub fn role(&self) -> Role {
+        self.caller.role
+    }
+
+    /// The agency the caller acts for; `None` for oversight.
+    pub fn agency(&self) -> Option<Agency> {
+        self.caller.role.agency()
+    }
+
+    pub fn rule(&self, kind: EntityKind) -> &EntityRule {
+        self.policy.rule(self.caller.role, kind)
+    }
+
+    /// Whether the caller may read this field of the entity's rows.
+    pub fn can_read_field(&self, kind: EntityKind, field: &str) -> bool {
+        let rule = self.rule(kind);
+        if rule.hidden.iter().any(|f| f == field) {
+            return false;
+        }
+        match rule.scoped.get(field) {
+            Some(scope) => self.caller.has_scope(scope),
+            None => true,
+        }
+    }
+
+    /// Fields of the entity the caller may not read.
+    pub fn hidden_fields(&self, kind: EntityKind) -> Vec<String> {
+        kind.fields()
+            .iter()
+            .filter(|f| !self.can_read_field(kind, f))
+            .map(|f| (*f).to_owned())
+            .collect()
+    }
+
+    pub fn can_write(&self, kind: EntityKind) -> bool {
+        self.rule(kind).write && self.agency().is_some()
+    }
+
+    pub fn suppression_threshold(&self) -> i64 {
+        self.policy.suppression_threshold
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_policy_decides_every_role_and_entity() {
+        let policy = Policy::default_policy();
+        assert_eq!(policy.suppression_threshold, 5);
+        assert_eq!(policy.rule(Role::Cbp, EntityKind::Trace).rows, Rows::None);
+        assert_eq!(
+            policy.rule(Role::Ice, EntityKind::Trace).hidden,
+            vec!["purchaserName".to_owned(), "dealerLicense".to_owned()]
+        );
+    }
+
+    #[test]
+    fn a_policy_missing_a_decision_or_naming_an_unknown_field_is_refused() {
+        let missing = DEFAULT_POLICY.replace("[roles.CBP.training]", "[roles.CBP.ignored]");
+        let error = Policy::parse(&missing).expect_err("refused");
+        assert!(
+            error.to_string().contains("ignored") || error.to_string().contains("training"),
+            "{error}"
+        );
+
+        let unknown = DEFAULT_POLICY.replace("hidden = [\"caseNumber\"]", "hidden = [\"caseNo\"]");
+        let error = Policy::parse(&unknown).expect_err("refused");
+        assert!(error.to_string().contains("caseNo"), "{error}");
+    }
+}
+
+pub mod suppression;

@@ -1,0 +1,184 @@
+//! Funding awards, at the door.
+
+use std::collections::HashMap;
+
+use entity::funding_award as award;
+use sea_orm::sea_query::{Expr, SimpleExpr};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter};
+
+use super::page::{KeyKind, KeyValue, Page, PageArgs, SortKey, keyset_page};
+use super::scope::{check_depth, combine, int_range, one_of, owned_rows};
+use super::stats::{DimKind, GroupedQuery, aggregate_mode, answer};
+use crate::error::Result;
+use crate::graphql::inputs::{
+    FundingDimension, FundingFilter, FundingOrder, FundingOrderField, SortDirection,
+};
+use crate::policy::suppression::Answer;
+use crate::policy::{Access, EntityKind};
+
+const KIND: EntityKind = EntityKind::FundingAward;
+
+/// The rows of `funding_award` the caller may read.
+pub fn visible(access: &Access) -> Result<Condition> {
+    owned_rows(
+        access,
+        KIND,
+        award::Column::OwnerAgency,
+        Some(award::Column::ImplementingAgency),
+    )
+}
+
+/// Blanks the fields the caller may not read.
+pub fn mask(access: &Access, mut model: award::Model) -> award::Model {
+    if !access.can_read_field(KIND, "description") {
+        model.description = None;
+    }
+    model
+}
+
+/// The SQL condition of a filter.
+pub fn condition(filter: &FundingFilter) -> Result<Condition> {
+    condition_at(filter, 0)
+}
+
+fn condition_at(f: &FundingFilter, depth: usize) -> Result<Condition> {
+    check_depth(depth)?;
+    use award::Column as A;
+    let mut c = Condition::all();
+    c = int_range(c, A::FiscalYear, f.fiscal_year.as_ref());
+    c = one_of(c, "category", A::Category, f.category.as_deref())?;
+    c = one_of(
+        c,
+        "implementingAgency",
+        A::ImplementingAgency,
+        f.implementing_agency.as_deref(),
+    )?;
+    c = one_of(c, "program", A::Program, f.program.as_deref())?;
+    combine(
+        c,
+        f.and.as_deref(),
+        f.or.as_deref(),
+        f.not.as_deref(),
+        depth,
+        condition_at,
+    )
+}
+
+fn sort_keys(order: &[FundingOrder]) -> Vec<SortKey> {
+    use award::Column as A;
+    let mut keys: Vec<SortKey> = order
+        .iter()
+        .map(|o| {
+            let desc = o.direction == SortDirection::Desc;
+            match o.field {
+                FundingOrderField::FiscalYear => SortKey::new(
+                    Expr::col((award::Entity, A::FiscalYear)),
+                    KeyKind::Int,
+                    desc,
+                ),
+                FundingOrderField::Obligated => SortKey::new(
+                    Expr::col((award::Entity, A::ObligatedCents)),
+                    KeyKind::Int,
+                    desc,
+                ),
+            }
+        })
+        .collect();
+    keys.push(SortKey::new(
+        Expr::col((award::Entity, A::Id)),
+        KeyKind::Int,
+        false,
+    ));
+    keys
+}
+
+fn key_of(order: &[FundingOrder], m: &award::Model) -> Vec<KeyValue> {
+    let mut values: Vec<KeyValue> = order
+        .iter()
+        .map(|o| match o.field {
+            FundingOrderField::FiscalYear => KeyValue::Int(i64::from(m.fiscal_year)),
+            FundingOrderField::Obligated => KeyValue::Int(m.obligated_cents),
+        })
+        .collect();
+    values.push(KeyValue::Int(m.id));
+    values
+}
+
+/// A page of the funding awards the caller may read.
+pub async fn list<C: ConnectionTrait>(
+    db: &C,
+    access: &Access,
+    filter: Option<&FundingFilter>,
+    order: &[FundingOrder],
+    args: &PageArgs,
+) -> Result<Page<award::Model>> {
+    let mut select = award::Entity::find().filter(visible(access)?);
+    if let Some(filter) = filter {
+        select = select.filter(condition(filter)?);
+    }
+    let page = keyset_page(db, select, &sort_keys(order), args, |m| key_of(order, m)).await?;
+    Ok(page.map(|m| mask(access, m)))
+}
+
+/// One funding award by id: `None` when it does not exist or is outside the caller's rows.
+pub async fn get<C: ConnectionTrait>(
+    db: &C,
+    access: &Access,
+    id: i64,
+) -> Result<Option<award::Model>> {
+    let found = award::Entity::find_by_id(id)
+        .filter(visible(access)?)
+        .one(db)
+        .await?;
+    Ok(found.map(|m| mask(access, m)))
+}
+
+/// Funding awards by id, for DataLoader batches; ids outside the caller's rows are absent.
+pub async fn by_ids<C: ConnectionTrait>(
+    db: &C,
+    access: &Access,
+    ids: &[i64],
+) -> Result<HashMap<i64, award::Model>> {
+    let Ok(scope) = visible(access) else {
+        return Ok(HashMap::new());
+    };
+    let rows = award::Entity::find()
+        .filter(scope)
+        .filter(award::Column::Id.is_in(ids.iter().copied()))
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().map(|m| (m.id, mask(access, m))).collect())
+}
+
+/// Award counts and exact sums (integer cents) grouped by the given dimensions.
+pub async fn stats<C: ConnectionTrait>(
+    db: &C,
+    access: &Access,
+    filter: Option<&FundingFilter>,
+    group_by: &[FundingDimension],
+) -> Result<Answer> {
+    let mode = aggregate_mode(access, KIND)?;
+    use award::Column as A;
+    let cond = match filter {
+        Some(filter) => condition(filter)?,
+        None => Condition::all(),
+    };
+    let mut query = GroupedQuery::new(award::Entity, cond);
+    for dim in group_by {
+        let (column, kind) = match dim {
+            FundingDimension::FiscalYear => (A::FiscalYear, DimKind::Int),
+            FundingDimension::Category => (A::Category, DimKind::Text),
+            FundingDimension::ImplementingAgency => (A::ImplementingAgency, DimKind::Text),
+            FundingDimension::Program => (A::Program, DimKind::Text),
+        };
+        query
+            .dims
+            .push((Expr::col((award::Entity, column)).into(), kind));
+    }
+    query.sums = vec![
+        SimpleExpr::from(Expr::col((award::Entity, A::ObligatedCents))),
+        SimpleExpr::from(Expr::col((award::Entity, A::DisbursedCents))),
+    ];
+    let groups = query.groups(db).await?;
+    Ok(answer(access, mode, groups, &HashMap::new(), 2))
+}

@@ -1,0 +1,172 @@
+//! Keyset pagination: a stable order over sort keys that always ends in the primary key, and opaque
+//! cursors holding the last row's key values. No OFFSET scans.
+
+use sea_orm::sea_query::{Expr, ExprTrait, SimpleExpr};
+use sea_orm::{
+    Condition, ConnectionTrait, EntityTrait, Order, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Select, Value,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// The largest page a caller may ask for.
+pub const MAX_PAGE_SIZE: i32 = 100;
+
+/// One value of a row's sort key, as carried in a cursor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum KeyValue {
+    Int(i64),
+    Text(String),
+}
+
+/// How a sort key's values compare in SQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    Int,
+    Date,
+    Text,
+}
+
+/// One column (or expression) of the order.
+#[derive(Debug, Clone)]
+pub struct SortKey {
+    pub expr: SimpleExpr,
+    pub kind: KeyKind,
+    pub descending: bool,
+}
+
+impl SortKey {
+    pub fn new(expr: impl Into<SimpleExpr>, kind: KeyKind, descending: bool) -> SortKey {
+        SortKey {
+            expr: expr.into(),
+            kind,
+            descending,
+        }
+    }
+}
+
+/// What a connection asks for.
+#[derive(Debug, Clone, Default)]
+pub struct PageArgs {
+    pub first: Option<i32>,
+    /// The key values of the row after which the page starts.
+    pub after: Option<Vec<KeyValue>>,
+}
+
+impl PageArgs {
+    fn limit(&self) -> Result<u64> {
+        match self.first {
+            None => Ok(20),
+            Some(n) if n < 0 => Err(Error::invalid("first", "must not be negative")),
+            Some(n) if n > MAX_PAGE_SIZE => Err(Error::invalid(
+                "first",
+                format!("must be at most {MAX_PAGE_SIZE}"),
+            )),
+            Some(n) => Ok(n as u64),
+        }
+    }
+}
+
+/// A page of rows, each with the key values its cursor carries.
+#[derive(Debug, Clone)]
+pub struct Page<M> {
+    pub rows: Vec<(Vec<KeyValue>, M)>,
+    pub has_next: bool,
+    pub has_previous: bool,
+    pub total: i64,
+}
+
+impl<M> Page<M> {
+    pub fn map<N>(self, mut f: impl FnMut(M) -> N) -> Page<N> {
+        Page {
+            rows: self.rows.into_iter().map(|(k, m)| (k, f(m))).collect(),
+            has_next: self.has_next,
+            has_previous: self.has_previous,
+            total: self.total,
+        }
+    }
+}
+
+fn to_value(kind: KeyKind, value: &KeyValue) -> Result<Value> {
+    let bad = || Error::invalid("after", "is not a cursor of this list and order");
+    Ok(match (kind, value) {
+        (KeyKind::Int, KeyValue::Int(i)) => Value::BigInt(Some(*i)),
+        (KeyKind::Text, KeyValue::Text(s)) => Value::String(Some(s.clone())),
+        (KeyKind::Date, KeyValue::Text(s)) => {
+            let date = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| bad())?;
+            Value::ChronoDate(Some(date))
+        }
+        _ => return Err(bad()),
+    })
+}
+
+/// The rows strictly after `after` in the order of `keys`.
+fn after_condition(keys: &[SortKey], after: &[KeyValue]) -> Result<Condition> {
+    if after.len() != keys.len() {
+        return Err(Error::invalid(
+            "after",
+            "is not a cursor of this list and order",
+        ));
+    }
+    let values = keys
+        .iter()
+        .zip(after)
+        .map(|(k, v)| to_value(k.kind, v))
+        .collect::<Result<Vec<_>>>()?;
+    let mut any = Condition::any();
+    for i in 0..keys.len() {
+        let mut all = Condition::all();
+        for j in 0..i {
+            all = all.add(Expr::expr(keys[j].expr.clone()).eq(values[j].clone()));
+        }
+        let key = Expr::expr(keys[i].expr.clone());
+        all = all.add(if keys[i].descending {
+            key.lt(values[i].clone())
+        } else {
+            key.gt(values[i].clone())
+        });
+        any = any.add(all);
+    }
+    Ok(any)
+}
+
+/// Runs a keyset-paginated query: `select` already carries the caller's scope and the filter;
+/// `keys` must end in a unique key. `key_of` reads a row's key values for its cursor.
+pub async fn keyset_page<E, C>(
+    db: &C,
+    select: Select<E>,
+    keys: &[SortKey],
+    args: &PageArgs,
+    key_of: impl Fn(&E::Model) -> Vec<KeyValue>,
+) -> Result<Page<E::Model>>
+where
+    E: EntityTrait,
+    E::Model: Sync,
+    C: ConnectionTrait,
+{
+    let limit = args.limit()?;
+    let total = select.clone().count(db).await? as i64;
+    let mut query = select;
+    if let Some(after) = &args.after {
+        query = query.filter(after_condition(keys, after)?);
+    }
+    for key in keys {
+        let order = if key.descending {
+            Order::Desc
+        } else {
+            Order::Asc
+        };
+        query = query.order_by(key.expr.clone(), order);
+    }
+    let mut models = query.limit(limit + 1).all(db).await?;
+    let has_next = models.len() as u64 > limit;
+    models.truncate(limit as usize);
+    Ok(Page {
+        rows: models.into_iter().map(|m| (key_of(&m), m)).collect(),
+        has_next,
+        has_previous: args.after.is_some(),
+        total,
+    })
+}

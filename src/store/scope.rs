@@ -1,0 +1,186 @@
+//! The caller's scope at the door: which rows a role reads, and guards on filter size.
+
+use entity::Agency;
+use sea_orm::sea_query::{Expr, Query, SelectStatement};
+use sea_orm::{ColumnTrait, Condition};
+
+use crate::error::{Error, Result};
+use crate::policy::{Access, EntityKind, Rows};
+
+/// How deeply `and`/`or`/`not` may nest in one filter.
+pub const MAX_FILTER_DEPTH: usize = 6;
+/// How many values one filter list may hold.
+pub const MAX_FILTER_VALUES: usize = 200;
+
+/// The refusal for a role that may not read rows of an entity. It says nothing about any row.
+pub fn rows_forbidden(access: &Access, kind: EntityKind) -> Error {
+    Error::Forbidden(format!(
+        "role {} may not read {} rows; use the {}Stats aggregates if the policy allows them",
+        access.role(),
+        kind,
+        kind
+    ))
+}
+
+/// The condition selecting the rows of an owned entity the caller may read: all, its agency's own,
+/// or (funding awards) those its agency implements. Errors with FORBIDDEN when the role reads no
+/// rows at all.
+pub fn owned_rows<C: ColumnTrait>(
+    access: &Access,
+    kind: EntityKind,
+    owner: C,
+    implementing: Option<C>,
+) -> Result<Condition> {
+    let agency = access.agency();
+    match (access.rule(kind).rows, agency) {
+        (Rows::All, _) => Ok(Condition::all()),
+        (Rows::Own, Some(agency)) => Ok(Condition::all().add(owner.eq(agency))),
+        (Rows::Implementing, Some(agency)) => match implementing {
+            Some(column) => Ok(Condition::all().add(column.eq(agency))),
+            None => Err(rows_forbidden(access, kind)),
+        },
+        _ => Err(rows_forbidden(access, kind)),
+    }
+}
+
+/// Like `owned_rows`, but `None` instead of an error: for edges, where rows the caller may not
+/// read are simply absent.
+pub fn owned_rows_or_none<C: ColumnTrait>(
+    access: &Access,
+    kind: EntityKind,
+    owner: C,
+    implementing: Option<C>,
+) -> Option<Condition> {
+    owned_rows(access, kind, owner, implementing).ok()
+}
+
+/// Checks a filter list's length.
+pub fn check_list<T>(field: &str, values: &[T]) -> Result<()> {
+    if values.len() > MAX_FILTER_VALUES {
+        return Err(Error::invalid(
+            field,
+            format!("at most {MAX_FILTER_VALUES} values"),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks how deeply a filter nests.
+pub fn check_depth(depth: usize) -> Result<()> {
+    if depth > MAX_FILTER_DEPTH {
+        return Err(Error::invalid(
+            "filter",
+            format!("and/or/not nest at most {MAX_FILTER_DEPTH} levels deep"),
+        ));
+    }
+    Ok(())
+}
+
+/// `column IN (subquery)` as a condition.
+pub fn in_subquery<C: ColumnTrait>(column: C, subquery: SelectStatement) -> Condition {
+    Condition::all().add(column.in_subquery(subquery))
+}
+
+/// A `SELECT column FROM entity WHERE condition` subquery.
+pub fn select_column<E, C>(entity: E, column: C, condition: Condition) -> SelectStatement
+where
+    E: sea_orm::EntityTrait,
+    C: ColumnTrait,
+{
+    Query::select()
+        .column((entity, column))
+        .from(entity)
+        .cond_where(condition)
+        .to_owned()
+}
+
+/// An always-false condition.
+pub fn nothing() -> Condition {
+    Condition::all().add(Expr::cust("1 = 0"))
+}
+
+/// The agency of the caller, for writes.
+pub fn writer_agency(access: &Access, kind: EntityKind) -> Result<Agency> {
+    match access.agency() {
+        Some(agency) if access.can_write(kind) => Ok(agency),
+        _ => Err(Error::Forbidden(format!(
+            "role {} may not write {} records",
+            access.role(),
+            kind
+        ))),
+    }
+}
+
+/// Adds `column BETWEEN from AND to` (either end optional, both inclusive).
+pub fn date_range<C: ColumnTrait>(
+    c: Condition,
+    column: C,
+    range: Option<&crate::graphql::inputs::DateRange>,
+) -> Condition {
+    let Some(range) = range else { return c };
+    let c = match range.from {
+        Some(from) => c.add(column.gte(from.0)),
+        None => c,
+    };
+    match range.to {
+        Some(to) => c.add(column.lte(to.0)),
+        None => c,
+    }
+}
+
+/// Adds `min <= column <= max` (either end optional).
+pub fn int_range<C: ColumnTrait>(
+    c: Condition,
+    column: C,
+    range: Option<&crate::graphql::inputs::IntRange>,
+) -> Condition {
+    let Some(range) = range else { return c };
+    let c = match range.min {
+        Some(min) => c.add(column.gte(min)),
+        None => c,
+    };
+    match range.max {
+        Some(max) => c.add(column.lte(max)),
+        None => c,
+    }
+}
+
+/// Adds `column IN (values)` when the list is given.
+pub fn one_of<C, V>(c: Condition, field: &str, column: C, values: Option<&[V]>) -> Result<Condition>
+where
+    C: ColumnTrait,
+    V: Clone + Into<sea_orm::Value>,
+{
+    let Some(values) = values else { return Ok(c) };
+    check_list(field, values)?;
+    Ok(c.add(column.is_in(values.iter().cloned())))
+}
+
+/// Combines a filter's `and`, `or` and `not` parts with its own condition.
+pub fn combine<F>(
+    mut c: Condition,
+    and: Option<&[F]>,
+    or: Option<&[F]>,
+    not: Option<&F>,
+    depth: usize,
+    recurse: impl Fn(&F, usize) -> Result<Condition>,
+) -> Result<Condition> {
+    if let Some(all) = and {
+        check_list("and", all)?;
+        for sub in all {
+            c = c.add(recurse(sub, depth + 1)?);
+        }
+    }
+    if let Some(any) = or {
+        check_list("or", any)?;
+        let mut alternatives = Condition::any();
+        for sub in any {
+            alternatives = alternatives.add(recurse(sub, depth + 1)?);
+        }
+        c = c.add(alternatives);
+    }
+    if let Some(not) = not {
+        c = c.add(recurse(not, depth + 1)?.not());
+    }
+    Ok(c)
+}

@@ -1,0 +1,212 @@
+//! Seizures, at the door.
+
+use std::collections::HashMap;
+
+use entity::{seizure, seizure_firearm};
+use sea_orm::sea_query::{Expr, SimpleExpr};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter};
+
+use super::page::{KeyKind, KeyValue, Page, PageArgs, SortKey, keyset_page};
+use super::scope::{check_depth, combine, date_range, int_range, one_of, owned_rows};
+use super::stats::{DimKind, GroupedQuery, aggregate_mode, answer};
+use crate::error::Result;
+use crate::graphql::inputs::{
+    SeizureDimension, SeizureFilter, SeizureOrder, SeizureOrderField, SortDirection,
+};
+use crate::policy::suppression::Answer;
+use crate::policy::{Access, EntityKind};
+
+const KIND: EntityKind = EntityKind::Seizure;
+
+/// The rows of `seizure` the caller may read.
+pub fn visible(access: &Access) -> Result<Condition> {
+    owned_rows(access, KIND, seizure::Column::OwnerAgency, None)
+}
+
+/// Blanks the fields the caller may not read.
+pub fn mask(access: &Access, mut model: seizure::Model) -> seizure::Model {
+    if !access.can_read_field(KIND, "caseNumber") {
+        model.case_number = String::new();
+    }
+    if !access.can_read_field(KIND, "operation") {
+        model.operation = None;
+    }
+    if !access.can_read_field(KIND, "concealmentMethod") {
+        model.concealment_method = None;
+    }
+    if !access.can_read_field(KIND, "portOfEntry") {
+        model.port_of_entry = None;
+    }
+    model
+}
+
+/// The SQL condition of a filter.
+pub fn condition(filter: &SeizureFilter) -> Result<Condition> {
+    condition_at(filter, 0)
+}
+
+fn condition_at(f: &SeizureFilter, depth: usize) -> Result<Condition> {
+    check_depth(depth)?;
+    use seizure::Column as S;
+    let mut c = Condition::all();
+    c = date_range(c, S::SeizedOn, f.seized_between.as_ref());
+    c = int_range(c, S::FiscalYear, f.fiscal_year.as_ref());
+    c = one_of(
+        c,
+        "seizingAgency",
+        S::SeizingAgency,
+        f.seizing_agency.as_deref(),
+    )?;
+    c = one_of(c, "usState", S::UsState, f.us_state.as_deref())?;
+    c = one_of(c, "portOfEntry", S::PortOfEntry, f.port_of_entry.as_deref())?;
+    c = one_of(c, "direction", S::Direction, f.direction.as_deref())?;
+    c = one_of(c, "operation", S::Operation, f.operation.as_deref())?;
+    combine(
+        c,
+        f.and.as_deref(),
+        f.or.as_deref(),
+        f.not.as_deref(),
+        depth,
+        condition_at,
+    )
+}
+
+fn sort_keys(order: &[SeizureOrder]) -> Vec<SortKey> {
+    use seizure::Column as S;
+    let mut keys: Vec<SortKey> = order
+        .iter()
+        .map(|o| {
+            let desc = o.direction == SortDirection::Desc;
+            match o.field {
+                SeizureOrderField::SeizedOn => SortKey::new(
+                    Expr::col((seizure::Entity, S::SeizedOn)),
+                    KeyKind::Date,
+                    desc,
+                ),
+                SeizureOrderField::FirearmCount => SortKey::new(
+                    Expr::col((seizure::Entity, S::FirearmCount)),
+                    KeyKind::Int,
+                    desc,
+                ),
+            }
+        })
+        .collect();
+    keys.push(SortKey::new(
+        Expr::col((seizure::Entity, S::Id)),
+        KeyKind::Int,
+        false,
+    ));
+    keys
+}
+
+fn key_of(order: &[SeizureOrder], m: &seizure::Model) -> Vec<KeyValue> {
+    let mut values: Vec<KeyValue> = order
+        .iter()
+        .map(|o| match o.field {
+            SeizureOrderField::SeizedOn => KeyValue::Text(m.seized_on.to_string()),
+            SeizureOrderField::FirearmCount => KeyValue::Int(i64::from(m.firearm_count)),
+        })
+        .collect();
+    values.push(KeyValue::Int(m.id));
+    values
+}
+
+/// A page of the seizures the caller may read.
+pub async fn list<C: ConnectionTrait>(
+    db: &C,
+    access: &Access,
+    filter: Option<&SeizureFilter>,
+    order: &[SeizureOrder],
+    args: &PageArgs,
+) -> Result<Page<seizure::Model>> {
+    let mut select = seizure::Entity::find().filter(visible(access)?);
+    if let Some(filter) = filter {
+        select = select.filter(condition(filter)?);
+    }
+    let page = keyset_page(db, select, &sort_keys(order), args, |m| key_of(order, m)).await?;
+    Ok(page.map(|m| mask(access, m)))
+}
+
+/// One seizure by id: `None` when it does not exist or is outside the caller's rows.
+pub async fn get<C: ConnectionTrait>(
+    db: &C,
+    access: &Access,
+    id: i64,
+) -> Result<Option<seizure::Model>> {
+    let found = seizure::Entity::find_by_id(id)
+        .filter(visible(access)?)
+        .one(db)
+        .await?;
+    Ok(found.map(|m| mask(access, m)))
+}
+
+/// The readable seizures of each firearm, for the firearm → seizures edge.
+pub async fn by_firearms<C: ConnectionTrait>(
+    db: &C,
+    access: &Access,
+    firearm_ids: &[i64],
+) -> Result<HashMap<i64, Vec<seizure::Model>>> {
+    let mut out: HashMap<i64, Vec<seizure::Model>> = HashMap::new();
+    let Ok(scope) = visible(access) else {
+        return Ok(out);
+    };
+    let links = seizure_firearm::Entity::find()
+        .filter(seizure_firearm::Column::FirearmId.is_in(firearm_ids.iter().copied()))
+        .all(db)
+        .await?;
+    let seizure_ids: Vec<i64> = links.iter().map(|l| l.seizure_id).collect();
+    let seizures: HashMap<i64, seizure::Model> = seizure::Entity::find()
+        .filter(scope)
+        .filter(seizure::Column::Id.is_in(seizure_ids))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|m| (m.id, m))
+        .collect();
+    for link in links {
+        if let Some(s) = seizures.get(&link.seizure_id) {
+            out.entry(link.firearm_id)
+                .or_default()
+                .push(mask(access, s.clone()));
+        }
+    }
+    for list in out.values_mut() {
+        list.sort_by_key(|s| (s.seized_on, s.id));
+    }
+    Ok(out)
+}
+
+/// Seizure counts, firearms and rounds grouped by the given dimensions, in the database.
+pub async fn stats<C: ConnectionTrait>(
+    db: &C,
+    access: &Access,
+    filter: Option<&SeizureFilter>,
+    group_by: &[SeizureDimension],
+) -> Result<Answer> {
+    let mode = aggregate_mode(access, KIND)?;
+    use seizure::Column as S;
+    let cond = match filter {
+        Some(filter) => condition(filter)?,
+        None => Condition::all(),
+    };
+    let mut query = GroupedQuery::new(seizure::Entity, cond);
+    for dim in group_by {
+        let (column, kind) = match dim {
+            SeizureDimension::FiscalYear => (S::FiscalYear, DimKind::Int),
+            SeizureDimension::SeizingAgency => (S::SeizingAgency, DimKind::Text),
+            SeizureDimension::UsState => (S::UsState, DimKind::Text),
+            SeizureDimension::PortOfEntry => (S::PortOfEntry, DimKind::Text),
+            SeizureDimension::Direction => (S::Direction, DimKind::Text),
+            SeizureDimension::Operation => (S::Operation, DimKind::Text),
+        };
+        query
+            .dims
+            .push((Expr::col((seizure::Entity, column)).into(), kind));
+    }
+    query.sums = vec![
+        SimpleExpr::from(Expr::col((seizure::Entity, S::FirearmCount))),
+        SimpleExpr::from(Expr::col((seizure::Entity, S::AmmunitionRounds))),
+    ];
+    let groups = query.groups(db).await?;
+    Ok(answer(access, mode, groups, &HashMap::new(), 2))
+}

@@ -1,0 +1,216 @@
+//! Grouped counts, sums and medians computed in the database: `groupBy` becomes SQL `GROUP BY`,
+//! never rows pulled into memory.
+
+use std::collections::HashMap;
+
+use sea_orm::sea_query::{
+    Alias, Expr, ExprTrait, Func, IntoTableRef, Query, SelectStatement, SimpleExpr,
+};
+use sea_orm::{Condition, ConnectionTrait, QueryResult, Statement};
+
+use crate::error::Result;
+
+/// The type of a grouping dimension's values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DimKind {
+    Int,
+    Text,
+}
+
+/// One key cell of a group.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Cell {
+    Null,
+    Int(i64),
+    Text(String),
+}
+
+impl Cell {
+    pub fn as_int(&self) -> Option<i64> {
+        match self {
+            Cell::Int(i) => Some(*i),
+            _ => None,
+        }
+    }
+
+    pub fn as_text(&self) -> Option<&str> {
+        match self {
+            Cell::Text(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+/// A grouped query: the table (with an optional join), the dimensions, the summed metrics and the
+/// condition (caller's scope and filter).
+pub struct GroupedQuery {
+    pub select: SelectStatement,
+    pub dims: Vec<(SimpleExpr, DimKind)>,
+    pub sums: Vec<SimpleExpr>,
+}
+
+/// One group: its key cells, its row count and its sums.
+#[derive(Debug, Clone)]
+pub struct Group {
+    pub keys: Vec<Cell>,
+    pub count: i64,
+    pub sums: Vec<i64>,
+}
+
+impl GroupedQuery {
+    /// Starts a grouped query over `table` restricted by `condition`.
+    pub fn new(table: impl IntoTableRef, condition: Condition) -> GroupedQuery {
+        GroupedQuery {
+            select: Query::select().from(table).cond_where(condition).to_owned(),
+            dims: Vec::new(),
+            sums: Vec::new(),
+        }
+    }
+
+    fn dim_alias(i: usize) -> Alias {
+        Alias::new(format!("d{i}"))
+    }
+
+    fn cast_bigint(expr: SimpleExpr) -> SimpleExpr {
+        Func::cast_as(expr, Alias::new("BIGINT")).into()
+    }
+
+    fn with_dims(&self) -> SelectStatement {
+        let mut select = self.select.clone();
+        for (i, (expr, kind)) in self.dims.iter().enumerate() {
+            let expr = match kind {
+                DimKind::Int => Self::cast_bigint(expr.clone()),
+                DimKind::Text => expr.clone(),
+            };
+            select.expr_as(expr, Self::dim_alias(i));
+        }
+        select
+    }
+
+    fn read_keys(&self, row: &QueryResult) -> Result<Vec<Cell>> {
+        let mut keys = Vec::with_capacity(self.dims.len());
+        for (i, (_, kind)) in self.dims.iter().enumerate() {
+            let name = format!("d{i}");
+            let cell = match kind {
+                DimKind::Int => row
+                    .try_get::<Option<i64>>("", &name)?
+                    .map_or(Cell::Null, Cell::Int),
+                DimKind::Text => row
+                    .try_get::<Option<String>>("", &name)?
+                    .map_or(Cell::Null, Cell::Text),
+            };
+            keys.push(cell);
+        }
+        Ok(keys)
+    }
+
+    /// Counts and sums per group, ordered by the group keys.
+    pub async fn groups<C: ConnectionTrait>(&self, db: &C) -> Result<Vec<Group>> {
+        let mut select = self.with_dims();
+        select.expr_as(Expr::cust("COUNT(*)"), Alias::new("n"));
+        for (i, sum) in self.sums.iter().enumerate() {
+            select.expr_as(
+                Self::cast_bigint(Func::sum(sum.clone()).into()),
+                Alias::new(format!("s{i}")),
+            );
+        }
+        for i in 0..self.dims.len() {
+            select.group_by_col(Self::dim_alias(i));
+            select.order_by(Self::dim_alias(i), sea_orm::Order::Asc);
+        }
+        let rows = db.query_all(&select).await?;
+        let mut groups = Vec::with_capacity(rows.len());
+        for row in rows {
+            let keys = self.read_keys(&row)?;
+            let count: i64 = row.try_get("", "n")?;
+            let mut sums = Vec::with_capacity(self.sums.len());
+            for i in 0..self.sums.len() {
+                sums.push(
+                    row.try_get::<Option<i64>>("", &format!("s{i}"))?
+                        .unwrap_or(0),
+                );
+            }
+            groups.push(Group { keys, count, sums });
+        }
+        Ok(groups)
+    }
+
+    /// The true median of `value` per group over rows where it is not null (the mean of the two
+    /// middle values when their number is even, rounded half up).
+    pub async fn medians<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        value: SimpleExpr,
+    ) -> Result<HashMap<Vec<Cell>, i64>> {
+        let mut inner = self.with_dims();
+        inner.expr_as(Self::cast_bigint(value.clone()), Alias::new("v"));
+        inner.and_where(value.is_not_null());
+        let builder = db.get_database_backend();
+        let built = builder.build(&inner);
+        let (inner_sql, values) = (built.sql, built.values.map(|v| v.0).unwrap_or_default());
+        let dims: Vec<String> = (0..self.dims.len()).map(|i| format!("d{i}")).collect();
+        let partition = if dims.is_empty() {
+            String::new()
+        } else {
+            format!("PARTITION BY {}", dims.join(", "))
+        };
+        let group_by = if dims.is_empty() {
+            String::new()
+        } else {
+            format!("GROUP BY {}", dims.join(", "))
+        };
+        let select_dims = dims.iter().map(|d| format!("{d}, ")).collect::<String>();
+        let sql = format!(
+            "SELECT {select_dims}MIN(v) AS lo, MAX(v) AS hi FROM (\
+               SELECT {select_dims}v, \
+                 ROW_NUMBER() OVER ({partition} ORDER BY v) AS rn, \
+                 COUNT(*) OVER ({partition}) AS cnt \
+               FROM ({inner_sql}) base\
+             ) ranked WHERE rn = (cnt + 1) / 2 OR rn = (cnt + 2) / 2 {group_by}"
+        );
+        let rows = db
+            .query_all_raw(Statement::from_sql_and_values(builder, sql, values))
+            .await?;
+        let mut medians = HashMap::with_capacity(rows.len());
+        for row in rows {
+            let keys = self.read_keys(&row)?;
+            let lo: i64 = row.try_get("", "lo")?;
+            let hi: i64 = row.try_get("", "hi")?;
+            medians.insert(keys, (lo + hi + 1).div_euclid(2));
+        }
+        Ok(medians)
+    }
+}
+
+/// How the caller may see aggregates of an entity; FORBIDDEN when not at all.
+pub fn aggregate_mode(
+    access: &crate::policy::Access,
+    kind: crate::policy::EntityKind,
+) -> Result<crate::policy::Aggregates> {
+    match access.rule(kind).aggregates {
+        crate::policy::Aggregates::None => Err(crate::error::Error::Forbidden(format!(
+            "role {} may not read {} aggregates",
+            access.role(),
+            kind
+        ))),
+        mode => Ok(mode),
+    }
+}
+
+/// The answer the caller gets: exact, or with small cells suppressed.
+pub fn answer(
+    access: &crate::policy::Access,
+    mode: crate::policy::Aggregates,
+    groups: Vec<Group>,
+    medians: &HashMap<Vec<Cell>, i64>,
+    sums: usize,
+) -> crate::policy::suppression::Answer {
+    use crate::policy::suppression;
+    let median = |keys: &[Cell]| medians.get(keys).copied();
+    match mode {
+        crate::policy::Aggregates::Suppressed => {
+            suppression::suppressed(groups, median, sums, access.suppression_threshold())
+        }
+        _ => suppression::exact(groups, median, sums),
+    }
+}

@@ -1,0 +1,272 @@
+//! Traces, at the door: the caller's rows, fields and aggregates only.
+
+use std::collections::HashMap;
+
+use entity::{firearm, trace};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, SimpleExpr};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
+
+use super::firearms;
+use super::page::{KeyKind, KeyValue, Page, PageArgs, SortKey, keyset_page};
+use super::scope::{
+    check_depth, combine, date_range, in_subquery, int_range, one_of, owned_rows, select_column,
+};
+use super::stats::{DimKind, GroupedQuery, aggregate_mode, answer};
+use crate::error::Result;
+use crate::graphql::inputs::{
+    SortDirection, TraceDimension, TraceFilter, TraceOrder, TraceOrderField,
+};
+use crate::policy::suppression::Answer;
+use crate::policy::{Access, EntityKind};
+
+const KIND: EntityKind = EntityKind::Trace;
+
+/// The rows of `trace` the caller may read.
+pub fn visible(access: &Access) -> Result<Condition> {
+    owned_rows(access, KIND, trace::Column::OwnerAgency, None)
+}
+
+/// Blanks the fields the caller may not read, so they never leave the store.
+pub fn mask(access: &Access, mut model: trace::Model) -> trace::Model {
+    if !access.can_read_field(KIND, "purchaserName") {
+        model.purchaser_name = None;
+    }
+    if !access.can_read_field(KIND, "dealerLicense") {
+        model.dealer_license = None;
+    }
+    if !access.can_read_field(KIND, "purchaseState") {
+        model.purchase_state = None;
+    }
+    if !access.can_read_field(KIND, "purchaseDate") {
+        model.purchase_date = None;
+    }
+    if !access.can_read_field(KIND, "recoveryMunicipality") {
+        model.recovery_municipality = None;
+    }
+    if !access.can_read_field(KIND, "timeToCrimeDays") {
+        model.time_to_crime_days = None;
+    }
+    model
+}
+
+/// The SQL condition of a filter.
+pub fn condition(filter: &TraceFilter) -> Result<Condition> {
+    condition_at(filter, 0)
+}
+
+fn condition_at(f: &TraceFilter, depth: usize) -> Result<Condition> {
+    check_depth(depth)?;
+    use trace::Column as T;
+    let mut c = Condition::all();
+    c = date_range(c, T::RecoveryDate, f.recovered_between.as_ref());
+    c = int_range(c, T::RecoveryYear, f.year.as_ref());
+    c = one_of(
+        c,
+        "recoveryState",
+        T::RecoveryState,
+        f.recovery_state.as_deref(),
+    )?;
+    c = one_of(c, "sourceClass", T::SourceClass, f.source_class.as_deref())?;
+    c = one_of(c, "status", T::Status, f.status.as_deref())?;
+    c = one_of(
+        c,
+        "purchaseState",
+        T::PurchaseState,
+        f.purchase_state.as_deref(),
+    )?;
+    let firearm_filter = firearms::FirearmCriteria {
+        manufacturer: f.manufacturer.as_deref(),
+        firearm_type: f.firearm_type.as_deref(),
+        caliber: f.caliber.as_deref(),
+        serial_number: f.serial_number.as_deref(),
+    };
+    if let Some(fc) = firearm_filter.condition()? {
+        c = c.add(in_subquery(
+            T::FirearmId,
+            select_column(firearm::Entity, firearm::Column::Id, fc),
+        ));
+    }
+    combine(
+        c,
+        f.and.as_deref(),
+        f.or.as_deref(),
+        f.not.as_deref(),
+        depth,
+        condition_at,
+    )
+}
+
+fn sort_keys(order: &[TraceOrder]) -> Vec<SortKey> {
+    use trace::Column as T;
+    let mut keys: Vec<SortKey> = order
+        .iter()
+        .map(|o| {
+            let desc = o.direction == SortDirection::Desc;
+            match o.field {
+                TraceOrderField::RecoveryDate => SortKey::new(
+                    Expr::col((trace::Entity, T::RecoveryDate)),
+                    KeyKind::Date,
+                    desc,
+                ),
+                TraceOrderField::TraceNumber => SortKey::new(
+                    Expr::col((trace::Entity, T::TraceNumber)),
+                    KeyKind::Text,
+                    desc,
+                ),
+                // Traces without a time-to-crime sort as -1, before every real value.
+                TraceOrderField::TimeToCrimeDays => SortKey::new(
+                    SimpleExpr::from(Func::coalesce([
+                        Expr::col((trace::Entity, T::TimeToCrimeDays)),
+                        Expr::val(-1),
+                    ])),
+                    KeyKind::Int,
+                    desc,
+                ),
+            }
+        })
+        .collect();
+    keys.push(SortKey::new(
+        Expr::col((trace::Entity, T::Id)),
+        KeyKind::Int,
+        false,
+    ));
+    keys
+}
+
+fn key_of(order: &[TraceOrder], m: &trace::Model) -> Vec<KeyValue> {
+    let mut values: Vec<KeyValue> = order
+        .iter()
+        .map(|o| match o.field {
+            TraceOrderField::RecoveryDate => KeyValue::Text(m.recovery_date.to_string()),
+            TraceOrderField::TraceNumber => KeyValue::Text(m.trace_number.clone()),
+            TraceOrderField::TimeToCrimeDays => {
+                KeyValue::Int(i64::from(m.time_to_crime_days.unwrap_or(-1)))
+            }
+        })
+        .collect();
+    values.push(KeyValue::Int(m.id));
+    values
+}
+
+/// A page of the traces the caller may read.
+pub async fn list<C: ConnectionTrait>(
+    db: &C,
+    access: &Access,
+    filter: Option<&TraceFilter>,
+    order: &[TraceOrder],
+    args: &PageArgs,
+) -> Result<Page<trace::Model>> {
+    let mut select = trace::Entity::find().filter(visible(access)?);
+    if let Some(filter) = filter {
+        select = select.filter(condition(filter)?);
+    }
+    let keys = sort_keys(order);
+    let page = keyset_page(db, select, &keys, args, |m| key_of(order, m)).await?;
+    Ok(page.map(|m| mask(access, m)))
+}
+
+/// One trace by id: `None` when it does not exist or is outside the caller's rows.
+pub async fn get<C: ConnectionTrait>(
+    db: &C,
+    access: &Access,
+    id: i64,
+) -> Result<Option<trace::Model>> {
+    let found = trace::Entity::find_by_id(id)
+        .filter(visible(access)?)
+        .one(db)
+        .await?;
+    Ok(found.map(|m| mask(access, m)))
+}
+
+/// The readable traces of each firearm, for the firearm → traces edge. Rows the caller may not
+/// read are absent; a role without trace rows gets none.
+pub async fn by_firearms<C: ConnectionTrait>(
+    db: &C,
+    access: &Access,
+    firearm_ids: &[i64],
+) -> Result<HashMap<i64, Vec<trace::Model>>> {
+    let mut out: HashMap<i64, Vec<trace::Model>> = HashMap::new();
+    let Ok(scope) = visible(access) else {
+        return Ok(out);
+    };
+    let rows = trace::Entity::find()
+        .filter(scope)
+        .filter(trace::Column::FirearmId.is_in(firearm_ids.iter().copied()))
+        .order_by_asc(trace::Column::RecoveryDate)
+        .order_by_asc(trace::Column::Id)
+        .all(db)
+        .await?;
+    for m in rows {
+        out.entry(m.firearm_id).or_default().push(mask(access, m));
+    }
+    Ok(out)
+}
+
+/// Trace counts and median time-to-crime grouped by the given dimensions, computed in the database
+/// over every trace matching the filter, answered as the caller's policy allows: exact, with small
+/// cells suppressed, or FORBIDDEN.
+pub async fn stats<C: ConnectionTrait>(
+    db: &C,
+    access: &Access,
+    filter: Option<&TraceFilter>,
+    group_by: &[TraceDimension],
+) -> Result<Answer> {
+    let mode = aggregate_mode(access, KIND)?;
+    use trace::Column as T;
+    let mut cond = Condition::all();
+    if let Some(filter) = filter {
+        cond = cond.add(condition(filter)?);
+    }
+    let mut query = GroupedQuery::new(trace::Entity, cond);
+    let needs_firearm = group_by.iter().any(|d| {
+        matches!(
+            d,
+            TraceDimension::FirearmType | TraceDimension::Caliber | TraceDimension::Manufacturer
+        )
+    });
+    if needs_firearm {
+        query.select.inner_join(
+            firearm::Entity,
+            Expr::col((trace::Entity, T::FirearmId)).equals((firearm::Entity, firearm::Column::Id)),
+        );
+    }
+    for dim in group_by {
+        let (expr, kind): (SimpleExpr, DimKind) = match dim {
+            TraceDimension::Year => (
+                Expr::col((trace::Entity, T::RecoveryYear)).into(),
+                DimKind::Int,
+            ),
+            TraceDimension::RecoveryState => (
+                Expr::col((trace::Entity, T::RecoveryState)).into(),
+                DimKind::Text,
+            ),
+            TraceDimension::SourceClass => (
+                Expr::col((trace::Entity, T::SourceClass)).into(),
+                DimKind::Text,
+            ),
+            TraceDimension::Status => (Expr::col((trace::Entity, T::Status)).into(), DimKind::Text),
+            TraceDimension::PurchaseState => (
+                Expr::col((trace::Entity, T::PurchaseState)).into(),
+                DimKind::Text,
+            ),
+            TraceDimension::FirearmType => (
+                Expr::col((firearm::Entity, firearm::Column::FirearmType)).into(),
+                DimKind::Text,
+            ),
+            TraceDimension::Caliber => (
+                Expr::col((firearm::Entity, firearm::Column::Caliber)).into(),
+                DimKind::Text,
+            ),
+            TraceDimension::Manufacturer => (
+                Expr::col((firearm::Entity, firearm::Column::Manufacturer)).into(),
+                DimKind::Text,
+            ),
+        };
+        query.dims.push((expr, kind));
+    }
+    let groups = query.groups(db).await?;
+    let medians = query
+        .medians(db, Expr::col((trace::Entity, T::TimeToCrimeDays)).into())
+        .await?;
+    Ok(answer(access, mode, groups, &medians, 0))
+}

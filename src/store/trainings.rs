@@ -1,0 +1,191 @@
+//! Training events, at the door.
+
+use std::collections::HashMap;
+
+use entity::training_event as training;
+use sea_orm::sea_query::{Expr, SimpleExpr};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
+
+use super::page::{KeyKind, KeyValue, Page, PageArgs, SortKey, keyset_page};
+use super::scope::{check_depth, combine, date_range, int_range, one_of, owned_rows};
+use super::stats::{DimKind, GroupedQuery, aggregate_mode, answer};
+use crate::error::Result;
+use crate::graphql::inputs::{
+    SortDirection, TrainingDimension, TrainingFilter, TrainingOrder, TrainingOrderField,
+};
+use crate::policy::suppression::Answer;
+use crate::policy::{Access, EntityKind};
+
+const KIND: EntityKind = EntityKind::Training;
+
+/// The rows of `training_event` the caller may read.
+pub fn visible(access: &Access) -> Result<Condition> {
+    owned_rows(access, KIND, training::Column::OwnerAgency, None)
+}
+
+/// Blanks the fields the caller may not read.
+pub fn mask(access: &Access, mut model: training::Model) -> training::Model {
+    if !access.can_read_field(KIND, "fundingAward") {
+        model.funding_award_id = None;
+    }
+    if !access.can_read_field(KIND, "mexicanState") {
+        model.mexican_state = None;
+    }
+    model
+}
+
+/// The SQL condition of a filter.
+pub fn condition(filter: &TrainingFilter) -> Result<Condition> {
+    condition_at(filter, 0)
+}
+
+fn condition_at(f: &TrainingFilter, depth: usize) -> Result<Condition> {
+    check_depth(depth)?;
+    use training::Column as T;
+    let mut c = Condition::all();
+    c = date_range(c, T::StartDate, f.held_between.as_ref());
+    c = int_range(c, T::FiscalYear, f.fiscal_year.as_ref());
+    c = one_of(c, "course", T::Course, f.course.as_deref())?;
+    c = one_of(c, "provider", T::Provider, f.provider.as_deref())?;
+    c = one_of(
+        c,
+        "mexicanState",
+        T::MexicanState,
+        f.mexican_state.as_deref(),
+    )?;
+    combine(
+        c,
+        f.and.as_deref(),
+        f.or.as_deref(),
+        f.not.as_deref(),
+        depth,
+        condition_at,
+    )
+}
+
+fn sort_keys(order: &[TrainingOrder]) -> Vec<SortKey> {
+    use training::Column as T;
+    let mut keys: Vec<SortKey> = order
+        .iter()
+        .map(|o| {
+            let desc = o.direction == SortDirection::Desc;
+            match o.field {
+                TrainingOrderField::StartDate => SortKey::new(
+                    Expr::col((training::Entity, T::StartDate)),
+                    KeyKind::Date,
+                    desc,
+                ),
+                TrainingOrderField::Participants => SortKey::new(
+                    Expr::col((training::Entity, T::Participants)),
+                    KeyKind::Int,
+                    desc,
+                ),
+            }
+        })
+        .collect();
+    keys.push(SortKey::new(
+        Expr::col((training::Entity, T::Id)),
+        KeyKind::Int,
+        false,
+    ));
+    keys
+}
+
+fn key_of(order: &[TrainingOrder], m: &training::Model) -> Vec<KeyValue> {
+    let mut values: Vec<KeyValue> = order
+        .iter()
+        .map(|o| match o.field {
+            TrainingOrderField::StartDate => KeyValue::Text(m.start_date.to_string()),
+            TrainingOrderField::Participants => KeyValue::Int(i64::from(m.participants)),
+        })
+        .collect();
+    values.push(KeyValue::Int(m.id));
+    values
+}
+
+/// A page of the training events the caller may read.
+pub async fn list<C: ConnectionTrait>(
+    db: &C,
+    access: &Access,
+    filter: Option<&TrainingFilter>,
+    order: &[TrainingOrder],
+    args: &PageArgs,
+) -> Result<Page<training::Model>> {
+    let mut select = training::Entity::find().filter(visible(access)?);
+    if let Some(filter) = filter {
+        select = select.filter(condition(filter)?);
+    }
+    let page = keyset_page(db, select, &sort_keys(order), args, |m| key_of(order, m)).await?;
+    Ok(page.map(|m| mask(access, m)))
+}
+
+/// One training event by id: `None` when it does not exist or is outside the caller's rows.
+pub async fn get<C: ConnectionTrait>(
+    db: &C,
+    access: &Access,
+    id: i64,
+) -> Result<Option<training::Model>> {
+    let found = training::Entity::find_by_id(id)
+        .filter(visible(access)?)
+        .one(db)
+        .await?;
+    Ok(found.map(|m| mask(access, m)))
+}
+
+/// The readable training events of each funding award, for the award → trainings edge.
+pub async fn by_funding_awards<C: ConnectionTrait>(
+    db: &C,
+    access: &Access,
+    award_ids: &[i64],
+) -> Result<HashMap<i64, Vec<training::Model>>> {
+    let mut out: HashMap<i64, Vec<training::Model>> = HashMap::new();
+    let Ok(scope) = visible(access) else {
+        return Ok(out);
+    };
+    let rows = training::Entity::find()
+        .filter(scope)
+        .filter(training::Column::FundingAwardId.is_in(award_ids.iter().copied()))
+        .order_by_asc(training::Column::StartDate)
+        .order_by_asc(training::Column::Id)
+        .all(db)
+        .await?;
+    for m in rows {
+        if let Some(award) = m.funding_award_id {
+            out.entry(award).or_default().push(mask(access, m));
+        }
+    }
+    Ok(out)
+}
+
+/// Training counts, participants and eTrace accounts grouped by the given dimensions.
+pub async fn stats<C: ConnectionTrait>(
+    db: &C,
+    access: &Access,
+    filter: Option<&TrainingFilter>,
+    group_by: &[TrainingDimension],
+) -> Result<Answer> {
+    let mode = aggregate_mode(access, KIND)?;
+    use training::Column as T;
+    let cond = match filter {
+        Some(filter) => condition(filter)?,
+        None => Condition::all(),
+    };
+    let mut query = GroupedQuery::new(training::Entity, cond);
+    for dim in group_by {
+        let (column, kind) = match dim {
+            TrainingDimension::FiscalYear => (T::FiscalYear, DimKind::Int),
+            TrainingDimension::Course => (T::Course, DimKind::Text),
+            TrainingDimension::Provider => (T::Provider, DimKind::Text),
+            TrainingDimension::MexicanState => (T::MexicanState, DimKind::Text),
+        };
+        query
+            .dims
+            .push((Expr::col((training::Entity, column)).into(), kind));
+    }
+    query.sums = vec![
+        SimpleExpr::from(Expr::col((training::Entity, T::Participants))),
+        SimpleExpr::from(Expr::col((training::Entity, T::EtraceAccountsGranted))),
+    ];
+    let groups = query.groups(db).await?;
+    Ok(answer(access, mode, groups, &HashMap::new(), 2))
+}

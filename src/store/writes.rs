@@ -1,0 +1,252 @@
+//! The door for writes: a record is changed only by the agency that owns it, and only when its
+//! role may write that entity. A record outside the caller's rows answers NOT_FOUND, exactly like
+//! one that does not exist.
+
+use entity::{firearm, funding_award, seizure, seizure_firearm, trace, training_event};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
+    TransactionTrait,
+};
+
+use super::scope::writer_agency;
+use super::{funding, seizures, traces, trainings};
+use crate::error::{Error, Result};
+use crate::policy::{Access, EntityKind};
+
+/// Checks that the caller's agency owns a readable row and may write it.
+fn check_owner(access: &Access, kind: EntityKind, owner: entity::Agency) -> Result<()> {
+    let agency = writer_agency(access, kind)?;
+    if owner != agency {
+        return Err(Error::Forbidden(format!(
+            "{kind} records owned by {owner} can be changed only by {owner}"
+        )));
+    }
+    Ok(())
+}
+
+/// Checks the version a client read against the stored one.
+pub fn check_version(kind: EntityKind, stored: i32, expected: i32) -> Result<()> {
+    if stored != expected {
+        return Err(Error::Conflict(format!(
+            "the {kind} was changed since version {expected} (it is now version {stored}); read it again and reapply the change"
+        )));
+    }
+    Ok(())
+}
+
+/// A trace and its firearm, unmasked, for an update by its owner.
+pub async fn trace_for_update<C: ConnectionTrait>(
+    db: &C,
+    access: &Access,
+    id: i64,
+) -> Result<(trace::Model, firearm::Model)> {
+    writer_agency(access, EntityKind::Trace)?;
+    let found = trace::Entity::find_by_id(id)
+        .filter(traces::visible(access)?)
+        .find_also_related(firearm::Entity)
+        .one(db)
+        .await?;
+    let (trace, firearm) = match found {
+        Some((t, Some(f))) => (t, f),
+        _ => return Err(Error::NotFound),
+    };
+    check_owner(access, EntityKind::Trace, trace.owner_agency)?;
+    Ok((trace, firearm))
+}
+
+/// A seizure and its firearms, unmasked, for an update by its owner.
+pub async fn seizure_for_update<C: ConnectionTrait>(
+    db: &C,
+    access: &Access,
+    id: i64,
+) -> Result<(seizure::Model, Vec<firearm::Model>)> {
+    writer_agency(access, EntityKind::Seizure)?;
+    let seizure = seizure::Entity::find_by_id(id)
+        .filter(seizures::visible(access)?)
+        .one(db)
+        .await?
+        .ok_or(Error::NotFound)?;
+    check_owner(access, EntityKind::Seizure, seizure.owner_agency)?;
+    let ids: Vec<i64> = seizure_firearm::Entity::find()
+        .filter(seizure_firearm::Column::SeizureId.eq(id))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|l| l.firearm_id)
+        .collect();
+    let firearms = firearm::Entity::find()
+        .filter(firearm::Column::Id.is_in(ids))
+        .all(db)
+        .await?;
+    Ok((seizure, firearms))
+}
+
+/// A training event and the number of its award, unmasked, for an update by its owner.
+pub async fn training_for_update<C: ConnectionTrait>(
+    db: &C,
+    access: &Access,
+    id: i64,
+) -> Result<(training_event::Model, Option<String>)> {
+    writer_agency(access, EntityKind::Training)?;
+    let (training, award) = training_event::Entity::find_by_id(id)
+        .filter(trainings::visible(access)?)
+        .find_also_related(funding_award::Entity)
+        .one(db)
+        .await?
+        .ok_or(Error::NotFound)?;
+    check_owner(access, EntityKind::Training, training.owner_agency)?;
+    Ok((training, award.map(|a| a.award_number)))
+}
+
+/// A funding award, unmasked, for an update by its owner.
+pub async fn award_for_update<C: ConnectionTrait>(
+    db: &C,
+    access: &Access,
+    id: i64,
+) -> Result<funding_award::Model> {
+    writer_agency(access, EntityKind::FundingAward)?;
+    let award = funding_award::Entity::find_by_id(id)
+        .filter(funding::visible(access)?)
+        .one(db)
+        .await?
+        .ok_or(Error::NotFound)?;
+    check_owner(access, EntityKind::FundingAward, award.owner_agency)?;
+    Ok(award)
+}
+
+/// Looks a record up by its natural key, through the door.
+pub async fn trace_by_number<C: ConnectionTrait>(
+    db: &C,
+    access: &Access,
+    number: &str,
+) -> Result<Option<trace::Model>> {
+    let found = trace::Entity::find()
+        .filter(trace::Column::TraceNumber.eq(number))
+        .filter(traces::visible(access)?)
+        .one(db)
+        .await?;
+    Ok(found.map(|m| traces::mask(access, m)))
+}
+
+pub async fn seizure_by_case<C: ConnectionTrait>(
+    db: &C,
+    access: &Access,
+    case: &str,
+) -> Result<Option<seizure::Model>> {
+    let found = seizure::Entity::find()
+        .filter(seizure::Column::CaseNumber.eq(case))
+        .filter(seizures::visible(access)?)
+        .one(db)
+        .await?;
+    Ok(found.map(|m| seizures::mask(access, m)))
+}
+
+pub async fn training_by_reference<C: ConnectionTrait>(
+    db: &C,
+    access: &Access,
+    reference: &str,
+) -> Result<Option<training_event::Model>> {
+    let found = training_event::Entity::find()
+        .filter(training_event::Column::Reference.eq(reference))
+        .filter(trainings::visible(access)?)
+        .one(db)
+        .await?;
+    Ok(found.map(|m| trainings::mask(access, m)))
+}
+
+pub async fn award_by_number<C: ConnectionTrait>(
+    db: &C,
+    access: &Access,
+    number: &str,
+) -> Result<Option<funding_award::Model>> {
+    let found = funding_award::Entity::find()
+        .filter(funding_award::Column::AwardNumber.eq(number))
+        .filter(funding::visible(access)?)
+        .one(db)
+        .await?;
+    Ok(found.map(|m| funding::mask(access, m)))
+}
+
+/// Whether a record with this natural key exists (for refusing a create that would overwrite).
+pub async fn natural_key_taken<C: ConnectionTrait>(
+    db: &C,
+    kind: EntityKind,
+    key: &str,
+) -> Result<bool> {
+    let n = match kind {
+        EntityKind::Trace => {
+            trace::Entity::find()
+                .filter(trace::Column::TraceNumber.eq(key))
+                .count(db)
+                .await?
+        }
+        EntityKind::Seizure => {
+            seizure::Entity::find()
+                .filter(seizure::Column::CaseNumber.eq(key))
+                .count(db)
+                .await?
+        }
+        EntityKind::Training => {
+            training_event::Entity::find()
+                .filter(training_event::Column::Reference.eq(key))
+                .count(db)
+                .await?
+        }
+        EntityKind::FundingAward => {
+            funding_award::Entity::find()
+                .filter(funding_award::Column::AwardNumber.eq(key))
+                .count(db)
+                .await?
+        }
+        EntityKind::Firearm | EntityKind::AuditEvent => 0,
+    };
+    Ok(n > 0)
+}
+
+/// Deletes a trace its owner may change. The firearm stays: a seizure may hold it too.
+pub async fn delete_trace(db: &DatabaseConnection, access: &Access, id: i64) -> Result<()> {
+    let (trace, _) = trace_for_update(db, access, id).await?;
+    trace::Entity::delete_by_id(trace.id).exec(db).await?;
+    Ok(())
+}
+
+/// Deletes a seizure its owner may change, with its firearm links.
+pub async fn delete_seizure(db: &DatabaseConnection, access: &Access, id: i64) -> Result<()> {
+    let (seizure, _) = seizure_for_update(db, access, id).await?;
+    let txn = db.begin().await?;
+    seizure_firearm::Entity::delete_many()
+        .filter(seizure_firearm::Column::SeizureId.eq(seizure.id))
+        .exec(&txn)
+        .await?;
+    seizure::Entity::delete_by_id(seizure.id).exec(&txn).await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Deletes a training event its owner may change.
+pub async fn delete_training(db: &DatabaseConnection, access: &Access, id: i64) -> Result<()> {
+    let (training, _) = training_for_update(db, access, id).await?;
+    training_event::Entity::delete_by_id(training.id)
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Deletes a funding award its owner may change; refused while training events name it, since
+/// those belong to other records (and possibly other agencies).
+pub async fn delete_award(db: &DatabaseConnection, access: &Access, id: i64) -> Result<()> {
+    let award = award_for_update(db, access, id).await?;
+    let funded = training_event::Entity::find()
+        .filter(training_event::Column::FundingAwardId.eq(award.id))
+        .count(db)
+        .await?;
+    if funded > 0 {
+        return Err(Error::Conflict(format!(
+            "the award funds {funded} training events; unlink them first"
+        )));
+    }
+    funding_award::Entity::delete_by_id(award.id)
+        .exec(db)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,356 @@
+//! Each role sees exactly its slice of the brief, on every path: lists, lookups, nested edges,
+//! stats and `me`.
+
+use entity::Role;
+use serde_json::{Value, json};
+
+use crate::fixtures::{self, Fixture};
+use crate::helpers::{TestApp, error_codes, error_paths, spawn_app};
+
+async fn app_with_fixture() -> (TestApp, Fixture) {
+    let app = spawn_app().await;
+    let fixture = fixtures::load(&app.db.db).await;
+    (app, fixture)
+}
+
+fn numbers(response: &Value, list: &str, field: &str) -> Vec<String> {
+    let mut out: Vec<String> = response["data"][list]["nodes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no {list} in {response}"))
+        .iter()
+        .map(|n| n[field].as_str().unwrap_or_default().to_owned())
+        .collect();
+    out.sort();
+    out
+}
+
+const TRACES: &str = "{ traces { totalCount nodes { traceNumber recoveryState purchaserName dealerLicense timeToCrimeDays } } }";
+
+#[tokio::test]
+async fn atf_reads_every_trace_but_the_purchaser_only_with_the_pii_scope() {
+    let (app, _) = app_with_fixture().await;
+    let without = app.as_role(Role::Atf).query(TRACES, json!({})).await;
+    assert_eq!(numbers(&without, "traces", "traceNumber"), ["T-1", "T-2"]);
+    assert_eq!(without["data"]["traces"]["totalCount"], 2);
+    assert!(
+        without["data"]["traces"]["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|n| n["purchaserName"].is_null())
+    );
+    assert!(error_codes(&without).iter().all(|c| c == "FORBIDDEN"));
+    assert!(
+        error_paths(&without)
+            .iter()
+            .all(|p| p.ends_with("purchaserName")),
+        "{without}"
+    );
+    assert_eq!(error_paths(&without).len(), 2);
+
+    let with = app
+        .as_role_with(Role::Atf, &["pii"])
+        .query(TRACES, json!({}))
+        .await;
+    assert!(with["errors"].is_null(), "{with}");
+    let names: Vec<&Value> = with["data"]["traces"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| &n["purchaserName"])
+        .collect();
+    assert!(names.contains(&&json!("Synthetic Purchaser 1")));
+    assert!(
+        with["data"]["traces"]["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["dealerLicense"] == "9-99-999-01-0A-00001")
+    );
+}
+
+#[tokio::test]
+async fn ice_sees_trace_rows_without_purchaser_and_dealer_licence() {
+    let (app, _) = app_with_fixture().await;
+    let response = app.as_role(Role::Ice).query(TRACES, json!({})).await;
+    assert_eq!(numbers(&response, "traces", "traceNumber"), ["T-1", "T-2"]);
+    for node in response["data"]["traces"]["nodes"].as_array().unwrap() {
+        assert!(node["purchaserName"].is_null() && node["dealerLicense"].is_null());
+    }
+    assert!(
+        response["data"]["traces"]["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["timeToCrimeDays"] == 1500)
+    );
+    let mut paths = error_paths(&response);
+    paths.sort();
+    assert_eq!(
+        paths,
+        [
+            "traces.nodes.0.dealerLicense",
+            "traces.nodes.0.purchaserName",
+            "traces.nodes.1.dealerLicense",
+            "traces.nodes.1.purchaserName"
+        ]
+    );
+    assert!(error_codes(&response).iter().all(|c| c == "FORBIDDEN"));
+}
+
+#[tokio::test]
+async fn aggregate_only_roles_are_refused_trace_rows_but_answered_by_stats() {
+    let (app, f) = app_with_fixture().await;
+    for role in [Role::Cbp, Role::State, Role::Oversight] {
+        let caller = app.as_role(role);
+        let list = caller
+            .query("{ traces { totalCount nodes { traceNumber } } }", json!({}))
+            .await;
+        assert!(list["data"].is_null(), "{role}: {list}");
+        assert_eq!(error_codes(&list), ["FORBIDDEN"], "{role}");
+
+        let lookup = caller
+            .query(
+                "query($id: ID!) { trace(id: $id) { traceNumber } }",
+                json!({ "id": f.trace_sonora.to_string() }),
+            )
+            .await;
+        assert_eq!(error_codes(&lookup), ["FORBIDDEN"], "{role}");
+        let missing = caller
+            .query("{ trace(id: \"999999\") { traceNumber } }", json!({}))
+            .await;
+        assert_eq!(
+            error_codes(&missing),
+            ["FORBIDDEN"],
+            "{role}: a refusal must not depend on existence"
+        );
+
+        let stats = caller.query("{ traceStats(groupBy: [SOURCE_CLASS]) { total suppressed buckets { count suppressed } } }", json!({})).await;
+        assert!(stats["errors"].is_null(), "{role}: {stats}");
+        // Two traces: below the threshold of 5, so every cell and the total are withheld.
+        assert!(stats["data"]["traceStats"]["total"].is_null());
+        assert_eq!(stats["data"]["traceStats"]["suppressed"], true);
+        for bucket in stats["data"]["traceStats"]["buckets"].as_array().unwrap() {
+            assert!(bucket["count"].is_null() && bucket["suppressed"] == true);
+        }
+    }
+}
+
+#[tokio::test]
+async fn atf_reads_seizures_without_case_numbers() {
+    let (app, _) = app_with_fixture().await;
+    let response = app
+        .as_role(Role::Atf)
+        .query(
+            "{ seizures { nodes { caseNumber seizingAgency firearmCount } } }",
+            json!({}),
+        )
+        .await;
+    let nodes = response["data"]["seizures"]["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 2);
+    assert!(
+        nodes
+            .iter()
+            .all(|n| n["caseNumber"].is_null() && n["firearmCount"] == 1)
+    );
+    assert_eq!(error_codes(&response), ["FORBIDDEN", "FORBIDDEN"]);
+
+    let cbp = app
+        .as_role(Role::Cbp)
+        .query("{ seizures { nodes { caseNumber } } }", json!({}))
+        .await;
+    assert!(cbp["errors"].is_null(), "{cbp}");
+    assert_eq!(numbers(&cbp, "seizures", "caseNumber"), ["C-1", "C-2"]);
+}
+
+#[tokio::test]
+async fn atf_reads_only_the_funding_awards_it_implements() {
+    let (app, f) = app_with_fixture().await;
+    let atf = app.as_role(Role::Atf);
+    let list = atf
+        .query(
+            "{ fundingAwards { totalCount nodes { awardNumber obligated } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(numbers(&list, "fundingAwards", "awardNumber"), ["A-1"]);
+    assert_eq!(
+        list["data"]["fundingAwards"]["nodes"][0]["obligated"],
+        "1250000.50"
+    );
+    let other = atf
+        .query(
+            "query($id: ID!) { fundingAward(id: $id) { awardNumber } }",
+            json!({ "id": f.award_none.to_string() }),
+        )
+        .await;
+    assert!(
+        other["errors"].is_null() && other["data"]["fundingAward"].is_null(),
+        "{other}"
+    );
+    let nonexistent = atf
+        .query(
+            "{ fundingAward(id: \"424242\") { awardNumber } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        other, nonexistent,
+        "an award outside the slice answers exactly like one that does not exist"
+    );
+
+    let state = app
+        .as_role(Role::State)
+        .query("{ fundingAwards { nodes { awardNumber } } }", json!({}))
+        .await;
+    assert_eq!(
+        numbers(&state, "fundingAwards", "awardNumber"),
+        ["A-1", "A-2"]
+    );
+}
+
+#[tokio::test]
+async fn cbp_sees_no_funding_at_all() {
+    let (app, _) = app_with_fixture().await;
+    let cbp = app.as_role(Role::Cbp);
+    let rows = cbp
+        .query("{ fundingAwards { nodes { awardNumber } } }", json!({}))
+        .await;
+    assert_eq!(error_codes(&rows), ["FORBIDDEN"]);
+    let stats = cbp
+        .query(
+            "{ fundingStats(groupBy: [FISCAL_YEAR]) { total } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(error_codes(&stats), ["FORBIDDEN"]);
+    // A nested edge to funding is simply empty for CBP.
+    let trainings = cbp
+        .query(
+            "{ trainings { nodes { reference fundingAward { awardNumber } } } }",
+            json!({}),
+        )
+        .await;
+    assert!(trainings["errors"].is_null(), "{trainings}");
+    assert!(
+        trainings["data"]["trainings"]["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|n| n["fundingAward"].is_null())
+    );
+}
+
+#[tokio::test]
+async fn a_seized_gun_links_to_its_trace_for_ice_but_cbp_sees_only_seizures() {
+    let (app, f) = app_with_fixture().await;
+    let query = "query($id: ID!) { firearm(id: $id) { manufacturer traces { totalCount nodes { traceNumber } } seizures { nodes { caseNumber seizingAgency } } } }";
+    let vars = json!({ "id": f.firearm_traced_and_seized.to_string() });
+
+    let ice = app.as_role(Role::Ice).query(query, vars.clone()).await;
+    assert!(ice["errors"].is_null(), "{ice}");
+    assert_eq!(
+        ice["data"]["firearm"]["traces"]["nodes"][0]["traceNumber"],
+        "T-1"
+    );
+    assert_eq!(
+        ice["data"]["firearm"]["seizures"]["nodes"][0]["caseNumber"],
+        "C-1"
+    );
+
+    let cbp = app.as_role(Role::Cbp).query(query, vars).await;
+    assert!(cbp["errors"].is_null(), "{cbp}");
+    assert_eq!(
+        cbp["data"]["firearm"]["traces"]["totalCount"], 0,
+        "CBP reads no trace rows"
+    );
+    assert_eq!(
+        cbp["data"]["firearm"]["seizures"]["nodes"][0]["seizingAgency"],
+        "CBP"
+    );
+
+    // A firearm known only from a trace is outside CBP's slice.
+    let traced_only = app
+        .as_role(Role::Cbp)
+        .query(
+            "query($id: ID!) { firearm(id: $id) { id } }",
+            json!({ "id": f.firearm_traced_only.to_string() }),
+        )
+        .await;
+    assert!(traced_only["data"]["firearm"].is_null());
+    let listed = app
+        .as_role(Role::Cbp)
+        .query("{ firearms { nodes { manufacturer } } }", json!({}))
+        .await;
+    assert_eq!(
+        numbers(&listed, "firearms", "manufacturer"),
+        ["Glock", "Ruger"]
+    );
+
+    let state = app
+        .as_role(Role::State)
+        .query("{ firearms { nodes { id } } }", json!({}))
+        .await;
+    assert_eq!(error_codes(&state), ["FORBIDDEN"]);
+}
+
+#[tokio::test]
+async fn state_reads_trainings_and_funding_but_only_aggregates_of_seizures() {
+    let (app, _) = app_with_fixture().await;
+    let state = app.as_role(Role::State);
+    let trainings = state
+        .query(
+            "{ trainings { nodes { reference fundingAward { awardNumber } } } }",
+            json!({}),
+        )
+        .await;
+    assert!(trainings["errors"].is_null(), "{trainings}");
+    assert_eq!(
+        numbers(&trainings, "trainings", "reference"),
+        ["ATF-ET-1", "STATE-FO-1"]
+    );
+    let seizures = state
+        .query("{ seizures { nodes { id } } }", json!({}))
+        .await;
+    assert_eq!(error_codes(&seizures), ["FORBIDDEN"]);
+    let stats = state.query("{ seizureStats(groupBy: [SEIZING_AGENCY]) { total suppressed buckets { key { seizingAgency } count } } }", json!({})).await;
+    assert!(stats["errors"].is_null(), "{stats}");
+    assert_eq!(stats["data"]["seizureStats"]["suppressed"], true);
+}
+
+#[tokio::test]
+async fn me_reports_each_roles_permissions_truthfully() {
+    let (app, _) = app_with_fixture().await;
+    let query = "{ me { subject role scopes permissions { entity rows hiddenFields canWrite } } }";
+    let permission = |response: &Value, entity: &str| -> Value {
+        response["data"]["me"]["permissions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["entity"] == entity)
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    let ice = app.as_role(Role::Ice).query(query, json!({})).await;
+    assert_eq!(ice["data"]["me"]["role"], "ICE");
+    assert_eq!(permission(&ice, "trace")["rows"], "ALL");
+    assert_eq!(
+        permission(&ice, "trace")["hiddenFields"],
+        json!(["dealerLicense", "purchaserName"])
+    );
+    assert_eq!(permission(&ice, "fundingAward")["rows"], "AGGREGATE_ONLY");
+    assert_eq!(permission(&ice, "seizure")["canWrite"], true);
+    assert_eq!(permission(&ice, "trace")["canWrite"], false);
+
+    let cbp = app.as_role(Role::Cbp).query(query, json!({})).await;
+    assert_eq!(permission(&cbp, "fundingAward")["rows"], "NONE");
+    assert_eq!(permission(&cbp, "trace")["rows"], "AGGREGATE_ONLY");
+
+    let atf = app
+        .as_role_with(Role::Atf, &["pii"])
+        .query(query, json!({}))
+        .await;
+    assert_eq!(atf["data"]["me"]["scopes"], json!(["pii"]));
+    assert_eq!(permission(&atf, "trace")["hiddenFields"], json!([]));
+    assert_eq!(permission(&atf, "fundingAward")["rows"], "OWN");
+}

@@ -1,0 +1,245 @@
+//! A small, hand-made dataset every access test knows by heart.
+//!
+//! - firearms: 1 Glock pistol (traced, and seized again by CBP), 2 Colt rifle (traced), 3 Ruger
+//!   pistol (seized by ICE only)
+//! - traces (ATF): T-1 (firearm 1, Sonora, with purchaser), T-2 (firearm 2, Tamaulipas)
+//! - seizures: C-1 by CBP (firearm 1), C-2 by ICE (firearm 3)
+//! - funding (STATE): A-1 implemented by ATF, A-2 implemented by nobody
+//! - trainings: ATF eTrace course funded by A-1; STATE forensics course
+
+use chrono::{NaiveDate, TimeZone, Utc};
+use entity::*;
+use sea_orm::{ActiveModelTrait, DatabaseConnection, NotSet, Set};
+
+pub struct Fixture {
+    pub firearm_traced_and_seized: i64,
+    pub firearm_traced_only: i64,
+    pub firearm_seized_by_ice: i64,
+    pub trace_sonora: i64,
+    pub trace_tamaulipas: i64,
+    pub seizure_cbp: i64,
+    pub seizure_ice: i64,
+    pub award_atf: i64,
+    pub award_none: i64,
+    pub training_atf: i64,
+    pub training_state: i64,
+}
+
+pub fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, d).expect("valid date")
+}
+
+pub async fn firearm(
+    db: &DatabaseConnection,
+    maker: &str,
+    kind: FirearmType,
+    serial: &str,
+    owner: Agency,
+) -> i64 {
+    firearm::ActiveModel {
+        id: NotSet,
+        manufacturer: Set(maker.into()),
+        model: Set(Some("Model X".into())),
+        firearm_type: Set(kind),
+        caliber: Set(Some("9mm".into())),
+        serial_number: Set(Some(serial.into())),
+        serial_normalized: Set(firearm::normalize_serial(serial)),
+        country_of_manufacture: Set(Some("US".into())),
+        importer: Set(None),
+        owner_agency: Set(owner),
+        source_system: Set("fixture".into()),
+        ingested_at: Set(Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap()),
+        version: Set(1),
+    }
+    .insert(db)
+    .await
+    .expect("firearm stored")
+    .id
+}
+
+#[expect(clippy::too_many_arguments, reason = "a fixture row spelled out")]
+pub async fn trace(
+    db: &DatabaseConnection,
+    number: &str,
+    firearm_id: i64,
+    state: &str,
+    recovered: NaiveDate,
+    class: SourceClass,
+    purchaser: Option<&str>,
+) -> i64 {
+    trace::ActiveModel {
+        id: NotSet,
+        trace_number: Set(number.into()),
+        firearm_id: Set(firearm_id),
+        requesting_agency: Set("FGR".into()),
+        recovery_date: Set(recovered),
+        recovery_year: Set(chrono::Datelike::year(&recovered)),
+        recovery_state: Set(state.into()),
+        recovery_municipality: Set(Some("Nogales".into())),
+        status: Set(if purchaser.is_some() {
+            TraceStatus::Completed
+        } else {
+            TraceStatus::NoPurchaserIdentified
+        }),
+        source_class: Set(class),
+        purchase_state: Set(purchaser.map(|_| "AZ".into())),
+        purchase_date: Set(purchaser.map(|_| date(2015, 3, 1))),
+        time_to_crime_days: Set(purchaser.map(|_| 1500)),
+        dealer_license: Set(purchaser.map(|_| "9-99-999-01-0A-00001".into())),
+        purchaser_name: Set(purchaser.map(Into::into)),
+        owner_agency: Set(Agency::Atf),
+        source_system: Set("fixture".into()),
+        ingested_at: Set(Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap()),
+        version: Set(1),
+    }
+    .insert(db)
+    .await
+    .expect("trace stored")
+    .id
+}
+
+async fn seizure(
+    db: &DatabaseConnection,
+    case: &str,
+    agency: Agency,
+    on: NaiveDate,
+    firearms: &[i64],
+) -> i64 {
+    let id = seizure::ActiveModel {
+        id: NotSet,
+        case_number: Set(case.into()),
+        seizing_agency: Set(agency),
+        operation: Set(Some("Fixture Operation".into())),
+        seized_on: Set(on),
+        fiscal_year: Set(firearms_hub::domain::calendar::fiscal_year(on)),
+        us_state: Set("AZ".into()),
+        port_of_entry: Set(Some("Nogales".into())),
+        direction: Set(Direction::Outbound),
+        concealment_method: Set(Some("spare tire".into())),
+        ammunition_rounds: Set(250),
+        firearm_count: Set(firearms.len() as i32),
+        owner_agency: Set(agency),
+        source_system: Set("fixture".into()),
+        ingested_at: Set(Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap()),
+        version: Set(1),
+    }
+    .insert(db)
+    .await
+    .expect("seizure stored")
+    .id;
+    for f in firearms {
+        seizure_firearm::ActiveModel {
+            seizure_id: Set(id),
+            firearm_id: Set(*f),
+        }
+        .insert(db)
+        .await
+        .expect("link stored");
+    }
+    id
+}
+
+async fn award(
+    db: &DatabaseConnection,
+    number: &str,
+    implementing: Option<Agency>,
+    cents: i64,
+) -> i64 {
+    funding_award::ActiveModel {
+        id: NotSet,
+        award_number: Set(number.into()),
+        fiscal_year: Set(2019),
+        program: Set("Firearms Trafficking Capacity".into()),
+        category: Set(FundingCategory::ForensicsTraining),
+        implementing_agency: Set(implementing),
+        recipient: Set("FGR".into()),
+        obligated_cents: Set(cents),
+        disbursed_cents: Set(cents / 2),
+        description: Set(Some("fixture award".into())),
+        owner_agency: Set(Agency::State),
+        source_system: Set("fixture".into()),
+        ingested_at: Set(Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap()),
+        version: Set(1),
+    }
+    .insert(db)
+    .await
+    .expect("award stored")
+    .id
+}
+
+async fn training(
+    db: &DatabaseConnection,
+    reference: &str,
+    provider: Agency,
+    course: CourseKind,
+    award: Option<i64>,
+) -> i64 {
+    training_event::ActiveModel {
+        id: NotSet,
+        reference: Set(reference.into()),
+        course: Set(course),
+        provider: Set(provider),
+        start_date: Set(date(2021, 11, 8)),
+        end_date: Set(date(2021, 11, 10)),
+        fiscal_year: Set(2022),
+        mexican_agency: Set("FGE-SON".into()),
+        mexican_state: Set(Some("MX-SON".into())),
+        participants: Set(25),
+        etrace_accounts_granted: Set(if course == CourseKind::Etrace { 10 } else { 0 }),
+        funding_award_id: Set(award),
+        owner_agency: Set(provider),
+        source_system: Set("fixture".into()),
+        ingested_at: Set(Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap()),
+        version: Set(1),
+    }
+    .insert(db)
+    .await
+    .expect("training stored")
+    .id
+}
+
+/// Stores the fixture dataset.
+pub async fn load(db: &DatabaseConnection) -> Fixture {
+    let f1 = firearm(db, "Glock", FirearmType::Pistol, "GLK-00123", Agency::Atf).await;
+    let f2 = firearm(db, "Colt", FirearmType::Rifle, "CLT-555", Agency::Atf).await;
+    let f3 = firearm(db, "Ruger", FirearmType::Pistol, "RGR-777", Agency::Ice).await;
+    let t1 = trace(
+        db,
+        "T-1",
+        f1,
+        "MX-SON",
+        date(2019, 5, 1),
+        SourceClass::UsManufactured,
+        Some("Synthetic Purchaser 1"),
+    )
+    .await;
+    let t2 = trace(
+        db,
+        "T-2",
+        f2,
+        "MX-TAM",
+        date(2018, 6, 1),
+        SourceClass::UsImported,
+        None,
+    )
+    .await;
+    let s1 = seizure(db, "C-1", Agency::Cbp, date(2020, 2, 1), &[f1]).await;
+    let s2 = seizure(db, "C-2", Agency::Ice, date(2016, 4, 1), &[f3]).await;
+    let a1 = award(db, "A-1", Some(Agency::Atf), 125_000_050).await;
+    let a2 = award(db, "A-2", None, 2_000_000).await;
+    let tr1 = training(db, "ATF-ET-1", Agency::Atf, CourseKind::Etrace, Some(a1)).await;
+    let tr2 = training(db, "STATE-FO-1", Agency::State, CourseKind::Forensics, None).await;
+    Fixture {
+        firearm_traced_and_seized: f1,
+        firearm_traced_only: f2,
+        firearm_seized_by_ice: f3,
+        trace_sonora: t1,
+        trace_tamaulipas: t2,
+        seizure_cbp: s1,
+        seizure_ice: s2,
+        award_atf: a1,
+        award_none: a2,
+        training_atf: tr1,
+        training_state: tr2,
+    }
+}
