@@ -56,8 +56,8 @@ pub enum TraceOrderField {
 #[derive(Debug, Clone, InputObject)]
 pub struct TraceOrder {
     pub field: TraceOrderField,
-    #[graphql(default)]
-    pub direction: SortDirection,
+    #[graphql(default_with = "Some(SortDirection::Asc)")]
+    pub direction: Option<SortDirection>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
@@ -104,8 +104,8 @@ pub enum SeizureOrderField {
 #[derive(Debug, Clone, InputObject)]
 pub struct SeizureOrder {
     pub field: SeizureOrderField,
-    #[graphql(default)]
-    pub direction: SortDirection,
+    #[graphql(default_with = "Some(SortDirection::Asc)")]
+    pub direction: Option<SortDirection>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
@@ -139,8 +139,8 @@ pub enum TrainingOrderField {
 #[derive(Debug, Clone, InputObject)]
 pub struct TrainingOrder {
     pub field: TrainingOrderField,
-    #[graphql(default)]
-    pub direction: SortDirection,
+    #[graphql(default_with = "Some(SortDirection::Asc)")]
+    pub direction: Option<SortDirection>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
@@ -171,8 +171,8 @@ pub enum FundingOrderField {
 #[derive(Debug, Clone, InputObject)]
 pub struct FundingOrder {
     pub field: FundingOrderField,
-    #[graphql(default)]
-    pub direction: SortDirection,
+    #[graphql(default_with = "Some(SortDirection::Asc)")]
+    pub direction: Option<SortDirection>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]

@@ -257,10 +257,11 @@ impl TraceMutation {
         &self,
         ctx: &Context<'_>,
         rows: Vec<TraceInput>,
-        #[graphql(default = false)] dry_run: bool,
+        #[graphql(default_with = "Some(false)")] dry_run: Option<bool>,
     ) -> async_graphql::Result<ImportReport> {
         let r = request(ctx)?;
         check_rows(&rows)?;
+        let dry_run = dry_run.unwrap_or(false);
         let options = options(r, EntityKind::Trace, dry_run)?;
         report(
             import::import_traces(&r.db, numbered(rows), &options).await,
@@ -334,10 +335,11 @@ impl SeizureMutation {
         &self,
         ctx: &Context<'_>,
         rows: Vec<SeizureInput>,
-        #[graphql(default = false)] dry_run: bool,
+        #[graphql(default_with = "Some(false)")] dry_run: Option<bool>,
     ) -> async_graphql::Result<ImportReport> {
         let r = request(ctx)?;
         check_rows(&rows)?;
+        let dry_run = dry_run.unwrap_or(false);
         let options = options(r, EntityKind::Seizure, dry_run)?;
         report(
             import::import_seizures(&r.db, numbered(rows), &options).await,

@@ -69,7 +69,7 @@ fn sort_keys(order: &[FundingOrder]) -> Vec<SortKey> {
     let mut keys: Vec<SortKey> = order
         .iter()
         .map(|o| {
-            let desc = o.direction == SortDirection::Desc;
+            let desc = o.direction == Some(SortDirection::Desc);
             match o.field {
                 FundingOrderField::FiscalYear => SortKey::new(
                     Expr::col((award::Entity, A::FiscalYear)),

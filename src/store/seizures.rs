@@ -76,7 +76,7 @@ fn sort_keys(order: &[SeizureOrder]) -> Vec<SortKey> {
     let mut keys: Vec<SortKey> = order
         .iter()
         .map(|o| {
-            let desc = o.direction == SortDirection::Desc;
+            let desc = o.direction == Some(SortDirection::Desc);
             match o.field {
                 SeizureOrderField::SeizedOn => SortKey::new(
                     Expr::col((seizure::Entity, S::SeizedOn)),

@@ -101,7 +101,7 @@ fn sort_keys(order: &[TraceOrder]) -> Vec<SortKey> {
     let mut keys: Vec<SortKey> = order
         .iter()
         .map(|o| {
-            let desc = o.direction == SortDirection::Desc;
+            let desc = o.direction == Some(SortDirection::Desc);
             match o.field {
                 TraceOrderField::RecoveryDate => SortKey::new(
                     Expr::col((trace::Entity, T::RecoveryDate)),

@@ -68,7 +68,7 @@ fn sort_keys(order: &[TrainingOrder]) -> Vec<SortKey> {
     let mut keys: Vec<SortKey> = order
         .iter()
         .map(|o| {
-            let desc = o.direction == SortDirection::Desc;
+            let desc = o.direction == Some(SortDirection::Desc);
             match o.field {
                 TrainingOrderField::StartDate => SortKey::new(
                     Expr::col((training::Entity, T::StartDate)),

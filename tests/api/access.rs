@@ -82,7 +82,7 @@ async fn ice_sees_trace_rows_without_purchaser_and_dealer_licence() {
             .as_array()
             .unwrap()
             .iter()
-            .any(|n| n["timeToCrimeDays"] == 1500)
+            .any(|n| n["timeToCrimeDays"] == 1522)
     );
     let mut paths = error_paths(&response);
     paths.sort();

@@ -84,7 +84,7 @@ pub async fn trace(
         source_class: Set(class),
         purchase_state: Set(purchaser.map(|_| "AZ".into())),
         purchase_date: Set(purchaser.map(|_| date(2015, 3, 1))),
-        time_to_crime_days: Set(purchaser.map(|_| 1500)),
+        time_to_crime_days: Set(purchaser.map(|_| (recovered - date(2015, 3, 1)).num_days() as i32)),
         dealer_license: Set(purchaser.map(|_| "9-99-999-01-0A-00001".into())),
         purchaser_name: Set(purchaser.map(Into::into)),
         owner_agency: Set(Agency::Atf),

@@ -179,11 +179,17 @@ pub struct TestApp {
 
 /// Starts the real server on a free port over a fresh, migrated database.
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Like `spawn_app`, with the settings adjusted first.
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     let db = TestDb::new().await;
     let mut settings = db.settings();
     settings.server.bind = "127.0.0.1:0".into();
     settings.server.workers = 1;
     settings.auth.dev_secret = Some(secrecy::SecretString::from(TEST_DEV_SECRET));
+    adjust(&mut settings);
     let app = firearms_hub::server::Application::build_with(
         settings.clone(),
         db.db.clone(),

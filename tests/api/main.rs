@@ -2,8 +2,11 @@
 //! or a fresh PostgreSQL database when `HUB_TEST_DATABASE_URL` names a server.
 
 mod access;
+mod contract;
 mod demo;
 mod fixtures;
 mod helpers;
+mod identity;
 mod import;
 mod schema;
+mod writes;
