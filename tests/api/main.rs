@@ -8,5 +8,6 @@ mod fixtures;
 mod helpers;
 mod identity;
 mod import;
+mod queries;
 mod schema;
 mod writes;

@@ -1,0 +1,287 @@
+//! Reading: keyset pages with opaque cursors and exact totals, filters that combine, nested edges
+//! without N+1, and stats computed in the database.
+
+use std::sync::atomic::Ordering;
+
+use chrono::Duration;
+use entity::{Agency, FirearmType, Role, SourceClass};
+use serde_json::{Value, json};
+
+use crate::fixtures::{self, date};
+use crate::helpers::{TestApp, error_codes, spawn_app, spawn_app_counting_statements};
+
+/// Adds `n` traces recovered on consecutive days of 2020, each with its own firearm.
+async fn more_traces(app: &TestApp, n: i64) {
+    for i in 0..n {
+        let firearm = fixtures::firearm(
+            &app.db.db,
+            "Taurus",
+            FirearmType::Pistol,
+            &format!("TAU-{i:04}"),
+            Agency::Atf,
+        )
+        .await;
+        fixtures::trace(
+            &app.db.db,
+            &format!("P-{i:03}"),
+            firearm,
+            "MX-JAL",
+            date(2020, 1, 1) + Duration::days(i),
+            SourceClass::Foreign,
+            None,
+        )
+        .await;
+    }
+}
+
+fn trace_numbers(response: &Value) -> Vec<String> {
+    response["data"]["traces"]["edges"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no edges: {response}"))
+        .iter()
+        .map(|e| {
+            e["node"]["traceNumber"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn pages_follow_cursors_in_a_stable_order_with_an_exact_total() {
+    let app = spawn_app().await;
+    fixtures::load(&app.db.db).await;
+    more_traces(&app, 60).await;
+    let atf = app.as_role(Role::Atf);
+    let query = "query($after: String) { traces(first: 25, after: $after, orderBy: [{field: RECOVERY_DATE, direction: DESC}]) { totalCount pageInfo { hasNextPage hasPreviousPage endCursor } edges { cursor node { traceNumber recoveryDate } } } }";
+    let mut seen = Vec::new();
+    let mut after = Value::Null;
+    let mut pages = 0;
+    loop {
+        let response = atf.query(query, json!({ "after": after })).await;
+        let conn = &response["data"]["traces"];
+        assert_eq!(conn["totalCount"], 62, "{response}");
+        assert_eq!(conn["pageInfo"]["hasPreviousPage"], pages > 0);
+        seen.extend(trace_numbers(&response));
+        pages += 1;
+        if conn["pageInfo"]["hasNextPage"] == false {
+            break;
+        }
+        after = conn["pageInfo"]["endCursor"].clone();
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(seen.len(), 62);
+    let mut distinct = seen.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 62, "no row twice, none skipped");
+    assert_eq!(seen[0], "P-059", "newest first");
+    assert_eq!(seen.last().map(String::as_str), Some("T-2"), "oldest last");
+}
+
+#[tokio::test]
+async fn page_sizes_and_cursors_are_checked() {
+    let app = spawn_app().await;
+    let atf = app.as_role(Role::Atf);
+    let huge = atf
+        .query("{ traces(first: 1000) { totalCount } }", json!({}))
+        .await;
+    assert_eq!(error_codes(&huge), ["BAD_USER_INPUT"]);
+    assert_eq!(huge["errors"][0]["extensions"]["field"], "first");
+    let forged = atf
+        .query(
+            "{ traces(after: \"' OR 1=1 --\") { totalCount } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(error_codes(&forged), ["BAD_USER_INPUT"]);
+    let default = atf
+        .query("{ traces { edges { cursor } } }", json!({}))
+        .await;
+    assert!(default["errors"].is_null());
+}
+
+#[tokio::test]
+async fn filters_combine_with_and_or_not_and_match_serials_after_normalization() {
+    let app = spawn_app().await;
+    fixtures::load(&app.db.db).await;
+    let atf = app.as_role(Role::Atf);
+    let q = |filter: Value| {
+        let atf = &atf;
+        async move {
+            let r = atf.query("query($f: TraceFilter) { traces(filter: $f) { totalCount nodes { traceNumber } } }", json!({ "f": filter })).await;
+            assert!(r["errors"].is_null(), "{r}");
+            let mut n: Vec<String> = r["data"]["traces"]["nodes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|n| n["traceNumber"].as_str().unwrap().to_owned())
+                .collect();
+            n.sort();
+            n
+        }
+    };
+    assert_eq!(
+        q(json!({ "or": [{ "recoveryState": ["MX-SON"] }, { "sourceClass": ["US_IMPORTED"] }] }))
+            .await,
+        ["T-1", "T-2"]
+    );
+    assert_eq!(
+        q(json!({ "not": { "recoveryState": ["MX-SON"] } })).await,
+        ["T-2"]
+    );
+    assert_eq!(
+        q(json!({ "and": [{ "year": { "min": 2019 } }, { "firearmType": ["PISTOL"] }] })).await,
+        ["T-1"]
+    );
+    assert_eq!(q(json!({ "serialNumber": "glk00123" })).await, ["T-1"]);
+    assert_eq!(
+        q(json!({ "recoveredBetween": { "from": "2018-06-01", "to": "2018-06-01" } })).await,
+        ["T-2"]
+    );
+    assert_eq!(
+        q(json!({ "manufacturer": ["Robert'); DROP TABLE trace;--"] })).await,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        app.db.scalar("SELECT COUNT(*) FROM trace").await,
+        2,
+        "injection attempts are only values"
+    );
+}
+
+#[tokio::test]
+async fn a_page_of_traces_with_their_firearms_costs_a_constant_number_of_statements() {
+    let (app, statements) = spawn_app_counting_statements().await;
+    more_traces(&app, 60).await;
+    let atf = app.as_role(Role::Atf);
+    let mut costs = Vec::new();
+    for first in [5, 50] {
+        statements.store(0, Ordering::SeqCst);
+        let response = atf
+            .query(
+                "query($n: Int) { traces(first: $n) { nodes { traceNumber firearm { manufacturer serialNumber traces { totalCount } seizures { totalCount } } } } }",
+                json!({ "n": first }),
+            )
+            .await;
+        assert!(response["errors"].is_null(), "{response}");
+        assert_eq!(
+            response["data"]["traces"]["nodes"]
+                .as_array()
+                .unwrap()
+                .len(),
+            first as usize
+        );
+        costs.push(statements.load(Ordering::SeqCst));
+    }
+    // DataLoader batches per level; a timing split can add a batch, never a statement per row.
+    assert!(
+        costs[1] <= costs[0] + 2,
+        "statements for 5 and for 50 traces: {costs:?}"
+    );
+    assert!(
+        costs[1] <= 8,
+        "a page of 50 with three nested levels costs {} statements",
+        costs[1]
+    );
+}
+
+#[tokio::test]
+async fn stats_group_in_the_database_with_true_medians_and_exact_money() {
+    let app = spawn_app().await;
+    let f = fixtures::load(&app.db.db).await;
+    // Three more purchaser traces: time-to-crime 100, 200 and 300 days, plus T-1's 1522.
+    for (i, days) in [100, 200, 300].iter().enumerate() {
+        let firearm = fixtures::firearm(
+            &app.db.db,
+            "Colt",
+            FirearmType::Rifle,
+            &format!("M-{i}"),
+            Agency::Atf,
+        )
+        .await;
+        fixtures::trace(
+            &app.db.db,
+            &format!("M-{i}"),
+            firearm,
+            "MX-SON",
+            date(2015, 3, 1) + Duration::days(*days),
+            SourceClass::UsManufactured,
+            Some("Synthetic Purchaser 9"),
+        )
+        .await;
+    }
+    let atf = app.as_role(Role::Atf);
+    let stats = atf
+        .query("{ traceStats(groupBy: [RECOVERY_STATE]) { total suppressed buckets { key { recoveryState year } count medianTimeToCrimeDays } } }", json!({}))
+        .await;
+    assert!(stats["errors"].is_null(), "{stats}");
+    assert_eq!(stats["data"]["traceStats"]["total"], 5);
+    assert_eq!(
+        stats["data"]["traceStats"]["buckets"],
+        json!([
+            { "key": { "recoveryState": "MX-SON", "year": null }, "count": 4, "medianTimeToCrimeDays": 250 },
+            { "key": { "recoveryState": "MX-TAM", "year": null }, "count": 1, "medianTimeToCrimeDays": null }
+        ])
+    );
+    let by_type = atf.query("{ traceStats(filter: {recoveryState: [\"MX-SON\"]}, groupBy: [FIREARM_TYPE, YEAR]) { buckets { key { firearmType year } count } } }", json!({})).await;
+    assert!(
+        by_type["data"]["traceStats"]["buckets"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({ "key": { "firearmType": "RIFLE", "year": 2015 }, "count": 3 })),
+        "{by_type}"
+    );
+
+    let funding = app
+        .as_role(Role::State)
+        .query("{ fundingStats(groupBy: [IMPLEMENTING_AGENCY]) { total obligated buckets { key { implementingAgency } obligated disbursed } } }", json!({}))
+        .await;
+    assert_eq!(
+        funding["data"]["fundingStats"]["obligated"], "1270000.50",
+        "{funding}"
+    );
+    assert!(funding["data"]["fundingStats"]["buckets"].as_array().unwrap().contains(&json!({ "key": { "implementingAgency": "ATF" }, "obligated": "1250000.50", "disbursed": "625000.25" })));
+    let _ = f;
+}
+
+#[tokio::test]
+async fn on_the_demo_data_seventy_percent_of_2014_2018_traces_are_us_sourced() {
+    let app = spawn_app().await;
+    firearms_hub::demo::generate(
+        &app.db.db,
+        &firearms_hub::demo::DemoOptions {
+            seed: firearms_hub::demo::DEFAULT_SEED,
+            scale: 0.05,
+            progress: false,
+        },
+    )
+    .await
+    .expect("demo data generated");
+    for role in [Role::Atf, Role::Oversight] {
+        let stats = app
+            .as_role(role)
+            .query("{ traceStats(filter: {year: {min: 2014, max: 2018}}, groupBy: [SOURCE_CLASS]) { total buckets { key { sourceClass } count suppressed } } }", json!({}))
+            .await;
+        assert!(stats["errors"].is_null(), "{role}: {stats}");
+        let total = stats["data"]["traceStats"]["total"]
+            .as_i64()
+            .expect("total shown");
+        let us: i64 = stats["data"]["traceStats"]["buckets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|b| {
+                b["key"]["sourceClass"] == "US_MANUFACTURED"
+                    || b["key"]["sourceClass"] == "US_IMPORTED"
+            })
+            .map(|b| b["count"].as_i64().expect("large cells are not suppressed"))
+            .sum();
+        let share = us * 1000 / total;
+        assert!(
+            (690..=710).contains(&share),
+            "{role}: {us} of {total} U.S.-sourced"
+        );
+    }
+}
