@@ -171,9 +171,7 @@ pub async fn stats<C: ConnectionTrait>(
             FundingDimension::ImplementingAgency => (A::ImplementingAgency, DimKind::Text),
             FundingDimension::Program => (A::Program, DimKind::Text),
         };
-        query
-            .dims
-            .push((Expr::col((award::Entity, column)).into(), kind));
+        query.dims.push((Expr::col((award::Entity, column)), kind));
     }
     query.sums = vec![
         SimpleExpr::from(Expr::col((award::Entity, A::ObligatedCents))),

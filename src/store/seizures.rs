@@ -201,7 +201,7 @@ pub async fn stats<C: ConnectionTrait>(
         };
         query
             .dims
-            .push((Expr::col((seizure::Entity, column)).into(), kind));
+            .push((Expr::col((seizure::Entity, column)), kind));
     }
     query.sums = vec![
         SimpleExpr::from(Expr::col((seizure::Entity, S::FirearmCount))),

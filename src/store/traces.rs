@@ -232,33 +232,27 @@ pub async fn stats<C: ConnectionTrait>(
     }
     for dim in group_by {
         let (expr, kind): (SimpleExpr, DimKind) = match dim {
-            TraceDimension::Year => (
-                Expr::col((trace::Entity, T::RecoveryYear)).into(),
-                DimKind::Int,
-            ),
-            TraceDimension::RecoveryState => (
-                Expr::col((trace::Entity, T::RecoveryState)).into(),
-                DimKind::Text,
-            ),
-            TraceDimension::SourceClass => (
-                Expr::col((trace::Entity, T::SourceClass)).into(),
-                DimKind::Text,
-            ),
-            TraceDimension::Status => (Expr::col((trace::Entity, T::Status)).into(), DimKind::Text),
-            TraceDimension::PurchaseState => (
-                Expr::col((trace::Entity, T::PurchaseState)).into(),
-                DimKind::Text,
-            ),
+            TraceDimension::Year => (Expr::col((trace::Entity, T::RecoveryYear)), DimKind::Int),
+            TraceDimension::RecoveryState => {
+                (Expr::col((trace::Entity, T::RecoveryState)), DimKind::Text)
+            }
+            TraceDimension::SourceClass => {
+                (Expr::col((trace::Entity, T::SourceClass)), DimKind::Text)
+            }
+            TraceDimension::Status => (Expr::col((trace::Entity, T::Status)), DimKind::Text),
+            TraceDimension::PurchaseState => {
+                (Expr::col((trace::Entity, T::PurchaseState)), DimKind::Text)
+            }
             TraceDimension::FirearmType => (
-                Expr::col((firearm::Entity, firearm::Column::FirearmType)).into(),
+                Expr::col((firearm::Entity, firearm::Column::FirearmType)),
                 DimKind::Text,
             ),
             TraceDimension::Caliber => (
-                Expr::col((firearm::Entity, firearm::Column::Caliber)).into(),
+                Expr::col((firearm::Entity, firearm::Column::Caliber)),
                 DimKind::Text,
             ),
             TraceDimension::Manufacturer => (
-                Expr::col((firearm::Entity, firearm::Column::Manufacturer)).into(),
+                Expr::col((firearm::Entity, firearm::Column::Manufacturer)),
                 DimKind::Text,
             ),
         };
@@ -266,7 +260,7 @@ pub async fn stats<C: ConnectionTrait>(
     }
     let groups = query.groups(db).await?;
     let medians = query
-        .medians(db, Expr::col((trace::Entity, T::TimeToCrimeDays)).into())
+        .medians(db, Expr::col((trace::Entity, T::TimeToCrimeDays)))
         .await?;
     Ok(answer(access, mode, groups, &medians, 0))
 }

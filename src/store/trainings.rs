@@ -180,7 +180,7 @@ pub async fn stats<C: ConnectionTrait>(
         };
         query
             .dims
-            .push((Expr::col((training::Entity, column)).into(), kind));
+            .push((Expr::col((training::Entity, column)), kind));
     }
     query.sums = vec![
         SimpleExpr::from(Expr::col((training::Entity, T::Participants))),
