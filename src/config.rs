@@ -14,7 +14,7 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://firearms-hub.db?mode=rwc";
 
 /// The sections of the settings; `HUB_DATABASE_URL` sets `database.url`, `HUB_SERVER_BIND` sets
 /// `server.bind`, and so on.
-const SECTIONS: [&str; 4] = ["database", "server", "auth", "log"];
+const SECTIONS: [&str; 5] = ["database", "server", "auth", "log", "policy"];
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -23,6 +23,14 @@ pub struct Settings {
     pub server: ServerSettings,
     pub auth: AuthSettings,
     pub log: LogSettings,
+    pub policy: PolicySettings,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PolicySettings {
+    /// A policy file (TOML) replacing the compiled-in default; read and validated at startup.
+    pub file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
