@@ -226,7 +226,7 @@ async fn serve(mut settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCo
     if settings.server.development {
         crate::auth::ensure_dev_secret(&mut settings.auth, args.demo)?;
     }
-    let policy = std::sync::Arc::new(crate::policy::Policy::default_policy());
+    let policy = std::sync::Arc::new(crate::policy::Policy::load(&settings.policy)?);
     let app = crate::server::Application::build_with(settings.clone(), db, policy)?;
     let host = settings
         .server

@@ -8,6 +8,7 @@ pub mod loaders;
 pub mod mutation;
 pub mod query;
 pub mod scalars;
+pub mod shape;
 pub mod stats;
 pub mod types;
 pub mod write_inputs;
@@ -29,16 +30,25 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
+        Self::from_settings(&crate::config::LimitsSettings::default())
+    }
+}
+
+impl Limits {
+    /// The schema limits of the `[limits]` settings.
+    pub fn from_settings(settings: &crate::config::LimitsSettings) -> Self {
         Self {
-            depth: 12,
-            complexity: 2_000,
-            recursive_depth: 32,
-            directives: 4,
+            depth: settings.depth,
+            complexity: settings.complexity,
+            recursive_depth: settings.recursive_depth,
+            directives: settings.directives_per_field,
         }
     }
 }
 
 /// Builds the schema. Per-request data (`RequestContext`) is added to each request by the caller.
+/// Validation is strict and suggests no field names ("did you mean"), so an unauthorised reader of
+/// error messages learns nothing about the schema beyond the contract.
 pub fn build_schema(limits: Limits) -> HubSchema {
     Schema::build(
         query::Query::default(),
@@ -49,6 +59,7 @@ pub fn build_schema(limits: Limits) -> HubSchema {
     .limit_complexity(limits.complexity)
     .limit_recursive_depth(limits.recursive_depth)
     .limit_directives(limits.directives)
+    .disable_suggestions()
     .finish()
 }
 

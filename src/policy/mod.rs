@@ -50,98 +50,15 @@ impl EntityKind {
         }
     }
 
-    /// The fields of the entity's API type that a policy may hide or gate by scope.
-    pub fn fields(self) -> &'static [&'static str] {
+    /// The name of the entity's type in the API.
+    pub fn type_name(self) -> &'static str {
         match self {
-            EntityKind::Trace => &[
-                "id",
-                "traceNumber",
-                "firearm",
-                "requestingAgency",
-                "recoveryDate",
-                "recoveryState",
-                "recoveryMunicipality",
-                "status",
-                "sourceClass",
-                "purchaseState",
-                "purchaseDate",
-                "timeToCrimeDays",
-                "dealerLicense",
-                "purchaserName",
-                "provenance",
-                "version",
-            ],
-            EntityKind::Seizure => &[
-                "id",
-                "caseNumber",
-                "seizingAgency",
-                "operation",
-                "seizedOn",
-                "fiscalYear",
-                "usState",
-                "portOfEntry",
-                "direction",
-                "concealmentMethod",
-                "ammunitionRounds",
-                "firearmCount",
-                "firearms",
-                "provenance",
-                "version",
-            ],
-            EntityKind::Training => &[
-                "id",
-                "reference",
-                "course",
-                "provider",
-                "startDate",
-                "endDate",
-                "fiscalYear",
-                "mexicanAgency",
-                "mexicanState",
-                "participants",
-                "etraceAccountsGranted",
-                "fundingAward",
-                "provenance",
-                "version",
-            ],
-            EntityKind::FundingAward => &[
-                "id",
-                "awardNumber",
-                "fiscalYear",
-                "program",
-                "category",
-                "implementingAgency",
-                "recipient",
-                "obligated",
-                "disbursed",
-                "description",
-                "trainings",
-                "provenance",
-                "version",
-            ],
-            EntityKind::Firearm => &[
-                "id",
-                "manufacturer",
-                "model",
-                "type",
-                "caliber",
-                "serialNumber",
-                "countryOfManufacture",
-                "importer",
-                "traces",
-                "seizures",
-            ],
-            EntityKind::AuditEvent => &[
-                "id",
-                "at",
-                "subject",
-                "role",
-                "purpose",
-                "operation",
-                "entities",
-                "rowsReturned",
-                "outcome",
-            ],
+            EntityKind::Trace => "Trace",
+            EntityKind::Seizure => "Seizure",
+            EntityKind::Training => "Training",
+            EntityKind::FundingAward => "FundingAward",
+            EntityKind::Firearm => "Firearm",
+            EntityKind::AuditEvent => "AuditEvent",
         }
     }
 }
@@ -194,14 +111,75 @@ pub struct EntityRule {
 #[serde(deny_unknown_fields)]
 pub struct Policy {
     pub suppression_threshold: i64,
+    /// Every field of each entity's API type: the fields the policy has decided on.
+    pub fields: BTreeMap<EntityKind, Vec<String>>,
     pub roles: BTreeMap<Role, BTreeMap<EntityKind, EntityRule>>,
 }
+
+/// The fields of an API type as the schema declares them: name and whether it may be null.
+pub type SchemaFields = BTreeMap<String, Vec<(String, bool)>>;
 
 impl Policy {
     /// The compiled-in default policy.
     pub fn default_policy() -> Policy {
         // The default is part of the binary and covered by tests; failing to parse it is a bug.
         Policy::parse(DEFAULT_POLICY).expect("the compiled-in default policy is valid")
+    }
+
+    /// The policy of the settings: the file they name, or the compiled-in default.
+    pub fn load(settings: &crate::config::PolicySettings) -> anyhow::Result<Policy> {
+        match &settings.file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    anyhow::anyhow!("cannot read the policy file {}: {e}", path.display())
+                })?;
+                Policy::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+            }
+            None => Ok(Policy::default_policy()),
+        }
+    }
+
+    /// Checks the policy against the served schema: every field of every entity type has a
+    /// decision (is listed under `[fields]`), every listed field exists, and only nullable fields
+    /// are hidden or scope-gated (a hidden field answers `null`).
+    pub fn check_schema(&self, schema: &SchemaFields) -> anyhow::Result<()> {
+        for kind in EntityKind::ALL {
+            let declared = schema
+                .get(kind.type_name())
+                .ok_or_else(|| anyhow::anyhow!("the schema has no type {}", kind.type_name()))?;
+            let listed = self.fields(kind);
+            for (field, _) in declared {
+                anyhow::ensure!(
+                    listed.contains(field),
+                    "invalid policy: the schema field {}.{field} has no policy decision; list it under [fields] {kind} and hide it from the roles that may not read it",
+                    kind.type_name()
+                );
+            }
+            for field in listed {
+                anyhow::ensure!(
+                    declared.iter().any(|(f, _)| f == field),
+                    "invalid policy: [fields] {kind} lists '{field}', which {} does not have",
+                    kind.type_name()
+                );
+            }
+            for role in Role::ALL {
+                let rule = self.rule(*role, kind);
+                for field in rule.hidden.iter().chain(rule.scoped.keys()) {
+                    let nullable = declared.iter().any(|(f, null)| f == field && *null);
+                    anyhow::ensure!(
+                        nullable,
+                        "invalid policy: role {role}, {kind}: '{field}' cannot be hidden because {}.{field} is never null",
+                        kind.type_name()
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The fields the policy has decided on for an entity.
+    pub fn fields(&self, kind: EntityKind) -> &[String] {
+        self.fields.get(&kind).map_or(&[], Vec::as_slice)
     }
 
     /// Parses and validates a policy document.
@@ -215,6 +193,12 @@ impl Policy {
 
     /// Every role decides every entity, and names only fields the entity has.
     fn validate(&self) -> anyhow::Result<()> {
+        for kind in EntityKind::ALL {
+            anyhow::ensure!(
+                !self.fields(kind).is_empty(),
+                "invalid policy: [fields] does not list the fields of {kind}"
+            );
+        }
         anyhow::ensure!(
             self.suppression_threshold >= 1,
             "invalid policy: suppression_threshold must be at least 1"
@@ -230,7 +214,7 @@ impl Policy {
                 })?;
                 for field in rule.hidden.iter().chain(rule.scoped.keys()) {
                     anyhow::ensure!(
-                        kind.fields().contains(&field.as_str()),
+                        self.fields(kind).contains(field),
                         "invalid policy: role {role}, {kind}: unknown field '{field}'"
                     );
                 }
@@ -284,10 +268,11 @@ impl Access {
 
     /// Fields of the entity the caller may not read.
     pub fn hidden_fields(&self, kind: EntityKind) -> Vec<String> {
-        kind.fields()
+        self.policy
+            .fields(kind)
             .iter()
             .filter(|f| !self.can_read_field(kind, f))
-            .map(|f| (*f).to_owned())
+            .cloned()
             .collect()
     }
 

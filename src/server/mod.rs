@@ -45,7 +45,8 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         let db = store::connect(&settings.database).await?;
         store::migrate(&db).await?;
-        Self::build_with(settings, db, Arc::new(Policy::default_policy()))
+        let policy = Policy::load(&settings.policy)?;
+        Self::build_with(settings, db, Arc::new(policy))
     }
 
     /// Binds the server over an open database and a policy.
@@ -54,6 +55,7 @@ impl Application {
         db: DatabaseConnection,
         policy: Arc<Policy>,
     ) -> anyhow::Result<Application> {
+        policy.check_schema(&crate::graphql::shape::schema_fields())?;
         let verifier = Verifier::from_settings(&settings.auth)?;
         let listener = TcpListener::bind(&settings.server.bind)
             .with_context(|| format!("cannot listen on {}", settings.server.bind))?;

@@ -331,3 +331,23 @@ pub async fn spawn_app_counting_statements()
     tokio::spawn(server.run_until_stopped());
     (TestApp { address, ..app }, counter)
 }
+
+/// Starts a server whose policy is read from a file holding `policy` (TOML).
+pub async fn spawn_app_with_policy(policy: &str) -> TestApp {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("policy.toml");
+    std::fs::write(&path, policy).expect("policy written");
+    let app = spawn_app().await;
+    let mut settings = app.settings.clone();
+    settings.policy.file = Some(path);
+    let policy = firearms_hub::policy::Policy::load(&settings.policy).expect("policy loads");
+    let server = firearms_hub::server::Application::build_with(
+        settings,
+        app.db.db.clone(),
+        std::sync::Arc::new(policy),
+    )
+    .expect("server binds");
+    let address = format!("http://127.0.0.1:{}", server.port());
+    tokio::spawn(server.run_until_stopped());
+    TestApp { address, ..app }
+}

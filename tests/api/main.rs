@@ -8,6 +8,7 @@ mod fixtures;
 mod helpers;
 mod identity;
 mod import;
+mod policy;
 mod queries;
 mod schema;
 mod writes;

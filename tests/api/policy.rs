@@ -1,0 +1,97 @@
+//! The access policy is data: a file an operator edits changes what a role sees, and a policy that
+//! does not decide every field of the schema stops the hub.
+
+use entity::Role;
+use firearms_hub::graphql::shape::schema_fields;
+use firearms_hub::policy::{DEFAULT_POLICY, Policy};
+use serde_json::json;
+
+use crate::fixtures;
+use crate::helpers::{TestDb, error_codes, spawn_app_with_policy};
+
+#[test]
+fn every_field_of_the_schema_has_a_policy_decision() {
+    // Adding a field to an entity type without listing it in the policy's [fields] fails here.
+    Policy::default_policy()
+        .check_schema(&schema_fields())
+        .expect("the default policy decides every schema field");
+}
+
+#[test]
+fn a_policy_missing_a_field_or_hiding_a_non_null_one_is_refused_by_name() {
+    let missing = DEFAULT_POLICY.replace(
+        "\"purchaserName\", \"provenance\", \"version\"]",
+        "\"provenance\", \"version\"]",
+    );
+    let error = Policy::parse(&missing).and_then(|p| p.check_schema(&schema_fields()).map(|_| p));
+    let message = format!("{:#}", error.expect_err("refused"));
+    assert!(message.contains("purchaserName"), "{message}");
+
+    let non_null = DEFAULT_POLICY.replace(
+        "hidden = [\"caseNumber\"]",
+        "hidden = [\"caseNumber\", \"seizedOn\"]",
+    );
+    let policy = Policy::parse(&non_null).expect("parses");
+    let message = format!(
+        "{:#}",
+        policy.check_schema(&schema_fields()).expect_err("refused")
+    );
+    assert!(
+        message.contains("seizedOn") && message.contains("never null"),
+        "{message}"
+    );
+
+    let unknown_role = DEFAULT_POLICY.replace("[roles.CBP.trace]", "[roles.DEA.trace]");
+    assert!(format!("{:#}", Policy::parse(&unknown_role).expect_err("refused")).contains("DEA"));
+}
+
+#[tokio::test]
+async fn editing_the_policy_file_changes_a_roles_slice_without_code() {
+    let opened = DEFAULT_POLICY.replace(
+        "[roles.CBP.trace]\nrows = \"none\"\naggregates = \"suppressed\"",
+        "[roles.CBP.trace]\nrows = \"all\"\naggregates = \"exact\"\nhidden = [\"purchaserName\", \"dealerLicense\", \"timeToCrimeDays\"]",
+    );
+    assert_ne!(opened, DEFAULT_POLICY, "the edit applies");
+    let app = spawn_app_with_policy(&opened).await;
+    fixtures::load(&app.db.db).await;
+    let cbp = app
+        .as_role(Role::Cbp)
+        .query(
+            "{ traces { totalCount nodes { traceNumber timeToCrimeDays } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(cbp["data"]["traces"]["totalCount"], 2, "{cbp}");
+    assert!(error_codes(&cbp).iter().all(|c| c == "FORBIDDEN"));
+    assert!(
+        cbp["data"]["traces"]["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|n| n["timeToCrimeDays"].is_null())
+    );
+}
+
+#[tokio::test]
+async fn the_hub_refuses_to_start_with_an_invalid_policy_file() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(
+        &policy,
+        DEFAULT_POLICY.replace("[roles.STATE.firearm]", "[roles.STATE.firearms]"),
+    )
+    .expect("written");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_firearms-hub"))
+        .args(["serve", "--bind", "127.0.0.1:0", "--database-url", &db.url])
+        .env("HUB_POLICY_FILE", &policy)
+        .current_dir(dir.path())
+        .output()
+        .expect("runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("policy") && stderr.contains("firearms"),
+        "{stderr}"
+    );
+}
