@@ -14,7 +14,7 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://firearms-hub.db?mode=rwc";
 
 /// The sections of the settings; `HUB_DATABASE_URL` sets `database.url`, `HUB_SERVER_BIND` sets
 /// `server.bind`, and so on.
-const SECTIONS: [&str; 5] = ["database", "server", "auth", "log", "policy"];
+const SECTIONS: [&str; 6] = ["database", "server", "auth", "log", "policy", "limits"];
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -24,6 +24,7 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub log: LogSettings,
     pub policy: PolicySettings,
+    pub limits: LimitsSettings,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -72,6 +73,9 @@ pub struct ServerSettings {
     pub workers: usize,
     /// Seconds a graceful shutdown waits for in-flight requests.
     pub shutdown_timeout_secs: u64,
+    /// Seconds between a shutdown signal and closing the listener, during which `/readyz` answers
+    /// 503 while requests are still served, so a load balancer can stop routing here first.
+    pub shutdown_drain_secs: u64,
 }
 
 impl Default for ServerSettings {
@@ -81,6 +85,7 @@ impl Default for ServerSettings {
             development: false,
             workers: 2,
             shutdown_timeout_secs: 10,
+            shutdown_drain_secs: 0,
         }
     }
 }
@@ -149,6 +154,49 @@ impl Default for LogSettings {
         Self {
             level: "info".to_owned(),
             format: LogFormat::Text,
+        }
+    }
+}
+
+/// Limits on what one request may ask of the hub. Each is enforced before any database work.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsSettings {
+    /// Largest request body, in bytes; a larger one gets HTTP 413.
+    pub body_bytes: usize,
+    /// Largest GraphQL document (the `query` text), in bytes.
+    pub document_bytes: usize,
+    /// Most lexical tokens (names, punctuators, values) in a document.
+    pub tokens: usize,
+    /// Deepest selection nesting.
+    pub depth: usize,
+    /// Most field selections, counting every alias, repetition and fragment expansion.
+    pub complexity: usize,
+    /// Deepest nesting counting fragment spreads and inline fragments.
+    pub recursive_depth: usize,
+    /// Most directives on one field.
+    pub directives_per_field: usize,
+    /// Seconds one request may run before it is abandoned with HTTP 503 and `TIMEOUT`.
+    pub request_timeout_secs: u64,
+    /// Requests per second each token subject may sustain; 0 turns rate limiting off.
+    pub rate_per_second: f64,
+    /// Requests a subject may send at once before the sustained rate applies.
+    pub rate_burst: u32,
+}
+
+impl Default for LimitsSettings {
+    fn default() -> Self {
+        Self {
+            body_bytes: 256 * 1024,
+            document_bytes: 32 * 1024,
+            tokens: 4_000,
+            depth: 12,
+            complexity: 2_000,
+            recursive_depth: 32,
+            directives_per_field: 4,
+            request_timeout_secs: 30,
+            rate_per_second: 20.0,
+            rate_burst: 60,
         }
     }
 }

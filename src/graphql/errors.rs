@@ -13,6 +13,15 @@ pub mod code {
     pub const NOT_FOUND: &str = "NOT_FOUND";
     pub const CONFLICT: &str = "CONFLICT";
     pub const INTERNAL: &str = "INTERNAL";
+    /// The database is unreachable or busy; the HTTP status is 503 and a retry may succeed.
+    pub const UNAVAILABLE: &str = "UNAVAILABLE";
+    /// The request ran longer than `limits.request_timeout_secs`; HTTP 503.
+    pub const TIMEOUT: &str = "TIMEOUT";
+    /// The caller sent more requests than its rate allows; HTTP 429.
+    pub const RATE_LIMITED: &str = "RATE_LIMITED";
+    /// The operation exceeds a request limit (size, tokens, depth, complexity, directives,
+    /// fragment recursion); HTTP 400, refused before any database work.
+    pub const LIMIT_EXCEEDED: &str = "LIMIT_EXCEEDED";
 }
 
 impl ErrorExtensions for Error {
@@ -30,6 +39,10 @@ impl ErrorExtensions for Error {
                     e.set("code", code::BAD_USER_INPUT);
                     e.set("field", field.clone());
                 })
+            }
+            Error::Unavailable(reason) => {
+                async_graphql::Error::new(format!("service unavailable: {reason}; retry later"))
+                    .extend_with(|_, e| e.set("code", code::UNAVAILABLE))
             }
             Error::Unexpected(cause) => {
                 let correlation_id = uuid::Uuid::new_v4().to_string();
