@@ -170,11 +170,6 @@ impl Gen {
         })
     }
 
-    /// A published count multiplied by the scale.
-    pub fn scaled(&self, count: u64) -> u64 {
-        scaled(count, self.scale)
-    }
-
     /// An index drawn with the given relative weights.
     pub fn pick_weighted<T>(&mut self, items: &[T], weight: impl Fn(&T) -> u32) -> usize {
         pick_weighted(&mut self.rng, items, weight)
@@ -199,7 +194,11 @@ pub(crate) fn scaled(count: u64, scale: f64) -> u64 {
 }
 
 /// An index drawn with the given relative weights (the last item when all weights are zero).
-pub(crate) fn pick_weighted<T>(rng: &mut ChaCha8Rng, items: &[T], weight: impl Fn(&T) -> u32) -> usize {
+pub(crate) fn pick_weighted<T>(
+    rng: &mut ChaCha8Rng,
+    items: &[T],
+    weight: impl Fn(&T) -> u32,
+) -> usize {
     let total: u64 = items.iter().map(|i| u64::from(weight(i))).sum();
     if total == 0 {
         return items.len().saturating_sub(1);
@@ -235,7 +234,10 @@ pub(crate) fn allocate(total: u64, weights: &[u64]) -> Vec<u64> {
     }
     remainders.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
     let left = total.saturating_sub(given);
-    for &(_, index) in remainders.iter().take(usize::try_from(left).unwrap_or(usize::MAX)) {
+    for &(_, index) in remainders
+        .iter()
+        .take(usize::try_from(left).unwrap_or(usize::MAX))
+    {
         parts[index] += 1;
     }
     parts
@@ -297,7 +299,12 @@ mod tests {
     #[test]
     fn splitting_keeps_both_margins() {
         let rows = split_margins(&[7, 5, 0, 9], &[10, 6, 5]).expect("totals agree");
-        assert_eq!(rows.iter().map(|r| r.iter().sum::<u64>()).collect::<Vec<_>>(), vec![10, 6, 5]);
+        assert_eq!(
+            rows.iter()
+                .map(|r| r.iter().sum::<u64>())
+                .collect::<Vec<_>>(),
+            vec![10, 6, 5]
+        );
         for c in 0..4 {
             assert_eq!(rows.iter().map(|r| r[c]).sum::<u64>(), [7, 5, 0, 9][c]);
         }

@@ -84,7 +84,10 @@ fn funding_awards(g: &mut Gen, id_base: i64) -> anyhow::Result<Vec<funding_award
     let per_year = allocate(cal::STATE_FUNDING_FY2015_2019_DOLLARS, &[8, 10, 12, 12, 12]);
     for (fy, total) in years.into_iter().zip(per_year) {
         let per_category = allocate(total, &[46, 34, 20]);
-        for (kind, amount) in [forensics, inspection, canines].into_iter().zip(per_category) {
+        for (kind, amount) in [forensics, inspection, canines]
+            .into_iter()
+            .zip(per_category)
+        {
             let parts = if kind.0 == FundingCategory::Canines {
                 vec![amount]
             } else {
@@ -369,13 +372,23 @@ fn etrace_access(g: &mut Gen) -> anyhow::Result<Vec<(String, NaiveDate)>> {
     Ok(access)
 }
 
+/// Code, owner, goal, indicator, metric, baseline, target, period start and end.
+type MeasureRow = (
+    &'static str,
+    Agency,
+    &'static str,
+    &'static str,
+    &'static str,
+    i64,
+    i64,
+    NaiveDate,
+    NaiveDate,
+);
+
 /// Measures of the kind GAO-21-322 recommended (recommendations 5–8: ATF, ICE, CBP and State
 /// should each set goals, indicators and targets for their efforts against trafficking to Mexico).
-fn performance_measures(
-    g: &Gen,
-    id_base: i64,
-) -> anyhow::Result<Vec<performance_measure::Model>> {
-    let rows: [(&str, Agency, &str, &str, &str, i64, i64, NaiveDate, NaiveDate); 9] = [
+fn performance_measures(g: &Gen, id_base: i64) -> anyhow::Result<Vec<performance_measure::Model>> {
+    let rows: [MeasureRow; 9] = [
         (
             "ATF-ETRACE-STATES",
             Agency::Atf,

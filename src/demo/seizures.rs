@@ -114,7 +114,13 @@ fn groups(scale: f64) -> anyhow::Result<Vec<Group>> {
             ..fy(Agency::Ice, task_force, year, 0, Place::TaskForce)
         });
     }
-    for (year, n) in [(2018, 390), (2019, 405), (2020, 300), (2021, 320), (2022, 340)] {
+    for (year, n) in [
+        (2018, 390),
+        (2019, 405),
+        (2020, 300),
+        (2021, 320),
+        (2022, 340),
+    ] {
         groups.push(fy(Agency::Ice, task_force, year, n, Place::TaskForce));
     }
     for (year, n) in [(2023, 360), (2024, 380)] {
@@ -352,7 +358,8 @@ fn seized_firearm(g: &mut Gen, id: i64, owner: Agency, number: u64) -> firearm::
     };
     let models = kind.models();
     let model = &models[g.pick_weighted(models, |m| m.weights[column])];
-    let serial = (!g.chance(50)).then(|| recorded_serial(model.serial_prefix, SEIZED_SERIAL_BASE + number));
+    let serial =
+        (!g.chance(50)).then(|| recorded_serial(model.serial_prefix, SEIZED_SERIAL_BASE + number));
     new_firearm(g, model, kind, class, id, serial, owner)
 }
 
@@ -390,7 +397,12 @@ async fn flush(db: &DatabaseConnection, g: &mut Gen, pending: &mut Pending) -> a
             anyhow::bail!("internal: traced firearm {} not found", rerecord.traced_id);
         };
         let serial = original.serial_number.as_deref().map_or_else(
-            || recorded_serial("X", SEIZED_SERIAL_BASE / 2 + u64::try_from(rerecord.id).unwrap_or(0)),
+            || {
+                recorded_serial(
+                    "X",
+                    SEIZED_SERIAL_BASE / 2 + u64::try_from(rerecord.id).unwrap_or(0),
+                )
+            },
             |s| rerecorded_serial(s, g.rng.random_range(0..3)),
         );
         pending.firearms.push(firearm::Model {

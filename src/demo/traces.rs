@@ -271,7 +271,10 @@ pub fn plan(scale: f64) -> anyhow::Result<Plan> {
         let mut cells: Vec<(Cell, u64)> = Vec::new();
         let per_cell_strata = if spec.strata {
             let weights: Vec<u64> = strata.iter().map(|s| s.count).collect();
-            Some(split_margins(&allocate(purchased_total, &weights), &purchased)?)
+            Some(split_margins(
+                &allocate(purchased_total, &weights),
+                &purchased,
+            )?)
         } else {
             None
         };
@@ -281,7 +284,14 @@ pub fn plan(scale: f64) -> anyhow::Result<Plan> {
                 Some(rows) => {
                     for (stratum, &count) in rows[index].iter().enumerate() {
                         let purchase = Purchase::Stratum(stratum);
-                        cells.push((Cell { class, kind, purchase }, count));
+                        cells.push((
+                            Cell {
+                                class,
+                                kind,
+                                purchase,
+                            },
+                            count,
+                        ));
                     }
                 }
                 None => cells.push((
@@ -294,7 +304,14 @@ pub fn plan(scale: f64) -> anyhow::Result<Plan> {
                 )),
             }
             let purchase = Purchase::None;
-            cells.push((Cell { class, kind, purchase }, n - bought));
+            cells.push((
+                Cell {
+                    class,
+                    kind,
+                    purchase,
+                },
+                n - bought,
+            ));
         }
         for (class, &count) in classes.iter().enumerate().skip(2) {
             for (kind, n) in Kind::ALL.iter().zip(allocate(count, &rest)) {
@@ -412,7 +429,15 @@ fn traced_firearm(g: &mut Gen, cell: Cell, id: i64, id_base: i64) -> firearm::Mo
         _ => false,
     };
     let serial = (!obliterated).then(|| recorded_serial(model.serial_prefix, number));
-    new_firearm(g, model, cell.kind, CLASSES[cell.class], id, serial, Agency::Atf)
+    new_firearm(
+        g,
+        model,
+        cell.kind,
+        CLASSES[cell.class],
+        id,
+        serial,
+        Agency::Atf,
+    )
 }
 
 /// A firearm row of a catalogue model for a source class.
@@ -451,7 +476,10 @@ pub fn new_firearm(
     }
 }
 
-#[expect(clippy::too_many_arguments, reason = "one call site, every value is needed")]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one call site, every value is needed"
+)]
 fn trace_row(
     g: &mut Gen,
     cell: Cell,
@@ -602,8 +630,14 @@ mod tests {
         };
         let gao = |y: i32| (2014..=2018).contains(&y);
         assert_eq!(count(&|y, c| gao(y) && c.class < 2), 56_500);
-        assert_eq!(count(&|y, c| gao(y) && c.purchase != Purchase::None), 26_860);
-        assert_eq!(count(&|y, c| gao(y) && c.class < 2 && c.kind == Kind::Rifle50), 634);
+        assert_eq!(
+            count(&|y, c| gao(y) && c.purchase != Purchase::None),
+            26_860
+        );
+        assert_eq!(
+            count(&|y, c| gao(y) && c.class < 2 && c.kind == Kind::Rifle50),
+            634
+        );
         assert_eq!(count(&|y, c| y == 2024 && c.class == 0), 13_004);
         let stratum = |y: i32, c: &Cell, s: usize| {
             (2022..=2023).contains(&y) && c.purchase == Purchase::Stratum(s)

@@ -64,8 +64,7 @@ pub async fn max_ids(db: &DatabaseConnection) -> anyhow::Result<MaxIds> {
         trace: max_id::<trace::Entity, _>(db, trace::Column::Id).await?,
         seizure: max_id::<seizure::Entity, _>(db, seizure::Column::Id).await?,
         funding_award: max_id::<funding_award::Entity, _>(db, funding_award::Column::Id).await?,
-        training_event: max_id::<training_event::Entity, _>(db, training_event::Column::Id)
-            .await?,
+        training_event: max_id::<training_event::Entity, _>(db, training_event::Column::Id).await?,
         performance_measure: max_id::<performance_measure::Entity, _>(
             db,
             performance_measure::Column::Id,
@@ -75,7 +74,11 @@ pub async fn max_ids(db: &DatabaseConnection) -> anyhow::Result<MaxIds> {
 }
 
 /// Inserts models with every column (ids included), as multi-row statements.
-async fn insert_models<E, C>(conn: &C, rows: &[E::Model], on_conflict: Option<OnConflict>) -> anyhow::Result<()>
+async fn insert_models<E, C>(
+    conn: &C,
+    rows: &[E::Model],
+    on_conflict: Option<OnConflict>,
+) -> anyhow::Result<()>
 where
     E: EntityTrait,
     C: ConnectionTrait,
@@ -87,7 +90,9 @@ where
     let per_statement = (MAX_BIND_PARAMETERS / columns.len().max(1)).max(1);
     for chunk in rows.chunks(per_statement) {
         let mut insert = Query::insert();
-        insert.into_table(E::default()).columns(columns.iter().copied());
+        insert
+            .into_table(E::default())
+            .columns(columns.iter().copied());
         for row in chunk {
             insert
                 .values(columns.iter().map(|c| Expr::val(row.get(*c))))

@@ -39,7 +39,12 @@ async fn the_default_seed_at_scale_one_reproduces_every_published_figure() {
 
     // Traces per year.
     let year = |y: i32| format!("SELECT COUNT(*) FROM trace WHERE recovery_year = {y}");
-    for (y, published) in [(2016, 13_452), (2017, 16_133), (2022, 24_642), (2024, 25_884)] {
+    for (y, published) in [
+        (2016, 13_452),
+        (2017, 16_133),
+        (2022, 24_642),
+        (2024, 25_884),
+    ] {
         assert_eq!(count(&t, &year(y)).await, published, "traces in {y}");
     }
     for (y, about) in [
@@ -55,39 +60,75 @@ async fn the_default_seed_at_scale_one_reproduces_every_published_figure() {
     let all = count(&t, "SELECT COUNT(*) FROM trace").await;
     assert!((217_000..=220_000).contains(&all), "all traces: {all}");
     assert_eq!(all, i64::try_from(summary.traces).expect("fits"));
-    assert_eq!(count(&t, "SELECT COUNT(*) FROM trace WHERE requesting_agency <> 'FGR'").await, 0);
+    assert_eq!(
+        count(
+            &t,
+            "SELECT COUNT(*) FROM trace WHERE requesting_agency <> 'FGR'"
+        )
+        .await,
+        0
+    );
 
     // Calendar 2014–2018 (GAO-21-322).
     let gao = "recovery_year BETWEEN 2014 AND 2018";
     let gao_total = count(&t, &format!("SELECT COUNT(*) FROM trace WHERE {gao}")).await;
-    assert!((79_500..=80_500).contains(&gao_total), "2014–2018 traces: {gao_total}");
-    let class = |c: &str| {
-        format!("SELECT COUNT(*) FROM trace WHERE {gao} AND source_class = '{c}'")
-    };
+    assert!(
+        (79_500..=80_500).contains(&gao_total),
+        "2014–2018 traces: {gao_total}"
+    );
+    let class =
+        |c: &str| format!("SELECT COUNT(*) FROM trace WHERE {gao} AND source_class = '{c}'");
     let made = count(&t, &class("US_MANUFACTURED")).await;
     let imported = count(&t, &class("US_IMPORTED")).await;
     let foreign = count(&t, &class("FOREIGN")).await;
     let undetermined = count(&t, &class("UNDETERMINED")).await;
-    assert!((40_500..41_000).contains(&made), "U.S.-manufactured: {made}");
-    assert!((15_500..16_000).contains(&imported), "U.S.-imported: {imported}");
-    assert!((55_500..=56_500).contains(&(made + imported)), "U.S.-sourced");
-    assert!((690..=710).contains(&per_mille(made + imported, gao_total)), "70% ±1");
-    assert!((12_500..=13_500).contains(&foreign), "foreign: {foreign}");
-    assert!((9_500..=10_500).contains(&undetermined), "undetermined: {undetermined}");
-
-    let us_gao = format!(
-        "FROM trace t JOIN firearm f ON f.id = t.firearm_id WHERE t.recovery_year BETWEEN 2014 \
-         AND 2018 AND t.source_class IN ('US_MANUFACTURED', 'US_IMPORTED')"
+    assert!(
+        (40_500..41_000).contains(&made),
+        "U.S.-manufactured: {made}"
     );
+    assert!(
+        (15_500..16_000).contains(&imported),
+        "U.S.-imported: {imported}"
+    );
+    assert!(
+        (55_500..=56_500).contains(&(made + imported)),
+        "U.S.-sourced"
+    );
+    assert!(
+        (690..=710).contains(&per_mille(made + imported, gao_total)),
+        "70% ±1"
+    );
+    assert!((12_500..=13_500).contains(&foreign), "foreign: {foreign}");
+    assert!(
+        (9_500..=10_500).contains(&undetermined),
+        "undetermined: {undetermined}"
+    );
+
+    let us_gao = "FROM trace t JOIN firearm f ON f.id = t.firearm_id WHERE t.recovery_year \
+                  BETWEEN 2014 AND 2018 AND t.source_class IN ('US_MANUFACTURED', 'US_IMPORTED')";
     let handguns = count(
         &t,
         &format!("SELECT COUNT(*) {us_gao} AND f.firearm_type IN ('PISTOL', 'REVOLVER')"),
     )
     .await;
-    assert!((35_500..=36_500).contains(&handguns), "handguns: {handguns}");
-    let rifles = count(&t, &format!("SELECT COUNT(*) {us_gao} AND f.firearm_type = 'RIFLE'")).await;
+    assert!(
+        (35_500..=36_500).contains(&handguns),
+        "handguns: {handguns}"
+    );
+    let rifles = count(
+        &t,
+        &format!("SELECT COUNT(*) {us_gao} AND f.firearm_type = 'RIFLE'"),
+    )
+    .await;
     assert!(rifles > 19_000, "rifles: {rifles}");
-    assert_eq!(count(&t, &format!("SELECT COUNT(*) {us_gao} AND f.caliber = '.50'")).await, 634);
+    assert_eq!(
+        count(
+            &t,
+            &format!("SELECT COUNT(*) {us_gao} AND f.caliber = '.50'")
+        )
+        .await,
+        634
+    );
 
     for condition in [
         "purchaser_name IS NOT NULL",
@@ -96,7 +137,11 @@ async fn the_default_seed_at_scale_one_reproduces_every_published_figure() {
         "dealer_license IS NOT NULL",
     ] {
         assert_eq!(
-            count(&t, &format!("SELECT COUNT(*) FROM trace WHERE {gao} AND {condition}")).await,
+            count(
+                &t,
+                &format!("SELECT COUNT(*) FROM trace WHERE {gao} AND {condition}")
+            )
+            .await,
             26_860,
             "traced to a purchaser: {condition}"
         );
@@ -131,7 +176,8 @@ async fn the_default_seed_at_scale_one_reproduces_every_published_figure() {
     assert_eq!(count(&t, &y2024("US_IMPORTED")).await, 5_245);
 
     // Types over all traces, in tenths of a percent (±0.2 point).
-    let types = "SELECT COUNT(*) FROM trace t JOIN firearm f ON f.id = t.firearm_id WHERE f.firearm_type";
+    let types =
+        "SELECT COUNT(*) FROM trace t JOIN firearm f ON f.id = t.firearm_id WHERE f.firearm_type";
     for (types_in, share) in [
         ("= 'PISTOL'", 467),
         ("= 'RIFLE'", 315),
@@ -141,12 +187,17 @@ async fn the_default_seed_at_scale_one_reproduces_every_published_figure() {
     ] {
         let n = count(&t, &format!("{types} {types_in}")).await;
         let tenths = n * 10_000 / all;
-        assert!((tenths - share * 10).abs() <= 20, "type {types_in}: {tenths}/10000");
+        assert!(
+            (tenths - share * 10).abs() <= 20,
+            "type {types_in}: {tenths}/10000"
+        );
     }
 
     // Calibers among traced guns.
     let caliber = |c: &str| {
-        format!("SELECT COUNT(*) FROM trace t JOIN firearm f ON f.id = t.firearm_id WHERE f.caliber = '{c}'")
+        format!(
+            "SELECT COUNT(*) FROM trace t JOIN firearm f ON f.id = t.firearm_id WHERE f.caliber = '{c}'"
+        )
     };
     let nine = per_mille(count(&t, &caliber("9mm")).await, all);
     let twenty_two = per_mille(count(&t, &caliber(".22")).await, all);
@@ -171,7 +222,10 @@ async fn the_default_seed_at_scale_one_reproduces_every_published_figure() {
         ),
     )
     .await;
-    assert!(glock > century && century > taurus && taurus > next, "{glock} {century} {taurus} {next}");
+    assert!(
+        glock > century && century > taurus && taurus > next,
+        "{glock} {century} {taurus} {next}"
+    );
     for (maker, name, kind, cal) in [
         ("Glock", "19", "PISTOL", "9mm"),
         ("Century Arms", "WASR-10", "RIFLE", "7.62mm"),
@@ -193,7 +247,11 @@ async fn the_default_seed_at_scale_one_reproduces_every_published_figure() {
     let purchased = count(&t, &format!("SELECT COUNT(*) {bought}")).await;
     for (state, published) in [("TX", 7_825), ("AZ", 3_969), ("CA", 1_575), ("NM", 492)] {
         assert_eq!(
-            count(&t, &format!("SELECT COUNT(*) {bought} AND purchase_state = '{state}'")).await,
+            count(
+                &t,
+                &format!("SELECT COUNT(*) {bought} AND purchase_state = '{state}'")
+            )
+            .await,
             published,
             "source state {state}"
         );
@@ -215,7 +273,10 @@ async fn the_default_seed_at_scale_one_reproduces_every_published_figure() {
             ),
         )
         .await;
-        assert!((n * 1000 - share * purchased).abs() <= 3 * purchased, "{us}→{mx}: {n} of {purchased}");
+        assert!(
+            (n * 1000 - share * purchased).abs() <= 3 * purchased,
+            "{us}→{mx}: {n} of {purchased}"
+        );
         smallest = smallest.min(n);
         not_top.push_str(&format!(
             " AND NOT (purchase_state = '{us}' AND recovery_state = '{mx}')"
@@ -229,14 +290,29 @@ async fn the_default_seed_at_scale_one_reproduces_every_published_figure() {
         ),
     )
     .await;
-    assert!(largest_other < smallest, "the five corridors are the top five");
+    assert!(
+        largest_other < smallest,
+        "the five corridors are the top five"
+    );
 
     // Time-to-crime 2017–2021: median about 1,970 days, consistent with the dates.
-    let ttc = "FROM trace WHERE recovery_year BETWEEN 2017 AND 2021 AND time_to_crime_days IS NOT NULL";
+    let ttc =
+        "FROM trace WHERE recovery_year BETWEEN 2017 AND 2021 AND time_to_crime_days IS NOT NULL";
     let with_ttc = count(&t, &format!("SELECT COUNT(*) {ttc}")).await;
-    let below = count(&t, &format!("SELECT COUNT(*) {ttc} AND time_to_crime_days < 1900")).await;
-    let up_to = count(&t, &format!("SELECT COUNT(*) {ttc} AND time_to_crime_days <= 2040")).await;
-    assert!(below * 2 < with_ttc && up_to * 2 > with_ttc, "median time-to-crime near 1,970 days");
+    let below = count(
+        &t,
+        &format!("SELECT COUNT(*) {ttc} AND time_to_crime_days < 1900"),
+    )
+    .await;
+    let up_to = count(
+        &t,
+        &format!("SELECT COUNT(*) {ttc} AND time_to_crime_days <= 2040"),
+    )
+    .await;
+    assert!(
+        below * 2 < with_ttc && up_to * 2 > with_ttc,
+        "median time-to-crime near 1,970 days"
+    );
     let days_between = match t.backend() {
         DbBackend::Postgres => "(recovery_date - purchase_date)",
         _ => "CAST(julianday(recovery_date) - julianday(purchase_date) AS INTEGER)",
@@ -257,16 +333,27 @@ async fn the_default_seed_at_scale_one_reproduces_every_published_figure() {
         _ => "CAST(strftime('%Y', recovery_date) AS INTEGER)",
     };
     assert_eq!(
-        count(&t, &format!("SELECT COUNT(*) FROM trace WHERE recovery_year <> {year_of}")).await,
+        count(
+            &t,
+            &format!("SELECT COUNT(*) FROM trace WHERE recovery_year <> {year_of}")
+        )
+        .await,
         0
     );
 
     // DHS seizures.
     let cbp = "SELECT SUM(firearm_count) FROM seizure WHERE seizing_agency = 'CBP' \
                AND owner_agency = 'CBP' AND direction = 'OUTBOUND' AND port_of_entry IS NOT NULL";
-    assert_eq!(count(&t, &format!("{cbp} AND fiscal_year BETWEEN 2014 AND 2019")).await, 690);
     assert_eq!(
-        count(&t, &format!("{cbp} AND seized_on BETWEEN '2019-10-01' AND '2020-07-31'")).await,
+        count(&t, &format!("{cbp} AND fiscal_year BETWEEN 2014 AND 2019")).await,
+        690
+    );
+    assert_eq!(
+        count(
+            &t,
+            &format!("{cbp} AND seized_on BETWEEN '2019-10-01' AND '2020-07-31'")
+        )
+        .await,
         321
     );
     assert_eq!(
@@ -279,7 +366,11 @@ async fn the_default_seed_at_scale_one_reproduces_every_published_figure() {
         1_104
     );
     assert_eq!(
-        count(&t, "SELECT MIN(fiscal_year) FROM seizure WHERE operation LIKE 'Joint ICE-CBP%'").await,
+        count(
+            &t,
+            "SELECT MIN(fiscal_year) FROM seizure WHERE operation LIKE 'Joint ICE-CBP%'"
+        )
+        .await,
         2020
     );
     assert!(count(&t, "SELECT COUNT(*) FROM seizure WHERE fiscal_year >= 2021").await > 0);
@@ -299,7 +390,8 @@ async fn the_default_seed_at_scale_one_reproduces_every_published_figure() {
     assert_eq!(
         count(
             &t,
-            "SELECT SUM(obligated_cents) FROM funding_award WHERE fiscal_year BETWEEN 2015 AND 2019"
+            "SELECT CAST(SUM(obligated_cents) AS BIGINT) FROM funding_award \
+             WHERE fiscal_year BETWEEN 2015 AND 2019"
         )
         .await,
         5_400_000_000
@@ -327,7 +419,14 @@ async fn the_default_seed_at_scale_one_reproduces_every_published_figure() {
         .await,
         0
     );
-    assert!(count(&t, "SELECT COUNT(*) FROM funding_award WHERE fiscal_year BETWEEN 2020 AND 2024").await > 0);
+    assert!(
+        count(
+            &t,
+            "SELECT COUNT(*) FROM funding_award WHERE fiscal_year BETWEEN 2020 AND 2024"
+        )
+        .await
+            > 0
+    );
 
     // Training.
     let atf_2022 = |course: &str| {
@@ -354,8 +453,22 @@ async fn the_default_seed_at_scale_one_reproduces_every_published_figure() {
         .await,
         0
     );
-    assert!(count(&t, "SELECT COUNT(*) FROM training_event WHERE funding_award_id IS NOT NULL").await > 0);
-    assert!(count(&t, "SELECT COUNT(*) FROM training_event WHERE fiscal_year <> 2022").await > 0);
+    assert!(
+        count(
+            &t,
+            "SELECT COUNT(*) FROM training_event WHERE funding_award_id IS NOT NULL"
+        )
+        .await
+            > 0
+    );
+    assert!(
+        count(
+            &t,
+            "SELECT COUNT(*) FROM training_event WHERE fiscal_year <> 2022"
+        )
+        .await
+            > 0
+    );
 
     // eTrace access of Mexican state prosecutors.
     let access = |by: &str| {
@@ -382,15 +495,29 @@ async fn the_default_seed_at_scale_one_reproduces_every_published_figure() {
         assert!(
             count(
                 &t,
-                &format!("SELECT COUNT(*) FROM performance_measure WHERE owner_agency = '{agency}'")
+                &format!(
+                    "SELECT COUNT(*) FROM performance_measure WHERE owner_agency = '{agency}'"
+                )
             )
             .await
                 >= 2
         );
     }
-    for table in ["trace", "firearm", "seizure", "funding_award", "training_event"] {
+    for table in [
+        "trace",
+        "firearm",
+        "seizure",
+        "funding_award",
+        "training_event",
+    ] {
         assert_eq!(
-            count(&t, &format!("SELECT COUNT(*) FROM {table} WHERE source_system <> 'demo' OR version <> 1")).await,
+            count(
+                &t,
+                &format!(
+                    "SELECT COUNT(*) FROM {table} WHERE source_system <> 'demo' OR version <> 1"
+                )
+            )
+            .await,
             0,
             "{table} provenance"
         );
@@ -426,16 +553,32 @@ async fn assert_cross_agency_matches(t: &TestDb) {
     )
     .await;
     let links = count(t, "SELECT COUNT(*) FROM seizure_firearm").await;
-    assert!(same_row > 0 && by_serial > 0, "{same_row} same rows, {by_serial} by serial");
-    assert!((same_row + by_serial) * 100 < links * 30, "a share, not most");
+    assert!(
+        same_row > 0 && by_serial > 0,
+        "{same_row} same rows, {by_serial} by serial"
+    );
+    assert!(
+        (same_row + by_serial) * 100 < links * 30,
+        "a share, not most"
+    );
 }
 
 #[tokio::test]
 async fn the_same_seed_gives_identical_data_and_another_seed_different_data() {
-    let (a, b, c) = (TestDb::new().await, TestDb::new().await, TestDb::new().await);
-    demo::generate(&a.db, &options(7, 0.02)).await.expect("first run");
-    demo::generate(&b.db, &options(7, 0.02)).await.expect("second run");
-    demo::generate(&c.db, &options(8, 0.02)).await.expect("other seed");
+    let (a, b, c) = (
+        TestDb::new().await,
+        TestDb::new().await,
+        TestDb::new().await,
+    );
+    demo::generate(&a.db, &options(7, 0.02))
+        .await
+        .expect("first run");
+    demo::generate(&b.db, &options(7, 0.02))
+        .await
+        .expect("second run");
+    demo::generate(&c.db, &options(8, 0.02))
+        .await
+        .expect("other seed");
     let traces = |t: &TestDb| {
         let db = t.db.clone();
         async move {
@@ -469,8 +612,16 @@ async fn the_same_seed_gives_identical_data_and_another_seed_different_data() {
     let (ta, tb, tc) = (traces(&a).await, traces(&b).await, traces(&c).await);
     assert!(!ta.is_empty());
     assert_eq!(ta, tb, "same seed, same traces");
-    assert_eq!(firearms(&a).await, firearms(&b).await, "same seed, same firearms");
-    assert_eq!(seizures(&a).await, seizures(&b).await, "same seed, same seizures");
+    assert_eq!(
+        firearms(&a).await,
+        firearms(&b).await,
+        "same seed, same firearms"
+    );
+    assert_eq!(
+        seizures(&a).await,
+        seizures(&b).await,
+        "same seed, same seizures"
+    );
     let fingerprint = "SELECT SUM(time_to_crime_days) + COUNT(DISTINCT recovery_state) \
                        + SUM(CASE WHEN source_class = 'FOREIGN' THEN recovery_year ELSE 0 END) \
                        FROM trace";
@@ -482,7 +633,9 @@ async fn the_same_seed_gives_identical_data_and_another_seed_different_data() {
 #[tokio::test]
 async fn a_database_that_already_holds_records_is_refused() {
     let t = TestDb::new().await;
-    demo::generate(&t.db, &options(1, 0.01)).await.expect("first run");
+    demo::generate(&t.db, &options(1, 0.01))
+        .await
+        .expect("first run");
     assert!(!demo::is_empty(&t.db).await.expect("emptiness check"));
     let before = t.scalar("SELECT COUNT(*) FROM trace").await;
     let error = demo::generate(&t.db, &options(1, 0.01))
@@ -503,7 +656,8 @@ async fn a_scale_of_five_hundredths_produces_proportionally_fewer_traces() {
     // 218,526 × 0.05 ≈ 10,926, rounded per year.
     assert!((all - 10_926).abs() <= 6, "{all} traces");
     assert_eq!(
-        t.scalar("SELECT COUNT(*) FROM trace WHERE recovery_year = 2016").await,
+        t.scalar("SELECT COUNT(*) FROM trace WHERE recovery_year = 2016")
+            .await,
         673
     );
     let us = t
@@ -512,7 +666,9 @@ async fn a_scale_of_five_hundredths_produces_proportionally_fewer_traces() {
              AND source_class IN ('US_MANUFACTURED', 'US_IMPORTED')",
         )
         .await;
-    let gao = t.scalar("SELECT COUNT(*) FROM trace WHERE recovery_year BETWEEN 2014 AND 2018").await;
+    let gao = t
+        .scalar("SELECT COUNT(*) FROM trace WHERE recovery_year BETWEEN 2014 AND 2018")
+        .await;
     assert!((690..=710).contains(&per_mille(us, gao)));
     assert_eq!(
         t.scalar(
@@ -529,7 +685,10 @@ async fn a_scale_of_five_hundredths_produces_proportionally_fewer_traces() {
 async fn an_invalid_scale_is_refused() {
     let t = TestDb::new().await;
     for scale in [0.0, -1.0, f64::NAN, 1e9] {
-        assert!(demo::generate(&t.db, &options(1, scale)).await.is_err(), "scale {scale}");
+        assert!(
+            demo::generate(&t.db, &options(1, scale)).await.is_err(),
+            "scale {scale}"
+        );
     }
     assert!(demo::is_empty(&t.db).await.expect("emptiness check"));
 }
