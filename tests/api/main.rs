@@ -2,10 +2,12 @@
 //! or a fresh PostgreSQL database when `HUB_TEST_DATABASE_URL` names a server.
 
 mod access;
+mod advisories;
 mod contract;
 mod demo;
 mod fixtures;
 mod helpers;
+mod hostile;
 mod identity;
 mod import;
 mod policy;
