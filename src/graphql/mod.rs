@@ -3,6 +3,7 @@
 
 pub mod context;
 pub mod errors;
+pub mod execute;
 pub mod inputs;
 pub mod loaders;
 pub mod mutation;

@@ -50,6 +50,18 @@ impl EntityKind {
         }
     }
 
+    /// The agencies whose records of this entity the hub can hold.
+    pub fn possible_owners(self) -> &'static [Agency] {
+        match self {
+            EntityKind::Trace => &[Agency::Atf],
+            EntityKind::Seizure => &[Agency::Cbp, Agency::Ice],
+            EntityKind::Training => &[Agency::Atf, Agency::State],
+            EntityKind::FundingAward => &[Agency::State],
+            EntityKind::Firearm => &[Agency::Atf, Agency::Ice, Agency::Cbp],
+            EntityKind::AuditEvent => &[],
+        }
+    }
+
     /// The name of the entity's type in the API.
     pub fn type_name(self) -> &'static str {
         match self {
@@ -229,16 +241,101 @@ impl Policy {
     }
 }
 
+/// What one request touched, for its audit event, and whether rows were withheld for want of a
+/// stated purpose.
+#[derive(Debug, Default)]
+pub struct Trail {
+    inner: std::sync::Mutex<TrailState>,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct TrailState {
+    pub entities: std::collections::BTreeSet<EntityKind>,
+    pub owners: std::collections::BTreeSet<Agency>,
+    pub rows: i64,
+    pub withheld: bool,
+}
+
+impl Trail {
+    fn update(&self, f: impl FnOnce(&mut TrailState)) {
+        // A poisoned lock only means another resolver panicked; the record is still usable.
+        let mut state = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut state);
+    }
+
+    pub fn snapshot(&self) -> TrailState {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+/// The longest purpose a caller may state.
+pub const MAX_PURPOSE_CHARS: usize = 200;
+
+/// Checks a stated purpose of access (`X-Access-Purpose`): a case number or a short reason.
+pub fn validate_purpose(text: &str) -> Result<String, String> {
+    let purpose = text.trim();
+    let length = purpose.chars().count();
+    if length < 3 || length > MAX_PURPOSE_CHARS {
+        return Err(format!(
+            "X-Access-Purpose must be 3 to {MAX_PURPOSE_CHARS} characters: a case number or a short reason"
+        ));
+    }
+    let allowed = |c: char| c.is_alphanumeric() || " -_.,:;/#()'&".contains(c);
+    if let Some(bad) = purpose.chars().find(|c| !allowed(*c)) {
+        return Err(format!(
+            "X-Access-Purpose may hold letters, digits, spaces and - _ . , : ; / # ( ) ' &, not {bad:?}"
+        ));
+    }
+    Ok(purpose.to_owned())
+}
+
 /// A verified caller under a policy: what the store asks at its door.
 #[derive(Debug, Clone)]
 pub struct Access {
     pub caller: Caller,
     pub policy: Arc<Policy>,
+    /// The purpose the request states for reading other agencies' rows.
+    pub purpose: Option<String>,
+    pub trail: Arc<Trail>,
 }
 
 impl Access {
     pub fn new(caller: Caller, policy: Arc<Policy>) -> Access {
-        Access { caller, policy }
+        Access {
+            caller,
+            policy,
+            purpose: None,
+            trail: Arc::new(Trail::default()),
+        }
+    }
+
+    /// The same caller stating a purpose of access.
+    pub fn with_purpose(mut self, purpose: Option<String>) -> Access {
+        self.purpose = purpose;
+        self
+    }
+
+    /// Whether reading this entity's rows reaches rows other agencies own, which needs a purpose.
+    pub fn needs_purpose(&self, kind: EntityKind) -> bool {
+        self.purpose.is_none()
+            && kind
+                .possible_owners()
+                .iter()
+                .any(|owner| Some(*owner) != self.agency())
+    }
+
+    /// Records that rows of other agencies were left out for want of a purpose.
+    pub fn withhold(&self) {
+        self.trail.update(|t| t.withheld = true);
+    }
+
+    /// Records what a read or write touched.
+    pub fn touched(&self, kind: EntityKind, owners: impl IntoIterator<Item = Agency>, rows: usize) {
+        self.trail.update(|t| {
+            t.entities.insert(kind);
+            t.owners.extend(owners);
+            t.rows += rows as i64;
+        });
     }
 
     pub fn role(&self) -> Role {

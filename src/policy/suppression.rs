@@ -1,10 +1,22 @@
 //! Small-cell suppression for aggregate-only access.
 //!
-//! Primary suppression withholds every group counting fewer than the threshold. Complementary
-//! suppression then withholds further groups, smallest first, until the withheld groups cannot be
-//! recovered from the answer itself: at least two groups are withheld and together they count at
-//! least the threshold (so "total minus the shown groups" reveals neither a single group nor a
-//! small number). When the whole answer is below the threshold, the total is withheld too.
+//! The rule, applied to the *canonical table* of the grouped dimensions (every row, filters
+//! ignored, so a cell is withheld the same way in every answer that shows it):
+//!
+//! 1. Primary suppression withholds every cell counting fewer than the threshold.
+//! 2. Complementary suppression: in every line of the table (the cells that agree on all grouped
+//!    dimensions but one, and the table as a whole), withheld cells are either none, or at least two
+//!    that together count at least the threshold. Cells are added smallest first until that holds
+//!    everywhere. So subtracting the shown cells of a line from that line's total, which another
+//!    answer may give, yields only a sum of several cells that is itself not small.
+//! 3. An answer's `total` is withheld whenever any of its cells is withheld (or it is itself below
+//!    the threshold): otherwise it would give away the sum of the withheld cells.
+//! 4. Filters of an aggregate-only caller may constrain only dimensions it groups by (enforced by
+//!    the store), so every bucket of an answer is a cell of the canonical table and no answer
+//!    aggregates across cells that another answer shows apart: differencing two answers (2014–2018
+//!    minus 2014–2017) cannot isolate a withheld cell.
+
+use std::collections::{HashMap, HashSet};
 
 use crate::store::stats::{Cell, Group};
 
@@ -54,53 +66,80 @@ pub fn exact(groups: Vec<Group>, medians: impl Fn(&[Cell]) -> Option<i64>, sums:
     }
 }
 
-/// The answer with small cells and their complements withheld.
+/// Which cells of a canonical table are withheld (primary and complementary suppression).
+pub fn withheld_cells(cells: &[Group], threshold: i64) -> HashSet<Vec<Cell>> {
+    let n = cells.len();
+    let dims = cells.first().map_or(0, |c| c.keys.len());
+    let mut withheld: Vec<bool> = cells.iter().map(|c| c.count < threshold).collect();
+    let mut lines: Vec<Vec<usize>> = vec![(0..n).collect()];
+    for d in 0..dims {
+        let mut by_rest: HashMap<Vec<&Cell>, Vec<usize>> = HashMap::new();
+        for (i, cell) in cells.iter().enumerate() {
+            let rest: Vec<&Cell> = cell
+                .keys
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != d)
+                .map(|(_, k)| k)
+                .collect();
+            by_rest.entry(rest).or_default().push(i);
+        }
+        lines.extend(by_rest.into_values());
+    }
+    loop {
+        let mut changed = false;
+        for line in &lines {
+            let held: Vec<usize> = line.iter().copied().filter(|i| withheld[*i]).collect();
+            if held.is_empty() {
+                continue;
+            }
+            let sum: i64 = held.iter().map(|i| cells[*i].count).sum();
+            if held.len() >= 2 && sum >= threshold {
+                continue;
+            }
+            let next = line
+                .iter()
+                .copied()
+                .filter(|i| !withheld[*i])
+                .min_by_key(|i| cells[*i].count);
+            if let Some(i) = next {
+                withheld[i] = true;
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    cells
+        .iter()
+        .zip(withheld)
+        .filter(|(_, w)| *w)
+        .map(|(c, _)| c.keys.clone())
+        .collect()
+}
+
+/// The answer over `groups` (the filtered cells) with the canonical table's withheld cells, and
+/// its total when no cell is withheld and it is not itself small.
 pub fn suppressed(
     groups: Vec<Group>,
     medians: impl Fn(&[Cell]) -> Option<i64>,
     sums: usize,
     threshold: i64,
+    withheld: &HashSet<Vec<Cell>>,
 ) -> Answer {
     let mut answer = exact(groups, medians, sums);
-    let n = answer.buckets.len();
-    let mut withheld: Vec<bool> = answer
-        .buckets
-        .iter()
-        .map(|b| b.count.unwrap_or(0) < threshold)
-        .collect();
-    loop {
-        let count = withheld.iter().filter(|w| **w).count();
-        if count == 0 {
-            break;
-        }
-        let withheld_total: i64 = answer
-            .buckets
-            .iter()
-            .zip(&withheld)
-            .filter(|(_, w)| **w)
-            .map(|(b, _)| b.count.unwrap_or(0))
-            .sum();
-        if count >= 2 && withheld_total >= threshold {
-            break;
-        }
-        // Withhold the smallest group still shown; stop when none is left.
-        let next = (0..n)
-            .filter(|i| !withheld[*i])
-            .min_by_key(|i| answer.buckets[*i].count.unwrap_or(0));
-        match next {
-            Some(i) => withheld[i] = true,
-            None => break,
-        }
-    }
-    for (bucket, w) in answer.buckets.iter_mut().zip(&withheld) {
-        if *w {
+    let mut any = false;
+    for bucket in &mut answer.buckets {
+        if withheld.contains(&bucket.keys) || bucket.count.unwrap_or(0) < threshold {
             bucket.count = None;
             bucket.sums = vec![None; bucket.sums.len()];
             bucket.median = None;
             bucket.suppressed = true;
+            any = true;
         }
     }
-    if answer.total.unwrap_or(0) < threshold {
+    if any || answer.total.unwrap_or(0) < threshold {
         answer.total = None;
         answer.total_sums = vec![None; answer.total_sums.len()];
         answer.suppressed = true;
@@ -124,37 +163,70 @@ mod tests {
             .collect()
     }
 
-    fn withheld(answer: &Answer) -> Vec<bool> {
-        answer.buckets.iter().map(|b| b.suppressed).collect()
+    fn withheld(counts: &[i64]) -> Vec<bool> {
+        let cells = groups(counts);
+        let held = withheld_cells(&cells, 5);
+        cells.iter().map(|c| held.contains(&c.keys)).collect()
+    }
+
+    fn grid(rows: &[&[i64]]) -> Vec<Group> {
+        let mut out = Vec::new();
+        for (r, row) in rows.iter().enumerate() {
+            for (c, count) in row.iter().enumerate() {
+                out.push(Group {
+                    keys: vec![Cell::Int(r as i64), Cell::Int(c as i64)],
+                    count: *count,
+                    sums: vec![],
+                });
+            }
+        }
+        out
     }
 
     #[test]
     fn a_single_small_cell_takes_the_next_smallest_with_it() {
-        let answer = suppressed(groups(&[3, 40, 9, 100]), |_| None, 1, 5);
-        assert_eq!(withheld(&answer), vec![true, false, true, false]);
-        assert_eq!(answer.total, Some(152));
-        assert_eq!(answer.buckets[0].count, None);
-        assert_eq!(answer.buckets[0].sums, vec![None]);
+        assert_eq!(withheld(&[3, 40, 9, 100]), vec![true, false, true, false]);
     }
 
     #[test]
     fn withheld_cells_together_reach_the_threshold() {
-        let answer = suppressed(groups(&[1, 1, 50, 60]), |_| None, 1, 5);
-        assert_eq!(withheld(&answer), vec![true, true, true, false]);
-    }
-
-    #[test]
-    fn a_tiny_answer_withholds_its_total() {
-        let answer = suppressed(groups(&[2, 1]), |_| None, 1, 5);
-        assert_eq!(answer.total, None);
-        assert!(answer.suppressed);
-        assert!(answer.buckets.iter().all(|b| b.count.is_none()));
+        assert_eq!(withheld(&[1, 1, 50, 60]), vec![true, true, true, false]);
     }
 
     #[test]
     fn large_cells_are_exact() {
-        let answer = suppressed(groups(&[5, 6, 70]), |_| None, 1, 5);
-        assert_eq!(withheld(&answer), vec![false, false, false]);
-        assert_eq!(answer.total, Some(81));
+        assert_eq!(withheld(&[5, 6, 70]), vec![false, false, false]);
+    }
+
+    #[test]
+    fn every_row_and_column_with_a_withheld_cell_has_a_second_one() {
+        let cells = grid(&[&[2, 30, 40], &[50, 60, 70], &[80, 90, 100]]);
+        let held = withheld_cells(&cells, 5);
+        for line in 0..3i64 {
+            let row = cells
+                .iter()
+                .filter(|c| c.keys[0] == Cell::Int(line) && held.contains(&c.keys))
+                .count();
+            let col = cells
+                .iter()
+                .filter(|c| c.keys[1] == Cell::Int(line) && held.contains(&c.keys))
+                .count();
+            assert!(row != 1 && col != 1, "line {line}: {held:?}");
+        }
+        assert!(
+            held.len() >= 4,
+            "a corner cell needs a rectangle of four: {held:?}"
+        );
+    }
+
+    #[test]
+    fn an_answer_with_a_withheld_cell_withholds_its_total() {
+        let cells = groups(&[3, 40, 9, 100]);
+        let held = withheld_cells(&cells, 5);
+        let answer = suppressed(cells, |_| None, 1, 5, &held);
+        assert_eq!(answer.total, None);
+        assert!(answer.suppressed);
+        assert_eq!(answer.buckets[1].count, Some(40));
+        assert_eq!(answer.buckets[0].sums, vec![None]);
     }
 }

@@ -17,8 +17,10 @@ const KIND: EntityKind = EntityKind::AuditEvent;
 pub fn visible(access: &Access) -> Result<Condition> {
     match (access.rule(KIND).rows, access.agency()) {
         (Rows::All, _) => Ok(Condition::all()),
+        // Accesses to the agency's own data by others (data-owner transparency).
         (Rows::Own, Some(agency)) => Ok(Condition::all()
-            .add(event::Column::DataOwners.like(format!("%,{},%", agency.as_str())))),
+            .add(event::Column::DataOwners.like(format!("%,{},%", agency.as_str())))
+            .add(event::Column::Role.ne(agency.role()))),
         _ => Err(rows_forbidden(access, KIND)),
     }
 }

@@ -129,6 +129,11 @@ pub async fn list<C: ConnectionTrait>(
         false,
     )];
     let page = keyset_page(db, select, &keys, args, |m| vec![KeyValue::Int(m.id)]).await?;
+    access.touched(
+        KIND,
+        page.rows.iter().map(|(_, m)| m.owner_agency),
+        page.rows.len(),
+    );
     Ok(page.map(|m| mask(access, m)))
 }
 
@@ -142,6 +147,11 @@ pub async fn get<C: ConnectionTrait>(
         .filter(visible(access)?)
         .one(db)
         .await?;
+    access.touched(
+        KIND,
+        found.iter().map(|m| m.owner_agency),
+        usize::from(found.is_some()),
+    );
     Ok(found.map(|m| mask(access, m)))
 }
 
@@ -159,6 +169,7 @@ pub async fn by_ids<C: ConnectionTrait>(
         .filter(firearm::Column::Id.is_in(ids.iter().copied()))
         .all(db)
         .await?;
+    access.touched(KIND, rows.iter().map(|m| m.owner_agency), rows.len());
     Ok(rows.into_iter().map(|m| (m.id, mask(access, m))).collect())
 }
 
@@ -195,5 +206,10 @@ pub async fn by_seizures<C: ConnectionTrait>(
     for list in out.values_mut() {
         list.sort_by_key(|f| f.id);
     }
+    access.touched(
+        KIND,
+        out.values().flatten().map(|m| m.owner_agency),
+        out.values().map(Vec::len).sum(),
+    );
     Ok(out)
 }

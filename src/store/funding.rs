@@ -8,13 +8,13 @@ use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter}
 
 use super::page::{KeyKind, KeyValue, Page, PageArgs, SortKey, keyset_page};
 use super::scope::{check_depth, combine, int_range, one_of, owned_rows};
-use super::stats::{DimKind, GroupedQuery, aggregate_mode, answer};
+use super::stats::{DimKind, GroupedQuery, aggregate_mode, answer, unaligned, withheld};
 use crate::error::Result;
 use crate::graphql::inputs::{
     FundingDimension, FundingFilter, FundingOrder, FundingOrderField, SortDirection,
 };
 use crate::policy::suppression::Answer;
-use crate::policy::{Access, EntityKind};
+use crate::policy::{Access, Aggregates, EntityKind};
 
 const KIND: EntityKind = EntityKind::FundingAward;
 
@@ -117,6 +117,11 @@ pub async fn list<C: ConnectionTrait>(
         select = select.filter(condition(filter)?);
     }
     let page = keyset_page(db, select, &sort_keys(order), args, |m| key_of(order, m)).await?;
+    access.touched(
+        KIND,
+        page.rows.iter().map(|(_, m)| m.owner_agency),
+        page.rows.len(),
+    );
     Ok(page.map(|m| mask(access, m)))
 }
 
@@ -130,6 +135,11 @@ pub async fn get<C: ConnectionTrait>(
         .filter(visible(access)?)
         .one(db)
         .await?;
+    access.touched(
+        KIND,
+        found.iter().map(|m| m.owner_agency),
+        usize::from(found.is_some()),
+    );
     Ok(found.map(|m| mask(access, m)))
 }
 
@@ -147,6 +157,7 @@ pub async fn by_ids<C: ConnectionTrait>(
         .filter(award::Column::Id.is_in(ids.iter().copied()))
         .all(db)
         .await?;
+    access.touched(KIND, rows.iter().map(|m| m.owner_agency), rows.len());
     Ok(rows.into_iter().map(|m| (m.id, mask(access, m))).collect())
 }
 
@@ -158,11 +169,24 @@ pub async fn stats<C: ConnectionTrait>(
     group_by: &[FundingDimension],
 ) -> Result<Answer> {
     let mode = aggregate_mode(access, KIND)?;
-    use award::Column as A;
+    if mode == Aggregates::Suppressed
+        && let Some(filter) = filter
+    {
+        check_aligned(filter, group_by)?;
+    }
     let cond = match filter {
         Some(filter) => condition(filter)?,
         None => Condition::all(),
     };
+    let groups = grouped(cond, group_by).groups(db).await?;
+    access.touched(KIND, KIND.possible_owners().iter().copied(), groups.len());
+    let withheld = withheld(db, access, mode, grouped(Condition::all(), group_by)).await?;
+    Ok(answer(access, mode, groups, &HashMap::new(), 2, &withheld))
+}
+
+/// The grouped query over the rows matching `cond`.
+fn grouped(cond: Condition, group_by: &[FundingDimension]) -> GroupedQuery {
+    use award::Column as A;
     let mut query = GroupedQuery::new(award::Entity, cond);
     for dim in group_by {
         let (column, kind) = match dim {
@@ -177,6 +201,41 @@ pub async fn stats<C: ConnectionTrait>(
         SimpleExpr::from(Expr::col((award::Entity, A::ObligatedCents))),
         SimpleExpr::from(Expr::col((award::Entity, A::DisbursedCents))),
     ];
-    let groups = query.groups(db).await?;
-    Ok(answer(access, mode, groups, &HashMap::new(), 2))
+    query
+}
+
+/// For aggregate-only callers: every filtered dimension must be grouped by.
+fn check_aligned(f: &FundingFilter, group_by: &[FundingDimension]) -> Result<()> {
+    use FundingDimension as D;
+    let checks: [(bool, &str, D, &str); 4] = [
+        (
+            f.fiscal_year.is_some(),
+            "fiscalYear",
+            D::FiscalYear,
+            "FISCAL_YEAR",
+        ),
+        (f.category.is_some(), "category", D::Category, "CATEGORY"),
+        (
+            f.implementing_agency.is_some(),
+            "implementingAgency",
+            D::ImplementingAgency,
+            "IMPLEMENTING_AGENCY",
+        ),
+        (f.program.is_some(), "program", D::Program, "PROGRAM"),
+    ];
+    for (used, field, dim, name) in checks {
+        if used && !group_by.contains(&dim) {
+            return Err(unaligned(field, name));
+        }
+    }
+    for sub in f
+        .and
+        .iter()
+        .flatten()
+        .chain(f.or.iter().flatten())
+        .chain(f.not.as_deref())
+    {
+        check_aligned(sub, group_by)?;
+    }
+    Ok(())
 }

@@ -32,14 +32,24 @@ pub fn owned_rows<C: ColumnTrait>(
     implementing: Option<C>,
 ) -> Result<Condition> {
     let agency = access.agency();
-    match (access.rule(kind).rows, agency) {
-        (Rows::All, _) => Ok(Condition::all()),
-        (Rows::Own, Some(agency)) => Ok(Condition::all().add(owner.eq(agency))),
+    let broad = match (access.rule(kind).rows, agency) {
+        (Rows::All, _) => Condition::all(),
+        (Rows::Own, Some(agency)) => return Ok(Condition::all().add(owner.eq(agency))),
         (Rows::Implementing, Some(agency)) => match implementing {
-            Some(column) => Ok(Condition::all().add(column.eq(agency))),
-            None => Err(rows_forbidden(access, kind)),
+            Some(column) => Condition::all().add(column.eq(agency)),
+            None => return Err(rows_forbidden(access, kind)),
         },
-        _ => Err(rows_forbidden(access, kind)),
+        _ => return Err(rows_forbidden(access, kind)),
+    };
+    if !access.needs_purpose(kind) {
+        return Ok(broad);
+    }
+    // Without a stated purpose only the caller's own rows are read; the response says what was
+    // withheld and why.
+    access.withhold();
+    match agency {
+        Some(agency) => Ok(broad.add(owner.eq(agency))),
+        None => Ok(nothing()),
     }
 }
 

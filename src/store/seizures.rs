@@ -8,13 +8,15 @@ use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter}
 
 use super::page::{KeyKind, KeyValue, Page, PageArgs, SortKey, keyset_page};
 use super::scope::{check_depth, combine, date_range, int_range, one_of, owned_rows};
-use super::stats::{DimKind, GroupedQuery, aggregate_mode, answer};
+use super::stats::{
+    DimKind, GroupedQuery, aggregate_mode, answer, not_a_dimension, unaligned, withheld,
+};
 use crate::error::Result;
 use crate::graphql::inputs::{
     SeizureDimension, SeizureFilter, SeizureOrder, SeizureOrderField, SortDirection,
 };
 use crate::policy::suppression::Answer;
-use crate::policy::{Access, EntityKind};
+use crate::policy::{Access, Aggregates, EntityKind};
 
 const KIND: EntityKind = EntityKind::Seizure;
 
@@ -124,6 +126,11 @@ pub async fn list<C: ConnectionTrait>(
         select = select.filter(condition(filter)?);
     }
     let page = keyset_page(db, select, &sort_keys(order), args, |m| key_of(order, m)).await?;
+    access.touched(
+        KIND,
+        page.rows.iter().map(|(_, m)| m.owner_agency),
+        page.rows.len(),
+    );
     Ok(page.map(|m| mask(access, m)))
 }
 
@@ -137,6 +144,11 @@ pub async fn get<C: ConnectionTrait>(
         .filter(visible(access)?)
         .one(db)
         .await?;
+    access.touched(
+        KIND,
+        found.iter().map(|m| m.owner_agency),
+        usize::from(found.is_some()),
+    );
     Ok(found.map(|m| mask(access, m)))
 }
 
@@ -173,6 +185,11 @@ pub async fn by_firearms<C: ConnectionTrait>(
     for list in out.values_mut() {
         list.sort_by_key(|s| (s.seized_on, s.id));
     }
+    access.touched(
+        KIND,
+        out.values().flatten().map(|m| m.owner_agency),
+        out.values().map(Vec::len).sum(),
+    );
     Ok(out)
 }
 
@@ -184,11 +201,24 @@ pub async fn stats<C: ConnectionTrait>(
     group_by: &[SeizureDimension],
 ) -> Result<Answer> {
     let mode = aggregate_mode(access, KIND)?;
-    use seizure::Column as S;
+    if mode == Aggregates::Suppressed
+        && let Some(filter) = filter
+    {
+        check_aligned(filter, group_by)?;
+    }
     let cond = match filter {
         Some(filter) => condition(filter)?,
         None => Condition::all(),
     };
+    let groups = grouped(cond, group_by).groups(db).await?;
+    access.touched(KIND, KIND.possible_owners().iter().copied(), groups.len());
+    let withheld = withheld(db, access, mode, grouped(Condition::all(), group_by)).await?;
+    Ok(answer(access, mode, groups, &HashMap::new(), 2, &withheld))
+}
+
+/// The grouped query over the rows matching `cond`.
+fn grouped(cond: Condition, group_by: &[SeizureDimension]) -> GroupedQuery {
+    use seizure::Column as S;
     let mut query = GroupedQuery::new(seizure::Entity, cond);
     for dim in group_by {
         let (column, kind) = match dim {
@@ -207,6 +237,61 @@ pub async fn stats<C: ConnectionTrait>(
         SimpleExpr::from(Expr::col((seizure::Entity, S::FirearmCount))),
         SimpleExpr::from(Expr::col((seizure::Entity, S::AmmunitionRounds))),
     ];
-    let groups = query.groups(db).await?;
-    Ok(answer(access, mode, groups, &HashMap::new(), 2))
+    query
+}
+
+/// For aggregate-only callers: every filtered dimension must be grouped by.
+fn check_aligned(f: &SeizureFilter, group_by: &[SeizureDimension]) -> Result<()> {
+    use SeizureDimension as D;
+    let checks: [(bool, &str, D, &str); 6] = [
+        (
+            f.fiscal_year.is_some(),
+            "fiscalYear",
+            D::FiscalYear,
+            "FISCAL_YEAR",
+        ),
+        (
+            f.seizing_agency.is_some(),
+            "seizingAgency",
+            D::SeizingAgency,
+            "SEIZING_AGENCY",
+        ),
+        (f.us_state.is_some(), "usState", D::UsState, "US_STATE"),
+        (
+            f.port_of_entry.is_some(),
+            "portOfEntry",
+            D::PortOfEntry,
+            "PORT_OF_ENTRY",
+        ),
+        (
+            f.direction.is_some(),
+            "direction",
+            D::Direction,
+            "DIRECTION",
+        ),
+        (
+            f.operation.is_some(),
+            "operation",
+            D::Operation,
+            "OPERATION",
+        ),
+    ];
+    for (used, field, dim, name) in checks {
+        if used && !group_by.contains(&dim) {
+            return Err(unaligned(field, name));
+        }
+    }
+    if f.seized_between.is_some() {
+        return Err(not_a_dimension("seizedBetween"));
+    }
+    for sub in f
+        .and
+        .iter()
+        .flatten()
+        .chain(f.or.iter().flatten())
+        .chain(f.not.as_deref())
+    {
+        check_aligned(sub, group_by)?;
+    }
+    Ok(())
 }

@@ -197,20 +197,62 @@ pub fn aggregate_mode(
     }
 }
 
-/// The answer the caller gets: exact, or with small cells suppressed.
+/// The answer the caller gets: exact, or with the canonical table's withheld cells suppressed.
 pub fn answer(
     access: &crate::policy::Access,
     mode: crate::policy::Aggregates,
     groups: Vec<Group>,
     medians: &HashMap<Vec<Cell>, i64>,
     sums: usize,
+    withheld: &std::collections::HashSet<Vec<Cell>>,
 ) -> crate::policy::suppression::Answer {
     use crate::policy::suppression;
     let median = |keys: &[Cell]| medians.get(keys).copied();
     match mode {
-        crate::policy::Aggregates::Suppressed => {
-            suppression::suppressed(groups, median, sums, access.suppression_threshold())
-        }
+        crate::policy::Aggregates::Suppressed => suppression::suppressed(
+            groups,
+            median,
+            sums,
+            access.suppression_threshold(),
+            withheld,
+        ),
         _ => suppression::exact(groups, median, sums),
     }
+}
+
+/// For suppressed answers: the withheld cells of the canonical table (all rows, no filter), from
+/// `unfiltered`, a grouped query over the same dimensions. Exact answers withhold nothing.
+pub async fn withheld<C: ConnectionTrait>(
+    db: &C,
+    access: &crate::policy::Access,
+    mode: crate::policy::Aggregates,
+    unfiltered: GroupedQuery,
+) -> Result<std::collections::HashSet<Vec<Cell>>> {
+    if mode != crate::policy::Aggregates::Suppressed {
+        return Ok(Default::default());
+    }
+    let cells = unfiltered.groups(db).await?;
+    Ok(crate::policy::suppression::withheld_cells(
+        &cells,
+        access.suppression_threshold(),
+    ))
+}
+
+/// The refusal of a filter an aggregate-only caller may not use: it constrains a dimension the
+/// answer is not grouped by, which would let two answers be subtracted to isolate a small cell.
+pub fn unaligned(field: &str, dimension: &str) -> crate::error::Error {
+    crate::error::Error::invalid(
+        field,
+        format!(
+            "aggregate-only roles may filter only on dimensions they group by; add {dimension} to groupBy"
+        ),
+    )
+}
+
+/// The refusal of a filter that matches no dimension at all, for aggregate-only callers.
+pub fn not_a_dimension(field: &str) -> crate::error::Error {
+    crate::error::Error::invalid(
+        field,
+        "aggregate-only roles may filter only on grouping dimensions; this filter is not one",
+    )
 }

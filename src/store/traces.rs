@@ -11,13 +11,15 @@ use super::page::{KeyKind, KeyValue, Page, PageArgs, SortKey, keyset_page};
 use super::scope::{
     check_depth, combine, date_range, in_subquery, int_range, one_of, owned_rows, select_column,
 };
-use super::stats::{DimKind, GroupedQuery, aggregate_mode, answer};
+use super::stats::{
+    DimKind, GroupedQuery, aggregate_mode, answer, not_a_dimension, unaligned, withheld,
+};
 use crate::error::Result;
 use crate::graphql::inputs::{
     SortDirection, TraceDimension, TraceFilter, TraceOrder, TraceOrderField,
 };
 use crate::policy::suppression::Answer;
-use crate::policy::{Access, EntityKind};
+use crate::policy::{Access, Aggregates, EntityKind};
 
 const KIND: EntityKind = EntityKind::Trace;
 
@@ -162,6 +164,11 @@ pub async fn list<C: ConnectionTrait>(
     }
     let keys = sort_keys(order);
     let page = keyset_page(db, select, &keys, args, |m| key_of(order, m)).await?;
+    access.touched(
+        KIND,
+        page.rows.iter().map(|(_, m)| m.owner_agency),
+        page.rows.len(),
+    );
     Ok(page.map(|m| mask(access, m)))
 }
 
@@ -175,6 +182,11 @@ pub async fn get<C: ConnectionTrait>(
         .filter(visible(access)?)
         .one(db)
         .await?;
+    access.touched(
+        KIND,
+        found.iter().map(|m| m.owner_agency),
+        usize::from(found.is_some()),
+    );
     Ok(found.map(|m| mask(access, m)))
 }
 
@@ -199,6 +211,11 @@ pub async fn by_firearms<C: ConnectionTrait>(
     for m in rows {
         out.entry(m.firearm_id).or_default().push(mask(access, m));
     }
+    access.touched(
+        KIND,
+        out.values().flatten().map(|m| m.owner_agency),
+        out.values().map(Vec::len).sum(),
+    );
     Ok(out)
 }
 
@@ -212,11 +229,31 @@ pub async fn stats<C: ConnectionTrait>(
     group_by: &[TraceDimension],
 ) -> Result<Answer> {
     let mode = aggregate_mode(access, KIND)?;
-    use trace::Column as T;
-    let mut cond = Condition::all();
-    if let Some(filter) = filter {
-        cond = cond.add(condition(filter)?);
+    if mode == Aggregates::Suppressed
+        && let Some(filter) = filter
+    {
+        check_aligned(filter, group_by)?;
     }
+    let cond = match filter {
+        Some(filter) => condition(filter)?,
+        None => Condition::all(),
+    };
+    let query = grouped(cond, group_by);
+    let groups = query.groups(db).await?;
+    access.touched(KIND, KIND.possible_owners().iter().copied(), groups.len());
+    let medians = query
+        .medians(
+            db,
+            Expr::col((trace::Entity, trace::Column::TimeToCrimeDays)),
+        )
+        .await?;
+    let withheld = withheld(db, access, mode, grouped(Condition::all(), group_by)).await?;
+    Ok(answer(access, mode, groups, &medians, 0, &withheld))
+}
+
+/// The grouped query over traces matching `cond`.
+fn grouped(cond: Condition, group_by: &[TraceDimension]) -> GroupedQuery {
+    use trace::Column as T;
     let mut query = GroupedQuery::new(trace::Entity, cond);
     let needs_firearm = group_by.iter().any(|d| {
         matches!(
@@ -258,9 +295,67 @@ pub async fn stats<C: ConnectionTrait>(
         };
         query.dims.push((expr, kind));
     }
-    let groups = query.groups(db).await?;
-    let medians = query
-        .medians(db, Expr::col((trace::Entity, T::TimeToCrimeDays)))
-        .await?;
-    Ok(answer(access, mode, groups, &medians, 0))
+    query
+}
+
+/// For aggregate-only callers: every filtered dimension must be grouped by.
+fn check_aligned(f: &TraceFilter, group_by: &[TraceDimension]) -> Result<()> {
+    use TraceDimension as D;
+    let grouped = |d: D| group_by.contains(&d);
+    let checks: [(bool, &str, D, &str); 8] = [
+        (f.year.is_some(), "year", D::Year, "YEAR"),
+        (
+            f.recovery_state.is_some(),
+            "recoveryState",
+            D::RecoveryState,
+            "RECOVERY_STATE",
+        ),
+        (
+            f.source_class.is_some(),
+            "sourceClass",
+            D::SourceClass,
+            "SOURCE_CLASS",
+        ),
+        (f.status.is_some(), "status", D::Status, "STATUS"),
+        (
+            f.purchase_state.is_some(),
+            "purchaseState",
+            D::PurchaseState,
+            "PURCHASE_STATE",
+        ),
+        (
+            f.firearm_type.is_some(),
+            "firearmType",
+            D::FirearmType,
+            "FIREARM_TYPE",
+        ),
+        (f.caliber.is_some(), "caliber", D::Caliber, "CALIBER"),
+        (
+            f.manufacturer.is_some(),
+            "manufacturer",
+            D::Manufacturer,
+            "MANUFACTURER",
+        ),
+    ];
+    for (used, field, dim, name) in checks {
+        if used && !grouped(dim) {
+            return Err(unaligned(field, name));
+        }
+    }
+    if f.recovered_between.is_some() {
+        return Err(not_a_dimension("recoveredBetween"));
+    }
+    if f.serial_number.is_some() {
+        return Err(not_a_dimension("serialNumber"));
+    }
+    for sub in f
+        .and
+        .iter()
+        .flatten()
+        .chain(f.or.iter().flatten())
+        .chain(f.not.as_deref())
+    {
+        check_aligned(sub, group_by)?;
+    }
+    Ok(())
 }

@@ -8,13 +8,15 @@ use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
 
 use super::page::{KeyKind, KeyValue, Page, PageArgs, SortKey, keyset_page};
 use super::scope::{check_depth, combine, date_range, int_range, one_of, owned_rows};
-use super::stats::{DimKind, GroupedQuery, aggregate_mode, answer};
+use super::stats::{
+    DimKind, GroupedQuery, aggregate_mode, answer, not_a_dimension, unaligned, withheld,
+};
 use crate::error::Result;
 use crate::graphql::inputs::{
     SortDirection, TrainingDimension, TrainingFilter, TrainingOrder, TrainingOrderField,
 };
 use crate::policy::suppression::Answer;
-use crate::policy::{Access, EntityKind};
+use crate::policy::{Access, Aggregates, EntityKind};
 
 const KIND: EntityKind = EntityKind::Training;
 
@@ -116,6 +118,11 @@ pub async fn list<C: ConnectionTrait>(
         select = select.filter(condition(filter)?);
     }
     let page = keyset_page(db, select, &sort_keys(order), args, |m| key_of(order, m)).await?;
+    access.touched(
+        KIND,
+        page.rows.iter().map(|(_, m)| m.owner_agency),
+        page.rows.len(),
+    );
     Ok(page.map(|m| mask(access, m)))
 }
 
@@ -129,6 +136,11 @@ pub async fn get<C: ConnectionTrait>(
         .filter(visible(access)?)
         .one(db)
         .await?;
+    access.touched(
+        KIND,
+        found.iter().map(|m| m.owner_agency),
+        usize::from(found.is_some()),
+    );
     Ok(found.map(|m| mask(access, m)))
 }
 
@@ -154,6 +166,11 @@ pub async fn by_funding_awards<C: ConnectionTrait>(
             out.entry(award).or_default().push(mask(access, m));
         }
     }
+    access.touched(
+        KIND,
+        out.values().flatten().map(|m| m.owner_agency),
+        out.values().map(Vec::len).sum(),
+    );
     Ok(out)
 }
 
@@ -165,11 +182,24 @@ pub async fn stats<C: ConnectionTrait>(
     group_by: &[TrainingDimension],
 ) -> Result<Answer> {
     let mode = aggregate_mode(access, KIND)?;
-    use training::Column as T;
+    if mode == Aggregates::Suppressed
+        && let Some(filter) = filter
+    {
+        check_aligned(filter, group_by)?;
+    }
     let cond = match filter {
         Some(filter) => condition(filter)?,
         None => Condition::all(),
     };
+    let groups = grouped(cond, group_by).groups(db).await?;
+    access.touched(KIND, KIND.possible_owners().iter().copied(), groups.len());
+    let withheld = withheld(db, access, mode, grouped(Condition::all(), group_by)).await?;
+    Ok(answer(access, mode, groups, &HashMap::new(), 2, &withheld))
+}
+
+/// The grouped query over the rows matching `cond`.
+fn grouped(cond: Condition, group_by: &[TrainingDimension]) -> GroupedQuery {
+    use training::Column as T;
     let mut query = GroupedQuery::new(training::Entity, cond);
     for dim in group_by {
         let (column, kind) = match dim {
@@ -186,6 +216,44 @@ pub async fn stats<C: ConnectionTrait>(
         SimpleExpr::from(Expr::col((training::Entity, T::Participants))),
         SimpleExpr::from(Expr::col((training::Entity, T::EtraceAccountsGranted))),
     ];
-    let groups = query.groups(db).await?;
-    Ok(answer(access, mode, groups, &HashMap::new(), 2))
+    query
+}
+
+/// For aggregate-only callers: every filtered dimension must be grouped by.
+fn check_aligned(f: &TrainingFilter, group_by: &[TrainingDimension]) -> Result<()> {
+    use TrainingDimension as D;
+    let checks: [(bool, &str, D, &str); 4] = [
+        (
+            f.fiscal_year.is_some(),
+            "fiscalYear",
+            D::FiscalYear,
+            "FISCAL_YEAR",
+        ),
+        (f.course.is_some(), "course", D::Course, "COURSE"),
+        (f.provider.is_some(), "provider", D::Provider, "PROVIDER"),
+        (
+            f.mexican_state.is_some(),
+            "mexicanState",
+            D::MexicanState,
+            "MEXICAN_STATE",
+        ),
+    ];
+    for (used, field, dim, name) in checks {
+        if used && !group_by.contains(&dim) {
+            return Err(unaligned(field, name));
+        }
+    }
+    if f.held_between.is_some() {
+        return Err(not_a_dimension("heldBetween"));
+    }
+    for sub in f
+        .and
+        .iter()
+        .flatten()
+        .chain(f.or.iter().flatten())
+        .chain(f.not.as_deref())
+    {
+        check_aligned(sub, group_by)?;
+    }
+    Ok(())
 }

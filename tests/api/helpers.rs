@@ -210,6 +210,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
 pub struct As<'a> {
     app: &'a TestApp,
     token: String,
+    purpose: Option<String>,
 }
 
 impl TestApp {
@@ -225,7 +226,11 @@ impl TestApp {
             &subject,
         )
         .expect("token minted");
-        As { app: self, token }
+        As {
+            app: self,
+            token,
+            purpose: Some("CASE-2026-0001 test".to_owned()),
+        }
     }
 
     pub fn as_role(&self, role: Role) -> As<'_> {
@@ -256,13 +261,45 @@ impl TestApp {
 }
 
 impl As<'_> {
-    /// Runs a GraphQL operation and returns the whole response body.
-    pub async fn query(&self, query: &str, variables: serde_json::Value) -> serde_json::Value {
+    /// The same caller, stating no purpose of access (`X-Access-Purpose`).
+    pub fn without_purpose(mut self) -> Self {
+        self.purpose = None;
+        self
+    }
+
+    /// The same caller, stating this purpose.
+    pub fn with_purpose(mut self, purpose: &str) -> Self {
+        self.purpose = Some(purpose.to_owned());
+        self
+    }
+
+    /// Runs an operation; returns the HTTP status and the whole response body.
+    pub async fn send(
+        &self,
+        query: &str,
+        variables: serde_json::Value,
+    ) -> (u16, serde_json::Value) {
         let body = serde_json::json!({ "query": query, "variables": variables }).to_string();
-        let (status, json) = self
+        let mut request = self
             .app
-            .post_raw(Some(&self.token), "application/json", body)
-            .await;
+            .client
+            .post(format!("{}/graphql", self.app.address))
+            .header("Content-Type", "application/json")
+            .header("Authorization", format!("Bearer {}", self.token))
+            .body(body);
+        if let Some(purpose) = &self.purpose {
+            request = request.header("X-Access-Purpose", purpose);
+        }
+        let response = request.send().await.expect("request sent");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("body read");
+        let json = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+        (status, json)
+    }
+
+    /// Runs a GraphQL operation, expects HTTP 200, and returns the whole response body.
+    pub async fn query(&self, query: &str, variables: serde_json::Value) -> serde_json::Value {
+        let (status, json) = self.send(query, variables).await;
         assert_eq!(status, 200, "unexpected status for {query}: {json}");
         json
     }

@@ -11,6 +11,7 @@ mod hostile;
 mod identity;
 mod import;
 mod policy;
+mod purpose;
 mod queries;
 mod schema;
 mod writes;

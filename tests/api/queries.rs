@@ -175,13 +175,15 @@ async fn a_page_of_traces_with_their_firearms_costs_a_constant_number_of_stateme
         );
         costs.push(statements.load(Ordering::SeqCst));
     }
-    // DataLoader batches per level; a timing split can add a batch, never a statement per row.
+    // Per-row loading would cost three statements per trace (over 150 for 50). DataLoader batches
+    // per level; a slow machine can split a level into two batches, never into one per row.
+    // Besides the page and its batches, each request appends its audit event (a few statements).
     assert!(
-        costs[1] <= costs[0] + 2,
+        costs[1] <= costs[0] + 6,
         "statements for 5 and for 50 traces: {costs:?}"
     );
     assert!(
-        costs[1] <= 8,
+        costs[1] <= 18,
         "a page of 50 with three nested levels costs {} statements",
         costs[1]
     );
@@ -260,23 +262,23 @@ async fn on_the_demo_data_seventy_percent_of_2014_2018_traces_are_us_sourced() {
     .await
     .expect("demo data generated");
     for role in [Role::Atf, Role::Oversight] {
+        // An aggregate-only role may filter only on dimensions it groups by, so it groups by year
+        // as well and adds the years up.
         let stats = app
             .as_role(role)
-            .query("{ traceStats(filter: {year: {min: 2014, max: 2018}}, groupBy: [SOURCE_CLASS]) { total buckets { key { sourceClass } count suppressed } } }", json!({}))
+            .query("{ traceStats(filter: {year: {min: 2014, max: 2018}}, groupBy: [YEAR, SOURCE_CLASS]) { buckets { key { sourceClass } count suppressed } } }", json!({}))
             .await;
         assert!(stats["errors"].is_null(), "{role}: {stats}");
-        let total = stats["data"]["traceStats"]["total"]
-            .as_i64()
-            .expect("total shown");
-        let us: i64 = stats["data"]["traceStats"]["buckets"]
-            .as_array()
-            .unwrap()
+        let buckets = stats["data"]["traceStats"]["buckets"].as_array().unwrap();
+        let count = |b: &Value| b["count"].as_i64().expect("large cells are not suppressed");
+        let total: i64 = buckets.iter().map(count).sum();
+        let us: i64 = buckets
             .iter()
             .filter(|b| {
                 b["key"]["sourceClass"] == "US_MANUFACTURED"
                     || b["key"]["sourceClass"] == "US_IMPORTED"
             })
-            .map(|b| b["count"].as_i64().expect("large cells are not suppressed"))
+            .map(count)
             .sum();
         let share = us * 1000 / total;
         assert!(

@@ -1,0 +1,101 @@
+//! Executing one GraphQL request for one caller: the store's door gets the caller's access, rows
+//! withheld for want of a stated purpose are reported, and every operation (allowed, denied or
+//! failed) leaves an audit event. If the event cannot be recorded the request fails: closed, not
+//! open.
+
+use async_graphql::{ErrorExtensions, Response, ServerError};
+use sea_orm::DatabaseConnection;
+
+use super::HubSchema;
+use super::context::RequestContext;
+use super::errors::code;
+use crate::audit::{self, NewEvent, Outcome};
+use crate::policy::{Access, validate_purpose};
+
+/// The header a caller states its purpose of access in.
+pub const PURPOSE_HEADER: &str = "X-Access-Purpose";
+
+/// Reads and checks the stated purpose, if any.
+pub fn purpose_from_header(value: Option<&str>) -> Result<Option<String>, String> {
+    value.map(validate_purpose).transpose()
+}
+
+fn withheld_error() -> ServerError {
+    let error = async_graphql::Error::new(format!(
+        "rows owned by other agencies were withheld: reading them requires a stated purpose; send the {PURPOSE_HEADER} header with a case number or a short reason"
+    ))
+    .extend_with(|_, e| e.set("code", code::FORBIDDEN));
+    error.into_server_error(async_graphql::Pos::default())
+}
+
+fn outcome(response: &Response) -> Outcome {
+    let codes: Vec<String> = response
+        .errors
+        .iter()
+        .filter_map(|e| {
+            e.extensions
+                .as_ref()
+                .and_then(|x| x.get("code"))
+                .map(|c| c.to_string().trim_matches('"').to_owned())
+        })
+        .collect();
+    if response.errors.is_empty() {
+        Outcome::Ok
+    } else if codes
+        .iter()
+        .any(|c| c == code::FORBIDDEN || c == code::UNAUTHENTICATED)
+    {
+        Outcome::Denied
+    } else {
+        Outcome::Error
+    }
+}
+
+/// Runs one request as `access` and records it in the audit trail.
+pub async fn execute(
+    schema: &HubSchema,
+    db: &DatabaseConnection,
+    access: Access,
+    request: async_graphql::Request,
+    operation_name: Option<&str>,
+    correlation_id: &str,
+) -> Response {
+    let operation = audit::operation_label(operation_name, &request.query);
+    let context = RequestContext::new(db.clone(), access.clone());
+    let mut response = schema.execute(request.data(context)).await;
+    let trail = access.trail.snapshot();
+    if trail.withheld {
+        response.errors.push(withheld_error());
+    }
+    let event = NewEvent {
+        subject: access.caller.subject.clone(),
+        role: access.role(),
+        purpose: access.purpose.clone(),
+        operation,
+        entities: trail
+            .entities
+            .iter()
+            .map(|e| e.as_str().to_owned())
+            .collect(),
+        data_owners: trail.owners.iter().copied().collect(),
+        rows_returned: trail.rows,
+        outcome: outcome(&response),
+        correlation_id: correlation_id.to_owned(),
+    };
+    if let Err(error) = audit::append(db, event).await {
+        tracing::error!(%correlation_id, error = %error, "cannot record the audit event; refusing the response");
+        crate::server::metrics::audit_write_failed();
+        let failure = match crate::error::Error::from(error) {
+            // The database is unreachable or busy: say so (503), as the data path would.
+            unavailable @ crate::error::Error::Unavailable(_) => unavailable.extend(),
+            _ => async_graphql::Error::new(format!(
+                "the request could not be recorded in the audit trail, so its result is withheld; quote correlation id {correlation_id}"
+            ))
+            .extend_with(|_, e| e.set("code", code::INTERNAL)),
+        };
+        return Response::from_errors(vec![
+            failure.into_server_error(async_graphql::Pos::default()),
+        ]);
+    }
+    response
+}
