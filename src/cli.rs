@@ -41,6 +41,8 @@ pub enum Command {
     Token(TokenArgs),
     /// Print the GraphQL schema (SDL).
     Schema,
+    /// Inspect the tamper-evident audit trail.
+    Audit(AuditArgs),
 }
 
 #[derive(Debug, Args)]
@@ -97,6 +99,24 @@ pub struct TokenArgs {
     /// The token's subject (`sub`); default dev-<role in lower case>.
     #[arg(long, value_name = "NAME")]
     pub subject: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    #[command(subcommand)]
+    pub command: AuditCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Recompute every hash of the audit chain: exit 0 when whole, 1 naming the first broken
+    /// event, 2 when it cannot be read.
+    Verify {
+        /// A head hash printed by an earlier run and kept outside the database: the chain must
+        /// still contain it (detects deletion of the newest events).
+        #[arg(long, value_name = "HASH")]
+        head: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -207,6 +227,53 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<ExitCo
         Command::Serve(args) => serve(settings, args).await,
         Command::Schema => {
             print!("{}", crate::graphql::sdl());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit(args) => audit(settings, args).await,
+    }
+}
+
+/// `audit verify`: 0 when the chain is whole, 1 when broken, 2 when it cannot be checked.
+async fn audit(settings: Settings, args: AuditArgs) -> anyhow::Result<ExitCode> {
+    let AuditCommand::Verify { head } = args.command;
+    let cannot = |error: &dyn std::fmt::Display| {
+        eprintln!("error: cannot verify the audit trail: {error}");
+        ExitCode::from(2)
+    };
+    let db = match store::connect(&settings.database).await {
+        Ok(db) => db,
+        Err(error) => return Ok(cannot(&format!("{error:#}"))),
+    };
+    match store::migrations_current(&db).await {
+        Ok(true) => {}
+        Ok(false) => {
+            return Ok(cannot(
+                &"the database is not migrated (run `firearms-hub migrate`)",
+            ));
+        }
+        Err(error) => return Ok(cannot(&format!("{error:#}"))),
+    }
+    let report = match crate::audit::verify_against(&db, head.as_deref()).await {
+        Ok(report) => report,
+        Err(error) => return Ok(cannot(&error)),
+    };
+    match (&report.first_broken, &report.head) {
+        (Some(broken), _) => {
+            println!(
+                "audit trail broken at event {}: {}",
+                broken.id, broken.reason
+            );
+            Ok(ExitCode::FAILURE)
+        }
+        (None, Some(chain_head)) => {
+            println!(
+                "audit trail intact: {} events, head {} (event {})",
+                report.checked, chain_head.hash, chain_head.id
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        (None, None) => {
+            println!("audit trail intact: 0 events");
             Ok(ExitCode::SUCCESS)
         }
     }

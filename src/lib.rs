@@ -1,6 +1,7 @@
 //! firearms-hub: one GraphQL API over firearms traces, seizures, training and funding, where ATF,
 //! ICE, CBP and State each see exactly their permitted slice. See `ARCHITECTURE.md`.
 
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod config;

@@ -12,6 +12,7 @@ mod m20261127_000005_create_funding_award;
 mod m20261127_000006_create_training_event;
 mod m20261127_000007_create_performance_measure;
 mod m20261127_000008_create_audit_event;
+mod m20261127_000009_audit_chain;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000006_create_training_event::Migration),
             Box::new(m20261127_000007_create_performance_measure::Migration),
             Box::new(m20261127_000008_create_audit_event::Migration),
+            Box::new(m20261127_000009_audit_chain::Migration),
         ]
     }
 }

@@ -3,6 +3,7 @@
 
 mod access;
 mod advisories;
+mod audit_chain;
 mod contract;
 mod demo;
 mod fixtures;
