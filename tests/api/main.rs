@@ -15,4 +15,5 @@ mod policy;
 mod purpose;
 mod queries;
 mod schema;
+mod suppression;
 mod writes;

@@ -1,0 +1,223 @@
+//! Aggregate-only roles get counts with small cells withheld, and cannot recover a withheld count
+//! from the answer itself nor by the documented differencing attacks (see `policy::suppression`).
+
+use entity::{Agency, FirearmType, Role, SourceClass};
+use serde_json::{Value, json};
+
+use crate::fixtures::{self, date};
+use crate::helpers::{TestApp, error_codes, spawn_app};
+
+const THRESHOLD: i64 = 5;
+
+/// Traces by recovery state and source class; one small cell: MX-SON / FOREIGN = 2.
+const TABLE: [(&str, SourceClass, usize); 6] = [
+    ("MX-SON", SourceClass::UsManufactured, 10),
+    ("MX-SON", SourceClass::UsImported, 8),
+    ("MX-SON", SourceClass::Foreign, 2),
+    ("MX-TAM", SourceClass::UsManufactured, 12),
+    ("MX-TAM", SourceClass::UsImported, 9),
+    ("MX-TAM", SourceClass::Foreign, 7),
+];
+
+async fn app() -> TestApp {
+    let app = spawn_app().await;
+    let mut n = 0;
+    for (state, class, count) in TABLE {
+        for _ in 0..count {
+            n += 1;
+            let firearm = fixtures::firearm(
+                &app.db.db,
+                "Glock",
+                FirearmType::Pistol,
+                &format!("S-{n}"),
+                Agency::Atf,
+            )
+            .await;
+            fixtures::trace(
+                &app.db.db,
+                &format!("S-{n}"),
+                firearm,
+                state,
+                date(2019, 1, 1),
+                class,
+                None,
+            )
+            .await;
+        }
+    }
+    app
+}
+
+fn buckets(response: &Value, root: &str) -> Vec<Value> {
+    response["data"][root]["buckets"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{response}"))
+        .clone()
+}
+
+#[tokio::test]
+async fn a_small_cell_is_withheld_with_complements_in_its_row_and_column_and_the_total() {
+    let app = app().await;
+    let oversight = app.as_role(Role::Oversight);
+    let table = oversight
+        .query("{ traceStats(groupBy: [RECOVERY_STATE, SOURCE_CLASS]) { total suppressed buckets { key { recoveryState sourceClass } count suppressed } } }", json!({}))
+        .await;
+    assert!(table["errors"].is_null(), "{table}");
+    assert!(
+        table["data"]["traceStats"]["total"].is_null(),
+        "the total would give away the withheld cells"
+    );
+    let cells = buckets(&table, "traceStats");
+    let held = |b: &&Value| b["suppressed"] == true;
+    let small = cells
+        .iter()
+        .find(|b| b["key"]["recoveryState"] == "MX-SON" && b["key"]["sourceClass"] == "FOREIGN")
+        .expect("cell");
+    assert!(small["count"].is_null() && small["suppressed"] == true);
+    let row: Vec<&Value> = cells
+        .iter()
+        .filter(|b| b["key"]["recoveryState"] == "MX-SON")
+        .filter(held)
+        .collect();
+    let column: Vec<&Value> = cells
+        .iter()
+        .filter(|b| b["key"]["sourceClass"] == "FOREIGN")
+        .filter(held)
+        .collect();
+    assert!(row.len() >= 2 && column.len() >= 2, "{cells:?}");
+
+    // The same roles with row access see exact numbers.
+    let exact = app.as_role(Role::Atf).query("{ traceStats(groupBy: [RECOVERY_STATE, SOURCE_CLASS]) { total buckets { count suppressed } } }", json!({})).await;
+    assert_eq!(exact["data"]["traceStats"]["total"], 48);
+    assert!(
+        buckets(&exact, "traceStats")
+            .iter()
+            .all(|b| b["suppressed"] == false)
+    );
+}
+
+#[tokio::test]
+async fn subtracting_a_separately_asked_total_recovers_no_withheld_cell() {
+    let app = app().await;
+    let oversight = app.as_role(Role::Oversight);
+    let table = oversight
+        .query("{ traceStats(groupBy: [RECOVERY_STATE, SOURCE_CLASS]) { buckets { key { recoveryState sourceClass } count } } }", json!({}))
+        .await;
+    // Attack: one state's total, asked separately, minus the cells of its row that are shown.
+    for (state, _, _) in TABLE.iter().step_by(3) {
+        let marginal = oversight
+            .query("query($s: [String!]) { traceStats(filter: {recoveryState: $s}, groupBy: [RECOVERY_STATE]) { buckets { count } } }", json!({ "s": [state] }))
+            .await;
+        assert!(marginal["errors"].is_null(), "{marginal}");
+        let Some(state_total) = marginal["data"]["traceStats"]["buckets"][0]["count"].as_i64()
+        else {
+            continue;
+        };
+        let cells: Vec<Value> = buckets(&table, "traceStats")
+            .into_iter()
+            .filter(|b| b["key"]["recoveryState"] == *state)
+            .collect();
+        let shown: i64 = cells.iter().filter_map(|b| b["count"].as_i64()).sum();
+        let withheld = cells.iter().filter(|b| b["count"].is_null()).count();
+        let remainder = state_total - shown;
+        if withheld > 0 {
+            assert!(
+                withheld >= 2,
+                "{state}: a single withheld cell would equal the remainder"
+            );
+            assert!(
+                remainder >= THRESHOLD,
+                "{state}: the remainder {remainder} is not itself small"
+            );
+            assert_ne!(
+                remainder, 2,
+                "{state}: the small cell's true count is not what the attack yields"
+            );
+        }
+    }
+    // Attack: the same question over two ranges (or with and without a class), subtracted.
+    for filter in [
+        json!({ "year": { "min": 2019, "max": 2019 } }),
+        json!({ "sourceClass": ["FOREIGN"] }),
+        json!({ "recoveredBetween": { "from": "2019-01-01" } }),
+    ] {
+        let refused = oversight
+            .query("query($f: TraceFilter) { traceStats(filter: $f, groupBy: [RECOVERY_STATE]) { total } }", json!({ "f": filter }))
+            .await;
+        assert_eq!(
+            error_codes(&refused),
+            ["BAD_USER_INPUT"],
+            "{filter}: {refused}"
+        );
+    }
+    // Filtering on a grouped dimension selects cells of the same table, withheld the same way.
+    let filtered = oversight
+        .query("{ traceStats(filter: {recoveryState: [\"MX-SON\"]}, groupBy: [RECOVERY_STATE, SOURCE_CLASS]) { total buckets { key { sourceClass } count } } }", json!({}))
+        .await;
+    assert!(filtered["data"]["traceStats"]["total"].is_null());
+    for cell in buckets(&filtered, "traceStats") {
+        let same = buckets(&table, "traceStats")
+            .into_iter()
+            .find(|b| {
+                b["key"]["recoveryState"] == "MX-SON"
+                    && b["key"]["sourceClass"] == cell["key"]["sourceClass"]
+            })
+            .expect("cell of the table");
+        assert_eq!(cell["count"], same["count"], "{cell} vs {same}");
+    }
+}
+
+#[tokio::test]
+async fn seizure_training_and_funding_stats_withhold_small_cells_the_same_way() {
+    let app = spawn_app().await;
+    fixtures::load(&app.db.db).await;
+    // The fixture holds two seizures, two trainings and two awards: every cell is small.
+    let state = app.as_role(Role::State);
+    let seizures = state.query("{ seizureStats(groupBy: [SEIZING_AGENCY]) { total suppressed buckets { count firearms ammunitionRounds suppressed } } }", json!({})).await;
+    assert!(
+        seizures["data"]["seizureStats"]["total"].is_null(),
+        "{seizures}"
+    );
+    for b in buckets(&seizures, "seizureStats") {
+        assert!(b["count"].is_null() && b["firearms"].is_null() && b["ammunitionRounds"].is_null());
+    }
+    let oversight = app.as_role(Role::Oversight);
+    let trainings = oversight.query("{ trainingStats(groupBy: [PROVIDER]) { total buckets { count participants suppressed } } }", json!({})).await;
+    assert!(
+        buckets(&trainings, "trainingStats")
+            .iter()
+            .all(|b| b["participants"].is_null() && b["suppressed"] == true),
+        "{trainings}"
+    );
+    let funding = app.as_role(Role::Ice).query("{ fundingStats(groupBy: [IMPLEMENTING_AGENCY]) { total obligated buckets { obligated suppressed } } }", json!({})).await;
+    assert!(
+        funding["data"]["fundingStats"]["obligated"].is_null(),
+        "{funding}"
+    );
+    assert!(
+        buckets(&funding, "fundingStats")
+            .iter()
+            .all(|b| b["obligated"].is_null())
+    );
+    for (role, query) in [
+        (
+            Role::State,
+            "{ seizureStats(filter: {seizedBetween: {from: \"2016-01-01\"}}, groupBy: [SEIZING_AGENCY]) { total } }",
+        ),
+        (
+            Role::Oversight,
+            "{ trainingStats(filter: {course: [ETRACE]}, groupBy: [PROVIDER]) { total } }",
+        ),
+        (
+            Role::Ice,
+            "{ fundingStats(filter: {fiscalYear: {min: 2019}}, groupBy: [CATEGORY]) { total } }",
+        ),
+    ] {
+        let refused = app.as_role(role).query(query, json!({})).await;
+        assert_eq!(
+            error_codes(&refused),
+            ["BAD_USER_INPUT"],
+            "{query}: {refused}"
+        );
+    }
+}
