@@ -310,7 +310,7 @@ async fn serve(mut settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCo
         eprintln!("GraphiQL: {base}/graphql (development mode)");
         print_dev_tokens(&settings);
     }
-    app.run_until_stopped().await?;
+    app.run_until_signalled().await?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -320,6 +320,23 @@ mod tests {
         clippy::result_large_err,
         reason = "figment's Jail API returns its own error type"
     )]
+    fn limits_come_from_the_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("HUB_LIMITS_RATE_BURST", "7");
+            jail.set_env("HUB_LIMITS_BODY_BYTES", "1024");
+            let settings = Settings::load(None, &Overrides::default()).expect("settings load");
+            assert_eq!(settings.limits.rate_burst, 7);
+            assert_eq!(settings.limits.body_bytes, 1024);
+            assert_eq!(settings.limits.depth, LimitsSettings::default().depth);
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[expect(
+        clippy::result_large_err,
+        reason = "figment's Jail API returns its own error type"
+    )]
     fn an_unknown_setting_is_refused_by_name() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("hub.toml", "[database]\nurl_typo = \"x\"\n")?;

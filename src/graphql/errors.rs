@@ -44,6 +44,22 @@ impl ErrorExtensions for Error {
                 async_graphql::Error::new(format!("service unavailable: {reason}; retry later"))
                     .extend_with(|_, e| e.set("code", code::UNAVAILABLE))
             }
+            Error::Unexpected(cause)
+                if cause.chain().any(|e| {
+                    e.downcast_ref::<sea_orm::DbErr>()
+                        .and_then(crate::error::unavailability)
+                        .is_some()
+                }) =>
+            {
+                let reason = cause
+                    .chain()
+                    .find_map(|e| {
+                        e.downcast_ref::<sea_orm::DbErr>()
+                            .and_then(crate::error::unavailability)
+                    })
+                    .unwrap_or("the database cannot be used now");
+                Error::Unavailable(reason).extend()
+            }
             Error::Unexpected(cause) => {
                 let correlation_id = uuid::Uuid::new_v4().to_string();
                 tracing::error!(%correlation_id, error = ?cause, "internal error");

@@ -16,7 +16,7 @@ use std::fmt;
 
 use chrono::Utc;
 use entity::Agency;
-use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr, TransactionTrait};
+use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr};
 
 pub use file::{
     FileError, FileFormat, FileImport, FileImportError, ImportKind, import_file, run_file,
@@ -167,7 +167,7 @@ async fn prepare(
     keys: std::collections::BTreeSet<String>,
 ) -> Result<Prepared, ImportError> {
     let provenance = options.provenance()?;
-    let txn = db.begin().await?;
+    let txn = crate::store::begin_write(db).await?;
     let context = Context {
         today: provenance.ingested_at.date_naive(),
         acting: options.acting_agency,

@@ -55,6 +55,26 @@ pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<DatabaseConn
         .with_context(|| format!("cannot open the database at {}", redact_url(&settings.url)))
 }
 
+/// Starts a transaction that will write. On SQLite it is `BEGIN IMMEDIATE`, which takes the write
+/// lock at once (waiting up to `database.sqlite_busy_timeout_ms` for another writer): a deferred
+/// transaction that reads first and writes later fails at once with "database is locked" when
+/// another connection wrote in between, whatever the busy timeout. Elsewhere a plain `BEGIN`.
+pub async fn begin_write(
+    db: &DatabaseConnection,
+) -> Result<sea_orm::DatabaseTransaction, sea_orm::DbErr> {
+    use sea_orm::{SqliteTransactionMode, TransactionOptions, TransactionTrait};
+    match db.get_database_backend() {
+        DbBackend::Sqlite => {
+            db.begin_with_options(TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..TransactionOptions::default()
+            })
+            .await
+        }
+        _ => db.begin().await,
+    }
+}
+
 /// Applies every pending migration.
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
     Migrator::up(db, None)

@@ -11,6 +11,7 @@ mod helpers;
 mod hostile;
 mod identity;
 mod import;
+mod operations;
 mod policy;
 mod purpose;
 mod queries;
