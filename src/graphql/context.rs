@@ -14,6 +14,8 @@ pub struct RequestContext {
     pub db: DatabaseConnection,
     pub access: Access,
     pub loader: std::sync::Arc<DataLoader<HubLoader>>,
+    /// The request's correlation id, for audit events of writes.
+    pub correlation_id: String,
 }
 
 impl RequestContext {
@@ -29,6 +31,7 @@ impl RequestContext {
             db,
             access,
             loader: std::sync::Arc::new(loader),
+            correlation_id: String::new(),
         }
     }
 }
@@ -40,4 +43,25 @@ pub fn request<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<&'a RequestCon
         async_graphql::Error::new("authentication required")
             .extend_with(|_, e| e.set("code", super::errors::code::UNAUTHENTICATED))
     })
+}
+
+impl RequestContext {
+    /// The audit event of a write by this request's caller.
+    pub fn write_event(
+        &self,
+        operation: &str,
+        kind: crate::policy::EntityKind,
+    ) -> crate::audit::NewEvent {
+        crate::audit::NewEvent {
+            subject: self.access.caller.subject.clone(),
+            role: self.access.role(),
+            purpose: self.access.purpose.clone(),
+            operation: operation.to_owned(),
+            entities: vec![kind.as_str().to_owned()],
+            data_owners: self.access.agency().into_iter().collect(),
+            rows_returned: 0,
+            outcome: crate::audit::Outcome::Ok,
+            correlation_id: self.correlation_id.clone(),
+        }
+    }
 }

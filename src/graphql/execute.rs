@@ -61,7 +61,8 @@ pub async fn execute(
     correlation_id: &str,
 ) -> Response {
     let operation = audit::operation_label(operation_name, &request.query);
-    let context = RequestContext::new(db.clone(), access.clone());
+    let mut context = RequestContext::new(db.clone(), access.clone());
+    context.correlation_id = correlation_id.to_owned();
     let mut response = schema.execute(request.data(context)).await;
     let trail = access.trail.snapshot();
     if trail.withheld {

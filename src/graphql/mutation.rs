@@ -94,6 +94,7 @@ fn options(
     r: &RequestContext,
     kind: EntityKind,
     dry_run: bool,
+    operation: &str,
 ) -> async_graphql::Result<ImportOptions> {
     let agency = writer_agency(&r.access, kind).gql()?;
     let source = format!(
@@ -103,6 +104,7 @@ fn options(
     Ok(ImportOptions {
         dry_run,
         acting_agency: Some(agency),
+        audit: Some(r.write_event(operation, kind)),
         ..ImportOptions::new(source)
     })
 }
@@ -207,7 +209,7 @@ impl TraceMutation {
         input: TraceInput,
     ) -> async_graphql::Result<Trace> {
         let r = request(ctx)?;
-        let options = options(r, EntityKind::Trace, false)?;
+        let options = options(r, EntityKind::Trace, false, "createTrace")?;
         let number = input.trace_number.trim().to_owned();
         refuse_taken(r, EntityKind::Trace, "traceNumber", &number).await?;
         import::import_traces(&r.db, vec![(1, input.into())], &options)
@@ -228,7 +230,7 @@ impl TraceMutation {
         expected_version: i32,
     ) -> async_graphql::Result<Trace> {
         let r = request(ctx)?;
-        let options = options(r, EntityKind::Trace, false)?;
+        let options = options(r, EntityKind::Trace, false, "updateTrace")?;
         let (trace, firearm) = writes::trace_for_update(&r.db, &r.access, row_id(&id)?)
             .await
             .gql()?;
@@ -246,7 +248,8 @@ impl TraceMutation {
 
     async fn delete_trace(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<ID> {
         let r = request(ctx)?;
-        writes::delete_trace(&r.db, &r.access, row_id(&id)?)
+        let event = r.write_event("deleteTrace", EntityKind::Trace);
+        writes::delete_trace(&r.db, &r.access, row_id(&id)?, event)
             .await
             .gql()?;
         Ok(id)
@@ -262,7 +265,7 @@ impl TraceMutation {
         let r = request(ctx)?;
         check_rows(&rows)?;
         let dry_run = dry_run.unwrap_or(false);
-        let options = options(r, EntityKind::Trace, dry_run)?;
+        let options = options(r, EntityKind::Trace, dry_run, "importTraces")?;
         report(
             import::import_traces(&r.db, numbered(rows), &options).await,
             dry_run,
@@ -281,7 +284,7 @@ impl SeizureMutation {
         input: SeizureInput,
     ) -> async_graphql::Result<Seizure> {
         let r = request(ctx)?;
-        let options = options(r, EntityKind::Seizure, false)?;
+        let options = options(r, EntityKind::Seizure, false, "recordSeizure")?;
         let case = input.case_number.trim().to_owned();
         refuse_taken(r, EntityKind::Seizure, "caseNumber", &case).await?;
         import::import_seizures(&r.db, vec![(1, input.into())], &options)
@@ -302,7 +305,7 @@ impl SeizureMutation {
         expected_version: i32,
     ) -> async_graphql::Result<Seizure> {
         let r = request(ctx)?;
-        let options = options(r, EntityKind::Seizure, false)?;
+        let options = options(r, EntityKind::Seizure, false, "updateSeizure")?;
         let (seizure, firearms) = writes::seizure_for_update(&r.db, &r.access, row_id(&id)?)
             .await
             .gql()?;
@@ -324,7 +327,8 @@ impl SeizureMutation {
 
     async fn delete_seizure(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<ID> {
         let r = request(ctx)?;
-        writes::delete_seizure(&r.db, &r.access, row_id(&id)?)
+        let event = r.write_event("deleteSeizure", EntityKind::Seizure);
+        writes::delete_seizure(&r.db, &r.access, row_id(&id)?, event)
             .await
             .gql()?;
         Ok(id)
@@ -340,7 +344,7 @@ impl SeizureMutation {
         let r = request(ctx)?;
         check_rows(&rows)?;
         let dry_run = dry_run.unwrap_or(false);
-        let options = options(r, EntityKind::Seizure, dry_run)?;
+        let options = options(r, EntityKind::Seizure, dry_run, "importSeizures")?;
         report(
             import::import_seizures(&r.db, numbered(rows), &options).await,
             dry_run,
@@ -359,7 +363,7 @@ impl TrainingMutation {
         input: TrainingInput,
     ) -> async_graphql::Result<Training> {
         let r = request(ctx)?;
-        let options = options(r, EntityKind::Training, false)?;
+        let options = options(r, EntityKind::Training, false, "createTraining")?;
         let reference = input.reference.trim().to_owned();
         refuse_taken(r, EntityKind::Training, "reference", &reference).await?;
         import::import_trainings(&r.db, vec![(1, input.into())], &options)
@@ -380,7 +384,7 @@ impl TrainingMutation {
         expected_version: i32,
     ) -> async_graphql::Result<Training> {
         let r = request(ctx)?;
-        let options = options(r, EntityKind::Training, false)?;
+        let options = options(r, EntityKind::Training, false, "updateTraining")?;
         let (training, award) = writes::training_for_update(&r.db, &r.access, row_id(&id)?)
             .await
             .gql()?;
@@ -402,7 +406,8 @@ impl TrainingMutation {
 
     async fn delete_training(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<ID> {
         let r = request(ctx)?;
-        writes::delete_training(&r.db, &r.access, row_id(&id)?)
+        let event = r.write_event("deleteTraining", EntityKind::Training);
+        writes::delete_training(&r.db, &r.access, row_id(&id)?, event)
             .await
             .gql()?;
         Ok(id)
@@ -420,7 +425,7 @@ impl FundingMutation {
         input: FundingAwardInput,
     ) -> async_graphql::Result<FundingAward> {
         let r = request(ctx)?;
-        let options = options(r, EntityKind::FundingAward, false)?;
+        let options = options(r, EntityKind::FundingAward, false, "createFundingAward")?;
         let number = input.award_number.trim().to_owned();
         refuse_taken(r, EntityKind::FundingAward, "awardNumber", &number).await?;
         import::import_funding(&r.db, vec![(1, input.into())], &options)
@@ -441,7 +446,7 @@ impl FundingMutation {
         expected_version: i32,
     ) -> async_graphql::Result<FundingAward> {
         let r = request(ctx)?;
-        let options = options(r, EntityKind::FundingAward, false)?;
+        let options = options(r, EntityKind::FundingAward, false, "updateFundingAward")?;
         let award = writes::award_for_update(&r.db, &r.access, row_id(&id)?)
             .await
             .gql()?;
@@ -459,7 +464,8 @@ impl FundingMutation {
 
     async fn delete_funding_award(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<ID> {
         let r = request(ctx)?;
-        writes::delete_award(&r.db, &r.access, row_id(&id)?)
+        let event = r.write_event("deleteFundingAward", EntityKind::FundingAward);
+        writes::delete_award(&r.db, &r.access, row_id(&id)?, event)
             .await
             .gql()?;
         Ok(id)

@@ -39,6 +39,9 @@ pub struct ImportOptions {
     /// For a single-record update: the version the caller read. The import fails with
     /// `ImportError::Conflict` when the stored record has a different version.
     pub expected_version: Option<i32>,
+    /// For writes through the API: the audit event recorded in the same transaction as the
+    /// write (its `rows_returned` is set to the number of records written).
+    pub audit: Option<crate::audit::NewEvent>,
 }
 
 impl ImportOptions {
@@ -49,6 +52,7 @@ impl ImportOptions {
             source_system: source_system.into(),
             acting_agency: None,
             expected_version: None,
+            audit: None,
         }
     }
 
@@ -197,10 +201,16 @@ async fn reject(
 async fn complete(
     txn: DatabaseTransaction,
     counts: WriteCounts,
-    dry_run: bool,
+    options: &ImportOptions,
 ) -> Result<ImportOutcome, ImportError> {
-    if dry_run {
+    if options.dry_run {
         txn.rollback().await?;
+    } else if let Some(event) = &options.audit {
+        let mut event = event.clone();
+        event.rows_returned = (counts.inserted + counts.updated + counts.unchanged) as i64;
+        let guard = crate::audit::append_in(&txn, event).await?;
+        txn.commit().await?;
+        drop(guard);
     } else {
         txn.commit().await?;
     }
@@ -208,7 +218,7 @@ async fn complete(
         inserted: counts.inserted,
         updated: counts.updated,
         unchanged: counts.unchanged,
-        dry_run,
+        dry_run: options.dry_run,
     })
 }
 
@@ -236,7 +246,7 @@ pub async fn import_traces(
         return reject(prepared.txn, rows.len(), errors).await;
     }
     let counts = store::write_traces(&prepared.txn, &valid, &prepared.provenance).await?;
-    complete(prepared.txn, counts, options.dry_run).await
+    complete(prepared.txn, counts, options).await
 }
 
 /// Imports seizures (owned by the seizing agency, CBP or ICE) by `case_number`, with their
@@ -260,7 +270,7 @@ pub async fn import_seizures(
         return reject(prepared.txn, rows.len(), errors).await;
     }
     let counts = store::write_seizures(&prepared.txn, &valid, &prepared.provenance).await?;
-    complete(prepared.txn, counts, options.dry_run).await
+    complete(prepared.txn, counts, options).await
 }
 
 /// Imports training events (owned by the provider, ATF or STATE) by `reference`. A funding award
@@ -288,7 +298,7 @@ pub async fn import_trainings(
         return reject(prepared.txn, rows.len(), errors).await;
     }
     let counts = store::write_trainings(&prepared.txn, &valid, &prepared.provenance).await?;
-    complete(prepared.txn, counts, options.dry_run).await
+    complete(prepared.txn, counts, options).await
 }
 
 /// Imports funding awards (owned by STATE) by `award_number`.
@@ -311,5 +321,5 @@ pub async fn import_funding(
         return reject(prepared.txn, rows.len(), errors).await;
     }
     let counts = store::write_funding(&prepared.txn, &valid, &prepared.provenance).await?;
-    complete(prepared.txn, counts, options.dry_run).await
+    complete(prepared.txn, counts, options).await
 }

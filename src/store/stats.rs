@@ -174,9 +174,12 @@ impl GroupedQuery {
         let mut medians = HashMap::with_capacity(rows.len());
         for row in rows {
             let keys = self.read_keys(&row)?;
-            let lo: i64 = row.try_get("", "lo")?;
-            let hi: i64 = row.try_get("", "hi")?;
-            medians.insert(keys, (lo + hi + 1).div_euclid(2));
+            // Without grouping, an empty selection still yields one row, of NULLs.
+            let lo: Option<i64> = row.try_get("", "lo")?;
+            let hi: Option<i64> = row.try_get("", "hi")?;
+            if let (Some(lo), Some(hi)) = (lo, hi) {
+                medians.insert(keys, (lo + hi + 1).div_euclid(2));
+            }
         }
         Ok(medians)
     }

@@ -5,11 +5,11 @@
 use entity::{firearm, funding_award, seizure, seizure_firearm, trace, training_event};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
-    TransactionTrait,
 };
 
 use super::scope::writer_agency;
 use super::{funding, seizures, traces, trainings};
+use crate::audit::NewEvent;
 use crate::error::{Error, Result};
 use crate::policy::{Access, EntityKind};
 
@@ -204,37 +204,58 @@ pub async fn natural_key_taken<C: ConnectionTrait>(
 }
 
 /// Deletes a trace its owner may change. The firearm stays: a seizure may hold it too.
-pub async fn delete_trace(db: &DatabaseConnection, access: &Access, id: i64) -> Result<()> {
+pub async fn delete_trace(
+    db: &DatabaseConnection,
+    access: &Access,
+    id: i64,
+    event: NewEvent,
+) -> Result<()> {
     let (trace, _) = trace_for_update(db, access, id).await?;
-    trace::Entity::delete_by_id(trace.id).exec(db).await?;
-    Ok(())
+    let txn = super::begin_write(db).await?;
+    trace::Entity::delete_by_id(trace.id).exec(&txn).await?;
+    commit_audited(txn, event).await
 }
 
 /// Deletes a seizure its owner may change, with its firearm links.
-pub async fn delete_seizure(db: &DatabaseConnection, access: &Access, id: i64) -> Result<()> {
+pub async fn delete_seizure(
+    db: &DatabaseConnection,
+    access: &Access,
+    id: i64,
+    event: NewEvent,
+) -> Result<()> {
     let (seizure, _) = seizure_for_update(db, access, id).await?;
-    let txn = db.begin().await?;
+    let txn = super::begin_write(db).await?;
     seizure_firearm::Entity::delete_many()
         .filter(seizure_firearm::Column::SeizureId.eq(seizure.id))
         .exec(&txn)
         .await?;
     seizure::Entity::delete_by_id(seizure.id).exec(&txn).await?;
-    txn.commit().await?;
-    Ok(())
+    commit_audited(txn, event).await
 }
 
 /// Deletes a training event its owner may change.
-pub async fn delete_training(db: &DatabaseConnection, access: &Access, id: i64) -> Result<()> {
+pub async fn delete_training(
+    db: &DatabaseConnection,
+    access: &Access,
+    id: i64,
+    event: NewEvent,
+) -> Result<()> {
     let (training, _) = training_for_update(db, access, id).await?;
+    let txn = super::begin_write(db).await?;
     training_event::Entity::delete_by_id(training.id)
-        .exec(db)
+        .exec(&txn)
         .await?;
-    Ok(())
+    commit_audited(txn, event).await
 }
 
 /// Deletes a funding award its owner may change; refused while training events name it, since
 /// those belong to other records (and possibly other agencies).
-pub async fn delete_award(db: &DatabaseConnection, access: &Access, id: i64) -> Result<()> {
+pub async fn delete_award(
+    db: &DatabaseConnection,
+    access: &Access,
+    id: i64,
+    event: NewEvent,
+) -> Result<()> {
     let award = award_for_update(db, access, id).await?;
     let funded = training_event::Entity::find()
         .filter(training_event::Column::FundingAwardId.eq(award.id))
@@ -245,8 +266,18 @@ pub async fn delete_award(db: &DatabaseConnection, access: &Access, id: i64) -> 
             "the award funds {funded} training events; unlink them first"
         )));
     }
+    let txn = super::begin_write(db).await?;
     funding_award::Entity::delete_by_id(award.id)
-        .exec(db)
+        .exec(&txn)
         .await?;
+    commit_audited(txn, event).await
+}
+
+/// Records the write's audit event in its transaction, then commits both.
+async fn commit_audited(txn: sea_orm::DatabaseTransaction, mut event: NewEvent) -> Result<()> {
+    event.rows_returned = 1;
+    let guard = crate::audit::append_in(&txn, event).await?;
+    txn.commit().await?;
+    drop(guard);
     Ok(())
 }

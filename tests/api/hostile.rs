@@ -797,7 +797,6 @@ async fn unicode_nul_bytes_and_long_strings_in_writes_are_refused_or_stored_verb
 }
 
 #[tokio::test]
-#[ignore = "fails today: traceStats with groupBy [] over an empty selection answers INTERNAL (MIN(v) AS lo decodes NULL in src/store/stats.rs); remove this once fixed"]
 async fn stats_over_an_empty_selection_answer_zero_not_an_internal_error() {
     let (app, _) = app().await;
     for role in [

@@ -164,3 +164,46 @@ async fn every_operation_leaves_an_audit_event_and_owners_see_who_read_their_dat
             .is_none()
     );
 }
+
+#[tokio::test]
+async fn a_write_records_its_event_in_its_own_transaction() {
+    let app = app().await;
+    let cbp = app.as_role(Role::Cbp);
+    let update = "mutation Rename($op: String) { updateSeizure(id: \"1\", input: { operation: $op }, expectedVersion: 1) { version } }";
+    let done = cbp.query(update, json!({ "op": "Southbound" })).await;
+    assert_eq!(done["data"]["updateSeizure"]["version"], 2, "{done}");
+    let stale = cbp.query(update, json!({ "op": "Again" })).await;
+    assert_eq!(error_codes(&stale), ["CONFLICT"]);
+
+    let writes = app
+        .db
+        .scalar("SELECT COUNT(*) FROM audit_event WHERE operation = 'updateSeizure'")
+        .await;
+    assert_eq!(
+        writes, 1,
+        "the committed write has its event; the refused one none"
+    );
+    let requests = app
+        .db
+        .scalar("SELECT COUNT(*) FROM audit_event WHERE operation = 'Rename'")
+        .await;
+    assert_eq!(
+        requests, 2,
+        "both requests are recorded, the refused one as an error"
+    );
+    assert_eq!(
+        app.db
+            .scalar(
+                "SELECT COUNT(*) FROM audit_event WHERE operation = 'Rename' AND outcome = 'error'"
+            )
+            .await,
+        1
+    );
+    assert!(
+        firearms_hub::audit::verify(&app.db.db)
+            .await
+            .expect("verifies")
+            .first_broken
+            .is_none()
+    );
+}
