@@ -618,3 +618,28 @@ async fn a_database_that_goes_away_answers_503_and_the_hub_recovers() {
     }
     assert_eq!(get(app, "/readyz").await.0, 200, "ready again");
 }
+
+#[tokio::test]
+async fn the_statement_timeout_cancels_long_statements_on_postgres() {
+    let Ok(admin_url) = std::env::var(TEST_DATABASE_ENV) else {
+        // `database.statement_timeout_ms` is a PostgreSQL setting; SQLite has none.
+        return;
+    };
+    if admin_url.trim().is_empty() {
+        return;
+    }
+    let custom = spawn_custom(|s| s.database.statement_timeout_ms = 300).await;
+    let started = Instant::now();
+    let error = custom
+        .pool
+        .execute_unprepared("SELECT pg_sleep(3)")
+        .await
+        .expect_err("cancelled by statement_timeout");
+    assert!(started.elapsed() < Duration::from_secs(2), "{error}");
+    assert_eq!(
+        firearms_hub::error::unavailability(&error),
+        Some("the database did not answer in time"),
+        "{error}"
+    );
+    still_answers(&custom.app).await;
+}
