@@ -69,8 +69,8 @@ const PG_LOCK_KEY: i64 = 0x4648_4155_4449_5431;
 /// Events read per query while verifying.
 const VERIFY_BATCH: u64 = 1000;
 
-/// Column widths of `audit_event` (in characters); longer values are cut so an append never fails
-/// on a long caller-supplied value.
+/// Column widths of `audit_event` (in characters); longer values are cut (and control characters
+/// replaced) so an append never fails on a caller-supplied value.
 const SUBJECT_WIDTH: usize = 200;
 const PURPOSE_WIDTH: usize = 200;
 const OPERATION_WIDTH: usize = 200;
@@ -124,8 +124,9 @@ pub struct NewEvent {
     pub correlation_id: String,
 }
 
-/// The operation label: the operation name if given (trimmed, at most 100 chars), else "sha256:"
-/// + the first 16 hex chars of the SHA-256 of the document.
+/// The operation label: the operation name if given (trimmed, at most 100 chars, control
+/// characters replaced by U+FFFD), else "sha256:" + the first 16 hex chars of the SHA-256 of the
+/// document.
 pub fn operation_label(name: Option<&str>, document: &str) -> String {
     match name.map(str::trim).filter(|n| !n.is_empty()) {
         Some(name) => truncate_chars(name, LABEL_WIDTH),
@@ -362,11 +363,14 @@ fn event_hash(prev_hash: &str, f: &StoredFields<'_>) -> String {
     hex::encode(h.finalize())
 }
 
+/// At most `width` characters of `value`, control characters (NUL included, which PostgreSQL
+/// refuses in text) replaced by U+FFFD, so an append never fails on what a caller sent.
 fn truncate_chars(value: &str, width: usize) -> String {
-    match value.char_indices().nth(width) {
-        Some((end, _)) => value[..end].to_owned(),
-        None => value.to_owned(),
-    }
+    value
+        .chars()
+        .take(width)
+        .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
+        .collect()
 }
 
 /// The outcome of walking the chain.

@@ -352,6 +352,25 @@ async fn a_fork_is_refused_by_the_unique_prev_hash() {
     assert_intact(&t, 3).await;
 }
 
+#[tokio::test]
+async fn control_characters_and_long_values_are_stored_safely() {
+    let t = TestDb::new().await;
+    let mut event = new_event(1);
+    event.subject = format!("a\0b{}", "s".repeat(500));
+    event.purpose = Some("why\0\n".to_owned());
+    event.operation = audit::operation_label(Some("Op\0\u{7}"), "");
+    event.correlation_id = "c\0".repeat(100);
+    event.entities = vec!["tra,ce\0".to_owned(), String::new()];
+    let stored = audit::append(&t.db, event).await.expect("append");
+    assert_eq!(stored.subject.chars().count(), 200);
+    assert!(stored.subject.starts_with("a\u{FFFD}b"));
+    assert_eq!(stored.purpose.as_deref(), Some("why\u{FFFD}\u{FFFD}"));
+    assert_eq!(stored.operation, "Op\u{FFFD}\u{FFFD}");
+    assert_eq!(stored.correlation_id.chars().count(), 64);
+    assert_eq!(stored.entities, "trace\u{FFFD}");
+    assert_intact(&t, 1).await;
+}
+
 #[test]
 fn operation_labels_name_or_hash_the_operation() {
     assert_eq!(
