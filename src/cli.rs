@@ -39,8 +39,8 @@ pub enum Command {
     Import(ImportArgs),
     /// Print a development token (HS256 with the development secret) on standard output.
     Token(TokenArgs),
-    /// Print the GraphQL schema (SDL).
-    Schema,
+    /// Print the GraphQL schema (SDL): all of it, or what one role's introspection shows.
+    Schema(SchemaArgs),
     /// Inspect the tamper-evident audit trail.
     Audit(AuditArgs),
 }
@@ -99,6 +99,16 @@ pub struct TokenArgs {
     /// The token's subject (`sub`); default dev-<role in lower case>.
     #[arg(long, value_name = "NAME")]
     pub subject: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    /// Print only what this role sees under the policy: ATF, ICE, CBP, STATE or OVERSIGHT.
+    #[arg(long, value_parser = crate::auth::parse_role_arg)]
+    pub role: Option<entity::Role>,
+    /// With --role: a scope the caller holds; repeat for several. Known scopes: pii.
+    #[arg(long = "scope", value_name = "SCOPE", requires = "role")]
+    pub scopes: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -225,12 +235,29 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<ExitCo
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve(args) => serve(settings, args).await,
-        Command::Schema => {
-            print!("{}", crate::graphql::sdl());
+        Command::Schema(args) => {
+            print!("{}", schema(&settings, args)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit(args) => audit(settings, args).await,
     }
+}
+
+/// `schema`: the full SDL, or with `--role` the SDL a caller of that role sees under the settings'
+/// policy (the fields and types its introspection shows).
+fn schema(settings: &Settings, args: SchemaArgs) -> anyhow::Result<String> {
+    let Some(role) = args.role else {
+        return Ok(crate::graphql::sdl());
+    };
+    let policy = crate::policy::Policy::load(&settings.policy)?;
+    policy.check_schema(&crate::graphql::shape::schema_fields())?;
+    let caller = crate::auth::Caller {
+        subject: "schema".into(),
+        role,
+        scopes: args.scopes,
+    };
+    let access = crate::policy::Access::new(caller, std::sync::Arc::new(policy));
+    crate::graphql::visibility::sdl_for(&access)
 }
 
 /// `audit verify`: 0 when the chain is whole, 1 when broken, 2 when it cannot be checked.

@@ -12,6 +12,7 @@ pub mod scalars;
 pub mod shape;
 pub mod stats;
 pub mod types;
+pub mod visibility;
 pub mod write_inputs;
 
 use async_graphql::{EmptySubscription, Schema};

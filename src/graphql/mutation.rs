@@ -203,6 +203,7 @@ pub struct TraceMutation;
 
 #[Object]
 impl TraceMutation {
+    #[graphql(visible = "crate::graphql::visibility::mutation::create_trace")]
     async fn create_trace(
         &self,
         ctx: &Context<'_>,
@@ -222,6 +223,7 @@ impl TraceMutation {
         stored.map(Trace).ok_or(Error::NotFound).gql()
     }
 
+    #[graphql(visible = "crate::graphql::visibility::mutation::update_trace")]
     async fn update_trace(
         &self,
         ctx: &Context<'_>,
@@ -246,6 +248,7 @@ impl TraceMutation {
         stored.map(Trace).ok_or(Error::NotFound).gql()
     }
 
+    #[graphql(visible = "crate::graphql::visibility::mutation::delete_trace")]
     async fn delete_trace(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<ID> {
         let r = request(ctx)?;
         let event = r.write_event("deleteTrace", EntityKind::Trace);
@@ -256,6 +259,7 @@ impl TraceMutation {
     }
 
     /// All rows or none: any invalid row rejects the batch and reports every bad row.
+    #[graphql(visible = "crate::graphql::visibility::mutation::import_traces")]
     async fn import_traces(
         &self,
         ctx: &Context<'_>,
@@ -278,6 +282,7 @@ pub struct SeizureMutation;
 
 #[Object]
 impl SeizureMutation {
+    #[graphql(visible = "crate::graphql::visibility::mutation::record_seizure")]
     async fn record_seizure(
         &self,
         ctx: &Context<'_>,
@@ -297,6 +302,7 @@ impl SeizureMutation {
         stored.map(Seizure).ok_or(Error::NotFound).gql()
     }
 
+    #[graphql(visible = "crate::graphql::visibility::mutation::update_seizure")]
     async fn update_seizure(
         &self,
         ctx: &Context<'_>,
@@ -325,6 +331,7 @@ impl SeizureMutation {
         stored.map(Seizure).ok_or(Error::NotFound).gql()
     }
 
+    #[graphql(visible = "crate::graphql::visibility::mutation::delete_seizure")]
     async fn delete_seizure(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<ID> {
         let r = request(ctx)?;
         let event = r.write_event("deleteSeizure", EntityKind::Seizure);
@@ -335,6 +342,7 @@ impl SeizureMutation {
     }
 
     /// All rows or none: any invalid row rejects the batch and reports every bad row.
+    #[graphql(visible = "crate::graphql::visibility::mutation::import_seizures")]
     async fn import_seizures(
         &self,
         ctx: &Context<'_>,
@@ -357,6 +365,7 @@ pub struct TrainingMutation;
 
 #[Object]
 impl TrainingMutation {
+    #[graphql(visible = "crate::graphql::visibility::mutation::create_training")]
     async fn create_training(
         &self,
         ctx: &Context<'_>,
@@ -376,6 +385,7 @@ impl TrainingMutation {
         stored.map(Training).ok_or(Error::NotFound).gql()
     }
 
+    #[graphql(visible = "crate::graphql::visibility::mutation::update_training")]
     async fn update_training(
         &self,
         ctx: &Context<'_>,
@@ -404,6 +414,7 @@ impl TrainingMutation {
         stored.map(Training).ok_or(Error::NotFound).gql()
     }
 
+    #[graphql(visible = "crate::graphql::visibility::mutation::delete_training")]
     async fn delete_training(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<ID> {
         let r = request(ctx)?;
         let event = r.write_event("deleteTraining", EntityKind::Training);
@@ -419,6 +430,7 @@ pub struct FundingMutation;
 
 #[Object]
 impl FundingMutation {
+    #[graphql(visible = "crate::graphql::visibility::mutation::create_funding_award")]
     async fn create_funding_award(
         &self,
         ctx: &Context<'_>,
@@ -438,6 +450,7 @@ impl FundingMutation {
         stored.map(FundingAward).ok_or(Error::NotFound).gql()
     }
 
+    #[graphql(visible = "crate::graphql::visibility::mutation::update_funding_award")]
     async fn update_funding_award(
         &self,
         ctx: &Context<'_>,
@@ -462,6 +475,7 @@ impl FundingMutation {
         stored.map(FundingAward).ok_or(Error::NotFound).gql()
     }
 
+    #[graphql(visible = "crate::graphql::visibility::mutation::delete_funding_award")]
     async fn delete_funding_award(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<ID> {
         let r = request(ctx)?;
         let event = r.write_event("deleteFundingAward", EntityKind::FundingAward);

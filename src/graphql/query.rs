@@ -77,6 +77,7 @@ pub struct TraceQuery;
 
 #[Object]
 impl TraceQuery {
+    #[graphql(visible = "crate::graphql::visibility::query::traces")]
     async fn traces(
         &self,
         ctx: &Context<'_>,
@@ -94,6 +95,7 @@ impl TraceQuery {
         Ok(connection(page, Trace))
     }
 
+    #[graphql(visible = "crate::graphql::visibility::query::trace")]
     async fn trace(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Trace>> {
         let r = request(ctx)?;
         let found = store::traces::get(&r.db, &r.access, row_id(&id)?)
@@ -103,6 +105,7 @@ impl TraceQuery {
     }
 
     /// Counts and metrics grouped by the given dimensions, computed in the database.
+    #[graphql(visible = "crate::graphql::visibility::query::trace_stats")]
     async fn trace_stats(
         &self,
         ctx: &Context<'_>,
@@ -123,6 +126,7 @@ pub struct SeizureQuery;
 
 #[Object]
 impl SeizureQuery {
+    #[graphql(visible = "crate::graphql::visibility::query::seizures")]
     async fn seizures(
         &self,
         ctx: &Context<'_>,
@@ -140,6 +144,7 @@ impl SeizureQuery {
         Ok(connection(page, Seizure))
     }
 
+    #[graphql(visible = "crate::graphql::visibility::query::seizure")]
     async fn seizure(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Seizure>> {
         let r = request(ctx)?;
         let found = store::seizures::get(&r.db, &r.access, row_id(&id)?)
@@ -148,6 +153,7 @@ impl SeizureQuery {
         Ok(found.map(Seizure))
     }
 
+    #[graphql(visible = "crate::graphql::visibility::query::seizure_stats")]
     async fn seizure_stats(
         &self,
         ctx: &Context<'_>,
@@ -168,6 +174,7 @@ pub struct TrainingQuery;
 
 #[Object]
 impl TrainingQuery {
+    #[graphql(visible = "crate::graphql::visibility::query::trainings")]
     async fn trainings(
         &self,
         ctx: &Context<'_>,
@@ -185,6 +192,7 @@ impl TrainingQuery {
         Ok(connection(page, Training))
     }
 
+    #[graphql(visible = "crate::graphql::visibility::query::training")]
     async fn training(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Training>> {
         let r = request(ctx)?;
         let found = store::trainings::get(&r.db, &r.access, row_id(&id)?)
@@ -193,6 +201,7 @@ impl TrainingQuery {
         Ok(found.map(Training))
     }
 
+    #[graphql(visible = "crate::graphql::visibility::query::training_stats")]
     async fn training_stats(
         &self,
         ctx: &Context<'_>,
@@ -213,6 +222,7 @@ pub struct FundingQuery;
 
 #[Object]
 impl FundingQuery {
+    #[graphql(visible = "crate::graphql::visibility::query::funding_awards")]
     async fn funding_awards(
         &self,
         ctx: &Context<'_>,
@@ -230,6 +240,7 @@ impl FundingQuery {
         Ok(connection(page, FundingAward))
     }
 
+    #[graphql(visible = "crate::graphql::visibility::query::funding_award")]
     async fn funding_award(
         &self,
         ctx: &Context<'_>,
@@ -242,6 +253,7 @@ impl FundingQuery {
         Ok(found.map(FundingAward))
     }
 
+    #[graphql(visible = "crate::graphql::visibility::query::funding_stats")]
     async fn funding_stats(
         &self,
         ctx: &Context<'_>,
@@ -262,6 +274,7 @@ pub struct FirearmQuery;
 
 #[Object]
 impl FirearmQuery {
+    #[graphql(visible = "crate::graphql::visibility::query::firearms")]
     async fn firearms(
         &self,
         ctx: &Context<'_>,
@@ -277,6 +290,7 @@ impl FirearmQuery {
         Ok(connection(page, Firearm))
     }
 
+    #[graphql(visible = "crate::graphql::visibility::query::firearm")]
     async fn firearm(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Firearm>> {
         let r = request(ctx)?;
         let found = store::firearms::get(&r.db, &r.access, row_id(&id)?)
@@ -291,6 +305,7 @@ pub struct AuditQuery;
 
 #[Object]
 impl AuditQuery {
+    #[graphql(visible = "crate::graphql::visibility::query::audit_events")]
     async fn audit_events(
         &self,
         ctx: &Context<'_>,

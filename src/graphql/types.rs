@@ -170,6 +170,7 @@ impl Trace {
     async fn trace_number(&self) -> &str {
         &self.0.trace_number
     }
+    #[graphql(visible = "crate::graphql::visibility::trace::firearm")]
     async fn firearm(&self, ctx: &Context<'_>) -> async_graphql::Result<Firearm> {
         let loader = &request(ctx)?.loader;
         loader
@@ -188,6 +189,7 @@ impl Trace {
     async fn recovery_state(&self) -> &str {
         &self.0.recovery_state
     }
+    #[graphql(visible = "crate::graphql::visibility::trace::recovery_municipality")]
     async fn recovery_municipality(
         &self,
         ctx: &Context<'_>,
@@ -205,6 +207,7 @@ impl Trace {
     async fn source_class(&self) -> SourceClass {
         self.0.source_class
     }
+    #[graphql(visible = "crate::graphql::visibility::trace::purchase_state")]
     async fn purchase_state(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<&str>> {
         guard(
             ctx,
@@ -213,6 +216,7 @@ impl Trace {
             self.0.purchase_state.as_deref(),
         )
     }
+    #[graphql(visible = "crate::graphql::visibility::trace::purchase_date")]
     async fn purchase_date(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Date>> {
         guard(
             ctx,
@@ -221,6 +225,7 @@ impl Trace {
             self.0.purchase_date.map(Date),
         )
     }
+    #[graphql(visible = "crate::graphql::visibility::trace::time_to_crime_days")]
     async fn time_to_crime_days(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<i32>> {
         guard(
             ctx,
@@ -230,6 +235,7 @@ impl Trace {
         )
     }
     /// Restricted.
+    #[graphql(visible = "crate::graphql::visibility::trace::dealer_license")]
     async fn dealer_license(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<&str>> {
         guard(
             ctx,
@@ -239,6 +245,7 @@ impl Trace {
         )
     }
     /// Personal data.
+    #[graphql(visible = "crate::graphql::visibility::trace::purchaser_name")]
     async fn purchaser_name(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<&str>> {
         guard(
             ctx,
@@ -265,6 +272,7 @@ impl Firearm {
     async fn manufacturer(&self) -> &str {
         &self.0.manufacturer
     }
+    #[graphql(visible = "crate::graphql::visibility::firearm::model")]
     async fn model(&self) -> Option<&str> {
         self.0.model.as_deref()
     }
@@ -272,9 +280,11 @@ impl Firearm {
     async fn firearm_type(&self) -> FirearmType {
         self.0.firearm_type
     }
+    #[graphql(visible = "crate::graphql::visibility::firearm::caliber")]
     async fn caliber(&self) -> Option<&str> {
         self.0.caliber.as_deref()
     }
+    #[graphql(visible = "crate::graphql::visibility::firearm::serial_number")]
     async fn serial_number(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<&str>> {
         guard(
             ctx,
@@ -283,9 +293,11 @@ impl Firearm {
             self.0.serial_number.as_deref(),
         )
     }
+    #[graphql(visible = "crate::graphql::visibility::firearm::country_of_manufacture")]
     async fn country_of_manufacture(&self) -> Option<&str> {
         self.0.country_of_manufacture.as_deref()
     }
+    #[graphql(visible = "crate::graphql::visibility::firearm::importer")]
     async fn importer(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<&str>> {
         guard(
             ctx,
@@ -295,6 +307,7 @@ impl Firearm {
         )
     }
     /// The traces of this firearm the caller may read.
+    #[graphql(visible = "crate::graphql::visibility::firearm::traces")]
     async fn traces(
         &self,
         ctx: &Context<'_>,
@@ -312,6 +325,7 @@ impl Firearm {
     }
     /// The seizures of this firearm the caller may read: the link between a seized gun and a
     /// traced one.
+    #[graphql(visible = "crate::graphql::visibility::firearm::seizures")]
     async fn seizures(
         &self,
         ctx: &Context<'_>,
@@ -337,6 +351,7 @@ impl Seizure {
         ID(self.0.id.to_string())
     }
     /// Restricted.
+    #[graphql(visible = "crate::graphql::visibility::seizure::case_number")]
     async fn case_number(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<&str>> {
         guard(
             ctx,
@@ -348,6 +363,7 @@ impl Seizure {
     async fn seizing_agency(&self) -> Agency {
         self.0.seizing_agency
     }
+    #[graphql(visible = "crate::graphql::visibility::seizure::operation")]
     async fn operation(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<&str>> {
         guard(
             ctx,
@@ -366,6 +382,7 @@ impl Seizure {
     async fn us_state(&self) -> &str {
         &self.0.us_state
     }
+    #[graphql(visible = "crate::graphql::visibility::seizure::port_of_entry")]
     async fn port_of_entry(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<&str>> {
         guard(
             ctx,
@@ -377,6 +394,7 @@ impl Seizure {
     async fn direction(&self) -> Direction {
         self.0.direction
     }
+    #[graphql(visible = "crate::graphql::visibility::seizure::concealment_method")]
     async fn concealment_method(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<&str>> {
         guard(
             ctx,
@@ -392,6 +410,7 @@ impl Seizure {
         self.0.firearm_count
     }
     /// The seized firearms the caller may read.
+    #[graphql(visible = "crate::graphql::visibility::seizure::firearms")]
     async fn firearms(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Firearm>> {
         Ok(request(ctx)?
             .loader
@@ -440,6 +459,7 @@ impl Training {
     async fn mexican_agency(&self) -> &str {
         &self.0.mexican_agency
     }
+    #[graphql(visible = "crate::graphql::visibility::training::mexican_state")]
     async fn mexican_state(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<&str>> {
         guard(
             ctx,
@@ -455,6 +475,7 @@ impl Training {
         self.0.etrace_accounts_granted
     }
     /// The award that funded the event, when the caller may read it.
+    #[graphql(visible = "crate::graphql::visibility::training::funding_award")]
     async fn funding_award(
         &self,
         ctx: &Context<'_>,
@@ -497,6 +518,7 @@ impl FundingAward {
     async fn category(&self) -> FundingCategory {
         self.0.category
     }
+    #[graphql(visible = "crate::graphql::visibility::funding_award::implementing_agency")]
     async fn implementing_agency(&self) -> Option<Agency> {
         self.0.implementing_agency
     }
@@ -509,6 +531,7 @@ impl FundingAward {
     async fn disbursed(&self) -> Money {
         Money(self.0.disbursed_cents)
     }
+    #[graphql(visible = "crate::graphql::visibility::funding_award::description")]
     async fn description(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<&str>> {
         guard(
             ctx,
@@ -518,6 +541,7 @@ impl FundingAward {
         )
     }
     /// The training events this award funded that the caller may read.
+    #[graphql(visible = "crate::graphql::visibility::funding_award::trainings")]
     async fn trainings(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Training>> {
         Ok(request(ctx)?
             .loader
@@ -553,6 +577,7 @@ impl AuditEvent {
     async fn role(&self) -> Role {
         self.0.role
     }
+    #[graphql(visible = "crate::graphql::visibility::audit_event::purpose")]
     async fn purpose(&self) -> Option<&str> {
         self.0.purpose.as_deref()
     }

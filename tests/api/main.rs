@@ -11,6 +11,7 @@ mod helpers;
 mod hostile;
 mod identity;
 mod import;
+mod introspection;
 mod operations;
 mod policy;
 mod purpose;
