@@ -3,6 +3,7 @@
 //! This crate depends on nothing of ours. Schema changes are made only in the `migration` crate; these
 //! types describe the schema the migrations produce.
 
+pub mod access_grant;
 pub mod agency;
 pub mod audit_event;
 pub mod enums;
@@ -19,6 +20,7 @@ pub use enums::{
 };
 
 pub mod prelude {
+    pub use super::access_grant::Entity as AccessGrant;
     pub use super::agency::Entity as AgencyEntity;
     pub use super::audit_event::Entity as AuditEvent;
     pub use super::firearm::Entity as Firearm;

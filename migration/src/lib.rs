@@ -13,6 +13,7 @@ mod m20261127_000006_create_training_event;
 mod m20261127_000007_create_performance_measure;
 mod m20261127_000008_create_audit_event;
 mod m20261127_000009_audit_chain;
+mod m20261128_000010_create_access_grant;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000007_create_performance_measure::Migration),
             Box::new(m20261127_000008_create_audit_event::Migration),
             Box::new(m20261127_000009_audit_chain::Migration),
+            Box::new(m20261128_000010_create_access_grant::Migration),
         ]
     }
 }

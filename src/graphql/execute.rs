@@ -61,6 +61,32 @@ pub async fn execute(
     correlation_id: &str,
 ) -> Response {
     let operation = audit::operation_label(operation_name, &request.query);
+    if request.query.contains('\0')
+        || json_has_nul(
+            &request
+                .variables
+                .clone()
+                .into_value()
+                .into_json()
+                .unwrap_or_default(),
+        )
+    {
+        let error =
+            async_graphql::Error::new("NUL characters are not accepted in documents or variables")
+                .extend_with(|_, e| e.set("code", code::BAD_USER_INPUT));
+        return Response::from_errors(vec![error.into_server_error(async_graphql::Pos::default())]);
+    }
+    // The grants in force now, so an expired or revoked grant stops working at once.
+    let access =
+        match crate::store::grants::in_force_for(db, access.role(), chrono::Utc::now()).await {
+            Ok(grants) => access.with_grants(grants),
+            Err(error) => {
+                let error = async_graphql::ErrorExtensions::extend(&error);
+                return Response::from_errors(vec![
+                    error.into_server_error(async_graphql::Pos::default()),
+                ]);
+            }
+        };
     let mut context = RequestContext::new(db.clone(), access.clone());
     context.correlation_id = correlation_id.to_owned();
     let mut response = schema.execute(request.data(context)).await;
@@ -99,4 +125,15 @@ pub async fn execute(
         ]);
     }
     response
+}
+
+/// Whether any string (or key) in a JSON value holds a NUL character, which PostgreSQL refuses.
+fn json_has_nul(value: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(json_has_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || json_has_nul(v)),
+        _ => false,
+    }
 }

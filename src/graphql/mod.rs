@@ -4,6 +4,7 @@
 pub mod context;
 pub mod errors;
 pub mod execute;
+pub mod grants;
 pub mod inputs;
 pub mod loaders;
 pub mod mutation;

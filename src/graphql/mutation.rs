@@ -23,6 +23,7 @@ pub struct Mutation(
     SeizureMutation,
     TrainingMutation,
     FundingMutation,
+    super::grants::GrantMutation,
 );
 
 /// An import column ("recovery_state", "firearms[0].firearm_type") as the API's field path

@@ -33,6 +33,7 @@ pub struct Query(
     FundingQuery,
     FirearmQuery,
     AuditQuery,
+    super::grants::GrantQuery,
 );
 
 #[derive(Default)]
@@ -63,11 +64,19 @@ impl ViewerQuery {
                 }
             })
             .collect();
+        let grants = crate::store::grants::list(&request(ctx)?.db, access, true)
+            .await
+            .gql()?
+            .into_iter()
+            .filter(|g| g.grantee_role == access.role())
+            .map(Into::into)
+            .collect();
         Ok(Viewer {
             subject: access.caller.subject.clone(),
             role: access.role(),
             scopes: access.caller.scopes.clone(),
             permissions,
+            grants,
         })
     }
 }

@@ -626,4 +626,6 @@ pub struct Viewer {
     pub role: Role,
     pub scopes: Vec<String>,
     pub permissions: Vec<EntityPermission>,
+    /// Oversight's grants to the caller's role that are in force now.
+    pub grants: Vec<super::grants::AccessGrant>,
 }

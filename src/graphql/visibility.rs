@@ -70,7 +70,7 @@ const EDGES: &[(&str, &str, EntityKind)] = &[
 ];
 
 fn has_rows(access: &Access, kind: EntityKind) -> bool {
-    access.rule(kind).rows != Rows::None
+    access.rule(kind).rows != Rows::None || access.grants_for(kind).next().is_some()
 }
 
 /// Whether the caller's role sees the field `type_name.field` in introspection. A query root
@@ -86,6 +86,10 @@ pub fn visible(access: &Access, type_name: &str, field: &str) -> bool {
                 Root::Rows => has_rows(access, *kind),
                 Root::Aggregates => access.rule(*kind).aggregates != Aggregates::None,
             }),
+        // Grants are oversight's to make and revoke.
+        "Mutation" if matches!(field, "grantAccess" | "revokeGrant") => {
+            access.role() == entity::Role::Oversight
+        }
         "Mutation" => MUTATIONS
             .iter()
             .find(|(name, _)| *name == field)
@@ -146,6 +150,8 @@ visibility_fns! {
         audit_events = "auditEvents",
     }
     mutation = "Mutation" {
+        grant_access = "grantAccess",
+        revoke_grant = "revokeGrant",
         create_trace = "createTrace",
         update_trace = "updateTrace",
         delete_trace = "deleteTrace",

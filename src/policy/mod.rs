@@ -62,6 +62,11 @@ impl EntityKind {
         }
     }
 
+    /// Parses the policy's name of an entity ("trace", "fundingAward").
+    pub fn parse(name: &str) -> Option<EntityKind> {
+        EntityKind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
     /// The name of the entity's type in the API.
     pub fn type_name(self) -> &'static str {
         match self {
@@ -275,7 +280,7 @@ pub const MAX_PURPOSE_CHARS: usize = 200;
 pub fn validate_purpose(text: &str) -> Result<String, String> {
     let purpose = text.trim();
     let length = purpose.chars().count();
-    if length < 3 || length > MAX_PURPOSE_CHARS {
+    if !(3..=MAX_PURPOSE_CHARS).contains(&length) {
         return Err(format!(
             "X-Access-Purpose must be 3 to {MAX_PURPOSE_CHARS} characters: a case number or a short reason"
         ));
@@ -297,6 +302,17 @@ pub struct Access {
     /// The purpose the request states for reading other agencies' rows.
     pub purpose: Option<String>,
     pub trail: Arc<Trail>,
+    /// Oversight's time-boxed grants in force for the caller's role.
+    pub grants: Vec<Grant>,
+}
+
+/// A grant in force: the caller's role may read rows of `entity` matching `row_filter` (JSON in the
+/// form of the entity's filter input; every row when `None`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Grant {
+    pub id: i64,
+    pub entity: EntityKind,
+    pub row_filter: Option<serde_json::Value>,
 }
 
 impl Access {
@@ -306,7 +322,19 @@ impl Access {
             policy,
             purpose: None,
             trail: Arc::new(Trail::default()),
+            grants: Vec::new(),
         }
+    }
+
+    /// The same caller with the grants in force for its role.
+    pub fn with_grants(mut self, grants: Vec<Grant>) -> Access {
+        self.grants = grants;
+        self
+    }
+
+    /// The grants in force for an entity.
+    pub fn grants_for(&self, kind: EntityKind) -> impl Iterator<Item = &Grant> {
+        self.grants.iter().filter(move |g| g.entity == kind)
     }
 
     /// The same caller stating a purpose of access.

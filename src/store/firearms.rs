@@ -9,7 +9,7 @@ use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter};
 
 use super::page::{KeyKind, KeyValue, Page, PageArgs, SortKey, keyset_page};
-use super::scope::{check_list, rows_forbidden, select_column};
+use super::scope::{check_list, rows_forbidden};
 use super::{seizures, traces};
 use crate::error::Result;
 use crate::graphql::inputs::FirearmFilter;
@@ -60,26 +60,39 @@ pub fn visible(access: &Access) -> Result<Condition> {
     match access.rule(KIND).rows {
         Rows::All => Ok(Condition::all()),
         Rows::Linked => {
+            // Correlated EXISTS, so a lookup by id probes the indexes on trace.firearm_id and
+            // seizure_firearm.firearm_id instead of materializing every traced firearm.
             let mut any = Condition::any();
             let mut linked = false;
             if let Ok(scope) = traces::visible(access) {
-                any = any.add(firearm::Column::Id.in_subquery(select_column(
-                    trace::Entity,
-                    trace::Column::FirearmId,
-                    scope,
-                )));
+                let traced = Query::select()
+                    .expr(Expr::val(1))
+                    .from(trace::Entity)
+                    .and_where(
+                        Expr::col((trace::Entity, trace::Column::FirearmId))
+                            .equals((firearm::Entity, firearm::Column::Id)),
+                    )
+                    .cond_where(scope)
+                    .to_owned();
+                any = any.add(Expr::exists(traced));
                 linked = true;
             }
             if let Ok(scope) = seizures::visible(access) {
-                let seizure_ids = select_column(seizure::Entity, seizure::Column::Id, scope);
-                let firearm_ids = Query::select()
-                    .column(seizure_firearm::Column::FirearmId)
+                let seized = Query::select()
+                    .expr(Expr::val(1))
                     .from(seizure_firearm::Entity)
-                    .and_where(
-                        Expr::col(seizure_firearm::Column::SeizureId).in_subquery(seizure_ids),
+                    .inner_join(
+                        seizure::Entity,
+                        Expr::col((seizure::Entity, seizure::Column::Id))
+                            .equals((seizure_firearm::Entity, seizure_firearm::Column::SeizureId)),
                     )
+                    .and_where(
+                        Expr::col((seizure_firearm::Entity, seizure_firearm::Column::FirearmId))
+                            .equals((firearm::Entity, firearm::Column::Id)),
+                    )
+                    .cond_where(scope)
                     .to_owned();
-                any = any.add(firearm::Column::Id.in_subquery(firearm_ids));
+                any = any.add(Expr::exists(seized));
                 linked = true;
             }
             if linked {

@@ -7,7 +7,9 @@ use sea_orm::sea_query::{Expr, SimpleExpr};
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter};
 
 use super::page::{KeyKind, KeyValue, Page, PageArgs, SortKey, keyset_page};
-use super::scope::{check_depth, combine, int_range, one_of, owned_rows};
+use super::scope::{
+    check_depth, combine, int_range, one_of, owned_rows, parse_filter, with_grants,
+};
 use super::stats::{DimKind, GroupedQuery, aggregate_mode, answer, unaligned, withheld};
 use crate::error::Result;
 use crate::graphql::inputs::{
@@ -20,11 +22,16 @@ const KIND: EntityKind = EntityKind::FundingAward;
 
 /// The rows of `funding_award` the caller may read.
 pub fn visible(access: &Access) -> Result<Condition> {
-    owned_rows(
+    with_grants(
         access,
         KIND,
-        award::Column::OwnerAgency,
-        Some(award::Column::ImplementingAgency),
+        owned_rows(
+            access,
+            KIND,
+            award::Column::OwnerAgency,
+            Some(award::Column::ImplementingAgency),
+        ),
+        |json| condition(&parse_filter::<FundingFilter>(json)?),
     )
 }
 

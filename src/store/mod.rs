@@ -7,6 +7,7 @@ pub mod audit;
 pub mod demo;
 pub mod firearms;
 pub mod funding;
+pub mod grants;
 pub mod import;
 pub mod page;
 pub mod scope;

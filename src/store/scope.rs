@@ -194,3 +194,69 @@ pub fn combine<F>(
     }
     Ok(c)
 }
+
+/// Widens the caller's row condition for an entity by the grants in force for its role: the rows
+/// each grant's condition selects are readable too. Grants open other agencies' rows, so they
+/// apply only with a stated purpose (without one they are withheld like any other agency's rows).
+pub fn with_grants(
+    access: &Access,
+    kind: EntityKind,
+    base: Result<Condition>,
+    grant_condition: impl Fn(&serde_json::Value) -> Result<Condition>,
+) -> Result<Condition> {
+    let mut grants = access.grants_for(kind).peekable();
+    if grants.peek().is_none() {
+        return base;
+    }
+    if access.purpose.is_none() {
+        access.withhold();
+        return base;
+    }
+    let mut granted = Condition::any();
+    for grant in grants {
+        granted = granted.add(match &grant.row_filter {
+            Some(filter) => grant_condition(filter)?,
+            None => Condition::all(),
+        });
+    }
+    match base {
+        Ok(own) => Ok(Condition::any().add(own).add(granted)),
+        Err(_) => Ok(granted),
+    }
+}
+
+/// Reads a filter input (TraceFilter, …) from JSON, with the API's own validation.
+pub fn parse_filter<F: async_graphql::InputType>(json: &serde_json::Value) -> Result<F> {
+    let value = async_graphql::Value::from_json(json.clone())
+        .map_err(|e| Error::invalid("rowFilter", e.to_string()))?;
+    let parsed = F::parse(Some(value)).map_err(|e| {
+        Error::invalid("rowFilter", e.into_server_error(Default::default()).message)
+    })?;
+    // Parsing ignores keys the input type does not have; refuse them instead of ignoring a typo.
+    let known = parsed.to_value().into_json().unwrap_or_default();
+    if let Some(unknown) = unknown_key(json, &known) {
+        return Err(Error::invalid(
+            "rowFilter",
+            format!("unknown filter field '{unknown}'"),
+        ));
+    }
+    Ok(parsed)
+}
+
+/// The first key of `given` (recursively) that `known` does not have.
+fn unknown_key(given: &serde_json::Value, known: &serde_json::Value) -> Option<String> {
+    use serde_json::Value;
+    match (given, known) {
+        (Value::Object(g), Value::Object(k)) => {
+            g.iter().find_map(|(key, value)| match k.get(key) {
+                None => Some(key.clone()),
+                Some(inner) => unknown_key(value, inner),
+            })
+        }
+        (Value::Array(g), Value::Array(k)) => g
+            .iter()
+            .zip(k)
+            .find_map(|(value, inner)| unknown_key(value, inner)),
+        _ => None,
+    }
+}

@@ -9,7 +9,8 @@ use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
 use super::firearms;
 use super::page::{KeyKind, KeyValue, Page, PageArgs, SortKey, keyset_page};
 use super::scope::{
-    check_depth, combine, date_range, in_subquery, int_range, one_of, owned_rows, select_column,
+    check_depth, combine, date_range, in_subquery, int_range, one_of, owned_rows, parse_filter,
+    select_column, with_grants,
 };
 use super::stats::{
     DimKind, GroupedQuery, aggregate_mode, answer, not_a_dimension, unaligned, withheld,
@@ -25,7 +26,12 @@ const KIND: EntityKind = EntityKind::Trace;
 
 /// The rows of `trace` the caller may read.
 pub fn visible(access: &Access) -> Result<Condition> {
-    owned_rows(access, KIND, trace::Column::OwnerAgency, None)
+    with_grants(
+        access,
+        KIND,
+        owned_rows(access, KIND, trace::Column::OwnerAgency, None),
+        |json| condition(&parse_filter::<TraceFilter>(json)?),
+    )
 }
 
 /// Blanks the fields the caller may not read, so they never leave the store.

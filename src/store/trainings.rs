@@ -7,7 +7,9 @@ use sea_orm::sea_query::{Expr, SimpleExpr};
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 
 use super::page::{KeyKind, KeyValue, Page, PageArgs, SortKey, keyset_page};
-use super::scope::{check_depth, combine, date_range, int_range, one_of, owned_rows};
+use super::scope::{
+    check_depth, combine, date_range, int_range, one_of, owned_rows, parse_filter, with_grants,
+};
 use super::stats::{
     DimKind, GroupedQuery, aggregate_mode, answer, not_a_dimension, unaligned, withheld,
 };
@@ -22,7 +24,12 @@ const KIND: EntityKind = EntityKind::Training;
 
 /// The rows of `training_event` the caller may read.
 pub fn visible(access: &Access) -> Result<Condition> {
-    owned_rows(access, KIND, training::Column::OwnerAgency, None)
+    with_grants(
+        access,
+        KIND,
+        owned_rows(access, KIND, training::Column::OwnerAgency, None),
+        |json| condition(&parse_filter::<TrainingFilter>(json)?),
+    )
 }
 
 /// Blanks the fields the caller may not read.

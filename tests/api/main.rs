@@ -7,6 +7,7 @@ mod audit_chain;
 mod contract;
 mod demo;
 mod fixtures;
+mod grants;
 mod helpers;
 mod hostile;
 mod identity;

@@ -48,7 +48,7 @@ fn a_policy_missing_a_field_or_hiding_a_non_null_one_is_refused_by_name() {
 #[tokio::test]
 async fn editing_the_policy_file_changes_a_roles_slice_without_code() {
     let opened = DEFAULT_POLICY.replace(
-        "[roles.CBP.trace]\nrows = \"none\"\naggregates = \"suppressed\"",
+        "[roles.CBP.trace]\nrows = \"none\"\naggregates = \"suppressed\"\nhidden = [\"purchaserName\", \"dealerLicense\"]",
         "[roles.CBP.trace]\nrows = \"all\"\naggregates = \"exact\"\nhidden = [\"purchaserName\", \"dealerLicense\", \"timeToCrimeDays\"]",
     );
     assert_ne!(opened, DEFAULT_POLICY, "the edit applies");

@@ -1,0 +1,120 @@
+//! Time-boxed grants in the API: oversight grants one role rows of another agency's entity for a
+//! stated reason and a window; `me.grants` and `accessGrants` show them.
+
+use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+use entity::{Role, access_grant};
+
+use super::context::request;
+use super::errors::ResultExt;
+use super::query::row_id;
+use crate::store::grants::{self, NewGrant};
+
+/// A grant: `role` may read rows of `entity` matching `rowFilter` from `startsAt` until `endsAt`.
+#[derive(SimpleObject)]
+pub struct AccessGrant {
+    pub id: ID,
+    pub role: Role,
+    /// "trace", "seizure", "training" or "fundingAward".
+    pub entity: String,
+    /// The row condition as JSON in the form of the entity's filter input; null for every row.
+    pub row_filter: Option<String>,
+    /// The MOU, case or other reason.
+    pub reason: String,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub granted_by: String,
+    pub granted_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl From<access_grant::Model> for AccessGrant {
+    fn from(g: access_grant::Model) -> Self {
+        AccessGrant {
+            id: ID(g.id.to_string()),
+            role: g.grantee_role,
+            entity: g.entity,
+            row_filter: g.row_filter,
+            reason: g.reason,
+            starts_at: g.starts_at,
+            ends_at: g.ends_at,
+            granted_by: g.granted_by,
+            granted_at: g.granted_at,
+            revoked_at: g.revoked_at,
+        }
+    }
+}
+
+#[derive(Debug, Clone, InputObject)]
+pub struct GrantInput {
+    /// The role that may read: ATF, ICE, CBP or STATE.
+    pub role: Role,
+    /// "trace", "seizure", "training" or "fundingAward".
+    pub entity: String,
+    /// A row condition as JSON in the form of the entity's filter input, e.g.
+    /// `{"recoveryState": ["MX-SON"]}`; omitted for every row.
+    pub row_filter: Option<String>,
+    /// The MOU, case or other reason.
+    pub reason: String,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+}
+
+#[derive(Default)]
+pub struct GrantQuery;
+
+#[Object]
+impl GrantQuery {
+    /// Grants: oversight sees all, an agency the ones made to its role.
+    async fn access_grants(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default_with = "Some(true)")] in_force_only: Option<bool>,
+    ) -> async_graphql::Result<Vec<AccessGrant>> {
+        let r = request(ctx)?;
+        let rows = grants::list(&r.db, &r.access, in_force_only.unwrap_or(true))
+            .await
+            .gql()?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+}
+
+#[derive(Default)]
+pub struct GrantMutation;
+
+#[Object]
+impl GrantMutation {
+    /// Oversight only: lets a role read rows of another agency's entity for a window.
+    #[graphql(visible = "super::visibility::mutation::grant_access")]
+    async fn grant_access(
+        &self,
+        ctx: &Context<'_>,
+        input: GrantInput,
+    ) -> async_graphql::Result<AccessGrant> {
+        let r = request(ctx)?;
+        let event = r.write_event("grantAccess", crate::policy::EntityKind::Trace);
+        let new = NewGrant {
+            role: input.role,
+            entity: input.entity,
+            row_filter: input.row_filter,
+            reason: input.reason,
+            starts_at: input.starts_at,
+            ends_at: input.ends_at,
+        };
+        Ok(grants::create(&r.db, &r.access, new, event)
+            .await
+            .gql()?
+            .into())
+    }
+
+    /// Oversight only: ends a grant at once.
+    #[graphql(visible = "super::visibility::mutation::revoke_grant")]
+    async fn revoke_grant(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<AccessGrant> {
+        let r = request(ctx)?;
+        let event = r.write_event("revokeGrant", crate::policy::EntityKind::Trace);
+        Ok(grants::revoke(&r.db, &r.access, row_id(&id)?, event)
+            .await
+            .gql()?
+            .into())
+    }
+}

@@ -1,0 +1,218 @@
+//! Time-boxed grants, at the door: only oversight grants and revokes; a role sees the grants made
+//! to it; the grants in force are loaded for every request, so an expired or revoked grant stops
+//! working at once.
+
+use chrono::{DateTime, Utc};
+use entity::Role;
+use entity::access_grant as grant;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, EntityTrait, NotSet, QueryFilter,
+    QueryOrder, Set,
+};
+
+use super::scope::parse_filter;
+use super::{funding, seizures, traces, trainings};
+use crate::audit::NewEvent;
+use crate::error::{Error, Result};
+use crate::graphql::inputs::{FundingFilter, SeizureFilter, TraceFilter, TrainingFilter};
+use crate::policy::{Access, EntityKind, Grant};
+
+/// The entities a grant can open.
+pub const GRANTABLE: [EntityKind; 4] = [
+    EntityKind::Trace,
+    EntityKind::Seizure,
+    EntityKind::Training,
+    EntityKind::FundingAward,
+];
+
+/// What oversight asks for.
+#[derive(Debug, Clone)]
+pub struct NewGrant {
+    pub role: Role,
+    pub entity: String,
+    pub row_filter: Option<String>,
+    pub reason: String,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+}
+
+fn in_force(now: DateTime<Utc>) -> Condition {
+    Condition::all()
+        .add(grant::Column::RevokedAt.is_null())
+        .add(grant::Column::StartsAt.lte(now))
+        .add(grant::Column::EndsAt.gt(now))
+}
+
+/// The grants in force for a role now.
+pub async fn in_force_for(
+    db: &DatabaseConnection,
+    role: Role,
+    now: DateTime<Utc>,
+) -> Result<Vec<Grant>> {
+    let rows = grant::Entity::find()
+        .filter(grant::Column::GranteeRole.eq(role))
+        .filter(in_force(now))
+        .order_by_asc(grant::Column::Id)
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|g| {
+            // Stored grants were validated when made; one that no longer parses opens nothing.
+            let entity = EntityKind::parse(&g.entity)?;
+            let row_filter = match g.row_filter {
+                Some(text) => Some(serde_json::from_str(&text).ok()?),
+                None => None,
+            };
+            Some(Grant {
+                id: g.id,
+                entity,
+                row_filter,
+            })
+        })
+        .collect())
+}
+
+fn oversight_only(access: &Access) -> Result<()> {
+    if access.role() != Role::Oversight {
+        return Err(Error::Forbidden(
+            "only oversight grants and revokes access".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a row condition by building it as the entity's filter would be.
+fn check_filter(kind: EntityKind, json: &serde_json::Value) -> Result<()> {
+    match kind {
+        EntityKind::Trace => traces::condition(&parse_filter::<TraceFilter>(json)?).map(drop),
+        EntityKind::Seizure => seizures::condition(&parse_filter::<SeizureFilter>(json)?).map(drop),
+        EntityKind::Training => {
+            trainings::condition(&parse_filter::<TrainingFilter>(json)?).map(drop)
+        }
+        EntityKind::FundingAward => {
+            funding::condition(&parse_filter::<FundingFilter>(json)?).map(drop)
+        }
+        EntityKind::Firearm | EntityKind::AuditEvent => {
+            Err(Error::invalid("entity", "cannot be granted"))
+        }
+    }
+}
+
+/// Makes a grant (oversight only), recording it in the audit trail in the same transaction.
+pub async fn create(
+    db: &DatabaseConnection,
+    access: &Access,
+    new: NewGrant,
+    mut event: NewEvent,
+) -> Result<grant::Model> {
+    oversight_only(access)?;
+    let kind = EntityKind::parse(&new.entity)
+        .filter(|k| GRANTABLE.contains(k))
+        .ok_or_else(|| {
+            Error::invalid(
+                "entity",
+                "must be one of trace, seizure, training, fundingAward",
+            )
+        })?;
+    if new.role == Role::Oversight {
+        return Err(Error::invalid(
+            "role",
+            "grants go to an agency's role, not to oversight",
+        ));
+    }
+    let reason = new.reason.trim();
+    if !(3..=200).contains(&reason.chars().count()) {
+        return Err(Error::invalid(
+            "reason",
+            "name the MOU or case in 3 to 200 characters",
+        ));
+    }
+    if new.ends_at <= new.starts_at {
+        return Err(Error::invalid("endsAt", "must be after startsAt"));
+    }
+    let row_filter = match new
+        .row_filter
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    {
+        Some(text) => {
+            let json: serde_json::Value = serde_json::from_str(text)
+                .map_err(|e| Error::invalid("rowFilter", format!("not JSON: {e}")))?;
+            check_filter(kind, &json)?;
+            Some(json.to_string())
+        }
+        None => None,
+    };
+    let txn = super::begin_write(db).await?;
+    let stored = grant::ActiveModel {
+        id: NotSet,
+        grantee_role: Set(new.role),
+        entity: Set(kind.as_str().to_owned()),
+        row_filter: Set(row_filter),
+        reason: Set(reason.to_owned()),
+        starts_at: Set(new.starts_at),
+        ends_at: Set(new.ends_at),
+        granted_by: Set(access.caller.subject.clone()),
+        granted_at: Set(Utc::now()),
+        revoked_at: Set(None),
+        revoked_by: Set(None),
+    }
+    .insert(&txn)
+    .await?;
+    event.entities = vec!["accessGrant".into(), kind.as_str().into()];
+    event.data_owners = kind.possible_owners().to_vec();
+    event.rows_returned = 1;
+    let guard = crate::audit::append_in(&txn, event).await?;
+    txn.commit().await?;
+    drop(guard);
+    Ok(stored)
+}
+
+/// Revokes a grant (oversight only); it stops working at once.
+pub async fn revoke(
+    db: &DatabaseConnection,
+    access: &Access,
+    id: i64,
+    mut event: NewEvent,
+) -> Result<grant::Model> {
+    oversight_only(access)?;
+    let txn = super::begin_write(db).await?;
+    let found = grant::Entity::find_by_id(id)
+        .one(&txn)
+        .await?
+        .ok_or(Error::NotFound)?;
+    if found.revoked_at.is_some() {
+        return Err(Error::Conflict(format!("grant {id} is already revoked")));
+    }
+    let mut active: grant::ActiveModel = found.clone().into();
+    active.revoked_at = Set(Some(Utc::now()));
+    active.revoked_by = Set(Some(access.caller.subject.clone()));
+    let revoked = active.update(&txn).await?;
+    event.entities = vec!["accessGrant".into(), found.entity.clone()];
+    event.data_owners = EntityKind::parse(&found.entity)
+        .map(|k| k.possible_owners().to_vec())
+        .unwrap_or_default();
+    event.rows_returned = 1;
+    let guard = crate::audit::append_in(&txn, event).await?;
+    txn.commit().await?;
+    drop(guard);
+    Ok(revoked)
+}
+
+/// The grants the caller may see: all for oversight, its own role's for an agency.
+pub async fn list(
+    db: &DatabaseConnection,
+    access: &Access,
+    in_force_only: bool,
+) -> Result<Vec<grant::Model>> {
+    let mut select = grant::Entity::find().order_by_desc(grant::Column::Id);
+    if access.role() != Role::Oversight {
+        select = select.filter(grant::Column::GranteeRole.eq(access.role()));
+    }
+    if in_force_only {
+        select = select.filter(in_force(Utc::now()));
+    }
+    Ok(select.all(db).await?)
+}

@@ -1,0 +1,184 @@
+//! Time-boxed grants: oversight opens exactly some rows of another agency's entity to one role for
+//! exactly a window; a grant can be revoked and stops working at once.
+
+use chrono::{Duration, Utc};
+use entity::Role;
+use serde_json::{Value, json};
+
+use crate::fixtures::{self, Fixture};
+use crate::helpers::{TestApp, error_codes, spawn_app};
+
+const GRANT: &str =
+    "mutation($input: GrantInput!) { grantAccess(input: $input) { id role entity reason } }";
+const TRACES: &str = "{ traces { totalCount nodes { traceNumber recoveryState purchaserName } } }";
+
+async fn app() -> (TestApp, Fixture) {
+    let app = spawn_app().await;
+    let f = fixtures::load(&app.db.db).await;
+    (app, f)
+}
+
+fn window(from_hours: i64, to_hours: i64) -> (String, String) {
+    let now = Utc::now();
+    (
+        (now + Duration::hours(from_hours)).to_rfc3339(),
+        (now + Duration::hours(to_hours)).to_rfc3339(),
+    )
+}
+
+async fn grant(
+    app: &TestApp,
+    role: &str,
+    filter: Option<&str>,
+    (from, to): (String, String),
+) -> Value {
+    app.as_role(Role::Oversight)
+        .query(
+            GRANT,
+            json!({ "input": { "role": role, "entity": "trace", "rowFilter": filter, "reason": "MOU 2026-3 Sonora corridor", "startsAt": from, "endsAt": to } }),
+        )
+        .await
+}
+
+#[tokio::test]
+async fn a_grant_opens_exactly_its_rows_for_exactly_its_window() {
+    let (app, f) = app().await;
+    let state = app.as_role(Role::State);
+    assert_eq!(
+        error_codes(&state.query(TRACES, json!({})).await),
+        ["FORBIDDEN"],
+        "no trace rows before the grant"
+    );
+
+    let made = grant(
+        &app,
+        "STATE",
+        Some(r#"{"recoveryState": ["MX-SON"]}"#),
+        window(-1, 1),
+    )
+    .await;
+    assert_eq!(made["data"]["grantAccess"]["role"], "STATE", "{made}");
+    let id = made["data"]["grantAccess"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+
+    let seen = state.query(TRACES, json!({})).await;
+    assert_eq!(seen["data"]["traces"]["totalCount"], 1, "{seen}");
+    assert_eq!(seen["data"]["traces"]["nodes"][0]["traceNumber"], "T-1");
+    assert!(
+        seen["data"]["traces"]["nodes"][0]["purchaserName"].is_null(),
+        "a grant opens rows, not hidden fields"
+    );
+    let outside = state
+        .query(
+            "query($id: ID!) { trace(id: $id) { traceNumber } }",
+            json!({ "id": (f.trace_sonora + 1).to_string() }),
+        )
+        .await;
+    assert!(
+        outside["data"]["trace"].is_null(),
+        "rows outside the condition stay closed: {outside}"
+    );
+    let me = state
+        .query("{ me { grants { id entity reason } } }", json!({}))
+        .await;
+    assert_eq!(me["data"]["me"]["grants"][0]["id"], id.as_str());
+    let ice = app
+        .as_role(Role::Ice)
+        .query("{ me { grants { id } } }", json!({}))
+        .await;
+    assert_eq!(ice["data"]["me"]["grants"], json!([]));
+
+    // Without a stated purpose the grant does not apply.
+    let no_purpose = app
+        .as_role(Role::State)
+        .without_purpose()
+        .query(TRACES, json!({}))
+        .await;
+    assert_eq!(error_codes(&no_purpose)[0], "FORBIDDEN");
+
+    let revoked = app
+        .as_role(Role::Oversight)
+        .query(
+            "mutation($id: ID!) { revokeGrant(id: $id) { revokedAt } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert!(
+        revoked["data"]["revokeGrant"]["revokedAt"].is_string(),
+        "{revoked}"
+    );
+    assert_eq!(
+        error_codes(&state.query(TRACES, json!({})).await),
+        ["FORBIDDEN"],
+        "revoked grants stop at once"
+    );
+    assert_eq!(
+        app.db
+            .scalar(
+                "SELECT COUNT(*) FROM audit_event WHERE operation IN ('grantAccess', 'revokeGrant')"
+            )
+            .await,
+        2
+    );
+}
+
+#[tokio::test]
+async fn grants_outside_their_window_open_nothing() {
+    let (app, _) = app().await;
+    grant(&app, "CBP", None, window(-48, -24)).await;
+    grant(&app, "CBP", None, window(24, 48)).await;
+    let cbp = app.as_role(Role::Cbp).query(TRACES, json!({})).await;
+    assert_eq!(error_codes(&cbp), ["FORBIDDEN"], "{cbp}");
+    let all = app
+        .as_role(Role::Oversight)
+        .query("{ accessGrants(inForceOnly: false) { id } }", json!({}))
+        .await;
+    assert_eq!(
+        all["data"]["accessGrants"].as_array().map(Vec::len),
+        Some(2)
+    );
+}
+
+#[tokio::test]
+async fn only_oversight_grants_and_bad_grants_are_refused_by_name() {
+    let (app, _) = app().await;
+    let input = |filter: &str, to: i64| json!({ "input": { "role": "STATE", "entity": "trace", "rowFilter": filter, "reason": "MOU 2026-3", "startsAt": Utc::now().to_rfc3339(), "endsAt": (Utc::now() + Duration::hours(to)).to_rfc3339() } });
+    let atf = app
+        .as_role(Role::Atf)
+        .query(GRANT, input(r#"{"recoveryState": ["MX-SON"]}"#, 1))
+        .await;
+    assert_eq!(error_codes(&atf), ["FORBIDDEN"]);
+    let oversight = app.as_role(Role::Oversight);
+    let bad_filter = oversight
+        .query(GRANT, input(r#"{"recoveryStat": ["MX-SON"]}"#, 1))
+        .await;
+    assert_eq!(error_codes(&bad_filter), ["BAD_USER_INPUT"], "{bad_filter}");
+    assert_eq!(bad_filter["errors"][0]["extensions"]["field"], "rowFilter");
+    let backwards = oversight.query(GRANT, input("{}", -1)).await;
+    assert_eq!(backwards["errors"][0]["extensions"]["field"], "endsAt");
+    assert_eq!(app.db.scalar("SELECT COUNT(*) FROM access_grant").await, 0);
+}
+
+#[tokio::test]
+async fn introspection_follows_grants_and_keeps_grant_mutations_to_oversight() {
+    let (app, _) = app().await;
+    let fields = |response: &Value, root: &str| -> Vec<String> {
+        response["data"]["__schema"][root]["fields"]
+            .as_array()
+            .map(|f| f.iter().filter_map(|x| x["name"].as_str().map(str::to_owned)).collect())
+            .unwrap_or_default()
+    };
+    let query = "{ __schema { queryType { fields { name } } mutationType { fields { name } } } }";
+    let oversight = app.as_role(Role::Oversight).query(query, json!({})).await;
+    assert!(fields(&oversight, "mutationType").contains(&"grantAccess".to_owned()), "{oversight}");
+    let atf = app.as_role(Role::Atf).query(query, json!({})).await;
+    assert!(!fields(&atf, "mutationType").contains(&"grantAccess".to_owned()));
+
+    let before = app.as_role(Role::State).query(query, json!({})).await;
+    assert!(!fields(&before, "queryType").contains(&"traces".to_owned()));
+    grant(&app, "STATE", None, window(-1, 1)).await;
+    let after = app.as_role(Role::State).query(query, json!({})).await;
+    assert!(fields(&after, "queryType").contains(&"traces".to_owned()), "a grant shows the rows it opens");
+}
