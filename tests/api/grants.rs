@@ -167,12 +167,19 @@ async fn introspection_follows_grants_and_keeps_grant_mutations_to_oversight() {
     let fields = |response: &Value, root: &str| -> Vec<String> {
         response["data"]["__schema"][root]["fields"]
             .as_array()
-            .map(|f| f.iter().filter_map(|x| x["name"].as_str().map(str::to_owned)).collect())
+            .map(|f| {
+                f.iter()
+                    .filter_map(|x| x["name"].as_str().map(str::to_owned))
+                    .collect()
+            })
             .unwrap_or_default()
     };
     let query = "{ __schema { queryType { fields { name } } mutationType { fields { name } } } }";
     let oversight = app.as_role(Role::Oversight).query(query, json!({})).await;
-    assert!(fields(&oversight, "mutationType").contains(&"grantAccess".to_owned()), "{oversight}");
+    assert!(
+        fields(&oversight, "mutationType").contains(&"grantAccess".to_owned()),
+        "{oversight}"
+    );
     let atf = app.as_role(Role::Atf).query(query, json!({})).await;
     assert!(!fields(&atf, "mutationType").contains(&"grantAccess".to_owned()));
 
@@ -180,5 +187,8 @@ async fn introspection_follows_grants_and_keeps_grant_mutations_to_oversight() {
     assert!(!fields(&before, "queryType").contains(&"traces".to_owned()));
     grant(&app, "STATE", None, window(-1, 1)).await;
     let after = app.as_role(Role::State).query(query, json!({})).await;
-    assert!(fields(&after, "queryType").contains(&"traces".to_owned()), "a grant shows the rows it opens");
+    assert!(
+        fields(&after, "queryType").contains(&"traces".to_owned()),
+        "a grant shows the rows it opens"
+    );
 }
