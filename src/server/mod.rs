@@ -396,6 +396,17 @@ async fn handle_graphql(req: &HttpRequest, payload: web::Payload, state: &AppSta
         .map(|c| c.0.clone())
         .unwrap_or_default();
     let access = Access::new(caller, state.policy.clone()).with_purpose(purpose);
+    let timed_out_event = crate::audit::NewEvent {
+        subject: access.caller.subject.clone(),
+        role: access.role(),
+        purpose: access.purpose.clone(),
+        operation: crate::audit::operation_label(operation.as_deref(), &request.query),
+        entities: Vec::new(),
+        data_owners: Vec::new(),
+        rows_returned: 0,
+        outcome: crate::audit::Outcome::Error,
+        correlation_id: correlation.clone(),
+    };
     let execution = execute(
         &state.schema,
         &state.db,
@@ -418,6 +429,15 @@ async fn handle_graphql(req: &HttpRequest, payload: web::Payload, state: &AppSta
                     timeout_secs = limits.request_timeout_secs,
                     "request timed out"
                 );
+                // The abandoned operation still leaves its audit event, as an error; recorded
+                // in the background, since the database may be what made it slow.
+                let db = state.db.clone();
+                tokio::spawn(async move {
+                    if let Err(error) = crate::audit::append(&db, timed_out_event).await {
+                        tracing::error!(error = %error, "cannot record the audit event of a timed-out request");
+                        metrics::audit_write_failed();
+                    }
+                });
                 let response = error_response(
                     StatusCode::SERVICE_UNAVAILABLE,
                     code::TIMEOUT,

@@ -325,6 +325,21 @@ async fn a_request_over_its_time_limit_answers_503_timeout() {
     );
     held.rollback().await.expect("released");
     still_answers(app).await;
+    // The abandoned operation is in the audit trail, as an error.
+    let mut recorded = 0;
+    for _ in 0..50 {
+        recorded = app
+            .db
+            .scalar(
+                "SELECT COUNT(*) FROM audit_event WHERE outcome = 'error' AND subject = 'test-atf'",
+            )
+            .await;
+        if recorded > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(recorded, 1);
 }
 
 #[tokio::test]
