@@ -261,6 +261,10 @@ async fn graphql(
 ) -> HttpResponse {
     let started = Instant::now();
     let handled = handle_graphql(&req, payload, &state).await;
+    // Not for 429s: recording every refused request would hand the rate it limits to the database.
+    if handled.outcome == Outcome::Rejected {
+        audit_refusal(&req, &state, handled.operation.as_deref());
+    }
     let elapsed = started.elapsed();
     metrics::record_request(handled.operation.as_deref(), handled.outcome, elapsed);
     tracing::info!(
@@ -271,6 +275,41 @@ async fn graphql(
         "graphql request"
     );
     handled.response
+}
+
+/// Records a request of a verified caller that was refused before execution (over a limit or its
+/// rate, malformed), as a denied operation. In the background: the refusal must stay cheap.
+fn audit_refusal(req: &HttpRequest, state: &AppState, operation: Option<&str>) {
+    let header = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let Ok(caller) = state.verifier.verify_header(header) else {
+        return;
+    };
+    let correlation = req
+        .extensions()
+        .get::<request_id::CorrelationId>()
+        .map(|c| c.0.clone())
+        .unwrap_or_default();
+    let event = crate::audit::NewEvent {
+        subject: caller.subject,
+        role: caller.role,
+        purpose: None,
+        operation: operation.unwrap_or("(refused before execution)").to_owned(),
+        entities: Vec::new(),
+        data_owners: Vec::new(),
+        rows_returned: 0,
+        outcome: crate::audit::Outcome::Denied,
+        correlation_id: correlation,
+    };
+    let db = state.db.clone();
+    tokio::spawn(async move {
+        if let Err(error) = crate::audit::append(&db, event).await {
+            tracing::error!(error = %error, "cannot record the audit event of a refused request");
+            metrics::audit_write_failed();
+        }
+    });
 }
 
 async fn handle_graphql(req: &HttpRequest, payload: web::Payload, state: &AppState) -> Handled {

@@ -207,3 +207,28 @@ async fn a_write_records_its_event_in_its_own_transaction() {
             .is_none()
     );
 }
+
+#[tokio::test]
+async fn a_request_refused_before_execution_is_recorded_as_denied() {
+    let app = app().await;
+    // Nested deeper than the depth limit: refused before any database work.
+    let bomb = format!(
+        "query TooDeep {{ {}traces {{ nodes {{ traceNumber }} }}{} }}",
+        "firearms { nodes { traces { nodes { firearm { ".repeat(6),
+        " } } } } }".repeat(6)
+    );
+    let (status, _) = app.as_role(Role::Atf).send(&bomb, json!({})).await;
+    assert_eq!(status, 400);
+    let mut recorded = 0;
+    for _ in 0..50 {
+        recorded = app
+            .db
+            .scalar("SELECT COUNT(*) FROM audit_event WHERE outcome = 'denied' AND subject = 'test-atf'")
+            .await;
+        if recorded > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(recorded, 1, "the refused request is in the audit trail");
+}
