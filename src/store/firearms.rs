@@ -4,11 +4,12 @@
 
 use std::collections::HashMap;
 
-use entity::{FirearmType, firearm, seizure, seizure_firearm, trace};
-use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use entity::{Agency, FirearmType, firearm, seizure, seizure_firearm, trace};
+use sea_orm::sea_query::{Expr, ExprTrait, Query, SimpleExpr};
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter};
 
-use super::page::{KeyKind, KeyValue, Page, PageArgs, SortKey, keyset_page};
+use super::door::{self, Owned};
+use super::page::{Page, PageArgs};
 use super::scope::{check_list, rows_forbidden};
 use super::{seizures, traces};
 use crate::error::Result;
@@ -117,6 +118,30 @@ pub fn mask(access: &Access, mut model: firearm::Model) -> firearm::Model {
     model
 }
 
+impl Owned for firearm::Entity {
+    const KIND: EntityKind = KIND;
+
+    fn visible(access: &Access) -> Result<Condition> {
+        visible(access)
+    }
+
+    fn mask(access: &Access, model: firearm::Model) -> firearm::Model {
+        mask(access, model)
+    }
+
+    fn owner(model: &firearm::Model) -> Agency {
+        model.owner_agency
+    }
+
+    fn id(model: &firearm::Model) -> i64 {
+        model.id
+    }
+
+    fn id_expr() -> SimpleExpr {
+        Expr::col((firearm::Entity, firearm::Column::Id))
+    }
+}
+
 /// A page of the firearms the caller may read, in id order.
 pub async fn list<C: ConnectionTrait>(
     db: &C,
@@ -124,30 +149,17 @@ pub async fn list<C: ConnectionTrait>(
     filter: Option<&FirearmFilter>,
     args: &PageArgs,
 ) -> Result<Page<firearm::Model>> {
-    let mut select = firearm::Entity::find().filter(visible(access)?);
-    if let Some(f) = filter {
-        let criteria = FirearmCriteria {
+    let condition = match filter {
+        Some(f) => FirearmCriteria {
             manufacturer: f.manufacturer.as_deref(),
             firearm_type: f.firearm_type.as_deref(),
             caliber: f.caliber.as_deref(),
             serial_number: f.serial_number.as_deref(),
-        };
-        if let Some(c) = criteria.condition()? {
-            select = select.filter(c);
         }
-    }
-    let keys = [SortKey::new(
-        Expr::col((firearm::Entity, firearm::Column::Id)),
-        KeyKind::Int,
-        false,
-    )];
-    let page = keyset_page(db, select, &keys, args, |m| vec![KeyValue::Int(m.id)]).await?;
-    access.touched(
-        KIND,
-        page.rows.iter().map(|(_, m)| m.owner_agency),
-        page.rows.len(),
-    );
-    Ok(page.map(|m| mask(access, m)))
+        .condition()?,
+        None => None,
+    };
+    door::list::<firearm::Entity, _>(db, access, condition, &[], args).await
 }
 
 /// One firearm by id: `None` when it does not exist or is outside the caller's rows.
@@ -156,16 +168,7 @@ pub async fn get<C: ConnectionTrait>(
     access: &Access,
     id: i64,
 ) -> Result<Option<firearm::Model>> {
-    let found = firearm::Entity::find_by_id(id)
-        .filter(visible(access)?)
-        .one(db)
-        .await?;
-    access.touched(
-        KIND,
-        found.iter().map(|m| m.owner_agency),
-        usize::from(found.is_some()),
-    );
-    Ok(found.map(|m| mask(access, m)))
+    door::get::<firearm::Entity, _>(db, access, id).await
 }
 
 /// Firearms by id, for DataLoader batches; ids outside the caller's rows are absent.

@@ -2,11 +2,13 @@
 
 use std::collections::HashMap;
 
+use entity::Agency;
 use entity::funding_award as award;
 use sea_orm::sea_query::{Expr, SimpleExpr};
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter};
 
-use super::page::{KeyKind, KeyValue, Page, PageArgs, SortKey, keyset_page};
+use super::door::{self, OrderKey, Owned};
+use super::page::{KeyKind, KeyValue, Page, PageArgs};
 use super::scope::{
     check_depth, combine, int_range, one_of, owned_rows, parse_filter, with_grants,
 };
@@ -71,44 +73,44 @@ fn condition_at(f: &FundingFilter, depth: usize) -> Result<Condition> {
     )
 }
 
-fn sort_keys(order: &[FundingOrder]) -> Vec<SortKey> {
-    use award::Column as A;
-    let mut keys: Vec<SortKey> = order
-        .iter()
-        .map(|o| {
-            let desc = o.direction == Some(SortDirection::Desc);
-            match o.field {
-                FundingOrderField::FiscalYear => SortKey::new(
-                    Expr::col((award::Entity, A::FiscalYear)),
-                    KeyKind::Int,
-                    desc,
-                ),
-                FundingOrderField::Obligated => SortKey::new(
-                    Expr::col((award::Entity, A::ObligatedCents)),
-                    KeyKind::Int,
-                    desc,
-                ),
-            }
-        })
-        .collect();
-    keys.push(SortKey::new(
-        Expr::col((award::Entity, A::Id)),
-        KeyKind::Int,
-        false,
-    ));
-    keys
+impl Owned for award::Entity {
+    const KIND: EntityKind = KIND;
+
+    fn visible(access: &Access) -> Result<Condition> {
+        visible(access)
+    }
+
+    fn mask(access: &Access, model: award::Model) -> award::Model {
+        mask(access, model)
+    }
+
+    fn owner(model: &award::Model) -> Agency {
+        model.owner_agency
+    }
+
+    fn id(model: &award::Model) -> i64 {
+        model.id
+    }
+
+    fn id_expr() -> SimpleExpr {
+        Expr::col((award::Entity, award::Column::Id))
+    }
 }
 
-fn key_of(order: &[FundingOrder], m: &award::Model) -> Vec<KeyValue> {
-    let mut values: Vec<KeyValue> = order
-        .iter()
-        .map(|o| match o.field {
-            FundingOrderField::FiscalYear => KeyValue::Int(i64::from(m.fiscal_year)),
-            FundingOrderField::Obligated => KeyValue::Int(m.obligated_cents),
-        })
-        .collect();
-    values.push(KeyValue::Int(m.id));
-    values
+fn order_key(field: FundingOrderField) -> OrderKey<award::Model> {
+    use award::Column as A;
+    match field {
+        FundingOrderField::FiscalYear => OrderKey {
+            expr: Expr::col((award::Entity, A::FiscalYear)),
+            kind: KeyKind::Int,
+            value: |m| KeyValue::Int(i64::from(m.fiscal_year)),
+        },
+        FundingOrderField::Obligated => OrderKey {
+            expr: Expr::col((award::Entity, A::ObligatedCents)),
+            kind: KeyKind::Int,
+            value: |m| KeyValue::Int(m.obligated_cents),
+        },
+    }
 }
 
 /// A page of the funding awards the caller may read.
@@ -119,35 +121,21 @@ pub async fn list<C: ConnectionTrait>(
     order: &[FundingOrder],
     args: &PageArgs,
 ) -> Result<Page<award::Model>> {
-    let mut select = award::Entity::find().filter(visible(access)?);
-    if let Some(filter) = filter {
-        select = select.filter(condition(filter)?);
-    }
-    let page = keyset_page(db, select, &sort_keys(order), args, |m| key_of(order, m)).await?;
-    access.touched(
-        KIND,
-        page.rows.iter().map(|(_, m)| m.owner_agency),
-        page.rows.len(),
-    );
-    Ok(page.map(|m| mask(access, m)))
+    let filter = filter.map(condition).transpose()?;
+    let order: Vec<_> = order
+        .iter()
+        .map(|o| (order_key(o.field), o.direction == Some(SortDirection::Desc)))
+        .collect();
+    door::list::<award::Entity, _>(db, access, filter, &order, args).await
 }
 
-/// One funding award by id: `None` when it does not exist or is outside the caller's rows.
+/// One of the funding awards by id: `None` when it does not exist or is outside the caller's rows.
 pub async fn get<C: ConnectionTrait>(
     db: &C,
     access: &Access,
     id: i64,
 ) -> Result<Option<award::Model>> {
-    let found = award::Entity::find_by_id(id)
-        .filter(visible(access)?)
-        .one(db)
-        .await?;
-    access.touched(
-        KIND,
-        found.iter().map(|m| m.owner_agency),
-        usize::from(found.is_some()),
-    );
-    Ok(found.map(|m| mask(access, m)))
+    door::get::<award::Entity, _>(db, access, id).await
 }
 
 /// Funding awards by id, for DataLoader batches; ids outside the caller's rows are absent.

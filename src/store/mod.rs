@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod demo;
+pub mod door;
 pub mod firearms;
 pub mod funding;
 pub mod grants;

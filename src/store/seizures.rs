@@ -2,11 +2,13 @@
 
 use std::collections::HashMap;
 
+use entity::Agency;
 use entity::{seizure, seizure_firearm};
 use sea_orm::sea_query::{Expr, SimpleExpr};
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter};
 
-use super::page::{KeyKind, KeyValue, Page, PageArgs, SortKey, keyset_page};
+use super::door::{self, OrderKey, Owned};
+use super::page::{KeyKind, KeyValue, Page, PageArgs};
 use super::scope::{
     check_depth, combine, date_range, int_range, one_of, owned_rows, parse_filter, with_grants,
 };
@@ -80,44 +82,44 @@ fn condition_at(f: &SeizureFilter, depth: usize) -> Result<Condition> {
     )
 }
 
-fn sort_keys(order: &[SeizureOrder]) -> Vec<SortKey> {
-    use seizure::Column as S;
-    let mut keys: Vec<SortKey> = order
-        .iter()
-        .map(|o| {
-            let desc = o.direction == Some(SortDirection::Desc);
-            match o.field {
-                SeizureOrderField::SeizedOn => SortKey::new(
-                    Expr::col((seizure::Entity, S::SeizedOn)),
-                    KeyKind::Date,
-                    desc,
-                ),
-                SeizureOrderField::FirearmCount => SortKey::new(
-                    Expr::col((seizure::Entity, S::FirearmCount)),
-                    KeyKind::Int,
-                    desc,
-                ),
-            }
-        })
-        .collect();
-    keys.push(SortKey::new(
-        Expr::col((seizure::Entity, S::Id)),
-        KeyKind::Int,
-        false,
-    ));
-    keys
+impl Owned for seizure::Entity {
+    const KIND: EntityKind = KIND;
+
+    fn visible(access: &Access) -> Result<Condition> {
+        visible(access)
+    }
+
+    fn mask(access: &Access, model: seizure::Model) -> seizure::Model {
+        mask(access, model)
+    }
+
+    fn owner(model: &seizure::Model) -> Agency {
+        model.owner_agency
+    }
+
+    fn id(model: &seizure::Model) -> i64 {
+        model.id
+    }
+
+    fn id_expr() -> SimpleExpr {
+        Expr::col((seizure::Entity, seizure::Column::Id))
+    }
 }
 
-fn key_of(order: &[SeizureOrder], m: &seizure::Model) -> Vec<KeyValue> {
-    let mut values: Vec<KeyValue> = order
-        .iter()
-        .map(|o| match o.field {
-            SeizureOrderField::SeizedOn => KeyValue::Text(m.seized_on.to_string()),
-            SeizureOrderField::FirearmCount => KeyValue::Int(i64::from(m.firearm_count)),
-        })
-        .collect();
-    values.push(KeyValue::Int(m.id));
-    values
+fn order_key(field: SeizureOrderField) -> OrderKey<seizure::Model> {
+    use seizure::Column as S;
+    match field {
+        SeizureOrderField::SeizedOn => OrderKey {
+            expr: Expr::col((seizure::Entity, S::SeizedOn)),
+            kind: KeyKind::Date,
+            value: |m| KeyValue::Text(m.seized_on.to_string()),
+        },
+        SeizureOrderField::FirearmCount => OrderKey {
+            expr: Expr::col((seizure::Entity, S::FirearmCount)),
+            kind: KeyKind::Int,
+            value: |m| KeyValue::Int(i64::from(m.firearm_count)),
+        },
+    }
 }
 
 /// A page of the seizures the caller may read.
@@ -128,35 +130,21 @@ pub async fn list<C: ConnectionTrait>(
     order: &[SeizureOrder],
     args: &PageArgs,
 ) -> Result<Page<seizure::Model>> {
-    let mut select = seizure::Entity::find().filter(visible(access)?);
-    if let Some(filter) = filter {
-        select = select.filter(condition(filter)?);
-    }
-    let page = keyset_page(db, select, &sort_keys(order), args, |m| key_of(order, m)).await?;
-    access.touched(
-        KIND,
-        page.rows.iter().map(|(_, m)| m.owner_agency),
-        page.rows.len(),
-    );
-    Ok(page.map(|m| mask(access, m)))
+    let filter = filter.map(condition).transpose()?;
+    let order: Vec<_> = order
+        .iter()
+        .map(|o| (order_key(o.field), o.direction == Some(SortDirection::Desc)))
+        .collect();
+    door::list::<seizure::Entity, _>(db, access, filter, &order, args).await
 }
 
-/// One seizure by id: `None` when it does not exist or is outside the caller's rows.
+/// One of the seizures by id: `None` when it does not exist or is outside the caller's rows.
 pub async fn get<C: ConnectionTrait>(
     db: &C,
     access: &Access,
     id: i64,
 ) -> Result<Option<seizure::Model>> {
-    let found = seizure::Entity::find_by_id(id)
-        .filter(visible(access)?)
-        .one(db)
-        .await?;
-    access.touched(
-        KIND,
-        found.iter().map(|m| m.owner_agency),
-        usize::from(found.is_some()),
-    );
-    Ok(found.map(|m| mask(access, m)))
+    door::get::<seizure::Entity, _>(db, access, id).await
 }
 
 /// The readable seizures of each firearm, for the firearm → seizures edge.

@@ -2,12 +2,14 @@
 
 use std::collections::HashMap;
 
+use entity::Agency;
 use entity::{firearm, trace};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, SimpleExpr};
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 
+use super::door::{self, OrderKey, Owned};
 use super::firearms;
-use super::page::{KeyKind, KeyValue, Page, PageArgs, SortKey, keyset_page};
+use super::page::{KeyKind, KeyValue, Page, PageArgs};
 use super::scope::{
     check_depth, combine, date_range, in_subquery, int_range, one_of, owned_rows, parse_filter,
     select_column, with_grants,
@@ -104,56 +106,53 @@ fn condition_at(f: &TraceFilter, depth: usize) -> Result<Condition> {
     )
 }
 
-fn sort_keys(order: &[TraceOrder]) -> Vec<SortKey> {
-    use trace::Column as T;
-    let mut keys: Vec<SortKey> = order
-        .iter()
-        .map(|o| {
-            let desc = o.direction == Some(SortDirection::Desc);
-            match o.field {
-                TraceOrderField::RecoveryDate => SortKey::new(
-                    Expr::col((trace::Entity, T::RecoveryDate)),
-                    KeyKind::Date,
-                    desc,
-                ),
-                TraceOrderField::TraceNumber => SortKey::new(
-                    Expr::col((trace::Entity, T::TraceNumber)),
-                    KeyKind::Text,
-                    desc,
-                ),
-                // Traces without a time-to-crime sort as -1, before every real value.
-                TraceOrderField::TimeToCrimeDays => SortKey::new(
-                    SimpleExpr::from(Func::coalesce([
-                        Expr::col((trace::Entity, T::TimeToCrimeDays)),
-                        Expr::val(-1),
-                    ])),
-                    KeyKind::Int,
-                    desc,
-                ),
-            }
-        })
-        .collect();
-    keys.push(SortKey::new(
-        Expr::col((trace::Entity, T::Id)),
-        KeyKind::Int,
-        false,
-    ));
-    keys
+impl Owned for trace::Entity {
+    const KIND: EntityKind = KIND;
+
+    fn visible(access: &Access) -> Result<Condition> {
+        visible(access)
+    }
+
+    fn mask(access: &Access, model: trace::Model) -> trace::Model {
+        mask(access, model)
+    }
+
+    fn owner(model: &trace::Model) -> Agency {
+        model.owner_agency
+    }
+
+    fn id(model: &trace::Model) -> i64 {
+        model.id
+    }
+
+    fn id_expr() -> SimpleExpr {
+        Expr::col((trace::Entity, trace::Column::Id))
+    }
 }
 
-fn key_of(order: &[TraceOrder], m: &trace::Model) -> Vec<KeyValue> {
-    let mut values: Vec<KeyValue> = order
-        .iter()
-        .map(|o| match o.field {
-            TraceOrderField::RecoveryDate => KeyValue::Text(m.recovery_date.to_string()),
-            TraceOrderField::TraceNumber => KeyValue::Text(m.trace_number.clone()),
-            TraceOrderField::TimeToCrimeDays => {
-                KeyValue::Int(i64::from(m.time_to_crime_days.unwrap_or(-1)))
-            }
-        })
-        .collect();
-    values.push(KeyValue::Int(m.id));
-    values
+fn order_key(field: TraceOrderField) -> OrderKey<trace::Model> {
+    use trace::Column as T;
+    match field {
+        TraceOrderField::RecoveryDate => OrderKey {
+            expr: Expr::col((trace::Entity, T::RecoveryDate)),
+            kind: KeyKind::Date,
+            value: |m| KeyValue::Text(m.recovery_date.to_string()),
+        },
+        TraceOrderField::TraceNumber => OrderKey {
+            expr: Expr::col((trace::Entity, T::TraceNumber)),
+            kind: KeyKind::Text,
+            value: |m| KeyValue::Text(m.trace_number.clone()),
+        },
+        // Traces without a time-to-crime sort as -1, before every real value.
+        TraceOrderField::TimeToCrimeDays => OrderKey {
+            expr: SimpleExpr::from(Func::coalesce([
+                Expr::col((trace::Entity, T::TimeToCrimeDays)),
+                Expr::val(-1),
+            ])),
+            kind: KeyKind::Int,
+            value: |m| KeyValue::Int(i64::from(m.time_to_crime_days.unwrap_or(-1))),
+        },
+    }
 }
 
 /// A page of the traces the caller may read.
@@ -164,36 +163,21 @@ pub async fn list<C: ConnectionTrait>(
     order: &[TraceOrder],
     args: &PageArgs,
 ) -> Result<Page<trace::Model>> {
-    let mut select = trace::Entity::find().filter(visible(access)?);
-    if let Some(filter) = filter {
-        select = select.filter(condition(filter)?);
-    }
-    let keys = sort_keys(order);
-    let page = keyset_page(db, select, &keys, args, |m| key_of(order, m)).await?;
-    access.touched(
-        KIND,
-        page.rows.iter().map(|(_, m)| m.owner_agency),
-        page.rows.len(),
-    );
-    Ok(page.map(|m| mask(access, m)))
+    let filter = filter.map(condition).transpose()?;
+    let order: Vec<_> = order
+        .iter()
+        .map(|o| (order_key(o.field), o.direction == Some(SortDirection::Desc)))
+        .collect();
+    door::list::<trace::Entity, _>(db, access, filter, &order, args).await
 }
 
-/// One trace by id: `None` when it does not exist or is outside the caller's rows.
+/// One of the traces by id: `None` when it does not exist or is outside the caller's rows.
 pub async fn get<C: ConnectionTrait>(
     db: &C,
     access: &Access,
     id: i64,
 ) -> Result<Option<trace::Model>> {
-    let found = trace::Entity::find_by_id(id)
-        .filter(visible(access)?)
-        .one(db)
-        .await?;
-    access.touched(
-        KIND,
-        found.iter().map(|m| m.owner_agency),
-        usize::from(found.is_some()),
-    );
-    Ok(found.map(|m| mask(access, m)))
+    door::get::<trace::Entity, _>(db, access, id).await
 }
 
 /// The readable traces of each firearm, for the firearm → traces edge. Rows the caller may not

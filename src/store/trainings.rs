@@ -2,11 +2,13 @@
 
 use std::collections::HashMap;
 
+use entity::Agency;
 use entity::training_event as training;
 use sea_orm::sea_query::{Expr, SimpleExpr};
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 
-use super::page::{KeyKind, KeyValue, Page, PageArgs, SortKey, keyset_page};
+use super::door::{self, OrderKey, Owned};
+use super::page::{KeyKind, KeyValue, Page, PageArgs};
 use super::scope::{
     check_depth, combine, date_range, int_range, one_of, owned_rows, parse_filter, with_grants,
 };
@@ -72,44 +74,44 @@ fn condition_at(f: &TrainingFilter, depth: usize) -> Result<Condition> {
     )
 }
 
-fn sort_keys(order: &[TrainingOrder]) -> Vec<SortKey> {
-    use training::Column as T;
-    let mut keys: Vec<SortKey> = order
-        .iter()
-        .map(|o| {
-            let desc = o.direction == Some(SortDirection::Desc);
-            match o.field {
-                TrainingOrderField::StartDate => SortKey::new(
-                    Expr::col((training::Entity, T::StartDate)),
-                    KeyKind::Date,
-                    desc,
-                ),
-                TrainingOrderField::Participants => SortKey::new(
-                    Expr::col((training::Entity, T::Participants)),
-                    KeyKind::Int,
-                    desc,
-                ),
-            }
-        })
-        .collect();
-    keys.push(SortKey::new(
-        Expr::col((training::Entity, T::Id)),
-        KeyKind::Int,
-        false,
-    ));
-    keys
+impl Owned for training::Entity {
+    const KIND: EntityKind = KIND;
+
+    fn visible(access: &Access) -> Result<Condition> {
+        visible(access)
+    }
+
+    fn mask(access: &Access, model: training::Model) -> training::Model {
+        mask(access, model)
+    }
+
+    fn owner(model: &training::Model) -> Agency {
+        model.owner_agency
+    }
+
+    fn id(model: &training::Model) -> i64 {
+        model.id
+    }
+
+    fn id_expr() -> SimpleExpr {
+        Expr::col((training::Entity, training::Column::Id))
+    }
 }
 
-fn key_of(order: &[TrainingOrder], m: &training::Model) -> Vec<KeyValue> {
-    let mut values: Vec<KeyValue> = order
-        .iter()
-        .map(|o| match o.field {
-            TrainingOrderField::StartDate => KeyValue::Text(m.start_date.to_string()),
-            TrainingOrderField::Participants => KeyValue::Int(i64::from(m.participants)),
-        })
-        .collect();
-    values.push(KeyValue::Int(m.id));
-    values
+fn order_key(field: TrainingOrderField) -> OrderKey<training::Model> {
+    use training::Column as T;
+    match field {
+        TrainingOrderField::StartDate => OrderKey {
+            expr: Expr::col((training::Entity, T::StartDate)),
+            kind: KeyKind::Date,
+            value: |m| KeyValue::Text(m.start_date.to_string()),
+        },
+        TrainingOrderField::Participants => OrderKey {
+            expr: Expr::col((training::Entity, T::Participants)),
+            kind: KeyKind::Int,
+            value: |m| KeyValue::Int(i64::from(m.participants)),
+        },
+    }
 }
 
 /// A page of the training events the caller may read.
@@ -120,35 +122,21 @@ pub async fn list<C: ConnectionTrait>(
     order: &[TrainingOrder],
     args: &PageArgs,
 ) -> Result<Page<training::Model>> {
-    let mut select = training::Entity::find().filter(visible(access)?);
-    if let Some(filter) = filter {
-        select = select.filter(condition(filter)?);
-    }
-    let page = keyset_page(db, select, &sort_keys(order), args, |m| key_of(order, m)).await?;
-    access.touched(
-        KIND,
-        page.rows.iter().map(|(_, m)| m.owner_agency),
-        page.rows.len(),
-    );
-    Ok(page.map(|m| mask(access, m)))
+    let filter = filter.map(condition).transpose()?;
+    let order: Vec<_> = order
+        .iter()
+        .map(|o| (order_key(o.field), o.direction == Some(SortDirection::Desc)))
+        .collect();
+    door::list::<training::Entity, _>(db, access, filter, &order, args).await
 }
 
-/// One training event by id: `None` when it does not exist or is outside the caller's rows.
+/// One of the training events by id: `None` when it does not exist or is outside the caller's rows.
 pub async fn get<C: ConnectionTrait>(
     db: &C,
     access: &Access,
     id: i64,
 ) -> Result<Option<training::Model>> {
-    let found = training::Entity::find_by_id(id)
-        .filter(visible(access)?)
-        .one(db)
-        .await?;
-    access.touched(
-        KIND,
-        found.iter().map(|m| m.owner_agency),
-        usize::from(found.is_some()),
-    );
-    Ok(found.map(|m| mask(access, m)))
+    door::get::<training::Entity, _>(db, access, id).await
 }
 
 /// The readable training events of each funding award, for the award → trainings edge.
