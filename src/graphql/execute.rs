@@ -74,19 +74,22 @@ pub async fn execute(
         let error =
             async_graphql::Error::new("NUL characters are not accepted in documents or variables")
                 .extend_with(|_, e| e.set("code", code::BAD_USER_INPUT));
-        return Response::from_errors(vec![error.into_server_error(async_graphql::Pos::default())]);
+        let response =
+            Response::from_errors(vec![error.into_server_error(async_graphql::Pos::default())]);
+        return record(db, &access, operation, response, correlation_id).await;
     }
     // The grants in force now, so an expired or revoked grant stops working at once.
-    let access =
-        match crate::store::grants::in_force_for(db, access.role(), chrono::Utc::now()).await {
-            Ok(grants) => access.with_grants(grants),
-            Err(error) => {
-                let error = async_graphql::ErrorExtensions::extend(&error);
-                return Response::from_errors(vec![
-                    error.into_server_error(async_graphql::Pos::default()),
-                ]);
-            }
-        };
+    let access = match crate::store::grants::in_force_for(db, access.role(), chrono::Utc::now())
+        .await
+    {
+        Ok(grants) => access.with_grants(grants),
+        Err(error) => {
+            let error = async_graphql::ErrorExtensions::extend(&error);
+            let response =
+                Response::from_errors(vec![error.into_server_error(async_graphql::Pos::default())]);
+            return record(db, &access, operation, response, correlation_id).await;
+        }
+    };
     let mut context = RequestContext::new(db.clone(), access.clone());
     context.correlation_id = correlation_id.to_owned();
     let mut response = schema.execute(request.data(context)).await;
@@ -94,6 +97,19 @@ pub async fn execute(
     if trail.withheld {
         response.errors.push(withheld_error());
     }
+    record(db, &access, operation, response, correlation_id).await
+}
+
+/// Appends the operation's audit event and returns the response; if the event cannot be
+/// recorded, the response is withheld.
+async fn record(
+    db: &DatabaseConnection,
+    access: &Access,
+    operation: String,
+    response: Response,
+    correlation_id: &str,
+) -> Response {
+    let trail = access.trail.snapshot();
     let event = NewEvent {
         subject: access.caller.subject.clone(),
         role: access.role(),

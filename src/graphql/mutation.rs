@@ -85,7 +85,7 @@ fn write_error(error: import::ImportError) -> Error {
         }
         import::ImportError::Options(reason) => Error::invalid("input", reason),
         import::ImportError::Conflict => Error::Conflict(
-            "the record was changed since the version you read; read it again and reapply the change".into(),
+            "the record was created or changed by someone else meanwhile; read it again and reapply the change".into(),
         ),
         import::ImportError::Database(e) => Error::from(e),
     }
@@ -212,6 +212,10 @@ impl TraceMutation {
     ) -> async_graphql::Result<Trace> {
         let r = request(ctx)?;
         let options = options(r, EntityKind::Trace, false, "createTrace")?;
+        let options = ImportOptions {
+            create_only: true,
+            ..options
+        };
         let number = input.trace_number.trim().to_owned();
         refuse_taken(r, EntityKind::Trace, "traceNumber", &number).await?;
         import::import_traces(&r.db, vec![(1, input.into())], &options)
@@ -291,6 +295,10 @@ impl SeizureMutation {
     ) -> async_graphql::Result<Seizure> {
         let r = request(ctx)?;
         let options = options(r, EntityKind::Seizure, false, "recordSeizure")?;
+        let options = ImportOptions {
+            create_only: true,
+            ..options
+        };
         let case = input.case_number.trim().to_owned();
         refuse_taken(r, EntityKind::Seizure, "caseNumber", &case).await?;
         import::import_seizures(&r.db, vec![(1, input.into())], &options)
@@ -374,6 +382,10 @@ impl TrainingMutation {
     ) -> async_graphql::Result<Training> {
         let r = request(ctx)?;
         let options = options(r, EntityKind::Training, false, "createTraining")?;
+        let options = ImportOptions {
+            create_only: true,
+            ..options
+        };
         let reference = input.reference.trim().to_owned();
         refuse_taken(r, EntityKind::Training, "reference", &reference).await?;
         import::import_trainings(&r.db, vec![(1, input.into())], &options)
@@ -439,6 +451,10 @@ impl FundingMutation {
     ) -> async_graphql::Result<FundingAward> {
         let r = request(ctx)?;
         let options = options(r, EntityKind::FundingAward, false, "createFundingAward")?;
+        let options = ImportOptions {
+            create_only: true,
+            ..options
+        };
         let number = input.award_number.trim().to_owned();
         refuse_taken(r, EntityKind::FundingAward, "awardNumber", &number).await?;
         import::import_funding(&r.db, vec![(1, input.into())], &options)

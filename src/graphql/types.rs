@@ -81,6 +81,9 @@ pub fn page_of<M>(
         None => None,
     };
     let total = rows.len() as i64;
+    // The cursor is the id, so the edge pages in id order whatever order the rows came in.
+    let mut rows = rows;
+    rows.sort_by_key(|m| id(m));
     let rest: Vec<M> = rows
         .into_iter()
         .filter(|m| after.is_none_or(|a| id(m) > a))

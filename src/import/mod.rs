@@ -42,6 +42,9 @@ pub struct ImportOptions {
     /// For writes through the API: the audit event recorded in the same transaction as the
     /// write (its `rows_returned` is set to the number of records written).
     pub audit: Option<crate::audit::NewEvent>,
+    /// Refuse (with `ImportError::Conflict`) instead of updating when a record with the same
+    /// natural key exists: a create through the API, decided inside the import's transaction.
+    pub create_only: bool,
 }
 
 impl ImportOptions {
@@ -53,6 +56,7 @@ impl ImportOptions {
             acting_agency: None,
             expected_version: None,
             audit: None,
+            create_only: false,
         }
     }
 
@@ -138,6 +142,13 @@ pub enum ImportError {
 
 impl From<DbErr> for ImportError {
     fn from(error: DbErr) -> Self {
+        // A concurrent writer inserted the same natural key first.
+        if matches!(
+            error.sql_err(),
+            Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+        ) {
+            return ImportError::Conflict;
+        }
         match error {
             DbErr::RecordNotUpdated => ImportError::Conflict,
             other => ImportError::Database(other),
@@ -241,6 +252,10 @@ pub async fn import_traces(
         validate::distinct(records.map(|r| &r.trace_number), validate::key),
     )
     .await?;
+    if options.create_only && !prepared.context.owners.is_empty() {
+        prepared.txn.rollback().await?;
+        return Err(ImportError::Conflict);
+    }
     let (valid, errors) = validate::traces(&rows, &prepared.context);
     if !errors.is_empty() {
         return reject(prepared.txn, rows.len(), errors).await;
@@ -265,6 +280,10 @@ pub async fn import_seizures(
         validate::distinct(rows.iter().map(|(_, r)| &r.case_number), validate::key),
     )
     .await?;
+    if options.create_only && !prepared.context.owners.is_empty() {
+        prepared.txn.rollback().await?;
+        return Err(ImportError::Conflict);
+    }
     let (valid, errors) = validate::seizures(&rows, &prepared.context);
     if !errors.is_empty() {
         return reject(prepared.txn, rows.len(), errors).await;
@@ -293,6 +312,10 @@ pub async fn import_trainings(
         validate::distinct(records.map(|r| &r.reference), validate::key),
     )
     .await?;
+    if options.create_only && !prepared.context.owners.is_empty() {
+        prepared.txn.rollback().await?;
+        return Err(ImportError::Conflict);
+    }
     let (valid, errors) = validate::trainings(&rows, &prepared.context);
     if !errors.is_empty() {
         return reject(prepared.txn, rows.len(), errors).await;
@@ -316,6 +339,10 @@ pub async fn import_funding(
         validate::distinct(rows.iter().map(|(_, r)| &r.award_number), validate::key),
     )
     .await?;
+    if options.create_only && !prepared.context.owners.is_empty() {
+        prepared.txn.rollback().await?;
+        return Err(ImportError::Conflict);
+    }
     let (valid, errors) = validate::funding(&rows, &prepared.context);
     if !errors.is_empty() {
         return reject(prepared.txn, rows.len(), errors).await;

@@ -62,6 +62,24 @@ impl EntityKind {
         }
     }
 
+    /// The fields a policy may hide or gate by scope: those the store blanks and the API answers
+    /// with `null` and FORBIDDEN, and that no filter, order or grouping can reveal.
+    pub fn hideable(self) -> &'static [&'static str] {
+        match self {
+            EntityKind::Trace => &[
+                "recoveryMunicipality",
+                "purchaseDate",
+                "dealerLicense",
+                "purchaserName",
+            ],
+            EntityKind::Seizure => &["caseNumber", "concealmentMethod"],
+            EntityKind::Training => &[],
+            EntityKind::FundingAward => &["description"],
+            EntityKind::Firearm => &["importer"],
+            EntityKind::AuditEvent => &[],
+        }
+    }
+
     /// Parses the policy's name of an entity ("trace", "fundingAward").
     pub fn parse(name: &str) -> Option<EntityKind> {
         EntityKind::ALL.into_iter().find(|k| k.as_str() == name)
@@ -187,6 +205,11 @@ impl Policy {
                         nullable,
                         "invalid policy: role {role}, {kind}: '{field}' cannot be hidden because {}.{field} is never null",
                         kind.type_name()
+                    );
+                    anyhow::ensure!(
+                        kind.hideable().contains(&field.as_str()),
+                        "invalid policy: role {role}, {kind}: '{field}' cannot be hidden: the API filters, sorts or groups by it or does not withhold it; the fields of {kind} a policy can hide are: {}",
+                        kind.hideable().join(", ")
                     );
                 }
             }

@@ -49,6 +49,13 @@ pub struct GroupedQuery {
     pub sums: Vec<SimpleExpr>,
 }
 
+/// A group's median and how many values it was taken over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Median {
+    pub value: i64,
+    pub over: i64,
+}
+
 /// One group: its key cells, its row count and its sums.
 #[derive(Debug, Clone)]
 pub struct Group {
@@ -141,7 +148,7 @@ impl GroupedQuery {
         &self,
         db: &C,
         value: SimpleExpr,
-    ) -> Result<HashMap<Vec<Cell>, i64>> {
+    ) -> Result<HashMap<Vec<Cell>, Median>> {
         let mut inner = self.with_dims();
         inner.expr_as(Self::cast_bigint(value.clone()), Alias::new("v"));
         inner.and_where(value.is_not_null());
@@ -161,7 +168,7 @@ impl GroupedQuery {
         };
         let select_dims = dims.iter().map(|d| format!("{d}, ")).collect::<String>();
         let sql = format!(
-            "SELECT {select_dims}MIN(v) AS lo, MAX(v) AS hi FROM (\
+            "SELECT {select_dims}MIN(v) AS lo, MAX(v) AS hi, MAX(cnt) AS n FROM (\
                SELECT {select_dims}v, \
                  ROW_NUMBER() OVER ({partition} ORDER BY v) AS rn, \
                  COUNT(*) OVER ({partition}) AS cnt \
@@ -177,8 +184,15 @@ impl GroupedQuery {
             // Without grouping, an empty selection still yields one row, of NULLs.
             let lo: Option<i64> = row.try_get("", "lo")?;
             let hi: Option<i64> = row.try_get("", "hi")?;
-            if let (Some(lo), Some(hi)) = (lo, hi) {
-                medians.insert(keys, (lo + hi + 1).div_euclid(2));
+            let n: Option<i64> = row.try_get("", "n")?;
+            if let (Some(lo), Some(hi), Some(n)) = (lo, hi, n) {
+                medians.insert(
+                    keys,
+                    Median {
+                        value: (lo + hi + 1).div_euclid(2),
+                        over: n,
+                    },
+                );
             }
         }
         Ok(medians)
@@ -205,20 +219,25 @@ pub fn answer(
     access: &crate::policy::Access,
     mode: crate::policy::Aggregates,
     groups: Vec<Group>,
-    medians: &HashMap<Vec<Cell>, i64>,
+    medians: &HashMap<Vec<Cell>, Median>,
     sums: usize,
     withheld: &std::collections::HashSet<Vec<Cell>>,
 ) -> crate::policy::suppression::Answer {
     use crate::policy::suppression;
-    let median = |keys: &[Cell]| medians.get(keys).copied();
+    let threshold = access.suppression_threshold();
+    let suppressed = mode == crate::policy::Aggregates::Suppressed;
+    // A median over fewer values than the threshold is as disclosive as a small count: with one
+    // value it is that value.
+    let median = |keys: &[Cell]| {
+        medians
+            .get(keys)
+            .filter(|m| !suppressed || m.over >= threshold)
+            .map(|m| m.value)
+    };
     match mode {
-        crate::policy::Aggregates::Suppressed => suppression::suppressed(
-            groups,
-            median,
-            sums,
-            access.suppression_threshold(),
-            withheld,
-        ),
+        crate::policy::Aggregates::Suppressed => {
+            suppression::suppressed(groups, median, sums, threshold, withheld)
+        }
         _ => suppression::exact(groups, median, sums),
     }
 }

@@ -125,6 +125,11 @@ pub async fn trace_by_number<C: ConnectionTrait>(
         .filter(traces::visible(access)?)
         .one(db)
         .await?;
+    access.touched(
+        EntityKind::Trace,
+        found.iter().map(|m| m.owner_agency),
+        usize::from(found.is_some()),
+    );
     Ok(found.map(|m| traces::mask(access, m)))
 }
 
@@ -138,6 +143,11 @@ pub async fn seizure_by_case<C: ConnectionTrait>(
         .filter(seizures::visible(access)?)
         .one(db)
         .await?;
+    access.touched(
+        EntityKind::Seizure,
+        found.iter().map(|m| m.owner_agency),
+        usize::from(found.is_some()),
+    );
     Ok(found.map(|m| seizures::mask(access, m)))
 }
 
@@ -151,6 +161,11 @@ pub async fn training_by_reference<C: ConnectionTrait>(
         .filter(trainings::visible(access)?)
         .one(db)
         .await?;
+    access.touched(
+        EntityKind::Training,
+        found.iter().map(|m| m.owner_agency),
+        usize::from(found.is_some()),
+    );
     Ok(found.map(|m| trainings::mask(access, m)))
 }
 
@@ -164,6 +179,11 @@ pub async fn award_by_number<C: ConnectionTrait>(
         .filter(funding::visible(access)?)
         .one(db)
         .await?;
+    access.touched(
+        EntityKind::FundingAward,
+        found.iter().map(|m| m.owner_agency),
+        usize::from(found.is_some()),
+    );
     Ok(found.map(|m| funding::mask(access, m)))
 }
 

@@ -49,7 +49,7 @@ fn a_policy_missing_a_field_or_hiding_a_non_null_one_is_refused_by_name() {
 async fn editing_the_policy_file_changes_a_roles_slice_without_code() {
     let opened = DEFAULT_POLICY.replace(
         "[roles.CBP.trace]\nrows = \"none\"\naggregates = \"suppressed\"\nhidden = [\"purchaserName\", \"dealerLicense\"]",
-        "[roles.CBP.trace]\nrows = \"all\"\naggregates = \"exact\"\nhidden = [\"purchaserName\", \"dealerLicense\", \"timeToCrimeDays\"]",
+        "[roles.CBP.trace]\nrows = \"all\"\naggregates = \"exact\"\nhidden = [\"purchaserName\", \"dealerLicense\", \"recoveryMunicipality\"]",
     );
     assert_ne!(opened, DEFAULT_POLICY, "the edit applies");
     let app = spawn_app_with_policy(&opened).await;
@@ -57,7 +57,7 @@ async fn editing_the_policy_file_changes_a_roles_slice_without_code() {
     let cbp = app
         .as_role(Role::Cbp)
         .query(
-            "{ traces { totalCount nodes { traceNumber timeToCrimeDays } } }",
+            "{ traces { totalCount nodes { traceNumber recoveryMunicipality } } }",
             json!({}),
         )
         .await;
@@ -68,7 +68,7 @@ async fn editing_the_policy_file_changes_a_roles_slice_without_code() {
             .as_array()
             .unwrap()
             .iter()
-            .all(|n| n["timeToCrimeDays"].is_null())
+            .all(|n| n["recoveryMunicipality"].is_null())
     );
 }
 

@@ -232,3 +232,17 @@ async fn a_request_refused_before_execution_is_recorded_as_denied() {
     }
     assert_eq!(recorded, 1, "the refused request is in the audit trail");
 }
+
+#[tokio::test]
+async fn a_request_refused_for_a_nul_character_is_recorded() {
+    let app = app().await;
+    let response = app
+        .as_role(Role::Cbp)
+        .query(
+            "query NulProbe($s: [String!]) { seizures(filter: {usState: $s}) { totalCount } }",
+            json!({ "s": ["A\u{0}Z"] }),
+        )
+        .await;
+    assert_eq!(error_codes(&response), ["BAD_USER_INPUT"]);
+    assert_eq!(app.db.scalar("SELECT COUNT(*) FROM audit_event WHERE operation = 'NulProbe' AND outcome = 'error'").await, 1);
+}

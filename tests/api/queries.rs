@@ -287,3 +287,68 @@ async fn on_the_demo_data_seventy_percent_of_2014_2018_traces_are_us_sourced() {
         );
     }
 }
+
+#[tokio::test]
+async fn an_edge_pages_through_every_row_whatever_their_order() {
+    let app = spawn_app().await;
+    let firearm = fixtures::firearm(
+        &app.db.db,
+        "Glock",
+        FirearmType::Pistol,
+        "EDGE-1",
+        Agency::Atf,
+    )
+    .await;
+    for (number, year) in [("E-1", 2020), ("E-2", 2019), ("E-3", 2021)] {
+        fixtures::trace(
+            &app.db.db,
+            number,
+            firearm,
+            "MX-SON",
+            date(year, 1, 1),
+            SourceClass::Foreign,
+            None,
+        )
+        .await;
+    }
+    let atf = app.as_role(Role::Atf);
+    let query = "query($id: ID!, $after: String) { firearm(id: $id) { traces(first: 1, after: $after) { pageInfo { hasNextPage endCursor } nodes { traceNumber } } } }";
+    let mut seen = Vec::new();
+    let mut after = Value::Null;
+    loop {
+        let page = atf
+            .query(query, json!({ "id": firearm.to_string(), "after": after }))
+            .await;
+        let traces = &page["data"]["firearm"]["traces"];
+        seen.extend(
+            traces["nodes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|n| n["traceNumber"].as_str().unwrap().to_owned()),
+        );
+        if traces["pageInfo"]["hasNextPage"] != true {
+            break;
+        }
+        after = traces["pageInfo"]["endCursor"].clone();
+    }
+    seen.sort();
+    assert_eq!(seen, ["E-1", "E-2", "E-3"]);
+}
+
+#[tokio::test]
+async fn reading_own_data_reports_nothing_withheld() {
+    let app = spawn_app().await;
+    fixtures::load(&app.db.db).await;
+    let atf = app.as_role(Role::Atf).without_purpose();
+    let response = atf
+        .query(
+            "{ traces { nodes { traceNumber firearm { manufacturer } } } }",
+            json!({}),
+        )
+        .await;
+    assert!(
+        response["errors"].is_null(),
+        "ATF reads its own traces and their firearms: {response}"
+    );
+}

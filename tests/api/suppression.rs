@@ -221,3 +221,43 @@ async fn seizure_training_and_funding_stats_withhold_small_cells_the_same_way() 
         );
     }
 }
+
+#[tokio::test]
+async fn a_median_over_fewer_values_than_the_threshold_is_withheld() {
+    let app = spawn_app().await;
+    // Six traces in one state; only one has a time-to-crime, so its median would be that value.
+    for n in 0..6 {
+        let firearm = fixtures::firearm(
+            &app.db.db,
+            "Colt",
+            FirearmType::Rifle,
+            &format!("MED-{n}"),
+            Agency::Atf,
+        )
+        .await;
+        let purchaser = (n == 0).then_some("Synthetic Purchaser 0");
+        fixtures::trace(
+            &app.db.db,
+            &format!("MED-{n}"),
+            firearm,
+            "MX-COL",
+            date(2019, 1, 1),
+            SourceClass::UsManufactured,
+            purchaser,
+        )
+        .await;
+    }
+    let query =
+        "{ traceStats(groupBy: [RECOVERY_STATE]) { buckets { count medianTimeToCrimeDays } } }";
+    let state = app.as_role(Role::State).query(query, json!({})).await;
+    assert_eq!(
+        state["data"]["traceStats"]["buckets"][0],
+        json!({ "count": 6, "medianTimeToCrimeDays": null }),
+        "{state}"
+    );
+    let atf = app.as_role(Role::Atf).query(query, json!({})).await;
+    assert!(
+        atf["data"]["traceStats"]["buckets"][0]["medianTimeToCrimeDays"].is_number(),
+        "{atf}"
+    );
+}

@@ -319,3 +319,25 @@ async fn bulk_import_through_the_api_is_all_or_nothing_and_reports_every_bad_row
         .await;
     assert_eq!(error_codes(&cbp), ["FORBIDDEN"]);
 }
+
+#[tokio::test]
+async fn two_concurrent_creates_of_one_trace_number_leave_one_trace_and_one_conflict() {
+    let (app, _) = app().await;
+    let atf = app.as_role(Role::Atf);
+    let mut second = trace_input("T-RACE");
+    second["recoveryState"] = json!("MX-CHH");
+    let (a, b) = tokio::join!(
+        atf.query(CREATE_TRACE, json!({ "input": trace_input("T-RACE") })),
+        atf.query(CREATE_TRACE, json!({ "input": second })),
+    );
+    let mut codes = error_codes(&a);
+    codes.extend(error_codes(&b));
+    codes.retain(|c| c != "FORBIDDEN");
+    assert_eq!(codes, ["CONFLICT"], "{a} {b}");
+    assert_eq!(
+        app.db
+            .scalar("SELECT COUNT(*) FROM trace WHERE trace_number = 'T-RACE' AND version = 1")
+            .await,
+        1
+    );
+}
