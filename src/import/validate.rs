@@ -271,7 +271,9 @@ impl<'a> Row<'a> {
         {
             self.fail(
                 field,
-                format!("'{key}' exists and belongs to {owner}; {acting} may not change it"),
+                format!(
+                    "'{key}' is already recorded by another agency; {acting} may not change it"
+                ),
             );
         }
     }

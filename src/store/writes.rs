@@ -277,16 +277,18 @@ pub async fn delete_award(
     event: NewEvent,
 ) -> Result<()> {
     let award = award_for_update(db, access, id).await?;
+    // Counted inside the write transaction, so a training linked meanwhile is not unlinked.
+    let txn = super::begin_write(db).await?;
     let funded = training_event::Entity::find()
         .filter(training_event::Column::FundingAwardId.eq(award.id))
-        .count(db)
+        .count(&txn)
         .await?;
     if funded > 0 {
+        txn.rollback().await?;
         return Err(Error::Conflict(format!(
             "the award funds {funded} training events; unlink them first"
         )));
     }
-    let txn = super::begin_write(db).await?;
     funding_award::Entity::delete_by_id(award.id)
         .exec(&txn)
         .await?;

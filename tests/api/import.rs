@@ -587,7 +587,7 @@ async fn an_acting_agency_cannot_import_another_agencys_records() {
         errors.row_errors(),
         1,
         Some("case_number"),
-        "belongs to ICE"
+        "already recorded by another agency"
     ));
     assert_eq!(
         t.scalar("SELECT COUNT(*) FROM seizure WHERE owner_agency = 'ICE'")
