@@ -70,7 +70,11 @@ const EDGES: &[(&str, &str, EntityKind)] = &[
 ];
 
 fn has_rows(access: &Access, kind: EntityKind) -> bool {
-    access.rule(kind).rows != Rows::None || access.grants_for(kind).next().is_some()
+    let granted = |k: EntityKind| access.grants_for(k).next().is_some();
+    access.rule(kind).rows != Rows::None
+        || granted(kind)
+        // The firearms of granted traces or seizures come with them.
+        || (kind == EntityKind::Firearm && (granted(EntityKind::Trace) || granted(EntityKind::Seizure)))
 }
 
 /// Whether the caller's role sees the field `type_name.field` in introspection. A query root

@@ -10,7 +10,7 @@ use crate::helpers::{TestApp, error_codes, spawn_app};
 
 const GRANT: &str =
     "mutation($input: GrantInput!) { grantAccess(input: $input) { id role entity reason } }";
-const TRACES: &str = "{ traces { totalCount nodes { traceNumber recoveryState purchaserName } } }";
+const TRACES: &str = "{ traces { totalCount nodes { traceNumber recoveryState purchaserName firearm { manufacturer } } } }";
 
 async fn app() -> (TestApp, Fixture) {
     let app = spawn_app().await;
@@ -66,6 +66,10 @@ async fn a_grant_opens_exactly_its_rows_for_exactly_its_window() {
     let seen = state.query(TRACES, json!({})).await;
     assert_eq!(seen["data"]["traces"]["totalCount"], 1, "{seen}");
     assert_eq!(seen["data"]["traces"]["nodes"][0]["traceNumber"], "T-1");
+    assert_eq!(
+        seen["data"]["traces"]["nodes"][0]["firearm"]["manufacturer"], "Glock",
+        "the granted trace's firearm comes with it"
+    );
     assert!(
         seen["data"]["traces"]["nodes"][0]["purchaserName"].is_null(),
         "a grant opens rows, not hidden fields"
