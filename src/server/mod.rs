@@ -482,7 +482,8 @@ async fn handle_graphql(req: &HttpRequest, payload: web::Payload, state: &AppSta
                     code::TIMEOUT,
                     &format!(
                         "the request took longer than {} seconds and was abandoned \
-                         (limits.request_timeout_secs); nothing it would have written was kept",
+                         (limits.request_timeout_secs); a write still in progress was rolled back, \
+                         but mutation fields that had completed stay committed: read before retrying",
                         limits.request_timeout_secs
                     ),
                 );
