@@ -250,7 +250,7 @@ fn schema(settings: &Settings, args: SchemaArgs) -> anyhow::Result<String> {
         return Ok(crate::graphql::sdl());
     };
     let policy = crate::policy::Policy::load(&settings.policy)?;
-    policy.check_schema(&crate::graphql::shape::schema_fields())?;
+    policy.check_fields(&crate::store::catalogue())?;
     let caller = crate::auth::Caller {
         subject: "schema".into(),
         role,

@@ -4,3 +4,4 @@
 pub mod calendar;
 pub mod codes;
 pub mod money;
+pub mod scalars;

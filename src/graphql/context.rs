@@ -16,6 +16,8 @@ pub struct RequestContext {
     pub loader: std::sync::Arc<DataLoader<HubLoader>>,
     /// The request's correlation id, for audit events of writes.
     pub correlation_id: String,
+    /// The errors of fields withheld from the caller, added to the response.
+    pub withheld: super::withheld::Withheld,
 }
 
 impl RequestContext {
@@ -32,6 +34,7 @@ impl RequestContext {
             access,
             loader: std::sync::Arc::new(loader),
             correlation_id: String::new(),
+            withheld: Default::default(),
         }
     }
 }

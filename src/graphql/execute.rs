@@ -92,7 +92,9 @@ pub async fn execute(
     };
     let mut context = RequestContext::new(db.clone(), access.clone());
     context.correlation_id = correlation_id.to_owned();
+    let withheld = context.withheld.clone();
     let mut response = schema.execute(request.data(context)).await;
+    response.errors.extend(withheld.take());
     let trail = access.trail.snapshot();
     if trail.withheld {
         response.errors.push(withheld_error());

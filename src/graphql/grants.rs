@@ -5,9 +5,9 @@ use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::{Role, access_grant};
 
+use super::args::row_id;
 use super::context::request;
 use super::errors::ResultExt;
-use super::query::row_id;
 use crate::store::grants::{self, NewGrant};
 
 /// A grant: `role` may read rows of `entity` matching `rowFilter` from `startsAt` until `endsAt`.

@@ -1,19 +1,19 @@
 //! The GraphQL API: the contract's types, query roots and mutations. Resolvers translate arguments
 //! and call `store`; they never query tables themselves.
 
+pub mod args;
 pub mod context;
 pub mod errors;
 pub mod execute;
 pub mod grants;
-pub mod inputs;
 pub mod loaders;
 pub mod mutation;
 pub mod query;
-pub mod scalars;
 pub mod shape;
 pub mod stats;
 pub mod types;
 pub mod visibility;
+pub mod withheld;
 pub mod write_inputs;
 
 use async_graphql::{EmptySubscription, Schema};
@@ -63,6 +63,7 @@ pub fn build_schema(limits: Limits) -> HubSchema {
     .limit_recursive_depth(limits.recursive_depth)
     .limit_directives(limits.directives)
     .disable_suggestions()
+    .extension(withheld::WithheldFields)
     .finish()
 }
 

@@ -4,9 +4,9 @@
 
 use async_graphql::{Context, ID, MergedObject, Object, SimpleObject};
 
+use super::args::row_id;
 use super::context::{RequestContext, request};
 use super::errors::ResultExt;
-use super::query::row_id;
 use super::types::{FundingAward, Seizure, Trace, Training};
 use super::write_inputs::*;
 use crate::error::Error;
@@ -222,9 +222,10 @@ impl TraceMutation {
             .await
             .map_err(write_error)
             .gql()?;
-        let stored = writes::trace_by_number(&r.db, &r.access, &number)
-            .await
-            .gql()?;
+        let stored =
+            crate::store::door::by_key::<entity::trace::Entity, _>(&r.db, &r.access, &number)
+                .await
+                .gql()?;
         stored.map(Trace).ok_or(Error::NotFound).gql()
     }
 
@@ -247,9 +248,10 @@ impl TraceMutation {
             .await
             .map_err(write_error)
             .gql()?;
-        let stored = crate::store::traces::get(&r.db, &r.access, trace.id)
-            .await
-            .gql()?;
+        let stored =
+            crate::store::door::get::<entity::trace::Entity, _>(&r.db, &r.access, trace.id)
+                .await
+                .gql()?;
         stored.map(Trace).ok_or(Error::NotFound).gql()
     }
 
@@ -305,9 +307,10 @@ impl SeizureMutation {
             .await
             .map_err(write_error)
             .gql()?;
-        let stored = writes::seizure_by_case(&r.db, &r.access, &case)
-            .await
-            .gql()?;
+        let stored =
+            crate::store::door::by_key::<entity::seizure::Entity, _>(&r.db, &r.access, &case)
+                .await
+                .gql()?;
         stored.map(Seizure).ok_or(Error::NotFound).gql()
     }
 
@@ -334,9 +337,10 @@ impl SeizureMutation {
         .await
         .map_err(write_error)
         .gql()?;
-        let stored = crate::store::seizures::get(&r.db, &r.access, seizure.id)
-            .await
-            .gql()?;
+        let stored =
+            crate::store::door::get::<entity::seizure::Entity, _>(&r.db, &r.access, seizure.id)
+                .await
+                .gql()?;
         stored.map(Seizure).ok_or(Error::NotFound).gql()
     }
 
@@ -392,9 +396,11 @@ impl TrainingMutation {
             .await
             .map_err(write_error)
             .gql()?;
-        let stored = writes::training_by_reference(&r.db, &r.access, &reference)
-            .await
-            .gql()?;
+        let stored = crate::store::door::by_key::<entity::training_event::Entity, _>(
+            &r.db, &r.access, &reference,
+        )
+        .await
+        .gql()?;
         stored.map(Training).ok_or(Error::NotFound).gql()
     }
 
@@ -421,9 +427,13 @@ impl TrainingMutation {
         .await
         .map_err(write_error)
         .gql()?;
-        let stored = crate::store::trainings::get(&r.db, &r.access, training.id)
-            .await
-            .gql()?;
+        let stored = crate::store::door::get::<entity::training_event::Entity, _>(
+            &r.db,
+            &r.access,
+            training.id,
+        )
+        .await
+        .gql()?;
         stored.map(Training).ok_or(Error::NotFound).gql()
     }
 
@@ -461,9 +471,11 @@ impl FundingMutation {
             .await
             .map_err(write_error)
             .gql()?;
-        let stored = writes::award_by_number(&r.db, &r.access, &number)
-            .await
-            .gql()?;
+        let stored = crate::store::door::by_key::<entity::funding_award::Entity, _>(
+            &r.db, &r.access, &number,
+        )
+        .await
+        .gql()?;
         stored.map(FundingAward).ok_or(Error::NotFound).gql()
     }
 
@@ -486,9 +498,10 @@ impl FundingMutation {
             .await
             .map_err(write_error)
             .gql()?;
-        let stored = crate::store::funding::get(&r.db, &r.access, award.id)
-            .await
-            .gql()?;
+        let stored =
+            crate::store::door::get::<entity::funding_award::Entity, _>(&r.db, &r.access, award.id)
+                .await
+                .gql()?;
         stored.map(FundingAward).ok_or(Error::NotFound).gql()
     }
 

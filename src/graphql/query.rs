@@ -3,26 +3,22 @@
 
 use async_graphql::{Context, ID, MergedObject, Object};
 
+use entity::{firearm, funding_award, seizure, trace, training_event};
+
+use super::args::{page_args, row_id};
 use super::context::request;
 use super::errors::ResultExt;
-use super::inputs::*;
 use super::stats::{FundingStats, SeizureStats, TraceStats, TrainingStats};
 use super::types::{
     AuditEvent, Conn, EntityPermission, Firearm, FundingAward, RowAccess, Seizure, Trace, Training,
-    Viewer, connection, page_args,
+    Viewer, connection,
 };
-use crate::error::Error;
+use crate::policy::suppression::Answer;
 use crate::policy::{Aggregates, EntityKind, Rows};
 use crate::store;
-
-/// Parses an `ID` argument into a row id.
-pub fn row_id(id: &ID) -> async_graphql::Result<i64> {
-    id.parse::<i64>()
-        .ok()
-        .filter(|i| *i > 0)
-        .ok_or_else(|| Error::invalid("id", "is not an id this server issued"))
-        .gql()
-}
+use crate::store::door::Owned;
+use crate::store::filters::*;
+use crate::store::stats::Grouped;
 
 #[derive(MergedObject, Default)]
 pub struct Query(
@@ -59,7 +55,7 @@ impl ViewerQuery {
                 EntityPermission {
                     entity: kind.as_str().to_owned(),
                     rows,
-                    hidden_fields: access.hidden_fields(*kind),
+                    hidden_fields: store::hidden_fields(access, *kind),
                     can_write: access.can_write(*kind),
                 }
             })
@@ -95,22 +91,17 @@ impl TraceQuery {
         #[graphql(default = 20)] first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<Conn<Trace>> {
-        let r = request(ctx)?;
-        let args = page_args(first, after)?;
-        let order = order_by.unwrap_or_default();
-        let page = store::traces::list(&r.db, &r.access, filter.as_ref(), &order, &args)
-            .await
-            .gql()?;
-        Ok(connection(page, Trace))
+        let order = order_by
+            .unwrap_or_default()
+            .iter()
+            .map(Order::key)
+            .collect();
+        rows::<trace::Entity, _>(ctx, filter, order, first, after, Trace).await
     }
 
     #[graphql(visible = "crate::graphql::visibility::query::trace")]
     async fn trace(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Trace>> {
-        let r = request(ctx)?;
-        let found = store::traces::get(&r.db, &r.access, row_id(&id)?)
-            .await
-            .gql()?;
-        Ok(found.map(Trace))
+        row::<trace::Entity, _>(ctx, &id, Trace).await
     }
 
     /// Counts and metrics grouped by the given dimensions, computed in the database.
@@ -121,11 +112,8 @@ impl TraceQuery {
         filter: Option<TraceFilter>,
         group_by: Vec<TraceDimension>,
     ) -> async_graphql::Result<TraceStats> {
-        let r = request(ctx)?;
         let group_by = distinct(group_by);
-        let answer = store::traces::stats(&r.db, &r.access, filter.as_ref(), &group_by)
-            .await
-            .gql()?;
+        let answer = grouped::<trace::Entity>(ctx, filter, &group_by).await?;
         Ok(TraceStats::new(answer, &group_by))
     }
 }
@@ -144,22 +132,17 @@ impl SeizureQuery {
         #[graphql(default = 20)] first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<Conn<Seizure>> {
-        let r = request(ctx)?;
-        let args = page_args(first, after)?;
-        let order = order_by.unwrap_or_default();
-        let page = store::seizures::list(&r.db, &r.access, filter.as_ref(), &order, &args)
-            .await
-            .gql()?;
-        Ok(connection(page, Seizure))
+        let order = order_by
+            .unwrap_or_default()
+            .iter()
+            .map(Order::key)
+            .collect();
+        rows::<seizure::Entity, _>(ctx, filter, order, first, after, Seizure).await
     }
 
     #[graphql(visible = "crate::graphql::visibility::query::seizure")]
     async fn seizure(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Seizure>> {
-        let r = request(ctx)?;
-        let found = store::seizures::get(&r.db, &r.access, row_id(&id)?)
-            .await
-            .gql()?;
-        Ok(found.map(Seizure))
+        row::<seizure::Entity, _>(ctx, &id, Seizure).await
     }
 
     #[graphql(visible = "crate::graphql::visibility::query::seizure_stats")]
@@ -169,11 +152,8 @@ impl SeizureQuery {
         filter: Option<SeizureFilter>,
         group_by: Vec<SeizureDimension>,
     ) -> async_graphql::Result<SeizureStats> {
-        let r = request(ctx)?;
         let group_by = distinct(group_by);
-        let answer = store::seizures::stats(&r.db, &r.access, filter.as_ref(), &group_by)
-            .await
-            .gql()?;
+        let answer = grouped::<seizure::Entity>(ctx, filter, &group_by).await?;
         Ok(SeizureStats::new(answer, &group_by))
     }
 }
@@ -192,22 +172,17 @@ impl TrainingQuery {
         #[graphql(default = 20)] first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<Conn<Training>> {
-        let r = request(ctx)?;
-        let args = page_args(first, after)?;
-        let order = order_by.unwrap_or_default();
-        let page = store::trainings::list(&r.db, &r.access, filter.as_ref(), &order, &args)
-            .await
-            .gql()?;
-        Ok(connection(page, Training))
+        let order = order_by
+            .unwrap_or_default()
+            .iter()
+            .map(Order::key)
+            .collect();
+        rows::<training_event::Entity, _>(ctx, filter, order, first, after, Training).await
     }
 
     #[graphql(visible = "crate::graphql::visibility::query::training")]
     async fn training(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Training>> {
-        let r = request(ctx)?;
-        let found = store::trainings::get(&r.db, &r.access, row_id(&id)?)
-            .await
-            .gql()?;
-        Ok(found.map(Training))
+        row::<training_event::Entity, _>(ctx, &id, Training).await
     }
 
     #[graphql(visible = "crate::graphql::visibility::query::training_stats")]
@@ -217,11 +192,8 @@ impl TrainingQuery {
         filter: Option<TrainingFilter>,
         group_by: Vec<TrainingDimension>,
     ) -> async_graphql::Result<TrainingStats> {
-        let r = request(ctx)?;
         let group_by = distinct(group_by);
-        let answer = store::trainings::stats(&r.db, &r.access, filter.as_ref(), &group_by)
-            .await
-            .gql()?;
+        let answer = grouped::<training_event::Entity>(ctx, filter, &group_by).await?;
         Ok(TrainingStats::new(answer, &group_by))
     }
 }
@@ -240,13 +212,12 @@ impl FundingQuery {
         #[graphql(default = 20)] first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<Conn<FundingAward>> {
-        let r = request(ctx)?;
-        let args = page_args(first, after)?;
-        let order = order_by.unwrap_or_default();
-        let page = store::funding::list(&r.db, &r.access, filter.as_ref(), &order, &args)
-            .await
-            .gql()?;
-        Ok(connection(page, FundingAward))
+        let order = order_by
+            .unwrap_or_default()
+            .iter()
+            .map(Order::key)
+            .collect();
+        rows::<funding_award::Entity, _>(ctx, filter, order, first, after, FundingAward).await
     }
 
     #[graphql(visible = "crate::graphql::visibility::query::funding_award")]
@@ -255,11 +226,7 @@ impl FundingQuery {
         ctx: &Context<'_>,
         id: ID,
     ) -> async_graphql::Result<Option<FundingAward>> {
-        let r = request(ctx)?;
-        let found = store::funding::get(&r.db, &r.access, row_id(&id)?)
-            .await
-            .gql()?;
-        Ok(found.map(FundingAward))
+        row::<funding_award::Entity, _>(ctx, &id, FundingAward).await
     }
 
     #[graphql(visible = "crate::graphql::visibility::query::funding_stats")]
@@ -269,11 +236,8 @@ impl FundingQuery {
         filter: Option<FundingFilter>,
         group_by: Vec<FundingDimension>,
     ) -> async_graphql::Result<FundingStats> {
-        let r = request(ctx)?;
         let group_by = distinct(group_by);
-        let answer = store::funding::stats(&r.db, &r.access, filter.as_ref(), &group_by)
-            .await
-            .gql()?;
+        let answer = grouped::<funding_award::Entity>(ctx, filter, &group_by).await?;
         Ok(FundingStats::new(answer, &group_by))
     }
 }
@@ -291,21 +255,12 @@ impl FirearmQuery {
         #[graphql(default = 20)] first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<Conn<Firearm>> {
-        let r = request(ctx)?;
-        let args = page_args(first, after)?;
-        let page = store::firearms::list(&r.db, &r.access, filter.as_ref(), &args)
-            .await
-            .gql()?;
-        Ok(connection(page, Firearm))
+        rows::<firearm::Entity, _>(ctx, filter, Vec::new(), first, after, Firearm).await
     }
 
     #[graphql(visible = "crate::graphql::visibility::query::firearm")]
     async fn firearm(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Firearm>> {
-        let r = request(ctx)?;
-        let found = store::firearms::get(&r.db, &r.access, row_id(&id)?)
-            .await
-            .gql()?;
-        Ok(found.map(Firearm))
+        row::<firearm::Entity, _>(ctx, &id, Firearm).await
     }
 }
 
@@ -340,4 +295,55 @@ fn distinct<D: PartialEq + Copy>(dims: Vec<D>) -> Vec<D> {
         }
     }
     out
+}
+
+/// A page of an entity's rows through the store's door, as a connection of `node`s.
+async fn rows<E, N>(
+    ctx: &Context<'_>,
+    filter: Option<E::Filter>,
+    order: Vec<(E::OrderField, bool)>,
+    first: Option<i32>,
+    after: Option<String>,
+    node: fn(E::Model) -> N,
+) -> async_graphql::Result<Conn<N>>
+where
+    E: Owned,
+    E::Model: Sync,
+    N: async_graphql::OutputType,
+{
+    let r = request(ctx)?;
+    let args = page_args(first, after)?;
+    let page = store::door::list::<E, _>(&r.db, &r.access, filter.as_ref(), &order, &args)
+        .await
+        .gql()?;
+    Ok(connection(page, node))
+}
+
+/// One of an entity's rows by id through the store's door.
+async fn row<E: Owned, N>(
+    ctx: &Context<'_>,
+    id: &ID,
+    node: fn(E::Model) -> N,
+) -> async_graphql::Result<Option<N>> {
+    let r = request(ctx)?;
+    let found = store::door::get::<E, _>(&r.db, &r.access, row_id(id)?)
+        .await
+        .gql()?;
+    Ok(found.map(node))
+}
+
+/// An entity's grouped counts and metrics, as the caller's policy allows.
+async fn grouped<E>(
+    ctx: &Context<'_>,
+    filter: Option<E::Filter>,
+    group_by: &[E::Dimension],
+) -> async_graphql::Result<Answer>
+where
+    E: Grouped,
+    E::Filter: async_graphql::InputType,
+{
+    let r = request(ctx)?;
+    store::stats::stats::<E, _>(&r.db, &r.access, filter.as_ref(), group_by)
+        .await
+        .gql()
 }

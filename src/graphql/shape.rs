@@ -1,9 +1,16 @@
-//! The shape of the served schema, read back from its SDL: what the policy is checked against.
+//! The shape of the served schema, read back from its SDL, and its agreement with the store's
+//! descriptors: every field of an entity type is described, and every field a policy may hide is
+//! nullable (a hidden field answers `null`).
 
 use async_graphql::parser::parse_schema;
 use async_graphql::parser::types::{TypeKind, TypeSystemDefinition};
 
-use crate::policy::SchemaFields;
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::policy::EntityKind;
+
+/// The fields of each object type as the schema declares them: name and whether it may be null.
+pub type SchemaFields = BTreeMap<String, Vec<(String, bool)>>;
 
 /// The fields of every object type: name and whether it may be null.
 pub fn schema_fields() -> SchemaFields {
@@ -24,4 +31,42 @@ pub fn schema_fields() -> SchemaFields {
         }
     }
     out
+}
+
+/// Checks that the store's descriptor of every entity names exactly the fields of its API type,
+/// and that every field a policy may hide is nullable there.
+pub fn check_descriptors(schema: &SchemaFields) -> anyhow::Result<()> {
+    for kind in EntityKind::ALL {
+        let declared = schema
+            .get(kind.type_name())
+            .ok_or_else(|| anyhow::anyhow!("the schema has no type {}", kind.type_name()))?;
+        let described = crate::store::fields(kind);
+        let in_schema: BTreeSet<&str> = declared.iter().map(|(f, _)| f.as_str()).collect();
+        let in_store: BTreeSet<&str> = described.iter().map(|f| f.name).collect();
+        anyhow::ensure!(
+            in_schema == in_store,
+            "the descriptor of {kind} disagrees with the API type {}: only in the API: {:?}; only in the descriptor: {:?}",
+            kind.type_name(),
+            in_schema.difference(&in_store).collect::<Vec<_>>(),
+            in_store.difference(&in_schema).collect::<Vec<_>>()
+        );
+        for field in described.iter().filter(|f| f.hideable) {
+            let nullable = declared.iter().any(|(f, null)| f == field.name && *null);
+            anyhow::ensure!(
+                nullable,
+                "{}.{} is hideable in the descriptor but never null in the API",
+                kind.type_name(),
+                field.name
+            );
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_entity_descriptor_matches_its_api_type() {
+        super::check_descriptors(&super::schema_fields()).expect("descriptors match the schema");
+    }
 }

@@ -5,10 +5,12 @@ use entity::{
     Agency, CourseKind, Direction, FirearmType, FundingCategory, SourceClass, TraceStatus,
 };
 
-use super::inputs::{FundingDimension, SeizureDimension, TraceDimension, TrainingDimension};
-use super::scalars::Money;
+use crate::domain::scalars::Money;
+use crate::policy::suppression::Cell;
 use crate::policy::suppression::{Answer, Bucket};
-use crate::store::stats::Cell;
+use crate::store::filters::{
+    FundingDimension, SeizureDimension, TraceDimension, TrainingDimension,
+};
 
 fn int(cell: Option<&Cell>) -> Option<i32> {
     cell.and_then(Cell::as_int)

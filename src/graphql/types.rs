@@ -15,12 +15,10 @@ use super::loaders::{
     FirearmById, FirearmsOfSeizure, FundingAwardById, SeizuresOfFirearm, TracesOfFirearm,
     TrainingsOfAward,
 };
-use super::scalars::{Date, Money};
-use crate::policy::EntityKind;
+use crate::domain::scalars::{Date, Money};
 use crate::store::page::{KeyValue, Page, PageArgs};
 
-/// The cursor of a connection: the sort key values of its row, opaque to clients.
-pub type Cursor = OpaqueCursor<Vec<KeyValue>>;
+use super::args::{Cursor, page_args};
 
 /// `totalCount` beside `edges`, `nodes` and `pageInfo`.
 #[derive(SimpleObject)]
@@ -101,39 +99,6 @@ pub fn page_of<M>(
     })
 }
 
-/// Reads the page arguments of a connection field.
-pub fn page_args(first: Option<i32>, after: Option<String>) -> async_graphql::Result<PageArgs> {
-    use async_graphql::connection::CursorType;
-    let after = match after {
-        Some(text) => Some(
-            Cursor::decode_cursor(&text)
-                .map_err(|_| {
-                    async_graphql::ErrorExtensions::extend(&crate::error::Error::invalid(
-                        "after",
-                        "is not a cursor this server issued",
-                    ))
-                })?
-                .0,
-        ),
-        None => None,
-    };
-    Ok(PageArgs { first, after })
-}
-
-/// A nullable field, `null` plus FORBIDDEN when the caller's role may not read it.
-fn guard<T>(
-    ctx: &Context<'_>,
-    kind: EntityKind,
-    field: &str,
-    value: T,
-) -> async_graphql::Result<T> {
-    if request(ctx)?.access.can_read_field(kind, field) {
-        Ok(value)
-    } else {
-        Err(field_forbidden(kind.as_str(), field))
-    }
-}
-
 pub struct Provenance {
     owner: Agency,
     source_system: String,
@@ -193,16 +158,8 @@ impl Trace {
         &self.0.recovery_state
     }
     #[graphql(visible = "crate::graphql::visibility::trace::recovery_municipality")]
-    async fn recovery_municipality(
-        &self,
-        ctx: &Context<'_>,
-    ) -> async_graphql::Result<Option<&str>> {
-        guard(
-            ctx,
-            EntityKind::Trace,
-            "recoveryMunicipality",
-            self.0.recovery_municipality.as_deref(),
-        )
+    async fn recovery_municipality(&self) -> Option<&str> {
+        self.0.recovery_municipality.as_deref()
     }
     async fn status(&self) -> TraceStatus {
         self.0.status
@@ -210,52 +167,25 @@ impl Trace {
     async fn source_class(&self) -> SourceClass {
         self.0.source_class
     }
-    #[graphql(visible = "crate::graphql::visibility::trace::purchase_state")]
-    async fn purchase_state(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<&str>> {
-        guard(
-            ctx,
-            EntityKind::Trace,
-            "purchaseState",
-            self.0.purchase_state.as_deref(),
-        )
+    async fn purchase_state(&self) -> Option<&str> {
+        self.0.purchase_state.as_deref()
     }
     #[graphql(visible = "crate::graphql::visibility::trace::purchase_date")]
-    async fn purchase_date(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Date>> {
-        guard(
-            ctx,
-            EntityKind::Trace,
-            "purchaseDate",
-            self.0.purchase_date.map(Date),
-        )
+    async fn purchase_date(&self) -> Option<Date> {
+        self.0.purchase_date.map(Date)
     }
-    #[graphql(visible = "crate::graphql::visibility::trace::time_to_crime_days")]
-    async fn time_to_crime_days(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<i32>> {
-        guard(
-            ctx,
-            EntityKind::Trace,
-            "timeToCrimeDays",
-            self.0.time_to_crime_days,
-        )
+    async fn time_to_crime_days(&self) -> Option<i32> {
+        self.0.time_to_crime_days
     }
     /// Restricted.
     #[graphql(visible = "crate::graphql::visibility::trace::dealer_license")]
-    async fn dealer_license(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<&str>> {
-        guard(
-            ctx,
-            EntityKind::Trace,
-            "dealerLicense",
-            self.0.dealer_license.as_deref(),
-        )
+    async fn dealer_license(&self) -> Option<&str> {
+        self.0.dealer_license.as_deref()
     }
     /// Personal data.
     #[graphql(visible = "crate::graphql::visibility::trace::purchaser_name")]
-    async fn purchaser_name(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<&str>> {
-        guard(
-            ctx,
-            EntityKind::Trace,
-            "purchaserName",
-            self.0.purchaser_name.as_deref(),
-        )
+    async fn purchaser_name(&self) -> Option<&str> {
+        self.0.purchaser_name.as_deref()
     }
     async fn provenance(&self) -> Provenance {
         provenance!(self.0)
@@ -275,7 +205,6 @@ impl Firearm {
     async fn manufacturer(&self) -> &str {
         &self.0.manufacturer
     }
-    #[graphql(visible = "crate::graphql::visibility::firearm::model")]
     async fn model(&self) -> Option<&str> {
         self.0.model.as_deref()
     }
@@ -283,31 +212,18 @@ impl Firearm {
     async fn firearm_type(&self) -> FirearmType {
         self.0.firearm_type
     }
-    #[graphql(visible = "crate::graphql::visibility::firearm::caliber")]
     async fn caliber(&self) -> Option<&str> {
         self.0.caliber.as_deref()
     }
-    #[graphql(visible = "crate::graphql::visibility::firearm::serial_number")]
-    async fn serial_number(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<&str>> {
-        guard(
-            ctx,
-            EntityKind::Firearm,
-            "serialNumber",
-            self.0.serial_number.as_deref(),
-        )
+    async fn serial_number(&self) -> Option<&str> {
+        self.0.serial_number.as_deref()
     }
-    #[graphql(visible = "crate::graphql::visibility::firearm::country_of_manufacture")]
     async fn country_of_manufacture(&self) -> Option<&str> {
         self.0.country_of_manufacture.as_deref()
     }
     #[graphql(visible = "crate::graphql::visibility::firearm::importer")]
-    async fn importer(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<&str>> {
-        guard(
-            ctx,
-            EntityKind::Firearm,
-            "importer",
-            self.0.importer.as_deref(),
-        )
+    async fn importer(&self) -> Option<&str> {
+        self.0.importer.as_deref()
     }
     /// The traces of this firearm the caller may read.
     #[graphql(visible = "crate::graphql::visibility::firearm::traces")]
@@ -355,25 +271,14 @@ impl Seizure {
     }
     /// Restricted.
     #[graphql(visible = "crate::graphql::visibility::seizure::case_number")]
-    async fn case_number(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<&str>> {
-        guard(
-            ctx,
-            EntityKind::Seizure,
-            "caseNumber",
-            Some(self.0.case_number.as_str()),
-        )
+    async fn case_number(&self) -> Option<&str> {
+        Some(self.0.case_number.as_str())
     }
     async fn seizing_agency(&self) -> Agency {
         self.0.seizing_agency
     }
-    #[graphql(visible = "crate::graphql::visibility::seizure::operation")]
-    async fn operation(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<&str>> {
-        guard(
-            ctx,
-            EntityKind::Seizure,
-            "operation",
-            self.0.operation.as_deref(),
-        )
+    async fn operation(&self) -> Option<&str> {
+        self.0.operation.as_deref()
     }
     async fn seized_on(&self) -> Date {
         Date(self.0.seized_on)
@@ -385,26 +290,15 @@ impl Seizure {
     async fn us_state(&self) -> &str {
         &self.0.us_state
     }
-    #[graphql(visible = "crate::graphql::visibility::seizure::port_of_entry")]
-    async fn port_of_entry(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<&str>> {
-        guard(
-            ctx,
-            EntityKind::Seizure,
-            "portOfEntry",
-            self.0.port_of_entry.as_deref(),
-        )
+    async fn port_of_entry(&self) -> Option<&str> {
+        self.0.port_of_entry.as_deref()
     }
     async fn direction(&self) -> Direction {
         self.0.direction
     }
     #[graphql(visible = "crate::graphql::visibility::seizure::concealment_method")]
-    async fn concealment_method(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<&str>> {
-        guard(
-            ctx,
-            EntityKind::Seizure,
-            "concealmentMethod",
-            self.0.concealment_method.as_deref(),
-        )
+    async fn concealment_method(&self) -> Option<&str> {
+        self.0.concealment_method.as_deref()
     }
     async fn ammunition_rounds(&self) -> i64 {
         self.0.ammunition_rounds
@@ -462,14 +356,8 @@ impl Training {
     async fn mexican_agency(&self) -> &str {
         &self.0.mexican_agency
     }
-    #[graphql(visible = "crate::graphql::visibility::training::mexican_state")]
-    async fn mexican_state(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<&str>> {
-        guard(
-            ctx,
-            EntityKind::Training,
-            "mexicanState",
-            self.0.mexican_state.as_deref(),
-        )
+    async fn mexican_state(&self) -> Option<&str> {
+        self.0.mexican_state.as_deref()
     }
     async fn participants(&self) -> i32 {
         self.0.participants
@@ -521,7 +409,6 @@ impl FundingAward {
     async fn category(&self) -> FundingCategory {
         self.0.category
     }
-    #[graphql(visible = "crate::graphql::visibility::funding_award::implementing_agency")]
     async fn implementing_agency(&self) -> Option<Agency> {
         self.0.implementing_agency
     }
@@ -535,13 +422,8 @@ impl FundingAward {
         Money(self.0.disbursed_cents)
     }
     #[graphql(visible = "crate::graphql::visibility::funding_award::description")]
-    async fn description(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<&str>> {
-        guard(
-            ctx,
-            EntityKind::FundingAward,
-            "description",
-            self.0.description.as_deref(),
-        )
+    async fn description(&self) -> Option<&str> {
+        self.0.description.as_deref()
     }
     /// The training events this award funded that the caller may read.
     #[graphql(visible = "crate::graphql::visibility::funding_award::trainings")]
@@ -580,7 +462,6 @@ impl AuditEvent {
     async fn role(&self) -> Role {
         self.0.role
     }
-    #[graphql(visible = "crate::graphql::visibility::audit_event::purpose")]
     async fn purpose(&self) -> Option<&str> {
         self.0.purpose.as_deref()
     }

@@ -14,6 +14,7 @@ use async_graphql::parser::types::{BaseType, Type, TypeKind, TypeSystemDefinitio
 
 use super::context::RequestContext;
 use crate::policy::{Access, Aggregates, EntityKind, Rows};
+use crate::store;
 
 /// What a query root answers from: an entity's rows or its aggregates.
 #[derive(Clone, Copy)]
@@ -59,16 +60,6 @@ const MUTATIONS: &[(&str, EntityKind)] = &[
     ("deleteFundingAward", EntityKind::FundingAward),
 ];
 
-/// The fields of an entity type that lead to another entity's rows.
-const EDGES: &[(&str, &str, EntityKind)] = &[
-    ("Trace", "firearm", EntityKind::Firearm),
-    ("Firearm", "traces", EntityKind::Trace),
-    ("Firearm", "seizures", EntityKind::Seizure),
-    ("Seizure", "firearms", EntityKind::Firearm),
-    ("Training", "fundingAward", EntityKind::FundingAward),
-    ("FundingAward", "trainings", EntityKind::Training),
-];
-
 fn has_rows(access: &Access, kind: EntityKind) -> bool {
     let granted = |k: EntityKind| access.grants_for(k).next().is_some();
     access.rule(kind).rows != Rows::None
@@ -98,13 +89,14 @@ pub fn visible(access: &Access, type_name: &str, field: &str) -> bool {
             .iter()
             .find(|(name, _)| *name == field)
             .is_none_or(|(_, kind)| access.can_write(*kind)),
-        _ => match EntityKind::ALL.iter().find(|k| k.type_name() == type_name) {
+        _ => match EntityKind::from_type_name(type_name) {
             Some(kind) => {
-                access.can_read_field(*kind, field)
-                    && EDGES
+                !store::withheld(access, kind, field)
+                    && store::fields(kind)
                         .iter()
-                        .find(|(t, f, _)| *t == type_name && *f == field)
-                        .is_none_or(|(_, _, target)| has_rows(access, *target))
+                        .find(|f| f.name == field)
+                        .and_then(|f| f.leads_to)
+                        .is_none_or(|target| has_rows(access, target))
             }
             None => true,
         },
@@ -174,39 +166,26 @@ visibility_fns! {
     trace = "Trace" {
         firearm = "firearm",
         recovery_municipality = "recoveryMunicipality",
-        purchase_state = "purchaseState",
         purchase_date = "purchaseDate",
-        time_to_crime_days = "timeToCrimeDays",
         dealer_license = "dealerLicense",
         purchaser_name = "purchaserName",
     }
     firearm = "Firearm" {
-        model = "model",
-        caliber = "caliber",
-        serial_number = "serialNumber",
-        country_of_manufacture = "countryOfManufacture",
         importer = "importer",
         traces = "traces",
         seizures = "seizures",
     }
     seizure = "Seizure" {
         case_number = "caseNumber",
-        operation = "operation",
-        port_of_entry = "portOfEntry",
         concealment_method = "concealmentMethod",
         firearms = "firearms",
     }
     training = "Training" {
-        mexican_state = "mexicanState",
         funding_award = "fundingAward",
     }
     funding_award = "FundingAward" {
-        implementing_agency = "implementingAgency",
         description = "description",
         trainings = "trainings",
-    }
-    audit_event = "AuditEvent" {
-        purpose = "purpose",
     }
 }
 
@@ -519,8 +498,10 @@ mod tests {
         for (name, _) in MUTATIONS {
             assert!(has("Mutation", name), "Mutation.{name}");
         }
-        for (t, f, _) in EDGES {
-            assert!(has(t, f), "{t}.{f}");
+        for kind in EntityKind::ALL {
+            for field in store::fields(kind).iter().filter(|f| f.leads_to.is_some()) {
+                assert!(has(kind.type_name(), field.name), "{kind}.{}", field.name);
+            }
         }
     }
 

@@ -7,8 +7,8 @@ use entity::{
     funding_award, seizure, trace, training_event,
 };
 
-use super::scalars::{Date, Money};
 use crate::domain::money::format_cents;
+use crate::domain::scalars::{Date, Money};
 use crate::import::{FirearmRecord, FundingRecord, SeizureRecord, TraceRecord, TrainingRecord};
 
 fn text<T: ToString>(value: T) -> Option<String> {

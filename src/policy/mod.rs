@@ -62,27 +62,14 @@ impl EntityKind {
         }
     }
 
-    /// The fields a policy may hide or gate by scope: those the store blanks and the API answers
-    /// with `null` and FORBIDDEN, and that no filter, order or grouping can reveal.
-    pub fn hideable(self) -> &'static [&'static str] {
-        match self {
-            EntityKind::Trace => &[
-                "recoveryMunicipality",
-                "purchaseDate",
-                "dealerLicense",
-                "purchaserName",
-            ],
-            EntityKind::Seizure => &["caseNumber", "concealmentMethod"],
-            EntityKind::Training => &[],
-            EntityKind::FundingAward => &["description"],
-            EntityKind::Firearm => &["importer"],
-            EntityKind::AuditEvent => &[],
-        }
-    }
-
     /// Parses the policy's name of an entity ("trace", "fundingAward").
     pub fn parse(name: &str) -> Option<EntityKind> {
         EntityKind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
+    /// The entity whose API type has this name.
+    pub fn from_type_name(name: &str) -> Option<EntityKind> {
+        EntityKind::ALL.into_iter().find(|k| k.type_name() == name)
     }
 
     /// The name of the entity's type in the API.
@@ -146,13 +133,23 @@ pub struct EntityRule {
 #[serde(deny_unknown_fields)]
 pub struct Policy {
     pub suppression_threshold: i64,
-    /// Every field of each entity's API type: the fields the policy has decided on.
-    pub fields: BTreeMap<EntityKind, Vec<String>>,
     pub roles: BTreeMap<Role, BTreeMap<EntityKind, EntityRule>>,
 }
 
-/// The fields of an API type as the schema declares them: name and whether it may be null.
-pub type SchemaFields = BTreeMap<String, Vec<(String, bool)>>;
+/// One field of an entity's API type, as the store's descriptor of the entity states it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FieldInfo {
+    pub name: &'static str,
+    /// Whether a policy may hide the field (or gate it by scope): the store blanks it and the API
+    /// answers `null` with FORBIDDEN. A field the API filters, sorts or groups by, or that is never
+    /// null, is not hideable.
+    pub hideable: bool,
+    /// For an edge, the entity whose rows it leads to.
+    pub leads_to: Option<EntityKind>,
+}
+
+/// The fields of every entity, from the store's descriptors: what a policy is checked against.
+pub type Catalogue = BTreeMap<EntityKind, Vec<FieldInfo>>;
 
 impl Policy {
     /// The compiled-in default policy.
@@ -174,52 +171,36 @@ impl Policy {
         }
     }
 
-    /// Checks the policy against the served schema: every field of every entity type has a
-    /// decision (is listed under `[fields]`), every listed field exists, and only nullable fields
-    /// are hidden or scope-gated (a hidden field answers `null`).
-    pub fn check_schema(&self, schema: &SchemaFields) -> anyhow::Result<()> {
+    /// Checks the policy against the entities' fields: every field it hides or gates by scope
+    /// exists, and is one the store can withhold.
+    pub fn check_fields(&self, catalogue: &Catalogue) -> anyhow::Result<()> {
         for kind in EntityKind::ALL {
-            let declared = schema
-                .get(kind.type_name())
-                .ok_or_else(|| anyhow::anyhow!("the schema has no type {}", kind.type_name()))?;
-            let listed = self.fields(kind);
-            for (field, _) in declared {
-                anyhow::ensure!(
-                    listed.contains(field),
-                    "invalid policy: the schema field {}.{field} has no policy decision; list it under [fields] {kind} and hide it from the roles that may not read it",
-                    kind.type_name()
-                );
-            }
-            for field in listed {
-                anyhow::ensure!(
-                    declared.iter().any(|(f, _)| f == field),
-                    "invalid policy: [fields] {kind} lists '{field}', which {} does not have",
-                    kind.type_name()
-                );
-            }
+            let fields = catalogue.get(&kind).map_or(&[][..], Vec::as_slice);
+            let hideable: Vec<&str> = fields
+                .iter()
+                .filter(|f| f.hideable)
+                .map(|f| f.name)
+                .collect();
             for role in Role::ALL {
                 let rule = self.rule(*role, kind);
                 for field in rule.hidden.iter().chain(rule.scoped.keys()) {
-                    let nullable = declared.iter().any(|(f, null)| f == field && *null);
                     anyhow::ensure!(
-                        nullable,
-                        "invalid policy: role {role}, {kind}: '{field}' cannot be hidden because {}.{field} is never null",
-                        kind.type_name()
+                        fields.iter().any(|f| f.name == field),
+                        "invalid policy: role {role}, {kind}: unknown field '{field}'"
                     );
                     anyhow::ensure!(
-                        kind.hideable().contains(&field.as_str()),
-                        "invalid policy: role {role}, {kind}: '{field}' cannot be hidden: the API filters, sorts or groups by it or does not withhold it; the fields of {kind} a policy can hide are: {}",
-                        kind.hideable().join(", ")
+                        hideable.contains(&field.as_str()),
+                        "invalid policy: role {role}, {kind}: '{field}' cannot be hidden: the API filters, sorts or groups by it, or it is never null; the fields of {kind} a policy can hide are: {}",
+                        if hideable.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            hideable.join(", ")
+                        }
                     );
                 }
             }
         }
         Ok(())
-    }
-
-    /// The fields the policy has decided on for an entity.
-    pub fn fields(&self, kind: EntityKind) -> &[String] {
-        self.fields.get(&kind).map_or(&[], Vec::as_slice)
     }
 
     /// Parses and validates a policy document.
@@ -231,14 +212,9 @@ impl Policy {
         Ok(policy)
     }
 
-    /// Every role decides every entity, and names only fields the entity has.
+    /// Every role decides every entity. The fields it names are checked against the entities'
+    /// descriptors by [`Policy::check_fields`].
     fn validate(&self) -> anyhow::Result<()> {
-        for kind in EntityKind::ALL {
-            anyhow::ensure!(
-                !self.fields(kind).is_empty(),
-                "invalid policy: [fields] does not list the fields of {kind}"
-            );
-        }
         anyhow::ensure!(
             self.suppression_threshold >= 1,
             "invalid policy: suppression_threshold must be at least 1"
@@ -249,15 +225,10 @@ impl Policy {
                 .get(role)
                 .ok_or_else(|| anyhow::anyhow!("invalid policy: role {role} has no rules"))?;
             for kind in EntityKind::ALL {
-                let rule = entities.get(&kind).ok_or_else(|| {
-                    anyhow::anyhow!("invalid policy: role {role} has no decision for {kind}")
-                })?;
-                for field in rule.hidden.iter().chain(rule.scoped.keys()) {
-                    anyhow::ensure!(
-                        self.fields(kind).contains(field),
-                        "invalid policy: role {role}, {kind}: unknown field '{field}'"
-                    );
-                }
+                anyhow::ensure!(
+                    entities.contains_key(&kind),
+                    "invalid policy: role {role} has no decision for {kind}"
+                );
             }
         }
         Ok(())
@@ -329,13 +300,13 @@ pub struct Access {
     pub grants: Vec<Grant>,
 }
 
-/// A grant in force: the caller's role may read rows of `entity` matching `row_filter` (JSON in the
-/// form of the entity's filter input; every row when `None`).
-#[derive(Debug, Clone, PartialEq)]
+/// A grant in force: the caller's role may read rows of `entity` matching `rows` (the grant's row
+/// filter, compiled once when the grant is loaded; every row when `None`).
+#[derive(Debug, Clone)]
 pub struct Grant {
     pub id: i64,
     pub entity: EntityKind,
-    pub row_filter: Option<serde_json::Value>,
+    pub rows: Option<sea_orm::Condition>,
 }
 
 impl Access {
@@ -414,16 +385,6 @@ impl Access {
         }
     }
 
-    /// Fields of the entity the caller may not read.
-    pub fn hidden_fields(&self, kind: EntityKind) -> Vec<String> {
-        self.policy
-            .fields(kind)
-            .iter()
-            .filter(|f| !self.can_read_field(kind, f))
-            .cloned()
-            .collect()
-    }
-
     pub fn can_write(&self, kind: EntityKind) -> bool {
         self.rule(kind).write && self.agency().is_some()
     }
@@ -458,7 +419,10 @@ mod tests {
         );
 
         let unknown = DEFAULT_POLICY.replace("hidden = [\"caseNumber\"]", "hidden = [\"caseNo\"]");
-        let error = Policy::parse(&unknown).expect_err("refused");
+        let error = Policy::parse(&unknown)
+            .expect("parses")
+            .check_fields(&crate::store::catalogue())
+            .expect_err("refused");
         assert!(error.to_string().contains("caseNo"), "{error}");
     }
 }

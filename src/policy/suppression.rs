@@ -18,7 +18,37 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::store::stats::{Cell, Group};
+/// One key cell of a group.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Cell {
+    Null,
+    Int(i64),
+    Text(String),
+}
+
+impl Cell {
+    pub fn as_int(&self) -> Option<i64> {
+        match self {
+            Cell::Int(i) => Some(*i),
+            _ => None,
+        }
+    }
+
+    pub fn as_text(&self) -> Option<&str> {
+        match self {
+            Cell::Text(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+/// One group: its key cells, its row count and its sums.
+#[derive(Debug, Clone)]
+pub struct Group {
+    pub keys: Vec<Cell>,
+    pub count: i64,
+    pub sums: Vec<i64>,
+}
 
 /// A group as answered: counts and sums are `None` when withheld.
 #[derive(Debug, Clone, PartialEq)]

@@ -98,7 +98,7 @@ impl Application {
         db: DatabaseConnection,
         policy: Arc<Policy>,
     ) -> anyhow::Result<Application> {
-        policy.check_schema(&crate::graphql::shape::schema_fields())?;
+        policy.check_fields(&crate::store::catalogue())?;
         let verifier = Verifier::from_settings(&settings.auth)?;
         let listener = TcpListener::bind(&settings.server.bind)
             .with_context(|| format!("cannot listen on {}", settings.server.bind))?;

@@ -5,13 +5,30 @@ use entity::audit_event as event;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter};
 
+use super::door::{Described, Field};
+use super::filters::AuditFilter;
 use super::page::{KeyKind, KeyValue, Page, PageArgs, SortKey, keyset_page};
 use super::scope::{check_list, rows_forbidden};
 use crate::error::Result;
-use crate::graphql::inputs::AuditFilter;
 use crate::policy::{Access, EntityKind, Rows};
 
 const KIND: EntityKind = EntityKind::AuditEvent;
+
+impl Described for event::Entity {
+    type Row = event::Model;
+    const KIND: EntityKind = KIND;
+    const FIELDS: &'static [Field<event::Model>] = &[
+        Field::shown("id"),
+        Field::shown("at"),
+        Field::shown("subject"),
+        Field::shown("role"),
+        Field::shown("purpose"),
+        Field::shown("operation"),
+        Field::shown("entities"),
+        Field::shown("rowsReturned"),
+        Field::shown("outcome"),
+    ];
+}
 
 /// The events the caller may read.
 pub fn visible(access: &Access) -> Result<Condition> {

@@ -1,13 +1,80 @@
-//! What every owned entity's door shares: keyset pages and lookups by id, each scoped to the
-//! caller's rows, recorded in the request's trail, and masked before they leave the store.
+//! What every entity's door shares. Each entity states what it is once, in its descriptor (the
+//! [`Described`] and [`Owned`] impls in its module): its kind, fields (which a policy may hide and
+//! how the store blanks each), owner column, natural key, order keys and filter. From that, the
+//! functions here give keyset pages, lookups by id, by natural key and by parent, each scoped to the
+//! caller's rows, recorded in the request's trail, and masked before they leave the store; and the
+//! policy's validation, the API's guards and introspection read the same fields.
+
+use std::collections::HashMap;
 
 use entity::Agency;
 use sea_orm::sea_query::{Expr, ExprTrait, SimpleExpr};
-use sea_orm::{Condition, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 
 use super::page::{KeyKind, KeyValue, Page, PageArgs, SortKey, keyset_page};
+use super::scope::{owned_rows, with_grants};
 use crate::error::Result;
 use crate::policy::{Access, EntityKind};
+
+/// One field of an entity's API type, as the store knows it.
+pub struct Field<M: 'static> {
+    /// The field's name in the API and in the policy.
+    pub name: &'static str,
+    /// How the store blanks the field for a caller who may not read it; `None` for a field no
+    /// policy may hide (the API filters, sorts or groups by it, or it is never null).
+    pub blank: Option<fn(&mut M)>,
+    /// For an edge, the entity whose rows it leads to.
+    pub leads_to: Option<EntityKind>,
+}
+
+impl<M> Field<M> {
+    /// A field every reader of the row sees.
+    pub const fn shown(name: &'static str) -> Field<M> {
+        Field {
+            name,
+            blank: None,
+            leads_to: None,
+        }
+    }
+
+    /// A field a policy may hide: the store blanks it with `blank`, and the API answers `null`
+    /// with FORBIDDEN.
+    pub const fn hideable(name: &'static str, blank: fn(&mut M)) -> Field<M> {
+        Field {
+            name,
+            blank: Some(blank),
+            leads_to: None,
+        }
+    }
+
+    /// A field leading to the rows of another entity, read through that entity's door.
+    pub const fn edge(name: &'static str, to: EntityKind) -> Field<M> {
+        Field {
+            name,
+            blank: None,
+            leads_to: Some(to),
+        }
+    }
+}
+
+/// An entity's descriptor: its kind and every field of its API type.
+pub trait Described {
+    type Row: 'static;
+    const KIND: EntityKind;
+    const FIELDS: &'static [Field<Self::Row>];
+
+    /// The row with the fields the caller may not read blanked.
+    fn mask(access: &Access, mut row: Self::Row) -> Self::Row {
+        for field in Self::FIELDS {
+            if let Some(blank) = field.blank
+                && !access.can_read_field(Self::KIND, field.name)
+            {
+                blank(&mut row);
+            }
+        }
+        row
+    }
+}
 
 /// A column an entity can be ordered by: its SQL expression, how it compares, and a row's value
 /// of it (carried in the cursor).
@@ -17,17 +84,45 @@ pub struct OrderKey<M> {
     pub value: fn(&M) -> KeyValue,
 }
 
-/// An entity owned by an agency, behind the door.
-pub trait Owned: EntityTrait {
-    const KIND: EntityKind;
-    /// The rows the caller may read.
-    fn visible(access: &Access) -> Result<Condition>;
-    /// The row with the fields the caller may not read blanked.
-    fn mask(access: &Access, model: Self::Model) -> Self::Model;
+/// An entity owned by an agency, behind the door: the rest of its descriptor.
+pub trait Owned: EntityTrait + Described<Row = <Self as EntityTrait>::Model> {
+    /// The filter input the entity's lists take.
+    type Filter;
+    /// The fields its lists can be ordered by.
+    type OrderField: Copy;
+    const ID: Self::Column;
+    /// The agency owning a row.
+    const OWNER: Self::Column;
+    /// For funding awards, the agency implementing a row (read by roles with `implementing` rows).
+    const IMPLEMENTING: Option<Self::Column> = None;
+    /// The natural key, unique per row.
+    const NATURAL_KEY: Self::Column;
+
     fn owner(model: &Self::Model) -> Agency;
     fn id(model: &Self::Model) -> i64;
+    /// The SQL condition of a filter.
+    fn condition(filter: &Self::Filter) -> Result<Condition>;
+    fn order_key(field: Self::OrderField) -> OrderKey<Self::Model>;
+
+    /// The rows the caller may read: its role's rows, widened by the grants in force.
+    fn visible(access: &Access) -> Result<Condition> {
+        with_grants(
+            access,
+            Self::KIND,
+            owned_rows(access, Self::KIND, Self::OWNER, Self::IMPLEMENTING),
+        )
+    }
+
     /// The primary key column, qualified.
-    fn id_expr() -> SimpleExpr;
+    fn id_expr() -> SimpleExpr {
+        Expr::col((Self::default(), Self::ID))
+    }
+}
+
+/// Records rows read in the request's trail and masks them.
+fn seen<E: Owned>(access: &Access, rows: Vec<E::Model>) -> Vec<E::Model> {
+    access.touched(E::KIND, rows.iter().map(E::owner), rows.len());
+    rows.into_iter().map(|m| E::mask(access, m)).collect()
 }
 
 /// A page of the rows the caller may read, matching `filter`, in `order` (each key with whether it
@@ -35,8 +130,8 @@ pub trait Owned: EntityTrait {
 pub async fn list<E, C>(
     db: &C,
     access: &Access,
-    filter: Option<Condition>,
-    order: &[(OrderKey<E::Model>, bool)],
+    filter: Option<&E::Filter>,
+    order: &[(E::OrderField, bool)],
     args: &PageArgs,
 ) -> Result<Page<E::Model>>
 where
@@ -46,8 +141,12 @@ where
 {
     let mut select = E::find().filter(E::visible(access)?);
     if let Some(filter) = filter {
-        select = select.filter(filter);
+        select = select.filter(E::condition(filter)?);
     }
+    let order: Vec<(OrderKey<E::Model>, bool)> = order
+        .iter()
+        .map(|(field, descending)| (E::order_key(*field), *descending))
+        .collect();
     let mut keys: Vec<SortKey> = order
         .iter()
         .map(|(key, descending)| SortKey::new(key.expr.clone(), key.kind, *descending))
@@ -78,10 +177,100 @@ where
         .filter(E::visible(access)?)
         .one(db)
         .await?;
-    access.touched(
-        E::KIND,
-        found.iter().map(E::owner),
-        usize::from(found.is_some()),
-    );
-    Ok(found.map(|m| E::mask(access, m)))
+    Ok(seen::<E>(access, found.into_iter().collect()).pop())
+}
+
+/// One row by its natural key: `None` when it does not exist or is outside the caller's rows.
+pub async fn by_key<E, C>(db: &C, access: &Access, key: &str) -> Result<Option<E::Model>>
+where
+    E: Owned,
+    C: ConnectionTrait,
+{
+    let found = E::find()
+        .filter(E::NATURAL_KEY.eq(key))
+        .filter(E::visible(access)?)
+        .one(db)
+        .await?;
+    Ok(seen::<E>(access, found.into_iter().collect()).pop())
+}
+
+/// Rows by id, for DataLoader batches; ids outside the caller's rows are absent, and a role that
+/// reads no rows of the entity gets none.
+pub async fn by_ids<E, C>(db: &C, access: &Access, ids: &[i64]) -> Result<HashMap<i64, E::Model>>
+where
+    E: Owned,
+    C: ConnectionTrait,
+{
+    let Ok(scope) = E::visible(access) else {
+        return Ok(HashMap::new());
+    };
+    let rows = E::find()
+        .filter(scope)
+        .filter(E::ID.is_in(ids.iter().copied()))
+        .all(db)
+        .await?;
+    Ok(seen::<E>(access, rows)
+        .into_iter()
+        .map(|m| (E::id(&m), m))
+        .collect())
+}
+
+/// The readable rows of each parent, for an edge whose rows name their parent in `parent`
+/// (`parent_of` reads it from a row), ordered by `order` and then id. A role that reads no rows of
+/// the entity gets none.
+pub async fn by_parent<E, C>(
+    db: &C,
+    access: &Access,
+    parent: E::Column,
+    parent_of: fn(&E::Model) -> Option<i64>,
+    order: E::Column,
+    parent_ids: &[i64],
+) -> Result<HashMap<i64, Vec<E::Model>>>
+where
+    E: Owned,
+    C: ConnectionTrait,
+{
+    let Ok(scope) = E::visible(access) else {
+        return Ok(HashMap::new());
+    };
+    let rows = E::find()
+        .filter(scope)
+        .filter(parent.is_in(parent_ids.iter().copied()))
+        .order_by_asc(order)
+        .order_by_asc(E::ID)
+        .all(db)
+        .await?;
+    let mut out: HashMap<i64, Vec<E::Model>> = HashMap::new();
+    for m in seen::<E>(access, rows) {
+        if let Some(p) = parent_of(&m) {
+            out.entry(p).or_default().push(m);
+        }
+    }
+    Ok(out)
+}
+
+/// The readable rows of each parent through a link table, given its `(parent, row)` id pairs, in
+/// id order.
+pub async fn by_links<E, C>(
+    db: &C,
+    access: &Access,
+    links: &[(i64, i64)],
+) -> Result<HashMap<i64, Vec<E::Model>>>
+where
+    E: Owned,
+    E::Model: Clone,
+    C: ConnectionTrait,
+{
+    let ids: Vec<i64> = links.iter().map(|(_, row)| *row).collect();
+    let rows = by_ids::<E, _>(db, access, &ids).await?;
+    let mut out: HashMap<i64, Vec<E::Model>> = HashMap::new();
+    for (parent, row) in links {
+        if let Some(m) = rows.get(row) {
+            out.entry(*parent).or_default().push(m.clone());
+        }
+    }
+    for list in out.values_mut() {
+        list.sort_by_key(E::id);
+    }
+    Ok(out)
 }

@@ -5,15 +5,14 @@
 use std::collections::HashMap;
 
 use entity::{Agency, FirearmType, firearm, seizure, seizure_firearm, trace};
-use sea_orm::sea_query::{Expr, ExprTrait, Query, SimpleExpr};
-use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::sea_query::{Expr, ExprTrait, Query, SelectStatement, SimpleExpr};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait};
 
-use super::door::{self, Owned};
-use super::page::{Page, PageArgs};
+use super::door::{self, Described, Field, OrderKey, Owned};
+use super::filters::FirearmFilter;
 use super::scope::{check_list, rows_forbidden};
-use super::{seizures, traces};
+use super::seizures;
 use crate::error::Result;
-use crate::graphql::inputs::FirearmFilter;
 use crate::policy::{Access, EntityKind, Rows};
 
 const KIND: EntityKind = EntityKind::Firearm;
@@ -76,7 +75,7 @@ pub fn visible(access: &Access) -> Result<Condition> {
             // seizure_firearm.firearm_id instead of materializing every traced firearm.
             let mut any = Condition::any();
             let mut linked = false;
-            if let Ok(scope) = traces::visible(access) {
+            if let Ok(scope) = trace::Entity::visible(access) {
                 let traced = Query::select()
                     .expr(Expr::val(1))
                     .from(trace::Entity)
@@ -89,7 +88,7 @@ pub fn visible(access: &Access) -> Result<Condition> {
                 any = any.add(Expr::exists(traced));
                 linked = true;
             }
-            if let Ok(scope) = seizures::visible(access) {
+            if let Ok(scope) = seizure::Entity::visible(access) {
                 let seized = Query::select()
                     .expr(Expr::val(1))
                     .from(seizure_firearm::Entity)
@@ -117,28 +116,38 @@ pub fn visible(access: &Access) -> Result<Condition> {
     }
 }
 
-/// Blanks the fields the caller may not read.
-pub fn mask(access: &Access, mut model: firearm::Model) -> firearm::Model {
-    if !access.can_read_field(KIND, "serialNumber") {
-        model.serial_number = None;
-        model.serial_normalized = None;
-    }
-    if !access.can_read_field(KIND, "importer") {
-        model.importer = None;
-    }
-    model
+/// The `firearm` table joined to a grouped query on `firearm_id`.
+pub fn join_to(select: &mut SelectStatement, firearm_id: SimpleExpr) {
+    select.inner_join(
+        firearm::Entity,
+        firearm_id.equals((firearm::Entity, firearm::Column::Id)),
+    );
+}
+
+impl Described for firearm::Entity {
+    type Row = firearm::Model;
+    const KIND: EntityKind = KIND;
+    const FIELDS: &'static [Field<firearm::Model>] = &[
+        Field::shown("id"),
+        Field::shown("manufacturer"),
+        Field::shown("model"),
+        Field::shown("type"),
+        Field::shown("caliber"),
+        Field::shown("serialNumber"),
+        Field::shown("countryOfManufacture"),
+        Field::hideable("importer", |m| m.importer = None),
+        Field::edge("traces", EntityKind::Trace),
+        Field::edge("seizures", EntityKind::Seizure),
+    ];
 }
 
 impl Owned for firearm::Entity {
-    const KIND: EntityKind = KIND;
-
-    fn visible(access: &Access) -> Result<Condition> {
-        visible(access)
-    }
-
-    fn mask(access: &Access, model: firearm::Model) -> firearm::Model {
-        mask(access, model)
-    }
+    type Filter = FirearmFilter;
+    /// Firearms list in id order only.
+    type OrderField = std::convert::Infallible;
+    const ID: firearm::Column = firearm::Column::Id;
+    const OWNER: firearm::Column = firearm::Column::OwnerAgency;
+    const NATURAL_KEY: firearm::Column = firearm::Column::SerialNormalized;
 
     fn owner(model: &firearm::Model) -> Agency {
         model.owner_agency
@@ -148,95 +157,31 @@ impl Owned for firearm::Entity {
         model.id
     }
 
-    fn id_expr() -> SimpleExpr {
-        Expr::col((firearm::Entity, firearm::Column::Id))
-    }
-}
-
-/// A page of the firearms the caller may read, in id order.
-pub async fn list<C: ConnectionTrait>(
-    db: &C,
-    access: &Access,
-    filter: Option<&FirearmFilter>,
-    args: &PageArgs,
-) -> Result<Page<firearm::Model>> {
-    let condition = match filter {
-        Some(f) => FirearmCriteria {
+    fn condition(f: &FirearmFilter) -> Result<Condition> {
+        let criteria = FirearmCriteria {
             manufacturer: f.manufacturer.as_deref(),
             firearm_type: f.firearm_type.as_deref(),
             caliber: f.caliber.as_deref(),
             serial_number: f.serial_number.as_deref(),
-        }
-        .condition()?,
-        None => None,
-    };
-    door::list::<firearm::Entity, _>(db, access, condition, &[], args).await
+        };
+        Ok(criteria.condition()?.unwrap_or_else(Condition::all))
+    }
+
+    fn order_key(field: std::convert::Infallible) -> OrderKey<firearm::Model> {
+        match field {}
+    }
+
+    fn visible(access: &Access) -> Result<Condition> {
+        visible(access)
+    }
 }
 
-/// One firearm by id: `None` when it does not exist or is outside the caller's rows.
-pub async fn get<C: ConnectionTrait>(
-    db: &C,
-    access: &Access,
-    id: i64,
-) -> Result<Option<firearm::Model>> {
-    door::get::<firearm::Entity, _>(db, access, id).await
-}
-
-/// Firearms by id, for DataLoader batches; ids outside the caller's rows are absent.
-pub async fn by_ids<C: ConnectionTrait>(
-    db: &C,
-    access: &Access,
-    ids: &[i64],
-) -> Result<HashMap<i64, firearm::Model>> {
-    let Ok(scope) = visible(access) else {
-        return Ok(HashMap::new());
-    };
-    let rows = firearm::Entity::find()
-        .filter(scope)
-        .filter(firearm::Column::Id.is_in(ids.iter().copied()))
-        .all(db)
-        .await?;
-    access.touched(KIND, rows.iter().map(|m| m.owner_agency), rows.len());
-    Ok(rows.into_iter().map(|m| (m.id, mask(access, m))).collect())
-}
-
-/// The readable firearms of each seizure, for the seizure → firearms edge.
+/// The readable firearms of each seizure, for the seizure → firearms edge, in id order.
 pub async fn by_seizures<C: ConnectionTrait>(
     db: &C,
     access: &Access,
     seizure_ids: &[i64],
 ) -> Result<HashMap<i64, Vec<firearm::Model>>> {
-    let mut out: HashMap<i64, Vec<firearm::Model>> = HashMap::new();
-    let Ok(scope) = visible(access) else {
-        return Ok(out);
-    };
-    let links = seizure_firearm::Entity::find()
-        .filter(seizure_firearm::Column::SeizureId.is_in(seizure_ids.iter().copied()))
-        .all(db)
-        .await?;
-    let firearm_ids: Vec<i64> = links.iter().map(|l| l.firearm_id).collect();
-    let firearms: HashMap<i64, firearm::Model> = firearm::Entity::find()
-        .filter(scope)
-        .filter(firearm::Column::Id.is_in(firearm_ids))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|m| (m.id, m))
-        .collect();
-    for link in links {
-        if let Some(f) = firearms.get(&link.firearm_id) {
-            out.entry(link.seizure_id)
-                .or_default()
-                .push(mask(access, f.clone()));
-        }
-    }
-    for list in out.values_mut() {
-        list.sort_by_key(|f| f.id);
-    }
-    access.touched(
-        KIND,
-        out.values().flatten().map(|m| m.owner_agency),
-        out.values().map(Vec::len).sum(),
-    );
-    Ok(out)
+    let links = seizures::links(db, seizure_firearm::Column::SeizureId, seizure_ids).await?;
+    door::by_links::<firearm::Entity, _>(db, access, &links).await
 }

@@ -5,16 +5,17 @@
 use chrono::{DateTime, Utc};
 use entity::Role;
 use entity::access_grant as grant;
+use entity::{funding_award, seizure, trace, training_event};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, EntityTrait, NotSet, QueryFilter,
     QueryOrder, Set,
 };
 
+use super::door::Owned;
+use super::filters::{FundingFilter, SeizureFilter, TraceFilter, TrainingFilter};
 use super::scope::parse_filter;
-use super::{funding, seizures, traces, trainings};
 use crate::audit::NewEvent;
 use crate::error::{Error, Result};
-use crate::graphql::inputs::{FundingFilter, SeizureFilter, TraceFilter, TrainingFilter};
 use crate::policy::{Access, EntityKind, Grant};
 
 /// The entities a grant can open.
@@ -43,7 +44,9 @@ fn in_force(now: DateTime<Utc>) -> Condition {
         .add(grant::Column::EndsAt.gt(now))
 }
 
-/// The grants in force for a role now.
+/// The grants in force for a role now, each row filter compiled once. A stored grant whose filter
+/// no longer compiles (the filter's shape changed since it was made) opens nothing: it is logged
+/// here and reported to oversight by `accessGrants` (its `problem`).
 pub async fn in_force_for(
     db: &DatabaseConnection,
     role: Role,
@@ -57,20 +60,39 @@ pub async fn in_force_for(
         .await?;
     Ok(rows
         .into_iter()
-        .filter_map(|g| {
-            // Stored grants were validated when made; one that no longer parses opens nothing.
-            let entity = EntityKind::parse(&g.entity)?;
-            let row_filter = match g.row_filter {
-                Some(text) => Some(serde_json::from_str(&text).ok()?),
-                None => None,
-            };
-            Some(Grant {
-                id: g.id,
-                entity,
-                row_filter,
-            })
+        .filter_map(|g| match compile_stored(&g) {
+            Ok(grant) => Some(grant),
+            Err(error) => {
+                tracing::warn!(grant = g.id, error = %error, "a stored grant no longer compiles and opens nothing");
+                None
+            }
         })
         .collect())
+}
+
+/// A stored grant as it applies, or why it cannot.
+fn compile_stored(g: &grant::Model) -> Result<Grant> {
+    let entity = EntityKind::parse(&g.entity)
+        .filter(|k| GRANTABLE.contains(k))
+        .ok_or_else(|| Error::invalid("entity", format!("'{}' cannot be granted", g.entity)))?;
+    let rows = match &g.row_filter {
+        Some(text) => Some(compile(
+            entity,
+            &serde_json::from_str(text)
+                .map_err(|e| Error::invalid("rowFilter", format!("not JSON: {e}")))?,
+        )?),
+        None => None,
+    };
+    Ok(Grant {
+        id: g.id,
+        entity,
+        rows,
+    })
+}
+
+/// Why a stored grant opens nothing, for oversight; `None` when it applies as made.
+pub fn problem(g: &grant::Model) -> Option<String> {
+    compile_stored(g).err().map(|e| e.to_string())
 }
 
 fn oversight_only(access: &Access) -> Result<()> {
@@ -82,16 +104,16 @@ fn oversight_only(access: &Access) -> Result<()> {
     Ok(())
 }
 
-/// Checks a row condition by building it as the entity's filter would be.
-fn check_filter(kind: EntityKind, json: &serde_json::Value) -> Result<()> {
+/// A grant's row filter as the SQL condition the entity's filter input gives it.
+fn compile(kind: EntityKind, json: &serde_json::Value) -> Result<Condition> {
     match kind {
-        EntityKind::Trace => traces::condition(&parse_filter::<TraceFilter>(json)?).map(drop),
-        EntityKind::Seizure => seizures::condition(&parse_filter::<SeizureFilter>(json)?).map(drop),
+        EntityKind::Trace => trace::Entity::condition(&parse_filter::<TraceFilter>(json)?),
+        EntityKind::Seizure => seizure::Entity::condition(&parse_filter::<SeizureFilter>(json)?),
         EntityKind::Training => {
-            trainings::condition(&parse_filter::<TrainingFilter>(json)?).map(drop)
+            training_event::Entity::condition(&parse_filter::<TrainingFilter>(json)?)
         }
         EntityKind::FundingAward => {
-            funding::condition(&parse_filter::<FundingFilter>(json)?).map(drop)
+            funding_award::Entity::condition(&parse_filter::<FundingFilter>(json)?)
         }
         EntityKind::Firearm | EntityKind::AuditEvent => {
             Err(Error::invalid("entity", "cannot be granted"))
@@ -140,7 +162,7 @@ pub async fn create(
         Some(text) => {
             let json: serde_json::Value = serde_json::from_str(text)
                 .map_err(|e| Error::invalid("rowFilter", format!("not JSON: {e}")))?;
-            check_filter(kind, &json)?;
+            compile(kind, &json)?;
             Some(json.to_string())
         }
         None => None,

@@ -6,6 +6,7 @@
 pub mod audit;
 pub mod demo;
 pub mod door;
+pub mod filters;
 pub mod firearms;
 pub mod funding;
 pub mod grants;
@@ -26,6 +27,8 @@ use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend};
 
 use crate::config::DatabaseSettings;
+use crate::policy::{Access, Catalogue, EntityKind, FieldInfo};
+use door::Described;
 
 /// Opens a connection pool. SQLite gets WAL, a busy timeout, enforced foreign keys and
 /// `synchronous = NORMAL`; PostgreSQL gets the statement timeout. SQL statements are not logged.
@@ -109,6 +112,56 @@ pub fn redact_url(url: &str) -> String {
         }
         _ => url.to_owned(),
     }
+}
+
+/// The fields of an entity's API type, as its descriptor states them.
+fn fields_of<E: Described>() -> Vec<FieldInfo> {
+    E::FIELDS
+        .iter()
+        .map(|f| FieldInfo {
+            name: f.name,
+            hideable: f.blank.is_some(),
+            leads_to: f.leads_to,
+        })
+        .collect()
+}
+
+/// The fields of an entity's API type, from its descriptor.
+pub fn fields(kind: EntityKind) -> Vec<FieldInfo> {
+    use entity::{audit_event, firearm, funding_award, seizure, trace, training_event};
+    match kind {
+        EntityKind::Trace => fields_of::<trace::Entity>(),
+        EntityKind::Seizure => fields_of::<seizure::Entity>(),
+        EntityKind::Training => fields_of::<training_event::Entity>(),
+        EntityKind::FundingAward => fields_of::<funding_award::Entity>(),
+        EntityKind::Firearm => fields_of::<firearm::Entity>(),
+        EntityKind::AuditEvent => fields_of::<audit_event::Entity>(),
+    }
+}
+
+/// The fields of every entity: what a policy is checked against.
+pub fn catalogue() -> Catalogue {
+    EntityKind::ALL
+        .into_iter()
+        .map(|k| (k, fields(k)))
+        .collect()
+}
+
+/// The fields of an entity the caller may not read: those its policy hides or gates by a scope
+/// the caller lacks.
+pub fn hidden_fields(access: &Access, kind: EntityKind) -> Vec<String> {
+    fields(kind)
+        .into_iter()
+        .filter(|f| f.hideable && !access.can_read_field(kind, f.name))
+        .map(|f| f.name.to_owned())
+        .collect()
+}
+
+/// Whether the caller is refused this field of an entity: a field a policy may hide that the
+/// caller's policy hides (the store has blanked it).
+pub fn withheld(access: &Access, kind: EntityKind, field: &str) -> bool {
+    !access.can_read_field(kind, field)
+        && fields(kind).iter().any(|f| f.name == field && f.hideable)
 }
 
 /// Which SQL dialect a connection speaks.

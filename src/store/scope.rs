@@ -125,7 +125,7 @@ pub fn writer_agency(access: &Access, kind: EntityKind) -> Result<Agency> {
 pub fn date_range<C: ColumnTrait>(
     c: Condition,
     column: C,
-    range: Option<&crate::graphql::inputs::DateRange>,
+    range: Option<&super::filters::DateRange>,
 ) -> Condition {
     let Some(range) = range else { return c };
     let c = match range.from {
@@ -142,7 +142,7 @@ pub fn date_range<C: ColumnTrait>(
 pub fn int_range<C: ColumnTrait>(
     c: Condition,
     column: C,
-    range: Option<&crate::graphql::inputs::IntRange>,
+    range: Option<&super::filters::IntRange>,
 ) -> Condition {
     let Some(range) = range else { return c };
     let c = match range.min {
@@ -202,7 +202,6 @@ pub fn with_grants(
     access: &Access,
     kind: EntityKind,
     base: Result<Condition>,
-    grant_condition: impl Fn(&serde_json::Value) -> Result<Condition>,
 ) -> Result<Condition> {
     let mut grants = access.grants_for(kind).peekable();
     if grants.peek().is_none() {
@@ -214,10 +213,7 @@ pub fn with_grants(
     }
     let mut granted = Condition::any();
     for grant in grants {
-        granted = granted.add(match &grant.row_filter {
-            Some(filter) => grant_condition(filter)?,
-            None => Condition::all(),
-        });
+        granted = granted.add(grant.rows.clone().unwrap_or_else(Condition::all));
     }
     match base {
         Ok(own) => Ok(Condition::any().add(own).add(granted)),

@@ -1,4 +1,4 @@
-//! Seizures, at the door.
+//! Seizures, at the door: the seizure's descriptor, its filter and its grouping dimensions.
 
 use std::collections::HashMap;
 
@@ -7,53 +7,71 @@ use entity::{seizure, seizure_firearm};
 use sea_orm::sea_query::{Expr, SimpleExpr};
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter};
 
-use super::door::{self, OrderKey, Owned};
-use super::page::{KeyKind, KeyValue, Page, PageArgs};
-use super::scope::{
-    check_depth, combine, date_range, int_range, one_of, owned_rows, parse_filter, with_grants,
-};
-use super::stats::{
-    DimKind, GroupedQuery, aggregate_mode, answer, not_a_dimension, unaligned, withheld,
-};
+use super::door::{self, Described, Field, OrderKey, Owned};
+use super::filters::{SeizureDimension, SeizureFilter, SeizureOrderField};
+use super::page::{KeyKind, KeyValue};
+use super::scope::{check_depth, combine, date_range, int_range, one_of};
+use super::stats::{DimKind, Grouped};
 use crate::error::Result;
-use crate::graphql::inputs::{
-    SeizureDimension, SeizureFilter, SeizureOrder, SeizureOrderField, SortDirection,
-};
-use crate::policy::suppression::Answer;
-use crate::policy::{Access, Aggregates, EntityKind};
+use crate::policy::{Access, EntityKind};
 
-const KIND: EntityKind = EntityKind::Seizure;
-
-/// The rows of `seizure` the caller may read.
-pub fn visible(access: &Access) -> Result<Condition> {
-    with_grants(
-        access,
-        KIND,
-        owned_rows(access, KIND, seizure::Column::OwnerAgency, None),
-        |json| condition(&parse_filter::<SeizureFilter>(json)?),
-    )
+impl Described for seizure::Entity {
+    type Row = seizure::Model;
+    const KIND: EntityKind = EntityKind::Seizure;
+    const FIELDS: &'static [Field<seizure::Model>] = &[
+        Field::shown("id"),
+        // Never null in the table; answered as null when hidden.
+        Field::hideable("caseNumber", |m| m.case_number = String::new()),
+        Field::shown("seizingAgency"),
+        Field::shown("operation"),
+        Field::shown("seizedOn"),
+        Field::shown("fiscalYear"),
+        Field::shown("usState"),
+        Field::shown("portOfEntry"),
+        Field::shown("direction"),
+        Field::hideable("concealmentMethod", |m| m.concealment_method = None),
+        Field::shown("ammunitionRounds"),
+        Field::shown("firearmCount"),
+        Field::edge("firearms", EntityKind::Firearm),
+        Field::shown("provenance"),
+        Field::shown("version"),
+    ];
 }
 
-/// Blanks the fields the caller may not read.
-pub fn mask(access: &Access, mut model: seizure::Model) -> seizure::Model {
-    if !access.can_read_field(KIND, "caseNumber") {
-        model.case_number = String::new();
-    }
-    if !access.can_read_field(KIND, "operation") {
-        model.operation = None;
-    }
-    if !access.can_read_field(KIND, "concealmentMethod") {
-        model.concealment_method = None;
-    }
-    if !access.can_read_field(KIND, "portOfEntry") {
-        model.port_of_entry = None;
-    }
-    model
-}
+impl Owned for seizure::Entity {
+    type Filter = SeizureFilter;
+    type OrderField = SeizureOrderField;
+    const ID: seizure::Column = seizure::Column::Id;
+    const OWNER: seizure::Column = seizure::Column::OwnerAgency;
+    const NATURAL_KEY: seizure::Column = seizure::Column::CaseNumber;
 
-/// The SQL condition of a filter.
-pub fn condition(filter: &SeizureFilter) -> Result<Condition> {
-    condition_at(filter, 0)
+    fn owner(model: &seizure::Model) -> Agency {
+        model.owner_agency
+    }
+
+    fn id(model: &seizure::Model) -> i64 {
+        model.id
+    }
+
+    fn condition(filter: &SeizureFilter) -> Result<Condition> {
+        condition_at(filter, 0)
+    }
+
+    fn order_key(field: SeizureOrderField) -> OrderKey<seizure::Model> {
+        use seizure::Column as S;
+        match field {
+            SeizureOrderField::SeizedOn => OrderKey {
+                expr: Expr::col((seizure::Entity, S::SeizedOn)),
+                kind: KeyKind::Date,
+                value: |m| KeyValue::Text(m.seized_on.to_string()),
+            },
+            SeizureOrderField::FirearmCount => OrderKey {
+                expr: Expr::col((seizure::Entity, S::FirearmCount)),
+                kind: KeyKind::Int,
+                value: |m| KeyValue::Int(i64::from(m.firearm_count)),
+            },
+        }
+    }
 }
 
 fn condition_at(f: &SeizureFilter, depth: usize) -> Result<Condition> {
@@ -82,140 +100,11 @@ fn condition_at(f: &SeizureFilter, depth: usize) -> Result<Condition> {
     )
 }
 
-impl Owned for seizure::Entity {
-    const KIND: EntityKind = KIND;
+impl Grouped for seizure::Entity {
+    type Dimension = SeizureDimension;
 
-    fn visible(access: &Access) -> Result<Condition> {
-        visible(access)
-    }
-
-    fn mask(access: &Access, model: seizure::Model) -> seizure::Model {
-        mask(access, model)
-    }
-
-    fn owner(model: &seizure::Model) -> Agency {
-        model.owner_agency
-    }
-
-    fn id(model: &seizure::Model) -> i64 {
-        model.id
-    }
-
-    fn id_expr() -> SimpleExpr {
-        Expr::col((seizure::Entity, seizure::Column::Id))
-    }
-}
-
-fn order_key(field: SeizureOrderField) -> OrderKey<seizure::Model> {
-    use seizure::Column as S;
-    match field {
-        SeizureOrderField::SeizedOn => OrderKey {
-            expr: Expr::col((seizure::Entity, S::SeizedOn)),
-            kind: KeyKind::Date,
-            value: |m| KeyValue::Text(m.seized_on.to_string()),
-        },
-        SeizureOrderField::FirearmCount => OrderKey {
-            expr: Expr::col((seizure::Entity, S::FirearmCount)),
-            kind: KeyKind::Int,
-            value: |m| KeyValue::Int(i64::from(m.firearm_count)),
-        },
-    }
-}
-
-/// A page of the seizures the caller may read.
-pub async fn list<C: ConnectionTrait>(
-    db: &C,
-    access: &Access,
-    filter: Option<&SeizureFilter>,
-    order: &[SeizureOrder],
-    args: &PageArgs,
-) -> Result<Page<seizure::Model>> {
-    let filter = filter.map(condition).transpose()?;
-    let order: Vec<_> = order
-        .iter()
-        .map(|o| (order_key(o.field), o.direction == Some(SortDirection::Desc)))
-        .collect();
-    door::list::<seizure::Entity, _>(db, access, filter, &order, args).await
-}
-
-/// One of the seizures by id: `None` when it does not exist or is outside the caller's rows.
-pub async fn get<C: ConnectionTrait>(
-    db: &C,
-    access: &Access,
-    id: i64,
-) -> Result<Option<seizure::Model>> {
-    door::get::<seizure::Entity, _>(db, access, id).await
-}
-
-/// The readable seizures of each firearm, for the firearm → seizures edge.
-pub async fn by_firearms<C: ConnectionTrait>(
-    db: &C,
-    access: &Access,
-    firearm_ids: &[i64],
-) -> Result<HashMap<i64, Vec<seizure::Model>>> {
-    let mut out: HashMap<i64, Vec<seizure::Model>> = HashMap::new();
-    let Ok(scope) = visible(access) else {
-        return Ok(out);
-    };
-    let links = seizure_firearm::Entity::find()
-        .filter(seizure_firearm::Column::FirearmId.is_in(firearm_ids.iter().copied()))
-        .all(db)
-        .await?;
-    let seizure_ids: Vec<i64> = links.iter().map(|l| l.seizure_id).collect();
-    let seizures: HashMap<i64, seizure::Model> = seizure::Entity::find()
-        .filter(scope)
-        .filter(seizure::Column::Id.is_in(seizure_ids))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|m| (m.id, m))
-        .collect();
-    for link in links {
-        if let Some(s) = seizures.get(&link.seizure_id) {
-            out.entry(link.firearm_id)
-                .or_default()
-                .push(mask(access, s.clone()));
-        }
-    }
-    for list in out.values_mut() {
-        list.sort_by_key(|s| (s.seized_on, s.id));
-    }
-    access.touched(
-        KIND,
-        out.values().flatten().map(|m| m.owner_agency),
-        out.values().map(Vec::len).sum(),
-    );
-    Ok(out)
-}
-
-/// Seizure counts, firearms and rounds grouped by the given dimensions, in the database.
-pub async fn stats<C: ConnectionTrait>(
-    db: &C,
-    access: &Access,
-    filter: Option<&SeizureFilter>,
-    group_by: &[SeizureDimension],
-) -> Result<Answer> {
-    let mode = aggregate_mode(access, KIND)?;
-    if mode == Aggregates::Suppressed
-        && let Some(filter) = filter
-    {
-        check_aligned(filter, group_by)?;
-    }
-    let cond = match filter {
-        Some(filter) => condition(filter)?,
-        None => Condition::all(),
-    };
-    let groups = grouped(cond, group_by).groups(db).await?;
-    access.touched(KIND, KIND.possible_owners().iter().copied(), groups.len());
-    let withheld = withheld(db, access, mode, grouped(Condition::all(), group_by)).await?;
-    Ok(answer(access, mode, groups, &HashMap::new(), 2, &withheld))
-}
-
-/// The grouped query over the rows matching `cond`.
-fn grouped(cond: Condition, group_by: &[SeizureDimension]) -> GroupedQuery {
-    use seizure::Column as S;
-    let mut query = GroupedQuery::new(seizure::Entity, cond);
-    for dim in group_by {
+    fn dimension(dim: SeizureDimension) -> (SimpleExpr, DimKind) {
+        use seizure::Column as S;
         let (column, kind) = match dim {
             SeizureDimension::FiscalYear => (S::FiscalYear, DimKind::Int),
             SeizureDimension::SeizingAgency => (S::SeizingAgency, DimKind::Text),
@@ -224,69 +113,40 @@ fn grouped(cond: Condition, group_by: &[SeizureDimension]) -> GroupedQuery {
             SeizureDimension::Direction => (S::Direction, DimKind::Text),
             SeizureDimension::Operation => (S::Operation, DimKind::Text),
         };
-        query
-            .dims
-            .push((Expr::col((seizure::Entity, column)), kind));
+        (Expr::col((seizure::Entity, column)), kind)
     }
-    query.sums = vec![
-        SimpleExpr::from(Expr::col((seizure::Entity, S::FirearmCount))),
-        SimpleExpr::from(Expr::col((seizure::Entity, S::AmmunitionRounds))),
-    ];
-    query
+
+    fn sums() -> Vec<SimpleExpr> {
+        use seizure::Column as S;
+        vec![
+            Expr::col((seizure::Entity, S::FirearmCount)),
+            Expr::col((seizure::Entity, S::AmmunitionRounds)),
+        ]
+    }
 }
 
-/// For aggregate-only callers: every filtered dimension must be grouped by.
-fn check_aligned(f: &SeizureFilter, group_by: &[SeizureDimension]) -> Result<()> {
-    use SeizureDimension as D;
-    let checks: [(bool, &str, D, &str); 6] = [
-        (
-            f.fiscal_year.is_some(),
-            "fiscalYear",
-            D::FiscalYear,
-            "FISCAL_YEAR",
-        ),
-        (
-            f.seizing_agency.is_some(),
-            "seizingAgency",
-            D::SeizingAgency,
-            "SEIZING_AGENCY",
-        ),
-        (f.us_state.is_some(), "usState", D::UsState, "US_STATE"),
-        (
-            f.port_of_entry.is_some(),
-            "portOfEntry",
-            D::PortOfEntry,
-            "PORT_OF_ENTRY",
-        ),
-        (
-            f.direction.is_some(),
-            "direction",
-            D::Direction,
-            "DIRECTION",
-        ),
-        (
-            f.operation.is_some(),
-            "operation",
-            D::Operation,
-            "OPERATION",
-        ),
-    ];
-    for (used, field, dim, name) in checks {
-        if used && !group_by.contains(&dim) {
-            return Err(unaligned(field, name));
-        }
-    }
-    if f.seized_between.is_some() {
-        return Err(not_a_dimension("seizedBetween"));
-    }
-    for sub in f
-        .and
-        .iter()
-        .flatten()
-        .chain(f.or.iter().flatten())
-        .chain(f.not.as_deref())
-    {
-        check_aligned(sub, group_by)?;
-    }
-    Ok(())
+/// The `(seizure, firearm)` links of the given seizures or firearms.
+pub(crate) async fn links<C: ConnectionTrait>(
+    db: &C,
+    by: seizure_firearm::Column,
+    ids: &[i64],
+) -> Result<Vec<(i64, i64)>> {
+    Ok(seizure_firearm::Entity::find()
+        .filter(by.is_in(ids.iter().copied()))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|l| (l.seizure_id, l.firearm_id))
+        .collect())
+}
+
+/// The readable seizures of each firearm, for the firearm → seizures edge.
+pub async fn by_firearms<C: ConnectionTrait>(
+    db: &C,
+    access: &Access,
+    firearm_ids: &[i64],
+) -> Result<HashMap<i64, Vec<seizure::Model>>> {
+    let links = links(db, seizure_firearm::Column::FirearmId, firearm_ids).await?;
+    let pairs: Vec<(i64, i64)> = links.into_iter().map(|(s, f)| (f, s)).collect();
+    door::by_links::<seizure::Entity, _>(db, access, &pairs).await
 }

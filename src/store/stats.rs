@@ -8,37 +8,17 @@ use sea_orm::sea_query::{
 };
 use sea_orm::{Condition, ConnectionTrait, QueryResult, Statement};
 
+use super::door::Owned;
 use crate::error::Result;
+pub use crate::policy::suppression::Cell;
+use crate::policy::suppression::{Answer, Group};
+use crate::policy::{Access, Aggregates, EntityKind};
 
 /// The type of a grouping dimension's values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DimKind {
     Int,
     Text,
-}
-
-/// One key cell of a group.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Cell {
-    Null,
-    Int(i64),
-    Text(String),
-}
-
-impl Cell {
-    pub fn as_int(&self) -> Option<i64> {
-        match self {
-            Cell::Int(i) => Some(*i),
-            _ => None,
-        }
-    }
-
-    pub fn as_text(&self) -> Option<&str> {
-        match self {
-            Cell::Text(s) => Some(s),
-            _ => None,
-        }
-    }
 }
 
 /// A grouped query: the table (with an optional join), the dimensions, the summed metrics and the
@@ -54,14 +34,6 @@ pub struct GroupedQuery {
 pub struct Median {
     pub value: i64,
     pub over: i64,
-}
-
-/// One group: its key cells, its row count and its sums.
-#[derive(Debug, Clone)]
-pub struct Group {
-    pub keys: Vec<Cell>,
-    pub count: i64,
-    pub sums: Vec<i64>,
 }
 
 impl GroupedQuery {
@@ -200,12 +172,9 @@ impl GroupedQuery {
 }
 
 /// How the caller may see aggregates of an entity; FORBIDDEN when not at all.
-pub fn aggregate_mode(
-    access: &crate::policy::Access,
-    kind: crate::policy::EntityKind,
-) -> Result<crate::policy::Aggregates> {
+fn aggregate_mode(access: &Access, kind: EntityKind) -> Result<Aggregates> {
     match access.rule(kind).aggregates {
-        crate::policy::Aggregates::None => Err(crate::error::Error::Forbidden(format!(
+        Aggregates::None => Err(crate::error::Error::Forbidden(format!(
             "role {} may not read {} aggregates",
             access.role(),
             kind
@@ -215,17 +184,17 @@ pub fn aggregate_mode(
 }
 
 /// The answer the caller gets: exact, or with the canonical table's withheld cells suppressed.
-pub fn answer(
-    access: &crate::policy::Access,
-    mode: crate::policy::Aggregates,
+fn answer(
+    access: &Access,
+    mode: Aggregates,
     groups: Vec<Group>,
     medians: &HashMap<Vec<Cell>, Median>,
     sums: usize,
     withheld: &std::collections::HashSet<Vec<Cell>>,
-) -> crate::policy::suppression::Answer {
+) -> Answer {
     use crate::policy::suppression;
     let threshold = access.suppression_threshold();
-    let suppressed = mode == crate::policy::Aggregates::Suppressed;
+    let suppressed = mode == Aggregates::Suppressed;
     // A median over fewer values than the threshold is as disclosive as a small count: with one
     // value it is that value.
     let median = |keys: &[Cell]| {
@@ -235,7 +204,7 @@ pub fn answer(
             .map(|m| m.value)
     };
     match mode {
-        crate::policy::Aggregates::Suppressed => {
+        Aggregates::Suppressed => {
             suppression::suppressed(groups, median, sums, threshold, withheld)
         }
         _ => suppression::exact(groups, median, sums),
@@ -244,13 +213,13 @@ pub fn answer(
 
 /// For suppressed answers: the withheld cells of the canonical table (all rows, no filter), from
 /// `unfiltered`, a grouped query over the same dimensions. Exact answers withhold nothing.
-pub async fn withheld<C: ConnectionTrait>(
+async fn withheld<C: ConnectionTrait>(
     db: &C,
-    access: &crate::policy::Access,
-    mode: crate::policy::Aggregates,
+    access: &Access,
+    mode: Aggregates,
     unfiltered: GroupedQuery,
 ) -> Result<std::collections::HashSet<Vec<Cell>>> {
-    if mode != crate::policy::Aggregates::Suppressed {
+    if mode != Aggregates::Suppressed {
         return Ok(Default::default());
     }
     let cells = unfiltered.groups(db).await?;
@@ -262,7 +231,7 @@ pub async fn withheld<C: ConnectionTrait>(
 
 /// The refusal of a filter an aggregate-only caller may not use: it constrains a dimension the
 /// answer is not grouped by, which would let two answers be subtracted to isolate a small cell.
-pub fn unaligned(field: &str, dimension: &str) -> crate::error::Error {
+fn unaligned(field: &str, dimension: &str) -> crate::error::Error {
     crate::error::Error::invalid(
         field,
         format!(
@@ -272,9 +241,143 @@ pub fn unaligned(field: &str, dimension: &str) -> crate::error::Error {
 }
 
 /// The refusal of a filter that matches no dimension at all, for aggregate-only callers.
-pub fn not_a_dimension(field: &str) -> crate::error::Error {
+fn not_a_dimension(field: &str) -> crate::error::Error {
     crate::error::Error::invalid(
         field,
         "aggregate-only roles may filter only on grouping dimensions; this filter is not one",
     )
+}
+
+/// The rest of an entity's descriptor for its `…Stats` query: its grouping dimensions (named as
+/// the filter fields that constrain them, `RECOVERY_STATE` ↔ `recoveryState`), the joins they need,
+/// the summed metrics and the metric whose median is reported.
+pub trait Grouped: Owned
+where
+    Self::Filter: async_graphql::InputType,
+{
+    type Dimension: async_graphql::resolver_utils::EnumType;
+
+    /// A dimension's SQL expression and the type of its values.
+    fn dimension(dim: Self::Dimension) -> (SimpleExpr, DimKind);
+
+    /// Joins the grouped query needs for these dimensions.
+    fn join(_select: &mut SelectStatement, _dims: &[Self::Dimension]) {}
+
+    /// The metrics summed per group.
+    fn sums() -> Vec<SimpleExpr> {
+        Vec::new()
+    }
+
+    /// The metric whose median is reported per group.
+    fn median() -> Option<SimpleExpr> {
+        None
+    }
+
+    /// The grouped query over the rows matching `cond`.
+    fn grouped(cond: Condition, group_by: &[Self::Dimension]) -> GroupedQuery {
+        let mut query = GroupedQuery::new(Self::default(), cond);
+        Self::join(&mut query.select, group_by);
+        query.dims = group_by.iter().map(|d| Self::dimension(*d)).collect();
+        query.sums = Self::sums();
+        query
+    }
+}
+
+/// Counts, sums and medians grouped by the given dimensions, computed in the database over every
+/// row matching the filter, answered as the caller's policy allows: exact, with small cells
+/// suppressed, or FORBIDDEN.
+pub async fn stats<E, C>(
+    db: &C,
+    access: &Access,
+    filter: Option<&E::Filter>,
+    group_by: &[E::Dimension],
+) -> Result<Answer>
+where
+    E: Grouped,
+    E::Filter: async_graphql::InputType,
+    C: ConnectionTrait,
+{
+    use async_graphql::InputType;
+    let mode = aggregate_mode(access, E::KIND)?;
+    if mode == Aggregates::Suppressed
+        && let Some(filter) = filter
+    {
+        check_aligned::<E>(&filter.to_value(), group_by)?;
+    }
+    let cond = match filter {
+        Some(filter) => E::condition(filter)?,
+        None => Condition::all(),
+    };
+    let query = E::grouped(cond, group_by);
+    let groups = query.groups(db).await?;
+    access.touched(
+        E::KIND,
+        E::KIND.possible_owners().iter().copied(),
+        groups.len(),
+    );
+    let medians = match E::median() {
+        Some(metric) => query.medians(db, metric).await?,
+        None => HashMap::new(),
+    };
+    let withheld = withheld(db, access, mode, E::grouped(Condition::all(), group_by)).await?;
+    Ok(answer(
+        access,
+        mode,
+        groups,
+        &medians,
+        query.sums.len(),
+        &withheld,
+    ))
+}
+
+/// The filter field that constrains a dimension: `RECOVERY_STATE` → `recoveryState`.
+fn filter_field(dimension: &str) -> String {
+    let mut out = String::with_capacity(dimension.len());
+    let mut upper = false;
+    for c in dimension.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.push(c.to_ascii_uppercase());
+            upper = false;
+        } else {
+            out.push(c.to_ascii_lowercase());
+        }
+    }
+    out
+}
+
+/// For aggregate-only callers: every filtered dimension must be grouped by, and only dimensions
+/// may be filtered. Read from the filter as the API received it, `and`/`or`/`not` included.
+fn check_aligned<E>(filter: &async_graphql::Value, group_by: &[E::Dimension]) -> Result<()>
+where
+    E: Grouped,
+    E::Filter: async_graphql::InputType,
+{
+    use async_graphql::Value;
+    let Value::Object(fields) = filter else {
+        return Ok(());
+    };
+    for (name, value) in fields {
+        match (name.as_str(), value) {
+            (_, Value::Null) => {}
+            ("and" | "or", Value::List(subs)) => {
+                for sub in subs {
+                    check_aligned::<E>(sub, group_by)?;
+                }
+            }
+            ("not", sub) => check_aligned::<E>(sub, group_by)?,
+            (field, _) => {
+                let dimension = <E::Dimension as async_graphql::resolver_utils::EnumType>::items()
+                    .iter()
+                    .find(|item| filter_field(item.name) == field);
+                match dimension {
+                    Some(item) if group_by.contains(&item.value) => {}
+                    Some(item) => return Err(unaligned(field, item.name)),
+                    None => return Err(not_a_dimension(field)),
+                }
+            }
+        }
+    }
+    Ok(())
 }

@@ -7,8 +7,8 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
 };
 
+use super::door::Owned;
 use super::scope::writer_agency;
-use super::{funding, seizures, traces, trainings};
 use crate::audit::NewEvent;
 use crate::error::{Error, Result};
 use crate::policy::{Access, EntityKind};
@@ -42,7 +42,7 @@ pub async fn trace_for_update<C: ConnectionTrait>(
 ) -> Result<(trace::Model, firearm::Model)> {
     writer_agency(access, EntityKind::Trace)?;
     let found = trace::Entity::find_by_id(id)
-        .filter(traces::visible(access)?)
+        .filter(trace::Entity::visible(access)?)
         .find_also_related(firearm::Entity)
         .one(db)
         .await?;
@@ -62,7 +62,7 @@ pub async fn seizure_for_update<C: ConnectionTrait>(
 ) -> Result<(seizure::Model, Vec<firearm::Model>)> {
     writer_agency(access, EntityKind::Seizure)?;
     let seizure = seizure::Entity::find_by_id(id)
-        .filter(seizures::visible(access)?)
+        .filter(seizure::Entity::visible(access)?)
         .one(db)
         .await?
         .ok_or(Error::NotFound)?;
@@ -89,7 +89,7 @@ pub async fn training_for_update<C: ConnectionTrait>(
 ) -> Result<(training_event::Model, Option<String>)> {
     writer_agency(access, EntityKind::Training)?;
     let (training, award) = training_event::Entity::find_by_id(id)
-        .filter(trainings::visible(access)?)
+        .filter(training_event::Entity::visible(access)?)
         .find_also_related(funding_award::Entity)
         .one(db)
         .await?
@@ -106,85 +106,12 @@ pub async fn award_for_update<C: ConnectionTrait>(
 ) -> Result<funding_award::Model> {
     writer_agency(access, EntityKind::FundingAward)?;
     let award = funding_award::Entity::find_by_id(id)
-        .filter(funding::visible(access)?)
+        .filter(funding_award::Entity::visible(access)?)
         .one(db)
         .await?
         .ok_or(Error::NotFound)?;
     check_owner(access, EntityKind::FundingAward, award.owner_agency)?;
     Ok(award)
-}
-
-/// Looks a record up by its natural key, through the door.
-pub async fn trace_by_number<C: ConnectionTrait>(
-    db: &C,
-    access: &Access,
-    number: &str,
-) -> Result<Option<trace::Model>> {
-    let found = trace::Entity::find()
-        .filter(trace::Column::TraceNumber.eq(number))
-        .filter(traces::visible(access)?)
-        .one(db)
-        .await?;
-    access.touched(
-        EntityKind::Trace,
-        found.iter().map(|m| m.owner_agency),
-        usize::from(found.is_some()),
-    );
-    Ok(found.map(|m| traces::mask(access, m)))
-}
-
-pub async fn seizure_by_case<C: ConnectionTrait>(
-    db: &C,
-    access: &Access,
-    case: &str,
-) -> Result<Option<seizure::Model>> {
-    let found = seizure::Entity::find()
-        .filter(seizure::Column::CaseNumber.eq(case))
-        .filter(seizures::visible(access)?)
-        .one(db)
-        .await?;
-    access.touched(
-        EntityKind::Seizure,
-        found.iter().map(|m| m.owner_agency),
-        usize::from(found.is_some()),
-    );
-    Ok(found.map(|m| seizures::mask(access, m)))
-}
-
-pub async fn training_by_reference<C: ConnectionTrait>(
-    db: &C,
-    access: &Access,
-    reference: &str,
-) -> Result<Option<training_event::Model>> {
-    let found = training_event::Entity::find()
-        .filter(training_event::Column::Reference.eq(reference))
-        .filter(trainings::visible(access)?)
-        .one(db)
-        .await?;
-    access.touched(
-        EntityKind::Training,
-        found.iter().map(|m| m.owner_agency),
-        usize::from(found.is_some()),
-    );
-    Ok(found.map(|m| trainings::mask(access, m)))
-}
-
-pub async fn award_by_number<C: ConnectionTrait>(
-    db: &C,
-    access: &Access,
-    number: &str,
-) -> Result<Option<funding_award::Model>> {
-    let found = funding_award::Entity::find()
-        .filter(funding_award::Column::AwardNumber.eq(number))
-        .filter(funding::visible(access)?)
-        .one(db)
-        .await?;
-    access.touched(
-        EntityKind::FundingAward,
-        found.iter().map(|m| m.owner_agency),
-        usize::from(found.is_some()),
-    );
-    Ok(found.map(|m| funding::mask(access, m)))
 }
 
 /// Whether a record with this natural key exists (for refusing a create that would overwrite).

@@ -184,7 +184,11 @@ async fn hiding_a_field_in_the_policy_hides_it_from_introspection() {
     }
     let mut nullable: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     for kind in firearms_hub::policy::EntityKind::ALL {
-        let hidden: Vec<String> = kind.hideable().iter().map(|f| (*f).to_owned()).collect();
+        let hidden: Vec<String> = firearms_hub::store::fields(kind)
+            .iter()
+            .filter(|f| f.hideable)
+            .map(|f| f.name.to_owned())
+            .collect();
         let header = format!("[roles.ATF.{}]\n", kind.as_str());
         let line = format!("hidden = {}\n", json!(hidden));
         policy = policy.replace(&header, &format!("{header}{line}"));

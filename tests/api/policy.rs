@@ -2,30 +2,32 @@
 //! does not decide every field of the schema stops the hub.
 
 use entity::Role;
-use firearms_hub::graphql::shape::schema_fields;
+use firearms_hub::graphql::shape::{check_descriptors, schema_fields};
 use firearms_hub::policy::{DEFAULT_POLICY, Policy};
+use firearms_hub::store::catalogue;
 use serde_json::json;
 
 use crate::fixtures;
 use crate::helpers::{TestDb, error_codes, spawn_app_with_policy};
 
 #[test]
-fn every_field_of_the_schema_has_a_policy_decision() {
-    // Adding a field to an entity type without listing it in the policy's [fields] fails here.
+fn every_field_of_the_schema_is_described_by_its_entitys_descriptor() {
+    // Adding a field to an entity type without adding it to the store's descriptor fails here.
+    check_descriptors(&schema_fields()).expect("the descriptors describe every schema field");
     Policy::default_policy()
-        .check_schema(&schema_fields())
-        .expect("the default policy decides every schema field");
+        .check_fields(&catalogue())
+        .expect("the default policy hides only hideable fields");
 }
 
 #[test]
-fn a_policy_missing_a_field_or_hiding_a_non_null_one_is_refused_by_name() {
-    let missing = DEFAULT_POLICY.replace(
-        "\"purchaserName\", \"provenance\", \"version\"]",
-        "\"provenance\", \"version\"]",
+fn a_policy_hiding_an_unknown_or_unhideable_field_is_refused_by_name() {
+    let unknown = DEFAULT_POLICY.replace("hidden = [\"caseNumber\"]", "hidden = [\"caseNo\"]");
+    let policy = Policy::parse(&unknown).expect("parses");
+    let message = format!(
+        "{:#}",
+        policy.check_fields(&catalogue()).expect_err("refused")
     );
-    let error = Policy::parse(&missing).and_then(|p| p.check_schema(&schema_fields()).map(|_| p));
-    let message = format!("{:#}", error.expect_err("refused"));
-    assert!(message.contains("purchaserName"), "{message}");
+    assert!(message.contains("unknown field 'caseNo'"), "{message}");
 
     let non_null = DEFAULT_POLICY.replace(
         "hidden = [\"caseNumber\"]",
@@ -34,10 +36,10 @@ fn a_policy_missing_a_field_or_hiding_a_non_null_one_is_refused_by_name() {
     let policy = Policy::parse(&non_null).expect("parses");
     let message = format!(
         "{:#}",
-        policy.check_schema(&schema_fields()).expect_err("refused")
+        policy.check_fields(&catalogue()).expect_err("refused")
     );
     assert!(
-        message.contains("seizedOn") && message.contains("never null"),
+        message.contains("seizedOn") && message.contains("cannot be hidden"),
         "{message}"
     );
 

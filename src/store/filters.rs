@@ -1,8 +1,9 @@
-//! Filter, order and range inputs of the contract. The store turns them into SQL conditions.
+//! The store's query vocabulary: the filters, orders, ranges and grouping dimensions it understands,
+//! and turns into SQL. The API derives its input types from them.
 
 use async_graphql::{Enum, InputObject};
 
-use super::scalars::Date;
+use crate::domain::scalars::Date;
 use entity::{
     Agency, CourseKind, Direction, FirearmType, FundingCategory, Role, SourceClass, TraceStatus,
 };
@@ -26,6 +27,27 @@ pub enum SortDirection {
     #[default]
     Asc,
     Desc,
+}
+
+/// One key of a list's order: a field of the entity and its direction.
+#[derive(Debug, Clone, InputObject)]
+#[graphql(
+    concrete(name = "TraceOrder", params(TraceOrderField)),
+    concrete(name = "SeizureOrder", params(SeizureOrderField)),
+    concrete(name = "TrainingOrder", params(TrainingOrderField)),
+    concrete(name = "FundingOrder", params(FundingOrderField))
+)]
+pub struct Order<F: async_graphql::InputType> {
+    pub field: F,
+    #[graphql(default_with = "Some(SortDirection::Asc)")]
+    pub direction: Option<SortDirection>,
+}
+
+impl<F: async_graphql::InputType + Copy> Order<F> {
+    /// The field and whether it descends.
+    pub fn key(&self) -> (F, bool) {
+        (self.field, self.direction == Some(SortDirection::Desc))
+    }
 }
 
 #[derive(Debug, Clone, Default, InputObject)]
@@ -53,12 +75,7 @@ pub enum TraceOrderField {
     TimeToCrimeDays,
 }
 
-#[derive(Debug, Clone, InputObject)]
-pub struct TraceOrder {
-    pub field: TraceOrderField,
-    #[graphql(default_with = "Some(SortDirection::Asc)")]
-    pub direction: Option<SortDirection>,
-}
+pub type TraceOrder = Order<TraceOrderField>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
 pub enum TraceDimension {
@@ -101,12 +118,7 @@ pub enum SeizureOrderField {
     FirearmCount,
 }
 
-#[derive(Debug, Clone, InputObject)]
-pub struct SeizureOrder {
-    pub field: SeizureOrderField,
-    #[graphql(default_with = "Some(SortDirection::Asc)")]
-    pub direction: Option<SortDirection>,
-}
+pub type SeizureOrder = Order<SeizureOrderField>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
 pub enum SeizureDimension {
@@ -136,12 +148,7 @@ pub enum TrainingOrderField {
     Participants,
 }
 
-#[derive(Debug, Clone, InputObject)]
-pub struct TrainingOrder {
-    pub field: TrainingOrderField,
-    #[graphql(default_with = "Some(SortDirection::Asc)")]
-    pub direction: Option<SortDirection>,
-}
+pub type TrainingOrder = Order<TrainingOrderField>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
 pub enum TrainingDimension {
@@ -168,12 +175,7 @@ pub enum FundingOrderField {
     Obligated,
 }
 
-#[derive(Debug, Clone, InputObject)]
-pub struct FundingOrder {
-    pub field: FundingOrderField,
-    #[graphql(default_with = "Some(SortDirection::Asc)")]
-    pub direction: Option<SortDirection>,
-}
+pub type FundingOrder = Order<FundingOrderField>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
 pub enum FundingDimension {

@@ -1,0 +1,81 @@
+//! Fields the store withheld: a field of an entity type that the caller's policy hides (or gates
+//! by a scope the caller lacks) resolves to `null`, with a FORBIDDEN error at its path. One
+//! extension decides this for every field of every entity type, from the store's descriptors, so
+//! no resolver keeps a list of its own; the store has already blanked the value.
+
+use std::sync::{Arc, Mutex};
+
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextResolve, ResolveInfo,
+};
+use async_graphql::{ErrorExtensions, PathSegment, ServerError, ServerResult, Value};
+
+use super::context::RequestContext;
+use super::errors::field_forbidden;
+use crate::policy::EntityKind;
+use crate::store;
+
+/// The errors of the fields withheld while a request executed, added to its response.
+#[derive(Debug, Default, Clone)]
+pub struct Withheld(Arc<Mutex<Vec<ServerError>>>);
+
+impl Withheld {
+    fn push(&self, error: ServerError) {
+        // A poisoned lock only means another resolver panicked; the list is still usable.
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).push(error);
+    }
+
+    /// The errors recorded so far, leaving none behind.
+    pub fn take(&self) -> Vec<ServerError> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+/// The extension that answers withheld fields with `null` and FORBIDDEN.
+pub struct WithheldFields;
+
+impl ExtensionFactory for WithheldFields {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(WithheldFields)
+    }
+}
+
+#[async_graphql::async_trait::async_trait]
+impl Extension for WithheldFields {
+    async fn resolve(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        info: ResolveInfo<'_>,
+        next: NextResolve<'_>,
+    ) -> ServerResult<Option<Value>> {
+        if !info.is_for_introspection
+            && let Some(request) = ctx.data_opt::<RequestContext>()
+            && let Some(kind) = EntityKind::from_type_name(info.parent_type)
+            && store::withheld(&request.access, kind, info.name)
+        {
+            let mut error = field_forbidden(kind.as_str(), info.name)
+                .extend()
+                .into_server_error(async_graphql::Pos::default());
+            error.locations.clear();
+            error.path = path(&info);
+            request.withheld.push(error);
+            return Ok(Some(Value::Null));
+        }
+        next.run(ctx, info).await
+    }
+}
+
+/// The response path of the field being resolved.
+fn path(info: &ResolveInfo<'_>) -> Vec<PathSegment> {
+    let mut segments = Vec::new();
+    let mut node = Some(info.path_node);
+    while let Some(n) = node {
+        segments.push(match n.segment {
+            async_graphql::QueryPathSegment::Index(i) => PathSegment::Index(i),
+            async_graphql::QueryPathSegment::Name(name) => PathSegment::Field(name.to_owned()),
+        });
+        node = n.parent;
+    }
+    segments.reverse();
+    segments
+}
