@@ -26,11 +26,15 @@ pub struct AccessGrant {
     pub granted_by: String,
     pub granted_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// Why the grant opens nothing although it is in force: its stored row filter no longer
+    /// compiles against the entity's filter. Null when it applies as made.
+    pub problem: Option<String>,
 }
 
 impl From<access_grant::Model> for AccessGrant {
     fn from(g: access_grant::Model) -> Self {
         AccessGrant {
+            problem: grants::problem(&g),
             id: ID(g.id.to_string()),
             role: g.grantee_role,
             entity: g.entity,

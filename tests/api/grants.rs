@@ -3,6 +3,7 @@
 
 use chrono::{Duration, Utc};
 use entity::Role;
+use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
 use crate::fixtures::{self, Fixture};
@@ -194,5 +195,45 @@ async fn introspection_follows_grants_and_keeps_grant_mutations_to_oversight() {
     assert!(
         fields(&after, "queryType").contains(&"traces".to_owned()),
         "a grant shows the rows it opens"
+    );
+}
+
+#[tokio::test]
+async fn a_stored_grant_that_no_longer_compiles_opens_nothing_and_oversight_sees_why() {
+    let (app, _) = app().await;
+    let made = grant(
+        &app,
+        "STATE",
+        Some(r#"{"recoveryState": ["MX-SON"]}"#),
+        window(-1, 1),
+    )
+    .await;
+    assert!(made["data"]["grantAccess"]["id"].is_string(), "{made}");
+    // A grant stored under an older filter shape: its field no longer exists.
+    let id = made["data"]["grantAccess"]["id"].as_str().expect("id");
+    app.db
+        .db
+        .execute_unprepared(&format!(
+            "UPDATE access_grant SET row_filter = '{{\"recoveryProvince\": [\"MX-SON\"]}}' WHERE id = {id}"
+        ))
+        .await
+        .expect("the stored filter is rewritten");
+
+    let state = app.as_role(Role::State).query(TRACES, json!({})).await;
+    assert_eq!(
+        error_codes(&state),
+        ["FORBIDDEN"],
+        "the broken grant opens nothing and the grantee's reads do not fail as bad input: {state}"
+    );
+    let seen = app
+        .as_role(Role::Oversight)
+        .query("{ accessGrants { id problem } }", json!({}))
+        .await;
+    let problem = seen["data"]["accessGrants"][0]["problem"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        problem.contains("recoveryProvince"),
+        "oversight is told why the grant opens nothing: {seen}"
     );
 }
