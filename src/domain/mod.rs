@@ -4,4 +4,5 @@
 pub mod calendar;
 pub mod codes;
 pub mod money;
+pub mod names;
 pub mod scalars;

@@ -29,21 +29,7 @@ pub struct Mutation(
 /// An import column ("recovery_state", "firearms[0].firearm_type") as the API's field path
 /// ("recoveryState", "firearms[0].type").
 pub fn api_field(column: &str) -> String {
-    let camel = |s: &str| {
-        let mut out = String::with_capacity(s.len());
-        let mut upper = false;
-        for c in s.chars() {
-            if c == '_' {
-                upper = true;
-            } else if upper {
-                out.push(c.to_ascii_uppercase());
-                upper = false;
-            } else {
-                out.push(c);
-            }
-        }
-        out
-    };
+    use crate::domain::names::camel_case as camel;
     let firearm = |rest: &str| {
         if rest == "type" {
             "type".to_owned()

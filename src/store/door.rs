@@ -8,11 +8,12 @@
 use std::collections::HashMap;
 
 use entity::Agency;
-use sea_orm::sea_query::{Expr, ExprTrait, SimpleExpr};
+use sea_orm::sea_query::{Expr, SimpleExpr};
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 
+use super::filters::Nested;
 use super::page::{KeyKind, KeyValue, Page, PageArgs, SortKey, keyset_page};
-use super::scope::{owned_rows, with_grants};
+use super::scope::{check_depth, combine, owned_rows, with_grants};
 use crate::error::Result;
 use crate::policy::{Access, EntityKind};
 
@@ -84,10 +85,37 @@ pub struct OrderKey<M> {
     pub value: fn(&M) -> KeyValue,
 }
 
+/// What the door reads of every owned row: its id and the agency owning it.
+pub trait Row {
+    fn id(&self) -> i64;
+    fn owner(&self) -> Agency;
+}
+
+macro_rules! rows {
+    ($($model:path),*) => {
+        $(impl Row for $model {
+            fn id(&self) -> i64 {
+                self.id
+            }
+            fn owner(&self) -> Agency {
+                self.owner_agency
+            }
+        })*
+    };
+}
+
+rows!(
+    entity::trace::Model,
+    entity::seizure::Model,
+    entity::training_event::Model,
+    entity::funding_award::Model,
+    entity::firearm::Model
+);
+
 /// An entity owned by an agency, behind the door: the rest of its descriptor.
-pub trait Owned: EntityTrait + Described<Row = <Self as EntityTrait>::Model> {
+pub trait Owned: EntityTrait<Model: Row> + Described<Row = <Self as EntityTrait>::Model> {
     /// The filter input the entity's lists take.
-    type Filter;
+    type Filter: Nested;
     /// The fields its lists can be ordered by.
     type OrderField: Copy;
     const ID: Self::Column;
@@ -98,10 +126,8 @@ pub trait Owned: EntityTrait + Described<Row = <Self as EntityTrait>::Model> {
     /// The natural key, unique per row.
     const NATURAL_KEY: Self::Column;
 
-    fn owner(model: &Self::Model) -> Agency;
-    fn id(model: &Self::Model) -> i64;
-    /// The SQL condition of a filter.
-    fn condition(filter: &Self::Filter) -> Result<Condition>;
+    /// The SQL condition of a filter's own fields (its `and`, `or` and `not` aside).
+    fn criteria(filter: &Self::Filter) -> Result<Condition>;
     fn order_key(field: Self::OrderField) -> OrderKey<Self::Model>;
 
     /// The rows the caller may read: its role's rows, widened by the grants in force.
@@ -113,15 +139,26 @@ pub trait Owned: EntityTrait + Described<Row = <Self as EntityTrait>::Model> {
         )
     }
 
+    /// The SQL condition of a filter, `and`, `or` and `not` included.
+    fn condition(filter: &Self::Filter) -> Result<Condition> {
+        condition_at::<Self>(filter, 0)
+    }
+
     /// The primary key column, qualified.
     fn id_expr() -> SimpleExpr {
         Expr::col((Self::default(), Self::ID))
     }
 }
 
+fn condition_at<E: Owned>(filter: &E::Filter, depth: usize) -> Result<Condition> {
+    check_depth(depth)?;
+    let (and, or, not) = filter.nested();
+    combine(E::criteria(filter)?, and, or, not, depth, condition_at::<E>)
+}
+
 /// Records rows read in the request's trail and masks them.
 fn seen<E: Owned>(access: &Access, rows: Vec<E::Model>) -> Vec<E::Model> {
-    access.touched(E::KIND, rows.iter().map(E::owner), rows.len());
+    access.touched(E::KIND, rows.iter().map(Row::owner), rows.len());
     rows.into_iter().map(|m| E::mask(access, m)).collect()
 }
 
@@ -154,13 +191,13 @@ where
     keys.push(SortKey::new(E::id_expr(), KeyKind::Int, false));
     let key_of = |m: &E::Model| {
         let mut values: Vec<KeyValue> = order.iter().map(|(key, _)| (key.value)(m)).collect();
-        values.push(KeyValue::Int(E::id(m)));
+        values.push(KeyValue::Int(m.id()));
         values
     };
     let page = keyset_page(db, select, &keys, args, key_of).await?;
     access.touched(
         E::KIND,
-        page.rows.iter().map(|(_, m)| E::owner(m)),
+        page.rows.iter().map(|(_, m)| m.owner()),
         page.rows.len(),
     );
     Ok(page.map(|m| E::mask(access, m)))
@@ -172,12 +209,7 @@ where
     E: Owned,
     C: ConnectionTrait,
 {
-    let found = E::find()
-        .filter(Expr::expr(E::id_expr()).eq(id))
-        .filter(E::visible(access)?)
-        .one(db)
-        .await?;
-    Ok(seen::<E>(access, found.into_iter().collect()).pop())
+    one::<E, _>(db, access, E::ID.eq(id)).await
 }
 
 /// One row by its natural key: `None` when it does not exist or is outside the caller's rows.
@@ -186,8 +218,17 @@ where
     E: Owned,
     C: ConnectionTrait,
 {
+    one::<E, _>(db, access, E::NATURAL_KEY.eq(key)).await
+}
+
+/// The one row matching `condition` among the caller's rows, if any.
+async fn one<E, C>(db: &C, access: &Access, condition: SimpleExpr) -> Result<Option<E::Model>>
+where
+    E: Owned,
+    C: ConnectionTrait,
+{
     let found = E::find()
-        .filter(E::NATURAL_KEY.eq(key))
+        .filter(condition)
         .filter(E::visible(access)?)
         .one(db)
         .await?;
@@ -211,7 +252,7 @@ where
         .await?;
     Ok(seen::<E>(access, rows)
         .into_iter()
-        .map(|m| (E::id(&m), m))
+        .map(|m| (m.id(), m))
         .collect())
 }
 
@@ -270,7 +311,7 @@ where
         }
     }
     for list in out.values_mut() {
-        list.sort_by_key(E::id);
+        list.sort_by_key(Row::id);
     }
     Ok(out)
 }

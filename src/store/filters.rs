@@ -192,3 +192,29 @@ pub struct AuditFilter {
     pub between: Option<DateRange>,
     pub outcome: Option<Vec<String>>,
 }
+
+/// The `and`, `or` and `not` parts of a filter, which combine with its own fields.
+pub trait Nested: Sized {
+    fn nested(&self) -> Parts<'_, Self>;
+}
+
+/// A filter's `and`, `or` and `not`, each when given.
+pub type Parts<'a, F> = (Option<&'a [F]>, Option<&'a [F]>, Option<&'a F>);
+
+macro_rules! nested {
+    ($($filter:ty),*) => {
+        $(impl Nested for $filter {
+            fn nested(&self) -> Parts<'_, Self> {
+                (self.and.as_deref(), self.or.as_deref(), self.not.as_deref())
+            }
+        })*
+    };
+}
+
+nested!(TraceFilter, SeizureFilter, TrainingFilter, FundingFilter);
+
+impl Nested for FirearmFilter {
+    fn nested(&self) -> Parts<'_, Self> {
+        (None, None, None)
+    }
+}

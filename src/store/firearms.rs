@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use entity::{Agency, FirearmType, firearm, seizure, seizure_firearm, trace};
+use entity::{FirearmType, firearm, seizure, seizure_firearm, trace};
 use sea_orm::sea_query::{Expr, ExprTrait, Query, SelectStatement, SimpleExpr};
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait};
 
@@ -149,15 +149,7 @@ impl Owned for firearm::Entity {
     const OWNER: firearm::Column = firearm::Column::OwnerAgency;
     const NATURAL_KEY: firearm::Column = firearm::Column::SerialNormalized;
 
-    fn owner(model: &firearm::Model) -> Agency {
-        model.owner_agency
-    }
-
-    fn id(model: &firearm::Model) -> i64 {
-        model.id
-    }
-
-    fn condition(f: &FirearmFilter) -> Result<Condition> {
+    fn criteria(f: &FirearmFilter) -> Result<Condition> {
         let criteria = FirearmCriteria {
             manufacturer: f.manufacturer.as_deref(),
             firearm_type: f.firearm_type.as_deref(),

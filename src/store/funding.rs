@@ -1,6 +1,5 @@
 //! Funding awards, at the door: the award's descriptor, its filter and its grouping dimensions.
 
-use entity::Agency;
 use entity::funding_award as award;
 use sea_orm::Condition;
 use sea_orm::sea_query::{Expr, SimpleExpr};
@@ -8,7 +7,7 @@ use sea_orm::sea_query::{Expr, SimpleExpr};
 use super::door::{Described, Field, OrderKey, Owned};
 use super::filters::{FundingDimension, FundingFilter, FundingOrderField};
 use super::page::{KeyKind, KeyValue};
-use super::scope::{check_depth, combine, int_range, one_of};
+use super::scope::{int_range, one_of};
 use super::stats::{DimKind, Grouped};
 use crate::error::Result;
 use crate::policy::EntityKind;
@@ -41,16 +40,19 @@ impl Owned for award::Entity {
     const IMPLEMENTING: Option<award::Column> = Some(award::Column::ImplementingAgency);
     const NATURAL_KEY: award::Column = award::Column::AwardNumber;
 
-    fn owner(model: &award::Model) -> Agency {
-        model.owner_agency
-    }
-
-    fn id(model: &award::Model) -> i64 {
-        model.id
-    }
-
-    fn condition(filter: &FundingFilter) -> Result<Condition> {
-        condition_at(filter, 0)
+    fn criteria(f: &FundingFilter) -> Result<Condition> {
+        use award::Column as A;
+        let mut c = Condition::all();
+        c = int_range(c, A::FiscalYear, f.fiscal_year.as_ref());
+        c = one_of(c, "category", A::Category, f.category.as_deref())?;
+        c = one_of(
+            c,
+            "implementingAgency",
+            A::ImplementingAgency,
+            f.implementing_agency.as_deref(),
+        )?;
+        c = one_of(c, "program", A::Program, f.program.as_deref())?;
+        Ok(c)
     }
 
     fn order_key(field: FundingOrderField) -> OrderKey<award::Model> {
@@ -68,29 +70,6 @@ impl Owned for award::Entity {
             },
         }
     }
-}
-
-fn condition_at(f: &FundingFilter, depth: usize) -> Result<Condition> {
-    check_depth(depth)?;
-    use award::Column as A;
-    let mut c = Condition::all();
-    c = int_range(c, A::FiscalYear, f.fiscal_year.as_ref());
-    c = one_of(c, "category", A::Category, f.category.as_deref())?;
-    c = one_of(
-        c,
-        "implementingAgency",
-        A::ImplementingAgency,
-        f.implementing_agency.as_deref(),
-    )?;
-    c = one_of(c, "program", A::Program, f.program.as_deref())?;
-    combine(
-        c,
-        f.and.as_deref(),
-        f.or.as_deref(),
-        f.not.as_deref(),
-        depth,
-        condition_at,
-    )
 }
 
 impl Grouped for award::Entity {

@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 
-use entity::Agency;
 use entity::{seizure, seizure_firearm};
 use sea_orm::sea_query::{Expr, SimpleExpr};
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter};
@@ -10,7 +9,7 @@ use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter}
 use super::door::{self, Described, Field, OrderKey, Owned};
 use super::filters::{SeizureDimension, SeizureFilter, SeizureOrderField};
 use super::page::{KeyKind, KeyValue};
-use super::scope::{check_depth, combine, date_range, int_range, one_of};
+use super::scope::{date_range, int_range, one_of};
 use super::stats::{DimKind, Grouped};
 use crate::error::Result;
 use crate::policy::{Access, EntityKind};
@@ -45,16 +44,22 @@ impl Owned for seizure::Entity {
     const OWNER: seizure::Column = seizure::Column::OwnerAgency;
     const NATURAL_KEY: seizure::Column = seizure::Column::CaseNumber;
 
-    fn owner(model: &seizure::Model) -> Agency {
-        model.owner_agency
-    }
-
-    fn id(model: &seizure::Model) -> i64 {
-        model.id
-    }
-
-    fn condition(filter: &SeizureFilter) -> Result<Condition> {
-        condition_at(filter, 0)
+    fn criteria(f: &SeizureFilter) -> Result<Condition> {
+        use seizure::Column as S;
+        let mut c = Condition::all();
+        c = date_range(c, S::SeizedOn, f.seized_between.as_ref());
+        c = int_range(c, S::FiscalYear, f.fiscal_year.as_ref());
+        c = one_of(
+            c,
+            "seizingAgency",
+            S::SeizingAgency,
+            f.seizing_agency.as_deref(),
+        )?;
+        c = one_of(c, "usState", S::UsState, f.us_state.as_deref())?;
+        c = one_of(c, "portOfEntry", S::PortOfEntry, f.port_of_entry.as_deref())?;
+        c = one_of(c, "direction", S::Direction, f.direction.as_deref())?;
+        c = one_of(c, "operation", S::Operation, f.operation.as_deref())?;
+        Ok(c)
     }
 
     fn order_key(field: SeizureOrderField) -> OrderKey<seizure::Model> {
@@ -72,32 +77,6 @@ impl Owned for seizure::Entity {
             },
         }
     }
-}
-
-fn condition_at(f: &SeizureFilter, depth: usize) -> Result<Condition> {
-    check_depth(depth)?;
-    use seizure::Column as S;
-    let mut c = Condition::all();
-    c = date_range(c, S::SeizedOn, f.seized_between.as_ref());
-    c = int_range(c, S::FiscalYear, f.fiscal_year.as_ref());
-    c = one_of(
-        c,
-        "seizingAgency",
-        S::SeizingAgency,
-        f.seizing_agency.as_deref(),
-    )?;
-    c = one_of(c, "usState", S::UsState, f.us_state.as_deref())?;
-    c = one_of(c, "portOfEntry", S::PortOfEntry, f.port_of_entry.as_deref())?;
-    c = one_of(c, "direction", S::Direction, f.direction.as_deref())?;
-    c = one_of(c, "operation", S::Operation, f.operation.as_deref())?;
-    combine(
-        c,
-        f.and.as_deref(),
-        f.or.as_deref(),
-        f.not.as_deref(),
-        depth,
-        condition_at,
-    )
 }
 
 impl Grouped for seizure::Entity {

@@ -9,6 +9,7 @@ use sea_orm::sea_query::{
 use sea_orm::{Condition, ConnectionTrait, QueryResult, Statement};
 
 use super::door::Owned;
+use crate::domain::names::camel_case;
 use crate::error::Result;
 pub use crate::policy::suppression::Cell;
 use crate::policy::suppression::{Answer, Group};
@@ -330,23 +331,6 @@ where
     ))
 }
 
-/// The filter field that constrains a dimension: `RECOVERY_STATE` → `recoveryState`.
-fn filter_field(dimension: &str) -> String {
-    let mut out = String::with_capacity(dimension.len());
-    let mut upper = false;
-    for c in dimension.chars() {
-        if c == '_' {
-            upper = true;
-        } else if upper {
-            out.push(c.to_ascii_uppercase());
-            upper = false;
-        } else {
-            out.push(c.to_ascii_lowercase());
-        }
-    }
-    out
-}
-
 /// For aggregate-only callers: every filtered dimension must be grouped by, and only dimensions
 /// may be filtered. Read from the filter as the API received it, `and`/`or`/`not` included.
 fn check_aligned<E>(filter: &async_graphql::Value, group_by: &[E::Dimension]) -> Result<()>
@@ -370,7 +354,7 @@ where
             (field, _) => {
                 let dimension = <E::Dimension as async_graphql::resolver_utils::EnumType>::items()
                     .iter()
-                    .find(|item| filter_field(item.name) == field);
+                    .find(|item| camel_case(item.name) == field);
                 match dimension {
                     Some(item) if group_by.contains(&item.value) => {}
                     Some(item) => return Err(unaligned(field, item.name)),

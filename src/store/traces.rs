@@ -1,6 +1,5 @@
 //! Traces, at the door: the trace's descriptor, its filter and its grouping dimensions.
 
-use entity::Agency;
 use entity::{firearm, trace};
 use sea_orm::sea_query::{Expr, Func, SelectStatement, SimpleExpr};
 use sea_orm::{Condition, ConnectionTrait};
@@ -9,9 +8,7 @@ use super::door::{Described, Field, OrderKey, Owned};
 use super::filters::{TraceDimension, TraceFilter, TraceOrderField};
 use super::firearms::{self, FirearmCriteria};
 use super::page::{KeyKind, KeyValue};
-use super::scope::{
-    check_depth, combine, date_range, in_subquery, int_range, one_of, select_column,
-};
+use super::scope::{date_range, in_subquery, int_range, one_of, select_column};
 use super::stats::{DimKind, Grouped};
 use crate::error::Result;
 use crate::policy::EntityKind;
@@ -46,16 +43,38 @@ impl Owned for trace::Entity {
     const OWNER: trace::Column = trace::Column::OwnerAgency;
     const NATURAL_KEY: trace::Column = trace::Column::TraceNumber;
 
-    fn owner(model: &trace::Model) -> Agency {
-        model.owner_agency
-    }
-
-    fn id(model: &trace::Model) -> i64 {
-        model.id
-    }
-
-    fn condition(filter: &TraceFilter) -> Result<Condition> {
-        condition_at(filter, 0)
+    fn criteria(f: &TraceFilter) -> Result<Condition> {
+        use trace::Column as T;
+        let mut c = Condition::all();
+        c = date_range(c, T::RecoveryDate, f.recovered_between.as_ref());
+        c = int_range(c, T::RecoveryYear, f.year.as_ref());
+        c = one_of(
+            c,
+            "recoveryState",
+            T::RecoveryState,
+            f.recovery_state.as_deref(),
+        )?;
+        c = one_of(c, "sourceClass", T::SourceClass, f.source_class.as_deref())?;
+        c = one_of(c, "status", T::Status, f.status.as_deref())?;
+        c = one_of(
+            c,
+            "purchaseState",
+            T::PurchaseState,
+            f.purchase_state.as_deref(),
+        )?;
+        let firearm_filter = FirearmCriteria {
+            manufacturer: f.manufacturer.as_deref(),
+            firearm_type: f.firearm_type.as_deref(),
+            caliber: f.caliber.as_deref(),
+            serial_number: f.serial_number.as_deref(),
+        };
+        if let Some(fc) = firearm_filter.condition()? {
+            c = c.add(in_subquery(
+                T::FirearmId,
+                select_column(firearm::Entity, firearm::Column::Id, fc),
+            ));
+        }
+        Ok(c)
     }
 
     fn order_key(field: TraceOrderField) -> OrderKey<trace::Model> {
@@ -82,48 +101,6 @@ impl Owned for trace::Entity {
             },
         }
     }
-}
-
-fn condition_at(f: &TraceFilter, depth: usize) -> Result<Condition> {
-    check_depth(depth)?;
-    use trace::Column as T;
-    let mut c = Condition::all();
-    c = date_range(c, T::RecoveryDate, f.recovered_between.as_ref());
-    c = int_range(c, T::RecoveryYear, f.year.as_ref());
-    c = one_of(
-        c,
-        "recoveryState",
-        T::RecoveryState,
-        f.recovery_state.as_deref(),
-    )?;
-    c = one_of(c, "sourceClass", T::SourceClass, f.source_class.as_deref())?;
-    c = one_of(c, "status", T::Status, f.status.as_deref())?;
-    c = one_of(
-        c,
-        "purchaseState",
-        T::PurchaseState,
-        f.purchase_state.as_deref(),
-    )?;
-    let firearm_filter = FirearmCriteria {
-        manufacturer: f.manufacturer.as_deref(),
-        firearm_type: f.firearm_type.as_deref(),
-        caliber: f.caliber.as_deref(),
-        serial_number: f.serial_number.as_deref(),
-    };
-    if let Some(fc) = firearm_filter.condition()? {
-        c = c.add(in_subquery(
-            T::FirearmId,
-            select_column(firearm::Entity, firearm::Column::Id, fc),
-        ));
-    }
-    combine(
-        c,
-        f.and.as_deref(),
-        f.or.as_deref(),
-        f.not.as_deref(),
-        depth,
-        condition_at,
-    )
 }
 
 impl Grouped for trace::Entity {

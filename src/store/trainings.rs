@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 
-use entity::Agency;
 use entity::training_event as training;
 use sea_orm::sea_query::{Expr, SimpleExpr};
 use sea_orm::{Condition, ConnectionTrait};
@@ -10,7 +9,7 @@ use sea_orm::{Condition, ConnectionTrait};
 use super::door::{self, Described, Field, OrderKey, Owned};
 use super::filters::{TrainingDimension, TrainingFilter, TrainingOrderField};
 use super::page::{KeyKind, KeyValue};
-use super::scope::{check_depth, combine, date_range, int_range, one_of};
+use super::scope::{date_range, int_range, one_of};
 use super::stats::{DimKind, Grouped};
 use crate::error::Result;
 use crate::policy::{Access, EntityKind};
@@ -43,16 +42,20 @@ impl Owned for training::Entity {
     const OWNER: training::Column = training::Column::OwnerAgency;
     const NATURAL_KEY: training::Column = training::Column::Reference;
 
-    fn owner(model: &training::Model) -> Agency {
-        model.owner_agency
-    }
-
-    fn id(model: &training::Model) -> i64 {
-        model.id
-    }
-
-    fn condition(filter: &TrainingFilter) -> Result<Condition> {
-        condition_at(filter, 0)
+    fn criteria(f: &TrainingFilter) -> Result<Condition> {
+        use training::Column as T;
+        let mut c = Condition::all();
+        c = date_range(c, T::StartDate, f.held_between.as_ref());
+        c = int_range(c, T::FiscalYear, f.fiscal_year.as_ref());
+        c = one_of(c, "course", T::Course, f.course.as_deref())?;
+        c = one_of(c, "provider", T::Provider, f.provider.as_deref())?;
+        c = one_of(
+            c,
+            "mexicanState",
+            T::MexicanState,
+            f.mexican_state.as_deref(),
+        )?;
+        Ok(c)
     }
 
     fn order_key(field: TrainingOrderField) -> OrderKey<training::Model> {
@@ -70,30 +73,6 @@ impl Owned for training::Entity {
             },
         }
     }
-}
-
-fn condition_at(f: &TrainingFilter, depth: usize) -> Result<Condition> {
-    check_depth(depth)?;
-    use training::Column as T;
-    let mut c = Condition::all();
-    c = date_range(c, T::StartDate, f.held_between.as_ref());
-    c = int_range(c, T::FiscalYear, f.fiscal_year.as_ref());
-    c = one_of(c, "course", T::Course, f.course.as_deref())?;
-    c = one_of(c, "provider", T::Provider, f.provider.as_deref())?;
-    c = one_of(
-        c,
-        "mexicanState",
-        T::MexicanState,
-        f.mexican_state.as_deref(),
-    )?;
-    combine(
-        c,
-        f.and.as_deref(),
-        f.or.as_deref(),
-        f.not.as_deref(),
-        depth,
-        condition_at,
-    )
 }
 
 impl Grouped for training::Entity {
