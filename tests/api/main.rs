@@ -15,6 +15,7 @@ mod import;
 mod introspection;
 mod operations;
 mod policy;
+mod policy_table;
 mod purpose;
 mod queries;
 mod schema;

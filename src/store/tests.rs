@@ -1,0 +1,842 @@
+//! The store blanks what a caller may not read before a row leaves it, on every read path, whatever
+//! the resolvers above do. These tests call the store directly (no GraphQL, no HTTP) over a fresh
+//! SQLite database holding one row of every owned entity with every nullable field filled.
+//!
+//! The policy decides which fields a caller may read; which model attribute each API field is read
+//! from is stated here, in a table per entity, so a mistake in the store's own mapping is caught.
+
+use std::sync::Arc;
+
+use chrono::{NaiveDate, TimeZone, Utc};
+use entity::{
+    Agency, CourseKind, Direction, FirearmType, FundingCategory, Role, SourceClass, TraceStatus,
+    firearm, funding_award as award, seizure, seizure_firearm, trace, training_event as training,
+};
+use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, NotSet, Set};
+
+use super::page::PageArgs;
+use super::{door, firearms, funding, redact_url, seizures, traces, trainings, writes};
+use crate::auth::Caller;
+use crate::config::DatabaseSettings;
+use crate::policy::{Access, DEFAULT_POLICY, EntityKind, Grant, Policy, Rows};
+
+#[test]
+fn passwords_never_reach_messages() {
+    assert_eq!(
+        redact_url("postgres://hub:s3cret@db:5432/hub"),
+        "postgres://hub:***@db:5432/hub"
+    );
+    assert_eq!(
+        redact_url("postgres://postgres@127.0.0.1/x"),
+        "postgres://postgres@127.0.0.1/x"
+    );
+    assert_eq!(redact_url("sqlite://hub.db"), "sqlite://hub.db");
+}
+
+/// How a test reads one API field off a model: `Some(text)` when filled, `None` when blank.
+type Read<M> = fn(&M) -> Option<String>;
+
+/// Every field of an entity's API type, each with the model attribute it is read from, or `None`
+/// for an edge the store answers through another entity's door.
+type Fields<M> = Vec<(&'static str, Option<Read<M>>)>;
+
+fn text<T: ToString>(value: &T) -> Option<String> {
+    Some(value.to_string())
+}
+
+fn opt<T: ToString>(value: &Option<T>) -> Option<String> {
+    value.as_ref().map(ToString::to_string)
+}
+
+fn trace_fields() -> Fields<trace::Model> {
+    vec![
+        ("id", Some(|m| text(&m.id))),
+        ("traceNumber", Some(|m| text(&m.trace_number))),
+        ("firearm", Some(|m| text(&m.firearm_id))),
+        ("requestingAgency", Some(|m| text(&m.requesting_agency))),
+        ("recoveryDate", Some(|m| text(&m.recovery_date))),
+        ("recoveryState", Some(|m| text(&m.recovery_state))),
+        (
+            "recoveryMunicipality",
+            Some(|m| opt(&m.recovery_municipality)),
+        ),
+        ("status", Some(|m| text(&m.status))),
+        ("sourceClass", Some(|m| text(&m.source_class))),
+        ("purchaseState", Some(|m| opt(&m.purchase_state))),
+        ("purchaseDate", Some(|m| opt(&m.purchase_date))),
+        ("timeToCrimeDays", Some(|m| opt(&m.time_to_crime_days))),
+        ("dealerLicense", Some(|m| opt(&m.dealer_license))),
+        ("purchaserName", Some(|m| opt(&m.purchaser_name))),
+        ("provenance", Some(|m| text(&m.source_system))),
+        ("version", Some(|m| text(&m.version))),
+    ]
+}
+
+fn seizure_fields() -> Fields<seizure::Model> {
+    vec![
+        ("id", Some(|m| text(&m.id))),
+        // Not null in the table: the store blanks it to the empty string.
+        (
+            "caseNumber",
+            Some(|m| Some(m.case_number.clone()).filter(|c| !c.is_empty())),
+        ),
+        ("seizingAgency", Some(|m| text(&m.seizing_agency))),
+        ("operation", Some(|m| opt(&m.operation))),
+        ("seizedOn", Some(|m| text(&m.seized_on))),
+        ("fiscalYear", Some(|m| text(&m.fiscal_year))),
+        ("usState", Some(|m| text(&m.us_state))),
+        ("portOfEntry", Some(|m| opt(&m.port_of_entry))),
+        ("direction", Some(|m| text(&m.direction))),
+        ("concealmentMethod", Some(|m| opt(&m.concealment_method))),
+        ("ammunitionRounds", Some(|m| text(&m.ammunition_rounds))),
+        ("firearmCount", Some(|m| text(&m.firearm_count))),
+        ("firearms", None),
+        ("provenance", Some(|m| text(&m.source_system))),
+        ("version", Some(|m| text(&m.version))),
+    ]
+}
+
+fn training_fields() -> Fields<training::Model> {
+    vec![
+        ("id", Some(|m| text(&m.id))),
+        ("reference", Some(|m| text(&m.reference))),
+        ("course", Some(|m| text(&m.course))),
+        ("provider", Some(|m| text(&m.provider))),
+        ("startDate", Some(|m| text(&m.start_date))),
+        ("endDate", Some(|m| text(&m.end_date))),
+        ("fiscalYear", Some(|m| text(&m.fiscal_year))),
+        ("mexicanAgency", Some(|m| text(&m.mexican_agency))),
+        ("mexicanState", Some(|m| opt(&m.mexican_state))),
+        ("participants", Some(|m| text(&m.participants))),
+        (
+            "etraceAccountsGranted",
+            Some(|m| text(&m.etrace_accounts_granted)),
+        ),
+        ("fundingAward", Some(|m| opt(&m.funding_award_id))),
+        ("provenance", Some(|m| text(&m.source_system))),
+        ("version", Some(|m| text(&m.version))),
+    ]
+}
+
+fn award_fields() -> Fields<award::Model> {
+    vec![
+        ("id", Some(|m| text(&m.id))),
+        ("awardNumber", Some(|m| text(&m.award_number))),
+        ("fiscalYear", Some(|m| text(&m.fiscal_year))),
+        ("program", Some(|m| text(&m.program))),
+        ("category", Some(|m| text(&m.category))),
+        ("implementingAgency", Some(|m| opt(&m.implementing_agency))),
+        ("recipient", Some(|m| text(&m.recipient))),
+        ("obligated", Some(|m| text(&m.obligated_cents))),
+        ("disbursed", Some(|m| text(&m.disbursed_cents))),
+        ("description", Some(|m| opt(&m.description))),
+        ("trainings", None),
+        ("provenance", Some(|m| text(&m.source_system))),
+        ("version", Some(|m| text(&m.version))),
+    ]
+}
+
+fn firearm_fields() -> Fields<firearm::Model> {
+    vec![
+        ("id", Some(|m| text(&m.id))),
+        ("manufacturer", Some(|m| text(&m.manufacturer))),
+        ("model", Some(|m| opt(&m.model))),
+        ("type", Some(|m| text(&m.firearm_type))),
+        ("caliber", Some(|m| opt(&m.caliber))),
+        ("serialNumber", Some(|m| opt(&m.serial_number))),
+        (
+            "countryOfManufacture",
+            Some(|m| opt(&m.country_of_manufacture)),
+        ),
+        ("importer", Some(|m| opt(&m.importer))),
+        ("traces", None),
+        ("seizures", None),
+    ]
+}
+
+const TRACE_NUMBER: &str = "T-STORE-1";
+const CASE_NUMBER: &str = "C-STORE-1";
+const TRAINING_REFERENCE: &str = "ATF-STORE-1";
+const AWARD_NUMBER: &str = "A-STORE-1";
+
+/// The ids of the stored rows: one of each owned entity, all linked to one another.
+struct Seeded {
+    /// Traced, and seized too.
+    firearm_traced: i64,
+    /// Seized only.
+    firearm_seized: i64,
+    trace: i64,
+    seizure: i64,
+    award: i64,
+    training: i64,
+}
+
+fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, d).expect("valid date")
+}
+
+async fn database() -> (tempfile::TempDir, DatabaseConnection) {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("hub.db").display());
+    let db = super::connect(&DatabaseSettings {
+        url,
+        ..DatabaseSettings::default()
+    })
+    .await
+    .expect("sqlite opens");
+    super::migrate(&db).await.expect("migrations apply");
+    (dir, db)
+}
+
+async fn store_firearm(db: &DatabaseConnection, serial: &str, owner: Agency) -> i64 {
+    firearm::ActiveModel {
+        id: NotSet,
+        manufacturer: Set("Glock".into()),
+        model: Set(Some("19".into())),
+        firearm_type: Set(FirearmType::Pistol),
+        caliber: Set(Some("9mm".into())),
+        serial_number: Set(Some(serial.into())),
+        serial_normalized: Set(firearm::normalize_serial(serial)),
+        country_of_manufacture: Set(Some("AT".into())),
+        importer: Set(Some("Glock Inc., Smyrna GA".into())),
+        owner_agency: Set(owner),
+        source_system: Set("store-test".into()),
+        ingested_at: Set(Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap()),
+        version: Set(1),
+    }
+    .insert(db)
+    .await
+    .expect("firearm stored")
+    .id
+}
+
+/// Stores one row of every owned entity with every nullable field filled.
+async fn seed(db: &DatabaseConnection) -> Seeded {
+    let ingested = Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap();
+    let firearm_traced = store_firearm(db, "GLK-00123", Agency::Atf).await;
+    let firearm_seized = store_firearm(db, "GLK-00456", Agency::Cbp).await;
+    let trace = trace::ActiveModel {
+        id: NotSet,
+        trace_number: Set(TRACE_NUMBER.into()),
+        firearm_id: Set(firearm_traced),
+        requesting_agency: Set("FGR".into()),
+        recovery_date: Set(date(2019, 5, 1)),
+        recovery_year: Set(2019),
+        recovery_state: Set("MX-SON".into()),
+        recovery_municipality: Set(Some("Nogales".into())),
+        status: Set(TraceStatus::Completed),
+        source_class: Set(SourceClass::UsImported),
+        purchase_state: Set(Some("AZ".into())),
+        purchase_date: Set(Some(date(2015, 3, 1))),
+        time_to_crime_days: Set(Some(1522)),
+        dealer_license: Set(Some("9-99-999-01-0A-00001".into())),
+        purchaser_name: Set(Some("Synthetic Purchaser 1".into())),
+        owner_agency: Set(Agency::Atf),
+        source_system: Set("store-test".into()),
+        ingested_at: Set(ingested),
+        version: Set(1),
+    }
+    .insert(db)
+    .await
+    .expect("trace stored")
+    .id;
+    let seizure = seizure::ActiveModel {
+        id: NotSet,
+        case_number: Set(CASE_NUMBER.into()),
+        seizing_agency: Set(Agency::Cbp),
+        operation: Set(Some("Southbound".into())),
+        seized_on: Set(date(2020, 2, 1)),
+        fiscal_year: Set(2020),
+        us_state: Set("AZ".into()),
+        port_of_entry: Set(Some("Nogales".into())),
+        direction: Set(Direction::Outbound),
+        concealment_method: Set(Some("spare tire".into())),
+        ammunition_rounds: Set(250),
+        firearm_count: Set(2),
+        owner_agency: Set(Agency::Cbp),
+        source_system: Set("store-test".into()),
+        ingested_at: Set(ingested),
+        version: Set(1),
+    }
+    .insert(db)
+    .await
+    .expect("seizure stored")
+    .id;
+    for firearm_id in [firearm_traced, firearm_seized] {
+        seizure_firearm::ActiveModel {
+            seizure_id: Set(seizure),
+            firearm_id: Set(firearm_id),
+        }
+        .insert(db)
+        .await
+        .expect("seizure link stored");
+    }
+    let award = award::ActiveModel {
+        id: NotSet,
+        award_number: Set(AWARD_NUMBER.into()),
+        fiscal_year: Set(2019),
+        program: Set("Firearms Trafficking Capacity".into()),
+        category: Set(FundingCategory::ForensicsTraining),
+        implementing_agency: Set(Some(Agency::Atf)),
+        recipient: Set("FGR".into()),
+        obligated_cents: Set(125_000_050),
+        disbursed_cents: Set(62_500_025),
+        description: Set(Some("forensics laboratories".into())),
+        owner_agency: Set(Agency::State),
+        source_system: Set("store-test".into()),
+        ingested_at: Set(ingested),
+        version: Set(1),
+    }
+    .insert(db)
+    .await
+    .expect("award stored")
+    .id;
+    let training = training::ActiveModel {
+        id: NotSet,
+        reference: Set(TRAINING_REFERENCE.into()),
+        course: Set(CourseKind::Etrace),
+        provider: Set(Agency::Atf),
+        start_date: Set(date(2021, 11, 8)),
+        end_date: Set(date(2021, 11, 10)),
+        fiscal_year: Set(2022),
+        mexican_agency: Set("FGE-SON".into()),
+        mexican_state: Set(Some("MX-SON".into())),
+        participants: Set(25),
+        etrace_accounts_granted: Set(10),
+        funding_award_id: Set(Some(award)),
+        owner_agency: Set(Agency::Atf),
+        source_system: Set("store-test".into()),
+        ingested_at: Set(ingested),
+        version: Set(1),
+    }
+    .insert(db)
+    .await
+    .expect("training stored")
+    .id;
+    Seeded {
+        firearm_traced,
+        firearm_seized,
+        trace,
+        seizure,
+        award,
+        training,
+    }
+}
+
+const PURPOSE: &str = "CASE-2026-0001 store test";
+
+/// The owned entities a grant can open.
+const GRANTABLE: [EntityKind; 4] = [
+    EntityKind::Trace,
+    EntityKind::Seizure,
+    EntityKind::Training,
+    EntityKind::FundingAward,
+];
+
+/// A caller of `role` with `scopes`, stating a purpose, and granted every row of each owned entity
+/// its role reads no rows of, so every row is readable and only fields can be withheld.
+fn caller(policy: &Arc<Policy>, role: Role, scopes: &[&str]) -> Access {
+    let access = Access::new(
+        Caller {
+            subject: format!("store-test-{}", role.as_str().to_ascii_lowercase()),
+            role,
+            scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+        },
+        policy.clone(),
+    );
+    let grants = GRANTABLE
+        .into_iter()
+        .filter(|kind| policy.rule(role, *kind).rows == Rows::None)
+        .zip(1..)
+        .map(|(entity, id)| Grant {
+            id,
+            entity,
+            row_filter: None,
+        })
+        .collect();
+    access
+        .with_grants(grants)
+        .with_purpose(Some(PURPOSE.to_owned()))
+}
+
+/// Whether the policy withholds `field` of `kind` from `role` holding `scopes`: hidden, or gated by
+/// a scope the caller lacks. Read from the policy's data, not from `Access`.
+fn withheld(policy: &Policy, role: Role, scopes: &[&str], kind: EntityKind, field: &str) -> bool {
+    let rule = policy.rule(role, kind);
+    rule.hidden.iter().any(|f| f == field)
+        || rule
+            .scoped
+            .get(field)
+            .is_some_and(|scope| !scopes.contains(&scope.as_str()))
+}
+
+fn every_row() -> PageArgs {
+    PageArgs {
+        first: Some(100),
+        after: None,
+    }
+}
+
+/// What each read path returned of one seeded row: the path's name and the copies it returned.
+type Reads<M> = Vec<(&'static str, Vec<M>)>;
+
+// One helper per entity reads its seeded row through every read path of the store.
+
+async fn read_trace(db: &DatabaseConnection, access: &Access, s: &Seeded) -> Reads<trace::Model> {
+    let page = door::list::<trace::Entity, _>(db, access, None, &[], &every_row()).await;
+    let found = door::get::<trace::Entity, _>(db, access, s.trace).await;
+    let edge = traces::by_firearms(db, access, &[s.firearm_traced]).await;
+    let keyed = writes::trace_by_number(db, access, TRACE_NUMBER).await;
+    vec![
+        (
+            "door::list",
+            page.expect("trace page")
+                .rows
+                .into_iter()
+                .map(|(_, m)| m)
+                .collect(),
+        ),
+        (
+            "door::get",
+            found.expect("trace lookup").into_iter().collect(),
+        ),
+        (
+            "traces::by_firearms",
+            edge.expect("firearm → traces")
+                .into_values()
+                .flatten()
+                .collect(),
+        ),
+        (
+            "writes::trace_by_number",
+            keyed.expect("trace by number").into_iter().collect(),
+        ),
+    ]
+}
+
+async fn read_seizure(
+    db: &DatabaseConnection,
+    access: &Access,
+    s: &Seeded,
+) -> Reads<seizure::Model> {
+    let page = door::list::<seizure::Entity, _>(db, access, None, &[], &every_row()).await;
+    let found = door::get::<seizure::Entity, _>(db, access, s.seizure).await;
+    let edge = seizures::by_firearms(db, access, &[s.firearm_seized]).await;
+    let keyed = writes::seizure_by_case(db, access, CASE_NUMBER).await;
+    vec![
+        (
+            "door::list",
+            page.expect("seizure page")
+                .rows
+                .into_iter()
+                .map(|(_, m)| m)
+                .collect(),
+        ),
+        (
+            "door::get",
+            found.expect("seizure lookup").into_iter().collect(),
+        ),
+        (
+            "seizures::by_firearms",
+            edge.expect("firearm → seizures")
+                .into_values()
+                .flatten()
+                .collect(),
+        ),
+        (
+            "writes::seizure_by_case",
+            keyed.expect("seizure by case").into_iter().collect(),
+        ),
+    ]
+}
+
+async fn read_training(
+    db: &DatabaseConnection,
+    access: &Access,
+    s: &Seeded,
+) -> Reads<training::Model> {
+    let page = door::list::<training::Entity, _>(db, access, None, &[], &every_row()).await;
+    let found = door::get::<training::Entity, _>(db, access, s.training).await;
+    let edge = trainings::by_funding_awards(db, access, &[s.award]).await;
+    let keyed = writes::training_by_reference(db, access, TRAINING_REFERENCE).await;
+    vec![
+        (
+            "door::list",
+            page.expect("training page")
+                .rows
+                .into_iter()
+                .map(|(_, m)| m)
+                .collect(),
+        ),
+        (
+            "door::get",
+            found.expect("training lookup").into_iter().collect(),
+        ),
+        (
+            "trainings::by_funding_awards",
+            edge.expect("award → trainings")
+                .into_values()
+                .flatten()
+                .collect(),
+        ),
+        (
+            "writes::training_by_reference",
+            keyed.expect("training by reference").into_iter().collect(),
+        ),
+    ]
+}
+
+async fn read_award(db: &DatabaseConnection, access: &Access, s: &Seeded) -> Reads<award::Model> {
+    let page = door::list::<award::Entity, _>(db, access, None, &[], &every_row()).await;
+    let found = door::get::<award::Entity, _>(db, access, s.award).await;
+    let edge = funding::by_ids(db, access, &[s.award]).await;
+    let keyed = writes::award_by_number(db, access, AWARD_NUMBER).await;
+    vec![
+        (
+            "door::list",
+            page.expect("award page")
+                .rows
+                .into_iter()
+                .map(|(_, m)| m)
+                .collect(),
+        ),
+        (
+            "door::get",
+            found.expect("award lookup").into_iter().collect(),
+        ),
+        (
+            "funding::by_ids",
+            edge.expect("training → award").into_values().collect(),
+        ),
+        (
+            "writes::award_by_number",
+            keyed.expect("award by number").into_iter().collect(),
+        ),
+    ]
+}
+
+/// The firearm that is both traced and seized, through every path that reads firearms.
+async fn read_firearm(
+    db: &DatabaseConnection,
+    access: &Access,
+    s: &Seeded,
+) -> Reads<firearm::Model> {
+    let page = door::list::<firearm::Entity, _>(db, access, None, &[], &every_row()).await;
+    let found = door::get::<firearm::Entity, _>(db, access, s.firearm_traced).await;
+    let edge = firearms::by_ids(db, access, &[s.firearm_traced]).await;
+    let seized = firearms::by_seizures(db, access, &[s.seizure]).await;
+    let reads = vec![
+        (
+            "door::list",
+            page.expect("firearm page")
+                .rows
+                .into_iter()
+                .map(|(_, m)| m)
+                .collect(),
+        ),
+        (
+            "door::get",
+            found.expect("firearm lookup").into_iter().collect(),
+        ),
+        (
+            "firearms::by_ids",
+            edge.expect("trace → firearm").into_values().collect(),
+        ),
+        (
+            "firearms::by_seizures",
+            seized
+                .expect("seizure → firearms")
+                .into_values()
+                .flatten()
+                .collect(),
+        ),
+    ];
+    reads
+        .into_iter()
+        .map(|(path, rows): (_, Vec<firearm::Model>)| {
+            (
+                path,
+                rows.into_iter()
+                    .filter(|m| m.id == s.firearm_traced)
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+/// A role holding some scopes, checking what the store returns it against the policy.
+struct Check<'a> {
+    policy: &'a Policy,
+    role: Role,
+    scopes: &'a [&'a str],
+    seen: &'a mut Seen,
+}
+
+impl Check<'_> {
+    /// Checks the copies of one row, read through every path, against the stored row: every
+    /// field the policy withholds is blank, every other is as stored.
+    fn row<M: std::fmt::Debug>(
+        &mut self,
+        kind: EntityKind,
+        fields: &Fields<M>,
+        stored: &M,
+        reads: &Reads<M>,
+    ) {
+        let (role, scopes) = (self.role, self.scopes);
+        let mut listed: Vec<&str> = fields.iter().map(|(f, _)| *f).collect();
+        let mut decided: Vec<&str> = self
+            .policy
+            .fields(kind)
+            .iter()
+            .map(String::as_str)
+            .collect();
+        listed.sort_unstable();
+        decided.sort_unstable();
+        assert_eq!(
+            listed, decided,
+            "the test's table of {kind} fields must list exactly the policy's [fields] {kind}"
+        );
+        for (path, rows) in reads {
+            assert_eq!(
+                rows.len(),
+                1,
+                "{role} {scopes:?} must read the seeded {kind} through {path}"
+            );
+        }
+        for (field, attribute) in fields {
+            let Some(attribute) = attribute else { continue };
+            let value = attribute(stored);
+            assert!(
+                value.is_some(),
+                "the seeded {kind} must fill {field}: {stored:?}"
+            );
+            let blank = withheld(self.policy, role, scopes, kind, field);
+            for (path, model) in reads
+                .iter()
+                .flat_map(|(p, rows)| rows.iter().map(move |m| (p, m)))
+            {
+                let context = format!("{role} {scopes:?} {kind}.{field} via {path}");
+                if blank {
+                    assert_eq!(attribute(model), None, "{context} must come back blank");
+                    self.seen.blanked.push(context);
+                } else {
+                    assert_eq!(
+                        attribute(model),
+                        value,
+                        "{context} must come back as stored"
+                    );
+                    self.seen.filled += 1;
+                }
+            }
+        }
+    }
+}
+
+/// What the checks saw, for the assertions that they were not vacuous.
+#[derive(Default)]
+struct Seen {
+    /// "ROLE scopes entity.field via path", for every field that came back blank as required.
+    blanked: Vec<String>,
+    /// How many fields came back as stored.
+    filled: usize,
+}
+
+/// Reads every seeded row as every role, without and with each scope the policy gates a field on,
+/// and checks each field through each read path.
+async fn check_every_role(db: &DatabaseConnection, policy: Policy, s: &Seeded) -> Seen {
+    let policy = Arc::new(policy);
+    let stored_trace = trace::Entity::find_by_id(s.trace).one(db).await;
+    let stored_trace = stored_trace.expect("read").expect("stored");
+    let stored_seizure = seizure::Entity::find_by_id(s.seizure).one(db).await;
+    let stored_seizure = stored_seizure.expect("read").expect("stored");
+    let stored_training = training::Entity::find_by_id(s.training).one(db).await;
+    let stored_training = stored_training.expect("read").expect("stored");
+    let stored_award = award::Entity::find_by_id(s.award).one(db).await;
+    let stored_award = stored_award.expect("read").expect("stored");
+    let stored_firearm = firearm::Entity::find_by_id(s.firearm_traced).one(db).await;
+    let stored_firearm = stored_firearm.expect("read").expect("stored");
+
+    let mut scope_sets: Vec<Vec<&str>> = vec![Vec::new()];
+    for role in Role::ALL {
+        for kind in EntityKind::ALL {
+            for scope in policy.rule(*role, kind).scoped.values() {
+                if !scope_sets.iter().any(|s| s == &[scope.as_str()]) {
+                    scope_sets.push(vec![scope.as_str()]);
+                }
+            }
+        }
+    }
+    let mut seen = Seen::default();
+    for role in Role::ALL.iter().copied() {
+        for scopes in &scope_sets {
+            let access = caller(&policy, role, scopes);
+            let mut check = Check {
+                policy: &policy,
+                role,
+                scopes,
+                seen: &mut seen,
+            };
+            let reads = read_trace(db, &access, s).await;
+            check.row(EntityKind::Trace, &trace_fields(), &stored_trace, &reads);
+            let reads = read_seizure(db, &access, s).await;
+            check.row(
+                EntityKind::Seizure,
+                &seizure_fields(),
+                &stored_seizure,
+                &reads,
+            );
+            let reads = read_training(db, &access, s).await;
+            check.row(
+                EntityKind::Training,
+                &training_fields(),
+                &stored_training,
+                &reads,
+            );
+            let reads = read_award(db, &access, s).await;
+            check.row(
+                EntityKind::FundingAward,
+                &award_fields(),
+                &stored_award,
+                &reads,
+            );
+            let reads = read_firearm(db, &access, s).await;
+            check.row(
+                EntityKind::Firearm,
+                &firearm_fields(),
+                &stored_firearm,
+                &reads,
+            );
+        }
+    }
+    seen
+}
+
+/// The default policy with every hideable field hidden from every role.
+fn policy_hiding_everything_hideable() -> Policy {
+    let mut text = String::new();
+    for line in DEFAULT_POLICY.lines() {
+        if line.trim_start().starts_with("hidden") {
+            continue;
+        }
+        text.push_str(line);
+        text.push('\n');
+        let section = line.trim().strip_prefix("[roles.");
+        if let Some(kind) = section.and_then(|s| s.strip_suffix(']'))
+            && let Some((_, entity)) = kind.split_once('.')
+        {
+            let kind = EntityKind::parse(entity).expect("the policy names entities");
+            let names: Vec<String> = kind.hideable().iter().map(|f| format!("{f:?}")).collect();
+            text.push_str(&format!("hidden = [{}]\n", names.join(", ")));
+        }
+    }
+    let policy = Policy::parse(&text).expect("the policy hiding every hideable field parses");
+    policy
+        .check_schema(&crate::graphql::shape::schema_fields())
+        .expect("the policy hiding every hideable field fits the schema");
+    for role in Role::ALL {
+        for kind in EntityKind::ALL {
+            let hidden = &policy.rule(*role, kind).hidden;
+            assert_eq!(hidden.len(), kind.hideable().len(), "{role} {kind}");
+        }
+    }
+    policy
+}
+
+#[tokio::test]
+async fn the_store_blanks_what_the_default_policy_hides_from_each_role_on_every_read_path() {
+    let (_dir, db) = database().await;
+    let seeded = seed(&db).await;
+    let seen = check_every_role(&db, Policy::default_policy(), &seeded).await;
+    // The default policy's hidden cells, each through each of its entity's read paths.
+    for cell in [
+        "ATF [] seizure.caseNumber via door::list",
+        "ATF [] seizure.caseNumber via seizures::by_firearms",
+        "ATF [] trace.purchaserName via traces::by_firearms",
+        "ICE [] trace.purchaserName via door::get",
+        "ICE [\"pii\"] trace.dealerLicense via traces::by_firearms",
+        "CBP [] trace.dealerLicense via door::list",
+        "CBP [] trace.purchaserName via writes::trace_by_number",
+        "ATF [] seizure.caseNumber via writes::seizure_by_case",
+        "STATE [] seizure.caseNumber via door::get",
+        "STATE [\"pii\"] trace.purchaserName via door::list",
+    ] {
+        assert!(
+            seen.blanked.iter().any(|b| b == cell),
+            "not checked: {cell}"
+        );
+    }
+    assert!(
+        !seen
+            .blanked
+            .iter()
+            .any(|b| b.starts_with("ATF [\"pii\"] trace.purchaserName")),
+        "ATF with the pii scope reads the purchaser"
+    );
+    assert!(seen.filled > seen.blanked.len(), "readable fields checked");
+}
+
+#[tokio::test]
+async fn the_store_blanks_every_hideable_field_when_the_policy_hides_them_all() {
+    let (_dir, db) = database().await;
+    let seeded = seed(&db).await;
+    let policy = policy_hiding_everything_hideable();
+    let seen = check_every_role(&db, policy, &seeded).await;
+    for kind in EntityKind::ALL {
+        for field in kind.hideable() {
+            for role in Role::ALL {
+                let cell = format!("{role} [] {kind}.{field} via door::list");
+                assert!(
+                    seen.blanked.contains(&cell),
+                    "not checked: {cell}; a hideable field must be read from a model attribute"
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_store_returns_the_purchaser_name_only_to_a_caller_with_the_pii_scope() {
+    let (_dir, db) = database().await;
+    let s = seed(&db).await;
+    let policy = Arc::new(Policy::default_policy());
+    let atf = policy.rule(Role::Atf, EntityKind::Trace);
+    assert_eq!(
+        atf.scoped.get("purchaserName").map(String::as_str),
+        Some("pii"),
+        "the default policy gates ATF's purchaserName on the pii scope"
+    );
+    assert!(!atf.hidden.contains(&"purchaserName".to_owned()));
+    // The purchaser each read path returned, and what every path returns when it is `name`.
+    let names = |reads: Reads<trace::Model>| -> Vec<(&'static str, Vec<Option<String>>)> {
+        reads
+            .into_iter()
+            .map(|(path, rows)| (path, rows.into_iter().map(|m| m.purchaser_name).collect()))
+            .collect()
+    };
+    let paths = [
+        "door::list",
+        "door::get",
+        "traces::by_firearms",
+        "writes::trace_by_number",
+    ];
+    let filled = |name: Option<&str>| -> Vec<(&'static str, Vec<Option<String>>)> {
+        paths
+            .iter()
+            .map(|p| (*p, vec![name.map(str::to_owned)]))
+            .collect()
+    };
+
+    let with = names(read_trace(&db, &caller(&policy, Role::Atf, &["pii"]), &s).await);
+    assert_eq!(with, filled(Some("Synthetic Purchaser 1")));
+    let without = names(read_trace(&db, &caller(&policy, Role::Atf, &[]), &s).await);
+    assert_eq!(without, filled(None));
+    let other = names(read_trace(&db, &caller(&policy, Role::Atf, &["PII"]), &s).await);
+    assert_eq!(
+        other,
+        filled(None),
+        "only the pii scope, so spelled, opens the purchaser"
+    );
+    // A hidden field stays hidden whatever the scopes.
+    let ice = names(read_trace(&db, &caller(&policy, Role::Ice, &["pii"]), &s).await);
+    assert_eq!(ice, filled(None));
+}
