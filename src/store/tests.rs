@@ -15,7 +15,7 @@ use entity::{
 use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, NotSet, Set};
 
 use super::page::PageArgs;
-use super::{door, firearms, funding, redact_url, seizures, traces, trainings, writes};
+use super::{door, firearms, redact_url, seizures, traces, trainings};
 use crate::auth::Caller;
 use crate::config::DatabaseSettings;
 use crate::policy::{Access, DEFAULT_POLICY, EntityKind, Grant, Policy, Rows};
@@ -351,7 +351,7 @@ fn caller(policy: &Arc<Policy>, role: Role, scopes: &[&str]) -> Access {
         .map(|(entity, id)| Grant {
             id,
             entity,
-            row_filter: None,
+            rows: None,
         })
         .collect();
     access
@@ -386,7 +386,7 @@ async fn read_trace(db: &DatabaseConnection, access: &Access, s: &Seeded) -> Rea
     let page = door::list::<trace::Entity, _>(db, access, None, &[], &every_row()).await;
     let found = door::get::<trace::Entity, _>(db, access, s.trace).await;
     let edge = traces::by_firearms(db, access, &[s.firearm_traced]).await;
-    let keyed = writes::trace_by_number(db, access, TRACE_NUMBER).await;
+    let keyed = door::by_key::<trace::Entity, _>(db, access, TRACE_NUMBER).await;
     vec![
         (
             "door::list",
@@ -408,7 +408,7 @@ async fn read_trace(db: &DatabaseConnection, access: &Access, s: &Seeded) -> Rea
                 .collect(),
         ),
         (
-            "writes::trace_by_number",
+            "door::by_key (trace)",
             keyed.expect("trace by number").into_iter().collect(),
         ),
     ]
@@ -422,7 +422,7 @@ async fn read_seizure(
     let page = door::list::<seizure::Entity, _>(db, access, None, &[], &every_row()).await;
     let found = door::get::<seizure::Entity, _>(db, access, s.seizure).await;
     let edge = seizures::by_firearms(db, access, &[s.firearm_seized]).await;
-    let keyed = writes::seizure_by_case(db, access, CASE_NUMBER).await;
+    let keyed = door::by_key::<seizure::Entity, _>(db, access, CASE_NUMBER).await;
     vec![
         (
             "door::list",
@@ -444,7 +444,7 @@ async fn read_seizure(
                 .collect(),
         ),
         (
-            "writes::seizure_by_case",
+            "door::by_key (seizure)",
             keyed.expect("seizure by case").into_iter().collect(),
         ),
     ]
@@ -458,7 +458,7 @@ async fn read_training(
     let page = door::list::<training::Entity, _>(db, access, None, &[], &every_row()).await;
     let found = door::get::<training::Entity, _>(db, access, s.training).await;
     let edge = trainings::by_funding_awards(db, access, &[s.award]).await;
-    let keyed = writes::training_by_reference(db, access, TRAINING_REFERENCE).await;
+    let keyed = door::by_key::<training::Entity, _>(db, access, TRAINING_REFERENCE).await;
     vec![
         (
             "door::list",
@@ -480,7 +480,7 @@ async fn read_training(
                 .collect(),
         ),
         (
-            "writes::training_by_reference",
+            "door::by_key (training)",
             keyed.expect("training by reference").into_iter().collect(),
         ),
     ]
@@ -489,8 +489,8 @@ async fn read_training(
 async fn read_award(db: &DatabaseConnection, access: &Access, s: &Seeded) -> Reads<award::Model> {
     let page = door::list::<award::Entity, _>(db, access, None, &[], &every_row()).await;
     let found = door::get::<award::Entity, _>(db, access, s.award).await;
-    let edge = funding::by_ids(db, access, &[s.award]).await;
-    let keyed = writes::award_by_number(db, access, AWARD_NUMBER).await;
+    let edge = door::by_ids::<award::Entity, _>(db, access, &[s.award]).await;
+    let keyed = door::by_key::<award::Entity, _>(db, access, AWARD_NUMBER).await;
     vec![
         (
             "door::list",
@@ -505,11 +505,11 @@ async fn read_award(db: &DatabaseConnection, access: &Access, s: &Seeded) -> Rea
             found.expect("award lookup").into_iter().collect(),
         ),
         (
-            "funding::by_ids",
+            "door::by_ids (award)",
             edge.expect("training → award").into_values().collect(),
         ),
         (
-            "writes::award_by_number",
+            "door::by_key (award)",
             keyed.expect("award by number").into_iter().collect(),
         ),
     ]
@@ -523,7 +523,7 @@ async fn read_firearm(
 ) -> Reads<firearm::Model> {
     let page = door::list::<firearm::Entity, _>(db, access, None, &[], &every_row()).await;
     let found = door::get::<firearm::Entity, _>(db, access, s.firearm_traced).await;
-    let edge = firearms::by_ids(db, access, &[s.firearm_traced]).await;
+    let edge = door::by_ids::<firearm::Entity, _>(db, access, &[s.firearm_traced]).await;
     let seized = firearms::by_seizures(db, access, &[s.seizure]).await;
     let reads = vec![
         (
@@ -539,7 +539,7 @@ async fn read_firearm(
             found.expect("firearm lookup").into_iter().collect(),
         ),
         (
-            "firearms::by_ids",
+            "door::by_ids (firearm)",
             edge.expect("trace → firearm").into_values().collect(),
         ),
         (
@@ -584,17 +584,16 @@ impl Check<'_> {
     ) {
         let (role, scopes) = (self.role, self.scopes);
         let mut listed: Vec<&str> = fields.iter().map(|(f, _)| *f).collect();
-        let mut decided: Vec<&str> = self
-            .policy
-            .fields(kind)
+        let schema = crate::graphql::shape::schema_fields();
+        let mut decided: Vec<&str> = schema[kind.type_name()]
             .iter()
-            .map(String::as_str)
+            .map(|(f, _)| f.as_str())
             .collect();
         listed.sort_unstable();
         decided.sort_unstable();
         assert_eq!(
             listed, decided,
-            "the test's table of {kind} fields must list exactly the policy's [fields] {kind}"
+            "the test's table of {kind} fields must list exactly the fields of the API type of {kind}"
         );
         for (path, rows) in reads {
             assert_eq!(
@@ -725,18 +724,18 @@ fn policy_hiding_everything_hideable() -> Policy {
             && let Some((_, entity)) = kind.split_once('.')
         {
             let kind = EntityKind::parse(entity).expect("the policy names entities");
-            let names: Vec<String> = kind.hideable().iter().map(|f| format!("{f:?}")).collect();
+            let names: Vec<String> = hideable(kind).iter().map(|f| format!("{f:?}")).collect();
             text.push_str(&format!("hidden = [{}]\n", names.join(", ")));
         }
     }
     let policy = Policy::parse(&text).expect("the policy hiding every hideable field parses");
     policy
-        .check_schema(&crate::graphql::shape::schema_fields())
+        .check_fields(&super::catalogue())
         .expect("the policy hiding every hideable field fits the schema");
     for role in Role::ALL {
         for kind in EntityKind::ALL {
             let hidden = &policy.rule(*role, kind).hidden;
-            assert_eq!(hidden.len(), kind.hideable().len(), "{role} {kind}");
+            assert_eq!(hidden.len(), hideable(kind).len(), "{role} {kind}");
         }
     }
     policy
@@ -755,8 +754,8 @@ async fn the_store_blanks_what_the_default_policy_hides_from_each_role_on_every_
         "ICE [] trace.purchaserName via door::get",
         "ICE [\"pii\"] trace.dealerLicense via traces::by_firearms",
         "CBP [] trace.dealerLicense via door::list",
-        "CBP [] trace.purchaserName via writes::trace_by_number",
-        "ATF [] seizure.caseNumber via writes::seizure_by_case",
+        "CBP [] trace.purchaserName via door::by_key (trace)",
+        "ATF [] seizure.caseNumber via door::by_key (seizure)",
         "STATE [] seizure.caseNumber via door::get",
         "STATE [\"pii\"] trace.purchaserName via door::list",
     ] {
@@ -782,7 +781,7 @@ async fn the_store_blanks_every_hideable_field_when_the_policy_hides_them_all() 
     let policy = policy_hiding_everything_hideable();
     let seen = check_every_role(&db, policy, &seeded).await;
     for kind in EntityKind::ALL {
-        for field in kind.hideable() {
+        for field in hideable(kind) {
             for role in Role::ALL {
                 let cell = format!("{role} [] {kind}.{field} via door::list");
                 assert!(
@@ -817,7 +816,7 @@ async fn the_store_returns_the_purchaser_name_only_to_a_caller_with_the_pii_scop
         "door::list",
         "door::get",
         "traces::by_firearms",
-        "writes::trace_by_number",
+        "door::by_key (trace)",
     ];
     let filled = |name: Option<&str>| -> Vec<(&'static str, Vec<Option<String>>)> {
         paths
@@ -839,4 +838,13 @@ async fn the_store_returns_the_purchaser_name_only_to_a_caller_with_the_pii_scop
     // A hidden field stays hidden whatever the scopes.
     let ice = names(read_trace(&db, &caller(&policy, Role::Ice, &["pii"]), &s).await);
     assert_eq!(ice, filled(None));
+}
+
+/// The fields of an entity a policy may hide, as the store's descriptors state them.
+fn hideable(kind: EntityKind) -> Vec<&'static str> {
+    super::fields(kind)
+        .into_iter()
+        .filter(|f| f.hideable)
+        .map(|f| f.name)
+        .collect()
 }
