@@ -5,7 +5,9 @@ Threads send a bounded number of requests (and stop at a time limit): reads as s
 writes that each carry a unique key (createTrace as ATF with a unique trace number, recordSeizure as
 CBP with a unique case number). Every acknowledged write is recorded. Afterwards the API is asked
 for every record of this run and for the totals: each acknowledged write must be present, nothing
-refused may be present, and the totals must have grown by exactly the acknowledged writes.
+refused may be present, and the totals must have grown by exactly the acknowledged writes. A run in
+which fewer than --min-acked writes of either kind were acknowledged fails too: reconciling nothing
+proves nothing.
 
 Standard library only. Exit status: 0 when all holds, 1 otherwise.
 """
@@ -208,7 +210,15 @@ def main():
     p.add_argument("--seconds", type=float, default=120, help="stop sending after this long")
     p.add_argument("--timeout", type=float, default=30, help="per request")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument(
+        "--min-acked",
+        type=int,
+        default=None,
+        help="fewest acknowledged writes of each kind (trace, seizure) for a pass; "
+        "default: one per 20 requests, at least 1",
+    )
     args = p.parse_args()
+    min_acked = args.min_acked if args.min_acked is not None else max(1, args.requests // 20)
 
     if not args.url.startswith(("http://127.0.0.1:", "http://localhost:")):
         sys.exit("load.py only sends traffic to a local hub (http://127.0.0.1:PORT/graphql)")
@@ -258,6 +268,11 @@ def main():
             problems.append(
                 f"{entity} total went {before} -> {after} (+{after - before}); "
                 f"acknowledged {len(acked)}, in doubt and present {in_doubt_present}"
+            )
+        if len(acked) < min_acked:
+            problems.append(
+                f"only {len(acked)} {entity} writes were acknowledged (at least {min_acked} required; "
+                f"{len(refused)} refused, {len(unknown)} transport failures)"
             )
         print(
             f"{entity:8s} acknowledged {len(acked):5d}  refused {len(refused):4d}  "

@@ -212,8 +212,20 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<ExitCo
             Ok(ExitCode::SUCCESS)
         }
         Command::Import(args) => {
-            let db = store::connect(&settings.database).await?;
-            store::migrate(&db).await?;
+            // A database that cannot be opened or migrated is a database failure (exit 3) too.
+            let opened = async {
+                let db = store::connect(&settings.database).await?;
+                store::migrate(&db).await?;
+                anyhow::Ok(db)
+            };
+            let db = match opened.await {
+                Ok(db) => db,
+                Err(error) => {
+                    eprintln!("error: {error:#}");
+                    eprintln!("{}: nothing was imported", args.file.display());
+                    return Ok(ExitCode::from(import::EXIT_DATABASE));
+                }
+            };
             let request = import::FileImport {
                 kind: args.kind.into(),
                 path: args.file,

@@ -61,7 +61,7 @@ impl ErrorExtensions for Error {
                 Error::Unavailable(reason).extend()
             }
             Error::Unexpected(cause) => {
-                let correlation_id = uuid::Uuid::new_v4().to_string();
+                let correlation_id = correlation_id();
                 tracing::error!(%correlation_id, error = ?cause, "internal error");
                 async_graphql::Error::new(format!(
                     "internal error; quote correlation id {correlation_id} when reporting it"
@@ -73,6 +73,29 @@ impl ErrorExtensions for Error {
             }
         }
     }
+}
+
+tokio::task_local! {
+    /// The correlation id of the request being executed.
+    static CORRELATION_ID: String;
+}
+
+/// Runs `work` with `correlation_id` as the id its INTERNAL errors quote (and log), so a caller
+/// quoting it finds the request's log lines and audit event.
+pub async fn with_correlation_id<F: std::future::Future>(
+    correlation_id: String,
+    work: F,
+) -> F::Output {
+    CORRELATION_ID.scope(correlation_id, work).await
+}
+
+/// The correlation id of the request being executed; a fresh one outside a request.
+fn correlation_id() -> String {
+    CORRELATION_ID
+        .try_with(Clone::clone)
+        .ok()
+        .filter(|id| !id.is_empty())
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
 }
 
 /// Converts a service result into a GraphQL result carrying the error's code. (A bare `?` would

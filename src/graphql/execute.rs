@@ -136,7 +136,10 @@ async fn record(
             _ => async_graphql::Error::new(format!(
                 "the request could not be recorded in the audit trail, so its result is withheld; quote correlation id {correlation_id}"
             ))
-            .extend_with(|_, e| e.set("code", code::INTERNAL)),
+            .extend_with(|_, e| {
+                e.set("code", code::INTERNAL);
+                e.set("correlationId", correlation_id);
+            }),
         };
         return Response::from_errors(vec![
             failure.into_server_error(async_graphql::Pos::default()),

@@ -49,7 +49,7 @@ const EXIT_REJECTED: u8 = 1;
 /// Exit code when the file cannot be read or is not a well-formed file of its format.
 const EXIT_MALFORMED: u8 = 2;
 /// Exit code when the database fails.
-const EXIT_DATABASE: u8 = 3;
+pub(crate) const EXIT_DATABASE: u8 = 3;
 
 /// A file that cannot be imported at all.
 #[derive(Debug, thiserror::Error)]

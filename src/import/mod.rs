@@ -18,6 +18,7 @@ use chrono::Utc;
 use entity::Agency;
 use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr};
 
+pub(crate) use file::EXIT_DATABASE;
 pub use file::{
     FileError, FileFormat, FileImport, FileImportError, ImportKind, import_file, run_file,
 };

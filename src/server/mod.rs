@@ -31,7 +31,7 @@ use tokio::sync::watch;
 
 use crate::auth::{AuthError, Verifier};
 use crate::config::{LimitsSettings, Settings};
-use crate::graphql::errors::code;
+use crate::graphql::errors::{code, with_correlation_id};
 use crate::graphql::execute::{PURPOSE_HEADER, execute, purpose_from_header};
 use crate::graphql::{HubSchema, Limits, build_schema};
 use crate::policy::{Access, Policy};
@@ -446,13 +446,17 @@ async fn handle_graphql(req: &HttpRequest, payload: web::Payload, state: &AppSta
         outcome: crate::audit::Outcome::Error,
         correlation_id: correlation.clone(),
     };
-    let execution = execute(
-        &state.schema,
-        &state.db,
-        access,
-        request,
-        operation.as_deref(),
-        &correlation,
+    // INTERNAL errors quote the request's correlation id.
+    let execution = with_correlation_id(
+        correlation.clone(),
+        execute(
+            &state.schema,
+            &state.db,
+            access,
+            request,
+            operation.as_deref(),
+            &correlation,
+        ),
     );
     let response = if limits.request_timeout_secs == 0 {
         execution.await
@@ -498,12 +502,19 @@ async fn handle_graphql(req: &HttpRequest, payload: web::Payload, state: &AppSta
     finish(response, operation)
 }
 
-/// The messages of async-graphql's own limit errors, which carry no code of their own.
-const LIMIT_MESSAGES: [&str; 4] = [
-    "Query is too complex",
-    "Query is nested too deep",
-    "The recursion depth of the query cannot be greater than",
-    "The number of directives on the field",
+/// The messages of async-graphql's own limit errors, which carry no code of their own, and the
+/// settings they enforce.
+const LIMIT_MESSAGES: [(&str, &str); 4] = [
+    ("Query is too complex", "limits.complexity"),
+    ("Query is nested too deep", "limits.depth"),
+    (
+        "The recursion depth of the query cannot be greater than",
+        "limits.recursive_depth",
+    ),
+    (
+        "The number of directives on the field",
+        "limits.directives_per_field",
+    ),
 ];
 
 /// Sets the HTTP status from the response's errors: 503 when the database was unavailable, 400
@@ -533,10 +544,15 @@ fn finish(mut response: async_graphql::Response, operation: Option<String>) -> H
         outcome = Outcome::Unavailable;
     } else if response.data == async_graphql::Value::Null {
         for error in &mut response.errors {
-            if error.path.is_empty()
+            let setting = LIMIT_MESSAGES
+                .iter()
+                .find(|(message, _)| error.message.starts_with(message))
+                .map(|(_, setting)| *setting);
+            if let Some(setting) = setting
+                && error.path.is_empty()
                 && error_code(error).is_none()
-                && LIMIT_MESSAGES.iter().any(|m| error.message.starts_with(m))
             {
+                error.message = format!("{} ({setting})", error.message.trim_end_matches('.'));
                 error
                     .extensions
                     .get_or_insert_with(Default::default)

@@ -130,7 +130,9 @@ async fn aggregate_only_roles_are_refused_trace_rows_but_answered_by_stats() {
         // Two traces: below the threshold of 5, so every cell and the total are withheld.
         assert!(stats["data"]["traceStats"]["total"].is_null());
         assert_eq!(stats["data"]["traceStats"]["suppressed"], true);
-        for bucket in stats["data"]["traceStats"]["buckets"].as_array().unwrap() {
+        let buckets = stats["data"]["traceStats"]["buckets"].as_array().unwrap();
+        assert_eq!(buckets.len(), 2, "one per source class: {stats}");
+        for bucket in buckets {
             assert!(bucket["count"].is_null() && bucket["suppressed"] == true);
         }
     }
@@ -232,13 +234,34 @@ async fn cbp_sees_no_funding_at_all() {
         )
         .await;
     assert!(trainings["errors"].is_null(), "{trainings}");
-    assert!(
-        trainings["data"]["trainings"]["nodes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|n| n["fundingAward"].is_null())
+    assert_eq!(
+        numbers(&trainings, "trainings", "reference"),
+        ["ATF-ET-1", "STATE-FO-1"],
+        "CBP reads every training"
     );
+    let nodes = trainings["data"]["trainings"]["nodes"]
+        .as_array()
+        .expect("nodes");
+    assert!(
+        nodes.iter().all(|n| n["fundingAward"].is_null()),
+        "{trainings}"
+    );
+    // Control: the same edge answers the award for a role that reads funding.
+    let state = app
+        .as_role(Role::State)
+        .query(
+            "{ trainings { nodes { reference fundingAward { awardNumber } } } }",
+            json!({}),
+        )
+        .await;
+    let funded = state["data"]["trainings"]["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .find(|n| n["reference"] == "ATF-ET-1")
+        .cloned()
+        .unwrap_or_else(|| panic!("{state}"));
+    assert_eq!(funded["fundingAward"]["awardNumber"], "A-1", "{state}");
 }
 
 #[tokio::test]

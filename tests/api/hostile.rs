@@ -117,9 +117,14 @@ fn assert_refused(status: u16, body: &Value, field: &str, what: &str) {
     assert_handled(status, body, what);
     let errors = body["errors"].as_array().map(Vec::len).unwrap_or(0);
     assert!(errors > 0, "{what}: expected a refusal: {body}");
+    // Either nothing was executed, or the field named is in the answer and null. (A field the
+    // query does not select would be "null" here whatever happened, so it must be present.)
     assert!(
-        body["data"].is_null() || body["data"][field].is_null(),
-        "{what}: no data may come back: {body}"
+        body["data"].is_null()
+            || body["data"]
+                .get(field)
+                .is_some_and(|answer| answer.is_null()),
+        "{what}: no data may come back for {field}: {body}"
     );
     let codes = error_codes(body);
     assert!(
@@ -497,24 +502,95 @@ async fn injection_in_every_string_filter_is_inert() {
         }
     }
 
-    // The same payloads in the aggregate-only paths and the audit trail.
-    let cbp = app.as_role(Role::Cbp).token().to_owned();
+    // The same payloads in the aggregate-only paths. An aggregate-only role may filter only on a
+    // dimension it groups by, so each payload filters a grouped dimension: validation accepts it and
+    // it reaches the SQL, where it must be a value like any other.
+    // (role, stats query, filter type, filter field, dimension, a real value that matches)
+    let stats: &[(Role, &str, &str, &str, &str, &str)] = &[
+        (
+            Role::Cbp,
+            "traceStats",
+            "TraceFilter",
+            "manufacturer",
+            "MANUFACTURER",
+            "Glock",
+        ),
+        (
+            Role::Cbp,
+            "traceStats",
+            "TraceFilter",
+            "recoveryState",
+            "RECOVERY_STATE",
+            "MX-SON",
+        ),
+        (
+            Role::State,
+            "seizureStats",
+            "SeizureFilter",
+            "portOfEntry",
+            "PORT_OF_ENTRY",
+            "Nogales",
+        ),
+        (
+            Role::Ice,
+            "fundingStats",
+            "FundingFilter",
+            "program",
+            "PROGRAM",
+            "Firearms Trafficking Capacity",
+        ),
+        (
+            Role::Oversight,
+            "trainingStats",
+            "TrainingFilter",
+            "mexicanState",
+            "MEXICAN_STATE",
+            "MX-SON",
+        ),
+    ];
+    for (role, root, input, field, dimension, real) in stats {
+        let token = app.as_role(*role).token().to_owned();
+        let query = format!(
+            "query($f: {input}) {{ {root}(filter: $f, groupBy: [{dimension}]) {{ total buckets {{ count suppressed }} }} }}"
+        );
+        // Control: the real value selects its one cell, and a payload beside it adds none.
+        for values in [json!([real]), json!([real, "' OR '1'='1"])] {
+            let what = format!("{role} {root}.{field} = {values}");
+            let (status, body) =
+                post(&app, &token, &query, json!({ "f": { *field: values } })).await;
+            assert_handled(status, &body, &what);
+            assert!(body["errors"].is_null(), "{what}: {body}");
+            assert_eq!(
+                body["data"][*root]["buckets"].as_array().map(Vec::len),
+                Some(1),
+                "{what}: {body}"
+            );
+        }
+        for payload in payloads() {
+            let what = format!("{role} {root}.{field} = {payload:.30?}");
+            let (status, body) =
+                post(&app, &token, &query, json!({ "f": { *field: [payload] } })).await;
+            assert_handled(status, &body, &what);
+            if payload.contains('\u{0}') {
+                // Refused before execution: PostgreSQL cannot store or compare NUL.
+                assert_eq!(error_codes(&body), ["BAD_USER_INPUT"], "{what}: {body}");
+                continue;
+            }
+            assert!(
+                body["errors"].is_null(),
+                "{what}: accepted by validation, answered by SQL: {body}"
+            );
+            assert_eq!(
+                body["data"][*root]["buckets"],
+                json!([]),
+                "{what}: the payload is a value that matches nothing: {body}"
+            );
+        }
+    }
+
+    // And in the audit trail.
     let oversight = app.as_role(Role::Oversight).token().to_owned();
     for payload in payloads() {
-        let (status, body) = post(
-            &app,
-            &cbp,
-            "query($f: TraceFilter) { traceStats(filter: $f, groupBy: [YEAR, MANUFACTURER]) { total buckets { count key { manufacturer } } } }",
-            json!({ "f": { "or": [{ "manufacturer": [payload] }, { "caliber": [payload] }] } }),
-        )
-        .await;
-        assert_handled(status, &body, &format!("traceStats {payload:.30?}"));
-        assert!(
-            body["data"]["traceStats"]["buckets"]
-                .as_array()
-                .is_none_or(Vec::is_empty),
-            "{body}"
-        );
         for filter in [
             json!({ "subject": payload }),
             json!({ "outcome": [payload] }),
@@ -634,14 +710,50 @@ async fn page_sizes_nesting_and_list_lengths_are_bounded() {
         let (status, body) = post(&app, &token, page, json!({ "n": n })).await;
         assert_refused(status, &body, "traces", &format!("first: {n}"));
     }
-    for query in [
-        "{ traces(first: 1e9) { totalCount } }",
-        "{ traces(first: 99999999999999999999) { totalCount } }",
-        "{ firearms(first: -5) { totalCount } }",
-        "{ auditEvents(first: 100000000) { totalCount } }",
+    // Out of range in the document itself: not an Int (a validation error), or an Int the
+    // connection refuses by the argument's name, at its path.
+    let oversight = app.as_role(Role::Oversight).token().to_owned();
+    for (token, field, query, an_int) in [
+        (
+            &token,
+            "traces",
+            "{ traces(first: 1e9) { totalCount } }",
+            false,
+        ),
+        (
+            &token,
+            "traces",
+            "{ traces(first: 99999999999999999999) { totalCount } }",
+            false,
+        ),
+        (
+            &token,
+            "firearms",
+            "{ firearms(first: -5) { totalCount } }",
+            true,
+        ),
+        (
+            &oversight,
+            "auditEvents",
+            "{ auditEvents(first: 100000000) { totalCount } }",
+            true,
+        ),
+        (
+            &token,
+            "seizures",
+            "{ seizures(first: 101) { totalCount } }",
+            true,
+        ),
     ] {
-        let (status, body) = post(&app, &token, query, json!({})).await;
-        assert_refused(status, &body, "traces", query);
+        let (status, body) = post(&app, token, query, json!({})).await;
+        assert_refused(status, &body, field, query);
+        if an_int {
+            assert_eq!(body["errors"][0]["path"], json!([field]), "{query}: {body}");
+            assert_eq!(
+                body["errors"][0]["extensions"]["field"], "first",
+                "{query}: {body}"
+            );
+        }
     }
 
     // Six levels of and/or/not are served; a seventh and beyond are refused.

@@ -9,6 +9,7 @@ use firearms_hub::import::{
     self, FileFormat, FileImport, FileImportError, FundingRecord, ImportError, ImportKind,
     ImportOptions, ImportOutcome, RowError, SeizureRecord, TrainingRecord,
 };
+use sea_orm::ConnectionTrait;
 
 use crate::helpers::TestDb;
 
@@ -660,4 +661,164 @@ async fn the_command_line_reports_file_line_field_reason_and_exits_non_zero() {
         );
     }
     assert_eq!(t.scalar("SELECT COUNT(*) FROM trace").await, 5);
+}
+
+#[tokio::test]
+async fn a_csv_file_with_a_byte_order_mark_imports_like_one_without() {
+    let t = TestDb::new().await;
+    let plain = std::fs::read(example("funding.csv")).expect("example read");
+    assert!(
+        !plain.starts_with(b"\xEF\xBB\xBF"),
+        "the example has no BOM"
+    );
+    let mut marked = b"\xEF\xBB\xBF".to_vec();
+    marked.extend_from_slice(&plain);
+    let (_dir, path) = temp_file("funding.csv", &marked);
+    assert_eq!(
+        import_path(&t, ImportKind::Funding, &path, &options())
+            .await
+            .unwrap_or_else(|e| panic!("a BOM is fine: {e}: {e:?}")),
+        inserted(3)
+    );
+    // The first column's name is read without the mark: the same file again changes nothing.
+    assert_eq!(
+        import_example(&t, ImportKind::Funding, "funding.csv").await,
+        ImportOutcome {
+            inserted: 0,
+            updated: 0,
+            unchanged: 3,
+            dry_run: false,
+        }
+    );
+}
+
+#[tokio::test]
+async fn a_json_seizures_firearm_problem_is_named_by_its_index() {
+    let t = TestDb::new().await;
+    let firearm = |serial: &str, kind: &str| {
+        serde_json::json!({
+            "firearm_manufacturer": "Example Arms Co",
+            "firearm_type": kind,
+            "firearm_serial_number": serial
+        })
+    };
+    let seizure = |case: &str, firearms: Vec<serde_json::Value>| {
+        serde_json::json!({
+            "case_number": case, "seizing_agency": "CBP", "seized_on": "2022-03-08",
+            "us_state": "TX", "direction": "OUTBOUND", "firearms": firearms
+        })
+    };
+    let file = serde_json::json!([
+        seizure(
+            "JSON-IDX-1",
+            vec![firearm("IDX-1", "PISTOL"), firearm("IDX-2", "BAZOOKA")]
+        ),
+        seizure(
+            "JSON-IDX-2",
+            vec![
+                firearm("IDX-3", "PISTOL"),
+                firearm("IDX-4", "RIFLE"),
+                firearm("IDX-3", "PISTOL")
+            ]
+        ),
+    ]);
+    let (_dir, path) = temp_file("seizures.json", file.to_string().as_bytes());
+    let errors = rejected(import_path(&t, ImportKind::Seizures, &path, &options()).await);
+    assert!(
+        has_error(&errors, 1, Some("firearms[1].firearm_type"), "BAZOOKA"),
+        "{errors:?}"
+    );
+    assert!(
+        errors.iter().any(|e| e.row == 2
+            && e.field
+                .as_deref()
+                .is_some_and(|f| f.starts_with("firearms[2]"))),
+        "the repeated firearm is the third (index 2): {errors:?}"
+    );
+    assert!(
+        errors
+            .iter()
+            .all(|e| e.field.as_deref() != Some("firearm_type")),
+        "a firearm's problem names its index: {errors:?}"
+    );
+    assert_eq!(counts(&t).await, [0, 0, 0, 0, 0, 0]);
+}
+
+#[tokio::test]
+async fn a_database_failure_exits_3_and_writes_nothing() {
+    let binary = env!("CARGO_BIN_EXE_firearms-hub");
+    let (_config_dir, config) = temp_file("hub.toml", b"");
+    let import = |url: &str, file: &Path| {
+        let mut command = Command::new(binary);
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("HUB_") {
+                command.env_remove(key);
+            }
+        }
+        command
+            .arg("--config")
+            .arg(&config)
+            .args(["--database-url", url, "import", "seizures"])
+            .arg(file)
+            .env("HUB_DATABASE_CONNECT_TIMEOUT_SECS", "2")
+            .output()
+            .expect("the binary runs")
+    };
+
+    // A failure in the middle of the write: the seizures and their firearms are stored, then
+    // linking them fails. The transaction takes everything back.
+    let t = TestDb::new().await;
+    t.db.execute_unprepared("ALTER TABLE seizure_firearm RENAME TO seizure_firearm_elsewhere")
+        .await
+        .expect("table moved");
+    let output = import(&t.url, &example("seizures.csv"));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert_eq!(
+        t.scalar("SELECT COUNT(*) FROM seizure").await,
+        0,
+        "{stderr}"
+    );
+    assert_eq!(
+        t.scalar("SELECT COUNT(*) FROM firearm").await,
+        0,
+        "{stderr}"
+    );
+    // Control: with the table back, the same file imports.
+    t.db.execute_unprepared("ALTER TABLE seizure_firearm_elsewhere RENAME TO seizure_firearm")
+        .await
+        .expect("table back");
+    let output = import(&t.url, &example("seizures.csv"));
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(t.scalar("SELECT COUNT(*) FROM seizure").await, 3);
+
+    // A database that cannot be reached at all is a database failure too.
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let unreachable = match std::env::var(crate::helpers::TEST_DATABASE_ENV) {
+        // A port nothing listens on.
+        Ok(url) if !url.trim().is_empty() => {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("a free port")
+                .port();
+            format!("postgres://postgres@127.0.0.1:{port}/nothing")
+        }
+        // A file in a directory that does not exist.
+        _ => format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("missing").join("hub.db").display()
+        ),
+    };
+    let output = import(&unreachable, &example("seizures.csv"));
+    assert_eq!(
+        output.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }

@@ -84,6 +84,50 @@ fn assert_refused(status: u16, body: &Value, expected_status: u16, code: &str, w
     );
 }
 
+/// Posts an operation; returns the status, the `Retry-After` header and the body.
+async fn post_with_headers(
+    app: &TestApp,
+    token: &str,
+    body: String,
+) -> (u16, Option<String>, Value) {
+    let response = app
+        .client
+        .post(format!("{}/graphql", app.address))
+        .header("Content-Type", "application/json")
+        .header("Authorization", format!("Bearer {token}"))
+        .body(body)
+        .send()
+        .await
+        .expect("sent");
+    let status = response.status().as_u16();
+    let retry = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let text = response.text().await.expect("body");
+    let json = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, retry, json)
+}
+
+/// A 503 says when to come back: `Retry-After` in whole seconds, at least one.
+fn assert_retry_after(retry: Option<&str>, why: &str) {
+    let seconds: u64 = retry
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{why}: Retry-After in seconds, got {retry:?}"));
+    assert!(seconds >= 1, "{why}: Retry-After {seconds}");
+}
+
+/// A refused document's message names the setting that refused it.
+fn assert_names_setting(response: &Value, setting: &str) {
+    assert!(
+        response["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains(setting)),
+        "the message names {setting}: {response}"
+    );
+}
+
 async fn still_answers(app: &TestApp) {
     let me = app.as_role(Role::Atf).query(ME, json!({})).await;
     assert_eq!(me["data"]["me"]["role"], "ATF", "{me}");
@@ -104,6 +148,7 @@ async fn query_shape_bombs_are_refused_with_limit_exceeded() {
         .post_raw(Some(&token), "application/json", body(&depth))
         .await;
     assert_refused(status, &response, 400, "LIMIT_EXCEEDED", "depth bomb");
+    assert_names_setting(&response, "limits.depth");
 
     // Aliases: 40 copies of a two-field selection exceed a complexity of 50.
     let aliases: String = (0..40).map(|i| format!("a{i}: me {{ role }} ")).collect();
@@ -115,6 +160,7 @@ async fn query_shape_bombs_are_refused_with_limit_exceeded() {
         )
         .await;
     assert_refused(status, &response, 400, "LIMIT_EXCEEDED", "alias bomb");
+    assert_names_setting(&response, "limits.complexity");
 
     // Directives: five on one field, the limit is four.
     let directives = "{ me @skip(if: false) @include(if: true) @skip(if: false) @include(if: true) @skip(if: false) { role } }";
@@ -122,6 +168,7 @@ async fn query_shape_bombs_are_refused_with_limit_exceeded() {
         .post_raw(Some(&token), "application/json", body(directives))
         .await;
     assert_refused(status, &response, 400, "LIMIT_EXCEEDED", "directive bomb");
+    assert_names_setting(&response, "limits.directives_per_field");
     still_answers(&app).await;
 }
 
@@ -275,15 +322,14 @@ async fn an_exhausted_pool_answers_503_unavailable_and_recovers() {
 
     let held = custom.pool.begin().await.expect("the one connection");
     let started = Instant::now();
-    let (status, response) = app
-        .post_raw(Some(&token), "application/json", query.clone())
-        .await;
+    let (status, retry, response) = post_with_headers(app, &token, query.clone()).await;
     assert_eq!(status, 503, "{response}");
     assert!(
         error_codes(&response).contains(&"UNAVAILABLE".to_owned()),
         "{response}"
     );
     assert!(started.elapsed() < Duration::from_secs(5), "fails fast");
+    assert_retry_after(retry.as_deref(), "UNAVAILABLE");
     let (ready, _) = get(app, "/readyz").await;
     assert_eq!(ready, 503, "not ready without a connection");
     let (health, _) = get(app, "/healthz").await;
@@ -310,14 +356,10 @@ async fn a_request_over_its_time_limit_answers_503_timeout() {
     let token = app.as_role(Role::Atf).token().to_owned();
     let held = custom.pool.begin().await.expect("the one connection");
     let started = Instant::now();
-    let (status, response) = app
-        .post_raw(
-            Some(&token),
-            "application/json",
-            body("{ traces { totalCount } }"),
-        )
-        .await;
+    let (status, retry, response) =
+        post_with_headers(app, &token, body("{ traces { totalCount } }")).await;
     assert_refused(status, &response, 503, "TIMEOUT", "request timeout");
+    assert_retry_after(retry.as_deref(), "TIMEOUT");
     let elapsed = started.elapsed();
     assert!(
         elapsed >= Duration::from_millis(900) && elapsed < Duration::from_secs(5),
@@ -600,10 +642,9 @@ async fn a_database_that_goes_away_answers_503_and_the_hub_recovers() {
 
     for _ in 0..3 {
         let started = Instant::now();
-        let (status, response) = app
-            .post_raw(Some(&token), "application/json", query.clone())
-            .await;
+        let (status, retry, response) = post_with_headers(app, &token, query.clone()).await;
         assert_eq!(status, 503, "{response}");
+        assert_retry_after(retry.as_deref(), "database gone");
         assert!(
             error_codes(&response).contains(&"UNAVAILABLE".to_owned()),
             "{response}"
@@ -657,4 +698,177 @@ async fn the_statement_timeout_cancels_long_statements_on_postgres() {
         "{error}"
     );
     still_answers(&custom.app).await;
+}
+
+#[tokio::test]
+async fn readiness_fails_while_migrations_are_pending() {
+    let app = spawn_app().await;
+    assert_eq!(get(&app, "/readyz").await.0, 200, "migrated: ready");
+
+    // The database forgets it applied the first migration, as if a newer binary had one to apply.
+    let first = "m20261127_000001_create_agency";
+    let forget = format!("DELETE FROM seaql_migrations WHERE version = '{first}'");
+    let forgotten = app
+        .db
+        .db
+        .execute_unprepared(&forget)
+        .await
+        .expect("migration row removed");
+    assert_eq!(forgotten.rows_affected(), 1, "the migration was recorded");
+    let (status, text) = get(&app, "/readyz").await;
+    assert_eq!(status, 503, "{text}");
+    assert!(text.contains("migrations are pending"), "{text}");
+    assert_eq!(get(&app, "/healthz").await.0, 200, "the process is up");
+
+    app.db
+        .db
+        .execute_unprepared(&format!(
+            "INSERT INTO seaql_migrations (version, applied_at) VALUES ('{first}', 0)"
+        ))
+        .await
+        .expect("migration row restored");
+    assert_eq!(get(&app, "/readyz").await.0, 200, "current again: ready");
+}
+
+/// A query whose `me` sits inside `levels` nested inline fragments.
+fn nested_fragments(levels: usize) -> String {
+    format!(
+        "{{ {}me {{ role }}{} }}",
+        "... on Query { ".repeat(levels),
+        " }".repeat(levels)
+    )
+}
+
+#[tokio::test]
+async fn fragments_nested_beyond_the_recursive_depth_are_refused() {
+    // Nested inline fragments add no depth (`limits.depth`) but recursion: `me`'s selection is
+    // at recursion depth levels + 1.
+    let app = spawn_app_with(|s| s.limits.recursive_depth = 6).await;
+    let token = app.as_role(Role::Atf).token().to_owned();
+    let (status, response) = app
+        .post_raw(Some(&token), "application/json", body(&nested_fragments(5)))
+        .await;
+    assert_eq!(status, 200, "{response}");
+    assert_eq!(response["data"]["me"]["role"], "ATF", "{response}");
+    let (status, response) = app
+        .post_raw(Some(&token), "application/json", body(&nested_fragments(6)))
+        .await;
+    assert_refused(status, &response, 400, "LIMIT_EXCEEDED", "recursive depth");
+    assert_names_setting(&response, "limits.recursive_depth");
+    still_answers(&app).await;
+
+    // The same document is served under the default of 32: the setting decided.
+    let default = spawn_app().await;
+    let me = default
+        .as_role(Role::Atf)
+        .query(&nested_fragments(6), json!({}))
+        .await;
+    assert_eq!(me["data"]["me"]["role"], "ATF", "{me}");
+}
+
+#[tokio::test]
+async fn an_unexpected_error_answers_internal_with_the_requests_correlation_id() {
+    let app = spawn_app().await;
+    crate::fixtures::load(&app.db.db).await;
+    // A row the code cannot read: a status outside the enumeration, as a bad manual edit or a
+    // broken migration would leave it.
+    app.db
+        .db
+        .execute_unprepared(
+            "UPDATE trace SET status = 'MISPLACED_BY_HAND' WHERE trace_number = 'T-1'",
+        )
+        .await
+        .expect("row corrupted");
+    let token = app.as_role(Role::Atf).token().to_owned();
+    let query = body("query InternalProbe { traces { nodes { traceNumber status } } }");
+
+    for given in [Some("internal-probe-42"), None] {
+        let mut request = app
+            .client
+            .post(format!("{}/graphql", app.address))
+            .header("Content-Type", "application/json")
+            .header("Authorization", format!("Bearer {token}"))
+            .body(query.clone());
+        if let Some(given) = given {
+            request = request.header("X-Request-Id", given);
+        }
+        let response = request.send().await.expect("sent");
+        let header = response
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .expect("the correlation id comes back in X-Request-Id");
+        if let Some(given) = given {
+            assert_eq!(header, given, "the caller's id is the correlation id");
+        }
+        let answer: Value = response.json().await.expect("json");
+        assert_eq!(error_codes(&answer), ["INTERNAL"], "{answer}");
+        let error = &answer["errors"][0];
+        assert_eq!(
+            error["extensions"]["correlationId"], header,
+            "the error quotes the request's correlation id: {answer}"
+        );
+        let message = error["message"].as_str().expect("a message");
+        assert!(message.contains(&header), "{message}");
+        // A generic message: nothing of the cause.
+        for detail in [
+            "MISPLACED",
+            "status",
+            "trace",
+            "enum",
+            "SQL",
+            "sql",
+            "column",
+            "Db",
+            "decode",
+        ] {
+            assert!(
+                !message.contains(detail),
+                "'{detail}' leaks from the cause: {message}"
+            );
+        }
+        // The audit event of the request carries the same id.
+        assert_eq!(
+            app.db
+                .scalar(&format!(
+                    "SELECT COUNT(*) FROM audit_event WHERE correlation_id = '{header}' \
+                     AND operation = 'InternalProbe' AND outcome = 'error'"
+                ))
+                .await,
+            1,
+            "the audit event of {header}"
+        );
+    }
+
+    // The audit event cannot be written (its table is gone): the result is withheld, as INTERNAL
+    // with the request's correlation id.
+    app.db
+        .db
+        .execute_unprepared("ALTER TABLE audit_event RENAME TO audit_event_elsewhere")
+        .await
+        .expect("audit table moved");
+    let response = app
+        .client
+        .post(format!("{}/graphql", app.address))
+        .header("Content-Type", "application/json")
+        .header("Authorization", format!("Bearer {token}"))
+        .header("X-Request-Id", "audit-probe-7")
+        .body(body("{ me { role } }"))
+        .send()
+        .await
+        .expect("sent");
+    let answer: Value = response.json().await.expect("json");
+    assert_eq!(error_codes(&answer), ["INTERNAL"], "{answer}");
+    assert!(answer["data"].is_null(), "the result is withheld: {answer}");
+    assert_eq!(
+        answer["errors"][0]["extensions"]["correlationId"], "audit-probe-7",
+        "{answer}"
+    );
+    app.db
+        .db
+        .execute_unprepared("ALTER TABLE audit_event_elsewhere RENAME TO audit_event")
+        .await
+        .expect("audit table back");
+    still_answers(&app).await;
 }

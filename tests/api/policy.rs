@@ -1,6 +1,8 @@
 //! The access policy is data: a file an operator edits changes what a role sees, and a policy that
 //! does not decide every field of the schema stops the hub.
 
+use std::time::{Duration, Instant};
+
 use entity::Role;
 use firearms_hub::graphql::shape::{check_descriptors, schema_fields};
 use firearms_hub::policy::{DEFAULT_POLICY, Policy};
@@ -79,21 +81,44 @@ async fn the_hub_refuses_to_start_with_an_invalid_policy_file() {
     let db = TestDb::new().await;
     let dir = tempfile::tempdir().expect("temporary directory");
     let policy = dir.path().join("policy.toml");
-    std::fs::write(
-        &policy,
-        DEFAULT_POLICY.replace("[roles.STATE.firearm]", "[roles.STATE.firearms]"),
-    )
-    .expect("written");
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_firearms-hub"))
+    let invalid = DEFAULT_POLICY.replace("[roles.STATE.firearm]", "[roles.STATE.firearms]");
+    assert_ne!(invalid, DEFAULT_POLICY, "the edit applies");
+    std::fs::write(&policy, invalid).expect("written");
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_firearms-hub"));
+    // The child reads HUB_* settings from its environment; the test's own must not leak in.
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("HUB_") {
+            command.env_remove(key);
+        }
+    }
+    let mut child = command
         .args(["serve", "--bind", "127.0.0.1:0", "--database-url", &db.url])
         .env("HUB_POLICY_FILE", &policy)
+        .env("HUB_AUTH_DEV_SECRET", crate::helpers::TEST_DEV_SECRET)
         .current_dir(dir.path())
-        .output()
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .expect("runs");
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    // A hub that accepted the file would serve until stopped: give it a deadline instead.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the hub started with an invalid policy file (still running after 60 s)");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr)
+        .expect("stderr read");
+    assert_eq!(status.code(), Some(1), "{status:?}: {stderr}");
     assert!(
         stderr.contains("policy") && stderr.contains("firearms"),
-        "{stderr}"
+        "the message names the problem: {stderr}"
     );
 }

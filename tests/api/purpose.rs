@@ -1,16 +1,28 @@
 //! Purpose of access and the audit trail as a user meets them: reading other agencies' rows needs
 //! a stated purpose, and every operation leaves an audit event the data's owner can see.
 
+use std::time::Duration;
+
 use entity::Role;
+use sea_orm::EntityTrait;
 use serde_json::{Value, json};
 
 use crate::fixtures;
-use crate::helpers::{TestApp, error_codes, spawn_app};
+use crate::helpers::{TEST_DEV_SECRET, TestApp, error_codes, spawn_app, spawn_app_with};
 
 async fn app() -> TestApp {
     let app = spawn_app().await;
     fixtures::load(&app.db.db).await;
     app
+}
+
+/// Every stored audit event, every column, as one JSON text.
+async fn stored_events(app: &TestApp) -> String {
+    let events = entity::audit_event::Entity::find()
+        .all(&app.db.db)
+        .await
+        .expect("audit events read");
+    serde_json::to_string(&events).expect("events serialize")
 }
 
 fn withheld(response: &Value) -> bool {
@@ -95,22 +107,33 @@ async fn a_malformed_purpose_is_refused_by_name() {
 #[tokio::test]
 async fn every_operation_leaves_an_audit_event_and_owners_see_who_read_their_data() {
     let app = app().await;
-    app.as_role(Role::Ice)
-        .with_purpose("HSI case 2026-77")
+    let ice_caller = app.as_role(Role::Ice).with_purpose("HSI case 2026-77");
+    ice_caller
         .query(
             "query IceLooksAtTraces { traces { nodes { traceNumber } } }",
             json!({}),
         )
         .await;
-    app.as_role(Role::Cbp)
-        .query("query CbpTriesTraces { traces { totalCount } }", json!({}))
+    let cbp = app.as_role(Role::Cbp);
+    cbp.query("query CbpTriesTraces { traces { totalCount } }", json!({}))
         .await;
-    app.as_role(Role::Cbp)
-        .query("{ seizures { totalCount } }", json!({}))
+    cbp.query("{ seizures { totalCount } }", json!({})).await;
+    // A request that reads personal data: the data leaves in the response, never in the trail.
+    let atf = app.as_role_with(Role::Atf, &["pii"]);
+    let read = atf
+        .query(
+            "query AtfReadsPurchasers { traces { nodes { purchaserName dealerLicense } } }",
+            json!({}),
+        )
         .await;
+    assert!(
+        read.to_string().contains("Synthetic Purchaser 1"),
+        "control: the request read personal data: {read}"
+    );
 
     let events = "{ auditEvents(first: 50) { totalCount nodes { subject role purpose operation entities rowsReturned outcome } } }";
-    let oversight = app.as_role(Role::Oversight).query(events, json!({})).await;
+    let oversight_caller = app.as_role(Role::Oversight);
+    let oversight = oversight_caller.query(events, json!({})).await;
     let nodes = oversight["data"]["auditEvents"]["nodes"]
         .as_array()
         .unwrap_or_else(|| panic!("{oversight}"))
@@ -136,11 +159,29 @@ async fn every_operation_leaves_an_audit_event_and_owners_see_who_read_their_dat
             .starts_with("sha256:")),
         "unnamed operations are labelled by a hash"
     );
-    let raw = serde_json::to_string(&nodes).unwrap();
-    assert!(
-        !raw.contains("Bearer") && !raw.contains("Synthetic Purchaser"),
-        "no tokens or personal data in events"
-    );
+    assert_eq!(find("AtfReadsPurchasers")["rowsReturned"], 2, "{oversight}");
+
+    // Every column of every stored event: no token (nor its signature alone) and no personal data.
+    let stored = stored_events(&app).await;
+    assert!(stored.contains("AtfReadsPurchasers"), "{stored}");
+    for token in [
+        ice_caller.token(),
+        cbp.token(),
+        atf.token(),
+        oversight_caller.token(),
+    ] {
+        let signature = token.rsplit('.').next().unwrap_or(token);
+        assert!(
+            !stored.contains(token) && !stored.contains(signature),
+            "a token is in the audit trail: {stored}"
+        );
+    }
+    for personal in ["Synthetic Purchaser 1", "9-99-999-01-0A-00001"] {
+        assert!(
+            !stored.contains(personal),
+            "{personal} is in the audit trail: {stored}"
+        );
+    }
 
     // ATF sees the accesses to its data by others, and nothing about CBP's own seizures.
     let atf = app.as_role(Role::Atf).query(events, json!({})).await;
@@ -245,4 +286,235 @@ async fn a_request_refused_for_a_nul_character_is_recorded() {
         .await;
     assert_eq!(error_codes(&response), ["BAD_USER_INPUT"]);
     assert_eq!(app.db.scalar("SELECT COUNT(*) FROM audit_event WHERE operation = 'NulProbe' AND outcome = 'error'").await, 1);
+}
+
+#[tokio::test]
+async fn lookups_and_nested_edges_need_a_purpose_for_other_agencies_rows() {
+    let app = spawn_app().await;
+    let f = fixtures::load(&app.db.db).await;
+    // ICE seizes the Glock ATF traced (T-1) and CBP seized (C-1): the firearm is now linked to a
+    // row of ICE's own, so ICE reads it without a purpose, and its edges lead to other agencies'.
+    let recorded = app
+        .as_role(Role::Ice)
+        .query(
+            "mutation($i: SeizureInput!) { recordSeizure(input: $i) { caseNumber firearmCount } }",
+            json!({ "i": {
+                "caseNumber": "ICE-GLK-1", "seizingAgency": "ICE", "seizedOn": "2021-03-01",
+                "usState": "TX", "direction": "OUTBOUND", "ammunitionRounds": 0,
+                "firearms": [{ "manufacturer": "Glock", "type": "PISTOL", "serialNumber": "GLK-00123" }]
+            } }),
+        )
+        .await;
+    assert_eq!(
+        recorded["data"]["recordSeizure"]["firearmCount"], 1,
+        "{recorded}"
+    );
+    let linked = app
+        .db
+        .scalar(&format!(
+            "SELECT COUNT(*) FROM seizure_firearm WHERE firearm_id = {}",
+            f.firearm_traced_and_seized
+        ))
+        .await;
+    assert_eq!(linked, 2, "ICE's seizure is linked to the traced firearm");
+
+    let lookup = "query($id: ID!) { trace(id: $id) { traceNumber } }";
+    let edges = "query($id: ID!) { firearm(id: $id) { manufacturer traces { totalCount nodes { traceNumber } } seizures { totalCount nodes { caseNumber } } } }";
+
+    // Without a purpose: the lookup of ATF's trace answers null and says why; the edges hold only
+    // ICE's own seizure and say why.
+    let without = app.as_role(Role::Ice).without_purpose();
+    let trace = without
+        .query(lookup, json!({ "id": f.trace_sonora.to_string() }))
+        .await;
+    assert!(trace["data"]["trace"].is_null(), "{trace}");
+    assert!(withheld(&trace), "{trace}");
+    assert_eq!(error_codes(&trace), ["FORBIDDEN"], "{trace}");
+    let nested = without
+        .query(
+            edges,
+            json!({ "id": f.firearm_traced_and_seized.to_string() }),
+        )
+        .await;
+    let firearm = &nested["data"]["firearm"];
+    assert_eq!(firearm["manufacturer"], "Glock", "{nested}");
+    assert_eq!(firearm["traces"]["totalCount"], 0, "{nested}");
+    assert_eq!(firearm["seizures"]["totalCount"], 1, "{nested}");
+    assert_eq!(
+        firearm["seizures"]["nodes"][0]["caseNumber"], "ICE-GLK-1",
+        "{nested}"
+    );
+    assert!(withheld(&nested), "{nested}");
+
+    // With one: the trace, and every trace and seizure of the firearm, and no withheld error.
+    let with = app.as_role(Role::Ice).with_purpose("HSI case 2026-77");
+    let trace = with
+        .query(lookup, json!({ "id": f.trace_sonora.to_string() }))
+        .await;
+    assert!(trace["errors"].is_null(), "{trace}");
+    assert_eq!(trace["data"]["trace"]["traceNumber"], "T-1");
+    let nested = with
+        .query(
+            edges,
+            json!({ "id": f.firearm_traced_and_seized.to_string() }),
+        )
+        .await;
+    assert!(nested["errors"].is_null(), "{nested}");
+    let firearm = &nested["data"]["firearm"];
+    assert_eq!(firearm["traces"]["nodes"][0]["traceNumber"], "T-1");
+    assert_eq!(firearm["traces"]["totalCount"], 1, "{nested}");
+    assert_eq!(firearm["seizures"]["totalCount"], 2, "{nested}");
+}
+
+#[tokio::test]
+async fn the_audit_trail_stores_no_variables_and_no_document_text() {
+    let app = app().await;
+    let atf = app.as_role(Role::Atf);
+    let probe = atf
+        .query(
+            "query VariableProbe($s: [String!]) { traces(filter: {recoveryState: $s}) { totalCount } }",
+            json!({ "s": ["MX-SON", "canary-in-a-variable"] }),
+        )
+        .await;
+    assert_eq!(probe["data"]["traces"]["totalCount"], 1, "{probe}");
+    let unnamed = atf
+        .query(
+            "{ traces(filter: {recoveryState: [\"canary-in-the-document\"]}) { totalCount } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(unnamed["data"]["traces"]["totalCount"], 0, "{unnamed}");
+    // A write whose variables carry personal data, and a refused one.
+    let input = json!({
+        "traceNumber": "T-AUDIT",
+        "requestingAgency": "FGR",
+        "recoveryDate": "2021-04-02",
+        "recoveryState": "MX-CHH",
+        "status": "COMPLETED",
+        "sourceClass": "US_MANUFACTURED",
+        "purchaseState": "TX",
+        "purchaseDate": "2019-01-15",
+        "dealerLicense": "9-99-999-01-0A-00777",
+        "purchaserName": "Synthetic Purchaser 777",
+        "firearm": { "manufacturer": "Glock", "type": "PISTOL", "serialNumber": "AUD-0001" }
+    });
+    let create = "mutation CreateProbe($i: TraceInput!) { createTrace(input: $i) { traceNumber } }";
+    let created = atf.query(create, json!({ "i": input })).await;
+    assert_eq!(
+        created["data"]["createTrace"]["traceNumber"], "T-AUDIT",
+        "{created}"
+    );
+    let mut bad = input.clone();
+    bad["traceNumber"] = json!("T-AUDIT-2");
+    bad["recoveryState"] = json!("canary-in-a-refused-write");
+    let refused = atf.query(create, json!({ "i": bad })).await;
+    assert_eq!(error_codes(&refused), ["BAD_USER_INPUT"], "{refused}");
+
+    let stored = stored_events(&app).await;
+    // The operations are there, by name or by the document's hash ...
+    for operation in ["VariableProbe", "CreateProbe", "createTrace", "sha256:"] {
+        assert!(stored.contains(operation), "{operation} missing: {stored}");
+    }
+    // ... and nothing the caller sent in them.
+    for sent in [
+        "canary",
+        "Synthetic Purchaser 777",
+        "9-99-999-01-0A-00777",
+        "AUD-0001",
+        "MX-SON",
+    ] {
+        assert!(
+            !stored.contains(sent),
+            "{sent} is in the audit trail: {stored}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn requests_without_a_valid_token_or_over_the_rate_leave_no_audit_event() {
+    let app = spawn_app_with(|s| {
+        s.limits.rate_per_second = 0.01;
+        s.limits.rate_burst = 2;
+    })
+    .await;
+    fixtures::load(&app.db.db).await;
+    let events = || app.db.scalar("SELECT COUNT(*) FROM audit_event");
+    let body = json!({ "query": "{ traces { totalCount } }" }).to_string();
+    let atf = app.as_role(Role::Atf);
+
+    // A request within the burst is recorded (the control below is the burst's second).
+    let response = atf.query("{ traces { totalCount } }", json!({})).await;
+    assert_eq!(response["data"]["traces"]["totalCount"], 2, "{response}");
+    assert_eq!(events().await, 1);
+
+    // No token, a malformed one, one signed with another secret, an expired one: 401. The last
+    // two name the subject of the served requests.
+    let sign = |secret: &str, expires_in: i64| {
+        let now = chrono::Utc::now().timestamp();
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            &json!({
+                "iss": "firearms-hub", "aud": "firearms-hub", "sub": "test-atf", "role": "ATF",
+                "nbf": now - 7200, "exp": now + expires_in
+            }),
+            &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .expect("encoded")
+    };
+    let forged = sign("another-development-secret-of-48-bytes-012345678", 600);
+    let expired = sign(TEST_DEV_SECRET, -3600);
+    // Control: the same claims, signed with the right secret and in time, are accepted.
+    let (status, response) = app
+        .post_raw(
+            Some(&sign(TEST_DEV_SECRET, 600)),
+            "application/json",
+            json!({ "query": "{ me { subject } }" }).to_string(),
+        )
+        .await;
+    assert_eq!(status, 200, "{response}");
+    assert_eq!(response["data"]["me"]["subject"], "test-atf");
+    assert_eq!(events().await, 2);
+    for token in [None, Some("not-a-token"), Some(&forged), Some(&expired)] {
+        let (status, response) = app.post_raw(token, "application/json", body.clone()).await;
+        assert_eq!(status, 401, "{token:?}: {response}");
+        assert_eq!(error_codes(&response), ["UNAUTHENTICATED"]);
+    }
+
+    // The same subject past its rate: 429.
+    for _ in 0..3 {
+        let (status, response) = app
+            .post_raw(Some(atf.token()), "application/json", body.clone())
+            .await;
+        assert_eq!(status, 429, "{response}");
+        assert_eq!(error_codes(&response), ["RATE_LIMITED"]);
+    }
+
+    // A refusal that is recorded (in the background, like any refusal before execution): once its
+    // event is in, an event of the requests above would be too.
+    let (status, _) = app
+        .post_raw(
+            Some(app.as_role(Role::Ice).token()),
+            "application/json",
+            "{ not json".to_owned(),
+        )
+        .await;
+    assert_eq!(status, 400);
+    let mut recorded = 0;
+    for _ in 0..50 {
+        recorded = app
+            .db
+            .scalar("SELECT COUNT(*) FROM audit_event WHERE subject = 'test-ice'")
+            .await;
+        if recorded > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(recorded, 1, "the malformed request is recorded");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        events().await,
+        3,
+        "only the two served requests and the malformed one are in the trail"
+    );
 }

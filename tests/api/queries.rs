@@ -83,23 +83,48 @@ async fn pages_follow_cursors_in_a_stable_order_with_an_exact_total() {
 #[tokio::test]
 async fn page_sizes_and_cursors_are_checked() {
     let app = spawn_app().await;
+    // More rows than the largest page, so the cap and the default size show in what comes back.
+    more_traces(&app, 101).await;
     let atf = app.as_role(Role::Atf);
-    let huge = atf
-        .query("{ traces(first: 1000) { totalCount } }", json!({}))
-        .await;
-    assert_eq!(error_codes(&huge), ["BAD_USER_INPUT"]);
-    assert_eq!(huge["errors"][0]["extensions"]["field"], "first");
+    let page = "query($n: Int) { traces(first: $n) { totalCount pageInfo { hasNextPage } nodes { traceNumber } } }";
+    let size = |response: &Value| {
+        response["data"]["traces"]["nodes"]
+            .as_array()
+            .map(Vec::len)
+            .unwrap_or_else(|| panic!("no nodes: {response}"))
+    };
+
+    let largest = atf.query(page, json!({ "n": 100 })).await;
+    assert!(largest["errors"].is_null(), "{largest}");
+    assert_eq!(size(&largest), 100, "a page holds up to 100 rows");
+    assert_eq!(largest["data"]["traces"]["totalCount"], 101);
+    assert_eq!(largest["data"]["traces"]["pageInfo"]["hasNextPage"], true);
+
+    for n in [101, 1000] {
+        let over = atf.query(page, json!({ "n": n })).await;
+        assert_eq!(error_codes(&over), ["BAD_USER_INPUT"], "first: {n}: {over}");
+        assert_eq!(over["errors"][0]["extensions"]["field"], "first");
+        assert!(over["data"].is_null(), "no rows for first: {n}: {over}");
+    }
+
+    let default = atf.query(page, json!({})).await;
+    assert!(default["errors"].is_null(), "{default}");
+    assert_eq!(size(&default), 20, "without `first` a page holds 20 rows");
+    assert_eq!(default["data"]["traces"]["pageInfo"]["hasNextPage"], true);
+
+    let none = atf.query(page, json!({ "n": 0 })).await;
+    assert!(none["errors"].is_null(), "{none}");
+    assert_eq!(size(&none), 0);
+    assert_eq!(none["data"]["traces"]["totalCount"], 101);
+
     let forged = atf
         .query(
-            "{ traces(after: \"' OR 1=1 --\") { totalCount } }",
+            "{ traces(after: \"' OR 1=1 --\") { totalCount nodes { traceNumber } } }",
             json!({}),
         )
         .await;
-    assert_eq!(error_codes(&forged), ["BAD_USER_INPUT"]);
-    let default = atf
-        .query("{ traces { edges { cursor } } }", json!({}))
-        .await;
-    assert!(default["errors"].is_null());
+    assert_eq!(error_codes(&forged), ["BAD_USER_INPUT"], "{forged}");
+    assert!(forged["data"].is_null(), "{forged}");
 }
 
 #[tokio::test]

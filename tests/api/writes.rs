@@ -324,20 +324,58 @@ async fn bulk_import_through_the_api_is_all_or_nothing_and_reports_every_bad_row
 async fn two_concurrent_creates_of_one_trace_number_leave_one_trace_and_one_conflict() {
     let (app, _) = app().await;
     let atf = app.as_role(Role::Atf);
+    // The same trace number with different contents: one create wins whole, the other conflicts
+    // (it neither succeeds as a no-op nor overwrites the winner).
+    let first = trace_input("T-RACE");
     let mut second = trace_input("T-RACE");
-    second["recoveryState"] = json!("MX-CHH");
+    second["recoveryState"] = json!("MX-SON");
+    second["recoveryMunicipality"] = json!("Hermosillo");
+    second["firearm"]["serialNumber"] = json!("RACE-0002");
+    assert_ne!(first, second);
     let (a, b) = tokio::join!(
-        atf.query(CREATE_TRACE, json!({ "input": trace_input("T-RACE") })),
+        atf.query(CREATE_TRACE, json!({ "input": first })),
         atf.query(CREATE_TRACE, json!({ "input": second })),
     );
     let mut codes = error_codes(&a);
     codes.extend(error_codes(&b));
     codes.retain(|c| c != "FORBIDDEN");
     assert_eq!(codes, ["CONFLICT"], "{a} {b}");
+    let won = |r: &Value| r["data"]["createTrace"]["traceNumber"] == "T-RACE";
+    assert!(won(&a) != won(&b), "exactly one create succeeds: {a} {b}");
+    let (state, serial) = if won(&a) {
+        ("MX-CHH", "ABC-0099")
+    } else {
+        ("MX-SON", "RACE-0002")
+    };
     assert_eq!(
         app.db
-            .scalar("SELECT COUNT(*) FROM trace WHERE trace_number = 'T-RACE' AND version = 1")
+            .scalar("SELECT COUNT(*) FROM trace WHERE trace_number = 'T-RACE'")
             .await,
         1
+    );
+    assert_eq!(
+        app.db
+            .scalar(&format!(
+                "SELECT COUNT(*) FROM trace t JOIN firearm f ON f.id = t.firearm_id \
+                 WHERE t.trace_number = 'T-RACE' AND t.version = 1 \
+                 AND t.recovery_state = '{state}' AND f.serial_number = '{serial}'"
+            ))
+            .await,
+        1,
+        "the stored trace is the winner's, unchanged"
+    );
+    let loser = if state == "MX-CHH" {
+        "RACE-0002"
+    } else {
+        "ABC-0099"
+    };
+    assert_eq!(
+        app.db
+            .scalar(&format!(
+                "SELECT COUNT(*) FROM firearm WHERE serial_number = '{loser}'"
+            ))
+            .await,
+        0,
+        "the refused create left no firearm behind"
     );
 }
