@@ -298,8 +298,5 @@ pub async fn delete_award(
 /// Records the write's audit event in its transaction, then commits both.
 async fn commit_audited(txn: sea_orm::DatabaseTransaction, mut event: NewEvent) -> Result<()> {
     event.rows_returned = 1;
-    let guard = crate::audit::append_in(&txn, event).await?;
-    txn.commit().await?;
-    drop(guard);
-    Ok(())
+    Ok(crate::audit::commit_with(txn, event).await?)
 }
