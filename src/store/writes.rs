@@ -3,12 +3,14 @@
 //! one that does not exist.
 
 use entity::{firearm, funding_award, seizure, seizure_firearm, trace, training_event};
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
 };
 
+use super::door::Owned;
 use super::scope::writer_agency;
-use super::{funding, seizures, traces, trainings};
+use super::{traces, trainings};
 use crate::audit::NewEvent;
 use crate::error::{Error, Result};
 use crate::policy::{Access, EntityKind};
@@ -32,6 +34,23 @@ pub fn check_version(kind: EntityKind, stored: i32, expected: i32) -> Result<()>
         )));
     }
     Ok(())
+}
+
+/// A record of the caller's rows, unmasked, for a change by its owner.
+async fn owned_for_update<E: Owned, C: ConnectionTrait>(
+    db: &C,
+    access: &Access,
+    id: i64,
+) -> Result<E::Model> {
+    writer_agency(access, E::KIND)?;
+    let found = E::find()
+        .filter(Expr::expr(E::id_expr()).eq(id))
+        .filter(E::visible(access)?)
+        .one(db)
+        .await?
+        .ok_or(Error::NotFound)?;
+    check_owner(access, E::KIND, E::owner(&found))?;
+    Ok(found)
 }
 
 /// A trace and its firearm, unmasked, for an update by its owner.
@@ -60,13 +79,7 @@ pub async fn seizure_for_update<C: ConnectionTrait>(
     access: &Access,
     id: i64,
 ) -> Result<(seizure::Model, Vec<firearm::Model>)> {
-    writer_agency(access, EntityKind::Seizure)?;
-    let seizure = seizure::Entity::find_by_id(id)
-        .filter(seizures::visible(access)?)
-        .one(db)
-        .await?
-        .ok_or(Error::NotFound)?;
-    check_owner(access, EntityKind::Seizure, seizure.owner_agency)?;
+    let seizure = owned_for_update::<seizure::Entity, _>(db, access, id).await?;
     let ids: Vec<i64> = seizure_firearm::Entity::find()
         .filter(seizure_firearm::Column::SeizureId.eq(id))
         .all(db)
@@ -104,87 +117,66 @@ pub async fn award_for_update<C: ConnectionTrait>(
     access: &Access,
     id: i64,
 ) -> Result<funding_award::Model> {
-    writer_agency(access, EntityKind::FundingAward)?;
-    let award = funding_award::Entity::find_by_id(id)
-        .filter(funding::visible(access)?)
-        .one(db)
-        .await?
-        .ok_or(Error::NotFound)?;
-    check_owner(access, EntityKind::FundingAward, award.owner_agency)?;
-    Ok(award)
+    owned_for_update::<funding_award::Entity, _>(db, access, id).await
 }
 
-/// Looks a record up by its natural key, through the door.
+/// One record by its natural key, through the door: `None` when it does not exist or is outside
+/// the caller's rows.
+async fn by_natural_key<E: Owned, C: ConnectionTrait>(
+    db: &C,
+    access: &Access,
+    column: E::Column,
+    key: &str,
+) -> Result<Option<E::Model>> {
+    let found = E::find()
+        .filter(column.eq(key))
+        .filter(E::visible(access)?)
+        .one(db)
+        .await?;
+    access.touched(
+        E::KIND,
+        found.iter().map(E::owner),
+        usize::from(found.is_some()),
+    );
+    Ok(found.map(|m| E::mask(access, m)))
+}
+
+/// Looks a trace up by its trace number, through the door.
 pub async fn trace_by_number<C: ConnectionTrait>(
     db: &C,
     access: &Access,
     number: &str,
 ) -> Result<Option<trace::Model>> {
-    let found = trace::Entity::find()
-        .filter(trace::Column::TraceNumber.eq(number))
-        .filter(traces::visible(access)?)
-        .one(db)
-        .await?;
-    access.touched(
-        EntityKind::Trace,
-        found.iter().map(|m| m.owner_agency),
-        usize::from(found.is_some()),
-    );
-    Ok(found.map(|m| traces::mask(access, m)))
+    by_natural_key::<trace::Entity, _>(db, access, trace::Column::TraceNumber, number).await
 }
 
+/// Looks a seizure up by its case number, through the door.
 pub async fn seizure_by_case<C: ConnectionTrait>(
     db: &C,
     access: &Access,
     case: &str,
 ) -> Result<Option<seizure::Model>> {
-    let found = seizure::Entity::find()
-        .filter(seizure::Column::CaseNumber.eq(case))
-        .filter(seizures::visible(access)?)
-        .one(db)
-        .await?;
-    access.touched(
-        EntityKind::Seizure,
-        found.iter().map(|m| m.owner_agency),
-        usize::from(found.is_some()),
-    );
-    Ok(found.map(|m| seizures::mask(access, m)))
+    by_natural_key::<seizure::Entity, _>(db, access, seizure::Column::CaseNumber, case).await
 }
 
+/// Looks a training event up by its reference, through the door.
 pub async fn training_by_reference<C: ConnectionTrait>(
     db: &C,
     access: &Access,
     reference: &str,
 ) -> Result<Option<training_event::Model>> {
-    let found = training_event::Entity::find()
-        .filter(training_event::Column::Reference.eq(reference))
-        .filter(trainings::visible(access)?)
-        .one(db)
-        .await?;
-    access.touched(
-        EntityKind::Training,
-        found.iter().map(|m| m.owner_agency),
-        usize::from(found.is_some()),
-    );
-    Ok(found.map(|m| trainings::mask(access, m)))
+    let column = training_event::Column::Reference;
+    by_natural_key::<training_event::Entity, _>(db, access, column, reference).await
 }
 
+/// Looks a funding award up by its award number, through the door.
 pub async fn award_by_number<C: ConnectionTrait>(
     db: &C,
     access: &Access,
     number: &str,
 ) -> Result<Option<funding_award::Model>> {
-    let found = funding_award::Entity::find()
-        .filter(funding_award::Column::AwardNumber.eq(number))
-        .filter(funding::visible(access)?)
-        .one(db)
-        .await?;
-    access.touched(
-        EntityKind::FundingAward,
-        found.iter().map(|m| m.owner_agency),
-        usize::from(found.is_some()),
-    );
-    Ok(found.map(|m| funding::mask(access, m)))
+    let column = funding_award::Column::AwardNumber;
+    by_natural_key::<funding_award::Entity, _>(db, access, column, number).await
 }
 
 /// Whether a record with this natural key exists (for refusing a create that would overwrite).
@@ -193,34 +185,31 @@ pub async fn natural_key_taken<C: ConnectionTrait>(
     kind: EntityKind,
     key: &str,
 ) -> Result<bool> {
-    let n = match kind {
-        EntityKind::Trace => {
-            trace::Entity::find()
-                .filter(trace::Column::TraceNumber.eq(key))
-                .count(db)
-                .await?
-        }
+    async fn taken<E: EntityTrait, C: ConnectionTrait>(
+        db: &C,
+        column: E::Column,
+        key: &str,
+    ) -> Result<bool>
+    where
+        E::Model: Sync,
+    {
+        Ok(E::find().filter(column.eq(key)).count(db).await? > 0)
+    }
+    match kind {
+        EntityKind::Trace => taken::<trace::Entity, _>(db, trace::Column::TraceNumber, key).await,
         EntityKind::Seizure => {
-            seizure::Entity::find()
-                .filter(seizure::Column::CaseNumber.eq(key))
-                .count(db)
-                .await?
+            taken::<seizure::Entity, _>(db, seizure::Column::CaseNumber, key).await
         }
         EntityKind::Training => {
-            training_event::Entity::find()
-                .filter(training_event::Column::Reference.eq(key))
-                .count(db)
-                .await?
+            let column = training_event::Column::Reference;
+            taken::<training_event::Entity, _>(db, column, key).await
         }
         EntityKind::FundingAward => {
-            funding_award::Entity::find()
-                .filter(funding_award::Column::AwardNumber.eq(key))
-                .count(db)
-                .await?
+            let column = funding_award::Column::AwardNumber;
+            taken::<funding_award::Entity, _>(db, column, key).await
         }
-        EntityKind::Firearm | EntityKind::AuditEvent => 0,
-    };
-    Ok(n > 0)
+        EntityKind::Firearm | EntityKind::AuditEvent => Ok(false),
+    }
 }
 
 /// Deletes a trace its owner may change. The firearm stays: a seizure may hold it too.
