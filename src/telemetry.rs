@@ -1,6 +1,30 @@
-//! Logging set-up. SQL statements are never logged at info level: their parameters can hold
-//! personal data.
+//! Logging and metrics.
+//!
+//! Logging goes to standard error, as text or JSON. SQL statements are never logged at info
+//! level: their parameters can hold personal data.
+//!
+//! Metrics, in the Prometheus (OpenMetrics) text format served on `GET /metrics`:
+//!
+//! - `hub_graphql_requests_total{operation, outcome}`: `POST /graphql` requests by operation name
+//!   and outcome (see [`Outcome`]);
+//! - `hub_graphql_request_duration_seconds`: a latency histogram of the same requests;
+//! - `hub_db_connections{state="in_use"|"idle"}` and `hub_db_connections_max`: the pool;
+//! - `audit_write_failures_total`: audit events that could not be written; `audit` counts each
+//!   of its failed appends through [`audit_write_failed`].
+//!
+//! The registry is process-wide, so any module can count without holding the server's state.
 
+use std::collections::HashSet;
+use std::sync::{LazyLock, Mutex, PoisonError};
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use sea_orm::{DatabaseConnection, DbBackend};
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{LogFormat, LogSettings};
@@ -19,4 +43,201 @@ pub fn init(settings: &LogSettings) {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.try_init(),
     };
+}
+
+/// Distinct operation names given labels of their own; later ones count as `other`, so clients
+/// cannot grow the metrics without bound.
+const MAX_OPERATION_LABELS: usize = 200;
+/// Longest operation name used as a label.
+const MAX_OPERATION_NAME: usize = 64;
+
+/// How a `POST /graphql` request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Executed without errors.
+    Ok,
+    /// Executed, with errors in the response (e.g. `FORBIDDEN` fields).
+    Error,
+    /// Refused before execution: malformed, too large or over a query limit.
+    Rejected,
+    /// No valid token.
+    Unauthenticated,
+    /// Over the subject's rate.
+    RateLimited,
+    /// Over `limits.request_timeout_secs`.
+    Timeout,
+    /// The database was unavailable.
+    Unavailable,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Error => "error",
+            Outcome::Rejected => "rejected",
+            Outcome::Unauthenticated => "unauthenticated",
+            Outcome::RateLimited => "rate_limited",
+            Outcome::Timeout => "timeout",
+            Outcome::Unavailable => "unavailable",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    operation: String,
+    outcome: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PoolLabels {
+    state: &'static str,
+}
+
+struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    duration: Histogram,
+    connections: Family<PoolLabels, Gauge>,
+    connections_max: Gauge,
+    audit_write_failures: Counter,
+    operations: Mutex<HashSet<String>>,
+}
+
+static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
+    let mut registry = Registry::default();
+    let requests = Family::<RequestLabels, Counter>::default();
+    registry.register(
+        "hub_graphql_requests",
+        "POST /graphql requests by operation name and outcome",
+        requests.clone(),
+    );
+    // 5 ms to about 20 s.
+    let duration = Histogram::new(exponential_buckets(0.005, 2.0, 13));
+    registry.register(
+        "hub_graphql_request_duration_seconds",
+        "Time to answer POST /graphql, in seconds",
+        duration.clone(),
+    );
+    let connections = Family::<PoolLabels, Gauge>::default();
+    registry.register(
+        "hub_db_connections",
+        "Database pool connections by state (in_use, idle)",
+        connections.clone(),
+    );
+    let connections_max = Gauge::default();
+    registry.register(
+        "hub_db_connections_max",
+        "Largest size of the database pool",
+        connections_max.clone(),
+    );
+    let audit_write_failures = Counter::default();
+    registry.register(
+        "audit_write_failures",
+        "Audit records that could not be written",
+        audit_write_failures.clone(),
+    );
+    Metrics {
+        registry,
+        requests,
+        duration,
+        connections,
+        connections_max,
+        audit_write_failures,
+        operations: Mutex::new(HashSet::new()),
+    }
+});
+
+/// Audit events that could not be written since the process started.
+#[cfg(test)]
+pub(crate) fn audit_write_failures() -> u64 {
+    METRICS.audit_write_failures.get()
+}
+
+/// Counts one audit event that could not be written (`audit` calls it for each failed append).
+pub fn audit_write_failed() {
+    METRICS.audit_write_failures.inc();
+}
+
+/// Counts one `POST /graphql` request and its latency. `operation` is the executed operation's
+/// name, `None` for an anonymous or unknown one.
+pub fn record_request(operation: Option<&str>, outcome: Outcome, elapsed: Duration) {
+    let operation = operation_label(operation);
+    METRICS
+        .requests
+        .get_or_create(&RequestLabels {
+            operation,
+            outcome: outcome.as_str(),
+        })
+        .inc();
+    METRICS.duration.observe(elapsed.as_secs_f64());
+}
+
+fn operation_label(operation: Option<&str>) -> String {
+    let Some(name) = operation else {
+        return "anonymous".to_owned();
+    };
+    let valid = !name.is_empty()
+        && name.len() <= MAX_OPERATION_NAME
+        && name.bytes().all(|b| b == b'_' || b.is_ascii_alphanumeric());
+    if !valid {
+        return "other".to_owned();
+    }
+    let mut known = METRICS
+        .operations
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    if known.contains(name) {
+        return name.to_owned();
+    }
+    if known.len() < MAX_OPERATION_LABELS {
+        known.insert(name.to_owned());
+        return name.to_owned();
+    }
+    "other".to_owned()
+}
+
+/// The metrics in the text exposition format, with the pool's current use read from `db`.
+pub fn render(db: &DatabaseConnection) -> Result<String, std::fmt::Error> {
+    let (size, idle, max) = pool_use(db);
+    let in_use = size.saturating_sub(idle);
+    METRICS
+        .connections
+        .get_or_create(&PoolLabels { state: "in_use" })
+        .set(i64::from(in_use));
+    METRICS
+        .connections
+        .get_or_create(&PoolLabels { state: "idle" })
+        .set(i64::from(idle));
+    METRICS.connections_max.set(i64::from(max));
+    let mut out = String::new();
+    prometheus_client::encoding::text::encode(&mut out, &METRICS.registry)?;
+    Ok(out)
+}
+
+/// Connections open, idle, and the pool's maximum.
+fn pool_use(db: &DatabaseConnection) -> (u32, u32, u32) {
+    fn of<DB: sea_orm::sqlx::Database>(pool: &sea_orm::sqlx::Pool<DB>) -> (u32, u32, u32) {
+        let idle = u32::try_from(pool.num_idle()).unwrap_or(u32::MAX);
+        (pool.size(), idle, pool.options().get_max_connections())
+    }
+    match db.get_database_backend() {
+        DbBackend::Sqlite => of(db.get_sqlite_connection_pool()),
+        DbBackend::Postgres => of(db.get_postgres_connection_pool()),
+        _ => (0, 0, 0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operation_labels_are_bounded_and_clean() {
+        assert_eq!(operation_label(None), "anonymous");
+        assert_eq!(operation_label(Some("Traces")), "Traces");
+        assert_eq!(operation_label(Some("bad name\n")), "other");
+        assert_eq!(operation_label(Some(&"x".repeat(65))), "other");
+    }
 }

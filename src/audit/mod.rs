@@ -57,6 +57,9 @@ use sea_orm::{
 use sha2::{Digest, Sha256};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
+use crate::policy::Access;
+use crate::telemetry;
+
 /// The `prev_hash` of the first event.
 pub const GENESIS: &str = "";
 
@@ -124,6 +127,42 @@ pub struct NewEvent {
     pub correlation_id: String,
 }
 
+impl NewEvent {
+    /// The event of an operation by `access`'s caller, stating the purpose it gave; what it
+    /// touched (`entities`, `data_owners`, `rows_returned`) starts empty.
+    pub fn of(
+        access: &Access,
+        operation: impl Into<String>,
+        outcome: Outcome,
+        correlation_id: &str,
+    ) -> NewEvent {
+        NewEvent {
+            subject: access.caller.subject.clone(),
+            role: access.role(),
+            purpose: access.purpose.clone(),
+            operation: operation.into(),
+            entities: Vec::new(),
+            data_owners: Vec::new(),
+            rows_returned: 0,
+            outcome,
+            correlation_id: correlation_id.to_owned(),
+        }
+    }
+
+    /// The same event, recording what the operation touched.
+    pub fn touching(
+        mut self,
+        entities: Vec<String>,
+        data_owners: Vec<Agency>,
+        rows_returned: i64,
+    ) -> NewEvent {
+        self.entities = entities;
+        self.data_owners = data_owners;
+        self.rows_returned = rows_returned;
+        self
+    }
+}
+
 /// The operation label: the operation name if given (trimmed, at most 100 chars, control
 /// characters replaced by U+FFFD), else "sha256:" + the first 16 hex chars of the SHA-256 of the
 /// document.
@@ -161,10 +200,15 @@ impl fmt::Debug for AppendGuard {
 }
 
 /// Appends one event at the end of the chain in its own transaction; safe under concurrent callers
-/// (several tasks, and several hub processes on PostgreSQL or on one SQLite file).
+/// (several tasks, and several hub processes on PostgreSQL or on one SQLite file). A failure is
+/// counted in `audit_write_failures_total`.
 ///
 /// Do not call it while holding an [`AppendGuard`] in the same task: it would wait for itself.
 pub async fn append(db: &DatabaseConnection, event: NewEvent) -> Result<event::Model, DbErr> {
+    counted(append_own(db, event).await)
+}
+
+async fn append_own(db: &DatabaseConnection, event: NewEvent) -> Result<event::Model, DbErr> {
     let backend = db.get_database_backend();
     let txn = match backend {
         // IMMEDIATE takes the write lock at BEGIN, waiting up to the busy timeout.
@@ -190,12 +234,20 @@ pub async fn append(db: &DatabaseConnection, event: NewEvent) -> Result<event::M
 
 /// Appends inside the caller's (write) transaction, so the event commits or rolls back with the
 /// write. The returned guard must be held until the caller has committed or rolled back (it keeps
-/// other appends of this process from forking the chain meanwhile).
+/// other appends of this process from forking the chain meanwhile); [`commit_with`] does all of
+/// that. A failure is counted in `audit_write_failures_total`.
 ///
 /// On SQLite this first takes the database's write lock for the transaction (if it does not hold
 /// it yet); a transaction that has read before and meanwhile fell behind another writer fails here
 /// with SQLite's "database is locked", as its own write would.
 pub async fn append_in(txn: &DatabaseTransaction, event: NewEvent) -> Result<AppendGuard, DbErr> {
+    counted(append_in_locked(txn, event).await)
+}
+
+async fn append_in_locked(
+    txn: &DatabaseTransaction,
+    event: NewEvent,
+) -> Result<AppendGuard, DbErr> {
     match txn.get_database_backend() {
         // A write that changes nothing takes the write lock (and the triggers see no row).
         DbBackend::Sqlite => {
@@ -207,6 +259,23 @@ pub async fn append_in(txn: &DatabaseTransaction, event: NewEvent) -> Result<App
     let lock = APPEND_LOCK.clone().lock_owned().await;
     let event = insert_at_head(txn, event).await?;
     Ok(AppendGuard { event, _lock: lock })
+}
+
+/// Records a write's event in the write's transaction, commits both, then lets other appends go
+/// on: the write and its event are committed together or not at all.
+pub async fn commit_with(txn: DatabaseTransaction, event: NewEvent) -> Result<(), DbErr> {
+    let guard = append_in(&txn, event).await?;
+    txn.commit().await?;
+    drop(guard);
+    Ok(())
+}
+
+/// Counts a failed append in the metrics.
+fn counted<T>(result: Result<T, DbErr>) -> Result<T, DbErr> {
+    if result.is_err() {
+        telemetry::audit_write_failed();
+    }
+    result
 }
 
 async fn take_pg_lock<C: ConnectionTrait>(txn: &C) -> Result<(), DbErr> {
@@ -304,12 +373,32 @@ impl Fields<Role> {
     fn hash(&self, prev_hash: &str) -> String {
         event_hash(prev_hash, &self.as_stored())
     }
+}
 
+/// A role as the hashed fields hold it: the enumeration of a new event, or the word read back
+/// from a stored one.
+trait RoleWord {
+    fn word(&self) -> &str;
+}
+
+impl RoleWord for Role {
+    fn word(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl RoleWord for String {
+    fn word(&self) -> &str {
+        self
+    }
+}
+
+impl<R: RoleWord> Fields<R> {
     fn as_stored(&self) -> StoredFields<'_> {
         StoredFields {
             at: self.at,
             subject: &self.subject,
-            role: self.role.as_str(),
+            role: self.role.word(),
             purpose: self.purpose.as_deref(),
             operation: &self.operation,
             entities: &self.entities,
@@ -541,23 +630,6 @@ fn decode(row: &sea_orm::QueryResult) -> Result<(String, String, Fields<String>)
     ))
 }
 
-impl Fields<String> {
-    fn as_stored(&self) -> StoredFields<'_> {
-        StoredFields {
-            at: self.at,
-            subject: &self.subject,
-            role: &self.role,
-            purpose: self.purpose.as_deref(),
-            operation: &self.operation,
-            entities: &self.entities,
-            data_owners: &self.data_owners,
-            rows_returned: self.rows_returned,
-            outcome: &self.outcome,
-            correlation_id: &self.correlation_id,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -602,6 +674,30 @@ mod tests {
         c.purpose = Some(String::new());
         assert_ne!(c.hash(""), Fields::from_new(sample(), now).hash(""));
         assert_ne!(c.hash(""), c.hash("x"));
+    }
+
+    /// A database without the audit table: every append to it fails.
+    async fn no_audit_table() -> DatabaseConnection {
+        sea_orm::Database::connect("sqlite::memory:")
+            .await
+            .expect("an in-memory database")
+    }
+
+    #[tokio::test]
+    async fn a_failed_append_is_counted_in_the_metrics() {
+        let db = no_audit_table().await;
+        let before = telemetry::audit_write_failures();
+        assert!(append(&db, sample()).await.is_err());
+        assert!(telemetry::audit_write_failures() > before);
+    }
+
+    #[tokio::test]
+    async fn a_failed_append_inside_a_write_is_counted_in_the_metrics() {
+        let db = no_audit_table().await;
+        let txn = db.begin().await.expect("a transaction");
+        let before = telemetry::audit_write_failures();
+        assert!(commit_with(txn, sample()).await.is_err());
+        assert!(telemetry::audit_write_failures() > before);
     }
 
     #[test]

@@ -580,6 +580,22 @@ fn malformed_tokens_are_refused_without_echoing_them() {
     assert!(!error.to_string().contains("ROOT-7f3a"), "{error}");
 }
 
+/// Settings with these public keys and nothing else.
+fn with_keys(public_keys: Vec<PublicKeySetting>) -> AuthSettings {
+    AuthSettings {
+        public_keys,
+        ..AuthSettings::default()
+    }
+}
+
+/// Why the verifier refuses these settings, with the whole cause chain.
+fn refusal(settings: &AuthSettings) -> String {
+    format!(
+        "{:#}",
+        Verifier::from_settings(settings).expect_err("refused")
+    )
+}
+
 #[test]
 fn settings_problems_are_refused_at_start() {
     let short = AuthSettings {
@@ -589,79 +605,47 @@ fn settings_problems_are_refused_at_start() {
     let error = Verifier::from_settings(&short).expect_err("short secret refused");
     assert!(error.to_string().contains("at least 32"), "{error}");
 
-    let missing_file = AuthSettings {
-        public_keys: vec![public_key("gone", "RS256", "no-such-key.pem")],
-        ..AuthSettings::default()
-    };
-    let error = format!(
-        "{:#}",
-        Verifier::from_settings(&missing_file).expect_err("refused")
-    );
+    let error = refusal(&with_keys(vec![public_key(
+        "gone",
+        "RS256",
+        "no-such-key.pem",
+    )]));
     assert!(
         error.contains("gone") && error.contains("no-such-key.pem"),
         "{error}"
     );
 
-    let hs_public = AuthSettings {
-        public_keys: vec![public_key("hs", "HS256", "test-only-rsa-a.public.pem")],
-        ..AuthSettings::default()
-    };
-    let error = format!(
-        "{:#}",
-        Verifier::from_settings(&hs_public).expect_err("refused")
-    );
+    let hs_public = public_key("hs", "HS256", "test-only-rsa-a.public.pem");
+    let error = refusal(&with_keys(vec![hs_public]));
     assert!(
         error.contains("\"hs\"") && error.contains("RS256"),
         "{error}"
     );
 
-    let private = AuthSettings {
-        public_keys: vec![public_key("priv", "RS256", "test-only-rsa-a.private.pem")],
-        ..AuthSettings::default()
-    };
-    let error = format!(
-        "{:#}",
-        Verifier::from_settings(&private).expect_err("refused")
-    );
+    let private = public_key("priv", "RS256", "test-only-rsa-a.private.pem");
+    let error = refusal(&with_keys(vec![private]));
     assert!(error.contains("private key"), "{error}");
 
-    let wrong_curve = AuthSettings {
-        public_keys: vec![public_key("p384", "ES256", "test-only-ec-p384.public.pem")],
-        ..AuthSettings::default()
-    };
-    let error = format!(
-        "{:#}",
-        Verifier::from_settings(&wrong_curve).expect_err("refused")
-    );
+    let wrong_curve = public_key("p384", "ES256", "test-only-ec-p384.public.pem");
+    let error = refusal(&with_keys(vec![wrong_curve]));
     assert!(error.contains("P-256") && error.contains("p384"), "{error}");
 
-    let rsa_as_ec = AuthSettings {
-        public_keys: vec![public_key("mixed", "ES256", "test-only-rsa-a.public.pem")],
-        ..AuthSettings::default()
-    };
-    assert!(Verifier::from_settings(&rsa_as_ec).is_err());
+    let rsa_as_ec = public_key("mixed", "ES256", "test-only-rsa-a.public.pem");
+    assert!(Verifier::from_settings(&with_keys(vec![rsa_as_ec])).is_err());
 
-    let duplicate = AuthSettings {
-        public_keys: vec![
-            public_key("same", "RS256", "test-only-rsa-a.public.pem"),
-            public_key("same", "RS256", "test-only-rsa-b.public.pem"),
-        ],
-        ..AuthSettings::default()
-    };
-    let error = format!(
-        "{:#}",
-        Verifier::from_settings(&duplicate).expect_err("refused")
-    );
+    let error = refusal(&with_keys(vec![
+        public_key("same", "RS256", "test-only-rsa-a.public.pem"),
+        public_key("same", "RS256", "test-only-rsa-b.public.pem"),
+    ]));
     assert!(error.contains("twice"), "{error}");
 
     let duplicate_in_jwks = AuthSettings {
-        public_keys: vec![public_key(
+        jwks_file: Some(fixture("test-only-jwks.json")),
+        ..with_keys(vec![public_key(
             "jwks-ec-a",
             "ES256",
             "test-only-ec-a.public.pem",
-        )],
-        jwks_file: Some(fixture("test-only-jwks.json")),
-        ..AuthSettings::default()
+        )])
     };
     assert!(Verifier::from_settings(&duplicate_in_jwks).is_err());
 
@@ -669,10 +653,7 @@ fn settings_problems_are_refused_at_start() {
         jwks_file: Some(fixture("test-only-rsa-a.public.pem")),
         ..AuthSettings::default()
     };
-    let error = format!(
-        "{:#}",
-        Verifier::from_settings(&not_jwks).expect_err("refused")
-    );
+    let error = refusal(&not_jwks);
     assert!(error.contains("test-only-rsa-a.public.pem"), "{error}");
 
     let empty = Verifier::from_settings(&AuthSettings::default()).expect("no keys is allowed");

@@ -50,17 +50,56 @@ fn random_between(g: &mut Gen, from: NaiveDate, to: NaiveDate) -> NaiveDate {
     from + Duration::days(g.rng.random_range(0..=(to - from).num_days().max(0)))
 }
 
+/// One planned award, in whole dollars.
+struct Award {
+    fy: i32,
+    category: FundingCategory,
+    implementer: Option<Agency>,
+    recipient: &'static str,
+    description: &'static str,
+    dollars: u64,
+}
+
 /// Exactly $54,000,000 in FY2015–2019 over forensics training, inspection equipment and canines,
 /// then awards of other kinds in FY2020–2024. Whole dollars, stored as cents.
 fn funding_awards(g: &mut Gen, id_base: i64) -> anyhow::Result<Vec<funding_award::Model>> {
-    struct Award {
-        fy: i32,
-        category: FundingCategory,
-        implementer: Option<Agency>,
-        recipient: &'static str,
-        description: &'static str,
-        dollars: u64,
+    let mut plan = published_awards();
+    plan.extend(later_awards(g));
+    let mut awards = Vec::with_capacity(plan.len());
+    let mut sequence = std::collections::HashMap::new();
+    for (index, award) in plan.into_iter().enumerate() {
+        let n = sequence.entry(award.fy).or_insert(0u32);
+        *n += 1;
+        let obligated = i64::try_from(award.dollars)? * 100;
+        // Older awards are mostly spent; recent ones less so.
+        let spent_per_mille = if award.fy <= 2021 {
+            g.rng.random_range(820..=1000)
+        } else {
+            g.rng.random_range(150..=700)
+        };
+        let disbursed = obligated / 100 * spent_per_mille / 1000 * 100;
+        awards.push(funding_award::Model {
+            id: id_base + 1 + i64::try_from(index)?,
+            award_number: format!("INL-MX-FY{}-{:03}", award.fy, n),
+            fiscal_year: award.fy,
+            program: FUNDING_PROGRAM.to_owned(),
+            category: award.category,
+            implementing_agency: award.implementer,
+            recipient: award.recipient.to_owned(),
+            obligated_cents: obligated,
+            disbursed_cents: disbursed.min(obligated),
+            description: Some(award.description.to_owned()),
+            owner_agency: Agency::State,
+            source_system: SOURCE_SYSTEM.to_owned(),
+            ingested_at: g.ingested_at,
+            version: 1,
+        });
     }
+    Ok(awards)
+}
+
+/// The published FY2015–2019 total over forensics training, inspection equipment and canines.
+fn published_awards() -> Vec<Award> {
     let forensics = (
         FundingCategory::ForensicsTraining,
         Some(Agency::Atf),
@@ -105,6 +144,12 @@ fn funding_awards(g: &mut Gen, id_base: i64) -> anyhow::Result<Vec<funding_award
             }
         }
     }
+    plan
+}
+
+/// FY2020–2024: one award of each later kind a year, its amount drawn from the kind's range (in
+/// thousands of dollars).
+fn later_awards(g: &mut Gen) -> Vec<Award> {
     let later = [
         (
             FundingCategory::EtraceOutreach,
@@ -136,6 +181,7 @@ fn funding_awards(g: &mut Gen, id_base: i64) -> anyhow::Result<Vec<funding_award
             (500, 1_500),
         ),
     ];
+    let mut plan = Vec::new();
     for fy in 2020..=2024 {
         for (category, implementer, recipient, description, (low, high)) in later {
             let thousands: u64 = g.rng.random_range(low..=high);
@@ -149,37 +195,7 @@ fn funding_awards(g: &mut Gen, id_base: i64) -> anyhow::Result<Vec<funding_award
             });
         }
     }
-    let mut awards = Vec::with_capacity(plan.len());
-    let mut sequence = std::collections::HashMap::new();
-    for (index, award) in plan.into_iter().enumerate() {
-        let n = sequence.entry(award.fy).or_insert(0u32);
-        *n += 1;
-        let obligated = i64::try_from(award.dollars)? * 100;
-        // Older awards are mostly spent; recent ones less so.
-        let spent_per_mille = if award.fy <= 2021 {
-            g.rng.random_range(820..=1000)
-        } else {
-            g.rng.random_range(150..=700)
-        };
-        let disbursed = obligated / 100 * spent_per_mille / 1000 * 100;
-        awards.push(funding_award::Model {
-            id: id_base + 1 + i64::try_from(index)?,
-            award_number: format!("INL-MX-FY{}-{:03}", award.fy, n),
-            fiscal_year: award.fy,
-            program: FUNDING_PROGRAM.to_owned(),
-            category: award.category,
-            implementing_agency: award.implementer,
-            recipient: award.recipient.to_owned(),
-            obligated_cents: obligated,
-            disbursed_cents: disbursed.min(obligated),
-            description: Some(award.description.to_owned()),
-            owner_agency: Agency::State,
-            source_system: SOURCE_SYSTEM.to_owned(),
-            ingested_at: g.ingested_at,
-            version: 1,
-        });
-    }
-    Ok(awards)
+    plan
 }
 
 type LaterAward = (
@@ -388,7 +404,33 @@ type MeasureRow = (
 /// Measures of the kind GAO-21-322 recommended (recommendations 5–8: ATF, ICE, CBP and State
 /// should each set goals, indicators and targets for their efforts against trafficking to Mexico).
 fn performance_measures(g: &Gen, id_base: i64) -> anyhow::Result<Vec<performance_measure::Model>> {
-    let rows: [MeasureRow; 9] = [
+    let rows = measure_rows()?;
+    let mut measures = Vec::with_capacity(rows.len());
+    for (index, (code, agency, goal, indicator, metric, baseline, target, start, end)) in
+        rows.into_iter().enumerate()
+    {
+        measures.push(performance_measure::Model {
+            id: id_base + 1 + i64::try_from(index)?,
+            code: code.to_owned(),
+            goal: goal.to_owned(),
+            indicator: indicator.to_owned(),
+            metric: metric.to_owned(),
+            baseline,
+            target,
+            period_start: start,
+            period_end: end,
+            owner_agency: agency,
+            source_system: SOURCE_SYSTEM.to_owned(),
+            ingested_at: g.ingested_at,
+            version: 1,
+        });
+    }
+    Ok(measures)
+}
+
+/// The measures, one row each.
+fn measure_rows() -> anyhow::Result<[MeasureRow; 9]> {
+    Ok([
         (
             "ATF-ETRACE-STATES",
             Agency::Atf,
@@ -488,26 +530,5 @@ fn performance_measures(g: &Gen, id_base: i64) -> anyhow::Result<Vec<performance
             date(2021, 10, 1)?,
             date(2024, 9, 30)?,
         ),
-    ];
-    let mut measures = Vec::with_capacity(rows.len());
-    for (index, (code, agency, goal, indicator, metric, baseline, target, start, end)) in
-        rows.into_iter().enumerate()
-    {
-        measures.push(performance_measure::Model {
-            id: id_base + 1 + i64::try_from(index)?,
-            code: code.to_owned(),
-            goal: goal.to_owned(),
-            indicator: indicator.to_owned(),
-            metric: metric.to_owned(),
-            baseline,
-            target,
-            period_start: start,
-            period_end: end,
-            owner_agency: agency,
-            source_system: SOURCE_SYSTEM.to_owned(),
-            ingested_at: g.ingested_at,
-            version: 1,
-        });
-    }
-    Ok(measures)
+    ])
 }

@@ -55,64 +55,68 @@ fn date(y: i32, m: u32, d: u32) -> anyhow::Result<NaiveDate> {
     NaiveDate::from_ymd_opt(y, m, d).ok_or_else(|| anyhow::anyhow!("invalid date {y}-{m}-{d}"))
 }
 
+/// A group of seizures between two days (inclusive), its firearms already scaled.
+fn group(
+    agency: Agency,
+    operation: Option<&'static str>,
+    (from, to): (NaiveDate, NaiveDate),
+    firearms: u64,
+    place: Place,
+) -> Group {
+    Group {
+        agency,
+        operation,
+        from,
+        to,
+        firearms,
+        place,
+    }
+}
+
+/// A calibrated multi-year table, scaled as a whole and allocated over its years.
+fn scaled_years(table: &[(i32, u64)], scale: f64) -> Vec<u64> {
+    let counts: Vec<u64> = table.iter().map(|y| y.1).collect();
+    allocate(scaled(counts.iter().sum(), scale), &counts)
+}
+
 /// The seizure groups with their firearm counts already scaled. The calibrated multi-year totals
 /// are scaled as a whole and then allocated over their years, so they stay exact at every scale.
 fn groups(scale: f64) -> anyhow::Result<Vec<Group>> {
-    let cbp_total: u64 = cal::CBP_OUTBOUND_FY2014_2019.iter().map(|y| y.1).sum();
-    let cbp_years = allocate(
-        scaled(cbp_total, scale),
-        &cal::CBP_OUTBOUND_FY2014_2019.map(|y| y.1),
-    );
-    let ice_total: u64 = cal::ICE_TASK_FORCE_FY2015_2017.iter().map(|y| y.1).sum();
-    let ice_years = allocate(
-        scaled(ice_total, scale),
-        &cal::ICE_TASK_FORCE_FY2015_2017.map(|y| y.1),
-    );
-    let fy = |agency, operation, year, firearms: u64, place| {
-        let firearms = scaled(firearms, scale);
-        let (from, to) = fiscal_year_bounds(year);
-        Group {
-            agency,
-            operation,
-            from,
-            to,
-            firearms,
-            place,
-        }
-    };
+    let mut groups = cbp_groups(scale)?;
+    groups.extend(ice_groups(scale)?);
+    Ok(groups)
+}
+
+/// CBP's outbound inspections at ports of entry.
+fn cbp_groups(scale: f64) -> anyhow::Result<Vec<Group>> {
+    let cbp_years = scaled_years(&cal::CBP_OUTBOUND_FY2014_2019, scale);
+    let port = |days, firearms| group(Agency::Cbp, None, days, firearms, Place::Port);
     let mut groups = Vec::new();
     for (&(year, _), n) in cal::CBP_OUTBOUND_FY2014_2019.iter().zip(cbp_years) {
-        groups.push(Group {
-            firearms: n,
-            ..fy(Agency::Cbp, None, year, 0, Place::Port)
-        });
+        groups.push(port(fiscal_year_bounds(year), n));
     }
-    groups.push(Group {
-        agency: Agency::Cbp,
-        operation: None,
-        from: date(2019, 10, 1)?,
-        to: date(2020, 7, 31)?,
-        firearms: scaled(cal::CBP_OUTBOUND_FY2020_FIRST_10_MONTHS, scale),
-        place: Place::Port,
-    });
-    groups.push(Group {
-        agency: Agency::Cbp,
-        operation: None,
-        from: date(2020, 8, 1)?,
-        to: date(2020, 9, 30)?,
-        firearms: scaled(64, scale),
-        place: Place::Port,
-    });
+    let first_ten_months = (date(2019, 10, 1)?, date(2020, 7, 31)?);
+    let fy2020 = cal::CBP_OUTBOUND_FY2020_FIRST_10_MONTHS;
+    groups.push(port(first_ten_months, scaled(fy2020, scale)));
+    let last_two_months = (date(2020, 8, 1)?, date(2020, 9, 30)?);
+    groups.push(port(last_two_months, scaled(64, scale)));
     for (year, n) in [(2021, 410), (2022, 465), (2023, 520), (2024, 480)] {
-        groups.push(fy(Agency::Cbp, None, year, n, Place::Port));
+        groups.push(port(fiscal_year_bounds(year), scaled(n, scale)));
     }
-    let task_force = Some(SOUTHWEST_BORDER_TASK_FORCE);
-    groups.push(fy(Agency::Ice, task_force, 2014, 290, Place::TaskForce));
+    Ok(groups)
+}
+
+/// ICE's task-force cases and, from FY2020, the joint ICE–CBP operation (recorded by ICE).
+fn ice_groups(scale: f64) -> anyhow::Result<Vec<Group>> {
+    let ice_years = scaled_years(&cal::ICE_TASK_FORCE_FY2015_2017, scale);
+    let task_force = |year, firearms| {
+        let operation = Some(SOUTHWEST_BORDER_TASK_FORCE);
+        let days = fiscal_year_bounds(year);
+        group(Agency::Ice, operation, days, firearms, Place::TaskForce)
+    };
+    let mut groups = vec![task_force(2014, scaled(290, scale))];
     for (&(year, _), n) in cal::ICE_TASK_FORCE_FY2015_2017.iter().zip(ice_years) {
-        groups.push(Group {
-            firearms: n,
-            ..fy(Agency::Ice, task_force, year, 0, Place::TaskForce)
-        });
+        groups.push(task_force(year, n));
     }
     for (year, n) in [
         (2018, 390),
@@ -120,24 +124,19 @@ fn groups(scale: f64) -> anyhow::Result<Vec<Group>> {
         (2020, 300),
         (2021, 320),
         (2022, 340),
+        (2023, 360),
+        (2024, 380),
     ] {
-        groups.push(fy(Agency::Ice, task_force, year, n, Place::TaskForce));
+        groups.push(task_force(year, scaled(n, scale)));
     }
-    for (year, n) in [(2023, 360), (2024, 380)] {
-        groups.push(fy(Agency::Ice, task_force, year, n, Place::TaskForce));
-    }
-    // The joint ICE–CBP operation was established in FY2020; its seizures are recorded by ICE.
-    let joint = Some(JOINT_OPERATION);
-    groups.push(Group {
-        agency: Agency::Ice,
-        operation: joint,
-        from: date(2020, 3, 1)?,
-        to: date(2020, 9, 30)?,
-        firearms: scaled(180, scale),
-        place: Place::Port,
-    });
+    let joint = |days, firearms| {
+        let operation = Some(JOINT_OPERATION);
+        group(Agency::Ice, operation, days, firearms, Place::Port)
+    };
+    let established = (date(2020, 3, 1)?, date(2020, 9, 30)?);
+    groups.push(joint(established, scaled(180, scale)));
     for (year, n) in [(2021, 520), (2022, 610), (2023, 650), (2024, 700)] {
-        groups.push(fy(Agency::Ice, joint, year, n, Place::Port));
+        groups.push(joint(fiscal_year_bounds(year), scaled(n, scale)));
     }
     Ok(groups)
 }
@@ -234,27 +233,7 @@ fn seizure(
         _ => "HSI",
     };
     let case_number = format!("{prefix}-FY{fy}-{case:05}");
-    let (us_state, port, direction, operation) = match group.place {
-        Place::Port => {
-            let port = PORTS_OF_ENTRY[g.pick_weighted(PORTS_OF_ENTRY, |p| p.2)];
-            (port.1, Some(port.0), Direction::Outbound, group.operation)
-        }
-        Place::TaskForce => {
-            let states = [("TX", 50), ("AZ", 30), ("CA", 12), ("NM", 8)];
-            let us_state = states[g.pick_weighted(&states, |s| s.1)].0;
-            let direction = if g.chance(700) {
-                Direction::Outbound
-            } else {
-                Direction::Interior
-            };
-            let operation = if g.chance(300) {
-                Some(BEST_TASK_FORCE)
-            } else {
-                group.operation
-            };
-            (us_state, None, direction, operation)
-        }
-    };
+    let (us_state, port, direction, operation) = place(g, group);
     let id = state.next_seizure;
     state.next_seizure += 1;
     let ammunition_rounds = if g.chance(300) {
@@ -282,35 +261,7 @@ fn seizure(
     });
     state.summary.seizures += 1;
     for _ in 0..size {
-        let draw = g.rng.random_range(0..1000);
-        let traced = if draw < SAME_ROW_PER_MILLE + SERIAL_MATCH_PER_MILLE {
-            pick_traced(g, state)
-        } else {
-            None
-        };
-        let firearm_id = match traced {
-            Some(traced_id) if draw < SAME_ROW_PER_MILLE => traced_id,
-            Some(traced_id) => {
-                let id = state.next_firearm;
-                state.next_firearm += 1;
-                state.summary.new_firearms += 1;
-                pending.rerecords.push(Rerecord {
-                    id,
-                    traced_id,
-                    owner: group.agency,
-                });
-                id
-            }
-            None => {
-                let id = state.next_firearm;
-                state.next_firearm += 1;
-                state.summary.new_firearms += 1;
-                state.seized_serials += 1;
-                let firearm = seized_firearm(g, id, group.agency, state.seized_serials);
-                pending.firearms.push(firearm);
-                id
-            }
-        };
+        let firearm_id = seized_firearm_id(g, state, pending, group.agency);
         pending.links.push(seizure_firearm::Model {
             seizure_id: id,
             firearm_id,
@@ -318,6 +269,76 @@ fn seizure(
         state.summary.firearm_links += 1;
     }
     Ok(())
+}
+
+/// Where a seizure of the group happened: U.S. state, port of entry, direction and operation.
+fn place(
+    g: &mut Gen,
+    group: &Group,
+) -> (
+    &'static str,
+    Option<&'static str>,
+    Direction,
+    Option<&'static str>,
+) {
+    match group.place {
+        Place::Port => {
+            let port = PORTS_OF_ENTRY[g.pick_weighted(PORTS_OF_ENTRY, |p| p.2)];
+            (port.1, Some(port.0), Direction::Outbound, group.operation)
+        }
+        Place::TaskForce => {
+            let states = [("TX", 50), ("AZ", 30), ("CA", 12), ("NM", 8)];
+            let us_state = states[g.pick_weighted(&states, |s| s.1)].0;
+            let direction = if g.chance(700) {
+                Direction::Outbound
+            } else {
+                Direction::Interior
+            };
+            let operation = if g.chance(300) {
+                Some(BEST_TASK_FORCE)
+            } else {
+                group.operation
+            };
+            (us_state, None, direction, operation)
+        }
+    }
+}
+
+/// One seized firearm: the very row of a traced firearm, a new row re-recording a traced
+/// firearm's serial, or a firearm that matches no trace.
+fn seized_firearm_id(
+    g: &mut Gen,
+    state: &mut State<'_>,
+    pending: &mut Pending,
+    owner: Agency,
+) -> i64 {
+    let draw = g.rng.random_range(0..1000);
+    let traced = if draw < SAME_ROW_PER_MILLE + SERIAL_MATCH_PER_MILLE {
+        pick_traced(g, state)
+    } else {
+        None
+    };
+    if let Some(traced_id) = traced
+        && draw < SAME_ROW_PER_MILLE
+    {
+        return traced_id;
+    }
+    let id = state.next_firearm;
+    state.next_firearm += 1;
+    state.summary.new_firearms += 1;
+    match traced {
+        Some(traced_id) => pending.rerecords.push(Rerecord {
+            id,
+            traced_id,
+            owner,
+        }),
+        None => {
+            state.seized_serials += 1;
+            let firearm = seized_firearm(g, id, owner, state.seized_serials);
+            pending.firearms.push(firearm);
+        }
+    }
+    id
 }
 
 /// A traced firearm not yet used by a seizure, if one is found quickly.

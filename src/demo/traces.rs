@@ -209,10 +209,9 @@ fn years_between(from: i32, to: i32) -> Vec<(i32, u64)> {
         .collect()
 }
 
-/// Builds the plan for a scale.
-pub fn plan(scale: f64) -> anyhow::Result<Plan> {
-    let rest = rest_kind_weights();
-    let specs = [
+/// The four periods the published figures describe.
+fn period_specs() -> [PeriodSpec; 4] {
+    [
         PeriodSpec {
             years: years_between(cal::GAO_FIRST_YEAR, cal::GAO_LAST_YEAR),
             class_weights: [
@@ -246,84 +245,17 @@ pub fn plan(scale: f64) -> anyhow::Result<Plan> {
             purchased: Purchased::PerMille(cal::PURCHASED_PER_MILLE_2024),
             strata: false,
         },
-    ];
+    ]
+}
+
+/// Builds the plan for a scale.
+pub fn plan(scale: f64) -> anyhow::Result<Plan> {
+    let rest = rest_kind_weights();
     let strata = strata_2022_2023();
     let mut years = Vec::new();
-    for spec in specs {
+    for spec in period_specs() {
         let sizes: Vec<u64> = spec.years.iter().map(|y| scaled(y.1, scale)).collect();
-        let total: u64 = sizes.iter().sum();
-        let classes = allocate(total, &spec.class_weights);
-        // U.S.-sourced cells (class, kind, count), then how many of each reached a purchaser.
-        let mut us_cells = Vec::new();
-        for (class, &count) in classes.iter().enumerate().take(2) {
-            let weights = spec.us_kinds.map_or(rest, |k| k[class]);
-            for (kind, n) in Kind::ALL.iter().zip(allocate(count, &weights)) {
-                us_cells.push((class, *kind, n));
-            }
-        }
-        let us_counts: Vec<u64> = us_cells.iter().map(|c| c.2).collect();
-        let us_total: u64 = us_counts.iter().sum();
-        let purchased_total = match spec.purchased {
-            Purchased::Count(n) => scaled(n, scale).min(us_total),
-            Purchased::PerMille(pm) => allocate(us_total, &[pm, 1000 - pm.min(1000)])[0],
-        };
-        let purchased = allocate(purchased_total, &us_counts);
-        let mut cells: Vec<(Cell, u64)> = Vec::new();
-        let per_cell_strata = if spec.strata {
-            let weights: Vec<u64> = strata.iter().map(|s| s.count).collect();
-            Some(split_margins(
-                &allocate(purchased_total, &weights),
-                &purchased,
-            )?)
-        } else {
-            None
-        };
-        for (index, &(class, kind, n)) in us_cells.iter().enumerate() {
-            let bought = purchased[index];
-            match &per_cell_strata {
-                Some(rows) => {
-                    for (stratum, &count) in rows[index].iter().enumerate() {
-                        let purchase = Purchase::Stratum(stratum);
-                        cells.push((
-                            Cell {
-                                class,
-                                kind,
-                                purchase,
-                            },
-                            count,
-                        ));
-                    }
-                }
-                None => cells.push((
-                    Cell {
-                        class,
-                        kind,
-                        purchase: Purchase::Random,
-                    },
-                    bought,
-                )),
-            }
-            let purchase = Purchase::None;
-            cells.push((
-                Cell {
-                    class,
-                    kind,
-                    purchase,
-                },
-                n - bought,
-            ));
-        }
-        for (class, &count) in classes.iter().enumerate().skip(2) {
-            for (kind, n) in Kind::ALL.iter().zip(allocate(count, &rest)) {
-                let cell = Cell {
-                    class,
-                    kind: *kind,
-                    purchase: Purchase::None,
-                };
-                cells.push((cell, n));
-            }
-        }
-        cells.retain(|c| c.1 > 0);
+        let cells = period_cells(&spec, sizes.iter().sum(), scale, &rest, &strata)?;
         let counts: Vec<u64> = cells.iter().map(|c| c.1).collect();
         let rows = split_margins(&counts, &sizes)?;
         for ((year, _), row) in spec.years.iter().zip(rows) {
@@ -339,6 +271,72 @@ pub fn plan(scale: f64) -> anyhow::Result<Plan> {
         }
     }
     Ok(Plan { years })
+}
+
+/// The cells of one period and their counts over its `total` traces (none empty): the
+/// U.S.-sourced cells split by how far they were traced, then the foreign and undetermined ones.
+fn period_cells(
+    spec: &PeriodSpec,
+    total: u64,
+    scale: f64,
+    rest: &[u64; 6],
+    strata: &[Stratum],
+) -> anyhow::Result<Vec<(Cell, u64)>> {
+    let classes = allocate(total, &spec.class_weights);
+    // U.S.-sourced cells (class, kind, count), then how many of each reached a purchaser.
+    let mut us_cells = Vec::new();
+    for (class, &count) in classes.iter().enumerate().take(2) {
+        let weights = spec.us_kinds.map_or(*rest, |k| k[class]);
+        for (kind, n) in Kind::ALL.iter().zip(allocate(count, &weights)) {
+            us_cells.push((class, *kind, n));
+        }
+    }
+    let us_counts: Vec<u64> = us_cells.iter().map(|c| c.2).collect();
+    let us_total: u64 = us_counts.iter().sum();
+    let purchased_total = match spec.purchased {
+        Purchased::Count(n) => scaled(n, scale).min(us_total),
+        Purchased::PerMille(pm) => allocate(us_total, &[pm, 1000 - pm.min(1000)])[0],
+    };
+    let purchased = allocate(purchased_total, &us_counts);
+    let per_cell_strata = if spec.strata {
+        let weights: Vec<u64> = strata.iter().map(|s| s.count).collect();
+        Some(split_margins(
+            &allocate(purchased_total, &weights),
+            &purchased,
+        )?)
+    } else {
+        None
+    };
+    let mut cells: Vec<(Cell, u64)> = Vec::new();
+    for (index, &(class, kind, n)) in us_cells.iter().enumerate() {
+        let bought = purchased[index];
+        let cell = |purchase| Cell {
+            class,
+            kind,
+            purchase,
+        };
+        match &per_cell_strata {
+            Some(rows) => {
+                for (stratum, &count) in rows[index].iter().enumerate() {
+                    cells.push((cell(Purchase::Stratum(stratum)), count));
+                }
+            }
+            None => cells.push((cell(Purchase::Random), bought)),
+        }
+        cells.push((cell(Purchase::None), n - bought));
+    }
+    for (class, &count) in classes.iter().enumerate().skip(2) {
+        for (kind, n) in Kind::ALL.iter().zip(allocate(count, rest)) {
+            let cell = Cell {
+                class,
+                kind: *kind,
+                purchase: Purchase::None,
+            };
+            cells.push((cell, n));
+        }
+    }
+    cells.retain(|c| c.1 > 0);
+    Ok(cells)
 }
 
 /// What the trace generator wrote.
@@ -491,29 +489,7 @@ fn trace_row(
     purchaser_pool: u64,
 ) -> anyhow::Result<trace::Model> {
     let recovery_date = random_day(g, year)?;
-    let (purchase_state, recovery_state) = match cell.purchase {
-        Purchase::None => (None, pick_recovery(g, &Recovery::Any)),
-        Purchase::Random => {
-            let state = US_PURCHASE[g.pick_weighted(US_PURCHASE, |s| s.1)].0;
-            (Some(state), pick_recovery(g, &Recovery::Any))
-        }
-        Purchase::Stratum(index) => {
-            let stratum = strata
-                .get(index)
-                .ok_or_else(|| anyhow::anyhow!("internal: no purchase stratum {index}"))?;
-            let state = match stratum.purchase_state {
-                Some(state) => state,
-                None => {
-                    let others: Vec<&(&str, u32)> = US_PURCHASE
-                        .iter()
-                        .filter(|s| !matches!(s.0, "TX" | "AZ" | "CA" | "NM"))
-                        .collect();
-                    others[g.pick_weighted(&others, |s| s.1)].0
-                }
-            };
-            (Some(state), pick_recovery(g, &stratum.recovery))
-        }
-    };
+    let (purchase_state, recovery_state) = purchase_and_recovery(g, cell.purchase, strata)?;
     let municipalities = MX_RECOVERY[recovery_state].2;
     let municipality = if municipalities.len() > 1 && !g.chance(550) {
         municipalities[g.rng.random_range(1..municipalities.len())]
@@ -521,30 +497,7 @@ fn trace_row(
         municipalities[0]
     };
     let class = CLASSES[cell.class];
-    let status = match (purchase_state.is_some(), class) {
-        (true, _) => TraceStatus::Completed,
-        (false, SourceClass::UsManufactured | SourceClass::UsImported) => {
-            if g.chance(850) {
-                TraceStatus::NoPurchaserIdentified
-            } else {
-                TraceStatus::Pending
-            }
-        }
-        (false, SourceClass::Foreign) => {
-            if g.chance(600) {
-                TraceStatus::NoPurchaserIdentified
-            } else {
-                TraceStatus::NotTraceable
-            }
-        }
-        (false, SourceClass::Undetermined) => {
-            if firearm.serial_number.is_none() || g.chance(750) {
-                TraceStatus::NotTraceable
-            } else {
-                TraceStatus::Pending
-            }
-        }
-    };
+    let status = trace_status(g, purchase_state.is_some(), class, firearm);
     let mut row = trace::Model {
         id,
         trace_number: format!("T{year}-{sequence:06}"),
@@ -567,17 +520,87 @@ fn trace_row(
         version: 1,
     };
     if let Some(state) = purchase_state {
-        let days = time_to_crime(g);
-        let state_index = US_PURCHASE.iter().position(|s| s.0 == state).unwrap_or(0);
-        let dealer = state_index * 100 + g.rng.random_range(0..60);
-        let purchaser = g.rng.random_range(1..=purchaser_pool);
-        row.purchase_state = Some(state.to_owned());
-        row.purchase_date = Some(recovery_date - Duration::days(i64::from(days)));
-        row.time_to_crime_days = Some(days);
-        row.dealer_license = Some(format!("9-99-999-01-0A-{dealer:05}"));
-        row.purchaser_name = Some(format!("Synthetic Purchaser {purchaser:06}"));
+        record_purchase(g, &mut row, state, purchaser_pool);
     }
     Ok(row)
+}
+
+/// The U.S. state of the retail purchase, if the trace reached one, and the index into
+/// [`MX_RECOVERY`] of the Mexican state of recovery.
+fn purchase_and_recovery(
+    g: &mut Gen,
+    purchase: Purchase,
+    strata: &[Stratum],
+) -> anyhow::Result<(Option<&'static str>, usize)> {
+    Ok(match purchase {
+        Purchase::None => (None, pick_recovery(g, &Recovery::Any)),
+        Purchase::Random => {
+            let state = US_PURCHASE[g.pick_weighted(US_PURCHASE, |s| s.1)].0;
+            (Some(state), pick_recovery(g, &Recovery::Any))
+        }
+        Purchase::Stratum(index) => {
+            let stratum = strata
+                .get(index)
+                .ok_or_else(|| anyhow::anyhow!("internal: no purchase stratum {index}"))?;
+            let state = match stratum.purchase_state {
+                Some(state) => state,
+                None => {
+                    let others: Vec<&(&str, u32)> = US_PURCHASE
+                        .iter()
+                        .filter(|s| !matches!(s.0, "TX" | "AZ" | "CA" | "NM"))
+                        .collect();
+                    others[g.pick_weighted(&others, |s| s.1)].0
+                }
+            };
+            (Some(state), pick_recovery(g, &stratum.recovery))
+        }
+    })
+}
+
+/// How far the trace got: completed when it reached a purchaser, else drawn by source class.
+fn trace_status(
+    g: &mut Gen,
+    purchased: bool,
+    class: SourceClass,
+    firearm: &firearm::Model,
+) -> TraceStatus {
+    match (purchased, class) {
+        (true, _) => TraceStatus::Completed,
+        (false, SourceClass::UsManufactured | SourceClass::UsImported) => {
+            if g.chance(850) {
+                TraceStatus::NoPurchaserIdentified
+            } else {
+                TraceStatus::Pending
+            }
+        }
+        (false, SourceClass::Foreign) => {
+            if g.chance(600) {
+                TraceStatus::NoPurchaserIdentified
+            } else {
+                TraceStatus::NotTraceable
+            }
+        }
+        (false, SourceClass::Undetermined) => {
+            if firearm.serial_number.is_none() || g.chance(750) {
+                TraceStatus::NotTraceable
+            } else {
+                TraceStatus::Pending
+            }
+        }
+    }
+}
+
+/// Fills in the retail purchase of a trace that reached a purchaser in `state`.
+fn record_purchase(g: &mut Gen, row: &mut trace::Model, state: &str, purchaser_pool: u64) {
+    let days = time_to_crime(g);
+    let state_index = US_PURCHASE.iter().position(|s| s.0 == state).unwrap_or(0);
+    let dealer = state_index * 100 + g.rng.random_range(0..60);
+    let purchaser = g.rng.random_range(1..=purchaser_pool);
+    row.purchase_state = Some(state.to_owned());
+    row.purchase_date = Some(row.recovery_date - Duration::days(i64::from(days)));
+    row.time_to_crime_days = Some(days);
+    row.dealer_license = Some(format!("9-99-999-01-0A-{dealer:05}"));
+    row.purchaser_name = Some(format!("Synthetic Purchaser {purchaser:06}"));
 }
 
 /// Index into [`MX_RECOVERY`].

@@ -55,16 +55,16 @@ impl RequestContext {
         operation: &str,
         kind: crate::policy::EntityKind,
     ) -> crate::audit::NewEvent {
-        crate::audit::NewEvent {
-            subject: self.access.caller.subject.clone(),
-            role: self.access.role(),
-            purpose: self.access.purpose.clone(),
-            operation: operation.to_owned(),
-            entities: vec![kind.as_str().to_owned()],
-            data_owners: self.access.agency().into_iter().collect(),
-            rows_returned: 0,
-            outcome: crate::audit::Outcome::Ok,
-            correlation_id: self.correlation_id.clone(),
-        }
+        crate::audit::NewEvent::of(
+            &self.access,
+            operation,
+            crate::audit::Outcome::Ok,
+            &self.correlation_id,
+        )
+        .touching(
+            vec![kind.as_str().to_owned()],
+            self.access.agency().into_iter().collect(),
+            0,
+        )
     }
 }

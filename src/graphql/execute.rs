@@ -112,24 +112,17 @@ async fn record(
     correlation_id: &str,
 ) -> Response {
     let trail = access.trail.snapshot();
-    let event = NewEvent {
-        subject: access.caller.subject.clone(),
-        role: access.role(),
-        purpose: access.purpose.clone(),
-        operation,
-        entities: trail
+    let event = NewEvent::of(access, operation, outcome(&response), correlation_id).touching(
+        trail
             .entities
             .iter()
             .map(|e| e.as_str().to_owned())
             .collect(),
-        data_owners: trail.owners.iter().copied().collect(),
-        rows_returned: trail.rows,
-        outcome: outcome(&response),
-        correlation_id: correlation_id.to_owned(),
-    };
+        trail.owners.iter().copied().collect(),
+        trail.rows,
+    );
     if let Err(error) = audit::append(db, event).await {
         tracing::error!(%correlation_id, error = %error, "cannot record the audit event; refusing the response");
-        crate::server::metrics::audit_write_failed();
         let failure = match crate::error::Error::from(error) {
             // The database is unreachable or busy: say so (503), as the data path would.
             unavailable @ crate::error::Error::Unavailable(_) => unavailable.extend(),

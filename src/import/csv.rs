@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use serde_json::{Map, Value};
 
 use super::RowError;
-use super::file::{FileError, Parsed};
+use super::read::{FileError, Parsed};
 use super::records::{Record, SeizureRecord};
 
 /// One data line: its 1-based line number in the file and its non-empty values by column.
@@ -48,45 +48,16 @@ pub(crate) fn read_seizures(text: &str) -> Result<Parsed<SeizureRecord>, FileErr
     let mut groups: Vec<Group> = Vec::new();
     let mut by_case: HashMap<String, usize> = HashMap::new();
     for Line { line, values } in lines {
-        let mut seizure = Map::new();
-        let mut firearm = Map::new();
-        for (column, value) in values {
-            if column.starts_with("firearm_") {
-                firearm.insert(column, value);
-            } else {
-                seizure.insert(column, value);
-            }
-        }
+        let (seizure, firearm): (Map<String, Value>, Map<String, Value>) = values
+            .into_iter()
+            .partition(|(column, _)| !column.starts_with("firearm_"));
         let case = seizure
             .get("case_number")
             .and_then(Value::as_str)
             .map(str::to_owned);
         let group = match case.as_ref().and_then(|c| by_case.get(c)) {
             Some(&index) => {
-                let Group {
-                    line: first,
-                    seizure: known,
-                    ..
-                } = &groups[index];
-                let mut agrees = true;
-                for column in SeizureRecord::SEIZURE_COLUMNS {
-                    let ours = seizure.get(*column).and_then(Value::as_str);
-                    let theirs = known.get(*column).and_then(Value::as_str);
-                    if ours != theirs {
-                        agrees = false;
-                        errors.push(RowError::new(
-                            line,
-                            Some(column),
-                            format!(
-                                "'{}' differs from line {first} of the same case ('{}'); \
-                                 the seizure columns must repeat unchanged",
-                                ours.unwrap_or(""),
-                                theirs.unwrap_or("")
-                            ),
-                        ));
-                    }
-                }
-                if !agrees {
+                if !agrees(line, &seizure, &groups[index], &mut errors) {
                     continue;
                 }
                 index
@@ -109,6 +80,41 @@ pub(crate) fn read_seizures(text: &str) -> Result<Parsed<SeizureRecord>, FileErr
             groups[group].firearm_lines.push(line);
         }
     }
+    Ok(seizure_records(groups, errors))
+}
+
+/// Whether a later line of a case repeats the seizure columns of its first line; each column that
+/// differs is a problem of the line.
+fn agrees(
+    line: usize,
+    seizure: &Map<String, Value>,
+    group: &Group,
+    errors: &mut Vec<RowError>,
+) -> bool {
+    let mut agrees = true;
+    for column in SeizureRecord::SEIZURE_COLUMNS {
+        let ours = seizure.get(*column).and_then(Value::as_str);
+        let theirs = group.seizure.get(*column).and_then(Value::as_str);
+        if ours != theirs {
+            agrees = false;
+            errors.push(RowError::new(
+                line,
+                Some(column),
+                format!(
+                    "'{}' differs from line {} of the same case ('{}'); \
+                     the seizure columns must repeat unchanged",
+                    ours.unwrap_or(""),
+                    group.line,
+                    theirs.unwrap_or("")
+                ),
+            ));
+        }
+    }
+    agrees
+}
+
+/// One record per case, numbered by its first line, with the line of each of its firearms.
+fn seizure_records(groups: Vec<Group>, mut errors: Vec<RowError>) -> Parsed<SeizureRecord> {
     let mut rows = Vec::with_capacity(groups.len());
     let mut firearm_lines = HashMap::new();
     for group in groups {
@@ -127,11 +133,11 @@ pub(crate) fn read_seizures(text: &str) -> Result<Parsed<SeizureRecord>, FileErr
             Err(e) => errors.push(RowError::new(line, None, e.to_string())),
         }
     }
-    Ok(Parsed {
+    Parsed {
         rows,
         errors,
         firearm_lines,
-    })
+    }
 }
 
 fn read_lines(

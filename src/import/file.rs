@@ -7,8 +7,9 @@ use std::process::ExitCode;
 
 use sea_orm::DatabaseConnection;
 
+use super::read::{FileError, Parsed, decode};
 use super::records::{FundingRecord, Record, SeizureRecord, TraceRecord, TrainingRecord};
-use super::{ImportError, ImportOptions, ImportOutcome, RowError, csv, json};
+use super::{ImportError, ImportOptions, ImportOutcome, Importable, RowError, csv, json};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum FileFormat {
@@ -51,76 +52,6 @@ const EXIT_MALFORMED: u8 = 2;
 /// Exit code when the database fails.
 pub(crate) const EXIT_DATABASE: u8 = 3;
 
-/// A file that cannot be imported at all.
-#[derive(Debug, thiserror::Error)]
-pub enum FileError {
-    #[error("cannot read the file: {0}")]
-    Unreadable(#[from] std::io::Error),
-    #[error("the file is not valid UTF-8 (first bad byte on line {line}); save it as UTF-8")]
-    NotUtf8 { line: usize },
-    #[error("the file is empty")]
-    Empty,
-    #[error("the file holds no records")]
-    NoRecords,
-    #[error("cannot tell the format from the file name; use --format csv or --format json")]
-    UnknownFormat,
-    #[error("{0}")]
-    Malformed(String),
-    #[error("{}", columns_message(.unknown, .missing, .duplicate, .expected))]
-    Columns {
-        unknown: Vec<String>,
-        missing: Vec<String>,
-        duplicate: Vec<String>,
-        expected: Vec<String>,
-    },
-}
-
-fn columns_message(
-    unknown: &[String],
-    missing: &[String],
-    duplicate: &[String],
-    expected: &[String],
-) -> String {
-    let mut parts = Vec::new();
-    if !unknown.is_empty() {
-        parts.push(format!("unknown columns: {}", unknown.join(", ")));
-    }
-    if !missing.is_empty() {
-        parts.push(format!("missing required columns: {}", missing.join(", ")));
-    }
-    if !duplicate.is_empty() {
-        parts.push(format!("repeated columns: {}", duplicate.join(", ")));
-    }
-    format!(
-        "wrong header row: {}; the columns are {}",
-        parts.join("; "),
-        expected.join(", ")
-    )
-}
-
-/// Records read from a file, with the problems found while reading.
-pub(crate) struct Parsed<R> {
-    pub rows: Vec<(usize, R)>,
-    pub errors: Vec<RowError>,
-    /// For CSV seizures: the line of each firearm, by the seizure's first line.
-    pub firearm_lines: HashMap<usize, Vec<usize>>,
-}
-
-/// The file as text: UTF-8 (a byte-order mark is dropped), not blank.
-fn decode(bytes: &[u8]) -> Result<&str, FileError> {
-    let text = std::str::from_utf8(bytes).map_err(|e| {
-        let before = bytes.get(..e.valid_up_to()).unwrap_or_default();
-        FileError::NotUtf8 {
-            line: before.iter().filter(|b| **b == b'\n').count() + 1,
-        }
-    })?;
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    if text.trim().is_empty() {
-        return Err(FileError::Empty);
-    }
-    Ok(text)
-}
-
 fn format_of(request: &FileImport) -> Result<FileFormat, FileError> {
     if let Some(format) = request.format {
         return Ok(format);
@@ -137,15 +68,11 @@ fn format_of(request: &FileImport) -> Result<FileFormat, FileError> {
     }
 }
 
-fn parse<R: Record>(
-    text: &str,
-    format: FileFormat,
-    top_level: &[&str],
-    firearms_array: bool,
-) -> Result<Parsed<R>, FileError> {
+/// Reads the records of a kind without nested firearms.
+fn parse<R: Record>(text: &str, format: FileFormat) -> Result<Parsed<R>, FileError> {
     match format {
         FileFormat::Csv => csv::read::<R>(text),
-        FileFormat::Json => json::read::<R>(text, top_level, firearms_array),
+        FileFormat::Json => json::read::<R>(text, R::COLUMNS, false),
     }
 }
 
@@ -229,54 +156,31 @@ pub async fn import_file(
     request: &FileImport,
     options: &ImportOptions,
 ) -> Result<ImportOutcome, Failure> {
-    let bytes = std::fs::read(&request.path).map_err(|e| Failure::File(e.into()))?;
-    let text = decode(&bytes).map_err(Failure::File)?;
-    let format = format_of(request).map_err(Failure::File)?;
+    let bytes = std::fs::read(&request.path).map_err(FileError::from)?;
+    let text = decode(&bytes)?;
+    let format = format_of(request)?;
     match request.kind {
-        ImportKind::Traces => {
-            let parsed = parse::<TraceRecord>(text, format, TraceRecord::COLUMNS, false)
-                .map_err(Failure::File)?;
-            run(parsed, options, async |rows, o| {
-                super::import_traces(db, rows, o).await
-            })
-            .await
-        }
+        ImportKind::Traces => run(db, parse::<TraceRecord>(text, format)?, options).await,
         ImportKind::Seizures => {
             let parsed = match format {
                 FileFormat::Csv => csv::read_seizures(text),
                 FileFormat::Json => {
                     json::read::<SeizureRecord>(text, SeizureRecord::SEIZURE_COLUMNS, true)
                 }
-            }
-            .map_err(Failure::File)?;
-            run(parsed, options, async |rows, o| {
-                super::import_seizures(db, rows, o).await
-            })
-            .await
+            };
+            run(db, parsed?, options).await
         }
-        ImportKind::Trainings => {
-            let parsed = parse::<TrainingRecord>(text, format, TrainingRecord::COLUMNS, false)
-                .map_err(Failure::File)?;
-            run(parsed, options, async |rows, o| {
-                super::import_trainings(db, rows, o).await
-            })
-            .await
-        }
-        ImportKind::Funding => {
-            let parsed = parse::<FundingRecord>(text, format, FundingRecord::COLUMNS, false)
-                .map_err(Failure::File)?;
-            run(parsed, options, async |rows, o| {
-                super::import_funding(db, rows, o).await
-            })
-            .await
-        }
+        ImportKind::Trainings => run(db, parse::<TrainingRecord>(text, format)?, options).await,
+        ImportKind::Funding => run(db, parse::<FundingRecord>(text, format)?, options).await,
     }
 }
 
-async fn run<R>(
+/// Runs the import core on what was read, as a dry run when reading found problems, and reports
+/// the problems of both together in line order.
+async fn run<R: Importable>(
+    db: &DatabaseConnection,
     parsed: Parsed<R>,
     options: &ImportOptions,
-    import: impl AsyncFnOnce(Vec<(usize, R)>, &ImportOptions) -> Result<ImportOutcome, ImportError>,
 ) -> Result<ImportOutcome, Failure> {
     let Parsed {
         rows,
@@ -288,7 +192,7 @@ async fn run<R>(
     if !read_errors.is_empty() {
         options.dry_run = true;
     }
-    let mut errors = match import(rows, &options).await {
+    let mut errors = match super::import(db, rows, &options).await {
         Ok(outcome) if read_errors.is_empty() => return Ok(outcome),
         Ok(_) => Vec::new(),
         Err(ImportError::Rejected { errors, .. }) => errors,

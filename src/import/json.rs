@@ -9,7 +9,7 @@ use serde_json::error::Category;
 use serde_json::{Map, Value};
 
 use super::RowError;
-use super::file::{FileError, Parsed};
+use super::read::{FileError, Parsed};
 use super::records::{FirearmRecord, Record};
 
 /// Reads the records of a kind. `top_level` are the keys an element may have; with

@@ -9,6 +9,7 @@
 mod csv;
 mod file;
 mod json;
+mod read;
 pub mod records;
 mod validate;
 
@@ -19,12 +20,11 @@ use entity::Agency;
 use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr};
 
 pub(crate) use file::EXIT_DATABASE;
-pub use file::{
-    FileError, FileFormat, FileImport, FileImportError, ImportKind, import_file, run_file,
-};
+pub use file::{FileFormat, FileImport, FileImportError, ImportKind, import_file, run_file};
+pub use read::FileError;
 pub use records::{FirearmRecord, FundingRecord, SeizureRecord, TraceRecord, TrainingRecord};
 
-use crate::store::import::{self as store, NaturalKey, Provenance, WriteCounts};
+use crate::store::import::{self as store, Provenance, Upsert, WriteCounts};
 use validate::Context;
 
 /// How to import.
@@ -167,46 +167,124 @@ impl ImportError {
     }
 }
 
-struct Prepared {
-    txn: DatabaseTransaction,
-    provenance: Provenance,
-    context: Context,
+/// Every problem of every row, or the rows to write when there are none.
+type Validate<R, T> = fn(&[(usize, R)], &Context) -> (Vec<T>, Vec<RowError>);
+
+/// A kind of record the core imports: its natural key and the references validation looks up,
+/// and the rows validation makes of it, which the store writes by natural key.
+pub(crate) trait Importable: Sized {
+    /// The validated row the store writes.
+    type Row: Upsert;
+    const VALIDATE: Validate<Self, Self::Row>;
+
+    /// The natural key as written in the record.
+    fn key(&self) -> &Option<String>;
+
+    /// The agency code the record names, checked against the `agency` table.
+    fn agency(&self) -> Option<&Option<String>> {
+        None
+    }
+
+    /// The funding award number the record names, which must exist.
+    fn award(&self) -> Option<&Option<String>> {
+        None
+    }
 }
 
-/// Opens the transaction and loads what validation needs.
-async fn prepare(
+impl Importable for TraceRecord {
+    type Row = store::TraceRow;
+    const VALIDATE: Validate<Self, Self::Row> = validate::traces;
+
+    fn key(&self) -> &Option<String> {
+        &self.trace_number
+    }
+
+    fn agency(&self) -> Option<&Option<String>> {
+        Some(&self.requesting_agency)
+    }
+}
+
+impl Importable for SeizureRecord {
+    type Row = store::SeizureRow;
+    const VALIDATE: Validate<Self, Self::Row> = validate::seizures;
+
+    fn key(&self) -> &Option<String> {
+        &self.case_number
+    }
+}
+
+impl Importable for TrainingRecord {
+    type Row = store::TrainingRow;
+    const VALIDATE: Validate<Self, Self::Row> = validate::trainings;
+
+    fn key(&self) -> &Option<String> {
+        &self.reference
+    }
+
+    fn agency(&self) -> Option<&Option<String>> {
+        Some(&self.mexican_agency)
+    }
+
+    fn award(&self) -> Option<&Option<String>> {
+        Some(&self.funding_award_number)
+    }
+}
+
+impl Importable for FundingRecord {
+    type Row = store::FundingRow;
+    const VALIDATE: Validate<Self, Self::Row> = validate::funding;
+
+    fn key(&self) -> &Option<String> {
+        &self.award_number
+    }
+}
+
+/// Imports records of one kind: opens the transaction, looks up what validation needs, refuses a
+/// create whose key exists, validates every row, then writes them all (or refuses them all).
+pub(crate) async fn import<R: Importable>(
     db: &DatabaseConnection,
+    rows: Vec<(usize, R)>,
     options: &ImportOptions,
-    agencies: std::collections::BTreeSet<String>,
-    awards: std::collections::BTreeSet<String>,
-    key: NaturalKey,
-    keys: std::collections::BTreeSet<String>,
-) -> Result<Prepared, ImportError> {
+) -> Result<ImportOutcome, ImportError> {
     let provenance = options.provenance()?;
     let txn = crate::store::begin_write(db).await?;
-    let context = Context {
-        today: provenance.ingested_at.date_naive(),
-        acting: options.acting_agency,
-        agencies: store::agencies_by_code(&txn, &agencies).await?,
-        awards: store::award_ids_by_number(&txn, &awards).await?,
-        owners: store::owners_by_key(&txn, key, &keys).await?,
-    };
-    Ok(Prepared {
-        txn,
-        provenance,
-        context,
-    })
+    let context = context::<R>(&txn, &rows, options, &provenance).await?;
+    if options.create_only && !context.owners.is_empty() {
+        txn.rollback().await?;
+        return Err(ImportError::Conflict);
+    }
+    let (valid, mut errors) = R::VALIDATE(&rows, &context);
+    if !errors.is_empty() {
+        txn.rollback().await?;
+        errors.sort_by_key(|e| e.row);
+        return Err(ImportError::Rejected {
+            records: rows.len(),
+            errors,
+        });
+    }
+    let counts = R::Row::write(&txn, &valid, &provenance).await?;
+    complete(txn, counts, options).await
 }
 
-/// Refuses the import: rolls back and returns every problem in row order.
-async fn reject(
-    txn: DatabaseTransaction,
-    records: usize,
-    mut errors: Vec<RowError>,
-) -> Result<ImportOutcome, ImportError> {
-    txn.rollback().await?;
-    errors.sort_by_key(|e| e.row);
-    Err(ImportError::Rejected { records, errors })
+/// What validation needs from the database: the agencies and awards the records name, and the
+/// owners of the records their keys already name.
+async fn context<R: Importable>(
+    txn: &DatabaseTransaction,
+    rows: &[(usize, R)],
+    options: &ImportOptions,
+    provenance: &Provenance,
+) -> Result<Context, DbErr> {
+    let records = rows.iter().map(|(_, r)| r);
+    let agencies = validate::distinct(records.clone().filter_map(R::agency), validate::code);
+    let awards = validate::distinct(records.clone().filter_map(R::award), validate::key);
+    let keys = validate::distinct(records.map(R::key), validate::key);
+    Ok(Context {
+        today: provenance.ingested_at.date_naive(),
+        acting: options.acting_agency,
+        agencies: store::agencies_by_code(txn, &agencies).await?,
+        awards: store::award_ids_by_number(txn, &awards).await?,
+        owners: store::owners_by_key::<R::Row, _>(txn, &keys).await?,
+    })
 }
 
 /// Commits, or rolls back on a dry run.
@@ -220,9 +298,7 @@ async fn complete(
     } else if let Some(event) = &options.audit {
         let mut event = event.clone();
         event.rows_returned = (counts.inserted + counts.updated + counts.unchanged) as i64;
-        let guard = crate::audit::append_in(&txn, event).await?;
-        txn.commit().await?;
-        drop(guard);
+        crate::audit::commit_with(txn, event).await?;
     } else {
         txn.commit().await?;
     }
@@ -240,29 +316,7 @@ pub async fn import_traces(
     rows: Vec<(usize, TraceRecord)>,
     options: &ImportOptions,
 ) -> Result<ImportOutcome, ImportError> {
-    let records = rows.iter().map(|(_, r)| r);
-    let prepared = prepare(
-        db,
-        options,
-        validate::distinct(
-            records.clone().map(|r| &r.requesting_agency),
-            validate::code,
-        ),
-        Default::default(),
-        NaturalKey::TraceNumber,
-        validate::distinct(records.map(|r| &r.trace_number), validate::key),
-    )
-    .await?;
-    if options.create_only && !prepared.context.owners.is_empty() {
-        prepared.txn.rollback().await?;
-        return Err(ImportError::Conflict);
-    }
-    let (valid, errors) = validate::traces(&rows, &prepared.context);
-    if !errors.is_empty() {
-        return reject(prepared.txn, rows.len(), errors).await;
-    }
-    let counts = store::write_traces(&prepared.txn, &valid, &prepared.provenance).await?;
-    complete(prepared.txn, counts, options).await
+    import(db, rows, options).await
 }
 
 /// Imports seizures (owned by the seizing agency, CBP or ICE) by `case_number`, with their
@@ -272,25 +326,7 @@ pub async fn import_seizures(
     rows: Vec<(usize, SeizureRecord)>,
     options: &ImportOptions,
 ) -> Result<ImportOutcome, ImportError> {
-    let prepared = prepare(
-        db,
-        options,
-        Default::default(),
-        Default::default(),
-        NaturalKey::CaseNumber,
-        validate::distinct(rows.iter().map(|(_, r)| &r.case_number), validate::key),
-    )
-    .await?;
-    if options.create_only && !prepared.context.owners.is_empty() {
-        prepared.txn.rollback().await?;
-        return Err(ImportError::Conflict);
-    }
-    let (valid, errors) = validate::seizures(&rows, &prepared.context);
-    if !errors.is_empty() {
-        return reject(prepared.txn, rows.len(), errors).await;
-    }
-    let counts = store::write_seizures(&prepared.txn, &valid, &prepared.provenance).await?;
-    complete(prepared.txn, counts, options).await
+    import(db, rows, options).await
 }
 
 /// Imports training events (owned by the provider, ATF or STATE) by `reference`. A funding award
@@ -300,29 +336,7 @@ pub async fn import_trainings(
     rows: Vec<(usize, TrainingRecord)>,
     options: &ImportOptions,
 ) -> Result<ImportOutcome, ImportError> {
-    let records = rows.iter().map(|(_, r)| r);
-    let prepared = prepare(
-        db,
-        options,
-        validate::distinct(records.clone().map(|r| &r.mexican_agency), validate::code),
-        validate::distinct(
-            records.clone().map(|r| &r.funding_award_number),
-            validate::key,
-        ),
-        NaturalKey::TrainingReference,
-        validate::distinct(records.map(|r| &r.reference), validate::key),
-    )
-    .await?;
-    if options.create_only && !prepared.context.owners.is_empty() {
-        prepared.txn.rollback().await?;
-        return Err(ImportError::Conflict);
-    }
-    let (valid, errors) = validate::trainings(&rows, &prepared.context);
-    if !errors.is_empty() {
-        return reject(prepared.txn, rows.len(), errors).await;
-    }
-    let counts = store::write_trainings(&prepared.txn, &valid, &prepared.provenance).await?;
-    complete(prepared.txn, counts, options).await
+    import(db, rows, options).await
 }
 
 /// Imports funding awards (owned by STATE) by `award_number`.
@@ -331,23 +345,5 @@ pub async fn import_funding(
     rows: Vec<(usize, FundingRecord)>,
     options: &ImportOptions,
 ) -> Result<ImportOutcome, ImportError> {
-    let prepared = prepare(
-        db,
-        options,
-        Default::default(),
-        Default::default(),
-        NaturalKey::AwardNumber,
-        validate::distinct(rows.iter().map(|(_, r)| &r.award_number), validate::key),
-    )
-    .await?;
-    if options.create_only && !prepared.context.owners.is_empty() {
-        prepared.txn.rollback().await?;
-        return Err(ImportError::Conflict);
-    }
-    let (valid, errors) = validate::funding(&rows, &prepared.context);
-    if !errors.is_empty() {
-        return reject(prepared.txn, rows.len(), errors).await;
-    }
-    let counts = store::write_funding(&prepared.txn, &valid, &prepared.provenance).await?;
-    complete(prepared.txn, counts, options).await
+    import(db, rows, options).await
 }

@@ -26,16 +26,38 @@ pub struct FirearmRecord {
 }
 
 impl FirearmRecord {
-    pub const COLUMNS: &'static [&'static str] = &[
-        "firearm_manufacturer",
-        "firearm_model",
-        "firearm_type",
-        "firearm_caliber",
-        "firearm_serial_number",
-        "firearm_country_of_manufacture",
-        "firearm_importer",
-    ];
-    pub const REQUIRED: &'static [&'static str] = &["firearm_manufacturer", "firearm_type"];
+    pub const COLUMNS: &'static [&'static str] = &FIREARM_COLUMNS;
+    pub const REQUIRED: &'static [&'static str] = &FIREARM_REQUIRED;
+}
+
+const FIREARM_COLUMNS: [&str; 7] = [
+    "firearm_manufacturer",
+    "firearm_model",
+    "firearm_type",
+    "firearm_caliber",
+    "firearm_serial_number",
+    "firearm_country_of_manufacture",
+    "firearm_importer",
+];
+const FIREARM_REQUIRED: [&str; 2] = ["firearm_manufacturer", "firearm_type"];
+
+/// A record's own columns followed by the firearm's; `N` is `A + B`.
+const fn with_firearm<const A: usize, const B: usize, const N: usize>(
+    own: [&'static str; A],
+    firearm: [&'static str; B],
+) -> [&'static str; N] {
+    assert!(A + B == N, "N must be A + B");
+    let mut all = [""; N];
+    let mut i = 0;
+    while i < A {
+        all[i] = own[i];
+        i += 1;
+    }
+    while i < N {
+        all[i] = firearm[i - A];
+        i += 1;
+    }
+    all
 }
 
 /// One trace of a firearm recovered in Mexico; natural key `trace_number`.
@@ -59,37 +81,34 @@ pub struct TraceRecord {
 }
 
 impl Record for TraceRecord {
-    const COLUMNS: &'static [&'static str] = &[
-        "trace_number",
-        "recovery_date",
-        "requesting_agency",
-        "recovery_state",
-        "recovery_municipality",
-        "status",
-        "source_class",
-        "purchase_state",
-        "purchase_date",
-        "time_to_crime_days",
-        "dealer_license",
-        "purchaser_name",
-        "firearm_manufacturer",
-        "firearm_model",
-        "firearm_type",
-        "firearm_caliber",
-        "firearm_serial_number",
-        "firearm_country_of_manufacture",
-        "firearm_importer",
-    ];
-    const REQUIRED: &'static [&'static str] = &[
-        "trace_number",
-        "recovery_date",
-        "requesting_agency",
-        "recovery_state",
-        "status",
-        "source_class",
-        "firearm_manufacturer",
-        "firearm_type",
-    ];
+    const COLUMNS: &'static [&'static str] = &with_firearm::<12, 7, 19>(
+        [
+            "trace_number",
+            "recovery_date",
+            "requesting_agency",
+            "recovery_state",
+            "recovery_municipality",
+            "status",
+            "source_class",
+            "purchase_state",
+            "purchase_date",
+            "time_to_crime_days",
+            "dealer_license",
+            "purchaser_name",
+        ],
+        FIREARM_COLUMNS,
+    );
+    const REQUIRED: &'static [&'static str] = &with_firearm::<6, 2, 8>(
+        [
+            "trace_number",
+            "recovery_date",
+            "requesting_agency",
+            "recovery_state",
+            "status",
+            "source_class",
+        ],
+        FIREARM_REQUIRED,
+    );
 }
 
 /// One seizure with its firearms; natural key `case_number`. In CSV each line is one firearm and the
@@ -111,48 +130,35 @@ pub struct SeizureRecord {
 
 impl SeizureRecord {
     /// The seizure's own columns (without the firearm columns).
-    pub const SEIZURE_COLUMNS: &'static [&'static str] = &[
-        "case_number",
-        "seizing_agency",
-        "operation",
-        "seized_on",
-        "us_state",
-        "port_of_entry",
-        "direction",
-        "concealment_method",
-        "ammunition_rounds",
-    ];
+    pub const SEIZURE_COLUMNS: &'static [&'static str] = &SEIZURE_COLUMNS;
 }
+
+const SEIZURE_COLUMNS: [&str; 9] = [
+    "case_number",
+    "seizing_agency",
+    "operation",
+    "seized_on",
+    "us_state",
+    "port_of_entry",
+    "direction",
+    "concealment_method",
+    "ammunition_rounds",
+];
 
 impl Record for SeizureRecord {
     /// The CSV columns: the seizure's, then one firearm's.
-    const COLUMNS: &'static [&'static str] = &[
-        "case_number",
-        "seizing_agency",
-        "operation",
-        "seized_on",
-        "us_state",
-        "port_of_entry",
-        "direction",
-        "concealment_method",
-        "ammunition_rounds",
-        "firearm_manufacturer",
-        "firearm_model",
-        "firearm_type",
-        "firearm_caliber",
-        "firearm_serial_number",
-        "firearm_country_of_manufacture",
-        "firearm_importer",
-    ];
-    const REQUIRED: &'static [&'static str] = &[
-        "case_number",
-        "seizing_agency",
-        "seized_on",
-        "us_state",
-        "direction",
-        "firearm_manufacturer",
-        "firearm_type",
-    ];
+    const COLUMNS: &'static [&'static str] =
+        &with_firearm::<9, 7, 16>(SEIZURE_COLUMNS, FIREARM_COLUMNS);
+    const REQUIRED: &'static [&'static str] = &with_firearm::<5, 2, 7>(
+        [
+            "case_number",
+            "seizing_agency",
+            "seized_on",
+            "us_state",
+            "direction",
+        ],
+        FIREARM_REQUIRED,
+    );
 }
 
 /// One training event given to a Mexican agency; natural key `reference`.

@@ -31,39 +31,11 @@ pub fn check_text(query: &str, limits: &LimitsSettings) -> Result<(), Exceeded> 
     let bytes = query.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
-        let b = bytes[i];
-        match b {
-            // Ignored: white space, line terminators, commas, a byte-order mark's bytes.
-            b' ' | b'\t' | b'\n' | b'\r' | b',' | 0xEF | 0xBB | 0xBF => {
-                i += 1;
-                continue;
-            }
-            b'#' => {
-                while i < bytes.len() && bytes[i] != b'\n' && bytes[i] != b'\r' {
-                    i += 1;
-                }
-                continue;
-            }
-            b'"' if bytes[i..].starts_with(b"\"\"\"") => {
-                i += 3;
-                while i < bytes.len() && !bytes[i..].starts_with(b"\"\"\"") {
-                    i += if bytes[i..].starts_with(b"\\\"\"\"") {
-                        4
-                    } else {
-                        1
-                    };
-                }
-                i += 3;
-            }
-            b'"' => {
-                i += 1;
-                while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
-                    i += if bytes[i] == b'\\' { 2 } else { 1 };
-                }
-                i += 1;
-            }
-            b'.' if bytes[i..].starts_with(b"...") => i += 3,
-            b'{' | b'[' | b'(' => {
+        let (token, next) = lex(bytes, i);
+        i = next;
+        match token {
+            Lexeme::Ignored => continue,
+            Lexeme::Open => {
                 nesting += 1;
                 if nesting > max_nesting {
                     return Err(Exceeded(format!(
@@ -71,27 +43,9 @@ pub fn check_text(query: &str, limits: &LimitsSettings) -> Result<(), Exceeded> 
                          (limits.depth)"
                     )));
                 }
-                i += 1;
             }
-            b'}' | b']' | b')' => {
-                nesting = nesting.saturating_sub(1);
-                i += 1;
-            }
-            b'_' | b'a'..=b'z' | b'A'..=b'Z' => {
-                i += 1;
-                while i < bytes.len() && (bytes[i] == b'_' || bytes[i].is_ascii_alphanumeric()) {
-                    i += 1;
-                }
-            }
-            b'0'..=b'9' | b'-' => {
-                i += 1;
-                while i < bytes.len()
-                    && (bytes[i].is_ascii_alphanumeric() || matches!(bytes[i], b'.' | b'+' | b'-'))
-                {
-                    i += 1;
-                }
-            }
-            _ => i += 1,
+            Lexeme::Close => nesting = nesting.saturating_sub(1),
+            Lexeme::Other => {}
         }
         tokens += 1;
         if tokens > limits.tokens {
@@ -102,6 +56,87 @@ pub fn check_text(query: &str, limits: &LimitsSettings) -> Result<(), Exceeded> 
         }
     }
     Ok(())
+}
+
+/// What the lexical pass tells apart.
+enum Lexeme {
+    /// White space, line terminators, commas, a byte-order mark's bytes, comments: not tokens.
+    Ignored,
+    /// `{`, `[` or `(`.
+    Open,
+    /// `}`, `]` or `)`.
+    Close,
+    /// Any other token: a name, number, string, spread or punctuator.
+    Other,
+}
+
+/// The lexeme starting at `i`, and where the next one starts.
+fn lex(bytes: &[u8], mut i: usize) -> (Lexeme, usize) {
+    let at = |i: usize| bytes.get(i).copied();
+    let lexeme = match bytes[i] {
+        b' ' | b'\t' | b'\n' | b'\r' | b',' | 0xEF | 0xBB | 0xBF => {
+            return (Lexeme::Ignored, i + 1);
+        }
+        b'#' => {
+            while at(i).is_some_and(|b| b != b'\n' && b != b'\r') {
+                i += 1;
+            }
+            return (Lexeme::Ignored, i);
+        }
+        b'"' if bytes[i..].starts_with(b"\"\"\"") => {
+            i += 3;
+            while i < bytes.len() && !bytes[i..].starts_with(b"\"\"\"") {
+                i += if bytes[i..].starts_with(b"\\\"\"\"") {
+                    4
+                } else {
+                    1
+                };
+            }
+            i += 3;
+            Lexeme::Other
+        }
+        b'"' => {
+            i += 1;
+            while at(i).is_some_and(|b| b != b'"' && b != b'\n') {
+                i += if bytes[i] == b'\\' { 2 } else { 1 };
+            }
+            i += 1;
+            Lexeme::Other
+        }
+        b'.' if bytes[i..].starts_with(b"...") => {
+            i += 3;
+            Lexeme::Other
+        }
+        b'{' | b'[' | b'(' => {
+            i += 1;
+            Lexeme::Open
+        }
+        b'}' | b']' | b')' => {
+            i += 1;
+            Lexeme::Close
+        }
+        b'_' | b'a'..=b'z' | b'A'..=b'Z' => {
+            i += 1;
+            while at(i).is_some_and(|b| b == b'_' || b.is_ascii_alphanumeric()) {
+                i += 1;
+            }
+            Lexeme::Other
+        }
+        b'0'..=b'9' | b'-' => {
+            i += 1;
+            while at(i)
+                .is_some_and(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'+' | b'-'))
+            {
+                i += 1;
+            }
+            Lexeme::Other
+        }
+        _ => {
+            i += 1;
+            Lexeme::Other
+        }
+    };
+    (lexeme, i)
 }
 
 /// Every operation's and fragment's selections with fragments expanded (each field, alias and

@@ -186,9 +186,7 @@ pub async fn create(
     event.entities = vec!["accessGrant".into(), kind.as_str().into()];
     event.data_owners = kind.possible_owners().to_vec();
     event.rows_returned = 1;
-    let guard = crate::audit::append_in(&txn, event).await?;
-    txn.commit().await?;
-    drop(guard);
+    crate::audit::commit_with(txn, event).await?;
     Ok(stored)
 }
 
@@ -217,9 +215,7 @@ pub async fn revoke(
         .map(|k| k.possible_owners().to_vec())
         .unwrap_or_default();
     event.rows_returned = 1;
-    let guard = crate::audit::append_in(&txn, event).await?;
-    txn.commit().await?;
-    drop(guard);
+    crate::audit::commit_with(txn, event).await?;
     Ok(revoked)
 }
 

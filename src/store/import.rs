@@ -1,6 +1,11 @@
 //! The queries of the bulk import: look-ups for the referential checks, and the inserts and updates of
 //! one import. Every function takes the caller's connection or transaction, so one import is one
 //! transaction. The rows given to the `write_*` functions are already validated.
+//!
+//! Each record is written by its natural key through one versioned upsert ([`Upsert`]): a new key
+//! is inserted, a stored record is updated only when a column the import sets differs (or what
+//! hangs off it changed), conditionally on its version, and otherwise counted unchanged. An
+//! entity's columns are named once, where its row becomes an active model.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
@@ -10,7 +15,11 @@ use entity::{
     firearm, funding_award, seizure, seizure_firearm, trace, training_event,
 };
 use sea_orm::ActiveValue::{NotSet, Set};
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
+use sea_orm::sea_query::{IntoValueTuple, ValueTuple};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IdenStatic,
+    IntoActiveModel, Iterable, ModelTrait, QueryFilter, Value,
+};
 
 /// Values per `IN (...)` list, well below every backend's limit on bound parameters.
 const CHUNK: usize = 500;
@@ -67,6 +76,24 @@ pub struct WriteCounts {
     pub inserted: usize,
     pub updated: usize,
     pub unchanged: usize,
+}
+
+impl WriteCounts {
+    fn count(&mut self, written: Written) {
+        match written {
+            Written::Inserted(_) => self.inserted += 1,
+            Written::Updated(_) => self.updated += 1,
+            Written::Unchanged => self.unchanged += 1,
+        }
+    }
+}
+
+/// What the upsert of one record did, with the id of a record it wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Written {
+    Inserted(i64),
+    Updated(i64),
+    Unchanged,
 }
 
 /// A validated firearm.
@@ -152,15 +179,6 @@ pub struct FundingRow {
     pub owner_agency: Agency,
 }
 
-/// The entities an import can write, by their natural key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NaturalKey {
-    TraceNumber,
-    CaseNumber,
-    TrainingReference,
-    AwardNumber,
-}
-
 async fn find_in<E, C, V>(db: &C, column: E::Column, values: &[V]) -> Result<Vec<E::Model>, DbErr>
 where
     E: EntityTrait,
@@ -206,43 +224,19 @@ pub async fn award_ids_by_number<C: ConnectionTrait>(
     Ok(found.into_iter().map(|a| (a.award_number, a.id)).collect())
 }
 
-/// The owning agency of each existing record among `keys`, by natural key.
-pub async fn owners_by_key<C: ConnectionTrait>(
+/// The owning agency of each existing record of `U` among `keys`, by natural key.
+pub(crate) async fn owners_by_key<U: Upsert, C: ConnectionTrait>(
     db: &C,
-    key: NaturalKey,
     keys: &BTreeSet<String>,
 ) -> Result<HashMap<String, Agency>, DbErr> {
-    let keys = as_vec(keys);
-    Ok(match key {
-        NaturalKey::TraceNumber => {
-            find_in::<trace::Entity, _, _>(db, trace::Column::TraceNumber, &keys)
-                .await?
-                .into_iter()
-                .map(|m| (m.trace_number, m.owner_agency))
-                .collect()
-        }
-        NaturalKey::CaseNumber => {
-            find_in::<seizure::Entity, _, _>(db, seizure::Column::CaseNumber, &keys)
-                .await?
-                .into_iter()
-                .map(|m| (m.case_number, m.owner_agency))
-                .collect()
-        }
-        NaturalKey::TrainingReference => {
-            find_in::<training_event::Entity, _, _>(db, training_event::Column::Reference, &keys)
-                .await?
-                .into_iter()
-                .map(|m| (m.reference, m.owner_agency))
-                .collect()
-        }
-        NaturalKey::AwardNumber => {
-            find_in::<funding_award::Entity, _, _>(db, funding_award::Column::AwardNumber, &keys)
-                .await?
-                .into_iter()
-                .map(|m| (m.award_number, m.owner_agency))
-                .collect()
-        }
-    })
+    Ok(find_in::<U::Entity, _, _>(db, U::KEY, &as_vec(keys))
+        .await?
+        .iter()
+        .map(|m| {
+            let stored = U::stored(m);
+            (stored.key.to_owned(), stored.owner)
+        })
+        .collect())
 }
 
 /// The firearms an import may reuse: those sharing a normalized serial with an incoming firearm,
@@ -257,16 +251,50 @@ fn serial_key(serial: &str, manufacturer: &str) -> (String, String) {
     (serial.to_owned(), manufacturer.trim().to_lowercase())
 }
 
-/// Whether a stored firearm already holds exactly what the row says.
-fn same_firearm(stored: &firearm::Model, row: &FirearmRow) -> bool {
-    stored.manufacturer == row.manufacturer
-        && stored.model == row.model
-        && stored.firearm_type == row.firearm_type
-        && stored.caliber == row.caliber
-        && stored.serial_number == row.serial_number
-        && stored.serial_normalized == row.serial_normalized
-        && stored.country_of_manufacture == row.country_of_manufacture
-        && stored.importer == row.importer
+impl FirearmRow {
+    /// A new firearm holding what the row says (its id left to the database).
+    fn new_model(&self, owner: Agency, provenance: &Provenance) -> firearm::Model {
+        firearm::Model {
+            id: 0,
+            manufacturer: self.manufacturer.clone(),
+            model: self.model.clone(),
+            firearm_type: self.firearm_type,
+            caliber: self.caliber.clone(),
+            serial_number: self.serial_number.clone(),
+            serial_normalized: self.serial_normalized.clone(),
+            country_of_manufacture: self.country_of_manufacture.clone(),
+            importer: self.importer.clone(),
+            owner_agency: owner,
+            source_system: provenance.source_system.clone(),
+            ingested_at: provenance.ingested_at,
+            version: 1,
+        }
+    }
+
+    /// The stored firearm with its details replaced by the row's (id, owner, provenance and
+    /// version kept).
+    fn applied_to(&self, stored: &firearm::Model) -> firearm::Model {
+        let kept = Provenance {
+            source_system: stored.source_system.clone(),
+            ingested_at: stored.ingested_at,
+            expected_version: None,
+        };
+        firearm::Model {
+            id: stored.id,
+            version: stored.version,
+            ..self.new_model(stored.owner_agency, &kept)
+        }
+    }
+
+    /// Whether a stored firearm already holds exactly what the row says.
+    fn describes(&self, stored: &firearm::Model) -> bool {
+        self.applied_to(stored) == *stored
+    }
+}
+
+/// Every column of a model, to be written.
+fn all_set(model: firearm::Model) -> firearm::ActiveModel {
+    model.into_active_model().reset_all()
 }
 
 fn fill(stored: &mut Option<String>, incoming: &Option<String>) -> bool {
@@ -353,7 +381,7 @@ impl FirearmIndex {
                     stored.version += 1;
                     stored.source_system.clone_from(&provenance.source_system);
                     stored.ingested_at = provenance.ingested_at;
-                    let updated = firearm_active(&stored).update(db).await?;
+                    let updated = all_set(stored).update(db).await?;
                     let id = updated.id;
                     self.remember(updated);
                     return Ok((id, true));
@@ -372,7 +400,7 @@ impl FirearmIndex {
         if let Some(id) = candidates
             .iter()
             .filter(unlinked)
-            .find(|id| self.by_id.get(*id).is_some_and(|f| same_firearm(f, row)))
+            .find(|id| self.by_id.get(*id).is_some_and(|f| row.describes(f)))
         {
             return Ok((*id, false));
         }
@@ -383,20 +411,12 @@ impl FirearmIndex {
         });
         if let Some(stored) = same_maker.and_then(|id| self.by_id.get(id)).cloned() {
             let replaced = firearm::Model {
-                manufacturer: row.manufacturer.clone(),
-                model: row.model.clone(),
-                firearm_type: row.firearm_type,
-                caliber: row.caliber.clone(),
-                serial_number: row.serial_number.clone(),
-                serial_normalized: row.serial_normalized.clone(),
-                country_of_manufacture: row.country_of_manufacture.clone(),
-                importer: row.importer.clone(),
                 source_system: provenance.source_system.clone(),
                 ingested_at: provenance.ingested_at,
                 version: stored.version + 1,
-                ..stored
+                ..row.applied_to(&stored)
             };
-            let updated = firearm_active(&replaced).update(db).await?;
+            let updated = all_set(replaced).update(db).await?;
             let id = updated.id;
             self.remember(updated);
             return Ok((id, true));
@@ -411,163 +431,346 @@ impl FirearmIndex {
         owner: Agency,
         provenance: &Provenance,
     ) -> Result<(i64, bool), DbErr> {
-        let inserted = firearm::ActiveModel {
-            id: NotSet,
-            manufacturer: Set(row.manufacturer.clone()),
-            model: Set(row.model.clone()),
-            firearm_type: Set(row.firearm_type),
-            caliber: Set(row.caliber.clone()),
-            serial_number: Set(row.serial_number.clone()),
-            serial_normalized: Set(row.serial_normalized.clone()),
-            country_of_manufacture: Set(row.country_of_manufacture.clone()),
-            importer: Set(row.importer.clone()),
-            owner_agency: Set(owner),
-            source_system: Set(provenance.source_system.clone()),
-            ingested_at: Set(provenance.ingested_at),
-            version: Set(1),
-        }
-        .insert(db)
-        .await?;
+        let mut active = all_set(row.new_model(owner, provenance));
+        active.id = NotSet;
+        let inserted = active.insert(db).await?;
         let id = inserted.id;
         self.remember(inserted);
         Ok((id, true))
     }
 }
 
-fn firearm_active(f: &firearm::Model) -> firearm::ActiveModel {
-    firearm::ActiveModel {
-        id: Set(f.id),
-        manufacturer: Set(f.manufacturer.clone()),
-        model: Set(f.model.clone()),
-        firearm_type: Set(f.firearm_type),
-        caliber: Set(f.caliber.clone()),
-        serial_number: Set(f.serial_number.clone()),
-        serial_normalized: Set(f.serial_normalized.clone()),
-        country_of_manufacture: Set(f.country_of_manufacture.clone()),
-        importer: Set(f.importer.clone()),
-        owner_agency: Set(f.owner_agency),
-        source_system: Set(f.source_system.clone()),
-        ingested_at: Set(f.ingested_at),
-        version: Set(f.version),
+/// A validated row an import writes by natural key: the entity it becomes, its key, and the
+/// columns it sets. The upsert compares every column the row sets with the stored record, and
+/// adds the provenance ([`PROVENANCE`]) itself, so a new column is named only in
+/// [`Upsert::active`].
+pub(crate) trait Upsert: Sized {
+    type Entity: EntityTrait;
+    /// The natural key column.
+    const KEY: Column<Self>;
+    /// The id column.
+    const ID: Column<Self>;
+    /// The version column.
+    const VERSION: Column<Self>;
+
+    /// The row's natural key.
+    fn key(&self) -> &str;
+
+    /// The columns the row sets; what hangs off it (a trace's firearm, a seizure's firearm
+    /// count) is filled in by its writer, the provenance by the upsert.
+    fn active(&self) -> Active<Self>;
+
+    /// What the upsert reads of a stored record.
+    fn stored(model: &Model<Self>) -> Stored<'_>;
+
+    /// Inserts or updates the rows by natural key (rows with records hanging off them write
+    /// those too).
+    async fn write<C: ConnectionTrait>(
+        db: &C,
+        rows: &[Self],
+        provenance: &Provenance,
+    ) -> Result<WriteCounts, DbErr> {
+        let existing = stored_by_key(db, rows).await?;
+        let mut counts = WriteCounts::default();
+        for row in rows {
+            let stored = existing.get(row.key());
+            let written = upsert::<Self, _>(db, stored, row.active(), false, provenance).await?;
+            counts.count(written);
+        }
+        Ok(counts)
     }
 }
 
-/// Inserts or updates traces by trace number, with their firearms.
-pub async fn write_traces<C: ConnectionTrait>(
+type Column<U> = <<U as Upsert>::Entity as EntityTrait>::Column;
+type Model<U> = <<U as Upsert>::Entity as EntityTrait>::Model;
+type Active<U> = <<U as Upsert>::Entity as EntityTrait>::ActiveModel;
+
+/// The columns that say where and when a record came from, not what it says: set by the upsert,
+/// never compared.
+const PROVENANCE: [&str; 4] = ["id", "source_system", "ingested_at", "version"];
+
+/// What the upsert reads of a stored record.
+pub(crate) struct Stored<'a> {
+    pub id: i64,
+    pub version: i32,
+    pub key: &'a str,
+    pub owner: Agency,
+}
+
+/// The stored records with the natural keys of `rows`, by key.
+async fn stored_by_key<U: Upsert, C: ConnectionTrait>(
     db: &C,
-    rows: &[TraceRow],
-    provenance: &Provenance,
-) -> Result<WriteCounts, DbErr> {
-    let numbers: Vec<String> = rows.iter().map(|r| r.trace_number.clone()).collect();
-    let mut existing: HashMap<String, trace::Model> =
-        find_in::<trace::Entity, _, _>(db, trace::Column::TraceNumber, &numbers)
-            .await?
-            .into_iter()
-            .map(|t| (t.trace_number.clone(), t))
-            .collect();
-    let mut firearms = FirearmIndex::load(
-        db,
-        rows.iter().map(|r| &r.firearm),
-        existing.values().map(|t| t.firearm_id),
-    )
-    .await?;
-    let mut counts = WriteCounts::default();
-    for row in rows {
-        let current = existing.remove(&row.trace_number);
-        let candidates: Vec<i64> = current.iter().map(|t| t.firearm_id).collect();
-        let (firearm_id, firearm_changed) = firearms
-            .resolve(
-                db,
-                &row.firearm,
-                row.owner_agency,
-                &candidates,
-                &HashSet::new(),
-                provenance,
-            )
-            .await?;
-        let mut active = trace::ActiveModel {
-            id: NotSet,
-            trace_number: Set(row.trace_number.clone()),
-            firearm_id: Set(firearm_id),
-            requesting_agency: Set(row.requesting_agency.clone()),
-            recovery_date: Set(row.recovery_date),
-            recovery_year: Set(row.recovery_year),
-            recovery_state: Set(row.recovery_state.clone()),
-            recovery_municipality: Set(row.recovery_municipality.clone()),
-            status: Set(row.status),
-            source_class: Set(row.source_class),
-            purchase_state: Set(row.purchase_state.clone()),
-            purchase_date: Set(row.purchase_date),
-            time_to_crime_days: Set(row.time_to_crime_days),
-            dealer_license: Set(row.dealer_license.clone()),
-            purchaser_name: Set(row.purchaser_name.clone()),
-            owner_agency: Set(row.owner_agency),
-            source_system: Set(provenance.source_system.clone()),
-            ingested_at: Set(provenance.ingested_at),
-            version: Set(1),
-        };
-        match current {
-            None => {
-                trace::Entity::insert(active).exec(db).await?;
-                counts.inserted += 1;
-            }
-            Some(stored) => {
-                let same = stored.firearm_id == firearm_id
-                    && stored.requesting_agency == row.requesting_agency
-                    && stored.recovery_date == row.recovery_date
-                    && stored.recovery_year == row.recovery_year
-                    && stored.recovery_state == row.recovery_state
-                    && stored.recovery_municipality == row.recovery_municipality
-                    && stored.status == row.status
-                    && stored.source_class == row.source_class
-                    && stored.purchase_state == row.purchase_state
-                    && stored.purchase_date == row.purchase_date
-                    && stored.time_to_crime_days == row.time_to_crime_days
-                    && stored.dealer_license == row.dealer_license
-                    && stored.purchaser_name == row.purchaser_name
-                    && stored.owner_agency == row.owner_agency;
-                if same && !firearm_changed {
-                    provenance.base_version(stored.version)?;
-                    counts.unchanged += 1;
-                } else {
-                    active.id = Set(stored.id);
-                    let base = provenance.base_version(stored.version)?;
-                    active.version = Set(base + 1);
-                    update_checked(
-                        db,
-                        active,
-                        (trace::Column::Id, stored.id),
-                        (trace::Column::Version, base),
-                    )
-                    .await?;
-                    counts.updated += 1;
+    rows: &[U],
+) -> Result<HashMap<String, Model<U>>, DbErr> {
+    let keys: Vec<String> = rows.iter().map(|r| r.key().to_owned()).collect();
+    Ok(find_in::<U::Entity, _, _>(db, U::KEY, &keys)
+        .await?
+        .into_iter()
+        .map(|m| (U::stored(&m).key.to_owned(), m))
+        .collect())
+}
+
+/// Whether every column `active` sets, provenance aside, already holds that value in `stored`.
+fn same_columns<E: EntityTrait>(stored: &E::Model, active: &E::ActiveModel) -> bool {
+    E::Column::iter().all(|column| {
+        PROVENANCE.contains(&column.as_str())
+            || match active.get(column) {
+                ActiveValue::Set(value) | ActiveValue::Unchanged(value) => {
+                    stored.get(column) == value
                 }
+                ActiveValue::NotSet => true,
+            }
+    })
+}
+
+/// Sets the provenance columns: the import's source system and time, and `version`.
+fn set_provenance<E: EntityTrait>(
+    active: &mut E::ActiveModel,
+    provenance: &Provenance,
+    version: i32,
+) -> Result<(), DbErr> {
+    for column in E::Column::iter() {
+        let value: Value = match column.as_str() {
+            "source_system" => provenance.source_system.clone().into(),
+            "ingested_at" => provenance.ingested_at.into(),
+            "version" => version.into(),
+            _ => continue,
+        };
+        active.try_set(column, value)?;
+    }
+    Ok(())
+}
+
+/// Inserts `active` when nothing is `stored` under its key; else updates the stored record when a
+/// column differs or `dependents_changed`, conditionally on its version (the client's, when it
+/// gave one), or leaves it unchanged.
+async fn upsert<U: Upsert, C: ConnectionTrait>(
+    db: &C,
+    stored: Option<&Model<U>>,
+    mut active: Active<U>,
+    dependents_changed: bool,
+    provenance: &Provenance,
+) -> Result<Written, DbErr> {
+    let Some(model) = stored else {
+        set_provenance::<U::Entity>(&mut active, provenance, 1)?;
+        let id = U::Entity::insert(active).exec(db).await?.last_insert_id;
+        return Ok(Written::Inserted(inserted_id(id)?));
+    };
+    let stored = U::stored(model);
+    let base = provenance.base_version(stored.version)?;
+    if !dependents_changed && same_columns::<U::Entity>(model, &active) {
+        return Ok(Written::Unchanged);
+    }
+    set_provenance::<U::Entity>(&mut active, provenance, base + 1)?;
+    active.try_set(U::ID, stored.id.into())?;
+    update_checked(db, active, (U::ID, stored.id), (U::VERSION, base)).await?;
+    Ok(Written::Updated(stored.id))
+}
+
+/// The id the database gave an inserted record.
+fn inserted_id(id: impl IntoValueTuple) -> Result<i64, DbErr> {
+    match id.into_value_tuple() {
+        ValueTuple::One(Value::BigInt(Some(id))) => Ok(id),
+        other => Err(DbErr::Custom(format!(
+            "an insert returned the id {other:?}, not one 64-bit integer"
+        ))),
+    }
+}
+
+/// The items of [`Upsert`] that follow from the entity and its natural key column and field.
+macro_rules! keyed_by {
+    ($entity:ident, $column:ident, $field:ident) => {
+        type Entity = $entity::Entity;
+        const KEY: $entity::Column = $entity::Column::$column;
+        const ID: $entity::Column = $entity::Column::Id;
+        const VERSION: $entity::Column = $entity::Column::Version;
+
+        fn key(&self) -> &str {
+            &self.$field
+        }
+
+        fn stored(model: &$entity::Model) -> Stored<'_> {
+            Stored {
+                id: model.id,
+                version: model.version,
+                key: &model.$field,
+                owner: model.owner_agency,
             }
         }
-    }
-    Ok(counts)
+    };
 }
 
-/// Inserts or updates seizures by case number, with their firearms; `firearm_count` follows the
-/// links.
-pub async fn write_seizures<C: ConnectionTrait>(
+impl Upsert for TraceRow {
+    keyed_by!(trace, TraceNumber, trace_number);
+
+    /// Without its firearm, which the writer resolves.
+    fn active(&self) -> trace::ActiveModel {
+        trace::ActiveModel {
+            trace_number: Set(self.trace_number.clone()),
+            requesting_agency: Set(self.requesting_agency.clone()),
+            recovery_date: Set(self.recovery_date),
+            recovery_year: Set(self.recovery_year),
+            recovery_state: Set(self.recovery_state.clone()),
+            recovery_municipality: Set(self.recovery_municipality.clone()),
+            status: Set(self.status),
+            source_class: Set(self.source_class),
+            purchase_state: Set(self.purchase_state.clone()),
+            purchase_date: Set(self.purchase_date),
+            time_to_crime_days: Set(self.time_to_crime_days),
+            dealer_license: Set(self.dealer_license.clone()),
+            purchaser_name: Set(self.purchaser_name.clone()),
+            owner_agency: Set(self.owner_agency),
+            ..Default::default()
+        }
+    }
+
+    /// Traces by trace number, with their firearms.
+    async fn write<C: ConnectionTrait>(
+        db: &C,
+        rows: &[Self],
+        provenance: &Provenance,
+    ) -> Result<WriteCounts, DbErr> {
+        let mut existing = stored_by_key(db, rows).await?;
+        let linked = existing.values().map(|t| t.firearm_id);
+        let mut firearms = FirearmIndex::load(db, rows.iter().map(|r| &r.firearm), linked).await?;
+        let mut counts = WriteCounts::default();
+        for row in rows {
+            let stored = existing.remove(&row.trace_number);
+            let candidates: Vec<i64> = stored.iter().map(|t| t.firearm_id).collect();
+            let (firearm_id, firearm_changed) = firearms
+                .resolve(
+                    db,
+                    &row.firearm,
+                    row.owner_agency,
+                    &candidates,
+                    &HashSet::new(),
+                    provenance,
+                )
+                .await?;
+            let mut active = row.active();
+            active.firearm_id = Set(firearm_id);
+            let stored = stored.as_ref();
+            let written =
+                upsert::<Self, _>(db, stored, active, firearm_changed, provenance).await?;
+            counts.count(written);
+        }
+        Ok(counts)
+    }
+}
+
+impl Upsert for SeizureRow {
+    keyed_by!(seizure, CaseNumber, case_number);
+
+    /// Without its firearm count, which follows the links the writer resolves.
+    fn active(&self) -> seizure::ActiveModel {
+        seizure::ActiveModel {
+            case_number: Set(self.case_number.clone()),
+            seizing_agency: Set(self.seizing_agency),
+            operation: Set(self.operation.clone()),
+            seized_on: Set(self.seized_on),
+            fiscal_year: Set(self.fiscal_year),
+            us_state: Set(self.us_state.clone()),
+            port_of_entry: Set(self.port_of_entry.clone()),
+            direction: Set(self.direction),
+            concealment_method: Set(self.concealment_method.clone()),
+            ammunition_rounds: Set(self.ammunition_rounds),
+            owner_agency: Set(self.owner_agency),
+            ..Default::default()
+        }
+    }
+
+    /// Seizures by case number, with their firearms; `firearm_count` follows the links.
+    async fn write<C: ConnectionTrait>(
+        db: &C,
+        rows: &[Self],
+        provenance: &Provenance,
+    ) -> Result<WriteCounts, DbErr> {
+        let mut existing = stored_by_key(db, rows).await?;
+        let seizure_ids: Vec<i64> = existing.values().map(|s| s.id).collect();
+        let links = linked_firearms(db, &seizure_ids).await?;
+        let incoming = rows.iter().flat_map(|r| r.firearms.iter());
+        let linked = links.values().flatten().copied();
+        let mut firearms = FirearmIndex::load(db, incoming, linked).await?;
+        let mut counts = WriteCounts::default();
+        for row in rows {
+            let stored = existing.remove(&row.case_number);
+            let had: Vec<i64> = stored
+                .as_ref()
+                .and_then(|s| links.get(&s.id))
+                .cloned()
+                .unwrap_or_default();
+            let (ids, firearms_changed) =
+                resolve_firearms(db, &mut firearms, row, &had, provenance).await?;
+            let wanted: BTreeSet<i64> = ids.iter().copied().collect();
+            let had: BTreeSet<i64> = had.into_iter().collect();
+            let mut active = row.active();
+            active.firearm_count = Set(i32::try_from(ids.len()).unwrap_or(i32::MAX));
+            let changed = firearms_changed || wanted != had;
+            let stored = stored.as_ref();
+            let written = upsert::<Self, _>(db, stored, active, changed, provenance).await?;
+            match written {
+                Written::Inserted(id) => link_firearms(db, id, &ids).await?,
+                Written::Updated(id) => relink_firearms(db, id, &had, &wanted).await?,
+                Written::Unchanged => {}
+            }
+            counts.count(written);
+        }
+        Ok(counts)
+    }
+}
+
+impl Upsert for TrainingRow {
+    keyed_by!(training_event, Reference, reference);
+
+    fn active(&self) -> training_event::ActiveModel {
+        training_event::ActiveModel {
+            reference: Set(self.reference.clone()),
+            course: Set(self.course),
+            provider: Set(self.provider),
+            start_date: Set(self.start_date),
+            end_date: Set(self.end_date),
+            fiscal_year: Set(self.fiscal_year),
+            mexican_agency: Set(self.mexican_agency.clone()),
+            mexican_state: Set(self.mexican_state.clone()),
+            participants: Set(self.participants),
+            etrace_accounts_granted: Set(self.etrace_accounts_granted),
+            funding_award_id: Set(self.funding_award_id),
+            owner_agency: Set(self.owner_agency),
+            ..Default::default()
+        }
+    }
+}
+
+impl Upsert for FundingRow {
+    keyed_by!(funding_award, AwardNumber, award_number);
+
+    fn active(&self) -> funding_award::ActiveModel {
+        funding_award::ActiveModel {
+            award_number: Set(self.award_number.clone()),
+            fiscal_year: Set(self.fiscal_year),
+            program: Set(self.program.clone()),
+            category: Set(self.category),
+            implementing_agency: Set(self.implementing_agency),
+            recipient: Set(self.recipient.clone()),
+            obligated_cents: Set(self.obligated_cents),
+            disbursed_cents: Set(self.disbursed_cents),
+            description: Set(self.description.clone()),
+            owner_agency: Set(self.owner_agency),
+            ..Default::default()
+        }
+    }
+}
+
+/// The firearm ids linked to each of the seizures.
+async fn linked_firearms<C: ConnectionTrait>(
     db: &C,
-    rows: &[SeizureRow],
-    provenance: &Provenance,
-) -> Result<WriteCounts, DbErr> {
-    let cases: Vec<String> = rows.iter().map(|r| r.case_number.clone()).collect();
-    let mut existing: HashMap<String, seizure::Model> =
-        find_in::<seizure::Entity, _, _>(db, seizure::Column::CaseNumber, &cases)
-            .await?
-            .into_iter()
-            .map(|s| (s.case_number.clone(), s))
-            .collect();
-    let seizure_ids: Vec<i64> = existing.values().map(|s| s.id).collect();
+    seizure_ids: &[i64],
+) -> Result<HashMap<i64, Vec<i64>>, DbErr> {
     let mut links: HashMap<i64, Vec<i64>> = HashMap::new();
     for link in find_in::<seizure_firearm::Entity, _, _>(
         db,
         seizure_firearm::Column::SeizureId,
-        &seizure_ids,
+        seizure_ids,
     )
     .await?
     {
@@ -576,105 +779,50 @@ pub async fn write_seizures<C: ConnectionTrait>(
             .or_default()
             .push(link.firearm_id);
     }
-    let mut firearms = FirearmIndex::load(
-        db,
-        rows.iter().flat_map(|r| r.firearms.iter()),
-        links.values().flatten().copied(),
-    )
-    .await?;
-    let mut counts = WriteCounts::default();
-    for row in rows {
-        let current = existing.remove(&row.case_number);
-        let linked = current
-            .as_ref()
-            .and_then(|s| links.get(&s.id))
-            .cloned()
-            .unwrap_or_default();
-        let mut used = HashSet::new();
-        let mut ids = Vec::with_capacity(row.firearms.len());
-        let mut firearms_changed = false;
-        for f in &row.firearms {
-            let (id, changed) = firearms
-                .resolve(db, f, row.owner_agency, &linked, &used, provenance)
-                .await?;
-            firearms_changed |= changed;
-            if used.insert(id) {
-                ids.push(id);
-            }
-        }
-        let count = i32::try_from(ids.len()).unwrap_or(i32::MAX);
-        let mut active = seizure::ActiveModel {
-            id: NotSet,
-            case_number: Set(row.case_number.clone()),
-            seizing_agency: Set(row.seizing_agency),
-            operation: Set(row.operation.clone()),
-            seized_on: Set(row.seized_on),
-            fiscal_year: Set(row.fiscal_year),
-            us_state: Set(row.us_state.clone()),
-            port_of_entry: Set(row.port_of_entry.clone()),
-            direction: Set(row.direction),
-            concealment_method: Set(row.concealment_method.clone()),
-            ammunition_rounds: Set(row.ammunition_rounds),
-            firearm_count: Set(count),
-            owner_agency: Set(row.owner_agency),
-            source_system: Set(provenance.source_system.clone()),
-            ingested_at: Set(provenance.ingested_at),
-            version: Set(1),
-        };
-        match current {
-            None => {
-                let id = seizure::Entity::insert(active)
-                    .exec(db)
-                    .await?
-                    .last_insert_id;
-                link_firearms(db, id, &ids).await?;
-                counts.inserted += 1;
-            }
-            Some(stored) => {
-                let wanted: BTreeSet<i64> = ids.iter().copied().collect();
-                let had: BTreeSet<i64> = linked.iter().copied().collect();
-                let same = wanted == had
-                    && stored.firearm_count == count
-                    && stored.seizing_agency == row.seizing_agency
-                    && stored.operation == row.operation
-                    && stored.seized_on == row.seized_on
-                    && stored.fiscal_year == row.fiscal_year
-                    && stored.us_state == row.us_state
-                    && stored.port_of_entry == row.port_of_entry
-                    && stored.direction == row.direction
-                    && stored.concealment_method == row.concealment_method
-                    && stored.ammunition_rounds == row.ammunition_rounds
-                    && stored.owner_agency == row.owner_agency;
-                if same && !firearms_changed {
-                    provenance.base_version(stored.version)?;
-                    counts.unchanged += 1;
-                    continue;
-                }
-                active.id = Set(stored.id);
-                let base = provenance.base_version(stored.version)?;
-                active.version = Set(base + 1);
-                update_checked(
-                    db,
-                    active,
-                    (seizure::Column::Id, stored.id),
-                    (seizure::Column::Version, base),
-                )
-                .await?;
-                let removed: Vec<i64> = had.difference(&wanted).copied().collect();
-                if !removed.is_empty() {
-                    seizure_firearm::Entity::delete_many()
-                        .filter(seizure_firearm::Column::SeizureId.eq(stored.id))
-                        .filter(seizure_firearm::Column::FirearmId.is_in(removed))
-                        .exec(db)
-                        .await?;
-                }
-                let added: Vec<i64> = wanted.difference(&had).copied().collect();
-                link_firearms(db, stored.id, &added).await?;
-                counts.updated += 1;
-            }
+    Ok(links)
+}
+
+/// The ids of a seizure's firearms, in the row's order without repeats, and whether anything was
+/// written for them. `linked` are the firearms the stored seizure holds.
+async fn resolve_firearms<C: ConnectionTrait>(
+    db: &C,
+    firearms: &mut FirearmIndex,
+    row: &SeizureRow,
+    linked: &[i64],
+    provenance: &Provenance,
+) -> Result<(Vec<i64>, bool), DbErr> {
+    let mut used = HashSet::new();
+    let mut ids = Vec::with_capacity(row.firearms.len());
+    let mut changed = false;
+    for f in &row.firearms {
+        let (id, written) = firearms
+            .resolve(db, f, row.owner_agency, linked, &used, provenance)
+            .await?;
+        changed |= written;
+        if used.insert(id) {
+            ids.push(id);
         }
     }
-    Ok(counts)
+    Ok((ids, changed))
+}
+
+/// Replaces the links of a seizure that held `had` by `wanted`.
+async fn relink_firearms<C: ConnectionTrait>(
+    db: &C,
+    seizure_id: i64,
+    had: &BTreeSet<i64>,
+    wanted: &BTreeSet<i64>,
+) -> Result<(), DbErr> {
+    let removed: Vec<i64> = had.difference(wanted).copied().collect();
+    if !removed.is_empty() {
+        seizure_firearm::Entity::delete_many()
+            .filter(seizure_firearm::Column::SeizureId.eq(seizure_id))
+            .filter(seizure_firearm::Column::FirearmId.is_in(removed))
+            .exec(db)
+            .await?;
+    }
+    let added: Vec<i64> = wanted.difference(had).copied().collect();
+    link_firearms(db, seizure_id, &added).await
 }
 
 async fn link_firearms<C: ConnectionTrait>(
@@ -693,144 +841,4 @@ async fn link_firearms<C: ConnectionTrait>(
         .await?;
     }
     Ok(())
-}
-
-/// Inserts or updates training events by reference.
-pub async fn write_trainings<C: ConnectionTrait>(
-    db: &C,
-    rows: &[TrainingRow],
-    provenance: &Provenance,
-) -> Result<WriteCounts, DbErr> {
-    let references: Vec<String> = rows.iter().map(|r| r.reference.clone()).collect();
-    let existing: HashMap<String, training_event::Model> =
-        find_in::<training_event::Entity, _, _>(db, training_event::Column::Reference, &references)
-            .await?
-            .into_iter()
-            .map(|t| (t.reference.clone(), t))
-            .collect();
-    let mut counts = WriteCounts::default();
-    for row in rows {
-        let mut active = training_event::ActiveModel {
-            id: NotSet,
-            reference: Set(row.reference.clone()),
-            course: Set(row.course),
-            provider: Set(row.provider),
-            start_date: Set(row.start_date),
-            end_date: Set(row.end_date),
-            fiscal_year: Set(row.fiscal_year),
-            mexican_agency: Set(row.mexican_agency.clone()),
-            mexican_state: Set(row.mexican_state.clone()),
-            participants: Set(row.participants),
-            etrace_accounts_granted: Set(row.etrace_accounts_granted),
-            funding_award_id: Set(row.funding_award_id),
-            owner_agency: Set(row.owner_agency),
-            source_system: Set(provenance.source_system.clone()),
-            ingested_at: Set(provenance.ingested_at),
-            version: Set(1),
-        };
-        match existing.get(&row.reference) {
-            None => {
-                training_event::Entity::insert(active).exec(db).await?;
-                counts.inserted += 1;
-            }
-            Some(stored) => {
-                let same = stored.course == row.course
-                    && stored.provider == row.provider
-                    && stored.start_date == row.start_date
-                    && stored.end_date == row.end_date
-                    && stored.fiscal_year == row.fiscal_year
-                    && stored.mexican_agency == row.mexican_agency
-                    && stored.mexican_state == row.mexican_state
-                    && stored.participants == row.participants
-                    && stored.etrace_accounts_granted == row.etrace_accounts_granted
-                    && stored.funding_award_id == row.funding_award_id
-                    && stored.owner_agency == row.owner_agency;
-                if same {
-                    provenance.base_version(stored.version)?;
-                    counts.unchanged += 1;
-                } else {
-                    active.id = Set(stored.id);
-                    let base = provenance.base_version(stored.version)?;
-                    active.version = Set(base + 1);
-                    update_checked(
-                        db,
-                        active,
-                        (training_event::Column::Id, stored.id),
-                        (training_event::Column::Version, base),
-                    )
-                    .await?;
-                    counts.updated += 1;
-                }
-            }
-        }
-    }
-    Ok(counts)
-}
-
-/// Inserts or updates funding awards by award number.
-pub async fn write_funding<C: ConnectionTrait>(
-    db: &C,
-    rows: &[FundingRow],
-    provenance: &Provenance,
-) -> Result<WriteCounts, DbErr> {
-    let numbers: Vec<String> = rows.iter().map(|r| r.award_number.clone()).collect();
-    let existing: HashMap<String, funding_award::Model> =
-        find_in::<funding_award::Entity, _, _>(db, funding_award::Column::AwardNumber, &numbers)
-            .await?
-            .into_iter()
-            .map(|a| (a.award_number.clone(), a))
-            .collect();
-    let mut counts = WriteCounts::default();
-    for row in rows {
-        let mut active = funding_award::ActiveModel {
-            id: NotSet,
-            award_number: Set(row.award_number.clone()),
-            fiscal_year: Set(row.fiscal_year),
-            program: Set(row.program.clone()),
-            category: Set(row.category),
-            implementing_agency: Set(row.implementing_agency),
-            recipient: Set(row.recipient.clone()),
-            obligated_cents: Set(row.obligated_cents),
-            disbursed_cents: Set(row.disbursed_cents),
-            description: Set(row.description.clone()),
-            owner_agency: Set(row.owner_agency),
-            source_system: Set(provenance.source_system.clone()),
-            ingested_at: Set(provenance.ingested_at),
-            version: Set(1),
-        };
-        match existing.get(&row.award_number) {
-            None => {
-                funding_award::Entity::insert(active).exec(db).await?;
-                counts.inserted += 1;
-            }
-            Some(stored) => {
-                let same = stored.fiscal_year == row.fiscal_year
-                    && stored.program == row.program
-                    && stored.category == row.category
-                    && stored.implementing_agency == row.implementing_agency
-                    && stored.recipient == row.recipient
-                    && stored.obligated_cents == row.obligated_cents
-                    && stored.disbursed_cents == row.disbursed_cents
-                    && stored.description == row.description
-                    && stored.owner_agency == row.owner_agency;
-                if same {
-                    provenance.base_version(stored.version)?;
-                    counts.unchanged += 1;
-                } else {
-                    active.id = Set(stored.id);
-                    let base = provenance.base_version(stored.version)?;
-                    active.version = Set(base + 1);
-                    update_checked(
-                        db,
-                        active,
-                        (funding_award::Column::Id, stored.id),
-                        (funding_award::Column::Version, base),
-                    )
-                    .await?;
-                    counts.updated += 1;
-                }
-            }
-        }
-    }
-    Ok(counts)
 }

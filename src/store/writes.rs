@@ -8,6 +8,7 @@ use sea_orm::{
 };
 
 use super::door::Owned;
+use super::door::Row;
 use super::scope::writer_agency;
 use crate::audit::NewEvent;
 use crate::error::{Error, Result};
@@ -32,6 +33,23 @@ pub fn check_version(kind: EntityKind, stored: i32, expected: i32) -> Result<()>
         )));
     }
     Ok(())
+}
+
+/// A record of the caller's rows, unmasked, for a change by its owner.
+async fn owned_for_update<E: Owned, C: ConnectionTrait>(
+    db: &C,
+    access: &Access,
+    id: i64,
+) -> Result<E::Model> {
+    writer_agency(access, E::KIND)?;
+    let found = E::find()
+        .filter(E::ID.eq(id))
+        .filter(E::visible(access)?)
+        .one(db)
+        .await?
+        .ok_or(Error::NotFound)?;
+    check_owner(access, E::KIND, found.owner())?;
+    Ok(found)
 }
 
 /// A trace and its firearm, unmasked, for an update by its owner.
@@ -60,13 +78,7 @@ pub async fn seizure_for_update<C: ConnectionTrait>(
     access: &Access,
     id: i64,
 ) -> Result<(seizure::Model, Vec<firearm::Model>)> {
-    writer_agency(access, EntityKind::Seizure)?;
-    let seizure = seizure::Entity::find_by_id(id)
-        .filter(seizure::Entity::visible(access)?)
-        .one(db)
-        .await?
-        .ok_or(Error::NotFound)?;
-    check_owner(access, EntityKind::Seizure, seizure.owner_agency)?;
+    let seizure = owned_for_update::<seizure::Entity, _>(db, access, id).await?;
     let ids: Vec<i64> = seizure_firearm::Entity::find()
         .filter(seizure_firearm::Column::SeizureId.eq(id))
         .all(db)
@@ -104,14 +116,7 @@ pub async fn award_for_update<C: ConnectionTrait>(
     access: &Access,
     id: i64,
 ) -> Result<funding_award::Model> {
-    writer_agency(access, EntityKind::FundingAward)?;
-    let award = funding_award::Entity::find_by_id(id)
-        .filter(funding_award::Entity::visible(access)?)
-        .one(db)
-        .await?
-        .ok_or(Error::NotFound)?;
-    check_owner(access, EntityKind::FundingAward, award.owner_agency)?;
-    Ok(award)
+    owned_for_update::<funding_award::Entity, _>(db, access, id).await
 }
 
 /// Whether a record with this natural key exists (for refusing a create that would overwrite).
@@ -120,34 +125,31 @@ pub async fn natural_key_taken<C: ConnectionTrait>(
     kind: EntityKind,
     key: &str,
 ) -> Result<bool> {
-    let n = match kind {
-        EntityKind::Trace => {
-            trace::Entity::find()
-                .filter(trace::Column::TraceNumber.eq(key))
-                .count(db)
-                .await?
-        }
+    async fn taken<E: EntityTrait, C: ConnectionTrait>(
+        db: &C,
+        column: E::Column,
+        key: &str,
+    ) -> Result<bool>
+    where
+        E::Model: Sync,
+    {
+        Ok(E::find().filter(column.eq(key)).count(db).await? > 0)
+    }
+    match kind {
+        EntityKind::Trace => taken::<trace::Entity, _>(db, trace::Column::TraceNumber, key).await,
         EntityKind::Seizure => {
-            seizure::Entity::find()
-                .filter(seizure::Column::CaseNumber.eq(key))
-                .count(db)
-                .await?
+            taken::<seizure::Entity, _>(db, seizure::Column::CaseNumber, key).await
         }
         EntityKind::Training => {
-            training_event::Entity::find()
-                .filter(training_event::Column::Reference.eq(key))
-                .count(db)
-                .await?
+            let column = training_event::Column::Reference;
+            taken::<training_event::Entity, _>(db, column, key).await
         }
         EntityKind::FundingAward => {
-            funding_award::Entity::find()
-                .filter(funding_award::Column::AwardNumber.eq(key))
-                .count(db)
-                .await?
+            let column = funding_award::Column::AwardNumber;
+            taken::<funding_award::Entity, _>(db, column, key).await
         }
-        EntityKind::Firearm | EntityKind::AuditEvent => 0,
-    };
-    Ok(n > 0)
+        EntityKind::Firearm | EntityKind::AuditEvent => Ok(false),
+    }
 }
 
 /// Deletes a trace its owner may change. The firearm stays: a seizure may hold it too.
@@ -225,8 +227,5 @@ pub async fn delete_award(
 /// Records the write's audit event in its transaction, then commits both.
 async fn commit_audited(txn: sea_orm::DatabaseTransaction, mut event: NewEvent) -> Result<()> {
     event.rows_returned = 1;
-    let guard = crate::audit::append_in(&txn, event).await?;
-    txn.commit().await?;
-    drop(guard);
-    Ok(())
+    Ok(crate::audit::commit_with(txn, event).await?)
 }

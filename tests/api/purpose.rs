@@ -518,3 +518,53 @@ async fn requests_without_a_valid_token_or_over_the_rate_leave_no_audit_event() 
         "only the two served requests and the malformed one are in the trail"
     );
 }
+
+/// The denied events recorded for `subject` as refused before execution, once `expected` of them
+/// have landed (they are appended in the background) and a moment has passed for any extra one.
+async fn refused_events(app: &TestApp, subject: &str, expected: i64) -> i64 {
+    let sql = format!(
+        "SELECT COUNT(*) FROM audit_event WHERE outcome = 'denied' AND subject = '{subject}' \
+         AND operation = '(refused before execution)'"
+    );
+    for _ in 0..50 {
+        if app.db.scalar(&sql).await >= expected {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    app.db.scalar(&sql).await
+}
+
+#[tokio::test]
+async fn each_request_of_a_verified_caller_refused_at_admission_is_recorded_once_as_denied() {
+    let app = app().await;
+    let token = app.as_role(Role::Ice).token().to_owned();
+    let (status, _) = app
+        .post_raw(Some(&token), "text/plain", "{ me { role } }".into())
+        .await;
+    assert_eq!(status, 415, "a wrong content type");
+    let (status, _) = app
+        .post_raw(Some(&token), "application/json", "{\"query\": ".into())
+        .await;
+    assert_eq!(status, 400, "malformed JSON");
+    let (status, response) = app
+        .as_role(Role::Ice)
+        .with_purpose("<script>")
+        .send("{ me { role } }", json!({}))
+        .await;
+    assert_eq!(status, 400, "an unacceptable purpose: {response}");
+    assert_eq!(error_codes(&response), ["BAD_USER_INPUT"]);
+    // A request whose token does not verify names no caller, and is not recorded.
+    let (status, _) = app
+        .post_raw(Some("not-a-token"), "text/plain", "{ me { role } }".into())
+        .await;
+    assert_eq!(status, 415);
+    assert_eq!(refused_events(&app, "test-ice", 3).await, 3);
+    assert_eq!(
+        app.db
+            .scalar("SELECT COUNT(*) FROM audit_event WHERE subject <> 'test-ice'")
+            .await,
+        0
+    );
+}

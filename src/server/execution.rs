@@ -1,0 +1,182 @@
+//! Execution of an admitted `POST /graphql` request: under `limits.request_timeout_secs` (503,
+//! `TIMEOUT`, the work dropped), with the HTTP status set from the response's errors (503 for
+//! `UNAVAILABLE`, 400 and `LIMIT_EXCEEDED` for async-graphql's own limits). Every operation leaves
+//! its audit event: `graphql::execute` records it, and a timed-out or refused request is recorded
+//! here.
+
+use std::time::Duration;
+
+use actix_web::HttpResponse;
+use actix_web::http::StatusCode;
+use actix_web::http::header::ContentType;
+
+use super::admission::Admitted;
+use super::{AppState, Handled, error_response, retry_after};
+use crate::audit::{self, NewEvent};
+use crate::graphql::errors::{code, with_correlation_id};
+use crate::graphql::execute::execute;
+use crate::policy::Access;
+use crate::telemetry::Outcome;
+
+/// Executes an admitted request as its caller.
+pub(super) async fn run(admitted: Admitted, state: &AppState, correlation: &str) -> Handled {
+    let Admitted {
+        access,
+        request,
+        operation,
+        ..
+    } = admitted;
+    let timed_out_event = NewEvent::of(
+        &access,
+        audit::operation_label(operation.as_deref(), &request.query),
+        audit::Outcome::Error,
+        correlation,
+    );
+    // INTERNAL errors quote the request's correlation id.
+    let execution = with_correlation_id(
+        correlation.to_owned(),
+        execute(
+            &state.schema,
+            &state.db,
+            access,
+            request,
+            operation.as_deref(),
+            correlation,
+        ),
+    );
+    let timeout_secs = state.limits.request_timeout_secs;
+    if timeout_secs == 0 {
+        return finish(execution.await, operation);
+    }
+    match tokio::time::timeout(Duration::from_secs(timeout_secs), execution).await {
+        Ok(response) => finish(response, operation),
+        Err(_) => timed_out(state, timed_out_event, operation),
+    }
+}
+
+/// The answer to a request that ran out of time. The execution future, with its queries and any
+/// open transaction (rolled back), has been dropped; the abandoned operation still leaves its
+/// audit event, as an error, recorded in the background since the database may be what made it
+/// slow.
+fn timed_out(state: &AppState, event: NewEvent, operation: Option<String>) -> Handled {
+    let timeout_secs = state.limits.request_timeout_secs;
+    tracing::warn!(timeout_secs, "request timed out");
+    record_in_background(state, event, "timed-out");
+    let response = error_response(
+        StatusCode::SERVICE_UNAVAILABLE,
+        code::TIMEOUT,
+        &format!(
+            "the request took longer than {timeout_secs} seconds and was abandoned \
+             (limits.request_timeout_secs); a write still in progress was rolled back, \
+             but mutation fields that had completed stay committed: read before retrying"
+        ),
+    );
+    Handled {
+        response: retry_after(response, Duration::from_secs(1)),
+        outcome: Outcome::Timeout,
+        operation,
+    }
+}
+
+/// Records a request of a verified caller that was refused (over a limit, malformed), as a denied
+/// operation. In the background: the refusal must stay cheap.
+pub(super) fn audit_refusal(
+    state: &AppState,
+    caller: &Access,
+    operation: Option<&str>,
+    correlation: &str,
+) {
+    let event = NewEvent::of(
+        caller,
+        operation.unwrap_or("(refused before execution)"),
+        audit::Outcome::Denied,
+        correlation,
+    );
+    record_in_background(state, event, "refused");
+}
+
+/// Appends an event without waiting for it; a failure is logged (and counted by `audit`).
+fn record_in_background(state: &AppState, event: NewEvent, what: &'static str) {
+    let db = state.db.clone();
+    tokio::spawn(async move {
+        if let Err(error) = audit::append(&db, event).await {
+            tracing::error!(error = %error, "cannot record the audit event of a {what} request");
+        }
+    });
+}
+
+/// The messages of async-graphql's own limit errors, which carry no code of their own.
+const LIMIT_MESSAGES: [(&str, &str); 4] = [
+    ("Query is too complex", "limits.complexity"),
+    ("Query is nested too deep", "limits.depth"),
+    (
+        "The recursion depth of the query cannot be greater than",
+        "limits.recursive_depth",
+    ),
+    (
+        "The number of directives on the field",
+        "limits.directives_per_field",
+    ),
+];
+
+fn error_code(error: &async_graphql::ServerError) -> Option<String> {
+    error
+        .extensions
+        .as_ref()
+        .and_then(|x| x.get("code"))
+        .and_then(|v| match v {
+            async_graphql::Value::String(s) => Some(s.clone()),
+            _ => None,
+        })
+}
+
+/// Sets the HTTP status from the response's errors: 503 when the database was unavailable, 400
+/// (and `LIMIT_EXCEEDED`) when async-graphql refused the operation for a limit, else 200.
+fn finish(mut response: async_graphql::Response, operation: Option<String>) -> Handled {
+    let mut status = StatusCode::OK;
+    let mut outcome = if response.errors.is_empty() {
+        Outcome::Ok
+    } else {
+        Outcome::Error
+    };
+    if response
+        .errors
+        .iter()
+        .any(|e| error_code(e).as_deref() == Some(code::UNAVAILABLE))
+    {
+        status = StatusCode::SERVICE_UNAVAILABLE;
+        outcome = Outcome::Unavailable;
+    } else if response.data == async_graphql::Value::Null {
+        for error in &mut response.errors {
+            let setting = LIMIT_MESSAGES
+                .iter()
+                .find(|(message, _)| error.message.starts_with(message))
+                .map(|(_, setting)| *setting);
+            if let Some(setting) = setting
+                && error.path.is_empty()
+                && error_code(error).is_none()
+            {
+                error.message = format!("{} ({setting})", error.message.trim_end_matches('.'));
+                error
+                    .extensions
+                    .get_or_insert_with(Default::default)
+                    .set("code", code::LIMIT_EXCEEDED);
+                status = StatusCode::BAD_REQUEST;
+                outcome = Outcome::Rejected;
+            }
+        }
+    }
+    let mut http = HttpResponse::build(status);
+    http.content_type(ContentType::json());
+    let http = http.json(response);
+    let http = if status == StatusCode::SERVICE_UNAVAILABLE {
+        retry_after(http, Duration::from_secs(1))
+    } else {
+        http
+    };
+    Handled {
+        response: http,
+        outcome,
+        operation,
+    }
+}
