@@ -4,6 +4,16 @@
 use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
 
+/// A code list: an enumeration stored and exchanged as short upper-case words.
+pub trait Code: Copy + 'static {
+    /// Every value, in declaration order.
+    const ALL: &'static [Self];
+    /// Parses the external spelling, ignoring case and treating spaces and dashes as underscores.
+    fn parse(text: &str) -> Option<Self>;
+    /// The stored and external spelling of a value.
+    fn as_str(self) -> &'static str;
+}
+
 macro_rules! string_enum {
     ($(#[$meta:meta])* $name:ident { $($variant:ident = $value:literal),+ $(,)? }) => {
         $(#[$meta])*
@@ -36,6 +46,16 @@ macro_rules! string_enum {
             }
         }
 
+        impl Code for $name {
+            const ALL: &'static [$name] = $name::ALL;
+            fn parse(text: &str) -> Option<Self> {
+                $name::parse(text)
+            }
+            fn as_str(self) -> &'static str {
+                $name::as_str(self)
+            }
+        }
+
         impl std::fmt::Display for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(self.as_str())
@@ -52,6 +72,16 @@ string_enum!(
 string_enum!(
     /// What a caller acts as: an owning agency, or the working group's oversight.
     Role { Atf = "ATF", Ice = "ICE", Cbp = "CBP", State = "STATE", Oversight = "OVERSIGHT" }
+);
+
+string_enum!(
+    /// What became of a seizure's firearms.
+    Disposition {
+        RetainedAsEvidence = "RETAINED_AS_EVIDENCE",
+        ReturnedToOwner = "RETURNED_TO_OWNER",
+        Destroyed = "DESTROYED",
+        TransferredToAtf = "TRANSFERRED_TO_ATF",
+    }
 );
 
 string_enum!(

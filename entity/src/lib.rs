@@ -16,7 +16,8 @@ pub mod trace;
 pub mod training_event;
 
 pub use enums::{
-    Agency, CourseKind, Direction, FirearmType, FundingCategory, Role, SourceClass, TraceStatus,
+    Agency, CourseKind, Direction, Disposition, FirearmType, FundingCategory, Role, SourceClass,
+    TraceStatus,
 };
 
 pub mod prelude {

@@ -3,7 +3,7 @@
 use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::enums::{Agency, Direction};
+use crate::enums::{Agency, Direction, Disposition};
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Serialize, Deserialize)]
 #[sea_orm(table_name = "seizure")]
@@ -26,6 +26,8 @@ pub struct Model {
     pub ammunition_rounds: i64,
     /// Number of linked firearms, kept in step with `seizure_firearm`.
     pub firearm_count: i32,
+    /// What became of the seized firearms; `None` until recorded.
+    pub disposition: Option<Disposition>,
     pub owner_agency: Agency,
     pub source_system: String,
     pub ingested_at: DateTimeUtc,

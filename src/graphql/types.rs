@@ -5,8 +5,8 @@ use async_graphql::connection::{Connection, Edge, OpaqueCursor};
 use async_graphql::{Context, Enum, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::{
-    Agency, CourseKind, Direction, FirearmType, FundingCategory, Role, SourceClass, TraceStatus,
-    audit_event, firearm, funding_award, seizure, trace, training_event,
+    Agency, CourseKind, Direction, Disposition, FirearmType, FundingCategory, Role, SourceClass,
+    TraceStatus, audit_event, firearm, funding_award, seizure, trace, training_event,
 };
 
 use super::context::request;
@@ -305,6 +305,10 @@ impl Seizure {
     }
     async fn firearm_count(&self) -> i32 {
         self.0.firearm_count
+    }
+    /// What became of the seized firearms; null until recorded.
+    async fn disposition(&self) -> Option<Disposition> {
+        self.0.disposition
     }
     /// The seized firearms the caller may read.
     #[graphql(visible = "crate::graphql::visibility::seizure::firearms")]

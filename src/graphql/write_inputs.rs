@@ -3,8 +3,8 @@
 
 use async_graphql::{InputObject, MaybeUndefined};
 use entity::{
-    Agency, CourseKind, Direction, FirearmType, FundingCategory, SourceClass, TraceStatus, firearm,
-    funding_award, seizure, trace, training_event,
+    Agency, CourseKind, Direction, Disposition, FirearmType, FundingCategory, SourceClass,
+    TraceStatus, firearm, funding_award, seizure, trace, training_event,
 };
 
 use crate::domain::money::format_cents;
@@ -184,6 +184,8 @@ pub struct SeizureInput {
     pub concealment_method: Option<String>,
     #[graphql(default)]
     pub ammunition_rounds: i64,
+    /// What became of the seized firearms, once known.
+    pub disposition: Option<Disposition>,
     pub firearms: Vec<FirearmInput>,
 }
 
@@ -199,6 +201,7 @@ impl From<SeizureInput> for SeizureRecord {
             direction: text(s.direction),
             concealment_method: s.concealment_method,
             ammunition_rounds: text(s.ammunition_rounds),
+            disposition: s.disposition.and_then(text),
             firearms: s.firearms.into_iter().map(Into::into).collect(),
         }
     }
@@ -214,6 +217,7 @@ pub struct SeizurePatch {
     pub direction: Option<Direction>,
     pub concealment_method: MaybeUndefined<String>,
     pub ammunition_rounds: Option<i64>,
+    pub disposition: MaybeUndefined<Disposition>,
     pub firearms: Option<Vec<FirearmInput>>,
 }
 
@@ -229,6 +233,7 @@ impl SeizurePatch {
             direction: set(text(s.direction), self.direction, text),
             concealment_method: patch(s.concealment_method.clone(), self.concealment_method, Some),
             ammunition_rounds: set(text(s.ammunition_rounds), self.ammunition_rounds, text),
+            disposition: patch(s.disposition.and_then(text), self.disposition, text),
             firearms: match self.firearms {
                 Some(list) => list.into_iter().map(Into::into).collect(),
                 None => firearms.iter().map(firearm_record).collect(),

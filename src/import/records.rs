@@ -125,6 +125,7 @@ pub struct SeizureRecord {
     pub direction: Option<String>,
     pub concealment_method: Option<String>,
     pub ammunition_rounds: Option<String>,
+    pub disposition: Option<String>,
     pub firearms: Vec<FirearmRecord>,
 }
 
@@ -133,7 +134,7 @@ impl SeizureRecord {
     pub const SEIZURE_COLUMNS: &'static [&'static str] = &SEIZURE_COLUMNS;
 }
 
-const SEIZURE_COLUMNS: [&str; 9] = [
+const SEIZURE_COLUMNS: [&str; 10] = [
     "case_number",
     "seizing_agency",
     "operation",
@@ -143,12 +144,13 @@ const SEIZURE_COLUMNS: [&str; 9] = [
     "direction",
     "concealment_method",
     "ammunition_rounds",
+    "disposition",
 ];
 
 impl Record for SeizureRecord {
     /// The CSV columns: the seizure's, then one firearm's.
     const COLUMNS: &'static [&'static str] =
-        &with_firearm::<9, 7, 16>(SEIZURE_COLUMNS, FIREARM_COLUMNS);
+        &with_firearm::<10, 7, 17>(SEIZURE_COLUMNS, FIREARM_COLUMNS);
     const REQUIRED: &'static [&'static str] = &with_firearm::<5, 2, 7>(
         [
             "case_number",

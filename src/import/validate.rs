@@ -6,46 +6,17 @@ use std::fmt::Display;
 use std::str::FromStr;
 
 use chrono::NaiveDate;
+use entity::enums::Code;
 use entity::firearm::normalize_serial;
 use entity::{
-    Agency, CourseKind, Direction, FirearmType, FundingCategory, SourceClass, TraceStatus, agency,
+    Agency, CourseKind, Direction, Disposition, FirearmType, FundingCategory, SourceClass,
+    TraceStatus, agency,
 };
 
 use super::RowError;
 use super::records::{FirearmRecord, FundingRecord, SeizureRecord, TraceRecord, TrainingRecord};
 use crate::domain::{calendar, codes, money};
 use crate::store::import::{FirearmRow, FundingRow, SeizureRow, TraceRow, TrainingRow};
-
-/// A code list of the entity crate: its words, as the database stores them.
-trait Code: Copy + 'static {
-    const ALL: &'static [Self];
-    fn parse(text: &str) -> Option<Self>;
-    fn as_str(self) -> &'static str;
-}
-
-macro_rules! code_lists {
-    ($($list:ty),+) => {$(
-        impl Code for $list {
-            const ALL: &'static [Self] = <$list>::ALL;
-            fn parse(text: &str) -> Option<Self> {
-                <$list>::parse(text)
-            }
-            fn as_str(self) -> &'static str {
-                <$list>::as_str(self)
-            }
-        }
-    )+};
-}
-
-code_lists!(
-    Agency,
-    CourseKind,
-    Direction,
-    FirearmType,
-    FundingCategory,
-    SourceClass,
-    TraceStatus
-);
 
 /// What validation needs from outside the rows: today, the caller, and the database look-ups.
 pub(crate) struct Context {
@@ -561,6 +532,7 @@ fn seizure(
     let ammunition_rounds = row
         .integer::<i64>("ammunition_rounds", &record.ammunition_rounds, false, 0)
         .unwrap_or(0);
+    let disposition = row.choice::<Disposition>("disposition", &record.disposition, false);
     let firearms = seized_firearms(row, &record.firearms);
     let seized_on = seized_on?;
     let seizing_agency = seizing_agency?;
@@ -575,6 +547,7 @@ fn seizure(
         direction: direction?,
         concealment_method,
         ammunition_rounds,
+        disposition,
         owner_agency: seizing_agency,
         firearms,
     })

@@ -11,8 +11,8 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use entity::{
-    Agency, CourseKind, Direction, FirearmType, FundingCategory, SourceClass, TraceStatus, agency,
-    firearm, funding_award, seizure, seizure_firearm, trace, training_event,
+    Agency, CourseKind, Direction, Disposition, FirearmType, FundingCategory, SourceClass,
+    TraceStatus, agency, firearm, funding_award, seizure, seizure_firearm, trace, training_event,
 };
 use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::sea_query::{IntoValueTuple, ValueTuple};
@@ -143,6 +143,7 @@ pub struct SeizureRow {
     pub direction: Direction,
     pub concealment_method: Option<String>,
     pub ammunition_rounds: i64,
+    pub disposition: Option<Disposition>,
     pub owner_agency: Agency,
     pub firearms: Vec<FirearmRow>,
 }
@@ -674,6 +675,7 @@ impl Upsert for SeizureRow {
             direction: Set(self.direction),
             concealment_method: Set(self.concealment_method.clone()),
             ammunition_rounds: Set(self.ammunition_rounds),
+            disposition: Set(self.disposition),
             owner_agency: Set(self.owner_agency),
             ..Default::default()
         }

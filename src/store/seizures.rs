@@ -31,6 +31,7 @@ impl Described for seizure::Entity {
         Field::hideable("concealmentMethod", |m| m.concealment_method = None),
         Field::shown("ammunitionRounds"),
         Field::shown("firearmCount"),
+        Field::shown("disposition"),
         Field::edge("firearms", EntityKind::Firearm),
         Field::shown("provenance"),
         Field::shown("version"),

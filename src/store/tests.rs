@@ -9,8 +9,9 @@ use std::sync::Arc;
 
 use chrono::{NaiveDate, TimeZone, Utc};
 use entity::{
-    Agency, CourseKind, Direction, FirearmType, FundingCategory, Role, SourceClass, TraceStatus,
-    firearm, funding_award as award, seizure, seizure_firearm, trace, training_event as training,
+    Agency, CourseKind, Direction, Disposition, FirearmType, FundingCategory, Role, SourceClass,
+    TraceStatus, firearm, funding_award as award, seizure, seizure_firearm, trace,
+    training_event as training,
 };
 use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, NotSet, Set};
 
@@ -90,6 +91,10 @@ fn seizure_fields() -> Fields<seizure::Model> {
         ("concealmentMethod", Some(|m| opt(&m.concealment_method))),
         ("ammunitionRounds", Some(|m| text(&m.ammunition_rounds))),
         ("firearmCount", Some(|m| text(&m.firearm_count))),
+        (
+            "disposition",
+            Some(|m| m.disposition.as_ref().and_then(text)),
+        ),
         ("firearms", None),
         ("provenance", Some(|m| text(&m.source_system))),
         ("version", Some(|m| text(&m.version))),
@@ -253,6 +258,7 @@ async fn seed(db: &DatabaseConnection) -> Seeded {
         concealment_method: Set(Some("spare tire".into())),
         ammunition_rounds: Set(250),
         firearm_count: Set(2),
+        disposition: Set(Some(Disposition::RetainedAsEvidence)),
         owner_agency: Set(Agency::Cbp),
         source_system: Set("store-test".into()),
         ingested_at: Set(ingested),

@@ -113,6 +113,7 @@ async fn seizure(
         concealment_method: Set(Some("spare tire".into())),
         ammunition_rounds: Set(250),
         firearm_count: Set(firearms.len() as i32),
+        disposition: Set(None),
         owner_agency: Set(agency),
         source_system: Set("fixture".into()),
         ingested_at: Set(Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap()),

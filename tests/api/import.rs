@@ -822,3 +822,39 @@ async fn a_database_failure_exits_3_and_writes_nothing() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+#[tokio::test]
+async fn a_seizures_disposition_is_imported_from_csv_and_json_and_a_bad_one_is_named() {
+    let t = TestDb::new().await;
+    import_example(&t, ImportKind::Seizures, "seizures.csv").await;
+    import_example(&t, ImportKind::Seizures, "seizures.json").await;
+    let count = |sql: &'static str| async { t.scalar(sql).await };
+    assert_eq!(
+        count("SELECT COUNT(*) FROM seizure WHERE case_number = 'EXAMPLE-CBP-2019-0001' AND disposition = 'RETAINED_AS_EVIDENCE'").await,
+        1
+    );
+    assert_eq!(
+        count("SELECT COUNT(*) FROM seizure WHERE case_number = 'EXAMPLE-CBP-2021-0003' AND disposition IS NULL").await,
+        1,
+        "an empty disposition column stores nothing"
+    );
+    assert_eq!(
+        count("SELECT COUNT(*) FROM seizure WHERE case_number = 'EXAMPLE-CBP-2022-0101' AND disposition = 'DESTROYED'").await,
+        1
+    );
+
+    let header = "case_number,seizing_agency,seized_on,us_state,direction,disposition,firearm_manufacturer,firearm_type,firearm_serial_number";
+    let csv =
+        format!("{header}\nCBP-BAD-DISP,CBP,2023-01-02,AZ,OUTBOUND,LOST,Ruger,RIFLE,BAD-0001\n");
+    let (_dir, path) = temp_file("seizures.csv", csv.as_bytes());
+    let errors = rejected(import_path(&t, ImportKind::Seizures, &path, &options()).await);
+    assert!(
+        has_error(&errors, 2, Some("disposition"), "'LOST' is not one of"),
+        "{errors:#?}"
+    );
+    assert_eq!(
+        count("SELECT COUNT(*) FROM seizure WHERE case_number = 'CBP-BAD-DISP'").await,
+        0,
+        "nothing of a refused file is written"
+    );
+}

@@ -10,8 +10,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{NaiveDate, TimeZone, Utc};
 use entity::{
-    Agency, CourseKind, Direction, FirearmType, FundingCategory, Role, SourceClass, TraceStatus,
-    audit_event, firearm, funding_award as award, seizure, seizure_firearm, trace,
+    Agency, CourseKind, Direction, Disposition, FirearmType, FundingCategory, Role, SourceClass,
+    TraceStatus, audit_event, firearm, funding_award as award, seizure, seizure_firearm, trace,
     training_event as training,
 };
 use firearms_hub::audit::{NewEvent, Outcome};
@@ -199,6 +199,7 @@ async fn seed(db: &DatabaseConnection, threshold: i64) {
             concealment_method: Set(Some(format!("hidden compartment {i}"))),
             ammunition_rounds: Set(100 * i),
             firearm_count: Set(taken.len() as i32),
+            disposition: Set(Some(Disposition::TransferredToAtf)),
             owner_agency: Set(seizer),
             source_system: Set("policy-table".into()),
             ingested_at: Set(ingested),
@@ -567,6 +568,7 @@ fn seizure_value(v: &View, s: &seizure::Model, field: &str) -> Value {
         "concealmentMethod" => json!(s.concealment_method),
         "ammunitionRounds" => json!(s.ammunition_rounds),
         "firearmCount" => json!(s.firearm_count),
+        "disposition" => json!(s.disposition.map(|d| d.as_str())),
         "firearms" => ids(v
             .data
             .links
@@ -1013,6 +1015,7 @@ fn writes_for(role: Role) -> Vec<Write> {
                 "direction": "OUTBOUND",
                 "concealmentMethod": "spare tire",
                 "ammunitionRounds": 100,
+                "disposition": "RETAINED_AS_EVIDENCE",
                 "firearms": [{ "manufacturer": "Ruger", "type": "PISTOL", "serialNumber": format!("PT-{tag}-SF") }]
             }),
             key: ("caseNumber", format!("PT-{tag}-S")),

@@ -379,3 +379,67 @@ async fn two_concurrent_creates_of_one_trace_number_leave_one_trace_and_one_conf
         "the refused create left no firearm behind"
     );
 }
+
+#[tokio::test]
+async fn a_seizures_disposition_is_recorded_changed_and_cleared_by_its_owner() {
+    let (app, _) = app().await;
+    let cbp = app.as_role(Role::Cbp);
+    let recorded = cbp
+        .query(
+            "mutation($i: SeizureInput!) { recordSeizure(input: $i) { id disposition version } }",
+            json!({ "i": {
+                "caseNumber": "CBP-DISP-1", "seizingAgency": "CBP", "seizedOn": "2023-05-01",
+                "usState": "AZ", "direction": "OUTBOUND", "disposition": "RETAINED_AS_EVIDENCE",
+                "firearms": [{ "manufacturer": "Ruger", "type": "RIFLE", "serialNumber": "DISP-0001" }]
+            } }),
+        )
+        .await;
+    let seizure = &recorded["data"]["recordSeizure"];
+    assert_eq!(seizure["disposition"], "RETAINED_AS_EVIDENCE", "{recorded}");
+    let id = seizure["id"].as_str().expect("id").to_owned();
+
+    let update = "mutation($id: ID!, $v: Int!, $d: Disposition) { updateSeizure(id: $id, input: { disposition: $d }, expectedVersion: $v) { disposition version } }";
+    let changed = cbp
+        .query(
+            update,
+            json!({ "id": id, "v": 1, "d": "TRANSFERRED_TO_ATF" }),
+        )
+        .await;
+    assert_eq!(
+        changed["data"]["updateSeizure"],
+        json!({ "disposition": "TRANSFERRED_TO_ATF", "version": 2 }),
+        "{changed}"
+    );
+    let cleared = cbp
+        .query(update, json!({ "id": id, "v": 2, "d": null }))
+        .await;
+    assert_eq!(
+        cleared["data"]["updateSeizure"]["disposition"],
+        Value::Null,
+        "{cleared}"
+    );
+
+    // ATF reads seizure rows: the disposition shows to it as well.
+    let seen = app
+        .as_role(Role::Atf)
+        .query(
+            "query($id: ID!) { seizure(id: $id) { disposition } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(
+        seen["data"]["seizure"],
+        json!({ "disposition": null }),
+        "{seen}"
+    );
+
+    let refused = cbp
+        .query(update, json!({ "id": id, "v": 3, "d": "LOST" }))
+        .await;
+    assert!(refused["data"].is_null(), "{refused}");
+    let message = refused["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("Disposition") && message.contains("LOST"),
+        "an unknown disposition is refused by name: {refused}"
+    );
+}
