@@ -13,4 +13,4 @@ pub mod import;
 pub mod policy;
 pub mod server;
 pub mod store;
-pub mod telemetry;
+pub(crate) mod telemetry;

@@ -30,7 +30,7 @@ use tracing_subscriber::EnvFilter;
 use crate::config::{LogFormat, LogSettings};
 
 /// Installs the global subscriber once; later calls (tests) are no-ops.
-pub fn init(settings: &LogSettings) {
+pub(crate) fn init(settings: &LogSettings) {
     let filter = EnvFilter::try_new(&settings.level)
         .unwrap_or_else(|_| EnvFilter::new("info"))
         .add_directive("sqlx=warn".parse().expect("static directive"))
@@ -53,7 +53,7 @@ const MAX_OPERATION_NAME: usize = 64;
 
 /// How a `POST /graphql` request ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// Executed without errors.
     Ok,
     /// Executed, with errors in the response (e.g. `FORBIDDEN` fields).
@@ -71,7 +71,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Outcome::Ok => "ok",
             Outcome::Error => "error",
@@ -156,13 +156,13 @@ pub(crate) fn audit_write_failures() -> u64 {
 }
 
 /// Counts one audit event that could not be written (`audit` calls it for each failed append).
-pub fn audit_write_failed() {
+pub(crate) fn audit_write_failed() {
     METRICS.audit_write_failures.inc();
 }
 
 /// Counts one `POST /graphql` request and its latency. `operation` is the executed operation's
 /// name, `None` for an anonymous or unknown one.
-pub fn record_request(operation: Option<&str>, outcome: Outcome, elapsed: Duration) {
+pub(crate) fn record_request(operation: Option<&str>, outcome: Outcome, elapsed: Duration) {
     let operation = operation_label(operation);
     METRICS
         .requests
@@ -199,7 +199,7 @@ fn operation_label(operation: Option<&str>) -> String {
 }
 
 /// The metrics in the text exposition format, with the pool's current use read from `db`.
-pub fn render(db: &DatabaseConnection) -> Result<String, std::fmt::Error> {
+pub(crate) fn render(db: &DatabaseConnection) -> Result<String, std::fmt::Error> {
     let (size, idle, max) = pool_use(db);
     let in_use = size.saturating_sub(idle);
     METRICS

@@ -4,7 +4,7 @@ use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
 
 #[derive(DeriveIden)]
-pub enum Provenance {
+pub(crate) enum Provenance {
     OwnerAgency,
     SourceSystem,
     IngestedAt,
@@ -13,7 +13,7 @@ pub enum Provenance {
 
 /// Adds the provenance columns (owning agency, source system, ingested at) and the optimistic
 /// concurrency `version` to a table being created.
-pub fn with_provenance(table: &mut TableCreateStatement) -> &mut TableCreateStatement {
+pub(crate) fn with_provenance(table: &mut TableCreateStatement) -> &mut TableCreateStatement {
     table
         .col(string_len(Provenance::OwnerAgency, 8))
         .col(string_len(Provenance::SourceSystem, 64))
@@ -22,7 +22,7 @@ pub fn with_provenance(table: &mut TableCreateStatement) -> &mut TableCreateStat
 }
 
 /// An index named after its table and columns.
-pub fn index<T, C>(table: T, name: &str, columns: C) -> IndexCreateStatement
+pub(crate) fn index<T, C>(table: T, name: &str, columns: C) -> IndexCreateStatement
 where
     T: IntoIden + 'static,
     C: IntoIterator,

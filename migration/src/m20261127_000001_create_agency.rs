@@ -2,10 +2,10 @@ use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
 
 #[derive(DeriveMigrationName)]
-pub struct Migration;
+pub(crate) struct Migration;
 
 #[derive(DeriveIden)]
-pub enum Agency {
+pub(crate) enum Agency {
     Table,
     Code,
     Name,

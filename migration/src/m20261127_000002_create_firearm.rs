@@ -4,14 +4,14 @@ use sea_orm_migration::schema::*;
 use crate::common::{index, with_provenance};
 
 #[derive(DeriveMigrationName)]
-pub struct Migration;
+pub(crate) struct Migration;
 
 #[derive(DeriveIden)]
 #[expect(
     clippy::enum_variant_names,
     reason = "variants are the table's column names"
 )]
-pub enum Firearm {
+pub(crate) enum Firearm {
     Table,
     Id,
     Manufacturer,

@@ -6,7 +6,7 @@ use crate::m20261127_000001_create_agency::Agency;
 use crate::m20261127_000002_create_firearm::Firearm;
 
 #[derive(DeriveMigrationName)]
-pub struct Migration;
+pub(crate) struct Migration;
 
 #[derive(DeriveIden)]
 #[expect(

@@ -5,7 +5,7 @@ use crate::common::{index, with_provenance};
 use crate::m20261127_000002_create_firearm::Firearm;
 
 #[derive(DeriveMigrationName)]
-pub struct Migration;
+pub(crate) struct Migration;
 
 #[derive(DeriveIden)]
 enum Seizure {

@@ -4,10 +4,10 @@ use sea_orm_migration::schema::*;
 use crate::common::{index, with_provenance};
 
 #[derive(DeriveMigrationName)]
-pub struct Migration;
+pub(crate) struct Migration;
 
 #[derive(DeriveIden)]
-pub enum FundingAward {
+pub(crate) enum FundingAward {
     Table,
     Id,
     AwardNumber,

@@ -6,7 +6,7 @@ use crate::m20261127_000001_create_agency::Agency;
 use crate::m20261127_000005_create_funding_award::FundingAward;
 
 #[derive(DeriveMigrationName)]
-pub struct Migration;
+pub(crate) struct Migration;
 
 #[derive(DeriveIden)]
 enum TrainingEvent {

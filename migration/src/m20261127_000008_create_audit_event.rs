@@ -4,7 +4,7 @@ use sea_orm_migration::schema::*;
 use crate::common::index;
 
 #[derive(DeriveMigrationName)]
-pub struct Migration;
+pub(crate) struct Migration;
 
 #[derive(DeriveIden)]
 enum AuditEvent {

@@ -3,7 +3,7 @@
 
 /// One firearm model. `weights` are relative frequencies per source class, in the order
 /// U.S.-manufactured, U.S.-imported, foreign, undetermined.
-pub struct Model {
+pub(super) struct Model {
     pub manufacturer: &'static str,
     pub model: &'static str,
     pub caliber: &'static str,
@@ -36,7 +36,7 @@ const fn m(
     }
 }
 
-pub const PISTOLS: &[Model] = &[
+pub(super) const PISTOLS: &[Model] = &[
     m(
         "Glock",
         "19",
@@ -133,7 +133,7 @@ pub const PISTOLS: &[Model] = &[
     ),
 ];
 
-pub const REVOLVERS: &[Model] = &[
+pub(super) const REVOLVERS: &[Model] = &[
     m(
         "Heritage",
         "Rough Rider",
@@ -193,7 +193,7 @@ pub const REVOLVERS: &[Model] = &[
     ),
 ];
 
-pub const RIFLES: &[Model] = &[
+pub(super) const RIFLES: &[Model] = &[
     m(
         "Century Arms",
         "WASR-10",
@@ -273,7 +273,7 @@ pub const RIFLES: &[Model] = &[
     ),
 ];
 
-pub const RIFLES_50: &[Model] = &[
+pub(super) const RIFLES_50: &[Model] = &[
     m("Barrett", "M82A1", ".50", "US", None, "BAR", [70, 0, 0, 10]),
     m("ArmaLite", "AR-50", ".50", "US", None, "AR", [30, 0, 0, 5]),
     m(
@@ -287,7 +287,7 @@ pub const RIFLES_50: &[Model] = &[
     ),
 ];
 
-pub const SHOTGUNS: &[Model] = &[
+pub(super) const SHOTGUNS: &[Model] = &[
     m(
         "Remington",
         "870",
@@ -327,7 +327,7 @@ pub const SHOTGUNS: &[Model] = &[
     ),
 ];
 
-pub const OTHERS: &[Model] = &[
+pub(super) const OTHERS: &[Model] = &[
     m("Intratec", "TEC-9", "9mm", "US", None, "", [30, 0, 0, 10]),
     m(
         "Masterpiece Arms",
@@ -368,7 +368,7 @@ pub const OTHERS: &[Model] = &[
 ];
 
 /// Mexican recovery states with relative weights and municipalities (the first is the most likely).
-pub const MX_RECOVERY: &[(&str, u32, &[&str])] = &[
+pub(super) const MX_RECOVERY: &[(&str, u32, &[&str])] = &[
     (
         "MX-TAM",
         140,
@@ -416,7 +416,7 @@ pub const MX_RECOVERY: &[(&str, u32, &[&str])] = &[
 ];
 
 /// U.S. states of first retail sale of firearms traced to a purchaser, with relative weights.
-pub const US_PURCHASE: &[(&str, u32)] = &[
+pub(super) const US_PURCHASE: &[(&str, u32)] = &[
     ("TX", 430),
     ("AZ", 220),
     ("CA", 90),
@@ -444,7 +444,7 @@ pub const US_PURCHASE: &[(&str, u32)] = &[
 ];
 
 /// Southwest border ports of entry with their state.
-pub const PORTS_OF_ENTRY: &[(&str, &str, u32)] = &[
+pub(super) const PORTS_OF_ENTRY: &[(&str, &str, u32)] = &[
     ("Laredo", "TX", 18),
     ("El Paso", "TX", 14),
     ("Hidalgo", "TX", 10),
@@ -463,7 +463,7 @@ pub const PORTS_OF_ENTRY: &[(&str, &str, u32)] = &[
 ];
 
 /// How smugglers hid firearms in seizures.
-pub const CONCEALMENT: &[&str] = &[
+pub(super) const CONCEALMENT: &[&str] = &[
     "Vehicle floor compartment",
     "Spare tire",
     "Fuel tank",

@@ -11,7 +11,7 @@
 //! Scale multiplies the trace and seizure volumes. Funding awards, training events, eTrace access
 //! dates and performance measures describe programmes rather than volumes and stay fixed.
 
-pub mod calibration;
+pub(crate) mod calibration;
 mod catalog;
 mod programs;
 mod seizures;
@@ -171,11 +171,11 @@ impl Gen {
     }
 
     /// An index drawn with the given relative weights.
-    pub fn pick_weighted<T>(&mut self, items: &[T], weight: impl Fn(&T) -> u32) -> usize {
+    pub(crate) fn pick_weighted<T>(&mut self, items: &[T], weight: impl Fn(&T) -> u32) -> usize {
         pick_weighted(&mut self.rng, items, weight)
     }
 
-    pub fn chance(&mut self, per_mille: u32) -> bool {
+    pub(crate) fn chance(&mut self, per_mille: u32) -> bool {
         self.rng.random_range(0..1000) < per_mille
     }
 }

@@ -15,16 +15,16 @@ use crate::domain::calendar::{fiscal_year, fiscal_year_bounds};
 use crate::domain::codes::MX_STATES;
 use crate::store::{self, demo::MaxIds};
 
-pub const FUNDING_PROGRAM: &str = "Merida Initiative: firearms interdiction";
+pub(super) const FUNDING_PROGRAM: &str = "Merida Initiative: firearms interdiction";
 
-pub struct Programs {
+pub(super) struct Programs {
     pub funding_awards: u64,
     pub training_events: u64,
     pub performance_measures: u64,
     pub etrace_agencies: u64,
 }
 
-pub async fn generate(
+pub(super) async fn generate(
     db: &DatabaseConnection,
     g: &mut Gen,
     ids: MaxIds,

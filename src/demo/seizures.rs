@@ -21,9 +21,9 @@ use crate::domain::calendar::{fiscal_year, fiscal_year_bounds};
 use crate::store::{self, demo::MaxIds};
 
 /// Operation names.
-pub const SOUTHWEST_BORDER_TASK_FORCE: &str = "Southwest Border Task Force";
-pub const BEST_TASK_FORCE: &str = "Border Enforcement Security Task Force (BEST)";
-pub const JOINT_OPERATION: &str = "Joint ICE-CBP Southbound Operation";
+pub(super) const SOUTHWEST_BORDER_TASK_FORCE: &str = "Southwest Border Task Force";
+pub(super) const BEST_TASK_FORCE: &str = "Border Enforcement Security Task Force (BEST)";
+pub(super) const JOINT_OPERATION: &str = "Joint ICE-CBP Southbound Operation";
 
 /// Seized firearms written per transaction (at least; a seizure is never split).
 const FLUSH_FIREARMS: usize = 4_000;
@@ -141,7 +141,7 @@ fn ice_groups(scale: f64) -> anyhow::Result<Vec<Group>> {
     Ok(groups)
 }
 
-pub struct Seized {
+pub(super) struct Seized {
     pub seizures: u64,
     pub firearm_links: u64,
     pub new_firearms: u64,
@@ -172,7 +172,7 @@ struct State<'a> {
     summary: Seized,
 }
 
-pub async fn generate(
+pub(super) async fn generate(
     db: &DatabaseConnection,
     g: &mut Gen,
     traced: &Traced,
@@ -446,6 +446,18 @@ async fn flush(db: &DatabaseConnection, g: &mut Gen, pending: &mut Pending) -> a
     Ok(())
 }
 
+/// What became of a demo seizure's firearms, spread by its id (not drawn from the generator, so the
+/// rest of the dataset is unchanged): 70% retained as evidence, 15% transferred to ATF, 10%
+/// destroyed, 5% returned to their owner. Illustrative: no published figure gives the split.
+fn disposition(id: i64) -> Disposition {
+    match id.rem_euclid(20) {
+        0..=13 => Disposition::RetainedAsEvidence,
+        14..=16 => Disposition::TransferredToAtf,
+        17..=18 => Disposition::Destroyed,
+        _ => Disposition::ReturnedToOwner,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::rerecorded_serial;
@@ -460,17 +472,5 @@ mod tests {
                 assert_eq!(normalize_serial(&other), normalize_serial(original));
             }
         }
-    }
-}
-
-/// What became of a demo seizure's firearms, spread by its id (not drawn from the generator, so the
-/// rest of the dataset is unchanged): 70% retained as evidence, 15% transferred to ATF, 10%
-/// destroyed, 5% returned to their owner. Illustrative: no published figure gives the split.
-fn disposition(id: i64) -> Disposition {
-    match id.rem_euclid(20) {
-        0..=13 => Disposition::RetainedAsEvidence,
-        14..=16 => Disposition::TransferredToAtf,
-        17..=18 => Disposition::Destroyed,
-        _ => Disposition::ReturnedToOwner,
     }
 }

@@ -17,7 +17,7 @@ use super::{Gen, SOURCE_SYSTEM, TRACE_BATCH, allocate, scaled, split_margins};
 use crate::store::{self, demo::MaxIds};
 
 /// Source classes in the order the calibration tables use.
-pub const CLASSES: [SourceClass; 4] = [
+pub(super) const CLASSES: [SourceClass; 4] = [
     SourceClass::UsManufactured,
     SourceClass::UsImported,
     SourceClass::Foreign,
@@ -26,7 +26,7 @@ pub const CLASSES: [SourceClass; 4] = [
 
 /// Kinds of firearm the plan counts; `Rifle50` is a .50 caliber rifle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(super) enum Kind {
     Pistol,
     Revolver,
     Rifle,
@@ -36,7 +36,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 6] = [
+    pub(super) const ALL: [Kind; 6] = [
         Kind::Pistol,
         Kind::Revolver,
         Kind::Rifle,
@@ -45,7 +45,7 @@ impl Kind {
         Kind::Other,
     ];
 
-    pub fn firearm_type(self) -> FirearmType {
+    pub(super) fn firearm_type(self) -> FirearmType {
         match self {
             Kind::Pistol => FirearmType::Pistol,
             Kind::Revolver => FirearmType::Revolver,
@@ -55,7 +55,7 @@ impl Kind {
         }
     }
 
-    pub fn models(self) -> &'static [catalog::Model] {
+    pub(super) fn models(self) -> &'static [catalog::Model] {
         match self {
             Kind::Pistol => catalog::PISTOLS,
             Kind::Revolver => catalog::REVOLVERS,
@@ -183,7 +183,7 @@ struct PeriodSpec {
 }
 
 /// The per-year cell counts for the whole dataset.
-pub struct Plan {
+pub(super) struct Plan {
     years: Vec<YearPlan>,
 }
 
@@ -193,7 +193,7 @@ struct YearPlan {
 }
 
 impl Plan {
-    pub fn total_traces(&self) -> u64 {
+    pub(super) fn total_traces(&self) -> u64 {
         self.years
             .iter()
             .flat_map(|y| y.cells.iter().map(|c| c.1))
@@ -249,7 +249,7 @@ fn period_specs() -> [PeriodSpec; 4] {
 }
 
 /// Builds the plan for a scale.
-pub fn plan(scale: f64) -> anyhow::Result<Plan> {
+pub(super) fn plan(scale: f64) -> anyhow::Result<Plan> {
     let rest = rest_kind_weights();
     let strata = strata_2022_2023();
     let mut years = Vec::new();
@@ -340,7 +340,7 @@ fn period_cells(
 }
 
 /// What the trace generator wrote.
-pub struct Traced {
+pub(super) struct Traced {
     pub traces: u64,
     /// Ids of the traced firearms: `first_firearm_id..=last_firearm_id`.
     pub first_firearm_id: i64,
@@ -348,7 +348,7 @@ pub struct Traced {
 }
 
 /// The serial number as recorded on a trace (all-digit serials keep their leading zeros).
-pub fn recorded_serial(prefix: &str, number: u64) -> String {
+pub(super) fn recorded_serial(prefix: &str, number: u64) -> String {
     if prefix.is_empty() {
         format!("00{number}")
     } else {
@@ -358,10 +358,10 @@ pub fn recorded_serial(prefix: &str, number: u64) -> String {
 
 /// Serial numbers of traced firearms start here; seized-only firearms use [`SEIZED_SERIAL_BASE`].
 const TRACED_SERIAL_BASE: u64 = 10_000_000;
-pub const SEIZED_SERIAL_BASE: u64 = 900_000_000;
+pub(super) const SEIZED_SERIAL_BASE: u64 = 900_000_000;
 
 /// Writes every trace of the plan, year by year, in batches.
-pub async fn generate(
+pub(super) async fn generate(
     db: &sea_orm::DatabaseConnection,
     g: &mut Gen,
     plan: &Plan,
@@ -439,7 +439,7 @@ fn traced_firearm(g: &mut Gen, cell: Cell, id: i64, id_base: i64) -> firearm::Mo
 }
 
 /// A firearm row of a catalogue model for a source class.
-pub fn new_firearm(
+pub(super) fn new_firearm(
     g: &Gen,
     model: &catalog::Model,
     kind: Kind,
@@ -615,7 +615,7 @@ fn pick_recovery(g: &mut Gen, recovery: &Recovery) -> usize {
 }
 
 /// A day of the calendar year, uniformly.
-pub fn random_day(g: &mut Gen, year: i32) -> anyhow::Result<NaiveDate> {
+pub(super) fn random_day(g: &mut Gen, year: i32) -> anyhow::Result<NaiveDate> {
     let first = NaiveDate::from_ymd_opt(year, 1, 1)
         .ok_or_else(|| anyhow::anyhow!("year {year} is out of range"))?;
     let days = if first.leap_year() { 366 } else { 365 };

@@ -1,7 +1,7 @@
 //! Code lists the data is validated against.
 
 /// The 32 Mexican states, ISO 3166-2:MX, with their names.
-pub const MX_STATES: [(&str, &str); 32] = [
+pub(crate) const MX_STATES: [(&str, &str); 32] = [
     ("MX-AGU", "Aguascalientes"),
     ("MX-BCN", "Baja California"),
     ("MX-BCS", "Baja California Sur"),
@@ -37,28 +37,25 @@ pub const MX_STATES: [(&str, &str); 32] = [
 ];
 
 /// USPS codes of the 50 states, the District of Columbia and the inhabited territories.
-pub const US_STATES: [&str; 56] = [
+pub(crate) const US_STATES: [&str; 56] = [
     "AL", "AK", "AZ", "AR", "CA", "CO", "CT", "DE", "FL", "GA", "HI", "ID", "IL", "IN", "IA", "KS",
     "KY", "LA", "ME", "MD", "MA", "MI", "MN", "MS", "MO", "MT", "NE", "NV", "NH", "NJ", "NM", "NY",
     "NC", "ND", "OH", "OK", "OR", "PA", "RI", "SC", "SD", "TN", "TX", "UT", "VT", "VA", "WA", "WV",
     "WI", "WY", "DC", "PR", "GU", "VI", "AS", "MP",
 ];
 
-/// The U.S. states on the border with Mexico.
-pub const BORDER_STATES: [&str; 4] = ["CA", "AZ", "NM", "TX"];
-
 /// Whether `code` is an ISO 3166-2:MX state code such as "MX-SON".
-pub fn is_mx_state(code: &str) -> bool {
+pub(crate) fn is_mx_state(code: &str) -> bool {
     MX_STATES.iter().any(|(c, _)| *c == code)
 }
 
 /// Whether `code` is a USPS state or territory code such as "TX".
-pub fn is_us_state(code: &str) -> bool {
+pub(crate) fn is_us_state(code: &str) -> bool {
     US_STATES.contains(&code)
 }
 
 /// Whether `code` looks like an ISO 3166-1 alpha-2 country code (two upper-case letters).
-pub fn is_country_code(code: &str) -> bool {
+pub(crate) fn is_country_code(code: &str) -> bool {
     code.len() == 2 && code.bytes().all(|b| b.is_ascii_uppercase())
 }
 

@@ -2,7 +2,7 @@
 //! Pure functions with no I/O, shared by import, demo data and the API.
 
 pub mod calendar;
-pub mod codes;
-pub mod money;
-pub mod names;
-pub mod scalars;
+pub(crate) mod codes;
+pub(crate) mod money;
+pub(crate) mod names;
+pub(crate) mod scalars;

@@ -2,7 +2,7 @@
 //! two places ("1250000.00"); floats never touch them.
 
 /// Formats cents as dollars with two places: 125000050 → "1250000.50".
-pub fn format_cents(cents: i64) -> String {
+pub(crate) fn format_cents(cents: i64) -> String {
     let sign = if cents < 0 { "-" } else { "" };
     let abs = cents.unsigned_abs();
     format!("{sign}{}.{:02}", abs / 100, abs % 100)
@@ -10,7 +10,7 @@ pub fn format_cents(cents: i64) -> String {
 
 /// Parses a dollar amount ("1250000", "1250000.5", "1,250,000.50", "$12.00") into cents.
 /// Refuses more than two decimal places, signs, exponents and anything that is not a number.
-pub fn parse_dollars(text: &str) -> Result<i64, String> {
+pub(crate) fn parse_dollars(text: &str) -> Result<i64, String> {
     let cleaned: String = text
         .trim()
         .trim_start_matches('$')

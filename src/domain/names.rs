@@ -2,7 +2,7 @@
 
 /// A snake-case or upper-case name in the API's camel case: `recovery_state` and
 /// `RECOVERY_STATE` both become `recoveryState`.
-pub fn camel_case(name: &str) -> String {
+pub(crate) fn camel_case(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     let mut upper = false;
     for c in name.chars() {

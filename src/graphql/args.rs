@@ -8,10 +8,10 @@ use crate::error::Error;
 use crate::store::page::{KeyValue, PageArgs};
 
 /// The cursor of a connection: the sort key values of its row, opaque to clients.
-pub type Cursor = OpaqueCursor<Vec<KeyValue>>;
+pub(crate) type Cursor = OpaqueCursor<Vec<KeyValue>>;
 
 /// Parses an `ID` argument into a row id.
-pub fn row_id(id: &ID) -> async_graphql::Result<i64> {
+pub(crate) fn row_id(id: &ID) -> async_graphql::Result<i64> {
     id.parse::<i64>()
         .ok()
         .filter(|i| *i > 0)
@@ -20,7 +20,10 @@ pub fn row_id(id: &ID) -> async_graphql::Result<i64> {
 }
 
 /// Reads the page arguments of a connection field.
-pub fn page_args(first: Option<i32>, after: Option<String>) -> async_graphql::Result<PageArgs> {
+pub(crate) fn page_args(
+    first: Option<i32>,
+    after: Option<String>,
+) -> async_graphql::Result<PageArgs> {
     use async_graphql::connection::CursorType;
     let after = match after {
         Some(text) => Some(

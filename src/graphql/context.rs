@@ -40,7 +40,7 @@ impl RequestContext {
 }
 
 /// Reads the request context; its absence means the request was never authenticated.
-pub fn request<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<&'a RequestContext> {
+pub(crate) fn request<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<&'a RequestContext> {
     ctx.data::<RequestContext>().map_err(|_| {
         use async_graphql::ErrorExtensions;
         async_graphql::Error::new("authentication required")

@@ -6,22 +6,22 @@ use async_graphql::ErrorExtensions;
 use crate::error::Error;
 
 /// The codes a client can rely on.
-pub mod code {
-    pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
-    pub const FORBIDDEN: &str = "FORBIDDEN";
-    pub const BAD_USER_INPUT: &str = "BAD_USER_INPUT";
-    pub const NOT_FOUND: &str = "NOT_FOUND";
-    pub const CONFLICT: &str = "CONFLICT";
-    pub const INTERNAL: &str = "INTERNAL";
+pub(crate) mod code {
+    pub(crate) const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
+    pub(crate) const FORBIDDEN: &str = "FORBIDDEN";
+    pub(crate) const BAD_USER_INPUT: &str = "BAD_USER_INPUT";
+    pub(crate) const NOT_FOUND: &str = "NOT_FOUND";
+    pub(crate) const CONFLICT: &str = "CONFLICT";
+    pub(crate) const INTERNAL: &str = "INTERNAL";
     /// The database is unreachable or busy; the HTTP status is 503 and a retry may succeed.
-    pub const UNAVAILABLE: &str = "UNAVAILABLE";
+    pub(crate) const UNAVAILABLE: &str = "UNAVAILABLE";
     /// The request ran longer than `limits.request_timeout_secs`; HTTP 503.
-    pub const TIMEOUT: &str = "TIMEOUT";
+    pub(crate) const TIMEOUT: &str = "TIMEOUT";
     /// The caller sent more requests than its rate allows; HTTP 429.
-    pub const RATE_LIMITED: &str = "RATE_LIMITED";
+    pub(crate) const RATE_LIMITED: &str = "RATE_LIMITED";
     /// The operation exceeds a request limit (size, tokens, depth, complexity, directives,
     /// fragment recursion); HTTP 400, refused before any database work.
-    pub const LIMIT_EXCEEDED: &str = "LIMIT_EXCEEDED";
+    pub(crate) const LIMIT_EXCEEDED: &str = "LIMIT_EXCEEDED";
 }
 
 impl ErrorExtensions for Error {
@@ -82,7 +82,7 @@ tokio::task_local! {
 
 /// Runs `work` with `correlation_id` as the id its INTERNAL errors quote (and log), so a caller
 /// quoting it finds the request's log lines and audit event.
-pub async fn with_correlation_id<F: std::future::Future>(
+pub(crate) async fn with_correlation_id<F: std::future::Future>(
     correlation_id: String,
     work: F,
 ) -> F::Output {
@@ -100,7 +100,7 @@ fn correlation_id() -> String {
 
 /// Converts a service result into a GraphQL result carrying the error's code. (A bare `?` would
 /// use async-graphql's blanket conversion and lose the code.)
-pub trait ResultExt<T> {
+pub(crate) trait ResultExt<T> {
     fn gql(self) -> async_graphql::Result<T>;
 }
 
@@ -111,11 +111,11 @@ impl<T> ResultExt<T> for Result<T, Error> {
 }
 
 /// A FORBIDDEN error for a field the caller's role may not read.
-pub fn field_forbidden(entity: &str, field: &str) -> async_graphql::Error {
+pub(crate) fn field_forbidden(entity: &str, field: &str) -> async_graphql::Error {
     Error::Forbidden(format!("your role may not read {entity}.{field}")).extend()
 }
 
 /// The GraphQL error of a failed DataLoader batch.
-pub fn loader_error(error: std::sync::Arc<Error>) -> async_graphql::Error {
+pub(crate) fn loader_error(error: std::sync::Arc<Error>) -> async_graphql::Error {
     error.as_ref().extend()
 }

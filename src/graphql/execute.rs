@@ -13,10 +13,10 @@ use crate::audit::{self, NewEvent, Outcome};
 use crate::policy::{Access, validate_purpose};
 
 /// The header a caller states its purpose of access in.
-pub const PURPOSE_HEADER: &str = "X-Access-Purpose";
+pub(crate) const PURPOSE_HEADER: &str = "X-Access-Purpose";
 
 /// Reads and checks the stated purpose, if any.
-pub fn purpose_from_header(value: Option<&str>) -> Result<Option<String>, String> {
+pub(crate) fn purpose_from_header(value: Option<&str>) -> Result<Option<String>, String> {
     value.map(validate_purpose).transpose()
 }
 
@@ -52,7 +52,7 @@ fn outcome(response: &Response) -> Outcome {
 }
 
 /// Runs one request as `access` and records it in the audit trail.
-pub async fn execute(
+pub(crate) async fn execute(
     schema: &HubSchema,
     db: &DatabaseConnection,
     access: Access,

@@ -12,7 +12,7 @@ use crate::store::grants::{self, NewGrant};
 
 /// A grant: `role` may read rows of `entity` matching `rowFilter` from `startsAt` until `endsAt`.
 #[derive(SimpleObject)]
-pub struct AccessGrant {
+pub(crate) struct AccessGrant {
     pub id: ID,
     pub role: Role,
     /// "trace", "seizure", "training" or "fundingAward".
@@ -50,7 +50,7 @@ impl From<access_grant::Model> for AccessGrant {
 }
 
 #[derive(Debug, Clone, InputObject)]
-pub struct GrantInput {
+pub(crate) struct GrantInput {
     /// The role that may read: ATF, ICE, CBP or STATE.
     pub role: Role,
     /// "trace", "seizure", "training" or "fundingAward".
@@ -65,7 +65,7 @@ pub struct GrantInput {
 }
 
 #[derive(Default)]
-pub struct GrantQuery;
+pub(crate) struct GrantQuery;
 
 #[Object]
 impl GrantQuery {
@@ -84,7 +84,7 @@ impl GrantQuery {
 }
 
 #[derive(Default)]
-pub struct GrantMutation;
+pub(crate) struct GrantMutation;
 
 #[Object]
 impl GrantMutation {

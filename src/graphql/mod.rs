@@ -1,20 +1,20 @@
 //! The GraphQL API: the contract's types, query roots and mutations. Resolvers translate arguments
 //! and call `store`; they never query tables themselves.
 
-pub mod args;
-pub mod context;
-pub mod errors;
-pub mod execute;
-pub mod grants;
-pub mod loaders;
-pub mod mutation;
-pub mod query;
+pub(crate) mod args;
+pub(crate) mod context;
+pub(crate) mod errors;
+pub(crate) mod execute;
+pub(crate) mod grants;
+pub(crate) mod loaders;
+pub(crate) mod mutation;
+pub(crate) mod query;
 pub mod shape;
-pub mod stats;
-pub mod types;
-pub mod visibility;
-pub mod withheld;
-pub mod write_inputs;
+pub(crate) mod stats;
+pub(crate) mod types;
+pub(crate) mod visibility;
+pub(crate) mod withheld;
+pub(crate) mod write_inputs;
 
 use async_graphql::{EmptySubscription, Schema};
 

@@ -15,7 +15,7 @@ use crate::policy::EntityKind;
 use crate::store::{scope::writer_agency, writes};
 
 /// How many rows one import mutation may carry.
-pub const MAX_IMPORT_ROWS: usize = 5_000;
+pub(crate) const MAX_IMPORT_ROWS: usize = 5_000;
 
 #[derive(MergedObject, Default)]
 pub struct Mutation(
@@ -28,7 +28,7 @@ pub struct Mutation(
 
 /// An import column ("recovery_state", "firearms[0].firearm_type") as the API's field path
 /// ("recoveryState", "firearms[0].type").
-pub fn api_field(column: &str) -> String {
+pub(crate) fn api_field(column: &str) -> String {
     use crate::domain::names::camel_case as camel;
     let firearm = |rest: &str| {
         if rest == "type" {
@@ -113,7 +113,7 @@ async fn refuse_taken(
 
 /// The outcome of a bulk import.
 #[derive(SimpleObject)]
-pub struct ImportReport {
+pub(crate) struct ImportReport {
     pub accepted: i64,
     pub rejected: i64,
     pub errors: Vec<ImportProblem>,
@@ -123,7 +123,7 @@ pub struct ImportReport {
 /// One problem of one row: the row's 1-based position in `rows`, the field, what is wrong.
 #[derive(SimpleObject)]
 #[graphql(name = "ImportError")]
-pub struct ImportProblem {
+pub(crate) struct ImportProblem {
     pub row: i64,
     pub field: Option<String>,
     pub message: String,
@@ -186,7 +186,7 @@ fn numbered<T, R: From<T>>(rows: Vec<T>) -> Vec<(usize, R)> {
 }
 
 #[derive(Default)]
-pub struct TraceMutation;
+pub(crate) struct TraceMutation;
 
 #[Object]
 impl TraceMutation {
@@ -271,7 +271,7 @@ impl TraceMutation {
 }
 
 #[derive(Default)]
-pub struct SeizureMutation;
+pub(crate) struct SeizureMutation;
 
 #[Object]
 impl SeizureMutation {
@@ -360,7 +360,7 @@ impl SeizureMutation {
 }
 
 #[derive(Default)]
-pub struct TrainingMutation;
+pub(crate) struct TrainingMutation;
 
 #[Object]
 impl TrainingMutation {
@@ -435,7 +435,7 @@ impl TrainingMutation {
 }
 
 #[derive(Default)]
-pub struct FundingMutation;
+pub(crate) struct FundingMutation;
 
 #[Object]
 impl FundingMutation {

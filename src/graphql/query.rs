@@ -33,7 +33,7 @@ pub struct Query(
 );
 
 #[derive(Default)]
-pub struct ViewerQuery;
+pub(crate) struct ViewerQuery;
 
 #[Object]
 impl ViewerQuery {
@@ -78,7 +78,7 @@ impl ViewerQuery {
 }
 
 #[derive(Default)]
-pub struct TraceQuery;
+pub(crate) struct TraceQuery;
 
 #[Object]
 impl TraceQuery {
@@ -119,7 +119,7 @@ impl TraceQuery {
 }
 
 #[derive(Default)]
-pub struct SeizureQuery;
+pub(crate) struct SeizureQuery;
 
 #[Object]
 impl SeizureQuery {
@@ -159,7 +159,7 @@ impl SeizureQuery {
 }
 
 #[derive(Default)]
-pub struct TrainingQuery;
+pub(crate) struct TrainingQuery;
 
 #[Object]
 impl TrainingQuery {
@@ -199,7 +199,7 @@ impl TrainingQuery {
 }
 
 #[derive(Default)]
-pub struct FundingQuery;
+pub(crate) struct FundingQuery;
 
 #[Object]
 impl FundingQuery {
@@ -243,7 +243,7 @@ impl FundingQuery {
 }
 
 #[derive(Default)]
-pub struct FirearmQuery;
+pub(crate) struct FirearmQuery;
 
 #[Object]
 impl FirearmQuery {
@@ -265,7 +265,7 @@ impl FirearmQuery {
 }
 
 #[derive(Default)]
-pub struct AuditQuery;
+pub(crate) struct AuditQuery;
 
 #[Object]
 impl AuditQuery {

@@ -39,7 +39,7 @@ fn sum(bucket: &Bucket, i: usize) -> Option<i64> {
 
 /// Only the grouped dimensions are non-null.
 #[derive(SimpleObject, Default)]
-pub struct TraceKey {
+pub(crate) struct TraceKey {
     pub year: Option<i32>,
     pub recovery_state: Option<String>,
     pub source_class: Option<SourceClass>,
@@ -51,7 +51,7 @@ pub struct TraceKey {
 }
 
 #[derive(SimpleObject)]
-pub struct TraceBucket {
+pub(crate) struct TraceBucket {
     pub key: TraceKey,
     pub count: Option<i64>,
     pub suppressed: bool,
@@ -59,14 +59,14 @@ pub struct TraceBucket {
 }
 
 #[derive(SimpleObject)]
-pub struct TraceStats {
+pub(crate) struct TraceStats {
     pub total: Option<i64>,
     pub suppressed: bool,
     pub buckets: Vec<TraceBucket>,
 }
 
 impl TraceStats {
-    pub fn new(answer: Answer, group_by: &[TraceDimension]) -> TraceStats {
+    pub(crate) fn new(answer: Answer, group_by: &[TraceDimension]) -> TraceStats {
         use TraceDimension as D;
         let buckets = answer
             .buckets
@@ -99,7 +99,7 @@ impl TraceStats {
 }
 
 #[derive(SimpleObject, Default)]
-pub struct SeizureKey {
+pub(crate) struct SeizureKey {
     pub fiscal_year: Option<i32>,
     pub seizing_agency: Option<Agency>,
     pub us_state: Option<String>,
@@ -109,7 +109,7 @@ pub struct SeizureKey {
 }
 
 #[derive(SimpleObject)]
-pub struct SeizureBucket {
+pub(crate) struct SeizureBucket {
     pub key: SeizureKey,
     pub count: Option<i64>,
     pub firearms: Option<i64>,
@@ -118,14 +118,14 @@ pub struct SeizureBucket {
 }
 
 #[derive(SimpleObject)]
-pub struct SeizureStats {
+pub(crate) struct SeizureStats {
     pub total: Option<i64>,
     pub suppressed: bool,
     pub buckets: Vec<SeizureBucket>,
 }
 
 impl SeizureStats {
-    pub fn new(answer: Answer, group_by: &[SeizureDimension]) -> SeizureStats {
+    pub(crate) fn new(answer: Answer, group_by: &[SeizureDimension]) -> SeizureStats {
         use SeizureDimension as D;
         let buckets = answer
             .buckets
@@ -157,7 +157,7 @@ impl SeizureStats {
 }
 
 #[derive(SimpleObject, Default)]
-pub struct TrainingKey {
+pub(crate) struct TrainingKey {
     pub fiscal_year: Option<i32>,
     pub course: Option<CourseKind>,
     pub provider: Option<Agency>,
@@ -165,7 +165,7 @@ pub struct TrainingKey {
 }
 
 #[derive(SimpleObject)]
-pub struct TrainingBucket {
+pub(crate) struct TrainingBucket {
     pub key: TrainingKey,
     pub count: Option<i64>,
     pub participants: Option<i64>,
@@ -174,14 +174,14 @@ pub struct TrainingBucket {
 }
 
 #[derive(SimpleObject)]
-pub struct TrainingStats {
+pub(crate) struct TrainingStats {
     pub total: Option<i64>,
     pub suppressed: bool,
     pub buckets: Vec<TrainingBucket>,
 }
 
 impl TrainingStats {
-    pub fn new(answer: Answer, group_by: &[TrainingDimension]) -> TrainingStats {
+    pub(crate) fn new(answer: Answer, group_by: &[TrainingDimension]) -> TrainingStats {
         use TrainingDimension as D;
         let buckets = answer
             .buckets
@@ -211,7 +211,7 @@ impl TrainingStats {
 }
 
 #[derive(SimpleObject, Default)]
-pub struct FundingKey {
+pub(crate) struct FundingKey {
     pub fiscal_year: Option<i32>,
     pub category: Option<FundingCategory>,
     pub implementing_agency: Option<Agency>,
@@ -219,7 +219,7 @@ pub struct FundingKey {
 }
 
 #[derive(SimpleObject)]
-pub struct FundingBucket {
+pub(crate) struct FundingBucket {
     pub key: FundingKey,
     pub count: Option<i64>,
     pub obligated: Option<Money>,
@@ -228,7 +228,7 @@ pub struct FundingBucket {
 }
 
 #[derive(SimpleObject)]
-pub struct FundingStats {
+pub(crate) struct FundingStats {
     pub total: Option<i64>,
     pub obligated: Option<Money>,
     pub suppressed: bool,
@@ -236,7 +236,7 @@ pub struct FundingStats {
 }
 
 impl FundingStats {
-    pub fn new(answer: Answer, group_by: &[FundingDimension]) -> FundingStats {
+    pub(crate) fn new(answer: Answer, group_by: &[FundingDimension]) -> FundingStats {
         use FundingDimension as D;
         let buckets = answer
             .buckets

@@ -22,14 +22,14 @@ use super::args::{Cursor, page_args};
 
 /// `totalCount` beside `edges`, `nodes` and `pageInfo`.
 #[derive(SimpleObject)]
-pub struct Totals {
+pub(crate) struct Totals {
     pub total_count: i64,
 }
 
-pub type Conn<N> = Connection<Cursor, N, Totals>;
+pub(crate) type Conn<N> = Connection<Cursor, N, Totals>;
 
 /// Builds a connection from a store page.
-pub fn connection<M, N: async_graphql::OutputType>(
+pub(crate) fn connection<M, N: async_graphql::OutputType>(
     page: Page<M>,
     node: impl Fn(M) -> N,
 ) -> Conn<N> {
@@ -49,7 +49,7 @@ pub fn connection<M, N: async_graphql::OutputType>(
 }
 
 /// Pages an in-memory list (an edge's few rows) by id.
-pub fn page_of<M>(
+pub(crate) fn page_of<M>(
     rows: Vec<M>,
     id: impl Fn(&M) -> i64,
     args: &PageArgs,
@@ -99,7 +99,7 @@ pub fn page_of<M>(
     })
 }
 
-pub struct Provenance {
+pub(crate) struct Provenance {
     owner: Agency,
     source_system: String,
     ingested_at: DateTime<Utc>,
@@ -128,7 +128,7 @@ macro_rules! provenance {
     };
 }
 
-pub struct Trace(pub trace::Model);
+pub(crate) struct Trace(pub trace::Model);
 
 #[Object]
 impl Trace {
@@ -195,7 +195,7 @@ impl Trace {
     }
 }
 
-pub struct Firearm(pub firearm::Model);
+pub(crate) struct Firearm(pub firearm::Model);
 
 #[Object]
 impl Firearm {
@@ -262,7 +262,7 @@ impl Firearm {
     }
 }
 
-pub struct Seizure(pub seizure::Model);
+pub(crate) struct Seizure(pub seizure::Model);
 
 #[Object]
 impl Seizure {
@@ -331,7 +331,7 @@ impl Seizure {
     }
 }
 
-pub struct Training(pub training_event::Model);
+pub(crate) struct Training(pub training_event::Model);
 
 #[Object]
 impl Training {
@@ -393,7 +393,7 @@ impl Training {
     }
 }
 
-pub struct FundingAward(pub funding_award::Model);
+pub(crate) struct FundingAward(pub funding_award::Model);
 
 #[Object]
 impl FundingAward {
@@ -450,7 +450,7 @@ impl FundingAward {
     }
 }
 
-pub struct AuditEvent(pub audit_event::Model);
+pub(crate) struct AuditEvent(pub audit_event::Model);
 
 #[Object]
 impl AuditEvent {
@@ -499,7 +499,7 @@ pub enum RowAccess {
 }
 
 #[derive(SimpleObject)]
-pub struct EntityPermission {
+pub(crate) struct EntityPermission {
     /// "trace", "seizure", "training", "fundingAward", "firearm", "auditEvent"
     pub entity: String,
     pub rows: RowAccess,
@@ -509,7 +509,7 @@ pub struct EntityPermission {
 
 /// The caller and what its role may read and write.
 #[derive(SimpleObject)]
-pub struct Viewer {
+pub(crate) struct Viewer {
     pub subject: String,
     pub role: Role,
     pub scopes: Vec<String>,

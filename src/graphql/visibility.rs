@@ -72,7 +72,7 @@ fn has_rows(access: &Access, kind: EntityKind) -> bool {
 /// shows when the role reads the entity's rows (or its aggregates, for `…Stats`), a mutation when
 /// the role writes the entity, a field of an entity type when the policy lets the caller read it
 /// and, for an edge, when the role reads the rows it leads to. Every other field shows.
-pub fn visible(access: &Access, type_name: &str, field: &str) -> bool {
+pub(crate) fn visible(access: &Access, type_name: &str, field: &str) -> bool {
     match type_name {
         "Query" => QUERY_ROOTS
             .iter()
@@ -115,10 +115,10 @@ macro_rules! visibility_fns {
     ($($module:ident = $type_name:literal { $($function:ident = $field:literal),* $(,)? })*) => {
         $(
             #[doc = concat!("Visibility of the fields of `", $type_name, "`.")]
-            pub mod $module {
+            pub(crate) mod $module {
                 $(
                     #[doc = concat!("Whether the caller sees `", $type_name, ".", $field, "`.")]
-                    pub fn $function(ctx: &async_graphql::Context<'_>) -> bool {
+                    pub(crate) fn $function(ctx: &async_graphql::Context<'_>) -> bool {
                         super::seen(ctx, $type_name, $field)
                     }
                 )*
@@ -191,7 +191,7 @@ visibility_fns! {
 
 /// The SDL the caller's role sees: the full schema's SDL without the fields [`visible`] hides from
 /// it, and without the types that are then out of reach, as the role's introspection shows them.
-pub fn sdl_for(access: &Access) -> anyhow::Result<String> {
+pub(crate) fn sdl_for(access: &Access) -> anyhow::Result<String> {
     role_sdl(&super::sdl(), access)
 }
 

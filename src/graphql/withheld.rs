@@ -32,7 +32,7 @@ impl Withheld {
 }
 
 /// The extension that answers withheld fields with `null` and FORBIDDEN.
-pub struct WithheldFields;
+pub(crate) struct WithheldFields;
 
 impl ExtensionFactory for WithheldFields {
     fn create(&self) -> Arc<dyn Extension> {

@@ -69,7 +69,7 @@ impl From<FirearmInput> for FirearmRecord {
 }
 
 /// The record of a stored firearm, for merging a patch.
-pub fn firearm_record(f: &firearm::Model) -> FirearmRecord {
+pub(crate) fn firearm_record(f: &firearm::Model) -> FirearmRecord {
     FirearmRecord {
         firearm_manufacturer: Some(f.manufacturer.clone()),
         firearm_model: f.model.clone(),
@@ -120,7 +120,7 @@ impl From<TraceInput> for TraceRecord {
 
 /// Changes to a trace; absent fields stay as they are, `null` clears a nullable one.
 #[derive(Debug, Clone, Default, InputObject)]
-pub struct TracePatch {
+pub(crate) struct TracePatch {
     pub firearm: Option<FirearmInput>,
     pub requesting_agency: Option<String>,
     pub recovery_date: Option<Date>,
@@ -137,7 +137,7 @@ pub struct TracePatch {
 
 impl TracePatch {
     /// The stored trace (unmasked) with this patch applied.
-    pub fn apply(self, t: &trace::Model, f: &firearm::Model) -> TraceRecord {
+    pub(crate) fn apply(self, t: &trace::Model, f: &firearm::Model) -> TraceRecord {
         TraceRecord {
             trace_number: Some(t.trace_number.clone()),
             recovery_date: set(date(Date(t.recovery_date)), self.recovery_date, date),
@@ -209,7 +209,7 @@ impl From<SeizureInput> for SeizureRecord {
 
 /// Changes to a seizure; `firearms`, when given, replaces the list.
 #[derive(Debug, Clone, Default, InputObject)]
-pub struct SeizurePatch {
+pub(crate) struct SeizurePatch {
     pub operation: MaybeUndefined<String>,
     pub seized_on: Option<Date>,
     pub us_state: Option<String>,
@@ -222,7 +222,7 @@ pub struct SeizurePatch {
 }
 
 impl SeizurePatch {
-    pub fn apply(self, s: &seizure::Model, firearms: &[firearm::Model]) -> SeizureRecord {
+    pub(crate) fn apply(self, s: &seizure::Model, firearms: &[firearm::Model]) -> SeizureRecord {
         SeizureRecord {
             case_number: Some(s.case_number.clone()),
             seizing_agency: text(s.seizing_agency),
@@ -277,7 +277,7 @@ impl From<TrainingInput> for TrainingRecord {
 }
 
 #[derive(Debug, Clone, Default, InputObject)]
-pub struct TrainingPatch {
+pub(crate) struct TrainingPatch {
     pub course: Option<CourseKind>,
     pub start_date: Option<Date>,
     pub end_date: Option<Date>,
@@ -289,7 +289,11 @@ pub struct TrainingPatch {
 }
 
 impl TrainingPatch {
-    pub fn apply(self, t: &training_event::Model, award_number: Option<String>) -> TrainingRecord {
+    pub(crate) fn apply(
+        self,
+        t: &training_event::Model,
+        award_number: Option<String>,
+    ) -> TrainingRecord {
         TrainingRecord {
             reference: Some(t.reference.clone()),
             course: set(text(t.course), self.course, text),
@@ -340,7 +344,7 @@ impl From<FundingAwardInput> for FundingRecord {
 }
 
 #[derive(Debug, Clone, Default, InputObject)]
-pub struct FundingAwardPatch {
+pub(crate) struct FundingAwardPatch {
     pub fiscal_year: Option<i32>,
     pub program: Option<String>,
     pub category: Option<FundingCategory>,
@@ -352,7 +356,7 @@ pub struct FundingAwardPatch {
 }
 
 impl FundingAwardPatch {
-    pub fn apply(self, a: &funding_award::Model) -> FundingRecord {
+    pub(crate) fn apply(self, a: &funding_award::Model) -> FundingRecord {
         let money = |m: Money| Some(format_cents(m.0));
         FundingRecord {
             award_number: Some(a.award_number.clone()),

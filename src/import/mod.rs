@@ -10,7 +10,7 @@ mod csv;
 mod file;
 mod json;
 mod read;
-pub mod records;
+pub(crate) mod records;
 mod validate;
 
 use std::fmt;

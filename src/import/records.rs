@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 /// A record type an import reads: its columns, and those that must be present.
-pub trait Record: Sized + serde::de::DeserializeOwned {
+pub(crate) trait Record: Sized + serde::de::DeserializeOwned {
     /// Every column, in the documented order.
     const COLUMNS: &'static [&'static str];
     /// Columns a CSV header must have (their values are required).

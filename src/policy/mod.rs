@@ -427,4 +427,4 @@ mod tests {
     }
 }
 
-pub mod suppression;
+pub(crate) mod suppression;

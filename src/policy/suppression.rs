@@ -20,21 +20,21 @@ use std::collections::{HashMap, HashSet};
 
 /// One key cell of a group.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Cell {
+pub(crate) enum Cell {
     Null,
     Int(i64),
     Text(String),
 }
 
 impl Cell {
-    pub fn as_int(&self) -> Option<i64> {
+    pub(crate) fn as_int(&self) -> Option<i64> {
         match self {
             Cell::Int(i) => Some(*i),
             _ => None,
         }
     }
 
-    pub fn as_text(&self) -> Option<&str> {
+    pub(crate) fn as_text(&self) -> Option<&str> {
         match self {
             Cell::Text(s) => Some(s),
             _ => None,
@@ -44,7 +44,7 @@ impl Cell {
 
 /// One group: its key cells, its row count and its sums.
 #[derive(Debug, Clone)]
-pub struct Group {
+pub(crate) struct Group {
     pub keys: Vec<Cell>,
     pub count: i64,
     pub sums: Vec<i64>,
@@ -52,7 +52,7 @@ pub struct Group {
 
 /// A group as answered: counts and sums are `None` when withheld.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Bucket {
+pub(crate) struct Bucket {
     pub keys: Vec<Cell>,
     pub count: Option<i64>,
     pub sums: Vec<Option<i64>>,
@@ -62,7 +62,7 @@ pub struct Bucket {
 
 /// A grouped answer.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Answer {
+pub(crate) struct Answer {
     pub total: Option<i64>,
     pub total_sums: Vec<Option<i64>>,
     pub suppressed: bool,
@@ -70,7 +70,11 @@ pub struct Answer {
 }
 
 /// The exact answer, for roles with exact aggregates.
-pub fn exact(groups: Vec<Group>, medians: impl Fn(&[Cell]) -> Option<i64>, sums: usize) -> Answer {
+pub(crate) fn exact(
+    groups: Vec<Group>,
+    medians: impl Fn(&[Cell]) -> Option<i64>,
+    sums: usize,
+) -> Answer {
     let total = groups.iter().map(|g| g.count).sum();
     let mut total_sums = vec![0i64; sums];
     for g in &groups {
@@ -97,7 +101,7 @@ pub fn exact(groups: Vec<Group>, medians: impl Fn(&[Cell]) -> Option<i64>, sums:
 }
 
 /// Which cells of a canonical table are withheld (primary and complementary suppression).
-pub fn withheld_cells(cells: &[Group], threshold: i64) -> HashSet<Vec<Cell>> {
+pub(crate) fn withheld_cells(cells: &[Group], threshold: i64) -> HashSet<Vec<Cell>> {
     let n = cells.len();
     let dims = cells.first().map_or(0, |c| c.keys.len());
     let mut withheld: Vec<bool> = cells.iter().map(|c| c.count < threshold).collect();
@@ -151,7 +155,7 @@ pub fn withheld_cells(cells: &[Group], threshold: i64) -> HashSet<Vec<Cell>> {
 
 /// The answer over `groups` (the filtered cells) with the canonical table's withheld cells, and
 /// its total when no cell is withheld and it is not itself small.
-pub fn suppressed(
+pub(crate) fn suppressed(
     groups: Vec<Group>,
     medians: impl Fn(&[Cell]) -> Option<i64>,
     sums: usize,

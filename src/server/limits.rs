@@ -14,10 +14,10 @@ use crate::config::LimitsSettings;
 
 /// Why a document was refused; the message names the limit's setting.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Exceeded(pub String);
+pub(crate) struct Exceeded(pub String);
 
 /// The document's size, token count and bracket nesting, before parsing.
-pub fn check_text(query: &str, limits: &LimitsSettings) -> Result<(), Exceeded> {
+pub(crate) fn check_text(query: &str, limits: &LimitsSettings) -> Result<(), Exceeded> {
     if query.len() > limits.document_bytes {
         return Err(Exceeded(format!(
             "the GraphQL document is {} bytes; at most {} are accepted (limits.document_bytes)",
@@ -141,7 +141,10 @@ fn lex(bytes: &[u8], mut i: usize) -> (Lexeme, usize) {
 
 /// Every operation's and fragment's selections with fragments expanded (each field, alias and
 /// spread counts one) must stay within `limits.complexity`, and no fragment may spread itself.
-pub fn check_expansion(doc: &ExecutableDocument, limits: &LimitsSettings) -> Result<(), Exceeded> {
+pub(crate) fn check_expansion(
+    doc: &ExecutableDocument,
+    limits: &LimitsSettings,
+) -> Result<(), Exceeded> {
     let mut sizes: HashMap<&str, Option<usize>> = HashMap::new();
     let too_many = |n: usize| {
         Exceeded(format!(

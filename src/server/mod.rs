@@ -13,9 +13,9 @@
 
 mod admission;
 mod execution;
-pub mod limits;
-pub mod rate;
-pub mod request_id;
+pub(crate) mod limits;
+pub(crate) mod rate;
+pub(crate) mod request_id;
 
 use std::net::TcpListener;
 use std::sync::Arc;

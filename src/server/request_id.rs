@@ -11,14 +11,14 @@ use actix_web::http::header::{HeaderName, HeaderValue};
 use tracing::Span;
 use tracing_actix_web::{DefaultRootSpanBuilder, RequestId, RootSpanBuilder};
 
-pub const HEADER: &str = "x-request-id";
+pub(crate) const HEADER: &str = "x-request-id";
 
 /// The correlation id of the request, in its extensions.
 #[derive(Debug, Clone)]
-pub struct CorrelationId(pub String);
+pub(crate) struct CorrelationId(pub String);
 
 /// The root span of every request, with `correlation_id` beside tracing-actix-web's fields.
-pub struct HubRootSpan;
+pub(crate) struct HubRootSpan;
 
 impl RootSpanBuilder for HubRootSpan {
     fn on_request_start(request: &ServiceRequest) -> Span {
@@ -55,7 +55,7 @@ fn usable(id: &str) -> bool {
 }
 
 /// Sets `X-Request-Id` on a response from the request's correlation id.
-pub fn echo<B>(correlation: Option<CorrelationId>, response: &mut ServiceResponse<B>) {
+pub(crate) fn echo<B>(correlation: Option<CorrelationId>, response: &mut ServiceResponse<B>) {
     if let Some(CorrelationId(id)) = correlation
         && let Ok(value) = HeaderValue::from_str(&id)
     {

@@ -31,7 +31,7 @@ impl Described for event::Entity {
 }
 
 /// The events the caller may read.
-pub fn visible(access: &Access) -> Result<Condition> {
+pub(crate) fn visible(access: &Access) -> Result<Condition> {
     match (access.rule(KIND).rows, access.agency()) {
         (Rows::All, _) => Ok(Condition::all()),
         // Accesses to the agency's own data by others (data-owner transparency).
@@ -78,7 +78,7 @@ fn condition(f: &AuditFilter) -> Result<Condition> {
 }
 
 /// A page of the audit events the caller may read, newest first.
-pub async fn list<C: ConnectionTrait>(
+pub(crate) async fn list<C: ConnectionTrait>(
     db: &C,
     access: &Access,
     filter: Option<&AuditFilter>,

@@ -14,10 +14,10 @@ use sea_orm::{
 };
 
 /// Bind parameters per statement: below SQLite's limit (32,766) and PostgreSQL's (65,535).
-pub const MAX_BIND_PARAMETERS: usize = 30_000;
+pub(crate) const MAX_BIND_PARAMETERS: usize = 30_000;
 
 /// Whether the database holds no traces, seizures, training events or funding awards.
-pub async fn holds_no_owned_records(db: &DatabaseConnection) -> anyhow::Result<bool> {
+pub(crate) async fn holds_no_owned_records(db: &DatabaseConnection) -> anyhow::Result<bool> {
     let counts = [
         trace::Entity::find().count(db).await,
         seizure::Entity::find().count(db).await,
@@ -34,7 +34,7 @@ pub async fn holds_no_owned_records(db: &DatabaseConnection) -> anyhow::Result<b
 
 /// The largest ids in use, so generated rows can carry their ids explicitly.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct MaxIds {
+pub(crate) struct MaxIds {
     pub firearm: i64,
     pub trace: i64,
     pub seizure: i64,
@@ -58,7 +58,7 @@ where
     Ok(max.flatten().unwrap_or(0))
 }
 
-pub async fn max_ids(db: &DatabaseConnection) -> anyhow::Result<MaxIds> {
+pub(crate) async fn max_ids(db: &DatabaseConnection) -> anyhow::Result<MaxIds> {
     Ok(MaxIds {
         firearm: max_id::<firearm::Entity, _>(db, firearm::Column::Id).await?,
         trace: max_id::<trace::Entity, _>(db, trace::Column::Id).await?,
@@ -109,7 +109,7 @@ where
 }
 
 /// Inserts traced firearms and their traces in one transaction.
-pub async fn insert_traces(
+pub(crate) async fn insert_traces(
     db: &DatabaseConnection,
     firearms: &[firearm::Model],
     traces: &[trace::Model],
@@ -121,7 +121,7 @@ pub async fn insert_traces(
 }
 
 /// Inserts seizures, their new firearms and the links in one transaction.
-pub async fn insert_seizures(
+pub(crate) async fn insert_seizures(
     db: &DatabaseConnection,
     firearms: &[firearm::Model],
     seizures: &[seizure::Model],
@@ -136,7 +136,7 @@ pub async fn insert_seizures(
 
 /// Inserts funding awards, training events and performance measures (measures whose code exists
 /// already are kept as they are), and sets the agencies' eTrace access dates, in one transaction.
-pub async fn insert_programs(
+pub(crate) async fn insert_programs(
     db: &DatabaseConnection,
     awards: &[funding_award::Model],
     events: &[training_event::Model],
@@ -162,7 +162,7 @@ pub async fn insert_programs(
 }
 
 /// The firearms with these ids.
-pub async fn firearms_by_ids(
+pub(crate) async fn firearms_by_ids(
     db: &DatabaseConnection,
     ids: &[i64],
 ) -> anyhow::Result<Vec<firearm::Model>> {
@@ -180,7 +180,7 @@ pub async fn firearms_by_ids(
 }
 
 /// After rows were inserted with explicit ids, moves PostgreSQL's id sequences past them.
-pub async fn sync_id_sequences(db: &DatabaseConnection) -> anyhow::Result<()> {
+pub(crate) async fn sync_id_sequences(db: &DatabaseConnection) -> anyhow::Result<()> {
     if db.get_database_backend() != DbBackend::Postgres {
         return Ok(());
     }

@@ -18,7 +18,7 @@ use crate::error::Result;
 use crate::policy::{Access, EntityKind};
 
 /// One field of an entity's API type, as the store knows it.
-pub struct Field<M: 'static> {
+pub(crate) struct Field<M: 'static> {
     /// The field's name in the API and in the policy.
     pub name: &'static str,
     /// How the store blanks the field for a caller who may not read it; `None` for a field no
@@ -30,7 +30,7 @@ pub struct Field<M: 'static> {
 
 impl<M> Field<M> {
     /// A field every reader of the row sees.
-    pub const fn shown(name: &'static str) -> Field<M> {
+    pub(crate) const fn shown(name: &'static str) -> Field<M> {
         Field {
             name,
             blank: None,
@@ -40,7 +40,7 @@ impl<M> Field<M> {
 
     /// A field a policy may hide: the store blanks it with `blank`, and the API answers `null`
     /// with FORBIDDEN.
-    pub const fn hideable(name: &'static str, blank: fn(&mut M)) -> Field<M> {
+    pub(crate) const fn hideable(name: &'static str, blank: fn(&mut M)) -> Field<M> {
         Field {
             name,
             blank: Some(blank),
@@ -49,7 +49,7 @@ impl<M> Field<M> {
     }
 
     /// A field leading to the rows of another entity, read through that entity's door.
-    pub const fn edge(name: &'static str, to: EntityKind) -> Field<M> {
+    pub(crate) const fn edge(name: &'static str, to: EntityKind) -> Field<M> {
         Field {
             name,
             blank: None,
@@ -59,7 +59,7 @@ impl<M> Field<M> {
 }
 
 /// An entity's descriptor: its kind and every field of its API type.
-pub trait Described {
+pub(crate) trait Described {
     type Row: 'static;
     const KIND: EntityKind;
     const FIELDS: &'static [Field<Self::Row>];
@@ -79,14 +79,14 @@ pub trait Described {
 
 /// A column an entity can be ordered by: its SQL expression, how it compares, and a row's value
 /// of it (carried in the cursor).
-pub struct OrderKey<M> {
+pub(crate) struct OrderKey<M> {
     pub expr: SimpleExpr,
     pub kind: KeyKind,
     pub value: fn(&M) -> KeyValue,
 }
 
 /// What the door reads of every owned row: its id and the agency owning it.
-pub trait Row {
+pub(crate) trait Row {
     fn id(&self) -> i64;
     fn owner(&self) -> Agency;
 }
@@ -113,7 +113,9 @@ rows!(
 );
 
 /// An entity owned by an agency, behind the door: the rest of its descriptor.
-pub trait Owned: EntityTrait<Model: Row> + Described<Row = <Self as EntityTrait>::Model> {
+pub(crate) trait Owned:
+    EntityTrait<Model: Row> + Described<Row = <Self as EntityTrait>::Model>
+{
     /// The filter input the entity's lists take.
     type Filter: Nested;
     /// The fields its lists can be ordered by.
@@ -164,7 +166,7 @@ fn seen<E: Owned>(access: &Access, rows: Vec<E::Model>) -> Vec<E::Model> {
 
 /// A page of the rows the caller may read, matching `filter`, in `order` (each key with whether it
 /// descends) and then by id.
-pub async fn list<E, C>(
+pub(crate) async fn list<E, C>(
     db: &C,
     access: &Access,
     filter: Option<&E::Filter>,
@@ -204,7 +206,7 @@ where
 }
 
 /// One row by id: `None` when it does not exist or is outside the caller's rows.
-pub async fn get<E, C>(db: &C, access: &Access, id: i64) -> Result<Option<E::Model>>
+pub(crate) async fn get<E, C>(db: &C, access: &Access, id: i64) -> Result<Option<E::Model>>
 where
     E: Owned,
     C: ConnectionTrait,
@@ -213,7 +215,7 @@ where
 }
 
 /// One row by its natural key: `None` when it does not exist or is outside the caller's rows.
-pub async fn by_key<E, C>(db: &C, access: &Access, key: &str) -> Result<Option<E::Model>>
+pub(crate) async fn by_key<E, C>(db: &C, access: &Access, key: &str) -> Result<Option<E::Model>>
 where
     E: Owned,
     C: ConnectionTrait,
@@ -237,7 +239,11 @@ where
 
 /// Rows by id, for DataLoader batches; ids outside the caller's rows are absent, and a role that
 /// reads no rows of the entity gets none.
-pub async fn by_ids<E, C>(db: &C, access: &Access, ids: &[i64]) -> Result<HashMap<i64, E::Model>>
+pub(crate) async fn by_ids<E, C>(
+    db: &C,
+    access: &Access,
+    ids: &[i64],
+) -> Result<HashMap<i64, E::Model>>
 where
     E: Owned,
     C: ConnectionTrait,
@@ -259,7 +265,7 @@ where
 /// The readable rows of each parent, for an edge whose rows name their parent in `parent`
 /// (`parent_of` reads it from a row), ordered by `order` and then id. A role that reads no rows of
 /// the entity gets none.
-pub async fn by_parent<E, C>(
+pub(crate) async fn by_parent<E, C>(
     db: &C,
     access: &Access,
     parent: E::Column,
@@ -292,7 +298,7 @@ where
 
 /// The readable rows of each parent through a link table, given its `(parent, row)` id pairs, in
 /// id order.
-pub async fn by_links<E, C>(
+pub(crate) async fn by_links<E, C>(
     db: &C,
     access: &Access,
     links: &[(i64, i64)],

@@ -10,14 +10,14 @@ use entity::{
 
 /// Both ends inclusive.
 #[derive(Debug, Clone, Default, InputObject)]
-pub struct DateRange {
+pub(crate) struct DateRange {
     pub from: Option<Date>,
     pub to: Option<Date>,
 }
 
 /// Both ends inclusive.
 #[derive(Debug, Clone, Default, InputObject)]
-pub struct IntRange {
+pub(crate) struct IntRange {
     pub min: Option<i32>,
     pub max: Option<i32>,
 }
@@ -37,7 +37,7 @@ pub enum SortDirection {
     concrete(name = "TrainingOrder", params(TrainingOrderField)),
     concrete(name = "FundingOrder", params(FundingOrderField))
 )]
-pub struct Order<F: async_graphql::InputType> {
+pub(crate) struct Order<F: async_graphql::InputType> {
     pub field: F,
     #[graphql(default_with = "Some(SortDirection::Asc)")]
     pub direction: Option<SortDirection>,
@@ -45,13 +45,13 @@ pub struct Order<F: async_graphql::InputType> {
 
 impl<F: async_graphql::InputType + Copy> Order<F> {
     /// The field and whether it descends.
-    pub fn key(&self) -> (F, bool) {
+    pub(crate) fn key(&self) -> (F, bool) {
         (self.field, self.direction == Some(SortDirection::Desc))
     }
 }
 
 #[derive(Debug, Clone, Default, InputObject)]
-pub struct TraceFilter {
+pub(crate) struct TraceFilter {
     pub recovered_between: Option<DateRange>,
     pub year: Option<IntRange>,
     pub recovery_state: Option<Vec<String>>,
@@ -75,7 +75,7 @@ pub enum TraceOrderField {
     TimeToCrimeDays,
 }
 
-pub type TraceOrder = Order<TraceOrderField>;
+pub(crate) type TraceOrder = Order<TraceOrderField>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
 pub enum TraceDimension {
@@ -90,7 +90,7 @@ pub enum TraceDimension {
 }
 
 #[derive(Debug, Clone, Default, InputObject)]
-pub struct FirearmFilter {
+pub(crate) struct FirearmFilter {
     pub manufacturer: Option<Vec<String>>,
     #[graphql(name = "type")]
     pub firearm_type: Option<Vec<FirearmType>>,
@@ -99,7 +99,7 @@ pub struct FirearmFilter {
 }
 
 #[derive(Debug, Clone, Default, InputObject)]
-pub struct SeizureFilter {
+pub(crate) struct SeizureFilter {
     pub seized_between: Option<DateRange>,
     pub fiscal_year: Option<IntRange>,
     pub seizing_agency: Option<Vec<Agency>>,
@@ -118,7 +118,7 @@ pub enum SeizureOrderField {
     FirearmCount,
 }
 
-pub type SeizureOrder = Order<SeizureOrderField>;
+pub(crate) type SeizureOrder = Order<SeizureOrderField>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
 pub enum SeizureDimension {
@@ -131,7 +131,7 @@ pub enum SeizureDimension {
 }
 
 #[derive(Debug, Clone, Default, InputObject)]
-pub struct TrainingFilter {
+pub(crate) struct TrainingFilter {
     pub held_between: Option<DateRange>,
     pub fiscal_year: Option<IntRange>,
     pub course: Option<Vec<CourseKind>>,
@@ -148,7 +148,7 @@ pub enum TrainingOrderField {
     Participants,
 }
 
-pub type TrainingOrder = Order<TrainingOrderField>;
+pub(crate) type TrainingOrder = Order<TrainingOrderField>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
 pub enum TrainingDimension {
@@ -159,7 +159,7 @@ pub enum TrainingDimension {
 }
 
 #[derive(Debug, Clone, Default, InputObject)]
-pub struct FundingFilter {
+pub(crate) struct FundingFilter {
     pub fiscal_year: Option<IntRange>,
     pub category: Option<Vec<FundingCategory>>,
     pub implementing_agency: Option<Vec<Agency>>,
@@ -175,7 +175,7 @@ pub enum FundingOrderField {
     Obligated,
 }
 
-pub type FundingOrder = Order<FundingOrderField>;
+pub(crate) type FundingOrder = Order<FundingOrderField>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
 pub enum FundingDimension {
@@ -186,7 +186,7 @@ pub enum FundingDimension {
 }
 
 #[derive(Debug, Clone, Default, InputObject)]
-pub struct AuditFilter {
+pub(crate) struct AuditFilter {
     pub subject: Option<String>,
     pub role: Option<Vec<Role>>,
     pub between: Option<DateRange>,
@@ -194,12 +194,12 @@ pub struct AuditFilter {
 }
 
 /// The `and`, `or` and `not` parts of a filter, which combine with its own fields.
-pub trait Nested: Sized {
+pub(crate) trait Nested: Sized {
     fn nested(&self) -> Parts<'_, Self>;
 }
 
 /// A filter's `and`, `or` and `not`, each when given.
-pub type Parts<'a, F> = (Option<&'a [F]>, Option<&'a [F]>, Option<&'a F>);
+pub(crate) type Parts<'a, F> = (Option<&'a [F]>, Option<&'a [F]>, Option<&'a F>);
 
 macro_rules! nested {
     ($($filter:ty),*) => {

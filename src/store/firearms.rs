@@ -18,7 +18,7 @@ use crate::policy::{Access, EntityKind, Rows};
 const KIND: EntityKind = EntityKind::Firearm;
 
 /// Firearm criteria shared by the firearm filter and the trace filter.
-pub struct FirearmCriteria<'a> {
+pub(crate) struct FirearmCriteria<'a> {
     pub manufacturer: Option<&'a [String]>,
     pub firearm_type: Option<&'a [FirearmType]>,
     pub caliber: Option<&'a [String]>,
@@ -27,7 +27,7 @@ pub struct FirearmCriteria<'a> {
 
 impl FirearmCriteria<'_> {
     /// The condition on `firearm`, or `None` when no criterion is set.
-    pub fn condition(&self) -> Result<Option<Condition>> {
+    pub(crate) fn condition(&self) -> Result<Option<Condition>> {
         use firearm::Column as F;
         let mut c = Condition::all();
         let mut any = false;
@@ -56,7 +56,7 @@ impl FirearmCriteria<'_> {
 }
 
 /// The firearms the caller may read.
-pub fn visible(access: &Access) -> Result<Condition> {
+pub(crate) fn visible(access: &Access) -> Result<Condition> {
     match access.rule(KIND).rows {
         Rows::All => Ok(Condition::all()),
         // A role granted traces or seizures reads their firearms as if linked.
@@ -117,7 +117,7 @@ pub fn visible(access: &Access) -> Result<Condition> {
 }
 
 /// The `firearm` table joined to a grouped query on `firearm_id`.
-pub fn join_to(select: &mut SelectStatement, firearm_id: SimpleExpr) {
+pub(crate) fn join_to(select: &mut SelectStatement, firearm_id: SimpleExpr) {
     select.inner_join(
         firearm::Entity,
         firearm_id.equals((firearm::Entity, firearm::Column::Id)),
@@ -169,7 +169,7 @@ impl Owned for firearm::Entity {
 }
 
 /// The readable firearms of each seizure, for the seizure → firearms edge, in id order.
-pub async fn by_seizures<C: ConnectionTrait>(
+pub(crate) async fn by_seizures<C: ConnectionTrait>(
     db: &C,
     access: &Access,
     seizure_ids: &[i64],

@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::policy::{Access, EntityKind, Grant};
 
 /// The entities a grant can open.
-pub const GRANTABLE: [EntityKind; 4] = [
+pub(crate) const GRANTABLE: [EntityKind; 4] = [
     EntityKind::Trace,
     EntityKind::Seizure,
     EntityKind::Training,
@@ -28,7 +28,7 @@ pub const GRANTABLE: [EntityKind; 4] = [
 
 /// What oversight asks for.
 #[derive(Debug, Clone)]
-pub struct NewGrant {
+pub(crate) struct NewGrant {
     pub role: Role,
     pub entity: String,
     pub row_filter: Option<String>,
@@ -47,7 +47,7 @@ fn in_force(now: DateTime<Utc>) -> Condition {
 /// The grants in force for a role now, each row filter compiled once. A stored grant whose filter
 /// no longer compiles (the filter's shape changed since it was made) opens nothing: it is logged
 /// here and reported to oversight by `accessGrants` (its `problem`).
-pub async fn in_force_for(
+pub(crate) async fn in_force_for(
     db: &DatabaseConnection,
     role: Role,
     now: DateTime<Utc>,
@@ -91,7 +91,7 @@ fn compile_stored(g: &grant::Model) -> Result<Grant> {
 }
 
 /// Why a stored grant opens nothing, for oversight; `None` when it applies as made.
-pub fn problem(g: &grant::Model) -> Option<String> {
+pub(crate) fn problem(g: &grant::Model) -> Option<String> {
     compile_stored(g).err().map(|e| e.to_string())
 }
 
@@ -122,7 +122,7 @@ fn compile(kind: EntityKind, json: &serde_json::Value) -> Result<Condition> {
 }
 
 /// Makes a grant (oversight only), recording it in the audit trail in the same transaction.
-pub async fn create(
+pub(crate) async fn create(
     db: &DatabaseConnection,
     access: &Access,
     new: NewGrant,
@@ -191,7 +191,7 @@ pub async fn create(
 }
 
 /// Revokes a grant (oversight only); it stops working at once.
-pub async fn revoke(
+pub(crate) async fn revoke(
     db: &DatabaseConnection,
     access: &Access,
     id: i64,
@@ -220,7 +220,7 @@ pub async fn revoke(
 }
 
 /// The grants the caller may see: all for oversight, its own role's for an agency.
-pub async fn list(
+pub(crate) async fn list(
     db: &DatabaseConnection,
     access: &Access,
     in_force_only: bool,

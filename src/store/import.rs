@@ -26,7 +26,7 @@ const CHUNK: usize = 500;
 
 /// Where the records of one import come from and when they arrived.
 #[derive(Debug, Clone)]
-pub struct Provenance {
+pub(crate) struct Provenance {
     pub source_system: String,
     pub ingested_at: DateTime<Utc>,
     /// For an update through the API: the version the client read. Changing a record whose stored
@@ -72,7 +72,7 @@ where
 
 /// What one import did, record by record.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct WriteCounts {
+pub(crate) struct WriteCounts {
     pub inserted: usize,
     pub updated: usize,
     pub unchanged: usize,
@@ -98,7 +98,7 @@ enum Written {
 
 /// A validated firearm.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FirearmRow {
+pub(crate) struct FirearmRow {
     pub manufacturer: String,
     pub model: Option<String>,
     pub firearm_type: FirearmType,
@@ -112,7 +112,7 @@ pub struct FirearmRow {
 
 /// A validated trace with its firearm.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TraceRow {
+pub(crate) struct TraceRow {
     pub trace_number: String,
     pub requesting_agency: String,
     pub recovery_date: NaiveDate,
@@ -132,7 +132,7 @@ pub struct TraceRow {
 
 /// A validated seizure with its firearms.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SeizureRow {
+pub(crate) struct SeizureRow {
     pub case_number: String,
     pub seizing_agency: Agency,
     pub operation: Option<String>,
@@ -150,7 +150,7 @@ pub struct SeizureRow {
 
 /// A validated training event; the award number is already resolved to its id.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TrainingRow {
+pub(crate) struct TrainingRow {
     pub reference: String,
     pub course: CourseKind,
     pub provider: Agency,
@@ -167,7 +167,7 @@ pub struct TrainingRow {
 
 /// A validated funding award; amounts in cents.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FundingRow {
+pub(crate) struct FundingRow {
     pub award_number: String,
     pub fiscal_year: i32,
     pub program: String,
@@ -203,7 +203,7 @@ fn as_vec(keys: &BTreeSet<String>) -> Vec<String> {
 }
 
 /// The agencies among `codes` that exist, by code.
-pub async fn agencies_by_code<C: ConnectionTrait>(
+pub(crate) async fn agencies_by_code<C: ConnectionTrait>(
     db: &C,
     codes: &BTreeSet<String>,
 ) -> Result<HashMap<String, agency::Model>, DbErr> {
@@ -212,7 +212,7 @@ pub async fn agencies_by_code<C: ConnectionTrait>(
 }
 
 /// The ids of the funding awards among `numbers` that exist, by award number.
-pub async fn award_ids_by_number<C: ConnectionTrait>(
+pub(crate) async fn award_ids_by_number<C: ConnectionTrait>(
     db: &C,
     numbers: &BTreeSet<String>,
 ) -> Result<HashMap<String, i64>, DbErr> {

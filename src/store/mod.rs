@@ -3,21 +3,21 @@
 //! `connect` opens the pool for the configured backend (SQLite set up for safe concurrent use, or
 //! PostgreSQL) and `migrate` brings the schema up to date through the `migration` crate.
 
-pub mod audit;
-pub mod demo;
-pub mod door;
-pub mod filters;
-pub mod firearms;
-pub mod funding;
-pub mod grants;
-pub mod import;
-pub mod page;
-pub mod scope;
-pub mod seizures;
-pub mod stats;
-pub mod traces;
-pub mod trainings;
-pub mod writes;
+pub(crate) mod audit;
+pub(crate) mod demo;
+pub(crate) mod door;
+pub(crate) mod filters;
+pub(crate) mod firearms;
+pub(crate) mod funding;
+pub(crate) mod grants;
+pub(crate) mod import;
+pub(crate) mod page;
+pub(crate) mod scope;
+pub(crate) mod seizures;
+pub(crate) mod stats;
+pub(crate) mod traces;
+pub(crate) mod trainings;
+pub(crate) mod writes;
 
 use std::time::Duration;
 

@@ -11,19 +11,19 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 
 /// The largest page a caller may ask for.
-pub const MAX_PAGE_SIZE: i32 = 100;
+pub(crate) const MAX_PAGE_SIZE: i32 = 100;
 
 /// One value of a row's sort key, as carried in a cursor.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
-pub enum KeyValue {
+pub(crate) enum KeyValue {
     Int(i64),
     Text(String),
 }
 
 /// How a sort key's values compare in SQL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyKind {
+pub(crate) enum KeyKind {
     Int,
     Date,
     Text,
@@ -31,14 +31,14 @@ pub enum KeyKind {
 
 /// One column (or expression) of the order.
 #[derive(Debug, Clone)]
-pub struct SortKey {
+pub(crate) struct SortKey {
     pub expr: SimpleExpr,
     pub kind: KeyKind,
     pub descending: bool,
 }
 
 impl SortKey {
-    pub fn new(expr: impl Into<SimpleExpr>, kind: KeyKind, descending: bool) -> SortKey {
+    pub(crate) fn new(expr: impl Into<SimpleExpr>, kind: KeyKind, descending: bool) -> SortKey {
         SortKey {
             expr: expr.into(),
             kind,
@@ -49,7 +49,7 @@ impl SortKey {
 
 /// What a connection asks for.
 #[derive(Debug, Clone, Default)]
-pub struct PageArgs {
+pub(crate) struct PageArgs {
     pub first: Option<i32>,
     /// The key values of the row after which the page starts.
     pub after: Option<Vec<KeyValue>>,
@@ -71,7 +71,7 @@ impl PageArgs {
 
 /// A page of rows, each with the key values its cursor carries.
 #[derive(Debug, Clone)]
-pub struct Page<M> {
+pub(crate) struct Page<M> {
     pub rows: Vec<(Vec<KeyValue>, M)>,
     pub has_next: bool,
     pub has_previous: bool,
@@ -79,7 +79,7 @@ pub struct Page<M> {
 }
 
 impl<M> Page<M> {
-    pub fn map<N>(self, mut f: impl FnMut(M) -> N) -> Page<N> {
+    pub(crate) fn map<N>(self, mut f: impl FnMut(M) -> N) -> Page<N> {
         Page {
             rows: self.rows.into_iter().map(|(k, m)| (k, f(m))).collect(),
             has_next: self.has_next,
@@ -134,7 +134,7 @@ fn after_condition(keys: &[SortKey], after: &[KeyValue]) -> Result<Condition> {
 
 /// Runs a keyset-paginated query: `select` already carries the caller's scope and the filter;
 /// `keys` must end in a unique key. `key_of` reads a row's key values for its cursor.
-pub async fn keyset_page<E, C>(
+pub(crate) async fn keyset_page<E, C>(
     db: &C,
     select: Select<E>,
     keys: &[SortKey],

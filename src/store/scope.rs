@@ -8,12 +8,12 @@ use crate::error::{Error, Result};
 use crate::policy::{Access, EntityKind, Rows};
 
 /// How deeply `and`/`or`/`not` may nest in one filter.
-pub const MAX_FILTER_DEPTH: usize = 6;
+pub(crate) const MAX_FILTER_DEPTH: usize = 6;
 /// How many values one filter list may hold.
-pub const MAX_FILTER_VALUES: usize = 200;
+pub(crate) const MAX_FILTER_VALUES: usize = 200;
 
 /// The refusal for a role that may not read rows of an entity. It says nothing about any row.
-pub fn rows_forbidden(access: &Access, kind: EntityKind) -> Error {
+pub(crate) fn rows_forbidden(access: &Access, kind: EntityKind) -> Error {
     Error::Forbidden(format!(
         "role {} may not read {} rows; use the {}Stats aggregates if the policy allows them",
         access.role(),
@@ -25,7 +25,7 @@ pub fn rows_forbidden(access: &Access, kind: EntityKind) -> Error {
 /// The condition selecting the rows of an owned entity the caller may read: all, its agency's own,
 /// or (funding awards) those its agency implements. Errors with FORBIDDEN when the role reads no
 /// rows at all.
-pub fn owned_rows<C: ColumnTrait>(
+pub(crate) fn owned_rows<C: ColumnTrait>(
     access: &Access,
     kind: EntityKind,
     owner: C,
@@ -53,19 +53,8 @@ pub fn owned_rows<C: ColumnTrait>(
     }
 }
 
-/// Like `owned_rows`, but `None` instead of an error: for edges, where rows the caller may not
-/// read are simply absent.
-pub fn owned_rows_or_none<C: ColumnTrait>(
-    access: &Access,
-    kind: EntityKind,
-    owner: C,
-    implementing: Option<C>,
-) -> Option<Condition> {
-    owned_rows(access, kind, owner, implementing).ok()
-}
-
 /// Checks a filter list's length.
-pub fn check_list<T>(field: &str, values: &[T]) -> Result<()> {
+pub(crate) fn check_list<T>(field: &str, values: &[T]) -> Result<()> {
     if values.len() > MAX_FILTER_VALUES {
         return Err(Error::invalid(
             field,
@@ -76,7 +65,7 @@ pub fn check_list<T>(field: &str, values: &[T]) -> Result<()> {
 }
 
 /// Checks how deeply a filter nests.
-pub fn check_depth(depth: usize) -> Result<()> {
+pub(crate) fn check_depth(depth: usize) -> Result<()> {
     if depth > MAX_FILTER_DEPTH {
         return Err(Error::invalid(
             "filter",
@@ -87,12 +76,12 @@ pub fn check_depth(depth: usize) -> Result<()> {
 }
 
 /// `column IN (subquery)` as a condition.
-pub fn in_subquery<C: ColumnTrait>(column: C, subquery: SelectStatement) -> Condition {
+pub(crate) fn in_subquery<C: ColumnTrait>(column: C, subquery: SelectStatement) -> Condition {
     Condition::all().add(column.in_subquery(subquery))
 }
 
 /// A `SELECT column FROM entity WHERE condition` subquery.
-pub fn select_column<E, C>(entity: E, column: C, condition: Condition) -> SelectStatement
+pub(crate) fn select_column<E, C>(entity: E, column: C, condition: Condition) -> SelectStatement
 where
     E: sea_orm::EntityTrait,
     C: ColumnTrait,
@@ -105,12 +94,12 @@ where
 }
 
 /// An always-false condition.
-pub fn nothing() -> Condition {
+pub(crate) fn nothing() -> Condition {
     Condition::all().add(Expr::cust("1 = 0"))
 }
 
 /// The agency of the caller, for writes.
-pub fn writer_agency(access: &Access, kind: EntityKind) -> Result<Agency> {
+pub(crate) fn writer_agency(access: &Access, kind: EntityKind) -> Result<Agency> {
     match access.agency() {
         Some(agency) if access.can_write(kind) => Ok(agency),
         _ => Err(Error::Forbidden(format!(
@@ -122,7 +111,7 @@ pub fn writer_agency(access: &Access, kind: EntityKind) -> Result<Agency> {
 }
 
 /// Adds `column BETWEEN from AND to` (either end optional, both inclusive).
-pub fn date_range<C: ColumnTrait>(
+pub(crate) fn date_range<C: ColumnTrait>(
     c: Condition,
     column: C,
     range: Option<&super::filters::DateRange>,
@@ -139,7 +128,7 @@ pub fn date_range<C: ColumnTrait>(
 }
 
 /// Adds `min <= column <= max` (either end optional).
-pub fn int_range<C: ColumnTrait>(
+pub(crate) fn int_range<C: ColumnTrait>(
     c: Condition,
     column: C,
     range: Option<&super::filters::IntRange>,
@@ -156,7 +145,12 @@ pub fn int_range<C: ColumnTrait>(
 }
 
 /// Adds `column IN (values)` when the list is given.
-pub fn one_of<C, V>(c: Condition, field: &str, column: C, values: Option<&[V]>) -> Result<Condition>
+pub(crate) fn one_of<C, V>(
+    c: Condition,
+    field: &str,
+    column: C,
+    values: Option<&[V]>,
+) -> Result<Condition>
 where
     C: ColumnTrait,
     V: Clone + Into<sea_orm::Value>,
@@ -167,7 +161,7 @@ where
 }
 
 /// Combines a filter's `and`, `or` and `not` parts with its own condition.
-pub fn combine<F>(
+pub(crate) fn combine<F>(
     mut c: Condition,
     and: Option<&[F]>,
     or: Option<&[F]>,
@@ -198,7 +192,7 @@ pub fn combine<F>(
 /// Widens the caller's row condition for an entity by the grants in force for its role: the rows
 /// each grant's condition selects are readable too. Grants open other agencies' rows, so they
 /// apply only with a stated purpose (without one they are withheld like any other agency's rows).
-pub fn with_grants(
+pub(crate) fn with_grants(
     access: &Access,
     kind: EntityKind,
     base: Result<Condition>,
@@ -222,7 +216,7 @@ pub fn with_grants(
 }
 
 /// Reads a filter input (TraceFilter, …) from JSON, with the API's own validation.
-pub fn parse_filter<F: async_graphql::InputType>(json: &serde_json::Value) -> Result<F> {
+pub(crate) fn parse_filter<F: async_graphql::InputType>(json: &serde_json::Value) -> Result<F> {
     let value = async_graphql::Value::from_json(json.clone())
         .map_err(|e| Error::invalid("rowFilter", e.to_string()))?;
     let parsed = F::parse(Some(value)).map_err(|e| {

@@ -121,7 +121,7 @@ pub(crate) async fn links<C: ConnectionTrait>(
 }
 
 /// The readable seizures of each firearm, for the firearm → seizures edge.
-pub async fn by_firearms<C: ConnectionTrait>(
+pub(crate) async fn by_firearms<C: ConnectionTrait>(
     db: &C,
     access: &Access,
     firearm_ids: &[i64],

@@ -11,20 +11,20 @@ use sea_orm::{Condition, ConnectionTrait, QueryResult, Statement};
 use super::door::Owned;
 use crate::domain::names::camel_case;
 use crate::error::Result;
-pub use crate::policy::suppression::Cell;
+pub(crate) use crate::policy::suppression::Cell;
 use crate::policy::suppression::{Answer, Group};
 use crate::policy::{Access, Aggregates, EntityKind};
 
 /// The type of a grouping dimension's values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DimKind {
+pub(crate) enum DimKind {
     Int,
     Text,
 }
 
 /// A grouped query: the table (with an optional join), the dimensions, the summed metrics and the
 /// condition (caller's scope and filter).
-pub struct GroupedQuery {
+pub(crate) struct GroupedQuery {
     pub select: SelectStatement,
     pub dims: Vec<(SimpleExpr, DimKind)>,
     pub sums: Vec<SimpleExpr>,
@@ -32,14 +32,14 @@ pub struct GroupedQuery {
 
 /// A group's median and how many values it was taken over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Median {
+pub(crate) struct Median {
     pub value: i64,
     pub over: i64,
 }
 
 impl GroupedQuery {
     /// Starts a grouped query over `table` restricted by `condition`.
-    pub fn new(table: impl IntoTableRef, condition: Condition) -> GroupedQuery {
+    pub(crate) fn new(table: impl IntoTableRef, condition: Condition) -> GroupedQuery {
         GroupedQuery {
             select: Query::select().from(table).cond_where(condition).to_owned(),
             dims: Vec::new(),
@@ -85,7 +85,7 @@ impl GroupedQuery {
     }
 
     /// Counts and sums per group, ordered by the group keys.
-    pub async fn groups<C: ConnectionTrait>(&self, db: &C) -> Result<Vec<Group>> {
+    pub(crate) async fn groups<C: ConnectionTrait>(&self, db: &C) -> Result<Vec<Group>> {
         let mut select = self.with_dims();
         select.expr_as(Expr::cust("COUNT(*)"), Alias::new("n"));
         for (i, sum) in self.sums.iter().enumerate() {
@@ -117,7 +117,7 @@ impl GroupedQuery {
 
     /// The true median of `value` per group over rows where it is not null (the mean of the two
     /// middle values when their number is even, rounded half up).
-    pub async fn medians<C: ConnectionTrait>(
+    pub(crate) async fn medians<C: ConnectionTrait>(
         &self,
         db: &C,
         value: SimpleExpr,
@@ -252,7 +252,7 @@ fn not_a_dimension(field: &str) -> crate::error::Error {
 /// The rest of an entity's descriptor for its `…Stats` query: its grouping dimensions (named as
 /// the filter fields that constrain them, `RECOVERY_STATE` ↔ `recoveryState`), the joins they need,
 /// the summed metrics and the metric whose median is reported.
-pub trait Grouped: Owned
+pub(crate) trait Grouped: Owned
 where
     Self::Filter: async_graphql::InputType,
 {
@@ -287,7 +287,7 @@ where
 /// Counts, sums and medians grouped by the given dimensions, computed in the database over every
 /// row matching the filter, answered as the caller's policy allows: exact, with small cells
 /// suppressed, or FORBIDDEN.
-pub async fn stats<E, C>(
+pub(crate) async fn stats<E, C>(
     db: &C,
     access: &Access,
     filter: Option<&E::Filter>,

@@ -142,7 +142,7 @@ impl Grouped for trace::Entity {
 }
 
 /// The readable traces of each firearm, for the firearm → traces edge, oldest recovery first.
-pub async fn by_firearms<C: ConnectionTrait>(
+pub(crate) async fn by_firearms<C: ConnectionTrait>(
     db: &C,
     access: &crate::policy::Access,
     firearm_ids: &[i64],

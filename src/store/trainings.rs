@@ -100,7 +100,7 @@ impl Grouped for training::Entity {
 
 /// The readable training events each award funded, for the award → trainings edge, earliest
 /// first.
-pub async fn by_funding_awards<C: ConnectionTrait>(
+pub(crate) async fn by_funding_awards<C: ConnectionTrait>(
     db: &C,
     access: &Access,
     award_ids: &[i64],

@@ -26,7 +26,7 @@ fn check_owner(access: &Access, kind: EntityKind, owner: entity::Agency) -> Resu
 }
 
 /// Checks the version a client read against the stored one.
-pub fn check_version(kind: EntityKind, stored: i32, expected: i32) -> Result<()> {
+pub(crate) fn check_version(kind: EntityKind, stored: i32, expected: i32) -> Result<()> {
     if stored != expected {
         return Err(Error::Conflict(format!(
             "the {kind} was changed since version {expected} (it is now version {stored}); read it again and reapply the change"
@@ -53,7 +53,7 @@ async fn owned_for_update<E: Owned, C: ConnectionTrait>(
 }
 
 /// A trace and its firearm, unmasked, for an update by its owner.
-pub async fn trace_for_update<C: ConnectionTrait>(
+pub(crate) async fn trace_for_update<C: ConnectionTrait>(
     db: &C,
     access: &Access,
     id: i64,
@@ -73,7 +73,7 @@ pub async fn trace_for_update<C: ConnectionTrait>(
 }
 
 /// A seizure and its firearms, unmasked, for an update by its owner.
-pub async fn seizure_for_update<C: ConnectionTrait>(
+pub(crate) async fn seizure_for_update<C: ConnectionTrait>(
     db: &C,
     access: &Access,
     id: i64,
@@ -94,7 +94,7 @@ pub async fn seizure_for_update<C: ConnectionTrait>(
 }
 
 /// A training event and the number of its award, unmasked, for an update by its owner.
-pub async fn training_for_update<C: ConnectionTrait>(
+pub(crate) async fn training_for_update<C: ConnectionTrait>(
     db: &C,
     access: &Access,
     id: i64,
@@ -111,7 +111,7 @@ pub async fn training_for_update<C: ConnectionTrait>(
 }
 
 /// A funding award, unmasked, for an update by its owner.
-pub async fn award_for_update<C: ConnectionTrait>(
+pub(crate) async fn award_for_update<C: ConnectionTrait>(
     db: &C,
     access: &Access,
     id: i64,
@@ -120,7 +120,7 @@ pub async fn award_for_update<C: ConnectionTrait>(
 }
 
 /// Whether a record with this natural key exists (for refusing a create that would overwrite).
-pub async fn natural_key_taken<C: ConnectionTrait>(
+pub(crate) async fn natural_key_taken<C: ConnectionTrait>(
     db: &C,
     kind: EntityKind,
     key: &str,
@@ -153,7 +153,7 @@ pub async fn natural_key_taken<C: ConnectionTrait>(
 }
 
 /// Deletes a trace its owner may change. The firearm stays: a seizure may hold it too.
-pub async fn delete_trace(
+pub(crate) async fn delete_trace(
     db: &DatabaseConnection,
     access: &Access,
     id: i64,
@@ -166,7 +166,7 @@ pub async fn delete_trace(
 }
 
 /// Deletes a seizure its owner may change, with its firearm links.
-pub async fn delete_seizure(
+pub(crate) async fn delete_seizure(
     db: &DatabaseConnection,
     access: &Access,
     id: i64,
@@ -183,7 +183,7 @@ pub async fn delete_seizure(
 }
 
 /// Deletes a training event its owner may change.
-pub async fn delete_training(
+pub(crate) async fn delete_training(
     db: &DatabaseConnection,
     access: &Access,
     id: i64,
@@ -199,7 +199,7 @@ pub async fn delete_training(
 
 /// Deletes a funding award its owner may change; refused while training events name it, since
 /// those belong to other records (and possibly other agencies).
-pub async fn delete_award(
+pub(crate) async fn delete_award(
     db: &DatabaseConnection,
     access: &Access,
     id: i64,

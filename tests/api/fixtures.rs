@@ -11,7 +11,7 @@ use chrono::{NaiveDate, TimeZone, Utc};
 use entity::*;
 use sea_orm::{ActiveModelTrait, DatabaseConnection, NotSet, Set};
 
-pub struct Fixture {
+pub(crate) struct Fixture {
     pub firearm_traced_and_seized: i64,
     pub firearm_traced_only: i64,
     pub trace_sonora: i64,
@@ -21,11 +21,11 @@ pub struct Fixture {
     pub award_none: i64,
 }
 
-pub fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+pub(crate) fn date(y: i32, m: u32, d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, d).expect("valid date")
 }
 
-pub async fn firearm(
+pub(crate) async fn firearm(
     db: &DatabaseConnection,
     maker: &str,
     kind: FirearmType,
@@ -53,7 +53,7 @@ pub async fn firearm(
     .id
 }
 
-pub async fn trace(
+pub(crate) async fn trace(
     db: &DatabaseConnection,
     number: &str,
     firearm_id: i64,
@@ -195,7 +195,7 @@ async fn training(
 }
 
 /// Stores the fixture dataset.
-pub async fn load(db: &DatabaseConnection) -> Fixture {
+pub(crate) async fn load(db: &DatabaseConnection) -> Fixture {
     let f1 = firearm(db, "Glock", FirearmType::Pistol, "GLK-00123", Agency::Atf).await;
     let f2 = firearm(db, "Colt", FirearmType::Rifle, "CLT-555", Agency::Atf).await;
     let f3 = firearm(db, "Ruger", FirearmType::Pistol, "RGR-777", Agency::Ice).await;

@@ -8,12 +8,12 @@ use firearms_hub::store;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
 
 /// PostgreSQL server URL for tests, e.g. `postgres://postgres@127.0.0.1:5432/postgres`.
-pub const TEST_DATABASE_ENV: &str = "HUB_TEST_DATABASE_URL";
+pub(crate) const TEST_DATABASE_ENV: &str = "HUB_TEST_DATABASE_URL";
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 /// A database of the test's own. Dropping it removes it.
-pub struct TestDb {
+pub(crate) struct TestDb {
     pub url: String,
     pub db: DatabaseConnection,
     cleanup: Cleanup,
@@ -35,14 +35,14 @@ enum Cleanup {
 
 impl TestDb {
     /// Creates and migrates a fresh database.
-    pub async fn new() -> TestDb {
+    pub(crate) async fn new() -> TestDb {
         let db = Self::empty().await;
         store::migrate(&db.db).await.expect("migrations apply");
         db
     }
 
     /// Creates a fresh database without running migrations.
-    pub async fn empty() -> TestDb {
+    pub(crate) async fn empty() -> TestDb {
         match std::env::var(TEST_DATABASE_ENV) {
             Ok(admin_url) if !admin_url.trim().is_empty() => Self::postgres(admin_url).await,
             _ => Self::sqlite().await,
@@ -95,16 +95,16 @@ impl TestDb {
     }
 
     /// Settings pointing at this database.
-    pub fn settings(&self) -> Settings {
+    pub(crate) fn settings(&self) -> Settings {
         Settings::for_database(self.url.clone())
     }
 
-    pub fn backend(&self) -> DbBackend {
+    pub(crate) fn backend(&self) -> DbBackend {
         self.db.get_database_backend()
     }
 
     /// Runs a query returning one integer (a count or a sum) and returns it.
-    pub async fn scalar(&self, sql: &str) -> i64 {
+    pub(crate) async fn scalar(&self, sql: &str) -> i64 {
         let row = self
             .db
             .query_one_raw(Statement::from_string(self.backend(), sql.to_owned()))
@@ -167,10 +167,10 @@ fn replace_database(url: &str, name: &str) -> String {
 }
 
 /// The development signing secret test servers use.
-pub const TEST_DEV_SECRET: &str = "test-only-development-secret-of-48-bytes-0123456";
+pub(crate) const TEST_DEV_SECRET: &str = "test-only-development-secret-of-48-bytes-0123456";
 
 /// A running hub over a fresh database.
-pub struct TestApp {
+pub(crate) struct TestApp {
     pub address: String,
     pub db: TestDb,
     pub settings: Settings,
@@ -178,12 +178,12 @@ pub struct TestApp {
 }
 
 /// Starts the real server on a free port over a fresh, migrated database.
-pub async fn spawn_app() -> TestApp {
+pub(crate) async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
 /// Like `spawn_app`, with the settings adjusted first.
-pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
+pub(crate) async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     let db = TestDb::new().await;
     let mut settings = db.settings();
     settings.server.bind = "127.0.0.1:0".into();
@@ -207,7 +207,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
 }
 
 /// A caller of a test server, with a token for one role.
-pub struct As<'a> {
+pub(crate) struct As<'a> {
     app: &'a TestApp,
     token: String,
     purpose: Option<String>,
@@ -215,7 +215,7 @@ pub struct As<'a> {
 
 impl TestApp {
     /// A caller acting as `role` with the given scopes.
-    pub fn as_role_with(&self, role: Role, scopes: &[&str]) -> As<'_> {
+    pub(crate) fn as_role_with(&self, role: Role, scopes: &[&str]) -> As<'_> {
         let scopes: Vec<String> = scopes.iter().map(|s| (*s).to_owned()).collect();
         let subject = format!("test-{}", role.as_str().to_ascii_lowercase());
         let token = firearms_hub::auth::mint_dev_token(
@@ -233,12 +233,12 @@ impl TestApp {
         }
     }
 
-    pub fn as_role(&self, role: Role) -> As<'_> {
+    pub(crate) fn as_role(&self, role: Role) -> As<'_> {
         self.as_role_with(role, &[])
     }
 
     /// Posts a raw body with the given headers; returns status and JSON body.
-    pub async fn post_raw(
+    pub(crate) async fn post_raw(
         &self,
         token: Option<&str>,
         content_type: &str,
@@ -262,19 +262,19 @@ impl TestApp {
 
 impl As<'_> {
     /// The same caller, stating no purpose of access (`X-Access-Purpose`).
-    pub fn without_purpose(mut self) -> Self {
+    pub(crate) fn without_purpose(mut self) -> Self {
         self.purpose = None;
         self
     }
 
     /// The same caller, stating this purpose.
-    pub fn with_purpose(mut self, purpose: &str) -> Self {
+    pub(crate) fn with_purpose(mut self, purpose: &str) -> Self {
         self.purpose = Some(purpose.to_owned());
         self
     }
 
     /// Runs an operation; returns the HTTP status and the whole response body.
-    pub async fn send(
+    pub(crate) async fn send(
         &self,
         query: &str,
         variables: serde_json::Value,
@@ -298,19 +298,23 @@ impl As<'_> {
     }
 
     /// Runs a GraphQL operation, expects HTTP 200, and returns the whole response body.
-    pub async fn query(&self, query: &str, variables: serde_json::Value) -> serde_json::Value {
+    pub(crate) async fn query(
+        &self,
+        query: &str,
+        variables: serde_json::Value,
+    ) -> serde_json::Value {
         let (status, json) = self.send(query, variables).await;
         assert_eq!(status, 200, "unexpected status for {query}: {json}");
         json
     }
 
-    pub fn token(&self) -> &str {
+    pub(crate) fn token(&self) -> &str {
         &self.token
     }
 }
 
 /// The `extensions.code` of every error in a response.
-pub fn error_codes(response: &serde_json::Value) -> Vec<String> {
+pub(crate) fn error_codes(response: &serde_json::Value) -> Vec<String> {
     response["errors"]
         .as_array()
         .map(|errors| {
@@ -323,7 +327,7 @@ pub fn error_codes(response: &serde_json::Value) -> Vec<String> {
 }
 
 /// The error paths of a response, each joined with dots ("traces.nodes.0.purchaserName").
-pub fn error_paths(response: &serde_json::Value) -> Vec<String> {
+pub(crate) fn error_paths(response: &serde_json::Value) -> Vec<String> {
     response["errors"]
         .as_array()
         .map(|errors| {
@@ -349,7 +353,7 @@ pub fn error_paths(response: &serde_json::Value) -> Vec<String> {
 }
 
 /// Starts a server whose database connection counts the SQL statements it runs.
-pub async fn spawn_app_counting_statements()
+pub(crate) async fn spawn_app_counting_statements()
 -> (TestApp, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
     let app = spawn_app().await;
     let counter = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -370,7 +374,7 @@ pub async fn spawn_app_counting_statements()
 }
 
 /// Starts a server whose policy is read from a file holding `policy` (TOML).
-pub async fn spawn_app_with_policy(policy: &str) -> TestApp {
+pub(crate) async fn spawn_app_with_policy(policy: &str) -> TestApp {
     let dir = tempfile::tempdir().expect("temporary directory");
     let path = dir.path().join("policy.toml");
     std::fs::write(&path, policy).expect("policy written");
