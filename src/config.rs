@@ -10,7 +10,7 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
 /// The database a hub uses when nothing is configured: a SQLite file in the working directory.
-pub const DEFAULT_DATABASE_URL: &str = "sqlite://firearms-hub.db?mode=rwc";
+pub(crate) const DEFAULT_DATABASE_URL: &str = "sqlite://firearms-hub.db?mode=rwc";
 
 /// The sections of the settings; `HUB_DATABASE_URL` sets `database.url`, `HUB_SERVER_BIND` sets
 /// `server.bind`, and so on.

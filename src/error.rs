@@ -5,18 +5,9 @@ use std::fmt;
 
 /// One problem with one field of one input row.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FieldError {
+pub(crate) struct FieldError {
     pub field: String,
     pub reason: String,
-}
-
-impl FieldError {
-    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            reason: reason.into(),
-        }
-    }
 }
 
 impl fmt::Display for FieldError {

@@ -64,7 +64,7 @@ use crate::telemetry;
 pub const GENESIS: &str = "";
 
 /// The bytes every hashed encoding starts with; a new encoding gets a new tag.
-pub const ENCODING_TAG: &[u8] = b"firearms-hub audit event v1\n";
+pub(crate) const ENCODING_TAG: &[u8] = b"firearms-hub audit event v1\n";
 
 /// The PostgreSQL advisory lock key that serializes appends across hub processes ("FHAUDIT1").
 const PG_LOCK_KEY: i64 = 0x4648_4155_4449_5431;
@@ -263,7 +263,7 @@ async fn append_in_locked(
 
 /// Records a write's event in the write's transaction, commits both, then lets other appends go
 /// on: the write and its event are committed together or not at all.
-pub async fn commit_with(txn: DatabaseTransaction, event: NewEvent) -> Result<(), DbErr> {
+pub(crate) async fn commit_with(txn: DatabaseTransaction, event: NewEvent) -> Result<(), DbErr> {
     let guard = append_in(&txn, event).await?;
     txn.commit().await?;
     drop(guard);

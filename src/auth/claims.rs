@@ -6,13 +6,13 @@ use serde_json::{Map, Value};
 use super::{AuthError, Caller};
 
 /// The scope that lets a caller see personal data its role may see.
-pub const SCOPE_PII: &str = "pii";
+pub(crate) const SCOPE_PII: &str = "pii";
 /// The scopes the hub gives meaning to; development tokens may carry only these.
-pub const KNOWN_SCOPES: &[&str] = &[SCOPE_PII];
+pub(crate) const KNOWN_SCOPES: &[&str] = &[SCOPE_PII];
 /// The longest `sub` accepted, in characters.
-pub const MAX_SUBJECT_CHARS: usize = 200;
+pub(crate) const MAX_SUBJECT_CHARS: usize = 200;
 /// The most scopes one token may carry.
-pub const MAX_SCOPES: usize = 32;
+pub(crate) const MAX_SCOPES: usize = 32;
 /// The longest scope accepted, in bytes.
 const MAX_SCOPE_BYTES: usize = 64;
 

@@ -20,9 +20,9 @@ use super::{AuthError, Caller};
 use crate::config::AuthSettings;
 
 /// The longest token accepted, in bytes; longer ones are refused before any parsing.
-pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
+pub(crate) const MAX_TOKEN_BYTES: usize = 8 * 1024;
 /// The largest clock-skew allowance a hub accepts in `auth.leeway_secs`.
-pub const MAX_LEEWAY_SECS: u64 = 600;
+pub(crate) const MAX_LEEWAY_SECS: u64 = 600;
 /// The smallest RSA modulus accepted, in bits.
 const MIN_RSA_BITS: usize = 2048;
 /// The claims a token must carry for `jsonwebtoken` to accept it.
@@ -45,7 +45,7 @@ struct Keys {
 
 /// The keys a hub accepts, each pinned to one algorithm.
 #[derive(Clone)]
-pub struct Verifier {
+pub(crate) struct Verifier {
     keys: Arc<Keys>,
 }
 
@@ -69,7 +69,7 @@ impl Verifier {
     /// Builds the verifier from the settings: the development secret (`auth.dev_secret`, at least
     /// 32 bytes; call [`super::ensure_dev_secret`] first to pick up `auth.dev_secret_file`), the PEM
     /// public keys and the JWKS file. Errors name the offending file or `kid`.
-    pub fn from_settings(settings: &AuthSettings) -> anyhow::Result<Verifier> {
+    pub(crate) fn from_settings(settings: &AuthSettings) -> anyhow::Result<Verifier> {
         ensure!(
             !settings.issuer.trim().is_empty(),
             "auth.issuer must not be empty"
@@ -132,13 +132,14 @@ impl Verifier {
     }
 
     /// Whether any key is configured (when none is, every token is refused).
-    pub fn has_keys(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn has_keys(&self) -> bool {
         self.keys.dev.is_some() || !self.keys.by_kid.is_empty()
     }
 
     /// Verifies an `Authorization` header value (`Bearer <jwt>`, scheme case-insensitive), or its
     /// absence ([`AuthError::Missing`]).
-    pub fn verify_header(&self, header: Option<&str>) -> Result<Caller, AuthError> {
+    pub(crate) fn verify_header(&self, header: Option<&str>) -> Result<Caller, AuthError> {
         let value = header.map(str::trim).unwrap_or_default();
         if value.is_empty() {
             return Err(AuthError::Missing);
@@ -155,7 +156,7 @@ impl Verifier {
     }
 
     /// Verifies a compact JWT and returns who it identifies.
-    pub fn verify(&self, token: &str) -> Result<Caller, AuthError> {
+    pub(crate) fn verify(&self, token: &str) -> Result<Caller, AuthError> {
         let header = read_header(token)?;
         if header.alg.eq_ignore_ascii_case("none") {
             return Err(AuthError::DisallowedAlgorithm);

@@ -17,9 +17,9 @@ use super::claims::{KNOWN_SCOPES, check_subject};
 use crate::config::AuthSettings;
 
 /// The shortest development secret accepted, in bytes.
-pub const MIN_DEV_SECRET_BYTES: usize = 32;
+pub(crate) const MIN_DEV_SECRET_BYTES: usize = 32;
 /// The longest lifetime a development token may have.
-pub const MAX_DEV_TOKEN_TTL: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+pub(crate) const MAX_DEV_TOKEN_TTL: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 /// Random bytes in a generated development secret (stored base64url-encoded, 64 characters).
 const GENERATED_SECRET_BYTES: usize = 48;
 
@@ -95,7 +95,7 @@ pub fn mint_dev_token(
 /// when `create` is true) generates a random 48-byte secret, writes it to that file with 0600
 /// permissions and returns it. Returns whether a secret is now configured. A secret shorter than
 /// 32 bytes, or (on Unix) a secret file that other users can read, is refused.
-pub fn ensure_dev_secret(settings: &mut AuthSettings, create: bool) -> anyhow::Result<bool> {
+pub(crate) fn ensure_dev_secret(settings: &mut AuthSettings, create: bool) -> anyhow::Result<bool> {
     if let Some(secret) = &settings.dev_secret {
         check_dev_secret(secret)?;
         return Ok(true);
@@ -191,7 +191,7 @@ fn write_secret_file(path: &Path, secret: &SecretString) -> std::io::Result<()> 
 }
 
 /// Parses a lifetime such as `90s`, `15m`, `1h` or `2d` (a positive whole number and one unit).
-pub fn parse_ttl(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_ttl(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let split = text
         .find(|c: char| !c.is_ascii_digit())
@@ -214,14 +214,14 @@ pub fn parse_ttl(text: &str) -> Result<Duration, String> {
 }
 
 /// Parses a role on the command line (any case: `ice` or `ICE`).
-pub fn parse_role_arg(text: &str) -> Result<entity::Role, String> {
+pub(crate) fn parse_role_arg(text: &str) -> Result<entity::Role, String> {
     entity::Role::parse(text)
         .ok_or_else(|| format!("unknown role {text:?}: use ATF, ICE, CBP, STATE or OVERSIGHT"))
 }
 
 /// The `token` subcommand: picks up the development secret (settings or secret file, never
 /// creating one) and mints a token; the subject defaults to `dev-<role in lower case>`.
-pub fn dev_token_command(
+pub(crate) fn dev_token_command(
     mut settings: AuthSettings,
     role: entity::Role,
     scopes: &[String],

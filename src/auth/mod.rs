@@ -35,12 +35,9 @@ mod mint;
 #[cfg(test)]
 mod tests;
 
-pub use claims::{KNOWN_SCOPES, MAX_SCOPES, MAX_SUBJECT_CHARS, SCOPE_PII};
-pub use keys::{MAX_LEEWAY_SECS, MAX_TOKEN_BYTES, Verifier};
-pub use mint::{
-    MAX_DEV_TOKEN_TTL, MIN_DEV_SECRET_BYTES, dev_token_command, ensure_dev_secret, mint_dev_token,
-    parse_role_arg, parse_ttl,
-};
+pub(crate) use keys::Verifier;
+pub use mint::mint_dev_token;
+pub(crate) use mint::{dev_token_command, ensure_dev_secret, parse_role_arg, parse_ttl};
 
 /// Who is calling, established from a verified token. Never contains the token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,7 +60,7 @@ impl Caller {
 /// Why a request's token was refused. Messages are safe to return to the caller: they never
 /// contain the token nor any value taken from it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum AuthError {
+pub(crate) enum AuthError {
     #[error("no bearer token was presented")]
     Missing,
     #[error("the Authorization header must use the Bearer scheme")]
@@ -86,23 +83,4 @@ pub enum AuthError {
     DisallowedAlgorithm,
     #[error("the token's claims are invalid: {0}")]
     InvalidClaims(String),
-}
-
-impl AuthError {
-    /// A stable machine-readable code, e.g. for a GraphQL error extension.
-    pub fn code(&self) -> &'static str {
-        match self {
-            AuthError::Missing => "TOKEN_MISSING",
-            AuthError::NotBearer => "TOKEN_NOT_BEARER",
-            AuthError::Malformed => "TOKEN_MALFORMED",
-            AuthError::Expired => "TOKEN_EXPIRED",
-            AuthError::NotYetValid => "TOKEN_NOT_YET_VALID",
-            AuthError::BadSignature => "TOKEN_BAD_SIGNATURE",
-            AuthError::WrongIssuer => "TOKEN_WRONG_ISSUER",
-            AuthError::WrongAudience => "TOKEN_WRONG_AUDIENCE",
-            AuthError::UnknownKey => "TOKEN_UNKNOWN_KEY",
-            AuthError::DisallowedAlgorithm => "TOKEN_DISALLOWED_ALGORITHM",
-            AuthError::InvalidClaims(_) => "TOKEN_INVALID_CLAIMS",
-        }
-    }
 }

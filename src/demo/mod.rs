@@ -33,10 +33,10 @@ use crate::store;
 pub const DEFAULT_SEED: u64 = 20_210_322;
 
 /// The `source_system` of every generated record.
-pub const SOURCE_SYSTEM: &str = "demo";
+pub(crate) const SOURCE_SYSTEM: &str = "demo";
 
 /// Largest accepted scale.
-pub const MAX_SCALE: f64 = 1_000.0;
+pub(crate) const MAX_SCALE: f64 = 1_000.0;
 
 /// Traces (with their firearms) written per transaction.
 const TRACE_BATCH: usize = 5_000;

@@ -12,14 +12,14 @@ pub fn fiscal_year(date: NaiveDate) -> i32 {
 }
 
 /// The first and last day of a fiscal year.
-pub fn fiscal_year_bounds(fiscal_year: i32) -> (NaiveDate, NaiveDate) {
+pub(crate) fn fiscal_year_bounds(fiscal_year: i32) -> (NaiveDate, NaiveDate) {
     let start = NaiveDate::from_ymd_opt(fiscal_year - 1, 10, 1).unwrap_or(NaiveDate::MIN);
     let end = NaiveDate::from_ymd_opt(fiscal_year, 9, 30).unwrap_or(NaiveDate::MAX);
     (start, end)
 }
 
 /// Parses an ISO 8601 calendar date ("2019-03-14").
-pub fn parse_date(text: &str) -> Result<NaiveDate, String> {
+pub(crate) fn parse_date(text: &str) -> Result<NaiveDate, String> {
     NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
         .map_err(|_| format!("'{text}' is not a date of the form YYYY-MM-DD"))
 }

@@ -10,7 +10,7 @@ use crate::policy::Access;
 
 /// Per-request data, inserted by the HTTP layer (or a test) before execution.
 #[derive(Clone)]
-pub struct RequestContext {
+pub(crate) struct RequestContext {
     pub db: DatabaseConnection,
     pub access: Access,
     pub loader: std::sync::Arc<DataLoader<HubLoader>>,
@@ -21,7 +21,7 @@ pub struct RequestContext {
 }
 
 impl RequestContext {
-    pub fn new(db: DatabaseConnection, access: Access) -> RequestContext {
+    pub(crate) fn new(db: DatabaseConnection, access: Access) -> RequestContext {
         let loader = DataLoader::new(
             HubLoader {
                 db: db.clone(),
@@ -50,7 +50,7 @@ pub(crate) fn request<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<&'a Req
 
 impl RequestContext {
     /// The audit event of a write by this request's caller.
-    pub fn write_event(
+    pub(crate) fn write_event(
         &self,
         operation: &str,
         kind: crate::policy::EntityKind,

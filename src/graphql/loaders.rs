@@ -12,7 +12,7 @@ use crate::error::Error;
 use crate::policy::Access;
 use crate::store::{self, door};
 
-pub struct HubLoader {
+pub(crate) struct HubLoader {
     pub db: DatabaseConnection,
     pub access: Access,
 }
@@ -25,7 +25,7 @@ macro_rules! edges {
         $(
             $(#[$doc])*
             #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-            pub struct $key(pub i64);
+            pub(crate) struct $key(pub(crate) i64);
 
             impl Loader<$key> for HubLoader {
                 type Value = $value;

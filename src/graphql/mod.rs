@@ -18,13 +18,11 @@ pub(crate) mod write_inputs;
 
 use async_graphql::{EmptySubscription, Schema};
 
-pub use context::RequestContext;
-
-pub type HubSchema = Schema<query::Query, mutation::Mutation, EmptySubscription>;
+pub(crate) type HubSchema = Schema<query::Query, mutation::Mutation, EmptySubscription>;
 
 /// Limits applied to every operation, before any database work.
 #[derive(Debug, Clone, Copy)]
-pub struct Limits {
+pub(crate) struct Limits {
     pub depth: usize,
     pub complexity: usize,
     pub recursive_depth: usize,
@@ -39,7 +37,7 @@ impl Default for Limits {
 
 impl Limits {
     /// The schema limits of the `[limits]` settings.
-    pub fn from_settings(settings: &crate::config::LimitsSettings) -> Self {
+    pub(crate) fn from_settings(settings: &crate::config::LimitsSettings) -> Self {
         Self {
             depth: settings.depth,
             complexity: settings.complexity,
@@ -52,7 +50,7 @@ impl Limits {
 /// Builds the schema. Per-request data (`RequestContext`) is added to each request by the caller.
 /// Validation is strict and suggests no field names ("did you mean"), so an unauthorised reader of
 /// error messages learns nothing about the schema beyond the contract.
-pub fn build_schema(limits: Limits) -> HubSchema {
+pub(crate) fn build_schema(limits: Limits) -> HubSchema {
     Schema::build(
         query::Query::default(),
         mutation::Mutation::default(),

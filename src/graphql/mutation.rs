@@ -18,7 +18,7 @@ use crate::store::{scope::writer_agency, writes};
 pub(crate) const MAX_IMPORT_ROWS: usize = 5_000;
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(
+pub(crate) struct Mutation(
     TraceMutation,
     SeizureMutation,
     TrainingMutation,

@@ -21,7 +21,7 @@ use crate::store::filters::*;
 use crate::store::stats::Grouped;
 
 #[derive(MergedObject, Default)]
-pub struct Query(
+pub(crate) struct Query(
     ViewerQuery,
     TraceQuery,
     SeizureQuery,

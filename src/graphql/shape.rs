@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::policy::EntityKind;
 
 /// The fields of each object type as the schema declares them: name and whether it may be null.
-pub type SchemaFields = BTreeMap<String, Vec<(String, bool)>>;
+pub(crate) type SchemaFields = BTreeMap<String, Vec<(String, bool)>>;
 
 /// The fields of every object type: name and whether it may be null.
 pub fn schema_fields() -> SchemaFields {

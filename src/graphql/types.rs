@@ -491,7 +491,7 @@ impl AuditEvent {
 
 /// Which rows of an entity a role reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
-pub enum RowAccess {
+pub(crate) enum RowAccess {
     All,
     Own,
     AggregateOnly,

@@ -17,7 +17,7 @@ use crate::store;
 
 /// The errors of the fields withheld while a request executed, added to its response.
 #[derive(Debug, Default, Clone)]
-pub struct Withheld(Arc<Mutex<Vec<ServerError>>>);
+pub(crate) struct Withheld(Arc<Mutex<Vec<ServerError>>>);
 
 impl Withheld {
     fn push(&self, error: ServerError) {
@@ -26,7 +26,7 @@ impl Withheld {
     }
 
     /// The errors recorded so far, leaving none behind.
-    pub fn take(&self) -> Vec<ServerError> {
+    pub(crate) fn take(&self) -> Vec<ServerError> {
         std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
     }
 }

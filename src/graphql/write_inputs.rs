@@ -82,7 +82,7 @@ pub(crate) fn firearm_record(f: &firearm::Model) -> FirearmRecord {
 }
 
 #[derive(Debug, Clone, InputObject)]
-pub struct TraceInput {
+pub(crate) struct TraceInput {
     pub trace_number: String,
     pub firearm: FirearmInput,
     pub requesting_agency: String,

@@ -80,7 +80,10 @@ fn parse<R: Record>(text: &str, format: FileFormat) -> Result<Parsed<R>, FileErr
 ///
 /// Exit codes: 0 imported (or dry run passed), 1 rows refused, 2 file unreadable or malformed,
 /// 3 database failure. Nothing is written unless the code is 0 and it is not a dry run.
-pub async fn run_file(db: &DatabaseConnection, request: &FileImport) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run_file(
+    db: &DatabaseConnection,
+    request: &FileImport,
+) -> anyhow::Result<ExitCode> {
     let path = request.path.display().to_string();
     let options = ImportOptions {
         dry_run: request.dry_run,

@@ -20,9 +20,11 @@ use entity::Agency;
 use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr};
 
 pub(crate) use file::EXIT_DATABASE;
-pub use file::{FileFormat, FileImport, FileImportError, ImportKind, import_file, run_file};
+pub(crate) use file::run_file;
+pub use file::{FileFormat, FileImport, FileImportError, ImportKind, import_file};
 pub use read::FileError;
-pub use records::{FirearmRecord, FundingRecord, SeizureRecord, TraceRecord, TrainingRecord};
+pub(crate) use records::{FirearmRecord, TraceRecord};
+pub use records::{FundingRecord, SeizureRecord, TrainingRecord};
 
 use crate::store::import::{self as store, Provenance, Upsert, WriteCounts};
 use validate::Context;
@@ -311,7 +313,7 @@ async fn complete(
 }
 
 /// Imports traces (owned by ATF) by `trace_number`, with their firearms.
-pub async fn import_traces(
+pub(crate) async fn import_traces(
     db: &DatabaseConnection,
     rows: Vec<(usize, TraceRecord)>,
     options: &ImportOptions,

@@ -63,7 +63,7 @@ const fn with_firearm<const A: usize, const B: usize, const N: usize>(
 /// One trace of a firearm recovered in Mexico; natural key `trace_number`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
-pub struct TraceRecord {
+pub(crate) struct TraceRecord {
     pub trace_number: Option<String>,
     pub recovery_date: Option<String>,
     pub requesting_agency: Option<String>,

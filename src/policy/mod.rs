@@ -149,7 +149,7 @@ pub struct FieldInfo {
 }
 
 /// The fields of every entity, from the store's descriptors: what a policy is checked against.
-pub type Catalogue = BTreeMap<EntityKind, Vec<FieldInfo>>;
+pub(crate) type Catalogue = BTreeMap<EntityKind, Vec<FieldInfo>>;
 
 impl Policy {
     /// The compiled-in default policy.
@@ -268,10 +268,10 @@ impl Trail {
 }
 
 /// The longest purpose a caller may state.
-pub const MAX_PURPOSE_CHARS: usize = 200;
+pub(crate) const MAX_PURPOSE_CHARS: usize = 200;
 
 /// Checks a stated purpose of access (`X-Access-Purpose`): a case number or a short reason.
-pub fn validate_purpose(text: &str) -> Result<String, String> {
+pub(crate) fn validate_purpose(text: &str) -> Result<String, String> {
     let purpose = text.trim();
     let length = purpose.chars().count();
     if !(3..=MAX_PURPOSE_CHARS).contains(&length) {

@@ -41,7 +41,7 @@ use rate::RateLimiter;
 
 /// What every request handler shares.
 #[derive(Clone)]
-pub struct AppState {
+pub(crate) struct AppState {
     pub schema: HubSchema,
     pub db: DatabaseConnection,
     pub verifier: Verifier,

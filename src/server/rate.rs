@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 /// Buckets kept before the first sweep.
 const FIRST_SWEEP_AT: usize = 1024;
 
-pub struct RateLimiter {
+pub(crate) struct RateLimiter {
     rate: f64,
     burst: f64,
     state: Mutex<State>,
@@ -28,7 +28,7 @@ struct Bucket {
 
 impl RateLimiter {
     /// `None` when `rate_per_second` is not positive (rate limiting off).
-    pub fn new(rate_per_second: f64, burst: u32) -> Option<RateLimiter> {
+    pub(crate) fn new(rate_per_second: f64, burst: u32) -> Option<RateLimiter> {
         (rate_per_second.is_finite() && rate_per_second > 0.0).then(|| RateLimiter {
             rate: rate_per_second,
             burst: f64::from(burst.max(1)),
@@ -40,7 +40,7 @@ impl RateLimiter {
     }
 
     /// Takes one token from `subject`'s bucket, or says how long until one is available.
-    pub fn check(&self, subject: &str) -> Result<(), Duration> {
+    pub(crate) fn check(&self, subject: &str) -> Result<(), Duration> {
         self.check_at(subject, Instant::now())
     }
 

@@ -23,7 +23,7 @@ pub(crate) struct IntRange {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Enum)]
-pub enum SortDirection {
+pub(crate) enum SortDirection {
     #[default]
     Asc,
     Desc,
@@ -69,7 +69,7 @@ pub(crate) struct TraceFilter {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
-pub enum TraceOrderField {
+pub(crate) enum TraceOrderField {
     RecoveryDate,
     TraceNumber,
     TimeToCrimeDays,
@@ -78,7 +78,7 @@ pub enum TraceOrderField {
 pub(crate) type TraceOrder = Order<TraceOrderField>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
-pub enum TraceDimension {
+pub(crate) enum TraceDimension {
     Year,
     RecoveryState,
     SourceClass,
@@ -113,7 +113,7 @@ pub(crate) struct SeizureFilter {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
-pub enum SeizureOrderField {
+pub(crate) enum SeizureOrderField {
     SeizedOn,
     FirearmCount,
 }
@@ -121,7 +121,7 @@ pub enum SeizureOrderField {
 pub(crate) type SeizureOrder = Order<SeizureOrderField>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
-pub enum SeizureDimension {
+pub(crate) enum SeizureDimension {
     FiscalYear,
     SeizingAgency,
     UsState,
@@ -143,7 +143,7 @@ pub(crate) struct TrainingFilter {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
-pub enum TrainingOrderField {
+pub(crate) enum TrainingOrderField {
     StartDate,
     Participants,
 }
@@ -151,7 +151,7 @@ pub enum TrainingOrderField {
 pub(crate) type TrainingOrder = Order<TrainingOrderField>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
-pub enum TrainingDimension {
+pub(crate) enum TrainingDimension {
     FiscalYear,
     Course,
     Provider,
@@ -170,7 +170,7 @@ pub(crate) struct FundingFilter {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
-pub enum FundingOrderField {
+pub(crate) enum FundingOrderField {
     FiscalYear,
     Obligated,
 }
@@ -178,7 +178,7 @@ pub enum FundingOrderField {
 pub(crate) type FundingOrder = Order<FundingOrderField>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
-pub enum FundingDimension {
+pub(crate) enum FundingDimension {
     FiscalYear,
     Category,
     ImplementingAgency,

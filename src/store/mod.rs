@@ -64,7 +64,7 @@ pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<DatabaseConn
 /// lock at once (waiting up to `database.sqlite_busy_timeout_ms` for another writer): a deferred
 /// transaction that reads first and writes later fails at once with "database is locked" when
 /// another connection wrote in between, whatever the busy timeout. Elsewhere a plain `BEGIN`.
-pub async fn begin_write(
+pub(crate) async fn begin_write(
     db: &DatabaseConnection,
 ) -> Result<sea_orm::DatabaseTransaction, sea_orm::DbErr> {
     use sea_orm::{SqliteTransactionMode, TransactionOptions, TransactionTrait};
@@ -96,7 +96,7 @@ pub async fn migrations_current(db: &DatabaseConnection) -> anyhow::Result<bool>
 }
 
 /// The database URL with any password replaced, for messages and logs.
-pub fn redact_url(url: &str) -> String {
+pub(crate) fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
             let credentials = &url[scheme + 3..at];
@@ -149,7 +149,7 @@ pub fn catalogue() -> Catalogue {
 
 /// The fields of an entity the caller may not read: those its policy hides or gates by a scope
 /// the caller lacks.
-pub fn hidden_fields(access: &Access, kind: EntityKind) -> Vec<String> {
+pub(crate) fn hidden_fields(access: &Access, kind: EntityKind) -> Vec<String> {
     fields(kind)
         .into_iter()
         .filter(|f| f.hideable && !access.can_read_field(kind, f.name))
