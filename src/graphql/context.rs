@@ -1,8 +1,10 @@
 //! What every resolver gets from the request: the database, the caller under the policy, and the
 //! request's DataLoader (built for this caller alone).
 
-use async_graphql::Context;
+use std::sync::{Arc, Mutex};
+
 use async_graphql::dataloader::DataLoader;
+use async_graphql::{Context, ServerError};
 use sea_orm::DatabaseConnection;
 
 use super::loaders::HubLoader;
@@ -17,7 +19,7 @@ pub(crate) struct RequestContext {
     /// The request's correlation id, for audit events of writes.
     pub correlation_id: String,
     /// The errors of fields withheld from the caller, added to the response.
-    pub withheld: super::withheld::Withheld,
+    pub withheld: Withheld,
 }
 
 impl RequestContext {
@@ -66,5 +68,21 @@ impl RequestContext {
             self.access.agency().into_iter().collect(),
             0,
         )
+    }
+}
+
+/// The errors of the fields withheld while a request executed, added to its response.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Withheld(Arc<Mutex<Vec<ServerError>>>);
+
+impl Withheld {
+    pub(crate) fn push(&self, error: ServerError) {
+        // A poisoned lock only means another resolver panicked; the list is still usable.
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).push(error);
+    }
+
+    /// The errors recorded so far, leaving none behind.
+    pub(crate) fn take(&self) -> Vec<ServerError> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
     }
 }

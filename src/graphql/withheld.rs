@@ -3,33 +3,17 @@
 //! extension decides this for every field of every entity type, from the store's descriptors, so
 //! no resolver keeps a list of its own; the store has already blanked the value.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextResolve, ResolveInfo,
 };
-use async_graphql::{ErrorExtensions, PathSegment, ServerError, ServerResult, Value};
+use async_graphql::{ErrorExtensions, PathSegment, ServerResult, Value};
 
 use super::context::RequestContext;
 use super::errors::field_forbidden;
 use crate::policy::EntityKind;
 use crate::store;
-
-/// The errors of the fields withheld while a request executed, added to its response.
-#[derive(Debug, Default, Clone)]
-pub(crate) struct Withheld(Arc<Mutex<Vec<ServerError>>>);
-
-impl Withheld {
-    fn push(&self, error: ServerError) {
-        // A poisoned lock only means another resolver panicked; the list is still usable.
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).push(error);
-    }
-
-    /// The errors recorded so far, leaving none behind.
-    pub(crate) fn take(&self) -> Vec<ServerError> {
-        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
-    }
-}
 
 /// The extension that answers withheld fields with `null` and FORBIDDEN.
 pub(crate) struct WithheldFields;

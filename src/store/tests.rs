@@ -590,16 +590,14 @@ impl Check<'_> {
     ) {
         let (role, scopes) = (self.role, self.scopes);
         let mut listed: Vec<&str> = fields.iter().map(|(f, _)| *f).collect();
-        let schema = crate::graphql::shape::schema_fields();
-        let mut decided: Vec<&str> = schema[kind.type_name()]
-            .iter()
-            .map(|(f, _)| f.as_str())
-            .collect();
+        // The descriptors name exactly the API type's fields (`graphql::shape` checks that).
+        let described = super::fields(kind);
+        let mut decided: Vec<&str> = described.iter().map(|f| f.name).collect();
         listed.sort_unstable();
         decided.sort_unstable();
         assert_eq!(
             listed, decided,
-            "the test's table of {kind} fields must list exactly the fields of the API type of {kind}"
+            "the test's table of {kind} fields must list exactly the fields of {kind}"
         );
         for (path, rows) in reads {
             assert_eq!(
