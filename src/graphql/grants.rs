@@ -1,7 +1,7 @@
 //! Time-boxed grants in the API: oversight grants one role rows of another agency's entity for a
 //! stated reason and a window; `me.grants` and `accessGrants` show them.
 
-use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
+use async_graphql::{Context, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::{Role, access_grant};
 
@@ -49,21 +49,6 @@ impl From<access_grant::Model> for AccessGrant {
     }
 }
 
-#[derive(Debug, Clone, InputObject)]
-pub(crate) struct GrantInput {
-    /// The role that may read: ATF, ICE, CBP or STATE.
-    pub role: Role,
-    /// "trace", "seizure", "training" or "fundingAward".
-    pub entity: String,
-    /// A row condition as JSON in the form of the entity's filter input, e.g.
-    /// `{"recoveryState": ["MX-SON"]}`; omitted for every row.
-    pub row_filter: Option<String>,
-    /// The MOU, case or other reason.
-    pub reason: String,
-    pub starts_at: DateTime<Utc>,
-    pub ends_at: DateTime<Utc>,
-}
-
 #[derive(Default)]
 pub(crate) struct GrantQuery;
 
@@ -93,19 +78,11 @@ impl GrantMutation {
     async fn grant_access(
         &self,
         ctx: &Context<'_>,
-        input: GrantInput,
+        input: NewGrant,
     ) -> async_graphql::Result<AccessGrant> {
         let r = request(ctx)?;
         let event = r.write_event("grantAccess", crate::policy::EntityKind::Trace);
-        let new = NewGrant {
-            role: input.role,
-            entity: input.entity,
-            row_filter: input.row_filter,
-            reason: input.reason,
-            starts_at: input.starts_at,
-            ends_at: input.ends_at,
-        };
-        Ok(grants::create(&r.db, &r.access, new, event)
+        Ok(grants::create(&r.db, &r.access, input, event)
             .await
             .gql()?
             .into())

@@ -237,6 +237,29 @@ where
     Ok(seen::<E>(access, found.into_iter().collect()).pop())
 }
 
+/// The caller's rows of `E` matching `condition`, in `order` and then by id, recorded and masked;
+/// none when the role reads no rows of the entity (an edge simply leads nowhere).
+async fn scoped<E, C>(
+    db: &C,
+    access: &Access,
+    condition: SimpleExpr,
+    order: Option<E::Column>,
+) -> Result<Vec<E::Model>>
+where
+    E: Owned,
+    C: ConnectionTrait,
+{
+    let Ok(scope) = E::visible(access) else {
+        return Ok(Vec::new());
+    };
+    let mut select = E::find().filter(scope).filter(condition);
+    if let Some(order) = order {
+        select = select.order_by_asc(order);
+    }
+    let rows = select.order_by_asc(E::ID).all(db).await?;
+    Ok(seen::<E>(access, rows))
+}
+
 /// Rows by id, for DataLoader batches; ids outside the caller's rows are absent, and a role that
 /// reads no rows of the entity gets none.
 pub(crate) async fn by_ids<E, C>(
@@ -248,18 +271,8 @@ where
     E: Owned,
     C: ConnectionTrait,
 {
-    let Ok(scope) = E::visible(access) else {
-        return Ok(HashMap::new());
-    };
-    let rows = E::find()
-        .filter(scope)
-        .filter(E::ID.is_in(ids.iter().copied()))
-        .all(db)
-        .await?;
-    Ok(seen::<E>(access, rows)
-        .into_iter()
-        .map(|m| (m.id(), m))
-        .collect())
+    let rows = scoped::<E, _>(db, access, E::ID.is_in(ids.iter().copied()), None).await?;
+    Ok(rows.into_iter().map(|m| (m.id(), m)).collect())
 }
 
 /// The readable rows of each parent, for an edge whose rows name their parent in `parent`
@@ -277,18 +290,9 @@ where
     E: Owned,
     C: ConnectionTrait,
 {
-    let Ok(scope) = E::visible(access) else {
-        return Ok(HashMap::new());
-    };
-    let rows = E::find()
-        .filter(scope)
-        .filter(parent.is_in(parent_ids.iter().copied()))
-        .order_by_asc(order)
-        .order_by_asc(E::ID)
-        .all(db)
-        .await?;
+    let condition = parent.is_in(parent_ids.iter().copied());
     let mut out: HashMap<i64, Vec<E::Model>> = HashMap::new();
-    for m in seen::<E>(access, rows) {
+    for m in scoped::<E, _>(db, access, condition, Some(order)).await? {
         if let Some(p) = parent_of(&m) {
             out.entry(p).or_default().push(m);
         }

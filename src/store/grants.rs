@@ -26,12 +26,19 @@ pub(crate) const GRANTABLE: [EntityKind; 4] = [
     EntityKind::FundingAward,
 ];
 
-/// What oversight asks for.
-#[derive(Debug, Clone)]
+/// A grant oversight makes (the API's `GrantInput`): which role may read which rows of an entity,
+/// why, and for which window.
+#[derive(Debug, Clone, async_graphql::InputObject)]
+#[graphql(name = "GrantInput")]
 pub(crate) struct NewGrant {
+    /// The role that may read: ATF, ICE, CBP or STATE.
     pub role: Role,
+    /// "trace", "seizure", "training" or "fundingAward".
     pub entity: String,
+    /// A row condition as JSON in the form of the entity's filter input, e.g.
+    /// `{"recoveryState": ["MX-SON"]}`; omitted for every row.
     pub row_filter: Option<String>,
+    /// The MOU, case or other reason.
     pub reason: String,
     pub starts_at: DateTime<Utc>,
     pub ends_at: DateTime<Utc>,
