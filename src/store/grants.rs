@@ -26,8 +26,8 @@ pub(crate) const GRANTABLE: [EntityKind; 4] = [
     EntityKind::FundingAward,
 ];
 
-/// A grant oversight makes (the API's `GrantInput`): which role may read which rows of an entity,
-/// why, and for which window.
+/// A grant oversight makes: which role may read which rows of an entity, why, and for which
+/// window.
 #[derive(Debug, Clone, async_graphql::InputObject)]
 #[graphql(name = "GrantInput")]
 pub(crate) struct NewGrant {
