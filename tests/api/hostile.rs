@@ -135,10 +135,7 @@ fn assert_refused(status: u16, body: &Value, field: &str, what: &str) {
 
 /// The service still answers an ordinary query.
 async fn assert_alive(app: &TestApp) {
-    let response = app
-        .as_role(Role::Atf)
-        .query("{ me { role } }", json!({}))
-        .await;
+    let response = app.as_role(Role::Atf).run("{ me { role } }").await;
     assert_eq!(
         response["data"]["me"]["role"], "ATF",
         "still serving: {response}"

@@ -14,19 +14,7 @@ async fn app() -> (TestApp, Fixture) {
 }
 
 fn trace_input(number: &str) -> Value {
-    json!({
-        "traceNumber": number,
-        "requestingAgency": "FGR",
-        "recoveryDate": "2021-04-02",
-        "recoveryState": "MX-CHH",
-        "status": "COMPLETED",
-        "sourceClass": "US_MANUFACTURED",
-        "purchaseState": "TX",
-        "purchaseDate": "2019-01-15",
-        "dealerLicense": "9-99-999-01-0A-00777",
-        "purchaserName": "Synthetic Purchaser 777",
-        "firearm": { "manufacturer": "Glock", "type": "PISTOL", "caliber": "9mm", "serialNumber": "ABC-0099", "countryOfManufacture": "US" }
-    })
+    fixtures::trace_input(number, "ABC-0099")
 }
 
 const CREATE_TRACE: &str = "mutation($input: TraceInput!) { createTrace(input: $input) { id traceNumber version timeToCrimeDays purchaserName firearm { serialNumber } provenance { ownerAgency } } }";
