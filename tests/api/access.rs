@@ -106,9 +106,9 @@ async fn aggregate_only_roles_are_refused_trace_rows_but_answered_by_stats() {
         assert_eq!(error_codes(&list), ["FORBIDDEN"], "{role}");
 
         let lookup = caller
-            .query(
+            .query_on(
                 "query($id: ID!) { trace(id: $id) { traceNumber } }",
-                json!({ "id": f.trace_sonora.to_string() }),
+                f.trace_sonora,
             )
             .await;
         assert_eq!(error_codes(&lookup), ["FORBIDDEN"], "{role}");
@@ -170,9 +170,9 @@ async fn atf_reads_only_the_funding_awards_it_implements() {
         "1250000.50"
     );
     let other = atf
-        .query(
+        .query_on(
             "query($id: ID!) { fundingAward(id: $id) { awardNumber } }",
-            json!({ "id": f.award_none.to_string() }),
+            f.award_none,
         )
         .await;
     assert!(
@@ -269,9 +269,9 @@ async fn a_seized_gun_links_to_its_trace_for_ice_but_cbp_sees_only_seizures() {
     // A firearm known only from a trace is outside CBP's slice.
     let traced_only = app
         .as_role(Role::Cbp)
-        .query(
+        .query_on(
             "query($id: ID!) { firearm(id: $id) { id } }",
-            json!({ "id": f.firearm_traced_only.to_string() }),
+            f.firearm_traced_only,
         )
         .await;
     assert!(traced_only["data"]["firearm"].is_null());

@@ -335,6 +335,13 @@ impl As<'_> {
         self.query(query, serde_json::json!({})).await
     }
 
+    /// Runs a GraphQL operation whose one variable, `$id`, is the row `id`; expects HTTP 200 and
+    /// returns the whole response body.
+    pub(crate) async fn query_on(&self, query: &str, id: i64) -> serde_json::Value {
+        let variables = serde_json::json!({ "id": id.to_string() });
+        self.query(query, variables).await
+    }
+
     /// Runs a GraphQL operation without variables, expects it to succeed without errors, and
     /// returns the whole response body.
     pub(crate) async fn query_ok(&self, query: &str) -> serde_json::Value {

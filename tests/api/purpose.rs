@@ -295,18 +295,11 @@ async fn lookups_and_nested_edges_need_a_purpose_for_other_agencies_rows() {
     // Without a purpose: the lookup of ATF's trace answers null and says why; the edges hold only
     // ICE's own seizure and say why.
     let without = app.as_role(Role::Ice).without_purpose();
-    let trace = without
-        .query(lookup, json!({ "id": f.trace_sonora.to_string() }))
-        .await;
+    let trace = without.query_on(lookup, f.trace_sonora).await;
     assert!(trace["data"]["trace"].is_null(), "{trace}");
     assert!(withheld(&trace), "{trace}");
     assert_eq!(error_codes(&trace), ["FORBIDDEN"], "{trace}");
-    let nested = without
-        .query(
-            edges,
-            json!({ "id": f.firearm_traced_and_seized.to_string() }),
-        )
-        .await;
+    let nested = without.query_on(edges, f.firearm_traced_and_seized).await;
     let firearm = &nested["data"]["firearm"];
     assert_eq!(firearm["manufacturer"], "Glock", "{nested}");
     assert_eq!(firearm["traces"]["totalCount"], 0, "{nested}");
@@ -319,17 +312,10 @@ async fn lookups_and_nested_edges_need_a_purpose_for_other_agencies_rows() {
 
     // With one: the trace, and every trace and seizure of the firearm, and no withheld error.
     let with = app.as_role(Role::Ice).with_purpose("HSI case 2026-77");
-    let trace = with
-        .query(lookup, json!({ "id": f.trace_sonora.to_string() }))
-        .await;
+    let trace = with.query_on(lookup, f.trace_sonora).await;
     assert!(trace["errors"].is_null(), "{trace}");
     assert_eq!(trace["data"]["trace"]["traceNumber"], "T-1");
-    let nested = with
-        .query(
-            edges,
-            json!({ "id": f.firearm_traced_and_seized.to_string() }),
-        )
-        .await;
+    let nested = with.query_on(edges, f.firearm_traced_and_seized).await;
     assert!(nested["errors"].is_null(), "{nested}");
     let firearm = &nested["data"]["firearm"];
     assert_eq!(firearm["traces"]["nodes"][0]["traceNumber"], "T-1");
