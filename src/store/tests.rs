@@ -386,17 +386,24 @@ fn every_row() -> PageArgs {
 /// What each read path returned of one seeded row: the path's name and the copies it returned.
 type Reads<M> = Vec<(&'static str, Vec<M>)>;
 
-// One helper per entity reads its seeded row through every read path of the store.
-
-async fn read_trace(db: &DatabaseConnection, access: &Access, s: &Seeded) -> Reads<trace::Model> {
-    let page = door::list::<trace::Entity, _>(db, access, None, &[], &every_row()).await;
-    let found = door::get::<trace::Entity, _>(db, access, s.trace).await;
-    let edge = traces::by_firearms(db, access, &[s.firearm_traced]).await;
-    let keyed = door::by_key::<trace::Entity, _>(db, access, TRACE_NUMBER).await;
+/// Reads the page of every row and the row `id` through the entity's door: the read paths every
+/// entity shares. `what` names the entity in a failure.
+async fn door_reads<E>(
+    db: &DatabaseConnection,
+    access: &Access,
+    what: &str,
+    id: i64,
+) -> Reads<E::Model>
+where
+    E: door::Owned,
+    E::Model: Sync,
+{
+    let page = door::list::<E, _>(db, access, None, &[], &every_row()).await;
+    let found = door::get::<E, _>(db, access, id).await;
     vec![
         (
             "door::list",
-            page.expect("trace page")
+            page.unwrap_or_else(|e| panic!("{what} page: {e:?}"))
                 .rows
                 .into_iter()
                 .map(|(_, m)| m)
@@ -404,20 +411,43 @@ async fn read_trace(db: &DatabaseConnection, access: &Access, s: &Seeded) -> Rea
         ),
         (
             "door::get",
-            found.expect("trace lookup").into_iter().collect(),
-        ),
-        (
-            "traces::by_firearms",
-            edge.expect("firearm → traces")
-                .into_values()
-                .flatten()
+            found
+                .unwrap_or_else(|e| panic!("{what} lookup: {e:?}"))
+                .into_iter()
                 .collect(),
         ),
-        (
-            "door::by_key (trace)",
-            keyed.expect("trace by number").into_iter().collect(),
-        ),
     ]
+}
+
+/// Reads the row whose natural key is `key`, as the read path `path`.
+async fn key_read<E: door::Owned>(
+    db: &DatabaseConnection,
+    access: &Access,
+    path: &'static str,
+    key: &str,
+) -> (&'static str, Vec<E::Model>) {
+    let keyed = door::by_key::<E, _>(db, access, key).await;
+    let rows = keyed.unwrap_or_else(|e| panic!("{path}: {e:?}"));
+    (path, rows.into_iter().collect())
+}
+
+/// The rows an edge returned, as the read path `path`.
+fn edge_read<M>(
+    path: &'static str,
+    edge: crate::error::Result<std::collections::HashMap<i64, Vec<M>>>,
+) -> (&'static str, Vec<M>) {
+    let rows = edge.unwrap_or_else(|e| panic!("{path}: {e:?}"));
+    (path, rows.into_values().flatten().collect())
+}
+
+// One helper per entity reads its seeded row through every read path of the store.
+
+async fn read_trace(db: &DatabaseConnection, access: &Access, s: &Seeded) -> Reads<trace::Model> {
+    let mut reads = door_reads::<trace::Entity>(db, access, "trace", s.trace).await;
+    let edge = traces::by_firearms(db, access, &[s.firearm_traced]).await;
+    reads.push(edge_read("traces::by_firearms", edge));
+    reads.push(key_read::<trace::Entity>(db, access, "door::by_key (trace)", TRACE_NUMBER).await);
+    reads
 }
 
 async fn read_seizure(
@@ -425,35 +455,12 @@ async fn read_seizure(
     access: &Access,
     s: &Seeded,
 ) -> Reads<seizure::Model> {
-    let page = door::list::<seizure::Entity, _>(db, access, None, &[], &every_row()).await;
-    let found = door::get::<seizure::Entity, _>(db, access, s.seizure).await;
+    let mut reads = door_reads::<seizure::Entity>(db, access, "seizure", s.seizure).await;
     let edge = seizures::by_firearms(db, access, &[s.firearm_seized]).await;
-    let keyed = door::by_key::<seizure::Entity, _>(db, access, CASE_NUMBER).await;
-    vec![
-        (
-            "door::list",
-            page.expect("seizure page")
-                .rows
-                .into_iter()
-                .map(|(_, m)| m)
-                .collect(),
-        ),
-        (
-            "door::get",
-            found.expect("seizure lookup").into_iter().collect(),
-        ),
-        (
-            "seizures::by_firearms",
-            edge.expect("firearm → seizures")
-                .into_values()
-                .flatten()
-                .collect(),
-        ),
-        (
-            "door::by_key (seizure)",
-            keyed.expect("seizure by case").into_iter().collect(),
-        ),
-    ]
+    reads.push(edge_read("seizures::by_firearms", edge));
+    reads
+        .push(key_read::<seizure::Entity>(db, access, "door::by_key (seizure)", CASE_NUMBER).await);
+    reads
 }
 
 async fn read_training(
@@ -461,64 +468,21 @@ async fn read_training(
     access: &Access,
     s: &Seeded,
 ) -> Reads<training::Model> {
-    let page = door::list::<training::Entity, _>(db, access, None, &[], &every_row()).await;
-    let found = door::get::<training::Entity, _>(db, access, s.training).await;
+    let mut reads = door_reads::<training::Entity>(db, access, "training", s.training).await;
     let edge = trainings::by_funding_awards(db, access, &[s.award]).await;
-    let keyed = door::by_key::<training::Entity, _>(db, access, TRAINING_REFERENCE).await;
-    vec![
-        (
-            "door::list",
-            page.expect("training page")
-                .rows
-                .into_iter()
-                .map(|(_, m)| m)
-                .collect(),
-        ),
-        (
-            "door::get",
-            found.expect("training lookup").into_iter().collect(),
-        ),
-        (
-            "trainings::by_funding_awards",
-            edge.expect("award → trainings")
-                .into_values()
-                .flatten()
-                .collect(),
-        ),
-        (
-            "door::by_key (training)",
-            keyed.expect("training by reference").into_iter().collect(),
-        ),
-    ]
+    reads.push(edge_read("trainings::by_funding_awards", edge));
+    let path = "door::by_key (training)";
+    reads.push(key_read::<training::Entity>(db, access, path, TRAINING_REFERENCE).await);
+    reads
 }
 
 async fn read_award(db: &DatabaseConnection, access: &Access, s: &Seeded) -> Reads<award::Model> {
-    let page = door::list::<award::Entity, _>(db, access, None, &[], &every_row()).await;
-    let found = door::get::<award::Entity, _>(db, access, s.award).await;
+    let mut reads = door_reads::<award::Entity>(db, access, "award", s.award).await;
     let edge = door::by_ids::<award::Entity, _>(db, access, &[s.award]).await;
-    let keyed = door::by_key::<award::Entity, _>(db, access, AWARD_NUMBER).await;
-    vec![
-        (
-            "door::list",
-            page.expect("award page")
-                .rows
-                .into_iter()
-                .map(|(_, m)| m)
-                .collect(),
-        ),
-        (
-            "door::get",
-            found.expect("award lookup").into_iter().collect(),
-        ),
-        (
-            "door::by_ids (award)",
-            edge.expect("training → award").into_values().collect(),
-        ),
-        (
-            "door::by_key (award)",
-            keyed.expect("award by number").into_iter().collect(),
-        ),
-    ]
+    let edge = edge.expect("training → award");
+    reads.push(("door::by_ids (award)", edge.into_values().collect()));
+    reads.push(key_read::<award::Entity>(db, access, "door::by_key (award)", AWARD_NUMBER).await);
+    reads
 }
 
 /// The firearm that is both traced and seized, through every path that reads firearms.
@@ -527,45 +491,17 @@ async fn read_firearm(
     access: &Access,
     s: &Seeded,
 ) -> Reads<firearm::Model> {
-    let page = door::list::<firearm::Entity, _>(db, access, None, &[], &every_row()).await;
-    let found = door::get::<firearm::Entity, _>(db, access, s.firearm_traced).await;
+    let mut reads = door_reads::<firearm::Entity>(db, access, "firearm", s.firearm_traced).await;
     let edge = door::by_ids::<firearm::Entity, _>(db, access, &[s.firearm_traced]).await;
+    let edge = edge.expect("trace → firearm");
+    reads.push(("door::by_ids (firearm)", edge.into_values().collect()));
     let seized = firearms::by_seizures(db, access, &[s.seizure]).await;
-    let reads = vec![
-        (
-            "door::list",
-            page.expect("firearm page")
-                .rows
-                .into_iter()
-                .map(|(_, m)| m)
-                .collect(),
-        ),
-        (
-            "door::get",
-            found.expect("firearm lookup").into_iter().collect(),
-        ),
-        (
-            "door::by_ids (firearm)",
-            edge.expect("trace → firearm").into_values().collect(),
-        ),
-        (
-            "firearms::by_seizures",
-            seized
-                .expect("seizure → firearms")
-                .into_values()
-                .flatten()
-                .collect(),
-        ),
-    ];
+    reads.push(edge_read("firearms::by_seizures", seized));
     reads
         .into_iter()
-        .map(|(path, rows): (_, Vec<firearm::Model>)| {
-            (
-                path,
-                rows.into_iter()
-                    .filter(|m| m.id == s.firearm_traced)
-                    .collect(),
-            )
+        .map(|(path, rows)| {
+            let rows = rows.into_iter().filter(|m| m.id == s.firearm_traced);
+            (path, rows.collect())
         })
         .collect()
 }

@@ -59,6 +59,12 @@ async fn exec(t: &TestDb, sql: &str) -> Result<(), sea_orm::DbErr> {
     t.db.execute_unprepared(sql).await.map(|_| ())
 }
 
+/// Deletes the event `id`, as an attacker who has bypassed the triggers can.
+async fn delete_event(t: &TestDb, id: i64) {
+    let sql = format!("DELETE FROM audit_event WHERE id = {id}");
+    exec(t, &sql).await.expect("deleted");
+}
+
 /// What an attacker with database access does first: switch the append-only triggers off.
 async fn bypass_triggers(t: &TestDb) {
     let sql = match t.backend() {
@@ -274,12 +280,7 @@ async fn deleting_events_names_the_event_after_the_gap() {
     let events = append_many(&t, 6).await;
     bypass_triggers(&t).await;
 
-    exec(
-        &t,
-        &format!("DELETE FROM audit_event WHERE id = {}", events[2].id),
-    )
-    .await
-    .expect("deleted");
+    delete_event(&t, events[2].id).await;
     let (id, reason) = broken_at(&t).await;
     assert_eq!(id, events[3].id, "{reason}");
     assert_eq!(
@@ -290,12 +291,7 @@ async fn deleting_events_names_the_event_after_the_gap() {
         )
     );
 
-    exec(
-        &t,
-        &format!("DELETE FROM audit_event WHERE id = {}", events[0].id),
-    )
-    .await
-    .expect("deleted");
+    delete_event(&t, events[0].id).await;
     let (id, reason) = broken_at(&t).await;
     assert_eq!(id, events[1].id, "{reason}");
     assert!(reason.contains("genesis"), "{reason}");
@@ -312,12 +308,7 @@ async fn deleting_the_newest_events_needs_the_recorded_head() {
         .expect("head");
     assert_eq!(head.hash, events[3].hash);
     bypass_triggers(&t).await;
-    exec(
-        &t,
-        &format!("DELETE FROM audit_event WHERE id = {}", events[3].id),
-    )
-    .await
-    .expect("deleted");
+    delete_event(&t, events[3].id).await;
     // The shorter chain is still whole: this is the limitation the recorded head covers.
     assert_intact(&t, 3).await;
     let report = audit::verify_against(&t.db, Some(&head.hash))

@@ -10,6 +10,7 @@
 use chrono::{NaiveDate, TimeZone, Utc};
 use entity::*;
 use sea_orm::{ActiveModelTrait, DatabaseConnection, NotSet, Set};
+use serde_json::{Value, json};
 
 pub(crate) struct Fixture {
     pub firearm_traced_and_seized: i64,
@@ -234,4 +235,32 @@ pub(crate) async fn load(db: &DatabaseConnection) -> Fixture {
         award_atf: a1,
         award_none: a2,
     }
+}
+
+/// A complete `TraceInput` for `createTrace`: a completed trace of a new Glock pistol, with the
+/// purchaser and dealer filled.
+pub(crate) fn trace_input(number: &str, serial: &str) -> Value {
+    json!({
+        "traceNumber": number,
+        "requestingAgency": "FGR",
+        "recoveryDate": "2021-04-02",
+        "recoveryState": "MX-CHH",
+        "status": "COMPLETED",
+        "sourceClass": "US_MANUFACTURED",
+        "purchaseState": "TX",
+        "purchaseDate": "2019-01-15",
+        "dealerLicense": "9-99-999-01-0A-00777",
+        "purchaserName": "Synthetic Purchaser 777",
+        "firearm": { "manufacturer": "Glock", "type": "PISTOL", "caliber": "9mm", "serialNumber": serial, "countryOfManufacture": "US" }
+    })
+}
+
+/// Removes `keys` from the JSON object `value`.
+pub(crate) fn without(mut value: Value, keys: &[&str]) -> Value {
+    if let Some(object) = value.as_object_mut() {
+        for key in keys {
+            object.remove(*key);
+        }
+    }
+    value
 }

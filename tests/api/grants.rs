@@ -27,6 +27,12 @@ fn window(from_hours: i64, to_hours: i64) -> (String, String) {
     )
 }
 
+/// Oversight grants STATE, for the hour around now, the traces recovered in Sonora.
+async fn state_grant_for_sonora(app: &TestApp) -> Value {
+    let sonora = Some(r#"{"recoveryState": ["MX-SON"]}"#);
+    grant(app, "STATE", sonora, window(-1, 1)).await
+}
+
 async fn grant(
     app: &TestApp,
     role: &str,
@@ -46,25 +52,19 @@ async fn a_grant_opens_exactly_its_rows_for_exactly_its_window() {
     let (app, f) = app().await;
     let state = app.as_role(Role::State);
     assert_eq!(
-        error_codes(&state.query(TRACES, json!({})).await),
+        error_codes(&state.run(TRACES).await),
         ["FORBIDDEN"],
         "no trace rows before the grant"
     );
 
-    let made = grant(
-        &app,
-        "STATE",
-        Some(r#"{"recoveryState": ["MX-SON"]}"#),
-        window(-1, 1),
-    )
-    .await;
+    let made = state_grant_for_sonora(&app).await;
     assert_eq!(made["data"]["grantAccess"]["role"], "STATE", "{made}");
     let id = made["data"]["grantAccess"]["id"]
         .as_str()
         .expect("id")
         .to_owned();
 
-    let seen = state.query(TRACES, json!({})).await;
+    let seen = state.run(TRACES).await;
     assert_eq!(seen["data"]["traces"]["totalCount"], 1, "{seen}");
     assert_eq!(seen["data"]["traces"]["nodes"][0]["traceNumber"], "T-1");
     assert_eq!(
@@ -85,22 +85,13 @@ async fn a_grant_opens_exactly_its_rows_for_exactly_its_window() {
         outside["data"]["trace"].is_null(),
         "rows outside the condition stay closed: {outside}"
     );
-    let me = state
-        .query("{ me { grants { id entity reason } } }", json!({}))
-        .await;
+    let me = state.run("{ me { grants { id entity reason } } }").await;
     assert_eq!(me["data"]["me"]["grants"][0]["id"], id.as_str());
-    let ice = app
-        .as_role(Role::Ice)
-        .query("{ me { grants { id } } }", json!({}))
-        .await;
+    let ice = app.as_role(Role::Ice).run("{ me { grants { id } } }").await;
     assert_eq!(ice["data"]["me"]["grants"], json!([]));
 
     // Without a stated purpose the grant does not apply.
-    let no_purpose = app
-        .as_role(Role::State)
-        .without_purpose()
-        .query(TRACES, json!({}))
-        .await;
+    let no_purpose = app.as_role(Role::State).without_purpose().run(TRACES).await;
     assert_eq!(error_codes(&no_purpose)[0], "FORBIDDEN");
 
     let revoked = app
@@ -115,7 +106,7 @@ async fn a_grant_opens_exactly_its_rows_for_exactly_its_window() {
         "{revoked}"
     );
     assert_eq!(
-        error_codes(&state.query(TRACES, json!({})).await),
+        error_codes(&state.run(TRACES).await),
         ["FORBIDDEN"],
         "revoked grants stop at once"
     );
@@ -134,11 +125,11 @@ async fn grants_outside_their_window_open_nothing() {
     let (app, _) = app().await;
     grant(&app, "CBP", None, window(-48, -24)).await;
     grant(&app, "CBP", None, window(24, 48)).await;
-    let cbp = app.as_role(Role::Cbp).query(TRACES, json!({})).await;
+    let cbp = app.as_role(Role::Cbp).run(TRACES).await;
     assert_eq!(error_codes(&cbp), ["FORBIDDEN"], "{cbp}");
     let all = app
         .as_role(Role::Oversight)
-        .query("{ accessGrants(inForceOnly: false) { id } }", json!({}))
+        .run("{ accessGrants(inForceOnly: false) { id } }")
         .await;
     assert_eq!(
         all["data"]["accessGrants"].as_array().map(Vec::len),
@@ -180,18 +171,18 @@ async fn introspection_follows_grants_and_keeps_grant_mutations_to_oversight() {
             .unwrap_or_default()
     };
     let query = "{ __schema { queryType { fields { name } } mutationType { fields { name } } } }";
-    let oversight = app.as_role(Role::Oversight).query(query, json!({})).await;
+    let oversight = app.as_role(Role::Oversight).run(query).await;
     assert!(
         fields(&oversight, "mutationType").contains(&"grantAccess".to_owned()),
         "{oversight}"
     );
-    let atf = app.as_role(Role::Atf).query(query, json!({})).await;
+    let atf = app.as_role(Role::Atf).run(query).await;
     assert!(!fields(&atf, "mutationType").contains(&"grantAccess".to_owned()));
 
-    let before = app.as_role(Role::State).query(query, json!({})).await;
+    let before = app.as_role(Role::State).run(query).await;
     assert!(!fields(&before, "queryType").contains(&"traces".to_owned()));
     grant(&app, "STATE", None, window(-1, 1)).await;
-    let after = app.as_role(Role::State).query(query, json!({})).await;
+    let after = app.as_role(Role::State).run(query).await;
     assert!(
         fields(&after, "queryType").contains(&"traces".to_owned()),
         "a grant shows the rows it opens"
@@ -201,13 +192,7 @@ async fn introspection_follows_grants_and_keeps_grant_mutations_to_oversight() {
 #[tokio::test]
 async fn a_stored_grant_that_no_longer_compiles_opens_nothing_and_oversight_sees_why() {
     let (app, _) = app().await;
-    let made = grant(
-        &app,
-        "STATE",
-        Some(r#"{"recoveryState": ["MX-SON"]}"#),
-        window(-1, 1),
-    )
-    .await;
+    let made = state_grant_for_sonora(&app).await;
     assert!(made["data"]["grantAccess"]["id"].is_string(), "{made}");
     // A grant stored under an older filter shape: its field no longer exists.
     let id = made["data"]["grantAccess"]["id"].as_str().expect("id");
@@ -219,7 +204,7 @@ async fn a_stored_grant_that_no_longer_compiles_opens_nothing_and_oversight_sees
         .await
         .expect("the stored filter is rewritten");
 
-    let state = app.as_role(Role::State).query(TRACES, json!({})).await;
+    let state = app.as_role(Role::State).run(TRACES).await;
     assert_eq!(
         error_codes(&state),
         ["FORBIDDEN"],
@@ -227,7 +212,7 @@ async fn a_stored_grant_that_no_longer_compiles_opens_nothing_and_oversight_sees
     );
     let seen = app
         .as_role(Role::Oversight)
-        .query("{ accessGrants { id problem } }", json!({}))
+        .run("{ accessGrants { id problem } }")
         .await;
     let problem = seen["data"]["accessGrants"][0]["problem"]
         .as_str()

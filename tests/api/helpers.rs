@@ -119,6 +119,30 @@ impl TestDb {
             })
             .unwrap_or_else(|e| panic!("not an integer: {sql}: {e}"))
     }
+
+    /// Runs `sql` (as [`TestDb::scalar`]) until it returns at least `expected`, for rows written in
+    /// the background, for five seconds at most; returns the last value.
+    pub(crate) async fn scalar_reaching(&self, sql: &str, expected: i64) -> i64 {
+        let mut value = self.scalar(sql).await;
+        for _ in 1..50 {
+            if value >= expected {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            value = self.scalar(sql).await;
+        }
+        value
+    }
+
+    /// Settings for a test server over this database: any free port, one worker, the test
+    /// development secret.
+    pub(crate) fn server_settings(&self) -> Settings {
+        let mut settings = self.settings();
+        settings.server.bind = "127.0.0.1:0".into();
+        settings.server.workers = 1;
+        settings.auth.dev_secret = Some(secrecy::SecretString::from(TEST_DEV_SECRET));
+        settings
+    }
 }
 
 impl Drop for TestDb {
@@ -185,10 +209,7 @@ pub(crate) async fn spawn_app() -> TestApp {
 /// Like `spawn_app`, with the settings adjusted first.
 pub(crate) async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     let db = TestDb::new().await;
-    let mut settings = db.settings();
-    settings.server.bind = "127.0.0.1:0".into();
-    settings.server.workers = 1;
-    settings.auth.dev_secret = Some(secrecy::SecretString::from(TEST_DEV_SECRET));
+    let mut settings = db.server_settings();
     adjust(&mut settings);
     let app = firearms_hub::server::Application::build_with(
         settings.clone(),
@@ -305,6 +326,27 @@ impl As<'_> {
     ) -> serde_json::Value {
         let (status, json) = self.send(query, variables).await;
         assert_eq!(status, 200, "unexpected status for {query}: {json}");
+        json
+    }
+
+    /// Runs a GraphQL operation without variables, expects HTTP 200, and returns the whole
+    /// response body.
+    pub(crate) async fn run(&self, query: &str) -> serde_json::Value {
+        self.query(query, serde_json::json!({})).await
+    }
+
+    /// Runs a GraphQL operation whose one variable, `$id`, is the row `id`; expects HTTP 200 and
+    /// returns the whole response body.
+    pub(crate) async fn query_on(&self, query: &str, id: i64) -> serde_json::Value {
+        let variables = serde_json::json!({ "id": id.to_string() });
+        self.query(query, variables).await
+    }
+
+    /// Runs a GraphQL operation without variables, expects it to succeed without errors, and
+    /// returns the whole response body.
+    pub(crate) async fn query_ok(&self, query: &str) -> serde_json::Value {
+        let json = self.run(query).await;
+        assert!(json["errors"].is_null(), "{json}");
         json
     }
 

@@ -135,10 +135,7 @@ fn assert_refused(status: u16, body: &Value, field: &str, what: &str) {
 
 /// The service still answers an ordinary query.
 async fn assert_alive(app: &TestApp) {
-    let response = app
-        .as_role(Role::Atf)
-        .query("{ me { role } }", json!({}))
-        .await;
+    let response = app.as_role(Role::Atf).run("{ me { role } }").await;
     assert_eq!(
         response["data"]["me"]["role"], "ATF",
         "still serving: {response}"
@@ -210,9 +207,7 @@ async fn ids_of_other_agencies_answer_exactly_as_ids_that_do_not_exist() {
     // CBP reads no trace rows: the refusal is the same whether the id exists or not.
     let cbp = app.as_role(Role::Cbp);
     let lookup = "query($id: ID!) { trace(id: $id) { id traceNumber purchaserName } }";
-    let existing = cbp
-        .query(lookup, json!({ "id": f.trace_sonora.to_string() }))
-        .await;
+    let existing = cbp.query_on(lookup, f.trace_sonora).await;
     let absent = cbp.query(lookup, json!({ "id": missing })).await;
     assert_eq!(error_codes(&existing), ["FORBIDDEN"], "{existing}");
     assert!(existing["data"]["trace"].is_null(), "{existing}");
@@ -224,15 +219,11 @@ async fn ids_of_other_agencies_answer_exactly_as_ids_that_do_not_exist() {
     // ATF reads the awards it implements: another award is null, exactly like a missing one.
     let atf = app.as_role(Role::Atf);
     let award = "query($id: ID!) { fundingAward(id: $id) { id recipient obligated } }";
-    let foreign = atf
-        .query(award, json!({ "id": f.award_none.to_string() }))
-        .await;
+    let foreign = atf.query_on(award, f.award_none).await;
     let absent = atf.query(award, json!({ "id": missing })).await;
     assert_eq!(foreign, json!({ "data": { "fundingAward": null } }));
     assert_eq!(foreign, absent);
-    let own = atf
-        .query(award, json!({ "id": f.award_atf.to_string() }))
-        .await;
+    let own = atf.query_on(award, f.award_atf).await;
     assert_eq!(
         own["data"]["fundingAward"]["id"],
         f.award_atf.to_string(),
@@ -243,17 +234,14 @@ async fn ids_of_other_agencies_answer_exactly_as_ids_that_do_not_exist() {
     let before = row_counts(&app).await;
     let ice = app.as_role(Role::Ice);
     let update = ice
-        .query(
-            "mutation($id: ID!) { updateSeizure(id: $id, input: { operation: \"hijacked\", usState: \"TX\" }, expectedVersion: 1) { id operation caseNumber } }",
-            json!({ "id": f.seizure_cbp.to_string() }),
-        )
+        .query_on("mutation($id: ID!) { updateSeizure(id: $id, input: { operation: \"hijacked\", usState: \"TX\" }, expectedVersion: 1) { id operation caseNumber } }", f.seizure_cbp)
         .await;
     assert_eq!(error_codes(&update), ["FORBIDDEN"], "{update}");
     assert!(update["data"].is_null(), "{update}");
     let delete = ice
-        .query(
+        .query_on(
             "mutation($id: ID!) { deleteSeizure(id: $id) }",
-            json!({ "id": f.seizure_cbp.to_string() }),
+            f.seizure_cbp,
         )
         .await;
     assert_eq!(error_codes(&delete), ["FORBIDDEN"], "{delete}");

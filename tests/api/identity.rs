@@ -199,10 +199,7 @@ async fn a_production_key_and_a_development_token_both_identify_the_caller() {
         json!({ "role": "ICE", "subject": "tester" })
     );
 
-    let dev = app
-        .as_role(Role::Cbp)
-        .query("{ me { role } }", json!({}))
-        .await;
+    let dev = app.as_role(Role::Cbp).run("{ me { role } }").await;
     assert_eq!(dev["data"]["me"]["role"], "CBP");
 }
 

@@ -35,8 +35,7 @@ struct Seen {
 }
 
 async fn seen(caller: As<'_>) -> Seen {
-    let response = caller.query(ROOTS_AND_TRACE, json!({})).await;
-    assert!(response["errors"].is_null(), "{response}");
+    let response = caller.query_ok(ROOTS_AND_TRACE).await;
     let data = &response["data"];
     Seen {
         query: names(&data["__schema"]["queryType"]["fields"]),
@@ -81,10 +80,9 @@ async fn each_role_sees_only_its_slice_in_introspection() {
     );
     let cbp_types = app
         .as_role(Role::Cbp)
-        .query(
+        .run(
             "{ firearm: __type(name: \"Firearm\") { fields { name } } \
                seizure: __type(name: \"Seizure\") { fields { name } } }",
-            json!({}),
         )
         .await;
     let firearm = names(&cbp_types["data"]["firearm"]["fields"]);
@@ -118,10 +116,7 @@ async fn each_role_sees_only_its_slice_in_introspection() {
     assert!(!has(&state.query, "firearms") && !has(&state.query, "firearm"));
     let training = app
         .as_role(Role::State)
-        .query(
-            "{ __type(name: \"Training\") { fields { name } } }",
-            json!({}),
-        )
+        .run("{ __type(name: \"Training\") { fields { name } } }")
         .await;
     assert!(has(
         &names(&training["data"]["__type"]["fields"]),
@@ -136,10 +131,7 @@ async fn asking_for_what_introspection_hides_still_answers_null_and_forbidden() 
 
     let ice = app
         .as_role(Role::Ice)
-        .query(
-            "{ traces { nodes { traceNumber purchaserName } } }",
-            json!({}),
-        )
+        .run("{ traces { nodes { traceNumber purchaserName } } }")
         .await;
     let nodes = ice["data"]["traces"]["nodes"].as_array().expect("rows");
     assert_eq!(nodes.len(), 2, "{ice}");
@@ -157,7 +149,7 @@ async fn asking_for_what_introspection_hides_still_answers_null_and_forbidden() 
     // A row query the role's introspection does not show.
     let cbp = app
         .as_role(Role::Cbp)
-        .query("{ traces { totalCount } }", json!({}))
+        .run("{ traces { totalCount } }")
         .await;
     assert!(
         cbp["data"].is_null() || cbp["data"]["traces"].is_null(),
@@ -195,10 +187,7 @@ async fn hiding_a_field_in_the_policy_hides_it_from_introspection() {
         nullable.insert(kind.type_name(), hidden);
     }
     let app = spawn_app_with_policy(&policy).await;
-    let response = app
-        .as_role_with(Role::Atf, &["pii"])
-        .query(TYPES, json!({}))
-        .await;
+    let response = app.as_role_with(Role::Atf, &["pii"]).run(TYPES).await;
     let types = object_fields(&response);
     for (type_name, hidden) in &nullable {
         assert!(!hidden.is_empty() || matches!(*type_name, "AuditEvent" | "Training"));
@@ -317,7 +306,7 @@ async fn the_cli_and_http_introspection_agree_for_every_role() {
             args.extend(["--scope", scope]);
         }
         let (sdl_types, sdl_objects) = sdl_shape(&schema_cli(&args));
-        let response = app.as_role_with(role, scopes).query(TYPES, json!({})).await;
+        let response = app.as_role_with(role, scopes).run(TYPES).await;
         let mut http_objects = object_fields(&response);
         let mut http_types = type_names(&response);
         // A root with no field left (the mutations of a role that writes nothing) is listed empty

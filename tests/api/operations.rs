@@ -12,6 +12,7 @@ use firearms_hub::server::{Application, Shutdown};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, TransactionTrait};
 use serde_json::{Value, json};
 
+use crate::fixtures;
 use crate::helpers::{
     TEST_DATABASE_ENV, TEST_DEV_SECRET, TestApp, TestDb, error_codes, spawn_app, spawn_app_with,
 };
@@ -33,10 +34,7 @@ struct Custom {
 
 async fn spawn_custom(adjust: impl FnOnce(&mut Settings)) -> Custom {
     let db = TestDb::new().await;
-    let mut settings = db.settings();
-    settings.server.bind = "127.0.0.1:0".into();
-    settings.server.workers = 1;
-    settings.auth.dev_secret = Some(secrecy::SecretString::from(TEST_DEV_SECRET));
+    let mut settings = db.server_settings();
     adjust(&mut settings);
     let pool = firearms_hub::store::connect(&settings.database)
         .await
@@ -129,7 +127,7 @@ fn assert_names_setting(response: &Value, setting: &str) {
 }
 
 async fn still_answers(app: &TestApp) {
-    let me = app.as_role(Role::Atf).query(ME, json!({})).await;
+    let me = app.as_role(Role::Atf).run(ME).await;
     assert_eq!(me["data"]["me"]["role"], "ATF", "{me}");
 }
 
@@ -237,10 +235,7 @@ async fn oversized_documents_too_many_tokens_and_bodies_are_refused() {
 #[tokio::test]
 async fn suggestions_are_off_and_get_never_executes_operations() {
     let app = spawn_app_with(|s| s.server.development = true).await;
-    let wrong = app
-        .as_role(Role::Atf)
-        .query("{ mee { role } }", json!({}))
-        .await;
+    let wrong = app.as_role(Role::Atf).run("{ mee { role } }").await;
     let message = wrong["errors"][0]["message"].as_str().unwrap_or_default();
     assert!(!message.is_empty(), "{wrong}");
     assert!(!message.to_lowercase().contains("did you mean"), "{wrong}");
@@ -281,7 +276,7 @@ async fn a_subject_over_its_rate_gets_429_and_others_are_unaffected() {
     .await;
     let atf = app.as_role(Role::Atf);
     for _ in 0..3 {
-        atf.query(ME, json!({})).await;
+        atf.run(ME).await;
     }
     let response = app
         .client
@@ -304,7 +299,7 @@ async fn a_subject_over_its_rate_gets_429_and_others_are_unaffected() {
     assert_eq!(error_codes(&refused), ["RATE_LIMITED"], "{refused}");
 
     // Another subject has a bucket of its own.
-    let ice = app.as_role(Role::Ice).query(ME, json!({})).await;
+    let ice = app.as_role(Role::Ice).run(ME).await;
     assert_eq!(ice["data"]["me"]["role"], "ICE");
 }
 
@@ -368,19 +363,13 @@ async fn a_request_over_its_time_limit_answers_503_timeout() {
     held.rollback().await.expect("released");
     still_answers(app).await;
     // The abandoned operation is in the audit trail, as an error.
-    let mut recorded = 0;
-    for _ in 0..50 {
-        recorded = app
-            .db
-            .scalar(
-                "SELECT COUNT(*) FROM audit_event WHERE outcome = 'error' AND subject = 'test-atf'",
-            )
-            .await;
-        if recorded > 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let recorded = app
+        .db
+        .scalar_reaching(
+            "SELECT COUNT(*) FROM audit_event WHERE outcome = 'error' AND subject = 'test-atf'",
+            1,
+        )
+        .await;
     assert_eq!(recorded, 1);
 }
 
@@ -389,8 +378,7 @@ async fn metrics_count_requests_by_operation_and_outcome() {
     let app = spawn_app().await;
     let atf = app.as_role(Role::Atf);
     for _ in 0..3 {
-        atf.query("query OpsMetricsProbe { me { role } }", json!({}))
-            .await;
+        atf.run("query OpsMetricsProbe { me { role } }").await;
     }
     let (status, _) = app.post_raw(None, "application/json", body(ME)).await;
     assert_eq!(status, 401);
@@ -566,18 +554,10 @@ async fn concurrent_writers_never_see_a_locked_database() {
     const CREATE: &str =
         "mutation($input: TraceInput!) { createTrace(input: $input) { id traceNumber } }";
     let requests = (0..40).map(|i| {
-        let input = json!({
-            "traceNumber": format!("T-CONC-{i:03}"),
-            "requestingAgency": "FGR",
-            "recoveryDate": "2021-04-02",
-            "recoveryState": "MX-CHH",
-            "status": "COMPLETED",
-            "sourceClass": "US_MANUFACTURED",
-            "purchaseState": "TX",
-            "purchaseDate": "2019-01-15",
-            "firearm": { "manufacturer": "Glock", "type": "PISTOL", "caliber": "9mm",
-                         "serialNumber": format!("CONC-{i:04}"), "countryOfManufacture": "US" }
-        });
+        let input = fixtures::without(
+            fixtures::trace_input(&format!("T-CONC-{i:03}"), &format!("CONC-{i:04}")),
+            &["dealerLicense", "purchaserName"],
+        );
         atf.query(CREATE, json!({ "input": input }))
     });
     let responses = futures_util::future::join_all(requests).await;

@@ -7,7 +7,6 @@ use entity::Role;
 use firearms_hub::graphql::shape::{check_descriptors, schema_fields};
 use firearms_hub::policy::{DEFAULT_POLICY, Policy};
 use firearms_hub::store::catalogue;
-use serde_json::json;
 
 use crate::fixtures;
 use crate::helpers::{TestDb, error_codes, spawn_app_with_policy};
@@ -60,10 +59,7 @@ async fn editing_the_policy_file_changes_a_roles_slice_without_code() {
     fixtures::load(&app.db.db).await;
     let cbp = app
         .as_role(Role::Cbp)
-        .query(
-            "{ traces { totalCount nodes { traceNumber recoveryMunicipality } } }",
-            json!({}),
-        )
+        .run("{ traces { totalCount nodes { traceNumber recoveryMunicipality } } }")
         .await;
     assert_eq!(cbp["data"]["traces"]["totalCount"], 2, "{cbp}");
     assert!(error_codes(&cbp).iter().all(|c| c == "FORBIDDEN"));

@@ -19,6 +19,7 @@ use firearms_hub::policy::{Aggregates, EntityKind, Policy, Rows};
 use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, NotSet, Set};
 use serde_json::{Value, json};
 
+use crate::fixtures;
 use crate::helpers::{As, TestApp, error_codes, error_paths, spawn_app_with};
 
 #[tokio::test]
@@ -716,7 +717,7 @@ async fn check_rows_and_fields(v: &View<'_>, caller: &As<'_>, kind: EntityKind) 
         "{{ {list}(first: 100) {{ totalCount nodes {{ {} }} }} }}",
         selected.join(" ")
     );
-    let response = caller.query(&query, json!({})).await;
+    let response = caller.run(&query).await;
     let cell = format!("{role} {scopes:?} {kind}");
 
     if v.rows(kind) == Rows::None {
@@ -829,7 +830,7 @@ async fn check_aggregates(v: &View<'_>, caller: &As<'_>, kind: EntityKind, thres
     let query = format!(
         "{{ {stats}(groupBy: [{dimension}]) {{ total {funding_total} suppressed buckets {{ key {{ {key} }} count suppressed }} }} }}"
     );
-    let response = caller.query(&query, json!({})).await;
+    let response = caller.run(&query).await;
     if mode == Aggregates::None {
         assert!(response["data"].is_null(), "{cell}: {response}");
         assert_eq!(error_codes(&response), ["FORBIDDEN"], "{cell}: {response}");
@@ -906,10 +907,7 @@ async fn check_aggregates(v: &View<'_>, caller: &As<'_>, kind: EntityKind, thres
 /// `me.permissions`: for every entity, the role's rows, hidden fields and writes.
 async fn check_permissions(v: &View<'_>, caller: &As<'_>) {
     let response = caller
-        .query(
-            "{ me { role permissions { entity rows hiddenFields canWrite } } }",
-            json!({}),
-        )
+        .run("{ me { role permissions { entity rows hiddenFields canWrite } } }")
         .await;
     let cell = format!("{} {:?} me", v.role, v.scopes);
     assert!(response["errors"].is_null(), "{cell}: {response}");
@@ -986,19 +984,7 @@ fn writes_for(role: Role) -> Vec<Write> {
         Write {
             kind: EntityKind::Trace,
             create: "mutation($input: TraceInput!) { createTrace(input: $input) { id traceNumber version provenance { ownerAgency } } }",
-            create_input: json!({
-                "traceNumber": format!("PT-{tag}-T"),
-                "requestingAgency": "FGR",
-                "recoveryDate": "2021-04-02",
-                "recoveryState": "MX-CHH",
-                "status": "COMPLETED",
-                "sourceClass": "US_MANUFACTURED",
-                "purchaseState": "TX",
-                "purchaseDate": "2019-01-15",
-                "dealerLicense": "9-99-999-01-0A-00777",
-                "purchaserName": "Synthetic Purchaser 777",
-                "firearm": { "manufacturer": "Glock", "type": "PISTOL", "caliber": "9mm", "serialNumber": format!("PT-{tag}-TF"), "countryOfManufacture": "US" }
-            }),
+            create_input: fixtures::trace_input(&format!("PT-{tag}-T"), &format!("PT-{tag}-TF")),
             key: ("traceNumber", format!("PT-{tag}-T")),
             update: "mutation($id: ID!) { updateTrace(id: $id, input: { requestingAgency: \"GN\" }, expectedVersion: 1) { id version requestingAgency } }",
         },

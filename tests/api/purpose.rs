@@ -41,7 +41,7 @@ async fn reading_another_agencys_rows_without_a_purpose_is_refused_with_what_is_
     let app = app().await;
     let ice = app.as_role(Role::Ice).without_purpose();
     let traces = ice
-        .query("{ traces { totalCount nodes { traceNumber } } }", json!({}))
+        .run("{ traces { totalCount nodes { traceNumber } } }")
         .await;
     assert_eq!(
         traces["data"]["traces"]["totalCount"], 0,
@@ -54,10 +54,7 @@ async fn reading_another_agencys_rows_without_a_purpose_is_refused_with_what_is_
 
     // Its own seizures need no purpose; the CBP one is withheld and the response says so.
     let seizures = ice
-        .query(
-            "{ seizures { nodes { caseNumber seizingAgency } } }",
-            json!({}),
-        )
+        .run("{ seizures { nodes { caseNumber seizingAgency } } }")
         .await;
     let nodes = seizures["data"]["seizures"]["nodes"].as_array().unwrap();
     assert_eq!(nodes.len(), 1, "{seizures}");
@@ -67,18 +64,14 @@ async fn reading_another_agencys_rows_without_a_purpose_is_refused_with_what_is_
     // Aggregates and own-agency reads need none.
     let atf = app.as_role(Role::Atf).without_purpose();
     let own = atf
-        .query(
-            "{ traces { totalCount } traceStats(groupBy: [SOURCE_CLASS]) { total } }",
-            json!({}),
-        )
+        .query_ok("{ traces { totalCount } traceStats(groupBy: [SOURCE_CLASS]) { total } }")
         .await;
-    assert!(own["errors"].is_null(), "{own}");
     assert_eq!(own["data"]["traces"]["totalCount"], 2);
 
     let with = app
         .as_role(Role::Ice)
         .with_purpose("HSI case 2026-77")
-        .query("{ traces { totalCount } }", json!({}))
+        .run("{ traces { totalCount } }")
         .await;
     assert_eq!(with["data"]["traces"]["totalCount"], 2);
     assert!(with["errors"].is_null(), "{with}");
@@ -109,22 +102,16 @@ async fn every_operation_leaves_an_audit_event_and_owners_see_who_read_their_dat
     let app = app().await;
     let ice_caller = app.as_role(Role::Ice).with_purpose("HSI case 2026-77");
     ice_caller
-        .query(
-            "query IceLooksAtTraces { traces { nodes { traceNumber } } }",
-            json!({}),
-        )
+        .run("query IceLooksAtTraces { traces { nodes { traceNumber } } }")
         .await;
     let cbp = app.as_role(Role::Cbp);
-    cbp.query("query CbpTriesTraces { traces { totalCount } }", json!({}))
+    cbp.run("query CbpTriesTraces { traces { totalCount } }")
         .await;
-    cbp.query("{ seizures { totalCount } }", json!({})).await;
+    cbp.run("{ seizures { totalCount } }").await;
     // A request that reads personal data: the data leaves in the response, never in the trail.
     let atf = app.as_role_with(Role::Atf, &["pii"]);
     let read = atf
-        .query(
-            "query AtfReadsPurchasers { traces { nodes { purchaserName dealerLicense } } }",
-            json!({}),
-        )
+        .run("query AtfReadsPurchasers { traces { nodes { purchaserName dealerLicense } } }")
         .await;
     assert!(
         read.to_string().contains("Synthetic Purchaser 1"),
@@ -133,7 +120,7 @@ async fn every_operation_leaves_an_audit_event_and_owners_see_who_read_their_dat
 
     let events = "{ auditEvents(first: 50) { totalCount nodes { subject role purpose operation entities rowsReturned outcome } } }";
     let oversight_caller = app.as_role(Role::Oversight);
-    let oversight = oversight_caller.query(events, json!({})).await;
+    let oversight = oversight_caller.run(events).await;
     let nodes = oversight["data"]["auditEvents"]["nodes"]
         .as_array()
         .unwrap_or_else(|| panic!("{oversight}"))
@@ -184,7 +171,7 @@ async fn every_operation_leaves_an_audit_event_and_owners_see_who_read_their_dat
     }
 
     // ATF sees the accesses to its data by others, and nothing about CBP's own seizures.
-    let atf = app.as_role(Role::Atf).query(events, json!({})).await;
+    let atf = app.as_role(Role::Atf).run(events).await;
     let ops: Vec<&str> = atf["data"]["auditEvents"]["nodes"]
         .as_array()
         .unwrap()
@@ -197,13 +184,7 @@ async fn every_operation_leaves_an_audit_event_and_owners_see_who_read_their_dat
         "CBP's read of its own seizures is not ATF's business: {ops:?}"
     );
 
-    assert!(
-        firearms_hub::audit::verify(&app.db.db)
-            .await
-            .expect("verifies")
-            .first_broken
-            .is_none()
-    );
+    assert_chain_intact(&app).await;
 }
 
 #[tokio::test]
@@ -240,13 +221,7 @@ async fn a_write_records_its_event_in_its_own_transaction() {
             .await,
         1
     );
-    assert!(
-        firearms_hub::audit::verify(&app.db.db)
-            .await
-            .expect("verifies")
-            .first_broken
-            .is_none()
-    );
+    assert_chain_intact(&app).await;
 }
 
 #[tokio::test]
@@ -260,17 +235,13 @@ async fn a_request_refused_before_execution_is_recorded_as_denied() {
     );
     let (status, _) = app.as_role(Role::Atf).send(&bomb, json!({})).await;
     assert_eq!(status, 400);
-    let mut recorded = 0;
-    for _ in 0..50 {
-        recorded = app
-            .db
-            .scalar("SELECT COUNT(*) FROM audit_event WHERE outcome = 'denied' AND subject = 'test-atf'")
-            .await;
-        if recorded > 0 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let recorded = app
+        .db
+        .scalar_reaching(
+            "SELECT COUNT(*) FROM audit_event WHERE outcome = 'denied' AND subject = 'test-atf'",
+            1,
+        )
+        .await;
     assert_eq!(recorded, 1, "the refused request is in the audit trail");
 }
 
@@ -324,18 +295,11 @@ async fn lookups_and_nested_edges_need_a_purpose_for_other_agencies_rows() {
     // Without a purpose: the lookup of ATF's trace answers null and says why; the edges hold only
     // ICE's own seizure and say why.
     let without = app.as_role(Role::Ice).without_purpose();
-    let trace = without
-        .query(lookup, json!({ "id": f.trace_sonora.to_string() }))
-        .await;
+    let trace = without.query_on(lookup, f.trace_sonora).await;
     assert!(trace["data"]["trace"].is_null(), "{trace}");
     assert!(withheld(&trace), "{trace}");
     assert_eq!(error_codes(&trace), ["FORBIDDEN"], "{trace}");
-    let nested = without
-        .query(
-            edges,
-            json!({ "id": f.firearm_traced_and_seized.to_string() }),
-        )
-        .await;
+    let nested = without.query_on(edges, f.firearm_traced_and_seized).await;
     let firearm = &nested["data"]["firearm"];
     assert_eq!(firearm["manufacturer"], "Glock", "{nested}");
     assert_eq!(firearm["traces"]["totalCount"], 0, "{nested}");
@@ -348,17 +312,10 @@ async fn lookups_and_nested_edges_need_a_purpose_for_other_agencies_rows() {
 
     // With one: the trace, and every trace and seizure of the firearm, and no withheld error.
     let with = app.as_role(Role::Ice).with_purpose("HSI case 2026-77");
-    let trace = with
-        .query(lookup, json!({ "id": f.trace_sonora.to_string() }))
-        .await;
+    let trace = with.query_on(lookup, f.trace_sonora).await;
     assert!(trace["errors"].is_null(), "{trace}");
     assert_eq!(trace["data"]["trace"]["traceNumber"], "T-1");
-    let nested = with
-        .query(
-            edges,
-            json!({ "id": f.firearm_traced_and_seized.to_string() }),
-        )
-        .await;
+    let nested = with.query_on(edges, f.firearm_traced_and_seized).await;
     assert!(nested["errors"].is_null(), "{nested}");
     let firearm = &nested["data"]["firearm"];
     assert_eq!(firearm["traces"]["nodes"][0]["traceNumber"], "T-1");
@@ -378,26 +335,15 @@ async fn the_audit_trail_stores_no_variables_and_no_document_text() {
         .await;
     assert_eq!(probe["data"]["traces"]["totalCount"], 1, "{probe}");
     let unnamed = atf
-        .query(
-            "{ traces(filter: {recoveryState: [\"canary-in-the-document\"]}) { totalCount } }",
-            json!({}),
-        )
+        .run("{ traces(filter: {recoveryState: [\"canary-in-the-document\"]}) { totalCount } }")
         .await;
     assert_eq!(unnamed["data"]["traces"]["totalCount"], 0, "{unnamed}");
     // A write whose variables carry personal data, and a refused one.
-    let input = json!({
-        "traceNumber": "T-AUDIT",
-        "requestingAgency": "FGR",
-        "recoveryDate": "2021-04-02",
-        "recoveryState": "MX-CHH",
-        "status": "COMPLETED",
-        "sourceClass": "US_MANUFACTURED",
-        "purchaseState": "TX",
-        "purchaseDate": "2019-01-15",
-        "dealerLicense": "9-99-999-01-0A-00777",
-        "purchaserName": "Synthetic Purchaser 777",
-        "firearm": { "manufacturer": "Glock", "type": "PISTOL", "serialNumber": "AUD-0001" }
-    });
+    let mut input = fixtures::trace_input("T-AUDIT", "AUD-0001");
+    input["firearm"] = fixtures::without(
+        input["firearm"].take(),
+        &["caliber", "countryOfManufacture"],
+    );
     let create = "mutation CreateProbe($i: TraceInput!) { createTrace(input: $i) { traceNumber } }";
     let created = atf.query(create, json!({ "i": input })).await;
     assert_eq!(
@@ -443,7 +389,7 @@ async fn requests_without_a_valid_token_or_over_the_rate_leave_no_audit_event() 
     let atf = app.as_role(Role::Atf);
 
     // A request within the burst is recorded (the control below is the burst's second).
-    let response = atf.query("{ traces { totalCount } }", json!({})).await;
+    let response = atf.run("{ traces { totalCount } }").await;
     assert_eq!(response["data"]["traces"]["totalCount"], 2, "{response}");
     assert_eq!(events().await, 1);
 
@@ -499,17 +445,13 @@ async fn requests_without_a_valid_token_or_over_the_rate_leave_no_audit_event() 
         )
         .await;
     assert_eq!(status, 400);
-    let mut recorded = 0;
-    for _ in 0..50 {
-        recorded = app
-            .db
-            .scalar("SELECT COUNT(*) FROM audit_event WHERE subject = 'test-ice'")
-            .await;
-        if recorded > 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let recorded = app
+        .db
+        .scalar_reaching(
+            "SELECT COUNT(*) FROM audit_event WHERE subject = 'test-ice'",
+            1,
+        )
+        .await;
     assert_eq!(recorded, 1, "the malformed request is recorded");
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
@@ -526,12 +468,7 @@ async fn refused_events(app: &TestApp, subject: &str, expected: i64) -> i64 {
         "SELECT COUNT(*) FROM audit_event WHERE outcome = 'denied' AND subject = '{subject}' \
          AND operation = '(refused before execution)'"
     );
-    for _ in 0..50 {
-        if app.db.scalar(&sql).await >= expected {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    app.db.scalar_reaching(&sql, expected).await;
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     app.db.scalar(&sql).await
 }
@@ -567,4 +504,12 @@ async fn each_request_of_a_verified_caller_refused_at_admission_is_recorded_once
             .await,
         0
     );
+}
+
+/// The audit chain verifies from its first event to its last.
+async fn assert_chain_intact(app: &TestApp) {
+    let report = firearms_hub::audit::verify(&app.db.db)
+        .await
+        .expect("verifies");
+    assert!(report.first_broken.is_none(), "the audit chain is broken");
 }

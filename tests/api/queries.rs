@@ -107,7 +107,7 @@ async fn page_sizes_and_cursors_are_checked() {
         assert!(over["data"].is_null(), "no rows for first: {n}: {over}");
     }
 
-    let default = atf.query(page, json!({})).await;
+    let default = atf.run(page).await;
     assert!(default["errors"].is_null(), "{default}");
     assert_eq!(size(&default), 20, "without `first` a page holds 20 rows");
     assert_eq!(default["data"]["traces"]["pageInfo"]["hasNextPage"], true);
@@ -118,10 +118,7 @@ async fn page_sizes_and_cursors_are_checked() {
     assert_eq!(none["data"]["traces"]["totalCount"], 101);
 
     let forged = atf
-        .query(
-            "{ traces(after: \"' OR 1=1 --\") { totalCount nodes { traceNumber } } }",
-            json!({}),
-        )
+        .run("{ traces(after: \"' OR 1=1 --\") { totalCount nodes { traceNumber } } }")
         .await;
     assert_eq!(error_codes(&forged), ["BAD_USER_INPUT"], "{forged}");
     assert!(forged["data"].is_null(), "{forged}");
@@ -240,10 +237,7 @@ async fn stats_group_in_the_database_with_true_medians_and_exact_money() {
         .await;
     }
     let atf = app.as_role(Role::Atf);
-    let stats = atf
-        .query("{ traceStats(groupBy: [RECOVERY_STATE]) { total suppressed buckets { key { recoveryState year } count medianTimeToCrimeDays } } }", json!({}))
-        .await;
-    assert!(stats["errors"].is_null(), "{stats}");
+    let stats = atf.query_ok("{ traceStats(groupBy: [RECOVERY_STATE]) { total suppressed buckets { key { recoveryState year } count medianTimeToCrimeDays } } }").await;
     assert_eq!(stats["data"]["traceStats"]["total"], 5);
     assert_eq!(
         stats["data"]["traceStats"]["buckets"],
@@ -252,7 +246,7 @@ async fn stats_group_in_the_database_with_true_medians_and_exact_money() {
             { "key": { "recoveryState": "MX-TAM", "year": null }, "count": 1, "medianTimeToCrimeDays": null }
         ])
     );
-    let by_type = atf.query("{ traceStats(filter: {recoveryState: [\"MX-SON\"]}, groupBy: [FIREARM_TYPE, YEAR]) { buckets { key { firearmType year } count } } }", json!({})).await;
+    let by_type = atf.run("{ traceStats(filter: {recoveryState: [\"MX-SON\"]}, groupBy: [FIREARM_TYPE, YEAR]) { buckets { key { firearmType year } count } } }").await;
     assert!(
         by_type["data"]["traceStats"]["buckets"]
             .as_array()
@@ -263,7 +257,7 @@ async fn stats_group_in_the_database_with_true_medians_and_exact_money() {
 
     let funding = app
         .as_role(Role::State)
-        .query("{ fundingStats(groupBy: [IMPLEMENTING_AGENCY]) { total obligated buckets { key { implementingAgency } obligated disbursed } } }", json!({}))
+        .run("{ fundingStats(groupBy: [IMPLEMENTING_AGENCY]) { total obligated buckets { key { implementingAgency } obligated disbursed } } }")
         .await;
     assert_eq!(
         funding["data"]["fundingStats"]["obligated"], "1270000.50",
@@ -291,7 +285,7 @@ async fn on_the_demo_data_seventy_percent_of_2014_2018_traces_are_us_sourced() {
         // as well and adds the years up.
         let stats = app
             .as_role(role)
-            .query("{ traceStats(filter: {year: {min: 2014, max: 2018}}, groupBy: [YEAR, SOURCE_CLASS]) { buckets { key { sourceClass } count suppressed } } }", json!({}))
+            .run("{ traceStats(filter: {year: {min: 2014, max: 2018}}, groupBy: [YEAR, SOURCE_CLASS]) { buckets { key { sourceClass } count suppressed } } }")
             .await;
         assert!(stats["errors"].is_null(), "{role}: {stats}");
         let buckets = stats["data"]["traceStats"]["buckets"].as_array().unwrap();
@@ -367,10 +361,7 @@ async fn reading_own_data_reports_nothing_withheld() {
     fixtures::load(&app.db.db).await;
     let atf = app.as_role(Role::Atf).without_purpose();
     let response = atf
-        .query(
-            "{ traces { nodes { traceNumber firearm { manufacturer } } } }",
-            json!({}),
-        )
+        .run("{ traces { nodes { traceNumber firearm { manufacturer } } } }")
         .await;
     assert!(
         response["errors"].is_null(),

@@ -64,10 +64,7 @@ fn buckets(response: &Value, root: &str) -> Vec<Value> {
 async fn a_small_cell_is_withheld_with_complements_in_its_row_and_column_and_the_total() {
     let app = app().await;
     let oversight = app.as_role(Role::Oversight);
-    let table = oversight
-        .query("{ traceStats(groupBy: [RECOVERY_STATE, SOURCE_CLASS]) { total suppressed buckets { key { recoveryState sourceClass } count suppressed } } }", json!({}))
-        .await;
-    assert!(table["errors"].is_null(), "{table}");
+    let table = oversight.query_ok("{ traceStats(groupBy: [RECOVERY_STATE, SOURCE_CLASS]) { total suppressed buckets { key { recoveryState sourceClass } count suppressed } } }").await;
     assert!(
         table["data"]["traceStats"]["total"].is_null(),
         "the total would give away the withheld cells"
@@ -97,7 +94,7 @@ async fn a_small_cell_is_withheld_with_complements_in_its_row_and_column_and_the
     assert!(row.len() >= 2 && column.len() >= 2, "{cells:?}");
 
     // The same roles with row access see exact numbers.
-    let exact = app.as_role(Role::Atf).query("{ traceStats(groupBy: [RECOVERY_STATE, SOURCE_CLASS]) { total buckets { count suppressed } } }", json!({})).await;
+    let exact = app.as_role(Role::Atf).run("{ traceStats(groupBy: [RECOVERY_STATE, SOURCE_CLASS]) { total buckets { count suppressed } } }").await;
     assert_eq!(exact["data"]["traceStats"]["total"], 48);
     let exact_cells = buckets(&exact, "traceStats");
     assert_eq!(exact_cells.len(), TABLE.len(), "{exact}");
@@ -114,7 +111,7 @@ async fn subtracting_a_separately_asked_total_recovers_no_withheld_cell() {
     let app = app().await;
     let oversight = app.as_role(Role::Oversight);
     let table = oversight
-        .query("{ traceStats(groupBy: [RECOVERY_STATE, SOURCE_CLASS]) { buckets { key { recoveryState sourceClass } count } } }", json!({}))
+        .run("{ traceStats(groupBy: [RECOVERY_STATE, SOURCE_CLASS]) { buckets { key { recoveryState sourceClass } count } } }")
         .await;
     assert_eq!(buckets(&table, "traceStats").len(), TABLE.len(), "{table}");
     // Attack: one state's total, asked separately, minus the cells of its row that are shown.
@@ -177,7 +174,7 @@ async fn subtracting_a_separately_asked_total_recovers_no_withheld_cell() {
     }
     // Filtering on a grouped dimension selects cells of the same table, withheld the same way.
     let filtered = oversight
-        .query("{ traceStats(filter: {recoveryState: [\"MX-SON\"]}, groupBy: [RECOVERY_STATE, SOURCE_CLASS]) { total buckets { key { sourceClass } count } } }", json!({}))
+        .run("{ traceStats(filter: {recoveryState: [\"MX-SON\"]}, groupBy: [RECOVERY_STATE, SOURCE_CLASS]) { total buckets { key { sourceClass } count } } }")
         .await;
     assert!(filtered["data"]["traceStats"]["total"].is_null());
     let filtered_cells = buckets(&filtered, "traceStats");
@@ -204,7 +201,7 @@ async fn seizure_training_and_funding_stats_withhold_small_cells_the_same_way() 
     fixtures::load(&app.db.db).await;
     // The fixture holds two seizures, two trainings and two awards: every cell is small.
     let state = app.as_role(Role::State);
-    let seizures = state.query("{ seizureStats(groupBy: [SEIZING_AGENCY]) { total suppressed buckets { count firearms ammunitionRounds suppressed } } }", json!({})).await;
+    let seizures = state.run("{ seizureStats(groupBy: [SEIZING_AGENCY]) { total suppressed buckets { count firearms ammunitionRounds suppressed } } }").await;
     assert!(
         seizures["data"]["seizureStats"]["total"].is_null(),
         "{seizures}"
@@ -215,7 +212,7 @@ async fn seizure_training_and_funding_stats_withhold_small_cells_the_same_way() 
         assert!(b["count"].is_null() && b["firearms"].is_null() && b["ammunitionRounds"].is_null());
     }
     let oversight = app.as_role(Role::Oversight);
-    let trainings = oversight.query("{ trainingStats(groupBy: [PROVIDER]) { total buckets { count participants suppressed } } }", json!({})).await;
+    let trainings = oversight.run("{ trainingStats(groupBy: [PROVIDER]) { total buckets { count participants suppressed } } }").await;
     assert_eq!(
         buckets(&trainings, "trainingStats").len(),
         2,
@@ -227,7 +224,7 @@ async fn seizure_training_and_funding_stats_withhold_small_cells_the_same_way() 
             .all(|b| b["participants"].is_null() && b["suppressed"] == true),
         "{trainings}"
     );
-    let funding = app.as_role(Role::Ice).query("{ fundingStats(groupBy: [IMPLEMENTING_AGENCY]) { total obligated buckets { obligated suppressed } } }", json!({})).await;
+    let funding = app.as_role(Role::Ice).run("{ fundingStats(groupBy: [IMPLEMENTING_AGENCY]) { total obligated buckets { obligated suppressed } } }").await;
     assert!(
         funding["data"]["fundingStats"]["obligated"].is_null(),
         "{funding}"
@@ -257,7 +254,7 @@ async fn seizure_training_and_funding_stats_withhold_small_cells_the_same_way() 
             "{ fundingStats(filter: {fiscalYear: {min: 2019}}, groupBy: [CATEGORY]) { total } }",
         ),
     ] {
-        let refused = app.as_role(role).query(query, json!({})).await;
+        let refused = app.as_role(role).run(query).await;
         assert_eq!(
             error_codes(&refused),
             ["BAD_USER_INPUT"],
@@ -293,13 +290,13 @@ async fn a_median_over_fewer_values_than_the_threshold_is_withheld() {
     }
     let query =
         "{ traceStats(groupBy: [RECOVERY_STATE]) { buckets { count medianTimeToCrimeDays } } }";
-    let state = app.as_role(Role::State).query(query, json!({})).await;
+    let state = app.as_role(Role::State).run(query).await;
     assert_eq!(
         state["data"]["traceStats"]["buckets"][0],
         json!({ "count": 6, "medianTimeToCrimeDays": null }),
         "{state}"
     );
-    let atf = app.as_role(Role::Atf).query(query, json!({})).await;
+    let atf = app.as_role(Role::Atf).run(query).await;
     assert!(
         atf["data"]["traceStats"]["buckets"][0]["medianTimeToCrimeDays"].is_number(),
         "{atf}"
@@ -309,10 +306,7 @@ async fn a_median_over_fewer_values_than_the_threshold_is_withheld() {
 /// The table's cells as OVERSIGHT (aggregate-only) sees them: (state, class) -> count or null.
 async fn oversight_cells(app: &TestApp) -> (Value, Vec<Value>) {
     let table = app
-        .as_role(Role::Oversight)
-        .query("{ traceStats(groupBy: [RECOVERY_STATE, SOURCE_CLASS]) { total suppressed buckets { key { recoveryState sourceClass } count suppressed } } }", json!({}))
-        .await;
-    assert!(table["errors"].is_null(), "{table}");
+        .as_role(Role::Oversight).query_ok("{ traceStats(groupBy: [RECOVERY_STATE, SOURCE_CLASS]) { total suppressed buckets { key { recoveryState sourceClass } count suppressed } } }").await;
     let cells = buckets(&table, "traceStats");
     assert_eq!(cells.len(), TABLE.len(), "{table}");
     (table["data"]["traceStats"].clone(), cells)
@@ -371,10 +365,7 @@ async fn the_suppression_threshold_is_read_from_the_policy_file() {
     // A role with exact aggregates is not affected by the threshold.
     let exact = high
         .as_role(Role::Atf)
-        .query(
-            "{ traceStats(groupBy: [RECOVERY_STATE]) { total } }",
-            json!({}),
-        )
+        .run("{ traceStats(groupBy: [RECOVERY_STATE]) { total } }")
         .await;
     assert_eq!(exact["data"]["traceStats"]["total"], 48, "{exact}");
 }

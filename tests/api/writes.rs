@@ -14,19 +14,7 @@ async fn app() -> (TestApp, Fixture) {
 }
 
 fn trace_input(number: &str) -> Value {
-    json!({
-        "traceNumber": number,
-        "requestingAgency": "FGR",
-        "recoveryDate": "2021-04-02",
-        "recoveryState": "MX-CHH",
-        "status": "COMPLETED",
-        "sourceClass": "US_MANUFACTURED",
-        "purchaseState": "TX",
-        "purchaseDate": "2019-01-15",
-        "dealerLicense": "9-99-999-01-0A-00777",
-        "purchaserName": "Synthetic Purchaser 777",
-        "firearm": { "manufacturer": "Glock", "type": "PISTOL", "caliber": "9mm", "serialNumber": "ABC-0099", "countryOfManufacture": "US" }
-    })
+    fixtures::trace_input(number, "ABC-0099")
 }
 
 const CREATE_TRACE: &str = "mutation($input: TraceInput!) { createTrace(input: $input) { id traceNumber version timeToCrimeDays purchaserName firearm { serialNumber } provenance { ownerAgency } } }";
@@ -96,27 +84,21 @@ async fn agencies_cannot_write_what_they_do_not_own_and_nothing_changes() {
     // CBP may write seizures, but not ICE's.
     let update = app
         .as_role(Role::Cbp)
-        .query(
-            "mutation($id: ID!) { updateSeizure(id: $id, input: { operation: \"hijacked\" }, expectedVersion: 1) { id } }",
-            json!({ "id": f.seizure_ice.to_string() }),
-        )
+        .query_on("mutation($id: ID!) { updateSeizure(id: $id, input: { operation: \"hijacked\" }, expectedVersion: 1) { id } }", f.seizure_ice)
         .await;
     assert_eq!(error_codes(&update), ["FORBIDDEN"], "{update}");
     let delete = app
         .as_role(Role::Ice)
-        .query(
+        .query_on(
             "mutation($id: ID!) { deleteSeizure(id: $id) }",
-            json!({ "id": f.seizure_cbp.to_string() }),
+            f.seizure_cbp,
         )
         .await;
     assert_eq!(error_codes(&delete), ["FORBIDDEN"]);
     // STATE owns the award ATF implements; ATF cannot change it.
     let award = app
         .as_role(Role::Atf)
-        .query(
-            "mutation($id: ID!) { updateFundingAward(id: $id, input: { recipient: \"x\" }, expectedVersion: 1) { id } }",
-            json!({ "id": f.award_atf.to_string() }),
-        )
+        .query_on("mutation($id: ID!) { updateFundingAward(id: $id, input: { recipient: \"x\" }, expectedVersion: 1) { id } }", f.award_atf)
         .await;
     assert_eq!(error_codes(&award), ["FORBIDDEN"]);
 
@@ -194,10 +176,7 @@ async fn an_update_keeps_fields_the_writer_cannot_read() {
     // ATF without the pii scope changes the status; the purchaser it cannot see is kept.
     let response = app
         .as_role(Role::Atf)
-        .query(
-            "mutation($id: ID!) { updateTrace(id: $id, input: { recoveryMunicipality: \"Hermosillo\" }, expectedVersion: 1) { recoveryMunicipality version } }",
-            json!({ "id": f.trace_sonora.to_string() }),
-        )
+        .query_on("mutation($id: ID!) { updateTrace(id: $id, input: { recoveryMunicipality: \"Hermosillo\" }, expectedVersion: 1) { recoveryMunicipality version } }", f.trace_sonora)
         .await;
     assert_eq!(
         response["data"]["updateTrace"],
@@ -215,9 +194,9 @@ async fn deleting_removes_only_the_owners_record_and_lookups_then_answer_null() 
     let (app, f) = app().await;
     let cbp = app.as_role(Role::Cbp);
     let deleted = cbp
-        .query(
+        .query_on(
             "mutation($id: ID!) { deleteSeizure(id: $id) }",
-            json!({ "id": f.seizure_cbp.to_string() }),
+            f.seizure_cbp,
         )
         .await;
     assert_eq!(
@@ -226,16 +205,13 @@ async fn deleting_removes_only_the_owners_record_and_lookups_then_answer_null() 
         "{deleted}"
     );
     let lookup = cbp
-        .query(
-            "query($id: ID!) { seizure(id: $id) { id } }",
-            json!({ "id": f.seizure_cbp.to_string() }),
-        )
+        .query_on("query($id: ID!) { seizure(id: $id) { id } }", f.seizure_cbp)
         .await;
     assert!(lookup["data"]["seizure"].is_null());
     let again = cbp
-        .query(
+        .query_on(
             "mutation($id: ID!) { deleteSeizure(id: $id) }",
-            json!({ "id": f.seizure_cbp.to_string() }),
+            f.seizure_cbp,
         )
         .await;
     assert_eq!(error_codes(&again), ["NOT_FOUND"]);
@@ -247,9 +223,9 @@ async fn deleting_removes_only_the_owners_record_and_lookups_then_answer_null() 
     // An award that funds training cannot be deleted out from under it.
     let award = app
         .as_role(Role::State)
-        .query(
+        .query_on(
             "mutation($id: ID!) { deleteFundingAward(id: $id) }",
-            json!({ "id": f.award_atf.to_string() }),
+            f.award_atf,
         )
         .await;
     assert_eq!(error_codes(&award), ["CONFLICT"]);
