@@ -36,20 +36,9 @@ pub enum Relation {
     SeizureFirearm,
 }
 
-impl Related<super::trace::Entity> for Entity {
-    fn to() -> RelationDef {
-        Relation::Trace.def()
-    }
-}
+related!(trace => Trace);
 
-impl Related<super::seizure::Entity> for Entity {
-    fn to() -> RelationDef {
-        super::seizure_firearm::Relation::Seizure.def()
-    }
-    fn via() -> Option<RelationDef> {
-        Some(super::seizure_firearm::Relation::Firearm.def().rev())
-    }
-}
+related!(seizure through seizure_firearm: Firearm -> Seizure);
 
 impl ActiveModelBehavior for ActiveModel {}
 

@@ -33,10 +33,6 @@ pub enum Relation {
     TrainingEvent,
 }
 
-impl Related<super::training_event::Entity> for Entity {
-    fn to() -> RelationDef {
-        Relation::TrainingEvent.def()
-    }
-}
+related!(training_event => TrainingEvent);
 
 impl ActiveModelBehavior for ActiveModel {}

@@ -3,6 +3,30 @@
 //! This crate depends on nothing of ours. Schema changes are made only in the `migration` crate; these
 //! types describe the schema the migrations produce.
 
+/// Implements `Related<super::$target::Entity>` for the module's `Entity`:
+/// - `related!(trace => Trace)`: directly, through the module's `Relation::Trace`;
+/// - `related!(seizure through seizure_firearm: Firearm -> Seizure)`: through a link table, from
+///   the link's relation back to this entity (`Firearm`) to its relation to the target (`Seizure`).
+macro_rules! related {
+    ($target:ident => $relation:ident) => {
+        impl Related<super::$target::Entity> for Entity {
+            fn to() -> RelationDef {
+                Relation::$relation.def()
+            }
+        }
+    };
+    ($target:ident through $link:ident: $from:ident -> $to:ident) => {
+        impl Related<super::$target::Entity> for Entity {
+            fn to() -> RelationDef {
+                super::$link::Relation::$to.def()
+            }
+            fn via() -> Option<RelationDef> {
+                Some(super::$link::Relation::$from.def().rev())
+            }
+        }
+    };
+}
+
 pub mod access_grant;
 pub mod agency;
 pub mod audit_event;

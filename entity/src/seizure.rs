@@ -40,13 +40,6 @@ pub enum Relation {
     SeizureFirearm,
 }
 
-impl Related<super::firearm::Entity> for Entity {
-    fn to() -> RelationDef {
-        super::seizure_firearm::Relation::Firearm.def()
-    }
-    fn via() -> Option<RelationDef> {
-        Some(super::seizure_firearm::Relation::Seizure.def().rev())
-    }
-}
+related!(firearm through seizure_firearm: Seizure -> Firearm);
 
 impl ActiveModelBehavior for ActiveModel {}

@@ -29,16 +29,8 @@ pub enum Relation {
     Firearm,
 }
 
-impl Related<super::seizure::Entity> for Entity {
-    fn to() -> RelationDef {
-        Relation::Seizure.def()
-    }
-}
+related!(seizure => Seizure);
 
-impl Related<super::firearm::Entity> for Entity {
-    fn to() -> RelationDef {
-        Relation::Firearm.def()
-    }
-}
+related!(firearm => Firearm);
 
 impl ActiveModelBehavior for ActiveModel {}

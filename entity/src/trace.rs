@@ -47,10 +47,6 @@ pub enum Relation {
     Firearm,
 }
 
-impl Related<super::firearm::Entity> for Entity {
-    fn to() -> RelationDef {
-        Relation::Firearm.def()
-    }
-}
+related!(firearm => Firearm);
 
 impl ActiveModelBehavior for ActiveModel {}

@@ -42,10 +42,6 @@ pub enum Relation {
     FundingAward,
 }
 
-impl Related<super::funding_award::Entity> for Entity {
-    fn to() -> RelationDef {
-        Relation::FundingAward.def()
-    }
-}
+related!(funding_award => FundingAward);
 
 impl ActiveModelBehavior for ActiveModel {}

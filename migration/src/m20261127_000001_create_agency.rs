@@ -1,6 +1,8 @@
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
 
+use crate::common::drop_table;
+
 #[derive(DeriveMigrationName)]
 pub(crate) struct Migration;
 
@@ -122,8 +124,6 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .drop_table(Table::drop().table(Agency::Table).to_owned())
-            .await
+        drop_table(manager, Agency::Table).await
     }
 }

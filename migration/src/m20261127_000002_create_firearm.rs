@@ -1,7 +1,7 @@
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
 
-use crate::common::{index, with_provenance};
+use crate::common::{create_indexes, drop_table, owned_table};
 
 #[derive(DeriveMigrationName)]
 pub(crate) struct Migration;
@@ -28,43 +28,38 @@ pub(crate) enum Firearm {
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager
-            .create_table(
-                with_provenance(
-                    Table::create()
-                        .table(Firearm::Table)
-                        .if_not_exists()
-                        .col(big_pk_auto(Firearm::Id))
-                        .col(string_len(Firearm::Manufacturer, 100))
-                        .col(string_len_null(Firearm::Model, 100))
-                        .col(string_len(Firearm::FirearmType, 12))
-                        .col(string_len_null(Firearm::Caliber, 32))
-                        .col(string_len_null(Firearm::SerialNumber, 64))
-                        .col(string_len_null(Firearm::SerialNormalized, 64))
-                        .col(string_len_null(Firearm::CountryOfManufacture, 2))
-                        .col(string_len_null(Firearm::Importer, 100)),
-                )
-                .to_owned(),
-            )
+            .create_table(owned_table(
+                Firearm::Table,
+                Firearm::Id,
+                [
+                    string_len(Firearm::Manufacturer, 100),
+                    string_len_null(Firearm::Model, 100),
+                    string_len(Firearm::FirearmType, 12),
+                    string_len_null(Firearm::Caliber, 32),
+                    string_len_null(Firearm::SerialNumber, 64),
+                    string_len_null(Firearm::SerialNormalized, 64),
+                    string_len_null(Firearm::CountryOfManufacture, 2),
+                    string_len_null(Firearm::Importer, 100),
+                ],
+            ))
             .await?;
-        for (name, columns) in [
-            (
-                "idx_firearm_serial_normalized",
-                vec![Firearm::SerialNormalized],
-            ),
-            ("idx_firearm_type", vec![Firearm::FirearmType]),
-            ("idx_firearm_manufacturer", vec![Firearm::Manufacturer]),
-            ("idx_firearm_caliber", vec![Firearm::Caliber]),
-        ] {
-            manager
-                .create_index(index(Firearm::Table, name, columns))
-                .await?;
-        }
-        Ok(())
+        create_indexes(
+            manager,
+            Firearm::Table,
+            [
+                (
+                    "idx_firearm_serial_normalized",
+                    vec![Firearm::SerialNormalized],
+                ),
+                ("idx_firearm_type", vec![Firearm::FirearmType]),
+                ("idx_firearm_manufacturer", vec![Firearm::Manufacturer]),
+                ("idx_firearm_caliber", vec![Firearm::Caliber]),
+            ],
+        )
+        .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .drop_table(Table::drop().table(Firearm::Table).to_owned())
-            .await
+        drop_table(manager, Firearm::Table).await
     }
 }

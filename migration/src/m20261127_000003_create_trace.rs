@@ -1,9 +1,9 @@
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
 
-use crate::common::{index, with_provenance};
-use crate::m20261127_000001_create_agency::Agency;
-use crate::m20261127_000002_create_firearm::Firearm;
+use crate::common::{
+    create_indexes, drop_table, owned_table, references_agency, references_firearm,
+};
 
 #[derive(DeriveMigrationName)]
 pub(crate) struct Migration;
@@ -35,70 +35,61 @@ enum Trace {
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .create_table(
-                with_provenance(
-                    Table::create()
-                        .table(Trace::Table)
-                        .if_not_exists()
-                        .col(big_pk_auto(Trace::Id))
-                        .col(string_len_uniq(Trace::TraceNumber, 32))
-                        .col(big_integer(Trace::FirearmId))
-                        .col(string_len(Trace::RequestingAgency, 16))
-                        .col(date(Trace::RecoveryDate))
-                        .col(integer(Trace::RecoveryYear))
-                        .col(string_len(Trace::RecoveryState, 6))
-                        .col(string_len_null(Trace::RecoveryMunicipality, 100))
-                        .col(string_len(Trace::Status, 24))
-                        .col(string_len(Trace::SourceClass, 16))
-                        .col(string_len_null(Trace::PurchaseState, 2))
-                        .col(date_null(Trace::PurchaseDate))
-                        .col(integer_null(Trace::TimeToCrimeDays))
-                        .col(string_len_null(Trace::DealerLicense, 32))
-                        .col(string_len_null(Trace::PurchaserName, 200))
-                        .foreign_key(
-                            ForeignKey::create()
-                                .name("fk_trace_firearm")
-                                .from(Trace::Table, Trace::FirearmId)
-                                .to(Firearm::Table, Firearm::Id)
-                                .on_delete(ForeignKeyAction::Restrict),
-                        )
-                        .foreign_key(
-                            ForeignKey::create()
-                                .name("fk_trace_requesting_agency")
-                                .from(Trace::Table, Trace::RequestingAgency)
-                                .to(Agency::Table, Agency::Code)
-                                .on_delete(ForeignKeyAction::Restrict),
-                        ),
-                )
-                .to_owned(),
-            )
-            .await?;
-        for (name, columns) in [
-            ("idx_trace_firearm", vec![Trace::FirearmId]),
-            (
-                "idx_trace_recovery_date",
-                vec![Trace::RecoveryDate, Trace::Id],
-            ),
-            (
-                "idx_trace_year_source",
-                vec![Trace::RecoveryYear, Trace::SourceClass],
-            ),
-            ("idx_trace_recovery_state", vec![Trace::RecoveryState]),
-            ("idx_trace_source_class", vec![Trace::SourceClass]),
-            ("idx_trace_status", vec![Trace::Status]),
-            ("idx_trace_purchase_state", vec![Trace::PurchaseState]),
-        ] {
-            manager
-                .create_index(index(Trace::Table, name, columns))
-                .await?;
-        }
-        Ok(())
+        let mut table = owned_table(
+            Trace::Table,
+            Trace::Id,
+            [
+                string_len_uniq(Trace::TraceNumber, 32),
+                big_integer(Trace::FirearmId),
+                string_len(Trace::RequestingAgency, 16),
+                date(Trace::RecoveryDate),
+                integer(Trace::RecoveryYear),
+                string_len(Trace::RecoveryState, 6),
+                string_len_null(Trace::RecoveryMunicipality, 100),
+                string_len(Trace::Status, 24),
+                string_len(Trace::SourceClass, 16),
+                string_len_null(Trace::PurchaseState, 2),
+                date_null(Trace::PurchaseDate),
+                integer_null(Trace::TimeToCrimeDays),
+                string_len_null(Trace::DealerLicense, 32),
+                string_len_null(Trace::PurchaserName, 200),
+            ],
+        );
+        table
+            .foreign_key(&mut references_firearm(
+                "fk_trace_firearm",
+                Trace::Table,
+                Trace::FirearmId,
+            ))
+            .foreign_key(&mut references_agency(
+                "fk_trace_requesting_agency",
+                Trace::Table,
+                Trace::RequestingAgency,
+            ));
+        manager.create_table(table).await?;
+        create_indexes(
+            manager,
+            Trace::Table,
+            [
+                ("idx_trace_firearm", vec![Trace::FirearmId]),
+                (
+                    "idx_trace_recovery_date",
+                    vec![Trace::RecoveryDate, Trace::Id],
+                ),
+                (
+                    "idx_trace_year_source",
+                    vec![Trace::RecoveryYear, Trace::SourceClass],
+                ),
+                ("idx_trace_recovery_state", vec![Trace::RecoveryState]),
+                ("idx_trace_source_class", vec![Trace::SourceClass]),
+                ("idx_trace_status", vec![Trace::Status]),
+                ("idx_trace_purchase_state", vec![Trace::PurchaseState]),
+            ],
+        )
+        .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .drop_table(Table::drop().table(Trace::Table).to_owned())
-            .await
+        drop_table(manager, Trace::Table).await
     }
 }

@@ -1,7 +1,7 @@
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
 
-use crate::common::{index, with_provenance};
+use crate::common::{create_indexes, drop_table, owned_table};
 
 #[derive(DeriveMigrationName)]
 pub(crate) struct Migration;
@@ -24,46 +24,41 @@ pub(crate) enum FundingAward {
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .create_table(
-                with_provenance(
-                    Table::create()
-                        .table(FundingAward::Table)
-                        .if_not_exists()
-                        .col(big_pk_auto(FundingAward::Id))
-                        .col(string_len_uniq(FundingAward::AwardNumber, 32))
-                        .col(integer(FundingAward::FiscalYear))
-                        .col(string_len(FundingAward::Program, 100))
-                        .col(string_len(FundingAward::Category, 24))
-                        .col(string_len_null(FundingAward::ImplementingAgency, 8))
-                        .col(string_len(FundingAward::Recipient, 200))
-                        .col(big_integer(FundingAward::ObligatedCents))
-                        .col(big_integer(FundingAward::DisbursedCents))
-                        .col(text_null(FundingAward::Description))
-                        .check(Expr::col(FundingAward::ObligatedCents).gte(0))
-                        .check(Expr::col(FundingAward::DisbursedCents).gte(0)),
-                )
-                .to_owned(),
-            )
-            .await?;
-        for (name, columns) in [
-            ("idx_funding_fiscal_year", vec![FundingAward::FiscalYear]),
-            ("idx_funding_category", vec![FundingAward::Category]),
-            (
-                "idx_funding_implementing",
-                vec![FundingAward::ImplementingAgency],
-            ),
-        ] {
-            manager
-                .create_index(index(FundingAward::Table, name, columns))
-                .await?;
-        }
-        Ok(())
+        let mut table = owned_table(
+            FundingAward::Table,
+            FundingAward::Id,
+            [
+                string_len_uniq(FundingAward::AwardNumber, 32),
+                integer(FundingAward::FiscalYear),
+                string_len(FundingAward::Program, 100),
+                string_len(FundingAward::Category, 24),
+                string_len_null(FundingAward::ImplementingAgency, 8),
+                string_len(FundingAward::Recipient, 200),
+                big_integer(FundingAward::ObligatedCents),
+                big_integer(FundingAward::DisbursedCents),
+                text_null(FundingAward::Description),
+            ],
+        );
+        table
+            .check(Expr::col(FundingAward::ObligatedCents).gte(0))
+            .check(Expr::col(FundingAward::DisbursedCents).gte(0));
+        manager.create_table(table).await?;
+        create_indexes(
+            manager,
+            FundingAward::Table,
+            [
+                ("idx_funding_fiscal_year", vec![FundingAward::FiscalYear]),
+                ("idx_funding_category", vec![FundingAward::Category]),
+                (
+                    "idx_funding_implementing",
+                    vec![FundingAward::ImplementingAgency],
+                ),
+            ],
+        )
+        .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .drop_table(Table::drop().table(FundingAward::Table).to_owned())
-            .await
+        drop_table(manager, FundingAward::Table).await
     }
 }

@@ -1,7 +1,7 @@
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
 
-use crate::common::with_provenance;
+use crate::common::{drop_table, owned_table};
 
 #[derive(DeriveMigrationName)]
 pub(crate) struct Migration;
@@ -24,29 +24,24 @@ enum PerformanceMeasure {
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager
-            .create_table(
-                with_provenance(
-                    Table::create()
-                        .table(PerformanceMeasure::Table)
-                        .if_not_exists()
-                        .col(big_pk_auto(PerformanceMeasure::Id))
-                        .col(string_len_uniq(PerformanceMeasure::Code, 48))
-                        .col(text(PerformanceMeasure::Goal))
-                        .col(text(PerformanceMeasure::Indicator))
-                        .col(string_len(PerformanceMeasure::Metric, 64))
-                        .col(big_integer(PerformanceMeasure::Baseline))
-                        .col(big_integer(PerformanceMeasure::Target))
-                        .col(date(PerformanceMeasure::PeriodStart))
-                        .col(date(PerformanceMeasure::PeriodEnd)),
-                )
-                .to_owned(),
-            )
+            .create_table(owned_table(
+                PerformanceMeasure::Table,
+                PerformanceMeasure::Id,
+                [
+                    string_len_uniq(PerformanceMeasure::Code, 48),
+                    text(PerformanceMeasure::Goal),
+                    text(PerformanceMeasure::Indicator),
+                    string_len(PerformanceMeasure::Metric, 64),
+                    big_integer(PerformanceMeasure::Baseline),
+                    big_integer(PerformanceMeasure::Target),
+                    date(PerformanceMeasure::PeriodStart),
+                    date(PerformanceMeasure::PeriodEnd),
+                ],
+            ))
             .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .drop_table(Table::drop().table(PerformanceMeasure::Table).to_owned())
-            .await
+        drop_table(manager, PerformanceMeasure::Table).await
     }
 }

@@ -1,7 +1,7 @@
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
 
-use crate::common::index;
+use crate::common::{drop_table, index, table_with_id};
 
 #[derive(DeriveMigrationName)]
 pub(crate) struct Migration;
@@ -25,26 +25,24 @@ enum AccessGrant {
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .create_table(
-                Table::create()
-                    .table(AccessGrant::Table)
-                    .if_not_exists()
-                    .col(big_pk_auto(AccessGrant::Id))
-                    .col(string_len(AccessGrant::GranteeRole, 12))
-                    .col(string_len(AccessGrant::Entity, 16))
-                    .col(text_null(AccessGrant::RowFilter))
-                    .col(string_len(AccessGrant::Reason, 200))
-                    .col(timestamp_with_time_zone(AccessGrant::StartsAt))
-                    .col(timestamp_with_time_zone(AccessGrant::EndsAt))
-                    .col(string_len(AccessGrant::GrantedBy, 200))
-                    .col(timestamp_with_time_zone(AccessGrant::GrantedAt))
-                    .col(timestamp_with_time_zone_null(AccessGrant::RevokedAt))
-                    .col(string_len_null(AccessGrant::RevokedBy, 200))
-                    .check(Expr::col(AccessGrant::EndsAt).gt(Expr::col(AccessGrant::StartsAt)))
-                    .to_owned(),
-            )
-            .await?;
+        let mut table = table_with_id(
+            AccessGrant::Table,
+            AccessGrant::Id,
+            [
+                string_len(AccessGrant::GranteeRole, 12),
+                string_len(AccessGrant::Entity, 16),
+                text_null(AccessGrant::RowFilter),
+                string_len(AccessGrant::Reason, 200),
+                timestamp_with_time_zone(AccessGrant::StartsAt),
+                timestamp_with_time_zone(AccessGrant::EndsAt),
+                string_len(AccessGrant::GrantedBy, 200),
+                timestamp_with_time_zone(AccessGrant::GrantedAt),
+                timestamp_with_time_zone_null(AccessGrant::RevokedAt),
+                string_len_null(AccessGrant::RevokedBy, 200),
+            ],
+        );
+        table.check(Expr::col(AccessGrant::EndsAt).gt(Expr::col(AccessGrant::StartsAt)));
+        manager.create_table(table).await?;
         manager
             .create_index(index(
                 AccessGrant::Table,
@@ -55,8 +53,6 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .drop_table(Table::drop().table(AccessGrant::Table).to_owned())
-            .await
+        drop_table(manager, AccessGrant::Table).await
     }
 }
