@@ -20,12 +20,20 @@ pub(crate) fn purpose_from_header(value: Option<&str>) -> Result<Option<String>,
     value.map(validate_purpose).transpose()
 }
 
+/// A request-level error, which belongs to no place in the document: GraphQL locations are
+/// 1-based, so it carries none rather than line 0, column 0.
+pub(crate) fn unplaced(error: async_graphql::Error) -> ServerError {
+    let mut error = error.into_server_error(async_graphql::Pos::default());
+    error.locations.clear();
+    error
+}
+
 fn withheld_error() -> ServerError {
     let error = async_graphql::Error::new(format!(
         "rows owned by other agencies were withheld: reading them requires a stated purpose; send the {PURPOSE_HEADER} header with a case number or a short reason"
     ))
     .extend_with(|_, e| e.set("code", code::FORBIDDEN));
-    error.into_server_error(async_graphql::Pos::default())
+    unplaced(error)
 }
 
 fn outcome(response: &Response) -> Outcome {
@@ -74,22 +82,19 @@ pub(crate) async fn execute(
         let error =
             async_graphql::Error::new("NUL characters are not accepted in documents or variables")
                 .extend_with(|_, e| e.set("code", code::BAD_USER_INPUT));
-        let response =
-            Response::from_errors(vec![error.into_server_error(async_graphql::Pos::default())]);
+        let response = Response::from_errors(vec![unplaced(error)]);
         return record(db, &access, operation, response, correlation_id).await;
     }
     // The grants in force now, so an expired or revoked grant stops working at once.
-    let access = match crate::store::grants::in_force_for(db, access.role(), chrono::Utc::now())
-        .await
-    {
-        Ok(grants) => access.with_grants(grants),
-        Err(error) => {
-            let error = async_graphql::ErrorExtensions::extend(&error);
-            let response =
-                Response::from_errors(vec![error.into_server_error(async_graphql::Pos::default())]);
-            return record(db, &access, operation, response, correlation_id).await;
-        }
-    };
+    let access =
+        match crate::store::grants::in_force_for(db, access.role(), chrono::Utc::now()).await {
+            Ok(grants) => access.with_grants(grants),
+            Err(error) => {
+                let error = async_graphql::ErrorExtensions::extend(&error);
+                let response = Response::from_errors(vec![unplaced(error)]);
+                return record(db, &access, operation, response, correlation_id).await;
+            }
+        };
     let mut context = RequestContext::new(db.clone(), access.clone());
     context.correlation_id = correlation_id.to_owned();
     let withheld = context.withheld.clone();
@@ -134,9 +139,7 @@ async fn record(
                 e.set("correlationId", correlation_id);
             }),
         };
-        return Response::from_errors(vec![
-            failure.into_server_error(async_graphql::Pos::default()),
-        ]);
+        return Response::from_errors(vec![unplaced(failure)]);
     }
     response
 }

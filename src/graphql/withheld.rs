@@ -12,6 +12,7 @@ use async_graphql::{ErrorExtensions, PathSegment, ServerResult, Value};
 
 use super::context::RequestContext;
 use super::errors::field_forbidden;
+use super::execute::unplaced;
 use crate::policy::EntityKind;
 use crate::store;
 
@@ -37,10 +38,7 @@ impl Extension for WithheldFields {
             && let Some(kind) = EntityKind::from_type_name(info.parent_type)
             && store::withheld(&request.access, kind, info.name)
         {
-            let mut error = field_forbidden(kind.as_str(), info.name)
-                .extend()
-                .into_server_error(async_graphql::Pos::default());
-            error.locations.clear();
+            let mut error = unplaced(field_forbidden(kind.as_str(), info.name).extend());
             error.path = path(&info);
             request.withheld.push(error);
             return Ok(Some(Value::Null));

@@ -10,7 +10,7 @@ use sea_orm::{ColumnTrait, Condition, ConnectionTrait};
 
 use super::door::{self, Described, Field, OrderKey, Owned};
 use super::filters::FirearmFilter;
-use super::scope::{check_list, rows_forbidden};
+use super::scope::{check_list, nothing, rows_forbidden};
 use super::seizures;
 use crate::error::Result;
 use crate::policy::{Access, EntityKind, Rows};
@@ -47,8 +47,12 @@ impl FirearmCriteria<'_> {
             any = true;
         }
         if let Some(serial) = self.serial_number {
-            // A serial with nothing left after normalization matches nothing.
-            c = c.add(F::SerialNormalized.eq(firearm::normalize_serial(serial)));
+            // A serial with nothing left after normalization matches nothing, not the firearms
+            // recorded without a serial.
+            c = c.add(match firearm::normalize_serial(serial) {
+                Some(normalized) => Condition::all().add(F::SerialNormalized.eq(normalized)),
+                None => nothing(),
+            });
             any = true;
         }
         Ok(any.then_some(c))

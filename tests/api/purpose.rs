@@ -513,3 +513,41 @@ async fn assert_chain_intact(app: &TestApp) {
         .expect("verifies");
     assert!(report.first_broken.is_none(), "the audit chain is broken");
 }
+
+#[tokio::test]
+async fn request_level_errors_carry_no_zero_locations() {
+    let app = app().await;
+    let withheld = app
+        .as_role(Role::Atf)
+        .without_purpose()
+        .query("{ seizures { totalCount } }", json!({}))
+        .await;
+    let errors = withheld["errors"]
+        .as_array()
+        .expect("an error says what was withheld");
+    assert_eq!(errors.len(), 1, "{withheld}");
+    assert_eq!(errors[0]["extensions"]["code"], "FORBIDDEN");
+    assert!(
+        errors[0].get("locations").is_none(),
+        "an error of the whole request names no place in the document: {withheld}"
+    );
+    let hidden = app
+        .as_role(Role::Ice)
+        .query(
+            "{ traces(first: 1) { nodes { purchaserName } } }",
+            json!({}),
+        )
+        .await;
+    let error = &hidden["errors"][0];
+    assert_eq!(
+        error["path"],
+        json!(["traces", "nodes", 0, "purchaserName"])
+    );
+    assert!(
+        error
+            .get("locations")
+            .and_then(Value::as_array)
+            .is_none_or(|l| l.iter().all(|loc| loc["line"].as_i64() >= Some(1))),
+        "{hidden}"
+    );
+}

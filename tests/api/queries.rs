@@ -8,7 +8,7 @@ use entity::{Agency, FirearmType, Role, SourceClass};
 use serde_json::{Value, json};
 
 use crate::fixtures::{self, date};
-use crate::helpers::{TestApp, error_codes, spawn_app, spawn_app_counting_statements};
+use crate::helpers::{As, TestApp, error_codes, spawn_app, spawn_app_counting_statements};
 
 /// Adds `n` traces recovered on consecutive days of 2020, each with its own firearm.
 async fn more_traces(app: &TestApp, n: i64) {
@@ -367,4 +367,54 @@ async fn reading_own_data_reports_nothing_withheld() {
         response["errors"].is_null(),
         "ATF reads its own traces and their firearms: {response}"
     );
+}
+
+#[tokio::test]
+async fn a_serial_filter_that_normalizes_to_nothing_matches_nothing() {
+    let app = spawn_app().await;
+    fixtures::load(&app.db.db).await;
+    let atf = app.as_role(Role::Atf);
+    // A trace whose firearm was recovered without a serial.
+    let mut input = fixtures::trace_input("T-NOSERIAL", "unused");
+    input["firearm"]
+        .as_object_mut()
+        .expect("firearm input")
+        .remove("serialNumber");
+    let created = atf
+        .query(
+            "mutation($i: TraceInput!) { createTrace(input: $i) { traceNumber firearm { serialNumber } } }",
+            json!({ "i": input }),
+        )
+        .await;
+    assert_eq!(
+        created["data"]["createTrace"]["firearm"]["serialNumber"],
+        Value::Null,
+        "{created}"
+    );
+    for empty in ["---", "  ", ""] {
+        assert_eq!(
+            serial_counts(&atf, empty).await,
+            (Some(0), Some(0)),
+            "'{empty}' matches nothing, not the firearm without a serial"
+        );
+    }
+    let (traces, firearms) = serial_counts(&atf, "glk 00123").await;
+    assert!(
+        traces >= Some(1) && firearms >= Some(1),
+        "a real serial still matches after normalization"
+    );
+}
+
+/// The traces and the firearms a serial filter matches, as the caller reads them.
+async fn serial_counts(caller: &As<'_>, serial: &str) -> (Option<i64>, Option<i64>) {
+    let answer = caller
+        .query(
+            "query($s: String) { traces(filter: { serialNumber: $s }) { totalCount } firearms(filter: { serialNumber: $s }) { totalCount } }",
+            json!({ "s": serial }),
+        )
+        .await;
+    (
+        answer["data"]["traces"]["totalCount"].as_i64(),
+        answer["data"]["firearms"]["totalCount"].as_i64(),
+    )
 }
