@@ -1,10 +1,8 @@
 //! What every resolver gets from the request: the database, the caller under the policy, and the
 //! request's DataLoader (built for this caller alone).
 
-use std::sync::{Arc, Mutex};
-
+use async_graphql::Context;
 use async_graphql::dataloader::DataLoader;
-use async_graphql::{Context, ServerError};
 use sea_orm::DatabaseConnection;
 
 use super::loaders::HubLoader;
@@ -18,8 +16,9 @@ pub(crate) struct RequestContext {
     pub loader: std::sync::Arc<DataLoader<HubLoader>>,
     /// The request's correlation id, for audit events of writes.
     pub correlation_id: String,
-    /// The errors of fields withheld from the caller, added to the response.
-    pub withheld: Withheld,
+    /// The errors of the response's positions (fields withheld from the caller, and fields that
+    /// failed), and the `null`s waiting to propagate; added to the response.
+    pub field_errors: super::completion::FieldErrors,
 }
 
 impl RequestContext {
@@ -36,7 +35,7 @@ impl RequestContext {
             access,
             loader: std::sync::Arc::new(loader),
             correlation_id: String::new(),
-            withheld: Default::default(),
+            field_errors: Default::default(),
         }
     }
 }
@@ -68,21 +67,5 @@ impl RequestContext {
             self.access.agency().into_iter().collect(),
             0,
         )
-    }
-}
-
-/// The errors of the fields withheld while a request executed, added to its response.
-#[derive(Debug, Default, Clone)]
-pub(crate) struct Withheld(Arc<Mutex<Vec<ServerError>>>);
-
-impl Withheld {
-    pub(crate) fn push(&self, error: ServerError) {
-        // A poisoned lock only means another resolver panicked; the list is still usable.
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).push(error);
-    }
-
-    /// The errors recorded so far, leaving none behind.
-    pub(crate) fn take(&self) -> Vec<ServerError> {
-        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
     }
 }

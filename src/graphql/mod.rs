@@ -2,6 +2,7 @@
 //! and call `store`; they never query tables themselves.
 
 pub(crate) mod args;
+pub(crate) mod completion;
 pub(crate) mod context;
 pub(crate) mod errors;
 pub(crate) mod execute;
@@ -61,6 +62,7 @@ pub(crate) fn build_schema(limits: Limits) -> HubSchema {
     .limit_recursive_depth(limits.recursive_depth)
     .limit_directives(limits.directives)
     .disable_suggestions()
+    .extension(completion::Completion)
     .extension(withheld::WithheldFields)
     .finish()
 }

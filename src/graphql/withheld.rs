@@ -8,7 +8,7 @@ use std::sync::Arc;
 use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextResolve, ResolveInfo,
 };
-use async_graphql::{ErrorExtensions, PathSegment, ServerResult, Value};
+use async_graphql::{ErrorExtensions, ServerResult, Value};
 
 use super::context::RequestContext;
 use super::errors::field_forbidden;
@@ -39,25 +39,10 @@ impl Extension for WithheldFields {
             && store::withheld(&request.access, kind, info.name)
         {
             let mut error = unplaced(field_forbidden(kind.as_str(), info.name).extend());
-            error.path = path(&info);
-            request.withheld.push(error);
+            error.path = super::completion::path(&info);
+            request.field_errors.push(error);
             return Ok(Some(Value::Null));
         }
         next.run(ctx, info).await
     }
-}
-
-/// The response path of the field being resolved.
-fn path(info: &ResolveInfo<'_>) -> Vec<PathSegment> {
-    let mut segments = Vec::new();
-    let mut node = Some(info.path_node);
-    while let Some(n) = node {
-        segments.push(match n.segment {
-            async_graphql::QueryPathSegment::Index(i) => PathSegment::Index(i),
-            async_graphql::QueryPathSegment::Name(name) => PathSegment::Field(name.to_owned()),
-        });
-        node = n.parent;
-    }
-    segments.reverse();
-    segments
 }
