@@ -7,14 +7,20 @@
 //! response, so its key is always present. A `null` in a non-null position is marked, and the
 //! position that holds it (the parent object, or the list holding the item) answers `null` in
 //! turn when it completes, up to the nearest nullable position; a mark left at the root makes
-//! `data` itself `null` (`take_root`).
+//! `data` itself `null`.
+//!
+//! async-graphql also resolves the fields of an object concurrently and writes them in the order
+//! they finish; each object is written back in the order of its selection set, as the
+//! specification orders response keys.
 
 use std::sync::{Arc, Mutex};
 
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextResolve, ResolveInfo,
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextResolve,
+    ResolveInfo,
 };
-use async_graphql::{PathSegment, ServerError, ServerResult, Value};
+use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
+use async_graphql::{Name, PathSegment, Response, ServerError, ServerResult, Value, Variables};
 
 use super::context::RequestContext;
 
@@ -36,6 +42,8 @@ pub(crate) struct FieldErrors(Arc<Mutex<State>>);
 struct State {
     errors: Vec<ServerError>,
     nulls: Vec<Vec<PathSegment>>,
+    /// The document being executed and its variables, for the order of response keys.
+    document: Option<Arc<(ExecutableDocument, Variables)>>,
 }
 
 impl FieldErrors {
@@ -74,13 +82,68 @@ impl FieldErrors {
     }
 
     /// Whether a non-null root field answered `null`, which makes `data` itself `null`.
-    pub(crate) fn take_root(&self) -> bool {
+    fn take_root(&self) -> bool {
         self.take_children_of(&[])
+    }
+
+    fn document(&self) -> Option<Arc<(ExecutableDocument, Variables)>> {
+        self.state().document.clone()
     }
 }
 
 #[async_graphql::async_trait::async_trait]
 impl Extension for Completion {
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        let document = next.run(ctx, query, variables).await?;
+        if let Some(request) = ctx.data_opt::<RequestContext>() {
+            request.field_errors.state().document =
+                Some(Arc::new((document.clone(), variables.clone())));
+        }
+        Ok(document)
+    }
+
+    async fn execute(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        operation_name: Option<&str>,
+        next: NextExecute<'_>,
+    ) -> Response {
+        let mut response = next.run(ctx, operation_name).await;
+        let Some(request) = ctx.data_opt::<RequestContext>() else {
+            return response;
+        };
+        let fields = &request.field_errors;
+        response.errors.extend(fields.take());
+        if fields.take_root() {
+            // A non-null root field answered `null`: the specification makes `data` itself null.
+            response.data = Value::Null;
+        } else if let Some(document) = fields.document() {
+            let (document, variables) = &*document;
+            let operation = document
+                .operations
+                .iter()
+                .find(|(name, _)| {
+                    operation_name.is_none() || name.map(|n| n.as_str()) == operation_name
+                })
+                .map(|(_, operation)| operation);
+            if let Some(operation) = operation {
+                in_selection_order(
+                    &mut response.data,
+                    &operation.node.selection_set.node,
+                    document,
+                    variables,
+                );
+            }
+        }
+        response
+    }
+
     async fn resolve(
         &self,
         ctx: &ExtensionContext<'_>,
@@ -93,6 +156,7 @@ impl Extension for Completion {
         let fields = &request.field_errors;
         let node = info.path_node;
         let non_null = info.return_type.ends_with('!');
+        let selection_set = &info.field.selection_set.node;
         let mut value = match next.run(ctx, info).await {
             Ok(value) => value.unwrap_or(Value::Null),
             Err(mut error) => {
@@ -114,8 +178,109 @@ impl Extension for Completion {
         if value == Value::Null && non_null {
             fields.mark_null(here.unwrap_or_else(|| path_of(node)));
         }
+        if let Value::Object(map) = &value
+            && map.len() > 1
+            && let Some(document) = fields.document()
+        {
+            let (document, variables) = &*document;
+            in_selection_order(&mut value, selection_set, document, variables);
+        }
         Ok(Some(value))
     }
+}
+
+/// Writes the keys of an object in the order the specification gives them: the order of the
+/// selection set, fragments expanded in place, each key where it first occurs.
+fn in_selection_order(
+    value: &mut Value,
+    selection_set: &SelectionSet,
+    document: &ExecutableDocument,
+    variables: &Variables,
+) {
+    let Value::Object(map) = value else { return };
+    let mut keys = Vec::new();
+    response_keys(selection_set, document, variables, &mut keys, 0);
+    let mut ordered = async_graphql::indexmap::IndexMap::with_capacity(map.len());
+    for key in keys {
+        if let Some((key, v)) = map.shift_remove_entry(&key) {
+            ordered.insert(key, v);
+        }
+    }
+    ordered.extend(std::mem::take(map));
+    *map = ordered;
+}
+
+/// The response keys a selection set selects, in order (the schema has no abstract types, so every
+/// fragment that validates applies).
+fn response_keys(
+    selection_set: &SelectionSet,
+    document: &ExecutableDocument,
+    variables: &Variables,
+    keys: &mut Vec<Name>,
+    depth: usize,
+) {
+    // Validation refuses fragment cycles; the bound only guards the recursion.
+    if depth > 64 {
+        return;
+    }
+    for selection in &selection_set.items {
+        let directives = match &selection.node {
+            Selection::Field(f) => &f.node.directives,
+            Selection::FragmentSpread(f) => &f.node.directives,
+            Selection::InlineFragment(f) => &f.node.directives,
+        };
+        if !included(directives, document, variables) {
+            continue;
+        }
+        match &selection.node {
+            Selection::Field(field) => {
+                let key = field.node.response_key().node.clone();
+                if !keys.contains(&key) {
+                    keys.push(key);
+                }
+            }
+            Selection::FragmentSpread(spread) => {
+                if let Some(fragment) = document.fragments.get(&spread.node.fragment_name.node) {
+                    let set = &fragment.node.selection_set.node;
+                    response_keys(set, document, variables, keys, depth + 1);
+                }
+            }
+            Selection::InlineFragment(fragment) => {
+                let set = &fragment.node.selection_set.node;
+                response_keys(set, document, variables, keys, depth + 1);
+            }
+        }
+    }
+}
+
+/// Whether `@skip` and `@include` let a selection through.
+fn included(
+    directives: &[async_graphql::Positioned<async_graphql::parser::types::Directive>],
+    document: &ExecutableDocument,
+    variables: &Variables,
+) -> bool {
+    directives.iter().all(|directive| {
+        let value = directive.node.get_argument("if").is_some_and(|condition| {
+            let resolved = condition.node.clone().into_const_with(|name| {
+                Ok::<_, ()>(variables.get(&name).cloned().unwrap_or_else(|| {
+                    document
+                        .operations
+                        .iter()
+                        .flat_map(|(_, op)| op.node.variable_definitions.iter())
+                        .find(|d| d.node.name.node == name)
+                        .and_then(|d| d.node.default_value.as_ref())
+                        .map(|v| v.node.clone())
+                        .unwrap_or(Value::Null)
+                }))
+            });
+            resolved == Ok(Value::Boolean(true))
+        });
+        match directive.node.name.node.as_str() {
+            "skip" => !value,
+            "include" => value,
+            _ => true,
+        }
+    })
 }
 
 /// The response path of the position being resolved.

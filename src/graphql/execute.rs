@@ -97,13 +97,7 @@ pub(crate) async fn execute(
         };
     let mut context = RequestContext::new(db.clone(), access.clone());
     context.correlation_id = correlation_id.to_owned();
-    let field_errors = context.field_errors.clone();
     let mut response = schema.execute(request.data(context)).await;
-    response.errors.extend(field_errors.take());
-    if field_errors.take_root() {
-        // A non-null root field answered `null`: the specification makes `data` itself `null`.
-        response.data = async_graphql::Value::Null;
-    }
     let trail = access.trail.snapshot();
     if trail.withheld {
         response.errors.push(withheld_error());

@@ -300,6 +300,18 @@ impl As<'_> {
         query: &str,
         variables: serde_json::Value,
     ) -> (u16, serde_json::Value) {
+        let (status, text) = self.send_text(query, variables).await;
+        let json = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+        (status, json)
+    }
+
+    /// Runs an operation; returns the HTTP status and the response body as sent (its keys in the
+    /// server's order).
+    pub(crate) async fn send_text(
+        &self,
+        query: &str,
+        variables: serde_json::Value,
+    ) -> (u16, String) {
         let body = serde_json::json!({ "query": query, "variables": variables }).to_string();
         let mut request = self
             .app
@@ -313,9 +325,7 @@ impl As<'_> {
         }
         let response = request.send().await.expect("request sent");
         let status = response.status().as_u16();
-        let text = response.text().await.expect("body read");
-        let json = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
-        (status, json)
+        (status, response.text().await.expect("body read"))
     }
 
     /// Runs a GraphQL operation, expects HTTP 200, and returns the whole response body.
