@@ -208,10 +208,11 @@ impl TraceMutation {
             .await
             .map_err(write_error)
             .gql()?;
-        let stored =
-            crate::store::door::by_key::<entity::trace::Entity, _>(&r.db, &r.access, &number)
-                .await
-                .gql()?;
+        let stored = crate::store::door::written_by_key::<entity::trace::Entity, _>(
+            &r.db, &r.access, &number,
+        )
+        .await
+        .gql()?;
         stored.map(Trace).ok_or(Error::NotFound).gql()
     }
 
@@ -225,7 +226,7 @@ impl TraceMutation {
     ) -> async_graphql::Result<Trace> {
         let r = request(ctx)?;
         let options = options(r, EntityKind::Trace, false, "updateTrace")?;
-        let (trace, firearm) = writes::trace_for_update(&r.db, &r.access, row_id(&id)?)
+        let (trace, firearm) = writes::trace_for_update(&r.db, &r.access.for_write(), row_id(&id)?)
             .await
             .gql()?;
         writes::check_version(EntityKind::Trace, trace.version, expected_version).gql()?;
@@ -234,10 +235,11 @@ impl TraceMutation {
             .await
             .map_err(write_error)
             .gql()?;
-        let stored =
-            crate::store::door::get::<entity::trace::Entity, _>(&r.db, &r.access, trace.id)
-                .await
-                .gql()?;
+        let stored = crate::store::door::written_by_id::<entity::trace::Entity, _>(
+            &r.db, &r.access, trace.id,
+        )
+        .await
+        .gql()?;
         stored.map(Trace).ok_or(Error::NotFound).gql()
     }
 
@@ -245,7 +247,7 @@ impl TraceMutation {
     async fn delete_trace(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<ID> {
         let r = request(ctx)?;
         let event = r.write_event("deleteTrace", EntityKind::Trace);
-        writes::delete_trace(&r.db, &r.access, row_id(&id)?, event)
+        writes::delete_trace(&r.db, &r.access.for_write(), row_id(&id)?, event)
             .await
             .gql()?;
         Ok(id)
@@ -293,10 +295,11 @@ impl SeizureMutation {
             .await
             .map_err(write_error)
             .gql()?;
-        let stored =
-            crate::store::door::by_key::<entity::seizure::Entity, _>(&r.db, &r.access, &case)
-                .await
-                .gql()?;
+        let stored = crate::store::door::written_by_key::<entity::seizure::Entity, _>(
+            &r.db, &r.access, &case,
+        )
+        .await
+        .gql()?;
         stored.map(Seizure).ok_or(Error::NotFound).gql()
     }
 
@@ -310,9 +313,10 @@ impl SeizureMutation {
     ) -> async_graphql::Result<Seizure> {
         let r = request(ctx)?;
         let options = options(r, EntityKind::Seizure, false, "updateSeizure")?;
-        let (seizure, firearms) = writes::seizure_for_update(&r.db, &r.access, row_id(&id)?)
-            .await
-            .gql()?;
+        let (seizure, firearms) =
+            writes::seizure_for_update(&r.db, &r.access.for_write(), row_id(&id)?)
+                .await
+                .gql()?;
         writes::check_version(EntityKind::Seizure, seizure.version, expected_version).gql()?;
         let record = input.apply(&seizure, &firearms);
         import::import_seizures(
@@ -323,10 +327,11 @@ impl SeizureMutation {
         .await
         .map_err(write_error)
         .gql()?;
-        let stored =
-            crate::store::door::get::<entity::seizure::Entity, _>(&r.db, &r.access, seizure.id)
-                .await
-                .gql()?;
+        let stored = crate::store::door::written_by_id::<entity::seizure::Entity, _>(
+            &r.db, &r.access, seizure.id,
+        )
+        .await
+        .gql()?;
         stored.map(Seizure).ok_or(Error::NotFound).gql()
     }
 
@@ -334,7 +339,7 @@ impl SeizureMutation {
     async fn delete_seizure(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<ID> {
         let r = request(ctx)?;
         let event = r.write_event("deleteSeizure", EntityKind::Seizure);
-        writes::delete_seizure(&r.db, &r.access, row_id(&id)?, event)
+        writes::delete_seizure(&r.db, &r.access.for_write(), row_id(&id)?, event)
             .await
             .gql()?;
         Ok(id)
@@ -382,7 +387,7 @@ impl TrainingMutation {
             .await
             .map_err(write_error)
             .gql()?;
-        let stored = crate::store::door::by_key::<entity::training_event::Entity, _>(
+        let stored = crate::store::door::written_by_key::<entity::training_event::Entity, _>(
             &r.db, &r.access, &reference,
         )
         .await
@@ -400,9 +405,10 @@ impl TrainingMutation {
     ) -> async_graphql::Result<Training> {
         let r = request(ctx)?;
         let options = options(r, EntityKind::Training, false, "updateTraining")?;
-        let (training, award) = writes::training_for_update(&r.db, &r.access, row_id(&id)?)
-            .await
-            .gql()?;
+        let (training, award) =
+            writes::training_for_update(&r.db, &r.access.for_write(), row_id(&id)?)
+                .await
+                .gql()?;
         writes::check_version(EntityKind::Training, training.version, expected_version).gql()?;
         let record = input.apply(&training, award);
         import::import_trainings(
@@ -413,7 +419,7 @@ impl TrainingMutation {
         .await
         .map_err(write_error)
         .gql()?;
-        let stored = crate::store::door::get::<entity::training_event::Entity, _>(
+        let stored = crate::store::door::written_by_id::<entity::training_event::Entity, _>(
             &r.db,
             &r.access,
             training.id,
@@ -427,7 +433,7 @@ impl TrainingMutation {
     async fn delete_training(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<ID> {
         let r = request(ctx)?;
         let event = r.write_event("deleteTraining", EntityKind::Training);
-        writes::delete_training(&r.db, &r.access, row_id(&id)?, event)
+        writes::delete_training(&r.db, &r.access.for_write(), row_id(&id)?, event)
             .await
             .gql()?;
         Ok(id)
@@ -457,7 +463,7 @@ impl FundingMutation {
             .await
             .map_err(write_error)
             .gql()?;
-        let stored = crate::store::door::by_key::<entity::funding_award::Entity, _>(
+        let stored = crate::store::door::written_by_key::<entity::funding_award::Entity, _>(
             &r.db, &r.access, &number,
         )
         .await
@@ -475,7 +481,7 @@ impl FundingMutation {
     ) -> async_graphql::Result<FundingAward> {
         let r = request(ctx)?;
         let options = options(r, EntityKind::FundingAward, false, "updateFundingAward")?;
-        let award = writes::award_for_update(&r.db, &r.access, row_id(&id)?)
+        let award = writes::award_for_update(&r.db, &r.access.for_write(), row_id(&id)?)
             .await
             .gql()?;
         writes::check_version(EntityKind::FundingAward, award.version, expected_version).gql()?;
@@ -484,10 +490,11 @@ impl FundingMutation {
             .await
             .map_err(write_error)
             .gql()?;
-        let stored =
-            crate::store::door::get::<entity::funding_award::Entity, _>(&r.db, &r.access, award.id)
-                .await
-                .gql()?;
+        let stored = crate::store::door::written_by_id::<entity::funding_award::Entity, _>(
+            &r.db, &r.access, award.id,
+        )
+        .await
+        .gql()?;
         stored.map(FundingAward).ok_or(Error::NotFound).gql()
     }
 
@@ -495,7 +502,7 @@ impl FundingMutation {
     async fn delete_funding_award(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<ID> {
         let r = request(ctx)?;
         let event = r.write_event("deleteFundingAward", EntityKind::FundingAward);
-        writes::delete_award(&r.db, &r.access, row_id(&id)?, event)
+        writes::delete_award(&r.db, &r.access.for_write(), row_id(&id)?, event)
             .await
             .gql()?;
         Ok(id)

@@ -351,6 +351,16 @@ impl Access {
         self.trail.update(|t| t.withheld = true);
     }
 
+    /// The same caller on a trail of its own, for the reads a write makes to find its own record:
+    /// they read no other agency's rows, so they must not report rows withheld, and the write
+    /// records its own audit event.
+    pub fn for_write(&self) -> Access {
+        Access {
+            trail: Arc::new(Trail::default()),
+            ..self.clone()
+        }
+    }
+
     /// Records what a read or write touched.
     pub fn touched(&self, kind: EntityKind, owners: impl IntoIterator<Item = Agency>, rows: usize) {
         self.trail.update(|t| {

@@ -53,6 +53,15 @@ pub(crate) fn owned_rows<C: ColumnTrait>(
     }
 }
 
+/// The agencies whose rows of an entity a read by the caller could reach: its own agency's when
+/// its role reads only those (and no grant widens them), else every agency that can own one.
+pub(crate) fn reachable_owners(access: &Access, kind: EntityKind) -> Vec<Agency> {
+    match (access.rule(kind).rows, access.agency()) {
+        (Rows::Own, Some(agency)) if access.grants_for(kind).next().is_none() => vec![agency],
+        _ => kind.possible_owners().to_vec(),
+    }
+}
+
 /// Checks a filter list's length.
 pub(crate) fn check_list<T>(field: &str, values: &[T]) -> Result<()> {
     if values.len() > MAX_FILTER_VALUES {

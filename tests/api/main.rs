@@ -3,6 +3,7 @@
 
 mod access;
 mod advisories;
+mod answers;
 mod audit_chain;
 mod conformance;
 mod contract;
@@ -19,6 +20,7 @@ mod policy;
 mod policy_table;
 mod purpose;
 mod queries;
+mod readme;
 mod schema;
 mod suppression;
 mod writes;
