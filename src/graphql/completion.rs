@@ -81,6 +81,11 @@ impl FieldErrors {
         state.nulls.len() != before
     }
 
+    /// Whether a non-null root field has answered `null`, so far.
+    fn root_is_null(&self) -> bool {
+        self.state().nulls.iter().any(|p| p.len() == 1)
+    }
+
     /// Whether a non-null root field answered `null`, which makes `data` itself `null`.
     fn take_root(&self) -> bool {
         self.take_children_of(&[])
@@ -155,6 +160,14 @@ impl Extension for Completion {
         };
         let fields = &request.field_errors;
         let node = info.path_node;
+        // Mutation fields run one after another: once one has made `data` null, the rest are not
+        // run, as a client could never see what they did.
+        if node.parent.is_none()
+            && ctx.schema_env.registry.mutation_type.as_deref() == Some(info.parent_type)
+            && fields.root_is_null()
+        {
+            return Ok(Some(Value::Null));
+        }
         let non_null = info.return_type.ends_with('!');
         let selection_set = &info.field.selection_set.node;
         let mut value = match next.run(ctx, info).await {

@@ -165,3 +165,36 @@ async fn owners_see_reads_of_their_data_that_returned_nothing() {
         "{state:?}"
     );
 }
+
+#[tokio::test]
+async fn a_mutation_that_nulls_data_stops_the_mutations_after_it() {
+    let app = app().await;
+    let atf = app.as_role(Role::Atf);
+    let answer = atf
+        .query(
+            "mutation($input: TraceInput!) { first: deleteTrace(id: \"999999\") second: createTrace(input: $input) { id } }",
+            json!({ "input": fixtures::trace_input("AFTER-NULL", "AFTER-NULL-F") }),
+        )
+        .await;
+    assert!(
+        answer["data"].is_null(),
+        "deleteTrace answers ID!, so its error nulls data: {answer}"
+    );
+    assert_eq!(crate::helpers::error_paths(&answer), ["first"], "{answer}");
+    let stored = app
+        .db
+        .scalar("SELECT COUNT(*) FROM trace WHERE trace_number = 'AFTER-NULL'")
+        .await;
+    assert_eq!(
+        stored, 0,
+        "the create after it did not run, since its answer could not be seen"
+    );
+
+    // Control: the same create alone is stored.
+    write_ok(
+        &atf,
+        "mutation($input: TraceInput!) { createTrace(input: $input) { id } }",
+        json!({ "input": fixtures::trace_input("AFTER-NULL", "AFTER-NULL-F") }),
+    )
+    .await;
+}
