@@ -230,6 +230,7 @@ const QUERIES: &[&str] = &[
     "mutation($input: SeizureInput!) { recordSeizure(input: $input) { id caseNumber seizingAgency firearms { id serialNumber } } }",
     "mutation($input: TraceInput!) { createTrace(input: $input) { id traceNumber purchaserName firearm { id } } }",
     "mutation($id: ID!) { deleteTraining(id: $id) }",
+    "mutation { gone: deleteTraining(id: \"999999\") again: deleteTraining(id: \"999998\") }",
     "{ traces(filter: { serialNumber: \"---\" }) { totalCount } }",
 ];
 
