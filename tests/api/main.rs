@@ -3,6 +3,7 @@
 
 mod access;
 mod advisories;
+mod attack;
 mod audit_chain;
 mod contract;
 mod demo;
