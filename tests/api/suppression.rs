@@ -268,7 +268,11 @@ async fn medians_are_withheld_over_few_values_and_rounded_otherwise() {
 
 #[tokio::test]
 async fn the_perturbation_is_read_from_the_policy_file() {
-    let policy = policy_with("suppression_threshold = 11\n\n[perturbation]\nmax_change = 12\nvariance = 9.0\n");
+    let policy = policy_with(&[
+        ("suppression_threshold = 5 ", "suppression_threshold = 11 "),
+        ("max_change = 5 ", "max_change = 12 "),
+        ("variance = 4.0 ", "variance = 9.0 "),
+    ]);
     let app = spawn_app_with_policy(&policy).await;
     store_table(&app).await;
     let table = app.as_role(Role::Oversight).query_ok(BY_STATE_AND_CLASS).await;
@@ -289,32 +293,52 @@ async fn the_perturbation_is_read_from_the_policy_file() {
     assert_eq!(exact["data"]["traceStats"]["total"], 48, "{exact}");
 
     // Settings that cannot hold are refused at load, naming the problem.
-    for (bad, needle) in [
-        ("[perturbation]\nmax_change = 2\n", "max_change (2) must be at least suppression_threshold (5)"),
-        ("[perturbation]\nkey_range = 1000\n", "key_range must be a power of two"),
-        ("[perturbation]\nsum_noise = 0\n", "sum_noise must be above 0"),
-        ("[perturbation]\nmaximum_change = 5\n", "maximum_change"),
+    for (edit, needle) in [
+        (
+            ("max_change = 5 ", "max_change = 2 "),
+            "max_change (2) must be at least suppression_threshold (5)",
+        ),
+        (
+            ("key_range = 4096 ", "key_range = 1000 "),
+            "key_range must be a power of two",
+        ),
+        (
+            ("sum_noise = 0.1 ", "sum_noise = 0.0 "),
+            "sum_noise must be above 0",
+        ),
+        (("max_change = 5 ", "maximum_change = 5 "), "maximum_change"),
     ] {
-        let error = firearms_hub::policy::Policy::parse(&policy_with(bad))
+        let error = firearms_hub::policy::Policy::parse(&policy_with(&[edit]))
             .expect_err("refused")
             .to_string();
-        assert!(error.contains(needle), "{bad}: {error}");
+        assert!(error.contains(needle), "{edit:?}: {error}");
     }
+    // Without the table, the documented defaults apply.
+    let without = firearms_hub::policy::DEFAULT_POLICY
+        .lines()
+        .filter(|line| {
+            !["[perturbation]", "max_change", "variance", "key_range", "sum_noise", "median_rounding"]
+                .iter()
+                .any(|name| line.starts_with(name))
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let defaults = firearms_hub::policy::Policy::parse(&without).expect("parses");
+    assert_eq!(
+        defaults.perturbation,
+        firearms_hub::policy::Policy::default_policy().perturbation
+    );
 }
 
-/// The default policy with `extra` replacing its threshold line.
-fn policy_with(extra: &str) -> String {
-    let edited = firearms_hub::policy::DEFAULT_POLICY.replacen(
-        "suppression_threshold = 5\n",
-        &if extra.starts_with("suppression_threshold") {
-            extra.to_owned()
-        } else {
-            format!("suppression_threshold = 5\n\n{extra}")
-        },
-        1,
-    );
-    assert_ne!(edited, firearms_hub::policy::DEFAULT_POLICY, "the edit applies");
-    edited
+/// The default policy with each `(from, to)` text replaced once.
+fn policy_with(edits: &[(&str, &str)]) -> String {
+    let mut policy = firearms_hub::policy::DEFAULT_POLICY.to_owned();
+    for (from, to) in edits {
+        let edited = policy.replacen(from, to, 1);
+        assert_ne!(edited, policy, "the edit {from:?} applies");
+        policy = edited;
+    }
+    policy
 }
 
 #[tokio::test]
