@@ -65,7 +65,7 @@ impl PerturbationSettings {
     pub(crate) fn validate(&self, threshold: i64) -> anyhow::Result<()> {
         let d = self.max_change;
         anyhow::ensure!(
-            d >= 1 && d <= 100,
+            (1..=100).contains(&d),
             "invalid policy: perturbation.max_change must be from 1 to 100, not {d}"
         );
         anyhow::ensure!(
@@ -202,7 +202,10 @@ impl PTable {
         let m = self.settings.sum_noise;
         let p = published as f64;
         let f = floor as f64;
-        ((p - f).min(p / (1.0 + m)).max(0.0), (p + f).max(p / (1.0 - m)))
+        (
+            (p - f).min(p / (1.0 + m)).max(0.0),
+            (p + f).max(p / (1.0 - m)),
+        )
     }
 
     /// A median as published: withheld over fewer than the threshold values, else rounded to a
@@ -430,7 +433,8 @@ pub(crate) fn protected(
             .iter()
             .enumerate()
             .map(|(i, s)| {
-                (count > 0).then(|| table.sum(*s, g.key_sum, i, floors.get(i).copied().unwrap_or(1)))
+                (count > 0)
+                    .then(|| table.sum(*s, g.key_sum, i, floors.get(i).copied().unwrap_or(1)))
             })
             .collect()
     };
@@ -482,17 +486,17 @@ mod tests {
             for (v, _) in &p {
                 assert!(v.abs() <= 5, "n={n}: change {v} beyond D");
                 let out = n + v;
-                assert!(
-                    out == 0 || out >= 5,
-                    "n={n}: {out} would be shown: {p:?}"
-                );
+                assert!(out == 0 || out >= 5, "n={n}: {out} would be shown: {p:?}");
             }
             // Every count can change: no small count is ever shown exactly.
             assert!(p.len() >= 2, "n={n} is never perturbed: {p:?}");
             // Every key of the range gives a change of the row.
             for key in [0, 1, range / 2, range - 1] {
                 let out = t.count(n, key as i64);
-                assert!(out == 0 || (out >= 5 && (out - n).abs() <= 5), "n={n} key={key}: {out}");
+                assert!(
+                    out == 0 || (out >= 5 && (out - n).abs() <= 5),
+                    "n={n} key={key}: {out}"
+                );
             }
         }
     }
@@ -529,9 +533,12 @@ mod tests {
         let t = table();
         assert_eq!(t.count(37, 123_456), t.count(37, 123_456));
         assert_eq!(t.sum(1_000, 99, 0, 5), t.sum(1_000, 99, 0, 5));
-        let counts: std::collections::BTreeSet<i64> =
-            (0..4096).map(|k| t.count(20, k)).collect();
-        assert_eq!(counts, (15..=25).collect(), "every change of the row occurs");
+        let counts: std::collections::BTreeSet<i64> = (0..4096).map(|k| t.count(20, k)).collect();
+        assert_eq!(
+            counts,
+            (15..=25).collect(),
+            "every change of the row occurs"
+        );
         let mean: f64 = (0..4096).map(|k| t.count(20, k) as f64).sum::<f64>() / 4096.0;
         assert!((mean - 20.0).abs() < 0.01, "{mean}");
     }

@@ -276,7 +276,7 @@ where
         Self::join(&mut query.select, group_by);
         query.dims = group_by.iter().map(|d| Self::dimension(*d)).collect();
         query.sums = Self::sums();
-        query.record_key = Some(Expr::col((Self::default(), Alias::new(RECORD_KEY))).into());
+        query.record_key = Some(Expr::col((Self::default(), Alias::new(RECORD_KEY))));
         query
     }
 }

@@ -193,7 +193,15 @@ struct Model {
     vars: usize,
     counts: Vec<Constraint>,
     sums: Vec<Vec<Constraint>>,
-    small: Vec<(String, Vec<usize>, i64, Vec<Option<i64>>)>,
+    small: Vec<Small>,
+}
+
+/// A cell whose true count is 1–4: which answer and key, its variables, its true count and sums.
+struct Small {
+    label: String,
+    over: Vec<usize>,
+    count: i64,
+    sums: Vec<Option<i64>>,
 }
 
 fn build(target: &Target, published: &[Table], truth: &[Table], reading: Reading) -> Model {
@@ -205,8 +213,7 @@ fn build(target: &Target, published: &[Table], truth: &[Table], reading: Reading
                 .iter()
                 .find(|t| t.dims == [d])
                 .expect("one-dimension table");
-            let values: BTreeSet<String> =
-                table.cells.keys().map(|k| k[0].to_string()).collect();
+            let values: BTreeSet<String> = table.cells.keys().map(|k| k[0].to_string()).collect();
             values
                 .into_iter()
                 .map(|v| serde_json::from_str(&v).unwrap())
@@ -241,7 +248,9 @@ fn build(target: &Target, published: &[Table], truth: &[Table], reading: Reading
         for (key, over) in combos {
             let true_count = exact.cells.get(&key).map_or(0, |c| c.count);
             let (lo, hi) = match (&reading, table.cells.get(&key)) {
-                (Reading::Perturbed, Some(p)) => ((p.count as f64 - d).max(1.0), p.count as f64 + d),
+                (Reading::Perturbed, Some(p)) => {
+                    ((p.count as f64 - d).max(1.0), p.count as f64 + d)
+                }
                 (Reading::Perturbed, None) => (0.0, d),
                 (Reading::Exact, Some(p)) => (p.count as f64, p.count as f64),
                 (Reading::Exact, None) => (0.0, 0.0),
@@ -274,7 +283,10 @@ fn build(target: &Target, published: &[Table], truth: &[Table], reading: Reading
                         _ => (shown as f64, shown as f64),
                     };
                     let truth = exact.cells[&key].sums[m].expect("exact sum") as f64;
-                    assert!(lo <= truth && truth <= hi, "{key:?}: sum {truth} [{lo}, {hi}]");
+                    assert!(
+                        lo <= truth && truth <= hi,
+                        "{key:?}: sum {truth} [{lo}, {hi}]"
+                    );
                     sums[m].push(Constraint {
                         over: over.clone(),
                         lo,
@@ -293,12 +305,12 @@ fn build(target: &Target, published: &[Table], truth: &[Table], reading: Reading
                         .collect::<Vec<_>>()
                         .join(",")
                 );
-                small.push((
+                small.push(Small {
                     label,
-                    over.clone(),
-                    true_count,
-                    exact.cells[&key].sums.clone(),
-                ));
+                    over: over.clone(),
+                    count: true_count,
+                    sums: exact.cells[&key].sums.clone(),
+                });
             }
             counts.push(Constraint { over, lo, hi });
         }
@@ -313,7 +325,7 @@ fn build(target: &Target, published: &[Table], truth: &[Table], reading: Reading
     // The same record set appears in many tables (a dimension with one value changes nothing):
     // constrain and attack each once.
     let mut seen = BTreeSet::new();
-    small.retain(|(_, over, _, _)| seen.insert(over.clone()));
+    small.retain(|cell| seen.insert(cell.over.clone()));
     Model {
         vars: joint.len(),
         counts: merged(counts),
@@ -382,7 +394,13 @@ fn optimum(
 /// The small cells whose count, or one of whose sums, the attacker pins to its true value.
 fn pinned(model: &Model) -> Vec<String> {
     let mut out = vec![];
-    for (label, over, count, sums) in &model.small {
+    for Small {
+        label,
+        over,
+        count,
+        sums,
+    } in &model.small
+    {
         let t = *count as f64;
         let high = optimum(model.vars, &model.counts, over, true, true).round();
         if high <= t && optimum(model.vars, &model.counts, over, true, false).round() >= t {
@@ -418,9 +436,17 @@ pub(crate) async fn attack(app: &TestApp, target: &Target) -> usize {
     let published = published.expect("an aggregate-only role");
     // Every value of every dimension is listed in the one-dimension answers, so the attacker knows
     // the values the model ranges over.
-    for (shown, exact) in published.iter().zip(&truth).filter(|(t, _)| t.dims.len() == 1) {
+    for (shown, exact) in published
+        .iter()
+        .zip(&truth)
+        .filter(|(t, _)| t.dims.len() == 1)
+    {
         for key in exact.cells.keys() {
-            assert!(shown.cells.contains_key(key), "{}: {key:?} is listed", target.root);
+            assert!(
+                shown.cells.contains_key(key),
+                "{}: {key:?} is listed",
+                target.root
+            );
         }
     }
     let model = build(target, &published, &truth, Reading::Perturbed);
@@ -556,7 +582,8 @@ async fn seed_traces(db: &DatabaseConnection) {
                     for _ in 0..cell_count(i) {
                         n += 1;
                         let serial = format!("ATK-{n}");
-                        let firearm = fixtures::firearm(db, "Glock", kind, &serial, Agency::Atf).await;
+                        let firearm =
+                            fixtures::firearm(db, "Glock", kind, &serial, Agency::Atf).await;
                         fixtures::trace(
                             db,
                             &serial,
@@ -595,7 +622,7 @@ async fn seed_seizures(db: &DatabaseConnection) {
                             direction: Set(direction),
                             concealment_method: Set(None),
                             ammunition_rounds: Set((n as i64 * 37) % 400),
-                            firearm_count: Set((n % 5) as i32 + 1),
+                            firearm_count: Set(n % 5 + 1),
                             owner_agency: Set(agency),
                             source_system: Set("attack".into()),
                             ingested_at: Set(ingested()),
@@ -622,14 +649,17 @@ async fn seed_trainings(db: &DatabaseConnection) {
                 for state in [Some("MX-SON"), Some("MX-CHH"), None] {
                     for _ in 0..cell_count(i) {
                         n += 1;
-                        let id =
-                            training(db, &format!("ATK-T-{n}"), year, course, provider).await;
+                        let id = training(db, &format!("ATK-T-{n}"), year, course, provider).await;
                         let state = state.map_or("NULL".to_owned(), |s| format!("'{s}'"));
                         db.execute_unprepared(&format!(
                             "UPDATE training_event SET mexican_state = {state}, \
                              participants = {}, etrace_accounts_granted = {} WHERE id = {id}",
                             10 + n % 17,
-                            if course == CourseKind::Etrace { n % 6 } else { 0 }
+                            if course == CourseKind::Etrace {
+                                n % 6
+                            } else {
+                                0
+                            }
                         ))
                         .await
                         .expect("training adjusted");

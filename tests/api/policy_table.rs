@@ -881,7 +881,9 @@ async fn check_aggregates(v: &View<'_>, caller: &As<'_>, kind: EntityKind, thres
             // Protected by the cell key method: within the largest change of the truth, never a
             // count under the threshold, a group perturbed to zero left out.
             let most = v.policy.perturbation.max_change;
-            let total = answer["total"].as_i64().expect("the total is a cell of its own");
+            let total = answer["total"]
+                .as_i64()
+                .expect("the total is a cell of its own");
             assert!(
                 (total - values.len() as i64).abs() <= most,
                 "{cell}: {response}"

@@ -78,7 +78,10 @@ const BY_STATE_AND_CLASS: &str = "{ traceStats(groupBy: [RECOVERY_STATE, SOURCE_
 #[tokio::test]
 async fn aggregate_only_roles_get_protected_counts_and_exact_roles_exact_ones() {
     let app = app().await;
-    let table = app.as_role(Role::Oversight).query_ok(BY_STATE_AND_CLASS).await;
+    let table = app
+        .as_role(Role::Oversight)
+        .query_ok(BY_STATE_AND_CLASS)
+        .await;
     let stats = &table["data"]["traceStats"];
     assert_eq!(stats["suppressed"], true, "the answer says it is protected");
     let total = stats["total"].as_i64().expect("the total is shown");
@@ -128,7 +131,11 @@ async fn the_same_cell_gets_the_same_number_in_every_answer_for_every_role() {
     assert_eq!(oversight.query_ok(BY_STATE_AND_CLASS).await, table);
     // Every aggregate-only role gets the same numbers.
     for role in [Role::Cbp, Role::State] {
-        assert_eq!(app.as_role(role).query_ok(BY_STATE_AND_CLASS).await, table, "{role}");
+        assert_eq!(
+            app.as_role(role).query_ok(BY_STATE_AND_CLASS).await,
+            table,
+            "{role}"
+        );
     }
     // A grouping that splits nothing (every trace is of 2019) gives the same cells.
     let with_year = oversight
@@ -137,11 +144,19 @@ async fn the_same_cell_gets_the_same_number_in_every_answer_for_every_role() {
     let pairs = |response: &Value| -> BTreeSet<String> {
         buckets(response, "traceStats")
             .iter()
-            .map(|b| format!("{}/{}={}", b["key"]["recoveryState"], b["key"]["sourceClass"], b["count"]))
+            .map(|b| {
+                format!(
+                    "{}/{}={}",
+                    b["key"]["recoveryState"], b["key"]["sourceClass"], b["count"]
+                )
+            })
             .collect()
     };
     assert_eq!(pairs(&with_year), pairs(&table));
-    assert_eq!(with_year["data"]["traceStats"]["total"], table["data"]["traceStats"]["total"]);
+    assert_eq!(
+        with_year["data"]["traceStats"]["total"],
+        table["data"]["traceStats"]["total"]
+    );
     // Filtering on a grouped dimension selects the same cells with the same numbers; its total is
     // the state's records as a cell of their own, the same as the state's bucket by state alone.
     let filtered = oversight
@@ -153,7 +168,9 @@ async fn the_same_cell_gets_the_same_number_in_every_answer_for_every_role() {
         .collect();
     assert_eq!(pairs(&filtered), tam);
     let by_state = oversight
-        .query_ok("{ traceStats(groupBy: [RECOVERY_STATE]) { buckets { key { recoveryState } count } } }")
+        .query_ok(
+            "{ traceStats(groupBy: [RECOVERY_STATE]) { buckets { key { recoveryState } count } } }",
+        )
         .await;
     let tam_bucket = buckets(&by_state, "traceStats")
         .into_iter()
@@ -176,7 +193,11 @@ async fn filters_of_aggregate_only_roles_must_constrain_grouped_dimensions() {
         let refused = oversight
             .query("query($f: TraceFilter) { traceStats(filter: $f, groupBy: [RECOVERY_STATE]) { total } }", json!({ "f": filter }))
             .await;
-        assert_eq!(error_codes(&refused), ["BAD_USER_INPUT"], "{filter}: {refused}");
+        assert_eq!(
+            error_codes(&refused),
+            ["BAD_USER_INPUT"],
+            "{filter}: {refused}"
+        );
     }
     let app = spawn_app().await;
     fixtures::load(&app.db.db).await;
@@ -195,7 +216,11 @@ async fn filters_of_aggregate_only_roles_must_constrain_grouped_dimensions() {
         ),
     ] {
         let refused = app.as_role(role).run(query).await;
-        assert_eq!(error_codes(&refused), ["BAD_USER_INPUT"], "{query}: {refused}");
+        assert_eq!(
+            error_codes(&refused),
+            ["BAD_USER_INPUT"],
+            "{query}: {refused}"
+        );
     }
 }
 
@@ -205,21 +230,42 @@ async fn single_records_never_show_and_sums_of_listed_cells_are_protected() {
     fixtures::load(&app.db.db).await;
     // The fixture holds two seizures, two trainings and two awards: every cell is one record.
     let checks = [
-        (Role::State, "seizureStats", "{ seizureStats(groupBy: [SEIZING_AGENCY]) { total suppressed buckets { count firearms ammunitionRounds suppressed } } }", vec!["firearms", "ammunitionRounds"]),
-        (Role::Oversight, "trainingStats", "{ trainingStats(groupBy: [PROVIDER]) { total suppressed buckets { count participants etraceAccountsGranted suppressed } } }", vec!["participants", "etraceAccountsGranted"]),
-        (Role::Ice, "fundingStats", "{ fundingStats(groupBy: [IMPLEMENTING_AGENCY]) { total obligated suppressed buckets { count obligated disbursed suppressed } } }", vec!["obligated", "disbursed"]),
+        (
+            Role::State,
+            "seizureStats",
+            "{ seizureStats(groupBy: [SEIZING_AGENCY]) { total suppressed buckets { count firearms ammunitionRounds suppressed } } }",
+            vec!["firearms", "ammunitionRounds"],
+        ),
+        (
+            Role::Oversight,
+            "trainingStats",
+            "{ trainingStats(groupBy: [PROVIDER]) { total suppressed buckets { count participants etraceAccountsGranted suppressed } } }",
+            vec!["participants", "etraceAccountsGranted"],
+        ),
+        (
+            Role::Ice,
+            "fundingStats",
+            "{ fundingStats(groupBy: [IMPLEMENTING_AGENCY]) { total obligated suppressed buckets { count obligated disbursed suppressed } } }",
+            vec!["obligated", "disbursed"],
+        ),
     ];
     for (role, root, query, sums) in checks {
         let response = app.as_role(role).query_ok(query).await;
         let stats = &response["data"][root];
         assert_eq!(stats["suppressed"], true, "{response}");
         let total = stats["total"].as_i64().expect("total");
-        assert!(total == 0 || (THRESHOLD..=2 + MAX_CHANGE).contains(&total), "{response}");
+        assert!(
+            total == 0 || (THRESHOLD..=2 + MAX_CHANGE).contains(&total),
+            "{response}"
+        );
         for bucket in buckets(&response, root) {
             assert!(bucket["count"].as_i64().unwrap() >= THRESHOLD, "{response}");
             assert_eq!(bucket["suppressed"], true);
             for sum in &sums {
-                assert!(!bucket[*sum].is_null(), "a listed cell shows its protected {sum}");
+                assert!(
+                    !bucket[*sum].is_null(),
+                    "a listed cell shows its protected {sum}"
+                );
             }
         }
     }
@@ -248,8 +294,7 @@ async fn medians_are_withheld_over_few_values_and_rounded_otherwise() {
             .await;
         }
     }
-    let query =
-        "{ traceStats(groupBy: [RECOVERY_STATE]) { buckets { key { recoveryState } count medianTimeToCrimeDays } } }";
+    let query = "{ traceStats(groupBy: [RECOVERY_STATE]) { buckets { key { recoveryState } count medianTimeToCrimeDays } } }";
     let median = |response: &Value, state: &str| -> Value {
         buckets(response, "traceStats")
             .into_iter()
@@ -260,8 +305,13 @@ async fn medians_are_withheld_over_few_values_and_rounded_otherwise() {
     let exact = median(&atf, "MX-DUR").as_i64().expect("exact median");
     assert!(median(&atf, "MX-COL").is_number(), "{atf}");
     let state = app.as_role(Role::State).query_ok(query).await;
-    assert!(median(&state, "MX-COL").is_null(), "one value: withheld: {state}");
-    let rounded = median(&state, "MX-DUR").as_i64().expect("twelve values: shown");
+    assert!(
+        median(&state, "MX-COL").is_null(),
+        "one value: withheld: {state}"
+    );
+    let rounded = median(&state, "MX-DUR")
+        .as_i64()
+        .expect("twelve values: shown");
     assert_eq!(rounded % 10, 0, "rounded to 10 days: {state}");
     assert!((rounded - exact).abs() <= 5, "{rounded} vs {exact}");
 }
@@ -275,7 +325,10 @@ async fn the_perturbation_is_read_from_the_policy_file() {
     ]);
     let app = spawn_app_with_policy(&policy).await;
     store_table(&app).await;
-    let table = app.as_role(Role::Oversight).query_ok(BY_STATE_AND_CLASS).await;
+    let table = app
+        .as_role(Role::Oversight)
+        .query_ok(BY_STATE_AND_CLASS)
+        .await;
     for cell in buckets(&table, "traceStats") {
         let count = cell["count"].as_i64().unwrap();
         assert!(count >= 11, "the threshold of 11 holds: {table}");
@@ -317,9 +370,16 @@ async fn the_perturbation_is_read_from_the_policy_file() {
     let without = firearms_hub::policy::DEFAULT_POLICY
         .lines()
         .filter(|line| {
-            !["[perturbation]", "max_change", "variance", "key_range", "sum_noise", "median_rounding"]
-                .iter()
-                .any(|name| line.starts_with(name))
+            ![
+                "[perturbation]",
+                "max_change",
+                "variance",
+                "key_range",
+                "sum_noise",
+                "median_rounding",
+            ]
+            .iter()
+            .any(|name| line.starts_with(name))
         })
         .collect::<Vec<_>>()
         .join("\n");
@@ -359,9 +419,15 @@ async fn every_insert_path_gives_records_a_random_key_that_is_never_shown() {
             json!({ "rows": [trace_input("T-KEY-2", "KEY-2"), trace_input("T-KEY-3", "KEY-3")] }),
         )
         .await;
-    assert_eq!(imported["data"]["importTraces"]["accepted"], 2, "{imported}");
+    assert_eq!(
+        imported["data"]["importTraces"]["accepted"], 2,
+        "{imported}"
+    );
     for table in ["trace", "seizure", "training_event", "funding_award"] {
-        let rows = app.db.scalar(&format!("SELECT COUNT(*) FROM {table}")).await;
+        let rows = app
+            .db
+            .scalar(&format!("SELECT COUNT(*) FROM {table}"))
+            .await;
         let keyed = app
             .db
             .scalar(&format!(
@@ -401,7 +467,10 @@ async fn demo_data_records_get_random_keys() {
     .await
     .expect("demo data generated");
     for table in ["trace", "seizure", "training_event", "funding_award"] {
-        let rows = app.db.scalar(&format!("SELECT COUNT(*) FROM {table}")).await;
+        let rows = app
+            .db
+            .scalar(&format!("SELECT COUNT(*) FROM {table}"))
+            .await;
         let keyed = app
             .db
             .scalar(&format!(
@@ -412,9 +481,15 @@ async fn demo_data_records_get_random_keys() {
             .db
             .scalar(&format!("SELECT COUNT(DISTINCT record_key) FROM {table}"))
             .await;
-        assert!(rows > 0 && keyed == rows, "{table}: {keyed} of {rows} keyed");
+        assert!(
+            rows > 0 && keyed == rows,
+            "{table}: {keyed} of {rows} keyed"
+        );
         // 2^32 keys: a collision among a few thousand records is rare, many are impossible.
-        assert!(distinct >= rows - 2, "{table}: {distinct} distinct keys of {rows}");
+        assert!(
+            distinct >= rows - 2,
+            "{table}: {distinct} distinct keys of {rows}"
+        );
     }
 }
 
@@ -442,7 +517,11 @@ async fn ice_learns_no_funding_cell_from_two_groupings() {
         attackers: &[Role::Ice, Role::Oversight],
         exact: Role::State,
     };
-    assert_eq!(attack(&app, &FUNDING_BY_AGENCY).await, 5, "the five cells of two awards");
+    assert_eq!(
+        attack(&app, &FUNDING_BY_AGENCY).await,
+        5,
+        "the five cells of two awards"
+    );
 }
 
 #[tokio::test]
