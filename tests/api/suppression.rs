@@ -601,3 +601,48 @@ async fn cbp_learns_no_trace_cell_of_mx_nay_from_three_groupings() {
     };
     assert!(attack(&app, &TRACES_BY_CALIBER).await >= 2);
 }
+
+#[tokio::test]
+async fn the_migration_gives_existing_records_random_keys_and_rolls_back() {
+    use migration::{Migrator, MigratorTrait};
+    let app = spawn_app().await;
+    let db = &app.db.db;
+    // Back to the schema before record keys (and any migration after them), with records in it.
+    let names: Vec<String> = Migrator::migrations()
+        .iter()
+        .map(|m| m.name().to_owned())
+        .collect();
+    let position = names
+        .iter()
+        .position(|n| n.ends_with("_record_keys"))
+        .expect("the record keys migration");
+    let steps = (names.len() - position) as u32;
+    Migrator::down(db, Some(steps)).await.expect("rolls back");
+    fixtures::load(db).await;
+    let has_key = match app.db.backend() {
+        sea_orm::DbBackend::Postgres => {
+            "SELECT COUNT(*) FROM information_schema.columns \
+             WHERE table_name = 'trace' AND column_name = 'record_key'"
+        }
+        _ => "SELECT COUNT(*) FROM pragma_table_info('trace') WHERE name = 'record_key'",
+    };
+    assert_eq!(app.db.scalar(has_key).await, 0, "the column is gone");
+    Migrator::up(db, None).await.expect("migrates again");
+    for table in ["trace", "seizure", "training_event", "funding_award"] {
+        let rows = app
+            .db
+            .scalar(&format!("SELECT COUNT(*) FROM {table}"))
+            .await;
+        let distinct = app
+            .db
+            .scalar(&format!(
+                "SELECT COUNT(DISTINCT record_key) FROM {table} \
+                 WHERE record_key >= 0 AND record_key < 4294967296"
+            ))
+            .await;
+        assert!(
+            rows >= 2 && distinct == rows,
+            "{table}: {distinct} keys of {rows}"
+        );
+    }
+}
