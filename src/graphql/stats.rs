@@ -1,4 +1,5 @@
-//! The `…Stats` answers: buckets with their keys, counts, metrics and a `suppressed` flag.
+//! The `…Stats` answers: buckets with their keys, counts, metrics and a `suppressed` flag (true when
+//! the numbers are protected by the cell key method for an aggregate-only role, not exact).
 
 use async_graphql::SimpleObject;
 use entity::{

@@ -133,6 +133,12 @@ pub struct EntityRule {
 #[serde(deny_unknown_fields)]
 pub struct Policy {
     pub suppression_threshold: i64,
+    /// The cell key method's parameters (`[perturbation]`, defaults when absent).
+    #[serde(default)]
+    pub perturbation: suppression::PerturbationSettings,
+    /// The perturbation table built from them when the policy is parsed.
+    #[serde(skip)]
+    pub(crate) ptable: Option<Arc<suppression::PTable>>,
     pub roles: BTreeMap<Role, BTreeMap<EntityKind, EntityRule>>,
 }
 
@@ -205,10 +211,14 @@ impl Policy {
 
     /// Parses and validates a policy document.
     pub fn parse(text: &str) -> anyhow::Result<Policy> {
-        let policy: Policy = Figment::from(Toml::string(text))
+        let mut policy: Policy = Figment::from(Toml::string(text))
             .extract()
             .map_err(|e| anyhow::anyhow!("invalid policy: {e}"))?;
         policy.validate()?;
+        policy.ptable = Some(Arc::new(suppression::PTable::new(
+            &policy.perturbation,
+            policy.suppression_threshold,
+        )));
         Ok(policy)
     }
 
@@ -219,6 +229,7 @@ impl Policy {
             self.suppression_threshold >= 1,
             "invalid policy: suppression_threshold must be at least 1"
         );
+        self.perturbation.validate(self.suppression_threshold)?;
         for role in Role::ALL {
             let entities = self
                 .roles
@@ -402,6 +413,17 @@ impl Access {
     pub fn suppression_threshold(&self) -> i64 {
         self.policy.suppression_threshold
     }
+
+    /// The perturbation table protecting aggregate-only answers.
+    pub(crate) fn ptable(&self) -> Arc<suppression::PTable> {
+        match &self.policy.ptable {
+            Some(table) => table.clone(),
+            None => Arc::new(suppression::PTable::new(
+                &self.policy.perturbation,
+                self.policy.suppression_threshold,
+            )),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -437,4 +459,4 @@ mod tests {
     }
 }
 
-pub(crate) mod suppression;
+pub mod suppression;

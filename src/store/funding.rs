@@ -93,4 +93,9 @@ impl Grouped for award::Entity {
             Expr::col((award::Entity, A::DisbursedCents)),
         ]
     }
+
+    /// Protected sums of obligated and disbursed money get at least ±$1,000 of noise (in cents).
+    fn sum_floors() -> Vec<i64> {
+        vec![100_000, 100_000]
+    }
 }

@@ -103,6 +103,11 @@ impl Grouped for seizure::Entity {
             Expr::col((seizure::Entity, S::AmmunitionRounds)),
         ]
     }
+
+    /// Protected sums of firearms and of rounds get at least ±2 firearms and ±50 rounds of noise.
+    fn sum_floors() -> Vec<i64> {
+        vec![2, 50]
+    }
 }
 
 /// The `(seizure, firearm)` links of the given seizures or firearms.

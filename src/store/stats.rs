@@ -12,8 +12,12 @@ use super::door::Owned;
 use crate::domain::names::camel_case;
 use crate::error::Result;
 pub(crate) use crate::policy::suppression::Cell;
-use crate::policy::suppression::{Answer, Group};
+use crate::policy::suppression::{Answer, Group, Median};
 use crate::policy::{Access, Aggregates, EntityKind};
+
+/// The column of every grouped table holding its records' random keys (see the `record_keys`
+/// migration): never selected on its own, only summed per group into the group's cell key.
+const RECORD_KEY: &str = "record_key";
 
 /// The type of a grouping dimension's values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,19 +26,13 @@ pub(crate) enum DimKind {
     Text,
 }
 
-/// A grouped query: the table (with an optional join), the dimensions, the summed metrics and the
-/// condition (caller's scope and filter).
+/// A grouped query: the table (with an optional join), the dimensions, the summed metrics, the
+/// records' key column and the condition (caller's scope and filter).
 pub(crate) struct GroupedQuery {
     pub select: SelectStatement,
     pub dims: Vec<(SimpleExpr, DimKind)>,
     pub sums: Vec<SimpleExpr>,
-}
-
-/// A group's median and how many values it was taken over.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Median {
-    pub value: i64,
-    pub over: i64,
+    pub record_key: Option<SimpleExpr>,
 }
 
 impl GroupedQuery {
@@ -44,6 +42,7 @@ impl GroupedQuery {
             select: Query::select().from(table).cond_where(condition).to_owned(),
             dims: Vec::new(),
             sums: Vec::new(),
+            record_key: None,
         }
     }
 
@@ -84,10 +83,17 @@ impl GroupedQuery {
         Ok(keys)
     }
 
-    /// Counts and sums per group, ordered by the group keys.
+    /// Counts, sums and the sum of the records' keys per group, ordered by the group keys. Without
+    /// dimensions: one group of every matching row (count 0 when there is none).
     pub(crate) async fn groups<C: ConnectionTrait>(&self, db: &C) -> Result<Vec<Group>> {
         let mut select = self.with_dims();
         select.expr_as(Expr::cust("COUNT(*)"), Alias::new("n"));
+        if let Some(key) = &self.record_key {
+            select.expr_as(
+                Self::cast_bigint(Func::sum(key.clone()).into()),
+                Alias::new("k"),
+            );
+        }
         for (i, sum) in self.sums.iter().enumerate() {
             select.expr_as(
                 Self::cast_bigint(Func::sum(sum.clone()).into()),
@@ -110,7 +116,16 @@ impl GroupedQuery {
                         .unwrap_or(0),
                 );
             }
-            groups.push(Group { keys, count, sums });
+            let key_sum = match self.record_key {
+                Some(_) => row.try_get::<Option<i64>>("", "k")?.unwrap_or(0),
+                None => 0,
+            };
+            groups.push(Group {
+                keys,
+                count,
+                sums,
+                key_sum,
+            });
         }
         Ok(groups)
     }
@@ -184,50 +199,25 @@ fn aggregate_mode(access: &Access, kind: EntityKind) -> Result<Aggregates> {
     }
 }
 
-/// The answer the caller gets: exact, or with the canonical table's withheld cells suppressed.
+/// The answer the caller gets: exact, or protected by the cell key method (every count perturbed
+/// from its cell key, the total as a cell of its own, sums noised, medians withheld or rounded).
 fn answer(
     access: &Access,
     mode: Aggregates,
     groups: Vec<Group>,
+    total: Option<&Group>,
     medians: &HashMap<Vec<Cell>, Median>,
     sums: usize,
-    withheld: &std::collections::HashSet<Vec<Cell>>,
+    floors: &[i64],
 ) -> Answer {
     use crate::policy::suppression;
-    let threshold = access.suppression_threshold();
-    let suppressed = mode == Aggregates::Suppressed;
-    // A median over fewer values than the threshold is as disclosive as a small count: with one
-    // value it is that value.
-    let median = |keys: &[Cell]| {
-        medians
-            .get(keys)
-            .filter(|m| !suppressed || m.over >= threshold)
-            .map(|m| m.value)
-    };
-    match mode {
-        Aggregates::Suppressed => {
-            suppression::suppressed(groups, median, sums, threshold, withheld)
+    let median = |keys: &[Cell]| medians.get(keys).copied();
+    match (mode, total) {
+        (Aggregates::Suppressed, Some(total)) => {
+            suppression::protected(&access.ptable(), groups, total, median, floors)
         }
         _ => suppression::exact(groups, median, sums),
     }
-}
-
-/// For suppressed answers: the withheld cells of the canonical table (all rows, no filter), from
-/// `unfiltered`, a grouped query over the same dimensions. Exact answers withhold nothing.
-async fn withheld<C: ConnectionTrait>(
-    db: &C,
-    access: &Access,
-    mode: Aggregates,
-    unfiltered: GroupedQuery,
-) -> Result<std::collections::HashSet<Vec<Cell>>> {
-    if mode != Aggregates::Suppressed {
-        return Ok(Default::default());
-    }
-    let cells = unfiltered.groups(db).await?;
-    Ok(crate::policy::suppression::withheld_cells(
-        &cells,
-        access.suppression_threshold(),
-    ))
 }
 
 /// The refusal of a filter an aggregate-only caller may not use: it constrains a dimension the
@@ -269,6 +259,12 @@ where
         Vec::new()
     }
 
+    /// The noise floor of each summed metric, in its own unit: the least noise a protected sum
+    /// gets, so that a small or zero sum is never shown exactly.
+    fn sum_floors() -> Vec<i64> {
+        Vec::new()
+    }
+
     /// The metric whose median is reported per group.
     fn median() -> Option<SimpleExpr> {
         None
@@ -280,13 +276,14 @@ where
         Self::join(&mut query.select, group_by);
         query.dims = group_by.iter().map(|d| Self::dimension(*d)).collect();
         query.sums = Self::sums();
+        query.record_key = Some(Expr::col((Self::default(), Alias::new(RECORD_KEY))));
         query
     }
 }
 
 /// Counts, sums and medians grouped by the given dimensions, computed in the database over every
-/// row matching the filter, answered as the caller's policy allows: exact, with small cells
-/// suppressed, or FORBIDDEN.
+/// row matching the filter, answered as the caller's policy allows: exact, protected by the
+/// cell key method, or FORBIDDEN.
 pub(crate) async fn stats<E, C>(
     db: &C,
     access: &Access,
@@ -309,7 +306,7 @@ where
         Some(filter) => E::condition(filter)?,
         None => Condition::all(),
     };
-    let query = E::grouped(cond, group_by);
+    let query = E::grouped(cond.clone(), group_by);
     let groups = query.groups(db).await?;
     access.touched(
         E::KIND,
@@ -320,14 +317,23 @@ where
         Some(metric) => query.medians(db, metric).await?,
         None => HashMap::new(),
     };
-    let withheld = withheld(db, access, mode, E::grouped(Condition::all(), group_by)).await?;
+    // A protected answer's total is a cell of its own: the matching records, ungrouped.
+    let total = match mode {
+        Aggregates::Suppressed => {
+            let mut ungrouped = E::grouped(cond, group_by);
+            ungrouped.dims.clear();
+            ungrouped.groups(db).await?.into_iter().next()
+        }
+        _ => None,
+    };
     Ok(answer(
         access,
         mode,
         groups,
+        total.as_ref(),
         &medians,
         query.sums.len(),
-        &withheld,
+        &E::sum_floors(),
     ))
 }
 

@@ -96,6 +96,11 @@ impl Grouped for training::Entity {
             Expr::col((training::Entity, T::EtraceAccountsGranted)),
         ]
     }
+
+    /// Protected sums of participants and of eTrace accounts get at least ±3 and ±2 of noise.
+    fn sum_floors() -> Vec<i64> {
+        vec![3, 2]
+    }
 }
 
 /// The readable training events each award funded, for the award → trainings edge, earliest

@@ -123,13 +123,15 @@ async fn aggregate_only_roles_are_refused_trace_rows_but_answered_by_stats() {
 
         let stats = caller.run("{ traceStats(groupBy: [SOURCE_CLASS]) { total suppressed buckets { count suppressed } } }").await;
         assert!(stats["errors"].is_null(), "{role}: {stats}");
-        // Two traces: below the threshold of 5, so every cell and the total are withheld.
-        assert!(stats["data"]["traceStats"]["total"].is_null());
+        // Two traces, one per source class: protected, so no count of 1 to 4 shows; a cell
+        // perturbed to zero is left out.
         assert_eq!(stats["data"]["traceStats"]["suppressed"], true);
+        let total = stats["data"]["traceStats"]["total"].as_i64().unwrap();
+        assert!(total == 0 || (5..=7).contains(&total), "{role}: {stats}");
         let buckets = stats["data"]["traceStats"]["buckets"].as_array().unwrap();
-        assert_eq!(buckets.len(), 2, "one per source class: {stats}");
+        assert!(buckets.len() <= 2, "at most one per source class: {stats}");
         for bucket in buckets {
-            assert!(bucket["count"].is_null() && bucket["suppressed"] == true);
+            assert!(bucket["count"].as_i64().unwrap() >= 5 && bucket["suppressed"] == true);
         }
     }
 }

@@ -541,18 +541,21 @@ async fn injection_in_every_string_filter_is_inert() {
         let query = format!(
             "query($f: {input}) {{ {root}(filter: $f, groupBy: [{dimension}]) {{ total buckets {{ count suppressed }} }} }}"
         );
-        // Control: the real value selects its one cell, and a payload beside it adds none.
+        // Control: the real value selects its one cell (which a protected answer may leave out
+        // when perturbed to zero), and a payload beside it adds none.
+        let mut control = None;
         for values in [json!([real]), json!([real, "' OR '1'='1"])] {
             let what = format!("{role} {root}.{field} = {values}");
             let (status, body) =
                 post(&app, &token, &query, json!({ "f": { *field: values } })).await;
             assert_handled(status, &body, &what);
             assert!(body["errors"].is_null(), "{what}: {body}");
-            assert_eq!(
-                body["data"][*root]["buckets"].as_array().map(Vec::len),
-                Some(1),
+            assert!(
+                body["data"][*root]["buckets"].as_array().map(Vec::len) <= Some(1),
                 "{what}: {body}"
             );
+            let first = control.get_or_insert_with(|| body.clone());
+            assert_eq!(first, &body, "{what}");
         }
         for payload in payloads() {
             let what = format!("{role} {root}.{field} = {payload:.30?}");

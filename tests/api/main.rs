@@ -4,6 +4,7 @@
 mod access;
 mod advisories;
 mod answers;
+mod attack;
 mod audit_chain;
 mod conformance;
 mod contract;
