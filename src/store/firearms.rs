@@ -75,39 +75,34 @@ pub(crate) fn visible(access: &Access) -> Result<Condition> {
                 trail: std::sync::Arc::new(crate::policy::Trail::default()),
                 ..access.clone()
             };
-            // Correlated EXISTS, so a lookup by id probes the indexes on trace.firearm_id and
-            // seizure_firearm.firearm_id instead of materializing every traced firearm.
+            // `firearm.id IN (SELECT firearm_id … WHERE scope)`, not a correlated EXISTS: the
+            // subquery is evaluated once and drives a primary-key search of `firearm`, so the work
+            // is bounded by the readable traces and seizures, never repeated for every firearm (a
+            // correlated EXISTS let the planner search a grant's whole slice once per firearm). A
+            // lookup by id still probes `trace.firearm_id` and `seizure_firearm.firearm_id`.
             let mut any = Condition::any();
             let mut linked = false;
             if let Ok(scope) = trace::Entity::visible(access) {
                 let traced = Query::select()
-                    .expr(Expr::val(1))
+                    .column((trace::Entity, trace::Column::FirearmId))
                     .from(trace::Entity)
-                    .and_where(
-                        Expr::col((trace::Entity, trace::Column::FirearmId))
-                            .equals((firearm::Entity, firearm::Column::Id)),
-                    )
                     .cond_where(scope)
                     .to_owned();
-                any = any.add(Expr::exists(traced));
+                any = any.add(Expr::col((firearm::Entity, firearm::Column::Id)).in_subquery(traced));
                 linked = true;
             }
             if let Ok(scope) = seizure::Entity::visible(access) {
                 let seized = Query::select()
-                    .expr(Expr::val(1))
+                    .column((seizure_firearm::Entity, seizure_firearm::Column::FirearmId))
                     .from(seizure_firearm::Entity)
                     .inner_join(
                         seizure::Entity,
                         Expr::col((seizure::Entity, seizure::Column::Id))
                             .equals((seizure_firearm::Entity, seizure_firearm::Column::SeizureId)),
                     )
-                    .and_where(
-                        Expr::col((seizure_firearm::Entity, seizure_firearm::Column::FirearmId))
-                            .equals((firearm::Entity, firearm::Column::Id)),
-                    )
                     .cond_where(scope)
                     .to_owned();
-                any = any.add(Expr::exists(seized));
+                any = any.add(Expr::col((firearm::Entity, firearm::Column::Id)).in_subquery(seized));
                 linked = true;
             }
             if linked {

@@ -4,6 +4,7 @@
 //! PostgreSQL) and `migrate` brings the schema up to date through the `migration` crate.
 
 pub(crate) mod audit;
+pub mod budget;
 pub(crate) mod demo;
 pub(crate) mod door;
 pub(crate) mod filters;
@@ -46,6 +47,39 @@ pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<DatabaseConn
         .sqlx_logging(false);
     if settings.statement_timeout_ms > 0 {
         options.statement_timeout(Duration::from_millis(settings.statement_timeout_ms));
+    }
+    // Every checkout arms the connection for the request it serves (`budget`): the arming talks
+    // to the connection, so it also tests it, in place of sqlx's ping before use.
+    options
+        .test_before_acquire(false)
+        .map_sqlx_sqlite_pool_opts(|pool| {
+            pool.after_connect(|conn, _| Box::pin(budget::arm_sqlite(conn)))
+                .before_acquire(|conn, _| {
+                    Box::pin(async move { budget::arm_sqlite(conn).await.map(|()| true) })
+                })
+        });
+    let statement_ms = settings.statement_timeout_ms;
+    if settings.url.starts_with("postgres") {
+        use std::str::FromStr;
+        // Cancels of a stopped request's statements are sent over a connection of their own.
+        let server = std::sync::Arc::new(
+            sea_orm::sqlx::postgres::PgConnectOptions::from_str(&settings.url)
+                .with_context(|| format!("bad database URL {}", redact_url(&settings.url)))?,
+        );
+        options.map_sqlx_postgres_pool_opts(move |pool| {
+            let (connected, acquired) = (server.clone(), server.clone());
+            pool.after_connect(move |conn, _| {
+                Box::pin(budget::arm_postgres(conn, statement_ms, connected.clone()))
+            })
+            .before_acquire(move |conn, _| {
+                let server = acquired.clone();
+                Box::pin(async move {
+                    budget::arm_postgres(conn, statement_ms, server)
+                        .await
+                        .map(|()| true)
+                })
+            })
+        });
     }
     let busy = Duration::from_millis(settings.sqlite_busy_timeout_ms);
     options.map_sqlx_sqlite_opts(move |opts| {
