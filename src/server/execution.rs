@@ -38,7 +38,7 @@ pub(super) async fn run(admitted: Admitted, state: &AppState, correlation: &str)
     // because the client went away (`store::budget`).
     let timeout_secs = state.limits.request_timeout_secs;
     let limit = (timeout_secs > 0).then(|| Duration::from_secs(timeout_secs));
-    let budget = Budget::new(limit);
+    let budget = Budget::new(&state.db, limit);
     let stop = budget.stop_on_drop();
     // INTERNAL errors quote the request's correlation id.
     let execution = with_correlation_id(

@@ -9,8 +9,12 @@
 //!   the running statement (`SQLITE_INTERRUPT`) once the budget is spent or stopped;
 //! - PostgreSQL: `statement_timeout` is set to the time left (never more than
 //!   `database.statement_timeout_ms`), so the server cancels a statement at the request's
-//!   deadline; when the request stops before its deadline, the statements still running on the
-//!   connections it checked out are cancelled with `pg_cancel_backend`.
+//!   deadline; when the request stops (its own timer fired, or it was dropped), the backends of the
+//!   connections it checked out are ended with `pg_terminate_backend`. A plain cancel is not
+//!   enough: sqlx closes a connection whose statement was cancelled under it anyway (its release
+//!   reads the error), and over TLS its release of a connection whose read was dropped mid-way was
+//!   seen to hang, holding the pool slot; a terminated backend closes the socket, which always
+//!   ends the release, and the pool opens a fresh connection when it needs one.
 //!
 //! A connection checked out outside any request (audit events recorded in the background, the
 //! command line) is armed with no budget: SQLite runs without a handler, PostgreSQL with
@@ -28,6 +32,13 @@ use sea_orm::sqlx;
 /// How many SQLite virtual-machine steps run between two looks at the budget.
 pub(crate) const SQLITE_STEPS: i32 = 10_000;
 
+/// How long a stopped request's PostgreSQL backends run on before they are ended: the pool's
+/// release of the dropped connections has begun by then.
+const RELEASE_PAUSE: Duration = Duration::from_millis(100);
+
+/// How long after a request's deadline the database stops its statements by itself.
+pub const GRACE: Duration = Duration::from_millis(250);
+
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 /// How long one request may still make the database work, and whether it has stopped.
@@ -36,9 +47,10 @@ pub struct Budget {
     id: u64,
     deadline: Option<Instant>,
     stopped: AtomicBool,
-    /// PostgreSQL backends this request's connections run on, and where to connect to cancel them.
+    /// PostgreSQL backends this request's connections run on.
     backends: Mutex<Vec<i32>>,
-    cancel_via: Mutex<Option<Arc<sqlx::postgres::PgConnectOptions>>>,
+    /// The PostgreSQL pool the request reads from, which cancels go through.
+    pool: Option<sqlx::PgPool>,
 }
 
 tokio::task_local! {
@@ -46,14 +58,24 @@ tokio::task_local! {
 }
 
 impl Budget {
-    /// A budget of `limit` from now (`None`: no deadline, only stopping).
-    pub fn new(limit: Option<Duration>) -> Arc<Budget> {
+    /// A budget of `limit` from now (`None`: no deadline, only stopping). The database is told a
+    /// [`GRACE`] later: a request timing out is stopped by its own timer first (and answered
+    /// `TIMEOUT`), which cancels its statements at once; the deadline is the backstop.
+    pub fn new(db: &sea_orm::DatabaseConnection, limit: Option<Duration>) -> Arc<Budget> {
+        let pool = match db.get_database_backend() {
+            sea_orm::DbBackend::Postgres => Some(db.get_postgres_connection_pool().clone()),
+            _ => None,
+        };
+        Budget::with_pool(pool, limit)
+    }
+
+    fn with_pool(pool: Option<sqlx::PgPool>, limit: Option<Duration>) -> Arc<Budget> {
         Arc::new(Budget {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-            deadline: limit.map(|l| Instant::now() + l),
+            deadline: limit.map(|l| Instant::now() + l + GRACE),
             stopped: AtomicBool::new(false),
             backends: Mutex::new(Vec::new()),
-            cancel_via: Mutex::new(None),
+            pool,
         })
     }
 
@@ -78,18 +100,18 @@ impl Budget {
     }
 
     /// Stops the request's statements: SQLite's progress handler interrupts them at its next look;
-    /// PostgreSQL backends still working for this request are cancelled.
+    /// the PostgreSQL backends this request checked out are ended.
     fn stop(&self) {
         self.stopped.store(true, Ordering::Relaxed);
         let backends = std::mem::take(&mut *lock(&self.backends));
         if backends.is_empty() {
             return;
         }
-        let Some(options) = lock(&self.cancel_via).clone() else {
+        let Some(pool) = self.pool.clone() else {
             return;
         };
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(cancel_backends(options, self.id, backends));
+            runtime.spawn(cancel_backends(pool, self.id, backends));
         }
     }
 }
@@ -179,12 +201,10 @@ fn statement_timeout_ms(budget: Option<&Budget>, configured_ms: u64) -> u64 {
 }
 
 /// Arms a PostgreSQL connection for the current budget: its `statement_timeout` is the time the
-/// request has left, and the backend is recorded as working for it; `server` is where a cancel
-/// is sent from.
+/// request has left, and the backend is recorded as working for it.
 pub(crate) async fn arm_postgres(
     conn: &mut sqlx::PgConnection,
     configured_ms: u64,
-    server: Arc<sqlx::postgres::PgConnectOptions>,
 ) -> Result<(), sqlx::Error> {
     let budget = current();
     let timeout = statement_timeout_ms(budget.as_deref(), configured_ms);
@@ -201,7 +221,6 @@ pub(crate) async fn arm_postgres(
         Some(budget) => {
             owners.insert(pid, budget.id);
             lock(&budget.backends).push(pid);
-            *lock(&budget.cancel_via) = Some(server);
         }
         None => {
             owners.remove(&pid);
@@ -210,21 +229,26 @@ pub(crate) async fn arm_postgres(
     Ok(())
 }
 
-/// Cancels the statements the backends still checked out for request `id` are running.
-async fn cancel_backends(
-    server: Arc<sqlx::postgres::PgConnectOptions>,
-    id: u64,
-    backends: Vec<i32>,
-) {
+/// Ends the backends last checked out for request `id`.
+async fn cancel_backends(pool: sqlx::PgPool, id: u64, backends: Vec<i32>) {
     use sqlx::Connection;
-    let mut conn = match sqlx::PgConnection::connect_with(&server).await {
-        Ok(conn) => conn,
-        Err(error) => {
-            // The request's statement_timeout still ends them at its deadline.
-            tracing::warn!(%error, "cannot connect to cancel the statements of a stopped request");
-            return;
+    // An idle pooled connection if there is one (opening a connection costs a handshake), else
+    // one of its own (the pool may be exhausted by the very statements to cancel); taken before
+    // the lock, since arming a connection takes it too.
+    // Let the pool's release of the dropped statements' connections begin first.
+    tokio::time::sleep(RELEASE_PAUSE).await;
+    let mut pooled = pool.try_acquire();
+    let mut own = None;
+    if pooled.is_none() {
+        match sqlx::PgConnection::connect_with(&pool.connect_options()).await {
+            Ok(conn) => own = Some(conn),
+            Err(error) => {
+                // The request's statement_timeout still ends them at its deadline.
+                tracing::warn!(%error, "cannot connect to cancel the statements of a stopped request");
+                return;
+            }
         }
-    };
+    }
     {
         let _cancelling = PG_CANCELLING.lock().await;
         let still_ours: Vec<i32> = {
@@ -234,17 +258,30 @@ async fn cancel_backends(
                 .filter(|pid| owners.as_ref().and_then(|o| o.get(pid)) == Some(&id))
                 .collect()
         };
+        if let Some(owners) = lock(&PG_OWNERS).as_mut() {
+            for pid in &still_ours {
+                owners.remove(pid);
+            }
+        }
         for pid in still_ours {
-            if let Err(error) = sqlx::query("SELECT pg_cancel_backend($1)")
-                .bind(pid)
-                .execute(&mut conn)
-                .await
-            {
-                tracing::warn!(%error, "cannot cancel the statement of a stopped request");
+            // Never the connection sending this, which may have worked for the request too. A
+            // connection the request had already given back is ended too; the pool replaces it.
+            let cancel =
+                sqlx::query("SELECT pg_terminate_backend($1) WHERE $1 <> pg_backend_pid()")
+                    .bind(pid);
+            let sent = match (pooled.as_mut(), own.as_mut()) {
+                (Some(conn), _) => cancel.execute(&mut **conn).await.map(|_| ()),
+                (None, Some(conn)) => cancel.execute(conn).await.map(|_| ()),
+                (None, None) => Ok(()),
+            };
+            if let Err(error) = sent {
+                tracing::warn!(%error, "cannot end the backend of a stopped request");
             }
         }
     }
-    let _ = conn.close().await;
+    if let Some(conn) = own {
+        let _ = conn.close().await;
+    }
 }
 
 #[cfg(test)]
@@ -255,18 +292,21 @@ mod tests {
     fn statement_timeout_is_the_time_left_within_the_configured_one() {
         assert_eq!(statement_timeout_ms(None, 0), 0);
         assert_eq!(statement_timeout_ms(None, 30_000), 30_000);
-        let budget = Budget::new(Some(Duration::from_secs(2)));
+        let budget = Budget::with_pool(None, Some(Duration::from_secs(2)));
         let ms = statement_timeout_ms(Some(&budget), 0);
-        assert!((1_900..=2_000).contains(&ms), "{ms}");
+        let most = u64::try_from((Duration::from_secs(2) + GRACE).as_millis()).unwrap();
+        assert!((most - 100..=most).contains(&ms), "{ms}");
         assert_eq!(statement_timeout_ms(Some(&budget), 500), 500);
-        let spent = Budget::new(Some(Duration::ZERO));
-        assert_eq!(statement_timeout_ms(Some(&spent), 30_000), 1);
+        let spent = Budget::with_pool(None, Some(Duration::ZERO));
+        assert!(!spent.spent(), "within its grace");
+        spent.stop();
         assert!(spent.spent());
+        assert_eq!(statement_timeout_ms(Some(&spent), 30_000), 1);
     }
 
     #[tokio::test]
     async fn a_dropped_request_stops_its_budget_and_a_finished_one_stops_nothing_running() {
-        let budget = Budget::new(None);
+        let budget = Budget::with_pool(None, None);
         assert!(!budget.spent());
         let guard = budget.stop_on_drop();
         let seen = within(budget.clone(), async { current().map(|b| b.id) }).await;

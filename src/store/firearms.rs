@@ -75,11 +75,23 @@ pub(crate) fn visible(access: &Access) -> Result<Condition> {
                 trail: std::sync::Arc::new(crate::policy::Trail::default()),
                 ..access.clone()
             };
-            // `firearm.id IN (SELECT firearm_id … WHERE scope)`, not a correlated EXISTS: the
-            // subquery is evaluated once and drives a primary-key search of `firearm`, so the work
-            // is bounded by the readable traces and seizures, never repeated for every firearm (a
-            // correlated EXISTS let the planner search a grant's whole slice once per firearm). A
-            // lookup by id still probes `trace.firearm_id` and `seizure_firearm.firearm_id`.
+            // How the link is written depends on the planner. SQLite: `firearm.id IN (SELECT
+            // firearm_id … WHERE scope)`, evaluated once and driving a primary-key search of
+            // `firearm`, so the work is bounded by the readable traces and seizures; a correlated
+            // EXISTS there was searched once per firearm, through whatever index the scope's (or a
+            // grant's) filter offered. PostgreSQL: a correlated EXISTS, which its planner turns
+            // into a semi-join, or an index probe of `firearm_id` per row for a lookup by id (an
+            // IN under OR would hash the whole slice for every lookup).
+            let correlated = super::backend_is_postgres();
+            // `same_firearm` is the subquery's firearm id equal to `firearm.id`.
+            let link = |same_firearm: SimpleExpr, mut select: SelectStatement| -> SimpleExpr {
+                if correlated {
+                    select.and_where(same_firearm);
+                    Expr::exists(select)
+                } else {
+                    Expr::col((firearm::Entity, firearm::Column::Id)).in_subquery(select)
+                }
+            };
             let mut any = Condition::any();
             let mut linked = false;
             if let Ok(scope) = trace::Entity::visible(access) {
@@ -88,7 +100,11 @@ pub(crate) fn visible(access: &Access) -> Result<Condition> {
                     .from(trace::Entity)
                     .cond_where(scope)
                     .to_owned();
-                any = any.add(Expr::col((firearm::Entity, firearm::Column::Id)).in_subquery(traced));
+                any = any.add(link(
+                    Expr::col((trace::Entity, trace::Column::FirearmId))
+                        .equals((firearm::Entity, firearm::Column::Id)),
+                    traced,
+                ));
                 linked = true;
             }
             if let Ok(scope) = seizure::Entity::visible(access) {
@@ -102,7 +118,11 @@ pub(crate) fn visible(access: &Access) -> Result<Condition> {
                     )
                     .cond_where(scope)
                     .to_owned();
-                any = any.add(Expr::col((firearm::Entity, firearm::Column::Id)).in_subquery(seized));
+                any = any.add(link(
+                    Expr::col((seizure_firearm::Entity, seizure_firearm::Column::FirearmId))
+                        .equals((firearm::Entity, firearm::Column::Id)),
+                    seized,
+                ));
                 linked = true;
             }
             if linked {

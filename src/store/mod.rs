@@ -32,7 +32,8 @@ use crate::policy::{Access, Catalogue, EntityKind, FieldInfo};
 use door::Described;
 
 /// Opens a connection pool. SQLite gets WAL, a busy timeout, enforced foreign keys and
-/// `synchronous = NORMAL`; PostgreSQL gets the statement timeout. SQL statements are not logged.
+/// `synchronous = NORMAL`; PostgreSQL gets the statement timeout. Every connection is armed for the
+/// request that checks it out (`budget`). SQL statements are not logged.
 pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<DatabaseConnection> {
     let mut options = ConnectOptions::new(settings.url.clone());
     options
@@ -60,25 +61,16 @@ pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<DatabaseConn
         });
     let statement_ms = settings.statement_timeout_ms;
     if settings.url.starts_with("postgres") {
-        use std::str::FromStr;
-        // Cancels of a stopped request's statements are sent over a connection of their own.
-        let server = std::sync::Arc::new(
-            sea_orm::sqlx::postgres::PgConnectOptions::from_str(&settings.url)
-                .with_context(|| format!("bad database URL {}", redact_url(&settings.url)))?,
-        );
+        POSTGRES.store(true, std::sync::atomic::Ordering::Relaxed);
         options.map_sqlx_postgres_pool_opts(move |pool| {
-            let (connected, acquired) = (server.clone(), server.clone());
-            pool.after_connect(move |conn, _| {
-                Box::pin(budget::arm_postgres(conn, statement_ms, connected.clone()))
-            })
-            .before_acquire(move |conn, _| {
-                let server = acquired.clone();
-                Box::pin(async move {
-                    budget::arm_postgres(conn, statement_ms, server)
-                        .await
-                        .map(|()| true)
+            pool.after_connect(move |conn, _| Box::pin(budget::arm_postgres(conn, statement_ms)))
+                .before_acquire(move |conn, _| {
+                    Box::pin(async move {
+                        budget::arm_postgres(conn, statement_ms)
+                            .await
+                            .map(|()| true)
+                    })
                 })
-            })
         });
     }
     let busy = Duration::from_millis(settings.sqlite_busy_timeout_ms);
@@ -92,6 +84,14 @@ pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<DatabaseConn
     Database::connect(options)
         .await
         .with_context(|| format!("cannot open the database at {}", redact_url(&settings.url)))
+}
+
+/// Whether the pool this process opened speaks PostgreSQL: where the two planners need the same
+/// condition written differently (`firearms::visible`). One process serves one database.
+static POSTGRES: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub(crate) fn backend_is_postgres() -> bool {
+    POSTGRES.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Starts a transaction that will write. On SQLite it is `BEGIN IMMEDIATE`, which takes the write

@@ -4,6 +4,7 @@
 mod access;
 mod advisories;
 mod audit_chain;
+mod cancel;
 mod contract;
 mod demo;
 mod fixtures;
