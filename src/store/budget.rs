@@ -311,13 +311,12 @@ mod tests {
         let guard = budget.stop_on_drop();
         let seen = within(budget.clone(), async { current().map(|b| b.id) }).await;
         assert_eq!(seen, Some(budget.id));
-        let inherited = tokio::spawn(within(budget.clone(), async {
+        let inherited = within(budget.clone(), async {
             tokio::spawn(inherit(async { current().map(|b| b.id) }))
-        }))
-        .await
-        .expect("spawned")
-        .await
-        .expect("spawned");
+                .await
+                .expect("spawned")
+        })
+        .await;
         assert_eq!(inherited, Some(budget.id));
         assert_eq!(current().map(|b| b.id), None);
         drop(guard);
