@@ -231,56 +231,54 @@ pub(crate) async fn arm_postgres(
 
 /// Ends the backends last checked out for request `id`.
 async fn cancel_backends(pool: sqlx::PgPool, id: u64, backends: Vec<i32>) {
-    use sqlx::Connection;
-    // An idle pooled connection if there is one (opening a connection costs a handshake), else
-    // one of its own (the pool may be exhausted by the very statements to cancel); taken before
-    // the lock, since arming a connection takes it too.
     // Let the pool's release of the dropped statements' connections begin first.
     tokio::time::sleep(RELEASE_PAUSE).await;
+    // An idle pooled connection if there is one (opening a connection costs a handshake), taken
+    // before the lock, since arming a connection takes it too.
     let mut pooled = pool.try_acquire();
-    let mut own = None;
-    if pooled.is_none() {
-        match sqlx::PgConnection::connect_with(&pool.connect_options()).await {
-            Ok(conn) => own = Some(conn),
-            Err(error) => {
-                // The request's statement_timeout still ends them at its deadline.
-                tracing::warn!(%error, "cannot connect to cancel the statements of a stopped request");
-                return;
-            }
-        }
+    let _ending = PG_CANCELLING.lock().await;
+    let still_ours: Vec<i32> = {
+        let mut owners = lock(&PG_OWNERS);
+        let owners = owners.get_or_insert_with(HashMap::new);
+        backends
+            .into_iter()
+            .filter(|pid| match owners.get(pid) {
+                Some(owner) if *owner == id => {
+                    owners.remove(pid);
+                    true
+                }
+                _ => false,
+            })
+            .collect()
+    };
+    if still_ours.is_empty() {
+        return;
     }
+    // Never the connection sending this, which may have worked for the request too. A connection
+    // the request had already given back is ended too; the pool replaces it.
+    let end = || {
+        sqlx::query("SELECT pg_terminate_backend(pid) FROM unnest($1::int4[]) AS ended(pid) WHERE pid <> pg_backend_pid()")
+            .bind(still_ours.clone())
+    };
+    if let Some(conn) = pooled.as_mut()
+        && end().execute(&mut **conn).await.is_ok()
     {
-        let _cancelling = PG_CANCELLING.lock().await;
-        let still_ours: Vec<i32> = {
-            let owners = lock(&PG_OWNERS);
-            backends
-                .into_iter()
-                .filter(|pid| owners.as_ref().and_then(|o| o.get(pid)) == Some(&id))
-                .collect()
-        };
-        if let Some(owners) = lock(&PG_OWNERS).as_mut() {
-            for pid in &still_ours {
-                owners.remove(pid);
-            }
-        }
-        for pid in still_ours {
-            // Never the connection sending this, which may have worked for the request too. A
-            // connection the request had already given back is ended too; the pool replaces it.
-            let cancel =
-                sqlx::query("SELECT pg_terminate_backend($1) WHERE $1 <> pg_backend_pid()")
-                    .bind(pid);
-            let sent = match (pooled.as_mut(), own.as_mut()) {
-                (Some(conn), _) => cancel.execute(&mut **conn).await.map(|_| ()),
-                (None, Some(conn)) => cancel.execute(conn).await.map(|_| ()),
-                (None, None) => Ok(()),
-            };
-            if let Err(error) = sent {
-                tracing::warn!(%error, "cannot end the backend of a stopped request");
-            }
-        }
+        return;
     }
-    if let Some(conn) = own {
-        let _ = conn.close().await;
+    // No idle connection, or a dead one: a connection of its own (the pool may be exhausted by
+    // the very statements to end).
+    use sqlx::Connection;
+    match sqlx::PgConnection::connect_with(&pool.connect_options()).await {
+        Ok(mut conn) => {
+            if let Err(error) = end().execute(&mut conn).await {
+                tracing::warn!(%error, "cannot end the backends of a stopped request");
+            }
+            let _ = conn.close().await;
+        }
+        // The request's statement_timeout still ends its statements at its deadline.
+        Err(error) => {
+            tracing::warn!(%error, "cannot connect to end the backends of a stopped request");
+        }
     }
 }
 
