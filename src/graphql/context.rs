@@ -28,7 +28,8 @@ impl RequestContext {
                 db: db.clone(),
                 access: access.clone(),
             },
-            tokio::spawn,
+            // A batch runs in a task of its own, under the request's budget.
+            |work| tokio::spawn(crate::store::budget::inherit(work)),
         );
         RequestContext {
             db,

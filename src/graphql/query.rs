@@ -105,7 +105,10 @@ impl TraceQuery {
     }
 
     /// Counts and metrics grouped by the given dimensions, computed in the database.
-    #[graphql(visible = "crate::graphql::visibility::query::trace_stats")]
+    #[graphql(
+        visible = "crate::graphql::visibility::query::trace_stats",
+        complexity = "stats_weight(group_by.len(), child_complexity)"
+    )]
     async fn trace_stats(
         &self,
         ctx: &Context<'_>,
@@ -145,7 +148,10 @@ impl SeizureQuery {
         row::<seizure::Entity, _>(ctx, &id, Seizure).await
     }
 
-    #[graphql(visible = "crate::graphql::visibility::query::seizure_stats")]
+    #[graphql(
+        visible = "crate::graphql::visibility::query::seizure_stats",
+        complexity = "stats_weight(group_by.len(), child_complexity)"
+    )]
     async fn seizure_stats(
         &self,
         ctx: &Context<'_>,
@@ -185,7 +191,10 @@ impl TrainingQuery {
         row::<training_event::Entity, _>(ctx, &id, Training).await
     }
 
-    #[graphql(visible = "crate::graphql::visibility::query::training_stats")]
+    #[graphql(
+        visible = "crate::graphql::visibility::query::training_stats",
+        complexity = "stats_weight(group_by.len(), child_complexity)"
+    )]
     async fn training_stats(
         &self,
         ctx: &Context<'_>,
@@ -229,7 +238,10 @@ impl FundingQuery {
         row::<funding_award::Entity, _>(ctx, &id, FundingAward).await
     }
 
-    #[graphql(visible = "crate::graphql::visibility::query::funding_stats")]
+    #[graphql(
+        visible = "crate::graphql::visibility::query::funding_stats",
+        complexity = "stats_weight(group_by.len(), child_complexity)"
+    )]
     async fn funding_stats(
         &self,
         ctx: &Context<'_>,
@@ -330,6 +342,20 @@ async fn row<E: Owned, N>(
         .await
         .gql()?;
     Ok(found.map(node))
+}
+
+/// What a stats root weighs in `limits.complexity`, before its selections: each root is a
+/// grouped pass over the whole entity (with a second for medians and a third for the cells
+/// withheld), and each dimension multiplies the groups and widens the sort.
+pub(crate) const STATS_ROOT_WEIGHT: usize = 100;
+/// What each dimension a stats root groups by adds to its weight.
+pub(crate) const STATS_DIMENSION_WEIGHT: usize = 50;
+
+/// The complexity of a stats root grouping by `dimensions`, its selections weighing `children`.
+fn stats_weight(dimensions: usize, children: usize) -> usize {
+    STATS_ROOT_WEIGHT
+        .saturating_add(STATS_DIMENSION_WEIGHT.saturating_mul(dimensions))
+        .saturating_add(children)
 }
 
 /// An entity's grouped counts and metrics, as the caller's policy allows.

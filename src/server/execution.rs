@@ -1,5 +1,6 @@
 //! Execution of an admitted `POST /graphql` request: under `limits.request_timeout_secs` (503,
-//! `TIMEOUT`, the work dropped), with the HTTP status set from the response's errors (503 for
+//! `TIMEOUT`, the work dropped and its statements cancelled, as they are when the client goes
+//! away), with the HTTP status set from the response's errors (503 for
 //! `UNAVAILABLE`, 400 and `LIMIT_EXCEEDED` for async-graphql's own limits). Every operation leaves
 //! its audit event: `graphql::execute` records it, and a timed-out or refused request is recorded
 //! here.
@@ -16,6 +17,7 @@ use crate::audit::{self, NewEvent};
 use crate::graphql::errors::{code, with_correlation_id};
 use crate::graphql::execute::execute;
 use crate::policy::Access;
+use crate::store::budget::{self, Budget};
 use crate::telemetry::Outcome;
 
 /// Executes an admitted request as its caller.
@@ -32,6 +34,12 @@ pub(super) async fn run(admitted: Admitted, state: &AppState, correlation: &str)
         audit::Outcome::Error,
         correlation,
     );
+    // The request's statements stop with it: at its deadline, or when this future is dropped
+    // because the client went away (`store::budget`).
+    let timeout_secs = state.limits.request_timeout_secs;
+    let limit = (timeout_secs > 0).then(|| Duration::from_secs(timeout_secs));
+    let budget = Budget::new(&state.db, limit);
+    let stop = budget.stop_on_drop();
     // INTERNAL errors quote the request's correlation id.
     let execution = with_correlation_id(
         correlation.to_owned(),
@@ -44,18 +52,27 @@ pub(super) async fn run(admitted: Admitted, state: &AppState, correlation: &str)
             correlation,
         ),
     );
-    let timeout_secs = state.limits.request_timeout_secs;
-    if timeout_secs == 0 {
-        return finish(execution.await, operation);
-    }
-    match tokio::time::timeout(Duration::from_secs(timeout_secs), execution).await {
-        Ok(response) => finish(response, operation),
-        Err(_) => timed_out(state, timed_out_event, operation),
+    let execution = budget::within(budget, execution);
+    let Some(limit) = limit else {
+        let response = execution.await;
+        stop.finish();
+        return finish(response, operation);
+    };
+    match tokio::time::timeout(limit, execution).await {
+        Ok(response) => {
+            stop.finish();
+            finish(response, operation)
+        }
+        Err(_) => {
+            // Dropping the guard cancels what is still running.
+            drop(stop);
+            timed_out(state, timed_out_event, operation)
+        }
     }
 }
 
 /// The answer to a request that ran out of time. The execution future, with its queries and any
-/// open transaction (rolled back), has been dropped; the abandoned operation still leaves its
+/// open transaction (rolled back), has been dropped and its statements cancelled; the abandoned operation still leaves its
 /// audit event, as an error, recorded in the background since the database may be what made it
 /// slow.
 fn timed_out(state: &AppState, event: NewEvent, operation: Option<String>) -> Handled {

@@ -75,39 +75,54 @@ pub(crate) fn visible(access: &Access) -> Result<Condition> {
                 trail: std::sync::Arc::new(crate::policy::Trail::default()),
                 ..access.clone()
             };
-            // Correlated EXISTS, so a lookup by id probes the indexes on trace.firearm_id and
-            // seizure_firearm.firearm_id instead of materializing every traced firearm.
+            // How the link is written depends on the planner. SQLite: `firearm.id IN (SELECT
+            // firearm_id … WHERE scope)`, evaluated once and driving a primary-key search of
+            // `firearm`, so the work is bounded by the readable traces and seizures; a correlated
+            // EXISTS there was searched once per firearm, through whatever index the scope's (or a
+            // grant's) filter offered. PostgreSQL: a correlated EXISTS, which its planner turns
+            // into a semi-join, or an index probe of `firearm_id` per row for a lookup by id (an
+            // IN under OR would hash the whole slice for every lookup).
+            let correlated = super::backend_is_postgres();
+            // `same_firearm` is the subquery's firearm id equal to `firearm.id`.
+            let link = |same_firearm: SimpleExpr, mut select: SelectStatement| -> SimpleExpr {
+                if correlated {
+                    select.and_where(same_firearm);
+                    Expr::exists(select)
+                } else {
+                    Expr::col((firearm::Entity, firearm::Column::Id)).in_subquery(select)
+                }
+            };
             let mut any = Condition::any();
             let mut linked = false;
             if let Ok(scope) = trace::Entity::visible(access) {
                 let traced = Query::select()
-                    .expr(Expr::val(1))
+                    .column((trace::Entity, trace::Column::FirearmId))
                     .from(trace::Entity)
-                    .and_where(
-                        Expr::col((trace::Entity, trace::Column::FirearmId))
-                            .equals((firearm::Entity, firearm::Column::Id)),
-                    )
                     .cond_where(scope)
                     .to_owned();
-                any = any.add(Expr::exists(traced));
+                any = any.add(link(
+                    Expr::col((trace::Entity, trace::Column::FirearmId))
+                        .equals((firearm::Entity, firearm::Column::Id)),
+                    traced,
+                ));
                 linked = true;
             }
             if let Ok(scope) = seizure::Entity::visible(access) {
                 let seized = Query::select()
-                    .expr(Expr::val(1))
+                    .column((seizure_firearm::Entity, seizure_firearm::Column::FirearmId))
                     .from(seizure_firearm::Entity)
                     .inner_join(
                         seizure::Entity,
                         Expr::col((seizure::Entity, seizure::Column::Id))
                             .equals((seizure_firearm::Entity, seizure_firearm::Column::SeizureId)),
                     )
-                    .and_where(
-                        Expr::col((seizure_firearm::Entity, seizure_firearm::Column::FirearmId))
-                            .equals((firearm::Entity, firearm::Column::Id)),
-                    )
                     .cond_where(scope)
                     .to_owned();
-                any = any.add(Expr::exists(seized));
+                any = any.add(link(
+                    Expr::col((seizure_firearm::Entity, seizure_firearm::Column::FirearmId))
+                        .equals((firearm::Entity, firearm::Column::Id)),
+                    seized,
+                ));
                 linked = true;
             }
             if linked {

@@ -4,6 +4,7 @@
 //! PostgreSQL) and `migrate` brings the schema up to date through the `migration` crate.
 
 pub(crate) mod audit;
+pub mod budget;
 pub(crate) mod demo;
 pub(crate) mod door;
 pub(crate) mod filters;
@@ -31,7 +32,8 @@ use crate::policy::{Access, Catalogue, EntityKind, FieldInfo};
 use door::Described;
 
 /// Opens a connection pool. SQLite gets WAL, a busy timeout, enforced foreign keys and
-/// `synchronous = NORMAL`; PostgreSQL gets the statement timeout. SQL statements are not logged.
+/// `synchronous = NORMAL`; PostgreSQL gets the statement timeout. Every connection is armed for the
+/// request that checks it out (`budget`). SQL statements are not logged.
 pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<DatabaseConnection> {
     let mut options = ConnectOptions::new(settings.url.clone());
     options
@@ -47,6 +49,30 @@ pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<DatabaseConn
     if settings.statement_timeout_ms > 0 {
         options.statement_timeout(Duration::from_millis(settings.statement_timeout_ms));
     }
+    // Every checkout arms the connection for the request it serves (`budget`): the arming talks
+    // to the connection, so it also tests it, in place of sqlx's ping before use.
+    options
+        .test_before_acquire(false)
+        .map_sqlx_sqlite_pool_opts(|pool| {
+            pool.after_connect(|conn, _| Box::pin(budget::arm_sqlite(conn)))
+                .before_acquire(|conn, _| {
+                    Box::pin(async move { budget::arm_sqlite(conn).await.map(|()| true) })
+                })
+        });
+    let statement_ms = settings.statement_timeout_ms;
+    if settings.url.starts_with("postgres") {
+        POSTGRES.store(true, std::sync::atomic::Ordering::Relaxed);
+        options.map_sqlx_postgres_pool_opts(move |pool| {
+            pool.after_connect(move |conn, _| Box::pin(budget::arm_postgres(conn, statement_ms)))
+                .before_acquire(move |conn, _| {
+                    Box::pin(async move {
+                        budget::arm_postgres(conn, statement_ms)
+                            .await
+                            .map(|()| true)
+                    })
+                })
+        });
+    }
     let busy = Duration::from_millis(settings.sqlite_busy_timeout_ms);
     options.map_sqlx_sqlite_opts(move |opts| {
         opts.journal_mode(SqliteJournalMode::Wal)
@@ -58,6 +84,14 @@ pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<DatabaseConn
     Database::connect(options)
         .await
         .with_context(|| format!("cannot open the database at {}", redact_url(&settings.url)))
+}
+
+/// Whether the pool this process opened speaks PostgreSQL: where the two planners need the same
+/// condition written differently (`firearms::visible`). One process serves one database.
+static POSTGRES: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub(crate) fn backend_is_postgres() -> bool {
+    POSTGRES.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Starts a transaction that will write. On SQLite it is `BEGIN IMMEDIATE`, which takes the write

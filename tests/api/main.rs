@@ -6,6 +6,7 @@ mod advisories;
 mod answers;
 mod attack;
 mod audit_chain;
+mod cancel;
 mod conformance;
 mod contract;
 mod demo;
