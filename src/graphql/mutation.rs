@@ -102,7 +102,10 @@ async fn refuse_taken(
     field: &str,
     key: &str,
 ) -> async_graphql::Result<()> {
-    if writes::natural_key_taken(&r.db, kind, key).await.gql()? {
+    if writes::natural_key_taken(&r.db, &r.access, kind, key)
+        .await
+        .gql()?
+    {
         return Err(Error::Conflict(format!(
             "{field} '{key}' already exists; use the update mutation to change it"
         )))
