@@ -91,6 +91,7 @@ fn options(
     Ok(ImportOptions {
         dry_run,
         acting_agency: Some(agency),
+        reader: Some(r.access.clone()),
         audit: Some(r.write_event(operation, kind)),
         ..ImportOptions::new(source)
     })
