@@ -49,8 +49,10 @@ const CHUNK: usize = 300;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, outer: &SchemaManager) -> Result<(), DbErr> {
-        // PostgreSQL runs the migration in a transaction already (this is a savepoint there);
-        // SQLite does not.
+        // First the keys (on SQLite a transaction of its own, which a second run finds done), then
+        // the records and links in one transaction. PostgreSQL runs the whole migration in a
+        // transaction already (the inner one is a savepoint there).
+        keys_per_agency(outer.get_connection()).await?;
         let manager = outer.begin().await?;
         manager
             .create_table(
@@ -102,8 +104,7 @@ impl MigrationTrait for Migration {
         let db = manager.get_connection();
         split_shared_firearms(db).await?;
         link_same_serials(db).await?;
-        manager.commit().await?;
-        keys_per_agency(outer.get_connection()).await
+        manager.commit().await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
@@ -276,7 +277,7 @@ async fn keys_per_agency(db: &SchemaManagerConnection<'_>) -> Result<(), DbErr> 
     }
     for (table, column, per_agency) in KEYS {
         db.execute_unprepared(&format!(
-            "CREATE UNIQUE INDEX \"{per_agency}\" ON \"{table}\" (\"{column}\", \"owner_agency\")"
+            "CREATE UNIQUE INDEX IF NOT EXISTS \"{per_agency}\" ON \"{table}\" (\"{column}\", \"owner_agency\")"
         ))
         .await?;
     }
@@ -358,11 +359,12 @@ async fn rebuild_sqlite_table(
         .map(|row| row.try_get("sql"))
         .collect::<Result<_, _>>()?;
     let fresh = format!("{table}_000013");
-    let create = without_unique(&create, column)
-        .and_then(|sql| renamed(&sql, table, &fresh))
-        .ok_or_else(|| {
-            sqlx::Error::Protocol(format!("{table}.{column} is not declared UNIQUE"))
-        })?;
+    let Some(create) = without_unique(&create, column) else {
+        // Rebuilt already, by an earlier run that failed later on.
+        return Ok(());
+    };
+    let create = renamed(&create, table, &fresh)
+        .ok_or_else(|| sqlx::Error::Protocol(format!("cannot rename {table}'s definition")))?;
     sqlx::query(sqlx::AssertSqlSafe(create)).execute(&mut *conn).await?;
     sqlx::query(sqlx::AssertSqlSafe(format!("INSERT INTO \"{fresh}\" SELECT * FROM \"{table}\"")))
         .execute(&mut *conn)
@@ -395,7 +397,21 @@ fn renamed(create: &str, table: &str, to: &str) -> Option<String> {
 fn without_unique(create: &str, column: &str) -> Option<String> {
     let start = create.find(&format!("\"{column}\" "))?;
     let rest = &create[start..];
-    let end = rest.find([',', ')']).unwrap_or(rest.len());
+    // The definition ends at the first comma, or the table's closing parenthesis, outside
+    // parentheses ("varchar(32)").
+    let mut depth = 0i32;
+    let end = rest
+        .char_indices()
+        .find(|(_, c)| {
+            match c {
+                '(' => depth += 1,
+                ')' if depth > 0 => depth -= 1,
+                ')' | ',' => return true,
+                _ => {}
+            }
+            false
+        })
+        .map_or(rest.len(), |(i, _)| i);
     let definition = &rest[..end];
     let unique = definition.find(" UNIQUE")?;
     let mut out = String::with_capacity(create.len());
