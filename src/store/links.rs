@@ -237,10 +237,10 @@ pub(crate) async fn followed<C: ConnectionTrait>(
     }
     let asked: BTreeSet<i64> = ids.iter().copied().collect();
     let links = links_of(db, ids).await?;
+    // Both ends: a record asked for may also be across another one's link.
     let far: Vec<i64> = links
         .iter()
         .flat_map(|l| [l.firearm_id, l.linked_firearm_id])
-        .filter(|id| !asked.contains(id))
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
