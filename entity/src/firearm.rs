@@ -80,8 +80,14 @@ mod tests {
 
     #[test]
     fn manufacturers_match_across_case_and_spacing() {
-        assert_eq!(normalize_manufacturer("  Smith  &\tWesson "), "smith & wesson");
-        assert_eq!(normalize_manufacturer("GLOCK"), normalize_manufacturer("glock"));
+        assert_eq!(
+            normalize_manufacturer("  Smith  &\tWesson "),
+            "smith & wesson"
+        );
+        assert_eq!(
+            normalize_manufacturer("GLOCK"),
+            normalize_manufacturer("glock")
+        );
     }
 
     #[test]

@@ -39,8 +39,16 @@ const EXACT: &str = "EXACT_SERIAL_MANUFACTURER";
 const KEYS: [(&str, &str, &str); 4] = [
     ("trace", "trace_number", "idx_trace_number_owner"),
     ("seizure", "case_number", "idx_seizure_case_owner"),
-    ("training_event", "reference", "idx_training_reference_owner"),
-    ("funding_award", "award_number", "idx_funding_award_number_owner"),
+    (
+        "training_event",
+        "reference",
+        "idx_training_reference_owner",
+    ),
+    (
+        "funding_award",
+        "award_number",
+        "idx_funding_award_number_owner",
+    ),
 ];
 
 /// Links written per statement.
@@ -163,7 +171,11 @@ async fn split_shared_firearms<C: ConnectionTrait>(db: &C) -> Result<(), DbErr> 
                 backend,
                 "UPDATE trace SET firearm_id = ? WHERE firearm_id = ? AND owner_agency = ?",
             ),
-            [Value::from(copy), Value::from(id), Value::from(agency.clone())],
+            [
+                Value::from(copy),
+                Value::from(id),
+                Value::from(agency.clone()),
+            ],
         ))
         .await?;
         db.execute_raw(Statement::from_sql_and_values(
@@ -263,7 +275,9 @@ async fn link_same_serials<C: ConnectionTrait>(db: &C) -> Result<(), DbErr> {
 /// Replaces the cross-agency uniqueness of the natural keys by uniqueness per owning agency.
 async fn keys_per_agency(db: &SchemaManagerConnection<'_>) -> Result<(), DbErr> {
     match db {
-        SchemaManagerConnection::Connection(pool) if pool.get_database_backend() == DbBackend::Sqlite => {
+        SchemaManagerConnection::Connection(pool)
+            if pool.get_database_backend() == DbBackend::Sqlite =>
+        {
             rebuild_sqlite(pool.get_sqlite_connection_pool()).await?;
         }
         _ => {
@@ -343,7 +357,8 @@ async fn rebuild_sqlite_table(
 ) -> Result<(), sqlx::Error> {
     use sqlx::Row;
     // The statements below are built from the database's own schema and fixed names only.
-    let master = "SELECT sql FROM sqlite_master WHERE type = ? AND tbl_name = ? AND sql IS NOT NULL";
+    let master =
+        "SELECT sql FROM sqlite_master WHERE type = ? AND tbl_name = ? AND sql IS NOT NULL";
     let create: String = sqlx::query(master)
         .bind("table")
         .bind(table)
@@ -365,18 +380,26 @@ async fn rebuild_sqlite_table(
     };
     let create = renamed(&create, table, &fresh)
         .ok_or_else(|| sqlx::Error::Protocol(format!("cannot rename {table}'s definition")))?;
-    sqlx::query(sqlx::AssertSqlSafe(create)).execute(&mut *conn).await?;
-    sqlx::query(sqlx::AssertSqlSafe(format!("INSERT INTO \"{fresh}\" SELECT * FROM \"{table}\"")))
+    sqlx::query(sqlx::AssertSqlSafe(create))
         .execute(&mut *conn)
         .await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO \"{fresh}\" SELECT * FROM \"{table}\""
+    )))
+    .execute(&mut *conn)
+    .await?;
     sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE \"{table}\"")))
         .execute(&mut *conn)
         .await?;
-    sqlx::query(sqlx::AssertSqlSafe(format!("ALTER TABLE \"{fresh}\" RENAME TO \"{table}\"")))
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "ALTER TABLE \"{fresh}\" RENAME TO \"{table}\""
+    )))
+    .execute(&mut *conn)
+    .await?;
     for index in indexes {
-        sqlx::query(sqlx::AssertSqlSafe(index)).execute(&mut *conn).await?;
+        sqlx::query(sqlx::AssertSqlSafe(index))
+            .execute(&mut *conn)
+            .await?;
     }
     Ok(())
 }

@@ -13,8 +13,7 @@ use super::context::request;
 use super::errors::{field_forbidden, loader_error};
 use super::loaders::{
     FirearmById, FirearmsOfSeizure, FundingAwardById, LinksOfFirearm, SeizuresOfFirearm,
-    TracesOfFirearm,
-    TrainingsOfAward,
+    TracesOfFirearm, TrainingsOfAward,
 };
 use crate::domain::scalars::{Date, Money};
 use crate::store::page::{KeyValue, Page, PageArgs};

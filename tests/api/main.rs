@@ -6,6 +6,7 @@ mod advisories;
 mod audit_chain;
 mod contract;
 mod demo;
+mod firearm_records;
 mod fixtures;
 mod grants;
 mod helpers;

@@ -700,7 +700,9 @@ fn firearm_value(v: &View, f: &firearm::Model, field: &str) -> Value {
             .data
             .links
             .iter()
-            .filter(|l| v.same_gun(f.id).contains(&l.firearm_id) && v.reads_seizure_id(l.seizure_id))
+            .filter(|l| {
+                v.same_gun(f.id).contains(&l.firearm_id) && v.reads_seizure_id(l.seizure_id)
+            })
             .map(|l| l.seizure_id)
             .collect::<BTreeSet<_>>())),
         "links" => {
