@@ -154,8 +154,10 @@ fn firearm_fields() -> Fields<firearm::Model> {
             Some(|m| opt(&m.country_of_manufacture)),
         ),
         ("importer", Some(|m| opt(&m.importer))),
+        ("provenance", None),
         ("traces", None),
         ("seizures", None),
+        ("links", None),
     ]
 }
 
