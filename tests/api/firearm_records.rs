@@ -281,6 +281,31 @@ async fn an_award_atf_cannot_read_is_unknown_exactly_like_a_missing_one() {
         funded["data"]["createTraining"]["fundingAward"]["awardNumber"], "A-1",
         "{funded}"
     );
+    // A training keeps the award it already names when updated, read or not.
+    let training = app
+        .db
+        .scalar("SELECT id FROM training_event WHERE reference = 'ATF-ET-1'")
+        .await;
+    let updated = app
+        .as_role(Role::Atf)
+        .without_purpose()
+        .query_on(
+            "mutation($id: ID!) { updateTraining(id: $id, input: { participants: 30 }, expectedVersion: 1) { participants } }",
+            training,
+        )
+        .await;
+    assert_eq!(
+        updated["data"]["updateTraining"]["participants"], 30,
+        "{updated}"
+    );
+    assert_eq!(
+        app.db
+            .scalar(&format!(
+                "SELECT funding_award_id FROM training_event WHERE id = {training}"
+            ))
+            .await,
+        f.award_atf
+    );
     // STATE can still delete the award ATF probed.
     let deleted = app
         .as_role(Role::State)
