@@ -222,12 +222,19 @@ pub(crate) async fn award_ids_by_number<C: ConnectionTrait>(
     keeping: &BTreeSet<String>,
 ) -> Result<HashMap<String, i64>, DbErr> {
     use crate::store::door::Owned;
+    // The readable awards are computed on a throwaway trail: a reference that resolves reads no
+    // row withheld. Only an unresolved one says rows were withheld (below), the same whether the
+    // award is missing or unreadable.
+    let quiet = reader.map(|access| crate::policy::Access {
+        trail: std::sync::Arc::new(crate::policy::Trail::default()),
+        ..access.clone()
+    });
     let numbers = as_vec(numbers);
     let mut found = Vec::new();
     for chunk in numbers.chunks(CHUNK) {
         let mut select = funding_award::Entity::find()
             .filter(funding_award::Column::AwardNumber.is_in(chunk.iter().cloned()));
-        if let Some(access) = reader {
+        if let Some(access) = &quiet {
             let mut allowed = sea_orm::Condition::any();
             let mut some = false;
             if let Ok(readable) = funding_award::Entity::visible(access) {
@@ -247,15 +254,23 @@ pub(crate) async fn award_ids_by_number<C: ConnectionTrait>(
                     .to_owned();
                 allowed = allowed.add(funding_award::Column::Id.in_subquery(kept));
             }
-            if !some {
-                return Ok(HashMap::new());
+            if some {
+                select = select.filter(allowed);
+            } else {
+                select = select.filter(super::scope::nothing());
             }
-            select = select.filter(allowed);
         }
         found.extend(select.all(db).await?);
     }
     found.sort_by_key(|a| std::cmp::Reverse(a.id));
-    Ok(found.into_iter().map(|a| (a.award_number, a.id)).collect())
+    let found: HashMap<String, i64> = found.into_iter().map(|a| (a.award_number, a.id)).collect();
+    if let Some(access) = reader
+        && access.needs_purpose(crate::policy::EntityKind::FundingAward)
+        && numbers.iter().any(|n| !found.contains_key(n))
+    {
+        access.withhold();
+    }
+    Ok(found)
 }
 
 /// The owning agency of each existing record of `U` among `keys`, by natural key: only the acting
