@@ -183,3 +183,11 @@ impl SourceClass {
         matches!(self, SourceClass::UsManufactured | SourceClass::UsImported)
     }
 }
+
+string_enum!(
+    /// Why two firearm records are taken for the same gun: `EXACT_SERIAL_MANUFACTURER`, the same
+    /// normalized serial and the same normalized manufacturer.
+    LinkBasis {
+        ExactSerialManufacturer = "EXACT_SERIAL_MANUFACTURER",
+    }
+);

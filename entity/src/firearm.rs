@@ -1,5 +1,6 @@
-//! Firearms: shared between traces and seizures. The serial is kept as recorded and normalized, so a
-//! seized gun can be matched to a traced one.
+//! Firearms: what one agency recorded about a gun, owned by that agency and held by its traces or
+//! seizures. The serial is kept as recorded and normalized, so another agency's record of the same
+//! gun can be linked to it (`firearm_link`).
 
 use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -63,9 +64,31 @@ pub fn normalize_serial(recorded: &str) -> Option<String> {
     }
 }
 
+/// Normalizes a manufacturer's name for matching: trimmed, lower case, inner runs of whitespace as
+/// one space ("  Smith  &  Wesson " and "smith & wesson" match).
+pub fn normalize_manufacturer(recorded: &str) -> String {
+    recorded
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+}
+
 #[cfg(test)]
 mod tests {
-    use super::normalize_serial;
+    use super::{normalize_manufacturer, normalize_serial};
+
+    #[test]
+    fn manufacturers_match_across_case_and_spacing() {
+        assert_eq!(
+            normalize_manufacturer("  Smith  &\tWesson "),
+            "smith & wesson"
+        );
+        assert_eq!(
+            normalize_manufacturer("GLOCK"),
+            normalize_manufacturer("glock")
+        );
+    }
 
     #[test]
     fn serials_match_across_case_spaces_dashes_and_leading_zeros() {

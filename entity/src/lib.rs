@@ -32,6 +32,7 @@ pub mod agency;
 pub mod audit_event;
 pub mod enums;
 pub mod firearm;
+pub mod firearm_link;
 pub mod funding_award;
 pub mod performance_measure;
 pub mod seizure;
@@ -40,8 +41,8 @@ pub mod trace;
 pub mod training_event;
 
 pub use enums::{
-    Agency, CourseKind, Direction, Disposition, FirearmType, FundingCategory, Role, SourceClass,
-    TraceStatus,
+    Agency, CourseKind, Direction, Disposition, FirearmType, FundingCategory, LinkBasis, Role,
+    SourceClass, TraceStatus,
 };
 
 pub mod prelude {
@@ -49,6 +50,7 @@ pub mod prelude {
     pub use super::agency::Entity as AgencyEntity;
     pub use super::audit_event::Entity as AuditEvent;
     pub use super::firearm::Entity as Firearm;
+    pub use super::firearm_link::Entity as FirearmLink;
     pub use super::funding_award::Entity as FundingAward;
     pub use super::performance_measure::Entity as PerformanceMeasure;
     pub use super::seizure::Entity as Seizure;

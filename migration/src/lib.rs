@@ -16,6 +16,7 @@ mod m20261127_000009_audit_chain;
 mod m20261128_000010_create_access_grant;
 mod m20261201_000011_seizure_disposition;
 mod m20261202_000012_record_keys;
+mod m20261202_000013_firearm_records_per_agency;
 
 pub struct Migrator;
 
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000010_create_access_grant::Migration),
             Box::new(m20261201_000011_seizure_disposition::Migration),
             Box::new(m20261202_000012_record_keys::Migration),
+            Box::new(m20261202_000013_firearm_records_per_agency::Migration),
         ]
     }
 }

@@ -146,6 +146,7 @@ pub async fn generate(
     summary.etrace_agencies = programs.etrace_agencies;
 
     store::demo::sync_id_sequences(db).await?;
+    store::demo::link_firearms(db).await?;
     progress.finish_and_clear();
     Ok(summary)
 }

@@ -1,10 +1,11 @@
 //! CBP and ICE seizures of firearms headed for Mexico.
 //!
 //! Each group below has an exact number of seized firearms (scaled); seizures of 1–60 firearms
-//! are drawn until the group's total is used up. Some seized firearms are the very firearm rows of
-//! traces (the same gun in both agencies' records); others are separate rows whose serial was
-//! recorded differently but normalizes to a traced firearm's serial, so the cross-agency match
-//! works through `serial_normalized` as well.
+//! are drawn until the group's total is used up. Every seizing agency keeps its own firearm
+//! records. Some seized firearms are traced guns recorded exactly as ATF recorded them; others
+//! were recorded with the serial written differently (it normalizes to the traced firearm's
+//! serial). Either way the seizing agency's record is linked to ATF's (`firearm_link`), so the
+//! cross-agency match goes through links.
 
 use std::collections::{HashMap, HashSet};
 
@@ -28,7 +29,7 @@ pub(super) const JOINT_OPERATION: &str = "Joint ICE-CBP Southbound Operation";
 /// Seized firearms written per transaction (at least; a seizure is never split).
 const FLUSH_FIREARMS: usize = 4_000;
 
-/// Per mille of seized firearms that are the same row as a traced firearm.
+/// Per mille of seized firearms recorded exactly as a traced firearm was.
 const SAME_ROW_PER_MILLE: u32 = 80;
 /// Per mille of seized firearms recorded separately with a serial matching a traced firearm.
 const SERIAL_MATCH_PER_MILLE: u32 = 60;
@@ -147,11 +148,13 @@ pub(super) struct Seized {
     pub new_firearms: u64,
 }
 
-/// A seized firearm to be written as a new row re-recording a traced firearm's serial.
+/// A seized firearm to be written as the seizing agency's own record of a traced firearm.
 struct Rerecord {
     id: i64,
     traced_id: i64,
     owner: Agency,
+    /// The serial as ATF recorded it, rather than written differently.
+    exact: bool,
 }
 
 #[derive(Default)]
@@ -305,8 +308,9 @@ fn place(
     }
 }
 
-/// One seized firearm: the very row of a traced firearm, a new row re-recording a traced
-/// firearm's serial, or a firearm that matches no trace.
+/// One seized firearm, always a new record of the seizing agency's: a traced firearm recorded
+/// exactly as ATF recorded it, one with its serial written differently, or a firearm that matches
+/// no trace.
 fn seized_firearm_id(
     g: &mut Gen,
     state: &mut State<'_>,
@@ -319,11 +323,6 @@ fn seized_firearm_id(
     } else {
         None
     };
-    if let Some(traced_id) = traced
-        && draw < SAME_ROW_PER_MILLE
-    {
-        return traced_id;
-    }
     let id = state.next_firearm;
     state.next_firearm += 1;
     state.summary.new_firearms += 1;
@@ -332,6 +331,7 @@ fn seized_firearm_id(
             id,
             traced_id,
             owner,
+            exact: draw < SAME_ROW_PER_MILLE,
         }),
         None => {
             state.seized_serials += 1;
@@ -418,19 +418,23 @@ async fn flush(db: &DatabaseConnection, g: &mut Gen, pending: &mut Pending) -> a
         let Some(original) = found.get(&rerecord.traced_id) else {
             anyhow::bail!("internal: traced firearm {} not found", rerecord.traced_id);
         };
-        let serial = original.serial_number.as_deref().map_or_else(
-            || {
-                recorded_serial(
-                    "X",
-                    SEIZED_SERIAL_BASE / 2 + u64::try_from(rerecord.id).unwrap_or(0),
-                )
-            },
-            |s| rerecorded_serial(s, g.rng.random_range(0..3)),
-        );
+        let serial = if rerecord.exact {
+            original.serial_number.clone()
+        } else {
+            Some(original.serial_number.as_deref().map_or_else(
+                || {
+                    recorded_serial(
+                        "X",
+                        SEIZED_SERIAL_BASE / 2 + u64::try_from(rerecord.id).unwrap_or(0),
+                    )
+                },
+                |s| rerecorded_serial(s, g.rng.random_range(0..3)),
+            ))
+        };
         pending.firearms.push(firearm::Model {
             id: rerecord.id,
-            serial_normalized: firearm::normalize_serial(&serial),
-            serial_number: Some(serial),
+            serial_normalized: serial.as_deref().and_then(firearm::normalize_serial),
+            serial_number: serial,
             owner_agency: rerecord.owner,
             source_system: SOURCE_SYSTEM.to_owned(),
             ingested_at: g.ingested_at,

@@ -52,6 +52,8 @@ edges! {
     SeizuresOfFirearm => Vec<seizure::Model> = store::seizures::by_firearms;
     /// The firearms of a seizure.
     FirearmsOfSeizure => Vec<firearm::Model> = store::firearms::by_seizures;
+    /// The links the caller may follow from a firearm, with the record across each.
+    LinksOfFirearm => Vec<(entity::firearm_link::Model, firearm::Model)> = store::links::by_firearms;
     /// A funding award by id.
     FundingAwardById => funding_award::Model = door::by_ids::<funding_award::Entity, _>;
     /// The training events of a funding award.

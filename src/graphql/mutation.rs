@@ -91,6 +91,7 @@ fn options(
     Ok(ImportOptions {
         dry_run,
         acting_agency: Some(agency),
+        reader: Some(r.access.clone()),
         audit: Some(r.write_event(operation, kind)),
         ..ImportOptions::new(source)
     })
@@ -102,7 +103,10 @@ async fn refuse_taken(
     field: &str,
     key: &str,
 ) -> async_graphql::Result<()> {
-    if writes::natural_key_taken(&r.db, kind, key).await.gql()? {
+    if writes::natural_key_taken(&r.db, &r.access, kind, key)
+        .await
+        .gql()?
+    {
         return Err(Error::Conflict(format!(
             "{field} '{key}' already exists; use the update mutation to change it"
         )))

@@ -46,7 +46,9 @@ impl ViewerQuery {
                 let rule = access.rule(*kind);
                 let rows = match (rule.rows, rule.aggregates) {
                     (Rows::All, _) => RowAccess::All,
-                    (Rows::Own | Rows::Implementing | Rows::Linked, _) => RowAccess::Own,
+                    (Rows::Own, _) => RowAccess::Own,
+                    (Rows::Implementing, _) => RowAccess::Implementing,
+                    (Rows::Linked, _) => RowAccess::Linked,
                     (Rows::None, Aggregates::Exact | Aggregates::Suppressed) => {
                         RowAccess::AggregateOnly
                     }

@@ -12,8 +12,8 @@ use entity::{
 use super::context::request;
 use super::errors::{field_forbidden, loader_error};
 use super::loaders::{
-    FirearmById, FirearmsOfSeizure, FundingAwardById, SeizuresOfFirearm, TracesOfFirearm,
-    TrainingsOfAward,
+    FirearmById, FirearmsOfSeizure, FundingAwardById, LinksOfFirearm, SeizuresOfFirearm,
+    TracesOfFirearm, TrainingsOfAward,
 };
 use crate::domain::scalars::{Date, Money};
 use crate::store::page::{KeyValue, Page, PageArgs};
@@ -225,7 +225,27 @@ impl Firearm {
     async fn importer(&self) -> Option<&str> {
         self.0.importer.as_deref()
     }
-    /// The traces of this firearm the caller may read.
+    /// The agency whose record of the gun this is.
+    async fn provenance(&self) -> Provenance {
+        provenance!(self.0)
+    }
+    /// Other records of the same gun the caller may follow a link to (its role's `firearmLink`
+    /// rule; another agency's record needs a stated purpose), each with why it is linked.
+    #[graphql(visible = "crate::graphql::visibility::firearm::links")]
+    async fn links(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<FirearmLink>> {
+        let rows = request(ctx)?
+            .loader
+            .load_one(LinksOfFirearm(self.0.id))
+            .await
+            .map_err(loader_error)?
+            .unwrap_or_default();
+        Ok(rows
+            .into_iter()
+            .map(|(link, firearm)| FirearmLink { link, firearm })
+            .collect())
+    }
+    /// The traces of this gun the caller may read: those holding this record, and those holding
+    /// the records the caller may follow links to.
     #[graphql(visible = "crate::graphql::visibility::firearm::traces")]
     async fn traces(
         &self,
@@ -242,8 +262,8 @@ impl Firearm {
         let page = page_of(rows, |t| t.id, &page_args(first, after)?)?;
         Ok(connection(page, Trace))
     }
-    /// The seizures of this firearm the caller may read: the link between a seized gun and a
-    /// traced one.
+    /// The seizures of this gun the caller may read: those holding this record, and those holding
+    /// the records the caller may follow links to (a traced gun's seizures).
     #[graphql(visible = "crate::graphql::visibility::firearm::seizures")]
     async fn seizures(
         &self,
@@ -259,6 +279,28 @@ impl Firearm {
             .unwrap_or_default();
         let page = page_of(rows, |s| s.id, &page_args(first, after)?)?;
         Ok(connection(page, Seizure))
+    }
+}
+
+/// A link from a firearm record to another record of the same gun.
+pub(crate) struct FirearmLink {
+    link: entity::firearm_link::Model,
+    firearm: firearm::Model,
+}
+
+#[Object]
+impl FirearmLink {
+    /// Why the two records are taken for the same gun.
+    async fn basis(&self) -> entity::LinkBasis {
+        self.link.basis
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.link.created_at
+    }
+    /// The other record.
+    #[graphql(visible = "crate::graphql::visibility::firearm_link::firearm")]
+    async fn firearm(&self) -> Firearm {
+        Firearm(self.firearm.clone())
     }
 }
 
@@ -493,14 +535,19 @@ impl AuditEvent {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
 pub(crate) enum RowAccess {
     All,
+    /// The rows the caller's agency owns.
     Own,
+    /// Funding awards the caller's agency implements.
+    Implementing,
+    /// Firearm records held by the traces and seizures the caller reads.
+    Linked,
     AggregateOnly,
     None,
 }
 
 #[derive(SimpleObject)]
 pub(crate) struct EntityPermission {
-    /// "trace", "seizure", "training", "fundingAward", "firearm", "auditEvent"
+    /// "trace", "seizure", "training", "fundingAward", "firearm", "firearmLink", "auditEvent"
     pub entity: String,
     pub rows: RowAccess,
     pub hidden_fields: Vec<String>,

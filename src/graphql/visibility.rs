@@ -174,6 +174,10 @@ visibility_fns! {
         importer = "importer",
         traces = "traces",
         seizures = "seizures",
+        links = "links",
+    }
+    firearm_link = "FirearmLink" {
+        firearm = "firearm",
     }
     seizure = "Seizure" {
         case_number = "caseNumber",

@@ -30,7 +30,7 @@ use crate::store::import::{self as store, Provenance, Upsert, WriteCounts};
 use validate::Context;
 
 /// How to import.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct ImportOptions {
     /// Validate and count, then roll everything back.
     pub dry_run: bool,
@@ -39,6 +39,10 @@ pub struct ImportOptions {
     /// The agency the caller acts for. When set, every row must be owned by it (and any existing
     /// record it would change too). `None` for the operator's command line.
     pub acting_agency: Option<Agency>,
+    /// For writes through the API: the caller. The rows may reference only records it may read
+    /// (a funding award it cannot read is unknown, exactly like one that does not exist). `None`
+    /// for the operator's command line.
+    pub reader: Option<crate::policy::Access>,
     /// For a single-record update: the version the caller read. The import fails with
     /// `ImportError::Conflict` when the stored record has a different version.
     pub expected_version: Option<i32>,
@@ -57,6 +61,7 @@ impl ImportOptions {
             dry_run: false,
             source_system: source_system.into(),
             acting_agency: None,
+            reader: None,
             expected_version: None,
             audit: None,
             create_only: false,
@@ -268,8 +273,8 @@ pub(crate) async fn import<R: Importable>(
     complete(txn, counts, options).await
 }
 
-/// What validation needs from the database: the agencies and awards the records name, and the
-/// owners of the records their keys already name.
+/// What validation needs from the database: the agencies and the awards (readable by the caller)
+/// the records name, and the caller's own records their keys already name.
 async fn context<R: Importable>(
     txn: &DatabaseTransaction,
     rows: &[(usize, R)],
@@ -284,8 +289,8 @@ async fn context<R: Importable>(
         today: provenance.ingested_at.date_naive(),
         acting: options.acting_agency,
         agencies: store::agencies_by_code(txn, &agencies).await?,
-        awards: store::award_ids_by_number(txn, &awards).await?,
-        owners: store::owners_by_key::<R::Row, _>(txn, &keys).await?,
+        awards: store::award_ids_by_number(txn, &awards, options.reader.as_ref(), &keys).await?,
+        owners: store::owners_by_key::<R::Row, _>(txn, &keys, options.acting_agency).await?,
     })
 }
 

@@ -26,7 +26,9 @@ pub(crate) struct Context {
     pub agencies: HashMap<String, agency::Model>,
     /// Funding awards named by the rows that exist, by award number.
     pub awards: HashMap<String, i64>,
-    /// Owners of the existing records the rows name, by natural key.
+    /// The acting agency's existing records the rows name (every agency's for the operator), by
+    /// natural key, with their owner. Natural keys are unique per owning agency: another agency's
+    /// record with the same key is a different record.
     pub owners: HashMap<String, Agency>,
 }
 
@@ -274,21 +276,6 @@ impl<'a> Row<'a> {
             }
         }
     }
-
-    /// An existing record with this natural key may be changed only by its owner.
-    fn existing_owner(&mut self, field: &str, key: &Option<String>, context: &Context) {
-        if let (Some(acting), Some(key)) = (context.acting, key)
-            && let Some(owner) = context.owners.get(key)
-            && *owner != acting
-        {
-            self.fail(
-                field,
-                format!(
-                    "'{key}' is already recorded by another agency; {acting} may not change it"
-                ),
-            );
-        }
-    }
 }
 
 /// Reports the second and later rows with the same natural key.
@@ -403,7 +390,6 @@ fn trace(
     let trace_number = row.required("trace_number", &record.trace_number, 32);
     duplicates.check(row, "trace_number", &trace_number);
     row.owned_by(None, Agency::Atf, context);
-    row.existing_owner("trace_number", &trace_number, context);
     let recovery_date = row.date("recovery_date", &record.recovery_date, true);
     row.not_future("recovery_date", recovery_date, context.today);
     let requesting_agency = row
@@ -521,7 +507,6 @@ fn seizure(
     if let Some(owner) = seizing_agency {
         row.owned_by(Some("seizing_agency"), owner, context);
     }
-    row.existing_owner("case_number", &case_number, context);
     let operation = row.text("operation", &record.operation, 100);
     let seized_on = row.date("seized_on", &record.seized_on, true);
     row.not_future("seized_on", seized_on, context.today);
@@ -609,7 +594,6 @@ fn training(
     if let Some(owner) = provider {
         row.owned_by(Some("provider"), owner, context);
     }
-    row.existing_owner("reference", &reference, context);
     let start_date = row.date("start_date", &record.start_date, true);
     let end_date = row.date("end_date", &record.end_date, true);
     if let (Some(start), Some(end)) = (start_date, end_date)
@@ -723,7 +707,6 @@ fn award(
     let award_number = row.required("award_number", &record.award_number, 32);
     duplicates.check(row, "award_number", &award_number);
     row.owned_by(None, Agency::State, context);
-    row.existing_owner("award_number", &award_number, context);
     let fiscal_year = row.integer::<i32>("fiscal_year", &record.fiscal_year, true, 1990);
     if let Some(year) = fiscal_year
         && year > latest_year

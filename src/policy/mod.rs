@@ -26,16 +26,20 @@ pub enum EntityKind {
     Training,
     FundingAward,
     Firearm,
+    /// A link between two firearm records taken for the same gun: whether a role may learn that
+    /// another agency holds the gun, and see that agency's record of it.
+    FirearmLink,
     AuditEvent,
 }
 
 impl EntityKind {
-    pub const ALL: [EntityKind; 6] = [
+    pub const ALL: [EntityKind; 7] = [
         EntityKind::Trace,
         EntityKind::Seizure,
         EntityKind::Training,
         EntityKind::FundingAward,
         EntityKind::Firearm,
+        EntityKind::FirearmLink,
         EntityKind::AuditEvent,
     ];
 
@@ -46,6 +50,7 @@ impl EntityKind {
             EntityKind::Training => "training",
             EntityKind::FundingAward => "fundingAward",
             EntityKind::Firearm => "firearm",
+            EntityKind::FirearmLink => "firearmLink",
             EntityKind::AuditEvent => "auditEvent",
         }
     }
@@ -57,7 +62,9 @@ impl EntityKind {
             EntityKind::Seizure => &[Agency::Cbp, Agency::Ice],
             EntityKind::Training => &[Agency::Atf, Agency::State],
             EntityKind::FundingAward => &[Agency::State],
-            EntityKind::Firearm => &[Agency::Atf, Agency::Ice, Agency::Cbp],
+            EntityKind::Firearm | EntityKind::FirearmLink => {
+                &[Agency::Atf, Agency::Ice, Agency::Cbp]
+            }
             EntityKind::AuditEvent => &[],
         }
     }
@@ -80,6 +87,7 @@ impl EntityKind {
             EntityKind::Training => "Training",
             EntityKind::FundingAward => "FundingAward",
             EntityKind::Firearm => "Firearm",
+            EntityKind::FirearmLink => "FirearmLink",
             EntityKind::AuditEvent => "AuditEvent",
         }
     }
@@ -241,6 +249,13 @@ impl Policy {
                     "invalid policy: role {role} has no decision for {kind}"
                 );
             }
+            let links = &entities[&EntityKind::FirearmLink];
+            anyhow::ensure!(
+                matches!(links.rows, Rows::All | Rows::None)
+                    && links.aggregates == Aggregates::None
+                    && !links.write,
+                "invalid policy: role {role}, firearmLink: rows must be \"all\" or \"none\", without aggregates or write"
+            );
         }
         Ok(())
     }

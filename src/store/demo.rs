@@ -202,3 +202,13 @@ pub(crate) async fn sync_id_sequences(db: &DatabaseConnection) -> anyhow::Result
     }
     Ok(())
 }
+
+/// Links every two firearm records of the same gun (the generators write records in bulk).
+pub(crate) async fn link_firearms(db: &DatabaseConnection) -> anyhow::Result<u64> {
+    let txn = super::begin_write(db).await?;
+    let linked = super::links::link_all(&txn)
+        .await
+        .context("cannot link the firearm records")?;
+    txn.commit().await?;
+    Ok(linked)
+}

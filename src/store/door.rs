@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 
 use entity::Agency;
-use sea_orm::sea_query::{Expr, SimpleExpr};
+use sea_orm::sea_query::{Expr, ExprTrait, SimpleExpr};
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 
 use super::filters::Nested;
@@ -219,14 +219,22 @@ where
     one::<E, _>(db, access, E::ID.eq(id)).await
 }
 
-/// One row by its natural key: `None` when it does not exist or is outside the caller's rows. The
-/// API reads back what a write stored with `written_by_key`; the store's tests read every path.
+/// One row by its natural key: `None` when it does not exist or is outside the caller's rows.
+/// Natural keys are unique per owning agency, so the caller's own agency's record comes first;
+/// failing that, the readable record with the lowest id. The API reads back what a write
+/// stored with `written_by_key`; the store's tests read every path.
 #[cfg(test)]
 pub(crate) async fn by_key<E, C>(db: &C, access: &Access, key: &str) -> Result<Option<E::Model>>
 where
     E: Owned,
     C: ConnectionTrait,
 {
+    if let Some(agency) = access.agency() {
+        let own = E::NATURAL_KEY.eq(key).and(E::OWNER.eq(agency));
+        if let Some(found) = one::<E, _>(db, access, own).await? {
+            return Ok(Some(found));
+        }
+    }
     one::<E, _>(db, access, E::NATURAL_KEY.eq(key)).await
 }
 
@@ -283,6 +291,7 @@ where
     let found = E::find()
         .filter(condition)
         .filter(E::visible(access)?)
+        .order_by_asc(E::ID)
         .one(db)
         .await?;
     Ok(seen::<E>(access, found.into_iter().collect()).pop())

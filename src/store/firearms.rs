@@ -1,6 +1,8 @@
-//! Firearms, at the door. A firearm is shared between traces and seizures; a role reads the
-//! firearms of the traces and seizures it may read ("linked"), so listing firearms never reveals
-//! a trace or seizure the role could not see.
+//! Firearms, at the door. A firearm record is what one agency recorded about a gun, held by that
+//! agency's traces or seizures; a role reads the records of the traces and seizures it may read
+//! ("linked"), so listing firearms never reveals a trace or seizure the role could not see. Other
+//! agencies' records of the same gun are reached across links (`links.rs`), as the policy's
+//! `firearmLink` rule allows.
 
 use std::collections::HashMap;
 
@@ -155,8 +157,10 @@ impl Described for firearm::Entity {
         Field::shown("serialNumber"),
         Field::shown("countryOfManufacture"),
         Field::hideable("importer", |m| m.importer = None),
+        Field::shown("provenance"),
         Field::edge("traces", EntityKind::Trace),
         Field::edge("seizures", EntityKind::Seizure),
+        Field::edge("links", EntityKind::FirearmLink),
     ];
 }
 

@@ -122,7 +122,7 @@ fn compile(kind: EntityKind, json: &serde_json::Value) -> Result<Condition> {
         EntityKind::FundingAward => {
             funding_award::Entity::condition(&parse_filter::<FundingFilter>(json)?)
         }
-        EntityKind::Firearm | EntityKind::AuditEvent => {
+        EntityKind::Firearm | EntityKind::FirearmLink | EntityKind::AuditEvent => {
             Err(Error::invalid("entity", "cannot be granted"))
         }
     }

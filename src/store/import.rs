@@ -211,45 +211,103 @@ pub(crate) async fn agencies_by_code<C: ConnectionTrait>(
     Ok(found.into_iter().map(|a| (a.code.clone(), a)).collect())
 }
 
-/// The ids of the funding awards among `numbers` that exist, by award number.
+/// The ids of the funding awards among `numbers` a write may reference, by award number. For a
+/// caller (`reader`), those it may read, and those its agency's training events `keeping` (by
+/// reference) already name: an award the caller cannot read is unknown, exactly like one that does
+/// not exist. For the operator's import, every award.
 pub(crate) async fn award_ids_by_number<C: ConnectionTrait>(
     db: &C,
     numbers: &BTreeSet<String>,
+    reader: Option<&crate::policy::Access>,
+    keeping: &BTreeSet<String>,
 ) -> Result<HashMap<String, i64>, DbErr> {
-    let found = find_in::<funding_award::Entity, _, _>(
-        db,
-        funding_award::Column::AwardNumber,
-        &as_vec(numbers),
-    )
-    .await?;
-    Ok(found.into_iter().map(|a| (a.award_number, a.id)).collect())
+    use crate::store::door::Owned;
+    // The readable awards are computed on a throwaway trail: a reference that resolves reads no
+    // row withheld. Only an unresolved one says rows were withheld (below), the same whether the
+    // award is missing or unreadable.
+    let quiet = reader.map(|access| crate::policy::Access {
+        trail: std::sync::Arc::new(crate::policy::Trail::default()),
+        ..access.clone()
+    });
+    let numbers = as_vec(numbers);
+    let mut found = Vec::new();
+    for chunk in numbers.chunks(CHUNK) {
+        let mut select = funding_award::Entity::find()
+            .filter(funding_award::Column::AwardNumber.is_in(chunk.iter().cloned()));
+        if let Some(access) = &quiet {
+            let mut allowed = sea_orm::Condition::any();
+            let mut some = false;
+            if let Ok(readable) = funding_award::Entity::visible(access) {
+                allowed = allowed.add(readable);
+                some = true;
+            }
+            if let Some(agency) = access.agency()
+                && !keeping.is_empty()
+            {
+                some = true;
+                let kept = sea_orm::sea_query::Query::select()
+                    .column(training_event::Column::FundingAwardId)
+                    .from(training_event::Entity)
+                    .and_where(training_event::Column::OwnerAgency.eq(agency))
+                    .and_where(training_event::Column::Reference.is_in(keeping.iter().cloned()))
+                    .and_where(training_event::Column::FundingAwardId.is_not_null())
+                    .to_owned();
+                allowed = allowed.add(funding_award::Column::Id.in_subquery(kept));
+            }
+            if some {
+                select = select.filter(allowed);
+            } else {
+                select = select.filter(super::scope::nothing());
+            }
+        }
+        found.extend(select.all(db).await?);
+    }
+    found.sort_by_key(|a| std::cmp::Reverse(a.id));
+    let found: HashMap<String, i64> = found.into_iter().map(|a| (a.award_number, a.id)).collect();
+    if let Some(access) = reader
+        && access.needs_purpose(crate::policy::EntityKind::FundingAward)
+        && numbers.iter().any(|n| !found.contains_key(n))
+    {
+        access.withhold();
+    }
+    Ok(found)
 }
 
-/// The owning agency of each existing record of `U` among `keys`, by natural key.
+/// The owning agency of each existing record of `U` among `keys`, by natural key: only the acting
+/// agency's records when there is one (natural keys are unique per owning agency, so another
+/// agency's use of a key is neither a conflict nor the caller's business).
 pub(crate) async fn owners_by_key<U: Upsert, C: ConnectionTrait>(
     db: &C,
     keys: &BTreeSet<String>,
+    acting: Option<Agency>,
 ) -> Result<HashMap<String, Agency>, DbErr> {
     Ok(find_in::<U::Entity, _, _>(db, U::KEY, &as_vec(keys))
         .await?
         .iter()
-        .map(|m| {
-            let stored = U::stored(m);
-            (stored.key.to_owned(), stored.owner)
-        })
+        .map(U::stored)
+        .filter(|stored| acting.is_none_or(|a| a == stored.owner))
+        .map(|stored| (stored.key.to_owned(), stored.owner))
         .collect())
 }
 
-/// The firearms an import may reuse: those sharing a normalized serial with an incoming firearm,
-/// and those already linked to the records being imported.
+/// The firearm records an import may reuse: the writing agencies' own records sharing a
+/// normalized serial and manufacturer with an incoming firearm, and those the records being
+/// imported already hold. Another agency's record of the same gun is never reused, changed or
+/// returned: the writer gets a record of its own, linked to the other ([`super::links`]).
 struct FirearmIndex {
-    /// By (normalized serial, lower-case manufacturer).
-    by_serial: HashMap<(String, String), i64>,
+    /// By (owner, normalized serial, normalized manufacturer).
+    by_serial: HashMap<(Agency, String, String), i64>,
     by_id: HashMap<i64, firearm::Model>,
+    /// Records inserted by this import, to be linked once it has written them.
+    inserted: Vec<i64>,
 }
 
-fn serial_key(serial: &str, manufacturer: &str) -> (String, String) {
-    (serial.to_owned(), manufacturer.trim().to_lowercase())
+fn serial_key(owner: Agency, serial: &str, manufacturer: &str) -> (Agency, String, String) {
+    (
+        owner,
+        serial.to_owned(),
+        firearm::normalize_manufacturer(manufacturer),
+    )
 }
 
 impl FirearmRow {
@@ -310,22 +368,29 @@ fn fill(stored: &mut Option<String>, incoming: &Option<String>) -> bool {
 impl FirearmIndex {
     async fn load<'a, C: ConnectionTrait>(
         db: &C,
-        incoming: impl Iterator<Item = &'a FirearmRow>,
+        incoming: impl Iterator<Item = (Agency, &'a FirearmRow)>,
         linked: impl Iterator<Item = i64>,
     ) -> Result<FirearmIndex, DbErr> {
-        let serials: BTreeSet<String> = incoming
-            .filter_map(|f| f.serial_normalized.clone())
-            .collect();
+        let mut owners = BTreeSet::new();
+        let mut serials = BTreeSet::new();
+        for (owner, f) in incoming {
+            owners.insert(owner);
+            serials.extend(f.serial_normalized.clone());
+        }
         let mut index = FirearmIndex {
             by_serial: HashMap::new(),
             by_id: HashMap::new(),
+            inserted: Vec::new(),
         };
-        let by_serial = find_in::<firearm::Entity, _, _>(
+        let by_serial: Vec<firearm::Model> = find_in::<firearm::Entity, _, _>(
             db,
             firearm::Column::SerialNormalized,
             &as_vec(&serials),
         )
-        .await?;
+        .await?
+        .into_iter()
+        .filter(|f| owners.contains(&f.owner_agency))
+        .collect();
         let ids: Vec<i64> = linked.collect::<BTreeSet<_>>().into_iter().collect();
         let by_id = find_in::<firearm::Entity, _, _>(db, firearm::Column::Id, &ids).await?;
         // Ascending ids, so the oldest firearm wins when older data holds duplicates.
@@ -340,20 +405,21 @@ impl FirearmIndex {
     fn remember(&mut self, f: firearm::Model) {
         if let Some(serial) = &f.serial_normalized {
             self.by_serial
-                .entry(serial_key(serial, &f.manufacturer))
+                .entry(serial_key(f.owner_agency, serial, &f.manufacturer))
                 .or_insert(f.id);
         }
         self.by_id.insert(f.id, f);
     }
 
-    /// The firearm id for `row`, and whether anything was written for it.
+    /// The firearm id for `row` of a record `owner` writes, and whether anything was written for
+    /// it. Only `owner`'s own records are candidates.
     ///
-    /// A firearm with a serial is the stored one with the same normalized serial and manufacturer:
-    /// its recorded details are never overwritten, only missing ones filled in (so two records
-    /// describing one gun slightly differently cannot flip it back and forth). A firearm without a
-    /// serial can only be one already linked to the record (`candidates`, not yet `used`): an exact
-    /// match is reused, else one of the same manufacturer is updated in place, else a new one is
-    /// inserted.
+    /// A firearm with a serial is the owner's stored record with the same normalized serial and
+    /// manufacturer: its recorded details are never overwritten, only missing ones filled in (so
+    /// two of the owner's records describing one gun slightly differently cannot flip it back and
+    /// forth); without one, a new record is inserted. A firearm without a serial can only be one
+    /// already held by the record (`candidates`, not yet `used`): an exact match is reused, else
+    /// one of the same manufacturer is updated in place, else a new one is inserted.
     async fn resolve<C: ConnectionTrait>(
         &mut self,
         db: &C,
@@ -366,8 +432,9 @@ impl FirearmIndex {
         if let Some(serial) = &row.serial_normalized {
             let found = self
                 .by_serial
-                .get(&serial_key(serial, &row.manufacturer))
+                .get(&serial_key(owner, serial, &row.manufacturer))
                 .and_then(|id| self.by_id.get(id))
+                .filter(|f| f.owner_agency == owner)
                 .cloned();
             if let Some(mut stored) = found {
                 let mut changed = false;
@@ -378,7 +445,7 @@ impl FirearmIndex {
                     &row.country_of_manufacture,
                 );
                 changed |= fill(&mut stored.importer, &row.importer);
-                if changed && stored.owner_agency == owner {
+                if changed {
                     stored.version += 1;
                     stored.source_system.clone_from(&provenance.source_system);
                     stored.ingested_at = provenance.ingested_at;
@@ -396,7 +463,7 @@ impl FirearmIndex {
                 && self
                     .by_id
                     .get(*id)
-                    .is_some_and(|f| f.serial_normalized.is_none())
+                    .is_some_and(|f| f.serial_normalized.is_none() && f.owner_agency == owner)
         };
         if let Some(id) = candidates
             .iter()
@@ -406,9 +473,9 @@ impl FirearmIndex {
             return Ok((*id, false));
         }
         let same_maker = candidates.iter().filter(unlinked).find(|id| {
-            self.by_id.get(*id).is_some_and(|f| {
-                f.owner_agency == owner && f.manufacturer.eq_ignore_ascii_case(&row.manufacturer)
-            })
+            self.by_id
+                .get(*id)
+                .is_some_and(|f| f.manufacturer.eq_ignore_ascii_case(&row.manufacturer))
         });
         if let Some(stored) = same_maker.and_then(|id| self.by_id.get(id)).cloned() {
             let replaced = firearm::Model {
@@ -437,7 +504,15 @@ impl FirearmIndex {
         let inserted = active.insert(db).await?;
         let id = inserted.id;
         self.remember(inserted);
+        self.inserted.push(id);
         Ok((id, true))
+    }
+
+    /// Links the records this import inserted to the other records of the same guns, and deletes
+    /// the records among `released` (held by the imported records before) nothing holds any more.
+    async fn finish<C: ConnectionTrait>(&self, db: &C, released: &[i64]) -> Result<(), DbErr> {
+        super::links::sync(db, &self.inserted).await?;
+        super::links::prune(db, released).await
     }
 }
 
@@ -457,6 +532,9 @@ pub(crate) trait Upsert: Sized {
     /// The row's natural key.
     fn key(&self) -> &str;
 
+    /// The agency owning the row: natural keys are unique per owning agency.
+    fn owner(&self) -> Agency;
+
     /// The columns the row sets; what hangs off it (a trace's firearm, a seizure's firearm
     /// count) is filled in by its writer, the provenance by the upsert.
     fn active(&self) -> Active<Self>;
@@ -474,7 +552,7 @@ pub(crate) trait Upsert: Sized {
         let existing = stored_by_key(db, rows).await?;
         let mut counts = WriteCounts::default();
         for row in rows {
-            let stored = existing.get(row.key());
+            let stored = existing.get(&(row.owner(), row.key().to_owned()));
             let written = upsert::<Self, _>(db, stored, row.active(), false, provenance).await?;
             counts.count(written);
         }
@@ -498,16 +576,21 @@ pub(crate) struct Stored<'a> {
     pub owner: Agency,
 }
 
-/// The stored records with the natural keys of `rows`, by key.
+/// The stored records with the natural keys and owners of `rows`, by (owner, key).
 async fn stored_by_key<U: Upsert, C: ConnectionTrait>(
     db: &C,
     rows: &[U],
-) -> Result<HashMap<String, Model<U>>, DbErr> {
+) -> Result<HashMap<(Agency, String), Model<U>>, DbErr> {
     let keys: Vec<String> = rows.iter().map(|r| r.key().to_owned()).collect();
+    let owners: HashSet<Agency> = rows.iter().map(Upsert::owner).collect();
     Ok(find_in::<U::Entity, _, _>(db, U::KEY, &keys)
         .await?
         .into_iter()
-        .map(|m| (U::stored(&m).key.to_owned(), m))
+        .filter(|m| owners.contains(&U::stored(m).owner))
+        .map(|m| {
+            let stored = U::stored(&m);
+            ((stored.owner, stored.key.to_owned()), m)
+        })
         .collect())
 }
 
@@ -590,6 +673,10 @@ macro_rules! keyed_by {
             &self.$field
         }
 
+        fn owner(&self) -> Agency {
+            self.owner_agency
+        }
+
         fn stored(model: &$entity::Model) -> Stored<'_> {
             Stored {
                 id: model.id,
@@ -633,10 +720,13 @@ impl Upsert for TraceRow {
     ) -> Result<WriteCounts, DbErr> {
         let mut existing = stored_by_key(db, rows).await?;
         let linked = existing.values().map(|t| t.firearm_id);
-        let mut firearms = FirearmIndex::load(db, rows.iter().map(|r| &r.firearm), linked).await?;
+        let incoming: Vec<(Agency, &FirearmRow)> =
+            rows.iter().map(|r| (r.owner_agency, &r.firearm)).collect();
+        let mut firearms = FirearmIndex::load(db, incoming.into_iter(), linked).await?;
         let mut counts = WriteCounts::default();
+        let mut released = Vec::new();
         for row in rows {
-            let stored = existing.remove(&row.trace_number);
+            let stored = existing.remove(&(row.owner_agency, row.trace_number.clone()));
             let candidates: Vec<i64> = stored.iter().map(|t| t.firearm_id).collect();
             let (firearm_id, firearm_changed) = firearms
                 .resolve(
@@ -653,8 +743,15 @@ impl Upsert for TraceRow {
             let stored = stored.as_ref();
             let written =
                 upsert::<Self, _>(db, stored, active, firearm_changed, provenance).await?;
+            if let Some(before) = stored.map(|t| t.firearm_id)
+                && written != Written::Unchanged
+                && before != firearm_id
+            {
+                released.push(before);
+            }
             counts.count(written);
         }
+        firearms.finish(db, &released).await?;
         Ok(counts)
     }
 }
@@ -690,12 +787,16 @@ impl Upsert for SeizureRow {
         let mut existing = stored_by_key(db, rows).await?;
         let seizure_ids: Vec<i64> = existing.values().map(|s| s.id).collect();
         let links = linked_firearms(db, &seizure_ids).await?;
-        let incoming = rows.iter().flat_map(|r| r.firearms.iter());
-        let linked = links.values().flatten().copied();
-        let mut firearms = FirearmIndex::load(db, incoming, linked).await?;
-        let mut counts = WriteCounts::default();
+        let mut incoming: Vec<(Agency, &FirearmRow)> = Vec::new();
         for row in rows {
-            let stored = existing.remove(&row.case_number);
+            incoming.extend(row.firearms.iter().map(|f| (row.owner_agency, f)));
+        }
+        let linked = links.values().flatten().copied();
+        let mut firearms = FirearmIndex::load(db, incoming.into_iter(), linked).await?;
+        let mut counts = WriteCounts::default();
+        let mut released = Vec::new();
+        for row in rows {
+            let stored = existing.remove(&(row.owner_agency, row.case_number.clone()));
             let had: Vec<i64> = stored
                 .as_ref()
                 .and_then(|s| links.get(&s.id))
@@ -712,11 +813,15 @@ impl Upsert for SeizureRow {
             let written = upsert::<Self, _>(db, stored, active, changed, provenance).await?;
             match written {
                 Written::Inserted(id) => link_firearms(db, id, &ids).await?,
-                Written::Updated(id) => relink_firearms(db, id, &had, &wanted).await?,
+                Written::Updated(id) => {
+                    relink_firearms(db, id, &had, &wanted).await?;
+                    released.extend(had.difference(&wanted).copied());
+                }
                 Written::Unchanged => {}
             }
             counts.count(written);
         }
+        firearms.finish(db, &released).await?;
         Ok(counts)
     }
 }

@@ -12,6 +12,7 @@ pub(crate) mod firearms;
 pub(crate) mod funding;
 pub(crate) mod grants;
 pub(crate) mod import;
+pub(crate) mod links;
 pub(crate) mod page;
 pub(crate) mod scope;
 pub(crate) mod seizures;
@@ -162,13 +163,16 @@ fn fields_of<E: Described>() -> Vec<FieldInfo> {
 
 /// The fields of an entity's API type, from its descriptor.
 pub fn fields(kind: EntityKind) -> Vec<FieldInfo> {
-    use entity::{audit_event, firearm, funding_award, seizure, trace, training_event};
+    use entity::{
+        audit_event, firearm, firearm_link, funding_award, seizure, trace, training_event,
+    };
     match kind {
         EntityKind::Trace => fields_of::<trace::Entity>(),
         EntityKind::Seizure => fields_of::<seizure::Entity>(),
         EntityKind::Training => fields_of::<training_event::Entity>(),
         EntityKind::FundingAward => fields_of::<funding_award::Entity>(),
         EntityKind::Firearm => fields_of::<firearm::Entity>(),
+        EntityKind::FirearmLink => fields_of::<firearm_link::Entity>(),
         EntityKind::AuditEvent => fields_of::<audit_event::Entity>(),
     }
 }

@@ -125,13 +125,32 @@ pub(crate) async fn links<C: ConnectionTrait>(
         .collect())
 }
 
-/// The readable seizures of each firearm, for the firearm → seizures edge.
+/// The readable seizures of each firearm, for the firearm → seizures edge: the seizures holding
+/// the record, and those holding the records the caller may follow links to, in id order.
 pub(crate) async fn by_firearms<C: ConnectionTrait>(
     db: &C,
     access: &Access,
     firearm_ids: &[i64],
 ) -> Result<HashMap<i64, Vec<seizure::Model>>> {
-    let links = links(db, seizure_firearm::Column::FirearmId, firearm_ids).await?;
-    let pairs: Vec<(i64, i64)> = links.into_iter().map(|(s, f)| (f, s)).collect();
+    let groups = super::links::same_gun(db, access, firearm_ids).await?;
+    let all: Vec<i64> = groups
+        .values()
+        .flatten()
+        .copied()
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut held: HashMap<i64, Vec<i64>> = HashMap::new();
+    for (s, f) in links(db, seizure_firearm::Column::FirearmId, &all).await? {
+        held.entry(f).or_default().push(s);
+    }
+    let mut pairs: Vec<(i64, i64)> = Vec::new();
+    for (id, group) in &groups {
+        for f in group {
+            pairs.extend(held.get(f).into_iter().flatten().map(|s| (*id, *s)));
+        }
+    }
+    pairs.sort_unstable();
+    pairs.dedup();
     door::by_links::<seizure::Entity, _>(db, access, &pairs).await
 }

@@ -154,8 +154,10 @@ fn firearm_fields() -> Fields<firearm::Model> {
             Some(|m| opt(&m.country_of_manufacture)),
         ),
         ("importer", Some(|m| opt(&m.importer))),
+        ("provenance", None),
         ("traces", None),
         ("seizures", None),
+        ("links", None),
     ]
 }
 
@@ -787,4 +789,86 @@ fn hideable(kind: EntityKind) -> Vec<&'static str> {
         .filter(|f| f.hideable)
         .map(|f| f.name)
         .collect()
+}
+
+/// Links: kept by `sync` and `prune`, followed only as the `firearmLink` rule allows, and to
+/// another agency's record only with a stated purpose.
+#[tokio::test]
+async fn links_are_kept_current_and_followed_only_as_the_policy_allows() {
+    let (_dir, db) = database().await;
+    let policy = Arc::new(Policy::default_policy());
+    let atf = store_firearm(&db, "GLK-00777", Agency::Atf).await;
+    let cbp = store_firearm(&db, "glk 00777", Agency::Cbp).await;
+    let other = store_firearm(&db, "GLK-00778", Agency::Ice).await;
+    super::links::sync(&db, &[cbp]).await.expect("linked");
+    let pairs: Vec<(i64, i64)> = entity::firearm_link::Entity::find()
+        .all(&db)
+        .await
+        .expect("links")
+        .into_iter()
+        .map(|l| (l.firearm_id, l.linked_firearm_id))
+        .collect();
+    assert_eq!(
+        pairs,
+        [(atf, cbp)],
+        "same serial and maker, another serial not"
+    );
+
+    let followed = |role: Role, purpose: Option<&str>| {
+        let access = Access::new(
+            Caller {
+                subject: "links-test".into(),
+                role,
+                scopes: Vec::new(),
+            },
+            policy.clone(),
+        )
+        .with_purpose(purpose.map(str::to_owned));
+        let db = db.clone();
+        async move {
+            let found = super::links::followed(&db, &access, &[atf, other])
+                .await
+                .expect("followed");
+            let ids: Vec<i64> = found
+                .get(&atf)
+                .into_iter()
+                .flatten()
+                .map(|(_, f)| f.id)
+                .collect();
+            (ids, access.trail.snapshot().withheld)
+        }
+    };
+    assert_eq!(
+        followed(Role::Ice, Some("case 1")).await,
+        (vec![cbp], false)
+    );
+    assert_eq!(
+        followed(Role::Ice, None).await,
+        (vec![], true),
+        "CBP's record needs a purpose"
+    );
+    assert_eq!(
+        followed(Role::Cbp, Some("case 1")).await,
+        (vec![], false),
+        "CBP's policy follows no links"
+    );
+
+    // A record nothing holds goes, with its links; a held one stays.
+    super::links::prune(&db, &[cbp, other])
+        .await
+        .expect("pruned");
+    assert!(
+        firearm::Entity::find_by_id(cbp)
+            .one(&db)
+            .await
+            .expect("read")
+            .is_none()
+    );
+    assert!(
+        entity::firearm_link::Entity::find()
+            .all(&db)
+            .await
+            .expect("links")
+            .is_empty()
+    );
 }

@@ -141,19 +141,41 @@ impl Grouped for trace::Entity {
     }
 }
 
-/// The readable traces of each firearm, for the firearm → traces edge, oldest recovery first.
+/// The readable traces of each firearm, for the firearm → traces edge, oldest recovery first: the
+/// traces holding the record, and those holding the records the caller may follow links to.
 pub(crate) async fn by_firearms<C: ConnectionTrait>(
     db: &C,
     access: &crate::policy::Access,
     firearm_ids: &[i64],
 ) -> Result<std::collections::HashMap<i64, Vec<trace::Model>>> {
-    super::door::by_parent::<trace::Entity, _>(
+    let groups = super::links::same_gun(db, access, firearm_ids).await?;
+    let all: Vec<i64> = groups
+        .values()
+        .flatten()
+        .copied()
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let held = super::door::by_parent::<trace::Entity, _>(
         db,
         access,
         trace::Column::FirearmId,
         |m| Some(m.firearm_id),
         trace::Column::RecoveryDate,
-        firearm_ids,
+        &all,
     )
-    .await
+    .await?;
+    Ok(groups
+        .into_iter()
+        .filter_map(|(id, group)| {
+            let mut traces: Vec<trace::Model> = group
+                .iter()
+                .filter_map(|f| held.get(f))
+                .flatten()
+                .cloned()
+                .collect();
+            traces.sort_by_key(|t| (t.recovery_date, t.id));
+            (!traces.is_empty()).then_some((id, traces))
+        })
+        .collect())
 }

@@ -119,40 +119,42 @@ pub(crate) async fn award_for_update<C: ConnectionTrait>(
     owned_for_update::<funding_award::Entity, _>(db, access, id).await
 }
 
-/// Whether a record with this natural key exists (for refusing a create that would overwrite).
+/// Whether the caller's agency already holds a record with this natural key (for refusing a create
+/// that would overwrite). Natural keys are unique per owning agency, so another agency's records
+/// are never looked at: a create learns nothing about them.
 pub(crate) async fn natural_key_taken<C: ConnectionTrait>(
     db: &C,
+    access: &Access,
     kind: EntityKind,
     key: &str,
 ) -> Result<bool> {
-    async fn taken<E: EntityTrait, C: ConnectionTrait>(
+    async fn taken<E: Owned, C: ConnectionTrait>(
         db: &C,
-        column: E::Column,
+        owner: entity::Agency,
         key: &str,
     ) -> Result<bool>
     where
         E::Model: Sync,
     {
-        Ok(E::find().filter(column.eq(key)).count(db).await? > 0)
+        let found = E::find()
+            .filter(E::NATURAL_KEY.eq(key))
+            .filter(E::OWNER.eq(owner))
+            .count(db)
+            .await?;
+        Ok(found > 0)
     }
+    let owner = writer_agency(access, kind)?;
     match kind {
-        EntityKind::Trace => taken::<trace::Entity, _>(db, trace::Column::TraceNumber, key).await,
-        EntityKind::Seizure => {
-            taken::<seizure::Entity, _>(db, seizure::Column::CaseNumber, key).await
-        }
-        EntityKind::Training => {
-            let column = training_event::Column::Reference;
-            taken::<training_event::Entity, _>(db, column, key).await
-        }
-        EntityKind::FundingAward => {
-            let column = funding_award::Column::AwardNumber;
-            taken::<funding_award::Entity, _>(db, column, key).await
-        }
-        EntityKind::Firearm | EntityKind::AuditEvent => Ok(false),
+        EntityKind::Trace => taken::<trace::Entity, _>(db, owner, key).await,
+        EntityKind::Seizure => taken::<seizure::Entity, _>(db, owner, key).await,
+        EntityKind::Training => taken::<training_event::Entity, _>(db, owner, key).await,
+        EntityKind::FundingAward => taken::<funding_award::Entity, _>(db, owner, key).await,
+        EntityKind::Firearm | EntityKind::FirearmLink | EntityKind::AuditEvent => Ok(false),
     }
 }
 
-/// Deletes a trace its owner may change. The firearm stays: a seizure may hold it too.
+/// Deletes a trace its owner may change, and its firearm record (with its links) when no other
+/// trace holds it.
 pub(crate) async fn delete_trace(
     db: &DatabaseConnection,
     access: &Access,
@@ -162,23 +164,27 @@ pub(crate) async fn delete_trace(
     let (trace, _) = trace_for_update(db, access, id).await?;
     let txn = super::begin_write(db).await?;
     trace::Entity::delete_by_id(trace.id).exec(&txn).await?;
+    super::links::prune(&txn, &[trace.firearm_id]).await?;
     commit_audited(txn, event).await
 }
 
-/// Deletes a seizure its owner may change, with its firearm links.
+/// Deletes a seizure its owner may change, with its firearm links, and the firearm records (with
+/// their links to other records) no other seizure holds.
 pub(crate) async fn delete_seizure(
     db: &DatabaseConnection,
     access: &Access,
     id: i64,
     event: NewEvent,
 ) -> Result<()> {
-    let (seizure, _) = seizure_for_update(db, access, id).await?;
+    let (seizure, firearms) = seizure_for_update(db, access, id).await?;
     let txn = super::begin_write(db).await?;
     seizure_firearm::Entity::delete_many()
         .filter(seizure_firearm::Column::SeizureId.eq(seizure.id))
         .exec(&txn)
         .await?;
     seizure::Entity::delete_by_id(seizure.id).exec(&txn).await?;
+    let held: Vec<i64> = firearms.iter().map(|f| f.id).collect();
+    super::links::prune(&txn, &held).await?;
     commit_audited(txn, event).await
 }
 

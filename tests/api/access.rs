@@ -257,7 +257,16 @@ async fn a_seized_gun_links_to_its_trace_for_ice_but_cbp_sees_only_seizures() {
         "C-1"
     );
 
+    // CBP reads its own record of the gun, not ATF's, and follows no link to ATF's.
     let cbp = app.as_role(Role::Cbp).query(query, vars).await;
+    assert!(cbp["data"]["firearm"].is_null(), "ATF's record: {cbp}");
+    let cbp = app
+        .as_role(Role::Cbp)
+        .query(
+            "query($id: ID!) { firearm(id: $id) { manufacturer traces { totalCount } seizures { nodes { caseNumber seizingAgency } } links { firearm { id } } } }",
+            json!({ "id": f.firearm_seized_by_cbp.to_string() }),
+        )
+        .await;
     assert!(cbp["errors"].is_null(), "{cbp}");
     assert_eq!(
         cbp["data"]["firearm"]["traces"]["totalCount"], 0,
@@ -267,6 +276,7 @@ async fn a_seized_gun_links_to_its_trace_for_ice_but_cbp_sees_only_seizures() {
         cbp["data"]["firearm"]["seizures"]["nodes"][0]["seizingAgency"],
         "CBP"
     );
+    assert_eq!(cbp["data"]["firearm"]["links"], json!([]), "{cbp}");
 
     // A firearm known only from a trace is outside CBP's slice.
     let traced_only = app
@@ -333,13 +343,19 @@ async fn me_reports_each_roles_permissions_truthfully() {
     assert_eq!(permission(&ice, "fundingAward")["rows"], "AGGREGATE_ONLY");
     assert_eq!(permission(&ice, "seizure")["canWrite"], true);
     assert_eq!(permission(&ice, "trace")["canWrite"], false);
+    // Firearm records are read through the traces and seizures that hold them, not owned.
+    assert_eq!(permission(&ice, "firearm")["rows"], "LINKED");
+    assert_eq!(permission(&ice, "firearmLink")["rows"], "ALL");
 
     let cbp = app.as_role(Role::Cbp).run(query).await;
     assert_eq!(permission(&cbp, "fundingAward")["rows"], "NONE");
     assert_eq!(permission(&cbp, "trace")["rows"], "AGGREGATE_ONLY");
+    assert_eq!(permission(&cbp, "firearm")["rows"], "LINKED");
+    assert_eq!(permission(&cbp, "firearmLink")["rows"], "NONE");
 
     let atf = app.as_role_with(Role::Atf, &["pii"]).run(query).await;
     assert_eq!(atf["data"]["me"]["scopes"], json!(["pii"]));
     assert_eq!(permission(&atf, "trace")["hiddenFields"], json!([]));
-    assert_eq!(permission(&atf, "fundingAward")["rows"], "OWN");
+    assert_eq!(permission(&atf, "fundingAward")["rows"], "IMPLEMENTING");
+    assert_eq!(permission(&atf, "firearm")["rows"], "LINKED");
 }

@@ -537,21 +537,29 @@ async fn assert_links_match_counts(t: &TestDb) {
     );
 }
 
+/// Seized guns that were traced are found through links: the seizing agency's record of the gun is
+/// linked to ATF's, recorded exactly alike or with the serial written differently. No seizure
+/// holds ATF's record itself.
 async fn assert_cross_agency_matches(t: &TestDb) {
-    let same_row = count(
+    let shared = count(
         t,
         "SELECT COUNT(*) FROM seizure_firearm l WHERE EXISTS \
          (SELECT 1 FROM trace t WHERE t.firearm_id = l.firearm_id)",
     )
     .await;
-    let by_serial = count(
-        t,
-        "SELECT COUNT(*) FROM seizure_firearm l JOIN firearm f ON f.id = l.firearm_id \
-         WHERE NOT EXISTS (SELECT 1 FROM trace t WHERE t.firearm_id = f.id) AND EXISTS \
-         (SELECT 1 FROM firearm g JOIN trace t ON t.firearm_id = g.id \
-          WHERE g.serial_normalized = f.serial_normalized AND g.serial_number <> f.serial_number)",
-    )
-    .await;
+    assert_eq!(shared, 0, "no seizure holds ATF's firearm record");
+    let linked_to_trace = |same_serial: &str| {
+        format!(
+            "SELECT COUNT(*) FROM seizure_firearm l JOIN firearm f ON f.id = l.firearm_id \
+             WHERE EXISTS (SELECT 1 FROM firearm_link k JOIN firearm g \
+               ON g.id IN (k.firearm_id, k.linked_firearm_id) AND g.id <> f.id \
+               JOIN trace t ON t.firearm_id = g.id \
+               WHERE f.id IN (k.firearm_id, k.linked_firearm_id) \
+               AND g.serial_number {same_serial} f.serial_number)"
+        )
+    };
+    let same_row = count(t, &linked_to_trace("=")).await;
+    let by_serial = count(t, &linked_to_trace("<>")).await;
     let links = count(t, "SELECT COUNT(*) FROM seizure_firearm").await;
     assert!(
         same_row > 0 && by_serial > 0,

@@ -1,7 +1,7 @@
 //! A small, hand-made dataset every access test knows by heart.
 //!
-//! - firearms: 1 Glock pistol (traced, and seized again by CBP), 2 Colt rifle (traced), 3 Ruger
-//!   pistol (seized by ICE only)
+//! - firearms: 1 Glock pistol (ATF's record, traced), 2 Colt rifle (traced), 3 Ruger pistol (ICE's
+//!   record, seized by ICE only), 4 the same Glock as CBP recorded it when seizing it, linked to 1
 //! - traces (ATF): T-1 (firearm 1, Sonora, with purchaser), T-2 (firearm 2, Tamaulipas)
 //! - seizures: C-1 by CBP (firearm 1), C-2 by ICE (firearm 3)
 //! - funding (STATE): A-1 implemented by ATF, A-2 implemented by nobody
@@ -13,7 +13,10 @@ use sea_orm::{ActiveModelTrait, DatabaseConnection, NotSet, Set};
 use serde_json::{Value, json};
 
 pub(crate) struct Fixture {
+    /// ATF's record of the Glock traced in T-1 and seized by CBP in C-1.
     pub firearm_traced_and_seized: i64,
+    /// CBP's record of that Glock, linked to ATF's.
+    pub firearm_seized_by_cbp: i64,
     pub firearm_traced_only: i64,
     pub trace_sonora: i64,
     pub seizure_cbp: i64,
@@ -220,7 +223,18 @@ pub(crate) async fn load(db: &DatabaseConnection) -> Fixture {
         None,
     )
     .await;
-    let s1 = seizure(db, "C-1", Agency::Cbp, date(2020, 2, 1), &[f1]).await;
+    let f4 = firearm(db, "Glock", FirearmType::Pistol, "GLK-00123", Agency::Cbp).await;
+    firearm_link::ActiveModel {
+        id: NotSet,
+        firearm_id: Set(f1),
+        linked_firearm_id: Set(f4),
+        basis: Set(LinkBasis::ExactSerialManufacturer),
+        created_at: Set(Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap()),
+    }
+    .insert(db)
+    .await
+    .expect("link stored");
+    let s1 = seizure(db, "C-1", Agency::Cbp, date(2020, 2, 1), &[f4]).await;
     let s2 = seizure(db, "C-2", Agency::Ice, date(2016, 4, 1), &[f3]).await;
     let a1 = award(db, "A-1", Some(Agency::Atf), 125_000_050).await;
     let a2 = award(db, "A-2", None, 2_000_000).await;
@@ -228,6 +242,7 @@ pub(crate) async fn load(db: &DatabaseConnection) -> Fixture {
     training(db, "STATE-FO-1", Agency::State, CourseKind::Forensics, None).await;
     Fixture {
         firearm_traced_and_seized: f1,
+        firearm_seized_by_cbp: f4,
         firearm_traced_only: f2,
         trace_sonora: t1,
         seizure_cbp: s1,

@@ -110,8 +110,9 @@ async fn every_example_file_imports_in_order_with_the_expected_counts() {
             "{name}"
         );
     }
-    // 8 traced firearms; the seizures add 7 more and reuse two traced ones by serial.
-    assert_eq!(counts(&t).await, [8, 15, 5, 9, 6, 5]);
+    // 8 traced firearms (ATF's records); the seizures hold 9 records of their agencies' own, two
+    // of them guns ATF traced.
+    assert_eq!(counts(&t).await, [8, 17, 5, 9, 6, 5]);
     assert_eq!(
         t.scalar("SELECT SUM(firearm_count) FROM seizure").await,
         t.scalar("SELECT COUNT(*) FROM seizure_firearm").await
@@ -121,8 +122,18 @@ async fn every_example_file_imports_in_order_with_the_expected_counts() {
             "SELECT COUNT(*) FROM seizure_firearm sf JOIN trace tr ON tr.firearm_id = sf.firearm_id"
         )
         .await,
+        0,
+        "a seizure never holds ATF's record"
+    );
+    assert_eq!(
+        t.scalar(
+            "SELECT COUNT(*) FROM seizure_firearm sf JOIN firearm_link l \
+             ON sf.firearm_id IN (l.firearm_id, l.linked_firearm_id) JOIN trace tr \
+             ON tr.firearm_id IN (l.firearm_id, l.linked_firearm_id)"
+        )
+        .await,
         2,
-        "seized guns with a traced serial link to the traced firearm"
+        "seized guns with a traced serial are linked to the traced firearm"
     );
     assert_eq!(
         t.scalar(
@@ -577,21 +588,24 @@ async fn an_acting_agency_cannot_import_another_agencys_records() {
             .await
             .expect("ICE imports its case");
     assert_eq!(outcome.inserted, 1);
-    let takeover = SeizureRecord {
+    // Case numbers are unique per owning agency: CBP's case with the same number is CBP's own
+    // record, and ICE's is left as it was.
+    let same_number = SeizureRecord {
         seizing_agency: Some("CBP".into()),
+        us_state: Some("AZ".into()),
         ..ice_case
     };
-    let errors = import::import_seizures(&t.db, vec![(1, takeover)], &as_agency(Agency::Cbp))
+    let outcome = import::import_seizures(&t.db, vec![(1, same_number)], &as_agency(Agency::Cbp))
         .await
-        .expect_err("CBP may not change ICE's case");
-    assert!(has_error(
-        errors.row_errors(),
-        1,
-        Some("case_number"),
-        "already recorded by another agency"
-    ));
+        .expect("CBP imports its own case");
+    assert_eq!(outcome.inserted, 1);
     assert_eq!(
-        t.scalar("SELECT COUNT(*) FROM seizure WHERE owner_agency = 'ICE'")
+        t.scalar("SELECT COUNT(*) FROM seizure WHERE owner_agency = 'ICE' AND us_state = 'TX'")
+            .await,
+        1
+    );
+    assert_eq!(
+        t.scalar("SELECT COUNT(*) FROM seizure WHERE owner_agency = 'CBP' AND us_state = 'AZ'")
             .await,
         1
     );

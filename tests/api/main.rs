@@ -10,6 +10,7 @@ mod cancel;
 mod conformance;
 mod contract;
 mod demo;
+mod firearm_records;
 mod fixtures;
 mod grants;
 mod helpers;

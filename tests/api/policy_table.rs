@@ -10,9 +10,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{NaiveDate, TimeZone, Utc};
 use entity::{
-    Agency, CourseKind, Direction, Disposition, FirearmType, FundingCategory, Role, SourceClass,
-    TraceStatus, audit_event, firearm, funding_award as award, seizure, seizure_firearm, trace,
-    training_event as training,
+    Agency, CourseKind, Direction, Disposition, FirearmType, FundingCategory, LinkBasis, Role,
+    SourceClass, TraceStatus, audit_event, firearm, firearm_link, funding_award as award, seizure,
+    seizure_firearm, trace, training_event as training,
 };
 use firearms_hub::audit::{NewEvent, Outcome};
 use firearms_hub::policy::{Aggregates, EntityKind, Policy, Rows};
@@ -86,7 +86,8 @@ async fn check_role(role: Role) {
         };
         check_rows_and_fields(&audited, &caller, EntityKind::AuditEvent).await;
         for kind in EntityKind::ALL {
-            if kind != EntityKind::AuditEvent {
+            // Links have no query root: `Firearm.links` is checked with the firearms.
+            if kind != EntityKind::AuditEvent && kind != EntityKind::FirearmLink {
                 check_rows_and_fields(&view, &caller, kind).await;
             }
             check_aggregates(&view, &caller, kind, threshold).await;
@@ -181,9 +182,21 @@ async fn seed(db: &DatabaseConnection, threshold: i64) {
 
         let seizer = if i % 2 == 0 { Agency::Cbp } else { Agency::Ice };
         let own = store_firearm(db, &format!("PT-SZ-{i:03}"), seizer, ingested).await;
-        // Every third seizure also took a traced firearm: the cross-agency link.
+        // Every third seizure also took a traced gun, recorded by the seizing agency as its own
+        // record and linked to ATF's: the cross-agency link.
         let taken: Vec<i64> = if i % 3 == 0 {
-            vec![own, traced]
+            let again = store_firearm(db, &format!("PT-TR-{i:03}"), seizer, ingested).await;
+            firearm_link::ActiveModel {
+                id: NotSet,
+                firearm_id: Set(traced),
+                linked_firearm_id: Set(again),
+                basis: Set(LinkBasis::ExactSerialManufacturer),
+                created_at: Set(ingested),
+            }
+            .insert(db)
+            .await
+            .expect("firearm link stored");
+            vec![own, again]
         } else {
             vec![own]
         };
@@ -326,6 +339,7 @@ struct Data {
     trainings: Vec<training::Model>,
     awards: Vec<award::Model>,
     firearms: Vec<firearm::Model>,
+    firearm_links: Vec<firearm_link::Model>,
     events: Vec<audit_event::Model>,
 }
 
@@ -341,6 +355,10 @@ impl Data {
             trainings: training::Entity::find().all(db).await.expect("trainings"),
             awards: award::Entity::find().all(db).await.expect("awards"),
             firearms: firearm::Entity::find().all(db).await.expect("firearms"),
+            firearm_links: firearm_link::Entity::find()
+                .all(db)
+                .await
+                .expect("firearm links"),
             events: audit_event::Entity::find().all(db).await.expect("events"),
         }
     }
@@ -419,6 +437,34 @@ impl View<'_> {
         }
     }
 
+    /// The records the role reaches across the links of a firearm record it reads (the callers
+    /// here state a purpose): all of them when its `firearmLink` rule is "all", else none.
+    fn linked_records(&self, id: i64) -> Vec<i64> {
+        if self.rows(EntityKind::FirearmLink) != Rows::All {
+            return Vec::new();
+        }
+        self.data
+            .firearm_links
+            .iter()
+            .filter_map(|l| {
+                if l.firearm_id == id {
+                    Some(l.linked_firearm_id)
+                } else if l.linked_firearm_id == id {
+                    Some(l.firearm_id)
+                } else {
+                    None
+                }
+            })
+            .collect()
+    }
+
+    /// A firearm record and those it reaches across links: the gun `traces` and `seizures` speak of.
+    fn same_gun(&self, id: i64) -> Vec<i64> {
+        let mut ids = self.linked_records(id);
+        ids.push(id);
+        ids
+    }
+
     /// Own: the events that touched the role's agency's data, made by other roles.
     fn reads_event(&self, e: &audit_event::Model) -> bool {
         match (self.rows(EntityKind::AuditEvent), self.role.agency()) {
@@ -453,6 +499,7 @@ fn selection(kind: EntityKind, field: &str) -> String {
         | (EntityKind::Training, "fundingAward")
         | (EntityKind::FundingAward, "trainings") => "{ id }",
         (EntityKind::Firearm, "traces" | "seizures") => "(first: 100) { nodes { id } }",
+        (EntityKind::Firearm, "links") => "{ basis firearm { id provenance { ownerAgency } } }",
         _ => "",
     };
     format!("{field} {sub}")
@@ -530,6 +577,7 @@ fn expected_rows(v: &View, kind: EntityKind) -> Vec<Expected> {
             .filter(|e| v.reads_event(e))
             .map(|e| row(e.id, &|f| event_value(e, f)))
             .collect(),
+        EntityKind::FirearmLink => unreachable!("links are read through Firearm.links"),
     }
 }
 
@@ -641,18 +689,43 @@ fn firearm_value(v: &View, f: &firearm::Model, field: &str) -> Value {
         "serialNumber" => json!(f.serial_number),
         "countryOfManufacture" => json!(f.country_of_manufacture),
         "importer" => json!(f.importer),
+        "provenance" => provenance(f.owner_agency, &f.source_system, f.ingested_at),
         "traces" => nodes(ids(v
             .data
             .traces
             .iter()
-            .filter(|t| t.firearm_id == f.id && v.reads_trace(t))
+            .filter(|t| v.same_gun(f.id).contains(&t.firearm_id) && v.reads_trace(t))
             .map(|t| t.id))),
         "seizures" => nodes(ids(v
             .data
             .links
             .iter()
-            .filter(|l| l.firearm_id == f.id && v.reads_seizure_id(l.seizure_id))
-            .map(|l| l.seizure_id))),
+            .filter(|l| {
+                v.same_gun(f.id).contains(&l.firearm_id) && v.reads_seizure_id(l.seizure_id)
+            })
+            .map(|l| l.seizure_id)
+            .collect::<BTreeSet<_>>())),
+        "links" => {
+            let mut far = v.linked_records(f.id);
+            far.sort_unstable();
+            Value::Array(
+                far.into_iter()
+                    .map(|other| {
+                        let owner = v
+                            .data
+                            .firearms
+                            .iter()
+                            .find(|g| g.id == other)
+                            .map(|g| g.owner_agency.as_str())
+                            .expect("a linked record");
+                        json!({
+                            "basis": "EXACT_SERIAL_MANUFACTURER",
+                            "firearm": { "id": id(other), "provenance": { "ownerAgency": owner } }
+                        })
+                    })
+                    .collect(),
+            )
+        }
         other => unknown(EntityKind::Firearm, other),
     }
 }
@@ -700,6 +773,7 @@ fn root(kind: EntityKind) -> &'static str {
         EntityKind::FundingAward => "fundingAwards",
         EntityKind::Firearm => "firearms",
         EntityKind::AuditEvent => "auditEvents",
+        EntityKind::FirearmLink => unreachable!("links are read through Firearm.links"),
     }
 }
 
@@ -810,7 +884,7 @@ fn stats_of(
             "program",
             d.awards.iter().map(|a| a.program.clone()).collect(),
         ),
-        EntityKind::Firearm | EntityKind::AuditEvent => return None,
+        EntityKind::Firearm | EntityKind::FirearmLink | EntityKind::AuditEvent => return None,
     })
 }
 
@@ -940,7 +1014,9 @@ async fn check_permissions(v: &View<'_>, caller: &As<'_>) {
             let rule = v.policy.rule(v.role, kind);
             let rows = match (rule.rows, rule.aggregates) {
                 (Rows::All, _) => "ALL",
-                (Rows::Own | Rows::Implementing | Rows::Linked, _) => "OWN",
+                (Rows::Own, _) => "OWN",
+                (Rows::Implementing, _) => "IMPLEMENTING",
+                (Rows::Linked, _) => "LINKED",
                 (Rows::None, Aggregates::Exact | Aggregates::Suppressed) => "AGGREGATE_ONLY",
                 (Rows::None, Aggregates::None) => "NONE",
             };
@@ -1065,6 +1141,7 @@ async fn stored(db: &DatabaseConnection, kind: EntityKind) -> usize {
         EntityKind::Training => data.trainings.len(),
         EntityKind::FundingAward => data.awards.len(),
         EntityKind::Firearm => data.firearms.len(),
+        EntityKind::FirearmLink => data.firearm_links.len(),
         EntityKind::AuditEvent => data.events.len(),
     }
 }
@@ -1076,7 +1153,9 @@ fn some_row(d: &Data, kind: EntityKind) -> i64 {
         EntityKind::Seizure => d.seizures[0].id,
         EntityKind::Training => d.trainings[0].id,
         EntityKind::FundingAward => d.awards[0].id,
-        EntityKind::Firearm | EntityKind::AuditEvent => unreachable!("not written"),
+        EntityKind::Firearm | EntityKind::FirearmLink | EntityKind::AuditEvent => {
+            unreachable!("not written")
+        }
     }
 }
 
@@ -1099,7 +1178,9 @@ async fn version(db: &DatabaseConnection, kind: EntityKind, id: i64) -> i32 {
             .one(db)
             .await
             .map(|m| m.map(|m| m.version)),
-        EntityKind::Firearm | EntityKind::AuditEvent => unreachable!("not written"),
+        EntityKind::Firearm | EntityKind::FirearmLink | EntityKind::AuditEvent => {
+            unreachable!("not written")
+        }
     };
     found.expect("read").expect("stored")
 }
@@ -1186,7 +1267,7 @@ async fn check_writes(v: &View<'_>, app: &TestApp) {
                 .awards
                 .iter()
                 .any(|a| a.id == id && a.recipient == "GN" && a.version == 2),
-            EntityKind::Firearm | EntityKind::AuditEvent => false,
+            EntityKind::Firearm | EntityKind::FirearmLink | EntityKind::AuditEvent => false,
         };
         assert!(applied, "{cell}: the update is stored");
     }

@@ -263,12 +263,13 @@ async fn a_request_refused_for_a_nul_character_is_recorded() {
 async fn lookups_and_nested_edges_need_a_purpose_for_other_agencies_rows() {
     let app = spawn_app().await;
     let f = fixtures::load(&app.db.db).await;
-    // ICE seizes the Glock ATF traced (T-1) and CBP seized (C-1): the firearm is now linked to a
-    // row of ICE's own, so ICE reads it without a purpose, and its edges lead to other agencies'.
+    // ICE seizes the Glock ATF traced (T-1) and CBP seized (C-1): ICE's own record of it, which
+    // ICE reads without a purpose, is linked to ATF's and CBP's, so its edges lead to other
+    // agencies' traces and seizures.
     let recorded = app
         .as_role(Role::Ice)
         .query(
-            "mutation($i: SeizureInput!) { recordSeizure(input: $i) { caseNumber firearmCount } }",
+            "mutation($i: SeizureInput!) { recordSeizure(input: $i) { caseNumber firearmCount firearms { id } } }",
             json!({ "i": {
                 "caseNumber": "ICE-GLK-1", "seizingAgency": "ICE", "seizedOn": "2021-03-01",
                 "usState": "TX", "direction": "OUTBOUND", "ammunitionRounds": 0,
@@ -280,14 +281,18 @@ async fn lookups_and_nested_edges_need_a_purpose_for_other_agencies_rows() {
         recorded["data"]["recordSeizure"]["firearmCount"], 1,
         "{recorded}"
     );
+    let ice_record: i64 = recorded["data"]["recordSeizure"]["firearms"][0]["id"]
+        .as_str()
+        .and_then(|id| id.parse().ok())
+        .unwrap_or_else(|| panic!("{recorded}"));
+    assert_ne!(ice_record, f.firearm_traced_and_seized, "ICE's own record");
     let linked = app
         .db
         .scalar(&format!(
-            "SELECT COUNT(*) FROM seizure_firearm WHERE firearm_id = {}",
-            f.firearm_traced_and_seized
+            "SELECT COUNT(*) FROM firearm_link WHERE firearm_id = {ice_record} OR linked_firearm_id = {ice_record}"
         ))
         .await;
-    assert_eq!(linked, 2, "ICE's seizure is linked to the traced firearm");
+    assert_eq!(linked, 2, "ICE's record is linked to ATF's and to CBP's");
 
     let lookup = "query($id: ID!) { trace(id: $id) { traceNumber } }";
     let edges = "query($id: ID!) { firearm(id: $id) { manufacturer traces { totalCount nodes { traceNumber } } seizures { totalCount nodes { caseNumber } } } }";
@@ -299,7 +304,7 @@ async fn lookups_and_nested_edges_need_a_purpose_for_other_agencies_rows() {
     assert!(trace["data"]["trace"].is_null(), "{trace}");
     assert!(withheld(&trace), "{trace}");
     assert_eq!(error_codes(&trace), ["FORBIDDEN"], "{trace}");
-    let nested = without.query_on(edges, f.firearm_traced_and_seized).await;
+    let nested = without.query_on(edges, ice_record).await;
     let firearm = &nested["data"]["firearm"];
     assert_eq!(firearm["manufacturer"], "Glock", "{nested}");
     assert_eq!(firearm["traces"]["totalCount"], 0, "{nested}");
@@ -315,7 +320,7 @@ async fn lookups_and_nested_edges_need_a_purpose_for_other_agencies_rows() {
     let trace = with.query_on(lookup, f.trace_sonora).await;
     assert!(trace["errors"].is_null(), "{trace}");
     assert_eq!(trace["data"]["trace"]["traceNumber"], "T-1");
-    let nested = with.query_on(edges, f.firearm_traced_and_seized).await;
+    let nested = with.query_on(edges, ice_record).await;
     assert!(nested["errors"].is_null(), "{nested}");
     let firearm = &nested["data"]["firearm"];
     assert_eq!(firearm["traces"]["nodes"][0]["traceNumber"], "T-1");

@@ -1,0 +1,311 @@
+//! Links between firearm records. Each agency keeps its own record of a gun; two records taken for
+//! the same gun are joined by a `firearm_link` row with the basis of the match (for now
+//! `EXACT_SERIAL_MANUFACTURER`: the same normalized serial and manufacturer).
+//!
+//! Writes keep the links current ([`sync`] after a record is created, [`prune`] when no trace or
+//! seizure holds a record any more). Reads follow a link only as the policy's `firearmLink` rule
+//! allows ([`followed`]): the record across a link is another agency's row, so without a stated
+//! purpose only links to the caller's own agency's records are followed.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use chrono::Utc;
+use entity::{LinkBasis, firearm, firearm_link, seizure_firearm, trace};
+use sea_orm::ActiveValue::{NotSet, Set};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
+
+use super::door::{Described, Field};
+use crate::error::Result;
+use crate::policy::{Access, EntityKind, Rows};
+
+/// Ids per `IN (...)` list.
+const CHUNK: usize = 500;
+
+impl Described for firearm_link::Entity {
+    type Row = firearm_link::Model;
+    const KIND: EntityKind = EntityKind::FirearmLink;
+    const FIELDS: &'static [Field<firearm_link::Model>] = &[
+        Field::shown("basis"),
+        Field::shown("createdAt"),
+        Field::edge("firearm", EntityKind::Firearm),
+    ];
+}
+
+/// What links compare of a record: its normalized serial and manufacturer. `None` without a
+/// serial (such a record is linked to nothing).
+fn match_key(f: &firearm::Model) -> Option<(String, String)> {
+    let serial = f.serial_normalized.clone()?;
+    Some((serial, firearm::normalize_manufacturer(&f.manufacturer)))
+}
+
+async fn firearms_by<C: ConnectionTrait, V: Into<sea_orm::Value> + Clone>(
+    db: &C,
+    column: firearm::Column,
+    values: &[V],
+) -> std::result::Result<Vec<firearm::Model>, DbErr> {
+    let mut found = Vec::new();
+    for chunk in values.chunks(CHUNK) {
+        found.extend(
+            firearm::Entity::find()
+                .filter(column.is_in(chunk.iter().cloned()))
+                .all(db)
+                .await?,
+        );
+    }
+    Ok(found)
+}
+
+/// The links of these records (on either side).
+async fn links_of<C: ConnectionTrait>(
+    db: &C,
+    ids: &[i64],
+) -> std::result::Result<Vec<firearm_link::Model>, DbErr> {
+    let mut found = Vec::new();
+    for chunk in ids.chunks(CHUNK) {
+        found.extend(
+            firearm_link::Entity::find()
+                .filter(
+                    Condition::any()
+                        .add(firearm_link::Column::FirearmId.is_in(chunk.iter().copied()))
+                        .add(firearm_link::Column::LinkedFirearmId.is_in(chunk.iter().copied())),
+                )
+                .all(db)
+                .await?,
+        );
+    }
+    Ok(found)
+}
+
+/// Inserts the exact links of `pairs` (lower id first).
+async fn insert_pairs<C: ConnectionTrait>(
+    db: &C,
+    pairs: &BTreeSet<(i64, i64)>,
+) -> std::result::Result<(), DbErr> {
+    let now = Utc::now();
+    let pairs: Vec<(i64, i64)> = pairs.iter().copied().collect();
+    for chunk in pairs.chunks(CHUNK) {
+        firearm_link::Entity::insert_many(chunk.iter().map(|(a, b)| firearm_link::ActiveModel {
+            id: NotSet,
+            firearm_id: Set(*a),
+            linked_firearm_id: Set(*b),
+            basis: Set(LinkBasis::ExactSerialManufacturer),
+            created_at: Set(now),
+        }))
+        .exec_without_returning(db)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Makes the exact links of these records current: each is linked to every other record with the
+/// same normalized serial and manufacturer, and to nothing else.
+pub(crate) async fn sync<C: ConnectionTrait>(
+    db: &C,
+    ids: &[i64],
+) -> std::result::Result<(), DbErr> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let records = firearms_by(db, firearm::Column::Id, ids).await?;
+    let serials: Vec<String> = records
+        .iter()
+        .filter_map(|f| f.serial_normalized.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut by_key: HashMap<(String, String), Vec<i64>> = HashMap::new();
+    for f in firearms_by(db, firearm::Column::SerialNormalized, &serials).await? {
+        if let Some(key) = match_key(&f) {
+            by_key.entry(key).or_default().push(f.id);
+        }
+    }
+    let mut pairs = BTreeSet::new();
+    for f in &records {
+        let Some(key) = match_key(f) else { continue };
+        for other in by_key.get(&key).into_iter().flatten() {
+            if *other != f.id {
+                pairs.insert((std::cmp::min(f.id, *other), std::cmp::max(f.id, *other)));
+            }
+        }
+    }
+    for chunk in ids.chunks(CHUNK) {
+        firearm_link::Entity::delete_many()
+            .filter(firearm_link::Column::Basis.eq(LinkBasis::ExactSerialManufacturer))
+            .filter(
+                Condition::any()
+                    .add(firearm_link::Column::FirearmId.is_in(chunk.iter().copied()))
+                    .add(firearm_link::Column::LinkedFirearmId.is_in(chunk.iter().copied())),
+            )
+            .exec(db)
+            .await?;
+    }
+    insert_pairs(db, &pairs).await
+}
+
+/// Links every two records with the same normalized serial and manufacturer, for a database
+/// filled in bulk (the demo data) and holding no links yet.
+pub(crate) async fn link_all<C: ConnectionTrait>(db: &C) -> std::result::Result<u64, DbErr> {
+    let mut groups: BTreeMap<(String, String), Vec<i64>> = BTreeMap::new();
+    for f in firearm::Entity::find()
+        .filter(firearm::Column::SerialNormalized.is_not_null())
+        .all(db)
+        .await?
+    {
+        if let Some(key) = match_key(&f) {
+            groups.entry(key).or_default().push(f.id);
+        }
+    }
+    let mut pairs = BTreeSet::new();
+    for ids in groups.values() {
+        for (i, a) in ids.iter().enumerate() {
+            for b in &ids[i + 1..] {
+                pairs.insert((std::cmp::min(*a, *b), std::cmp::max(*a, *b)));
+            }
+        }
+    }
+    insert_pairs(db, &pairs).await?;
+    Ok(pairs.len() as u64)
+}
+
+/// Deletes the records among `ids` that no trace and no seizure holds any more, with their links:
+/// a record nobody holds would otherwise still show across its links.
+pub(crate) async fn prune<C: ConnectionTrait>(
+    db: &C,
+    ids: &[i64],
+) -> std::result::Result<(), DbErr> {
+    for chunk in ids.chunks(CHUNK) {
+        let held_by_trace = Query::select()
+            .expr(Expr::val(1))
+            .from(trace::Entity)
+            .and_where(
+                Expr::col((trace::Entity, trace::Column::FirearmId))
+                    .equals((firearm::Entity, firearm::Column::Id)),
+            )
+            .to_owned();
+        let held_by_seizure = Query::select()
+            .expr(Expr::val(1))
+            .from(seizure_firearm::Entity)
+            .and_where(
+                Expr::col((seizure_firearm::Entity, seizure_firearm::Column::FirearmId))
+                    .equals((firearm::Entity, firearm::Column::Id)),
+            )
+            .to_owned();
+        let unheld: Vec<i64> = firearm::Entity::find()
+            .filter(firearm::Column::Id.is_in(chunk.iter().copied()))
+            .filter(Expr::exists(held_by_trace).not())
+            .filter(Expr::exists(held_by_seizure).not())
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|f| f.id)
+            .collect();
+        if unheld.is_empty() {
+            continue;
+        }
+        firearm_link::Entity::delete_many()
+            .filter(
+                Condition::any()
+                    .add(firearm_link::Column::FirearmId.is_in(unheld.iter().copied()))
+                    .add(firearm_link::Column::LinkedFirearmId.is_in(unheld.iter().copied())),
+            )
+            .exec(db)
+            .await?;
+        firearm::Entity::delete_many()
+            .filter(firearm::Column::Id.is_in(unheld))
+            .exec(db)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The links the caller may follow from each of the records `ids` (which it reads), each with the
+/// record across it. None when its role's `firearmLink` rule is "none"; without a stated purpose,
+/// only links to records its own agency owns (the others are withheld, and the response says so).
+pub(crate) async fn followed<C: ConnectionTrait>(
+    db: &C,
+    access: &Access,
+    ids: &[i64],
+) -> Result<HashMap<i64, Vec<(firearm_link::Model, firearm::Model)>>> {
+    let mut out: HashMap<i64, Vec<(firearm_link::Model, firearm::Model)>> = HashMap::new();
+    if access.rule(EntityKind::FirearmLink).rows != Rows::All || ids.is_empty() {
+        return Ok(out);
+    }
+    let own_only = access.needs_purpose(EntityKind::FirearmLink);
+    if own_only {
+        access.withhold();
+    }
+    let asked: BTreeSet<i64> = ids.iter().copied().collect();
+    let links = links_of(db, ids).await?;
+    // Both ends: a record asked for may also be across another one's link.
+    let far: Vec<i64> = links
+        .iter()
+        .flat_map(|l| [l.firearm_id, l.linked_firearm_id])
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let records: HashMap<i64, firearm::Model> = firearms_by(db, firearm::Column::Id, &far)
+        .await?
+        .into_iter()
+        .filter(|f| !own_only || Some(f.owner_agency) == access.agency())
+        .map(|f| (f.id, f))
+        .collect();
+    for link in links {
+        for (near, other) in [
+            (link.firearm_id, link.linked_firearm_id),
+            (link.linked_firearm_id, link.firearm_id),
+        ] {
+            if !asked.contains(&near) {
+                continue;
+            }
+            if let Some(record) = records.get(&other) {
+                out.entry(near)
+                    .or_default()
+                    .push((link.clone(), record.clone()));
+            }
+        }
+    }
+    for list in out.values_mut() {
+        list.sort_by_key(|(_, f)| f.id);
+    }
+    Ok(out)
+}
+
+/// The links of each record for `Firearm.links`: the records across them recorded in the
+/// request's trail and masked like any firearm the caller reads.
+pub(crate) async fn by_firearms<C: ConnectionTrait>(
+    db: &C,
+    access: &Access,
+    ids: &[i64],
+) -> Result<HashMap<i64, Vec<(firearm_link::Model, firearm::Model)>>> {
+    let mut out = followed(db, access, ids).await?;
+    for list in out.values_mut() {
+        access.touched(
+            EntityKind::FirearmLink,
+            list.iter().map(|(_, f)| f.owner_agency),
+            list.len(),
+        );
+        for (_, record) in list.iter_mut() {
+            *record = firearm::Entity::mask(access, record.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// Each record with the records the caller may follow links to: the ids whose traces and seizures
+/// `Firearm.traces` and `Firearm.seizures` show.
+pub(crate) async fn same_gun<C: ConnectionTrait>(
+    db: &C,
+    access: &Access,
+    ids: &[i64],
+) -> Result<HashMap<i64, Vec<i64>>> {
+    let followed = followed(db, access, ids).await?;
+    Ok(ids
+        .iter()
+        .map(|id| {
+            let mut group = vec![*id];
+            group.extend(followed.get(id).into_iter().flatten().map(|(_, f)| f.id));
+            (*id, group)
+        })
+        .collect())
+}
