@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 
 use entity::Agency;
-use sea_orm::sea_query::{Expr, ExprTrait, SimpleExpr};
+use sea_orm::sea_query::{Expr, SimpleExpr};
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 
 use super::filters::Nested;
@@ -230,7 +230,7 @@ where
     C: ConnectionTrait,
 {
     if let Some(agency) = access.agency() {
-        let own = E::NATURAL_KEY.eq(key).and(E::OWNER.eq(agency));
+        let own = sea_orm::sea_query::ExprTrait::and(E::NATURAL_KEY.eq(key), E::OWNER.eq(agency));
         if let Some(found) = one::<E, _>(db, access, own).await? {
             return Ok(Some(found));
         }

@@ -607,7 +607,9 @@ async fn the_migration_gives_existing_records_random_keys_and_rolls_back() {
     use migration::{Migrator, MigratorTrait};
     let app = spawn_app().await;
     let db = &app.db.db;
-    // Back to the schema before record keys (and any migration after them), with records in it.
+    // Records stored, then back to the schema before record keys (and every migration after
+    // them): the records stay, without keys.
+    fixtures::load(db).await;
     let names: Vec<String> = Migrator::migrations()
         .iter()
         .map(|m| m.name().to_owned())
@@ -618,7 +620,6 @@ async fn the_migration_gives_existing_records_random_keys_and_rolls_back() {
         .expect("the record keys migration");
     let steps = (names.len() - position) as u32;
     Migrator::down(db, Some(steps)).await.expect("rolls back");
-    fixtures::load(db).await;
     let has_key = match app.db.backend() {
         sea_orm::DbBackend::Postgres => {
             "SELECT COUNT(*) FROM information_schema.columns \
@@ -628,6 +629,25 @@ async fn the_migration_gives_existing_records_random_keys_and_rolls_back() {
     };
     assert_eq!(app.db.scalar(has_key).await, 0, "the column is gone");
     Migrator::up(db, None).await.expect("migrates again");
+    // A record stored after the later migrations (which rebuild tables on SQLite) still gets a key.
+    let firearm = fixtures::firearm(db, "Colt", FirearmType::Rifle, "K-NEW-1", Agency::Atf).await;
+    let traced = fixtures::trace(
+        db,
+        "T-KEY-NEW",
+        firearm,
+        "MX-SON",
+        date(2021, 5, 1),
+        SourceClass::UsManufactured,
+        None,
+    )
+    .await;
+    assert!(
+        app.db
+            .scalar(&format!("SELECT record_key FROM trace WHERE id = {traced}"))
+            .await
+            >= 0,
+        "a trace stored after migrating again has a key"
+    );
     for table in ["trace", "seizure", "training_event", "funding_award"] {
         let rows = app
             .db
