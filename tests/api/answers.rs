@@ -135,6 +135,10 @@ async fn owners_see_reads_of_their_data_that_returned_nothing() {
     app.as_role(Role::Atf)
         .run("query AtfFindsNoSeizure { seizures(filter: { usState: [\"ME\"] }) { totalCount } }")
         .await;
+    // Firearms, recorded by ATF, CBP and ICE, read by CBP with a serial nobody recorded.
+    app.as_role(Role::Cbp)
+        .run("query CbpFindsNoFirearm { firearms(filter: { serialNumber: \"NOBODY-1\" }) { totalCount } }")
+        .await;
     // Control: a read that returns rows.
     ice.run("query IceReadsTraces { traces { totalCount nodes { id } } }")
         .await;
@@ -151,6 +155,10 @@ async fn owners_see_reads_of_their_data_that_returned_nothing() {
             "ATF sees {operation}: {atf:?}"
         );
     }
+    assert!(
+        atf.contains(&"CbpFindsNoFirearm".to_owned()),
+        "ATF holds firearm records: {atf:?}"
+    );
     let cbp = operations_seen(&app.as_role(Role::Cbp)).await;
     assert!(cbp.contains(&"AtfFindsNoSeizure".to_owned()), "{cbp:?}");
     assert!(
