@@ -309,3 +309,14 @@ pub(crate) async fn same_gun<C: ConnectionTrait>(
         })
         .collect())
 }
+
+/// Every record id in `same_gun`'s answer, once each, in id order.
+pub(crate) fn all_records(groups: &HashMap<i64, Vec<i64>>) -> Vec<i64> {
+    groups
+        .values()
+        .flatten()
+        .copied()
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect()
+}

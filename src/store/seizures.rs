@@ -133,13 +133,7 @@ pub(crate) async fn by_firearms<C: ConnectionTrait>(
     firearm_ids: &[i64],
 ) -> Result<HashMap<i64, Vec<seizure::Model>>> {
     let groups = super::links::same_gun(db, access, firearm_ids).await?;
-    let all: Vec<i64> = groups
-        .values()
-        .flatten()
-        .copied()
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
+    let all = super::links::all_records(&groups);
     let mut held: HashMap<i64, Vec<i64>> = HashMap::new();
     for (s, f) in links(db, seizure_firearm::Column::FirearmId, &all).await? {
         held.entry(f).or_default().push(s);

@@ -149,13 +149,7 @@ pub(crate) async fn by_firearms<C: ConnectionTrait>(
     firearm_ids: &[i64],
 ) -> Result<std::collections::HashMap<i64, Vec<trace::Model>>> {
     let groups = super::links::same_gun(db, access, firearm_ids).await?;
-    let all: Vec<i64> = groups
-        .values()
-        .flatten()
-        .copied()
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
+    let all = super::links::all_records(&groups);
     let held = super::door::by_parent::<trace::Entity, _>(
         db,
         access,

@@ -3,10 +3,7 @@
 //! records, and the migration splits the firearm rows older data shares between agencies.
 
 use chrono::{TimeZone, Utc};
-use entity::{
-    Agency, Direction, FirearmType, Role, SourceClass, TraceStatus, firearm, firearm_link, seizure,
-    seizure_firearm, trace,
-};
+use entity::{Agency, FirearmType, Role, SourceClass, firearm, firearm_link, seizure};
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, NotSet, QueryFilter, Set,
@@ -450,30 +447,17 @@ async fn old_firearm(db: &sea_orm::DatabaseConnection, serial: &str, owner: Agen
 }
 
 async fn old_trace(db: &sea_orm::DatabaseConnection, number: &str, firearm_id: i64) {
-    trace::ActiveModel {
-        id: NotSet,
-        trace_number: Set(number.into()),
-        firearm_id: Set(firearm_id),
-        requesting_agency: Set("FGR".into()),
-        recovery_date: Set(date(2019, 5, 1)),
-        recovery_year: Set(2019),
-        recovery_state: Set("MX-SON".into()),
-        recovery_municipality: Set(None),
-        status: Set(TraceStatus::Pending),
-        source_class: Set(SourceClass::Undetermined),
-        purchase_state: Set(None),
-        purchase_date: Set(None),
-        time_to_crime_days: Set(None),
-        dealer_license: Set(None),
-        purchaser_name: Set(None),
-        owner_agency: Set(Agency::Atf),
-        source_system: Set("legacy".into()),
-        ingested_at: Set(Utc.with_ymd_and_hms(2023, 1, 1, 0, 0, 0).unwrap()),
-        version: Set(1),
-    }
-    .insert(db)
-    .await
-    .expect("trace stored");
+    let recovered = date(2019, 5, 1);
+    fixtures::trace(
+        db,
+        number,
+        firearm_id,
+        "MX-SON",
+        recovered,
+        SourceClass::Undetermined,
+        None,
+    )
+    .await;
 }
 
 async fn old_seizure(
@@ -482,38 +466,7 @@ async fn old_seizure(
     agency: Agency,
     firearms: &[i64],
 ) {
-    let id = seizure::ActiveModel {
-        id: NotSet,
-        case_number: Set(case.into()),
-        seizing_agency: Set(agency),
-        operation: Set(None),
-        seized_on: Set(date(2020, 2, 1)),
-        fiscal_year: Set(2020),
-        us_state: Set("AZ".into()),
-        port_of_entry: Set(None),
-        direction: Set(Direction::Outbound),
-        concealment_method: Set(None),
-        ammunition_rounds: Set(0),
-        firearm_count: Set(firearms.len() as i32),
-        disposition: Set(None),
-        owner_agency: Set(agency),
-        source_system: Set("legacy".into()),
-        ingested_at: Set(Utc.with_ymd_and_hms(2023, 1, 1, 0, 0, 0).unwrap()),
-        version: Set(1),
-    }
-    .insert(db)
-    .await
-    .expect("seizure stored")
-    .id;
-    for f in firearms {
-        seizure_firearm::ActiveModel {
-            seizure_id: Set(id),
-            firearm_id: Set(*f),
-        }
-        .insert(db)
-        .await
-        .expect("seizure link stored");
-    }
+    fixtures::seizure(db, case, agency, date(2020, 2, 1), firearms).await;
 }
 
 #[tokio::test]

@@ -97,7 +97,7 @@ pub(crate) async fn trace(
     .id
 }
 
-async fn seizure(
+pub(crate) async fn seizure(
     db: &DatabaseConnection,
     case: &str,
     agency: Agency,
