@@ -290,6 +290,11 @@ async fn keys_per_agency(db: &SchemaManagerConnection<'_>) -> Result<(), DbErr> 
         }
     }
     for (table, column, per_agency) in KEYS {
+        // The key-only index `down` makes, when this migration is applied again after it.
+        db.execute_unprepared(&format!(
+            "DROP INDEX IF EXISTS \"idx_{table}_{column}_unique\""
+        ))
+        .await?;
         db.execute_unprepared(&format!(
             "CREATE UNIQUE INDEX IF NOT EXISTS \"{per_agency}\" ON \"{table}\" (\"{column}\", \"owner_agency\")"
         ))
@@ -393,6 +398,13 @@ async fn rebuild_sqlite_table(
     )))
     .execute(&mut *conn)
     .await?;
+    // The highest id ever handed out, so ids of deleted records are not handed out again.
+    let sequence: Option<i64> = sqlx::query("SELECT seq FROM sqlite_sequence WHERE name = ?")
+        .bind(table)
+        .fetch_optional(&mut *conn)
+        .await?
+        .map(|row| row.try_get("seq"))
+        .transpose()?;
     sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE \"{table}\"")))
         .execute(&mut *conn)
         .await?;
@@ -401,6 +413,17 @@ async fn rebuild_sqlite_table(
     )))
     .execute(&mut *conn)
     .await?;
+    if let Some(sequence) = sequence {
+        sqlx::query("DELETE FROM sqlite_sequence WHERE name = ?")
+            .bind(table)
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query("INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)")
+            .bind(table)
+            .bind(sequence)
+            .execute(&mut *conn)
+            .await?;
+    }
     for dependent in dependents {
         sqlx::query(sqlx::AssertSqlSafe(dependent))
             .execute(&mut *conn)

@@ -208,10 +208,12 @@ impl PTable {
         )
     }
 
-    /// A median as published: withheld over fewer than the threshold values, else rounded to a
-    /// multiple of `median_rounding` (half up).
-    pub(crate) fn median(&self, value: i64, over: i64) -> Option<i64> {
-        if over < self.threshold {
+    /// A median as published: withheld over fewer than the threshold values, and whenever the
+    /// cell's published count is under `js + D` (decided on the published count, so whether a
+    /// median shows never tells a small true count from a large one), else rounded to a multiple
+    /// of `median_rounding` (half up).
+    pub(crate) fn median(&self, value: i64, over: i64, published: i64) -> Option<i64> {
+        if over < self.threshold || published < self.threshold + self.settings.max_change {
             return None;
         }
         let r = self.settings.median_rounding;
@@ -446,7 +448,7 @@ pub(crate) fn protected(
                 keys: g.keys.clone(),
                 count: Some(count),
                 sums: sums(g, count),
-                median: medians(&g.keys).and_then(|m| table.median(m.value, m.over)),
+                median: medians(&g.keys).and_then(|m| table.median(m.value, m.over, count)),
                 suppressed: true,
             })
         })
@@ -570,9 +572,11 @@ mod tests {
     #[test]
     fn medians_over_few_values_are_withheld_and_others_rounded() {
         let t = table();
-        assert_eq!(t.median(1_234, 4), None);
-        assert_eq!(t.median(1_234, 5), Some(1_230));
-        assert_eq!(t.median(1_235, 50), Some(1_240));
+        assert_eq!(t.median(1_234, 4, 40), None);
+        assert_eq!(t.median(1_234, 5, 10), Some(1_230));
+        assert_eq!(t.median(1_235, 50, 50), Some(1_240));
+        // A published 5 to 9 may hide a true count of 1 to 4: no median, whatever the truth.
+        assert_eq!(t.median(1_234, 9, 9), None);
     }
 
     #[test]

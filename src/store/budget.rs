@@ -72,7 +72,9 @@ impl Budget {
     fn with_pool(pool: Option<sqlx::PgPool>, limit: Option<Duration>) -> Arc<Budget> {
         Arc::new(Budget {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-            deadline: limit.map(|l| Instant::now() + l + GRACE),
+            deadline: limit
+                .and_then(|l| l.checked_add(GRACE))
+                .and_then(|t| Instant::now().checked_add(t)),
             stopped: AtomicBool::new(false),
             backends: Mutex::new(Vec::new()),
             pool,
@@ -208,10 +210,15 @@ pub(crate) async fn arm_postgres(
 ) -> Result<(), sqlx::Error> {
     let budget = current();
     let timeout = statement_timeout_ms(budget.as_deref(), configured_ms);
+    // The backend is named for the request it works for: ending backends checks that name on the
+    // server, so a backend re-armed for another request meanwhile, or a process id the server has
+    // since given to another session, is never ended.
     let (pid,): (i32,) = sqlx::query_as(
-        "SELECT pg_backend_pid() AS pid FROM (SELECT set_config('statement_timeout', $1, false)) AS s",
+        "SELECT pg_backend_pid() AS pid FROM (SELECT set_config('statement_timeout', $1, false), \
+         set_config('application_name', $2, false)) AS s",
     )
     .bind(timeout.to_string())
+    .bind(backend_name(budget.as_deref().map(|b| b.id)))
     .fetch_one(&mut *conn)
     .await?;
     let _arming = PG_CANCELLING.lock().await;
@@ -227,6 +234,14 @@ pub(crate) async fn arm_postgres(
         }
     }
     Ok(())
+}
+
+/// The `application_name` of a backend armed for request `id` (or for no request).
+fn backend_name(id: Option<u64>) -> String {
+    match id {
+        Some(id) => format!("firearms-hub request {id}"),
+        None => "firearms-hub".to_owned(),
+    }
 }
 
 /// Ends the backends last checked out for request `id`.
@@ -257,8 +272,12 @@ async fn cancel_backends(pool: sqlx::PgPool, id: u64, backends: Vec<i32>) {
     // Never the connection sending this, which may have worked for the request too. A connection
     // the request had already given back is ended too; the pool replaces it.
     let end = || {
-        sqlx::query("SELECT pg_terminate_backend(pid) FROM unnest($1::int4[]) AS ended(pid) WHERE pid <> pg_backend_pid()")
-            .bind(still_ours.clone())
+        sqlx::query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE pid = ANY($1::int4[]) AND application_name = $2 AND pid <> pg_backend_pid()",
+        )
+        .bind(still_ours.clone())
+        .bind(backend_name(Some(id)))
     };
     if let Some(conn) = pooled.as_mut()
         && end().execute(&mut **conn).await.is_ok()

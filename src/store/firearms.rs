@@ -137,6 +137,27 @@ pub(crate) fn visible(access: &Access) -> Result<Condition> {
     }
 }
 
+/// The agencies whose firearm records a firearm read could reach: the caller's own, those holding
+/// the traces and seizures it may read, and every holder when it may follow links.
+fn reachable_owners(access: &Access) -> Vec<entity::Agency> {
+    if access.rule(KIND).rows == Rows::All || access.rule(EntityKind::FirearmLink).rows == Rows::All
+    {
+        return KIND.possible_owners().to_vec();
+    }
+    let mut owners: Vec<entity::Agency> = access.agency().into_iter().collect();
+    for holder in [EntityKind::Trace, EntityKind::Seizure] {
+        let reads =
+            access.rule(holder).rows != Rows::None || access.grants_for(holder).next().is_some();
+        if reads {
+            owners.extend(super::scope::reachable_owners(access, holder));
+        }
+    }
+    owners.sort();
+    owners.dedup();
+    owners.retain(|o| KIND.possible_owners().contains(o));
+    owners
+}
+
 /// The `firearm` table joined to a grouped query on `firearm_id`.
 pub(crate) fn join_to(select: &mut SelectStatement, firearm_id: SimpleExpr) {
     select.inner_join(
@@ -190,7 +211,7 @@ impl Owned for firearm::Entity {
     /// or not any row comes back.
     fn visible(access: &Access) -> Result<Condition> {
         let rows = visible(access)?;
-        access.touched(KIND, KIND.possible_owners().iter().copied(), 0);
+        access.touched(KIND, reachable_owners(access), 0);
         Ok(rows)
     }
 }

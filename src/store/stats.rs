@@ -308,11 +308,6 @@ where
     };
     let query = E::grouped(cond.clone(), group_by);
     let groups = query.groups(db).await?;
-    access.touched(
-        E::KIND,
-        E::KIND.possible_owners().iter().copied(),
-        groups.len(),
-    );
     let medians = match E::median() {
         Some(metric) => query.medians(db, metric).await?,
         None => HashMap::new(),
@@ -326,7 +321,7 @@ where
         }
         _ => None,
     };
-    Ok(answer(
+    let answer = answer(
         access,
         mode,
         groups,
@@ -334,7 +329,15 @@ where
         &medians,
         query.sums.len(),
         &E::sum_floors(),
-    ))
+    );
+    // The audit records the buckets published, never the true number of groups: a protected
+    // answer's left-out cells must stay indistinguishable from empty ones, in the trail too.
+    access.touched(
+        E::KIND,
+        E::KIND.possible_owners().iter().copied(),
+        answer.buckets.len(),
+    );
+    Ok(answer)
 }
 
 /// For aggregate-only callers: every filtered dimension must be grouped by, and only dimensions

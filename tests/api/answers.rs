@@ -135,7 +135,10 @@ async fn owners_see_reads_of_their_data_that_returned_nothing() {
     app.as_role(Role::Atf)
         .run("query AtfFindsNoSeizure { seizures(filter: { usState: [\"ME\"] }) { totalCount } }")
         .await;
-    // Firearms, recorded by ATF, CBP and ICE, read by CBP with a serial nobody recorded.
+    // Firearms read with a serial nobody recorded: ICE reaches every holder's records (through
+    // traces and links), CBP only those of seizures (CBP's and ICE's).
+    ice.run("query IceFindsNoFirearm { firearms(filter: { serialNumber: \"NOBODY-1\" }) { totalCount } }")
+        .await;
     app.as_role(Role::Cbp)
         .run("query CbpFindsNoFirearm { firearms(filter: { serialNumber: \"NOBODY-1\" }) { totalCount } }")
         .await;
@@ -156,8 +159,17 @@ async fn owners_see_reads_of_their_data_that_returned_nothing() {
         );
     }
     assert!(
-        atf.contains(&"CbpFindsNoFirearm".to_owned()),
-        "ATF holds firearm records: {atf:?}"
+        atf.contains(&"IceFindsNoFirearm".to_owned()),
+        "ATF holds firearm records ICE can reach: {atf:?}"
+    );
+    assert!(
+        !atf.contains(&"CbpFindsNoFirearm".to_owned()),
+        "CBP cannot reach ATF's firearm records, so its reads are not ATF's business: {atf:?}"
+    );
+    let ice_seen = operations_seen(&ice).await;
+    assert!(
+        ice_seen.contains(&"CbpFindsNoFirearm".to_owned()),
+        "ICE holds firearm records of seizures CBP reads: {ice_seen:?}"
     );
     let cbp = operations_seen(&app.as_role(Role::Cbp)).await;
     assert!(cbp.contains(&"AtfFindsNoSeizure".to_owned()), "{cbp:?}");

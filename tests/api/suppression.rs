@@ -274,8 +274,9 @@ async fn single_records_never_show_and_sums_of_listed_cells_are_protected() {
 #[tokio::test]
 async fn medians_are_withheld_over_few_values_and_rounded_otherwise() {
     let app = spawn_app().await;
-    // MX-COL: six traces, one with a time-to-crime. MX-DUR: twelve, all with one.
-    for (state, traces, with_purchaser) in [("MX-COL", 6, 1), ("MX-DUR", 12, 12)] {
+    // MX-COL: six traces, one with a time-to-crime. MX-DUR: twenty, all with one (published at
+    // least 15, above the 10 a median needs).
+    for (state, traces, with_purchaser) in [("MX-COL", 6, 1), ("MX-DUR", 20, 20)] {
         for n in 0..traces {
             let serial = format!("MED-{state}-{n}");
             let firearm =
@@ -311,7 +312,7 @@ async fn medians_are_withheld_over_few_values_and_rounded_otherwise() {
     );
     let rounded = median(&state, "MX-DUR")
         .as_i64()
-        .expect("twelve values: shown");
+        .expect("twenty values: shown");
     assert_eq!(rounded % 10, 0, "rounded to 10 days: {state}");
     assert!((rounded - exact).abs() <= 5, "{rounded} vs {exact}");
 }
@@ -629,6 +630,9 @@ async fn the_migration_gives_existing_records_random_keys_and_rolls_back() {
     };
     assert_eq!(app.db.scalar(has_key).await, 0, "the column is gone");
     Migrator::up(db, None).await.expect("migrates again");
+    // Natural keys are unique per agency again after the down and up: ICE may use CBP's case
+    // number.
+    fixtures::seizure(db, "C-1", Agency::Ice, date(2021, 5, 2), &[]).await;
     // A record stored after the later migrations (which rebuild tables on SQLite) still gets a key.
     let firearm = fixtures::firearm(db, "Colt", FirearmType::Rifle, "K-NEW-1", Agency::Atf).await;
     let traced = fixtures::trace(
@@ -665,4 +669,46 @@ async fn the_migration_gives_existing_records_random_keys_and_rolls_back() {
             "{table}: {distinct} keys of {rows}"
         );
     }
+}
+
+#[tokio::test]
+async fn the_audit_trail_counts_the_buckets_published_not_the_true_groups() {
+    let app = spawn_app().await;
+    // Twelve single-trace states: most are perturbed to 0 and left out of the answer.
+    for n in 0..12u32 {
+        let serial = format!("ONE-{n}");
+        let firearm =
+            fixtures::firearm(&app.db.db, "Colt", FirearmType::Rifle, &serial, Agency::Atf).await;
+        let state = format!("MX-Q{n:02}");
+        fixtures::trace(
+            &app.db.db,
+            &serial,
+            firearm,
+            &state,
+            date(2019, 1, 1 + n),
+            SourceClass::UsManufactured,
+            None,
+        )
+        .await;
+    }
+    let oversight = app.as_role(Role::Oversight);
+    let answer = oversight
+        .query_ok("query SingleTraceStates { traceStats(groupBy: [RECOVERY_STATE]) { buckets { count } } }")
+        .await;
+    let published = buckets(&answer, "traceStats").len();
+    let trail = oversight
+        .query_ok("{ auditEvents(first: 100) { nodes { operation rowsReturned } } }")
+        .await;
+    let recorded: Vec<i64> = trail["data"]["auditEvents"]["nodes"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|n| n["operation"] == "SingleTraceStates")
+        .filter_map(|n| n["rowsReturned"].as_i64())
+        .collect();
+    assert_eq!(
+        recorded,
+        vec![published as i64],
+        "the trail tells no more than the answer: {answer} {trail}"
+    );
 }
