@@ -198,14 +198,16 @@ async fn a_page_of_traces_with_their_firearms_costs_a_constant_number_of_stateme
         costs.push(statements.load(Ordering::SeqCst));
     }
     // Per-row loading would cost three statements per trace (over 150 for 50). DataLoader batches
-    // per level; a slow machine can split a level into two batches, never into one per row.
-    // Besides the page and its batches, each request appends its audit event (a few statements).
+    // per level; a slow machine can split a level into two batches, never into one per row. The
+    // firearm edges read links too, and only a page whose firearms have links reads the linked
+    // records (about six statements, once per batch, not per row). Besides the page and its
+    // batches, each request appends its audit event (a few statements).
     assert!(
-        costs[1] <= costs[0] + 6,
+        costs[1] <= costs[0] + 14,
         "statements for 5 and for 50 traces: {costs:?}"
     );
     assert!(
-        costs[1] <= 18,
+        costs[1] <= 32,
         "a page of 50 with three nested levels costs {} statements",
         costs[1]
     );
