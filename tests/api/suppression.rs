@@ -75,6 +75,22 @@ fn true_count(state: &str, class: &str) -> i64 {
 
 const BY_STATE_AND_CLASS: &str = "{ traceStats(groupBy: [RECOVERY_STATE, SOURCE_CLASS]) { total suppressed buckets { key { recoveryState sourceClass } count suppressed } } }";
 
+/// The tables whose records carry a record key.
+const KEYED_TABLES: [&str; 4] = ["trace", "seizure", "training_event", "funding_award"];
+
+/// A table's records, those with a key in range, and its distinct keys.
+async fn record_keys(app: &TestApp, table: &str) -> (i64, i64, i64) {
+    let count = |sql: String| async move { app.db.scalar(&sql).await };
+    (
+        count(format!("SELECT COUNT(*) FROM {table}")).await,
+        count(format!(
+            "SELECT COUNT(*) FROM {table} WHERE record_key >= 0 AND record_key < 4294967296"
+        ))
+        .await,
+        count(format!("SELECT COUNT(DISTINCT record_key) FROM {table}")).await,
+    )
+}
+
 #[tokio::test]
 async fn aggregate_only_roles_get_protected_counts_and_exact_roles_exact_ones() {
     let app = app().await;
@@ -424,21 +440,8 @@ async fn every_insert_path_gives_records_a_random_key_that_is_never_shown() {
         imported["data"]["importTraces"]["accepted"], 2,
         "{imported}"
     );
-    for table in ["trace", "seizure", "training_event", "funding_award"] {
-        let rows = app
-            .db
-            .scalar(&format!("SELECT COUNT(*) FROM {table}"))
-            .await;
-        let keyed = app
-            .db
-            .scalar(&format!(
-                "SELECT COUNT(*) FROM {table} WHERE record_key >= 0 AND record_key < 4294967296"
-            ))
-            .await;
-        let distinct = app
-            .db
-            .scalar(&format!("SELECT COUNT(DISTINCT record_key) FROM {table}"))
-            .await;
+    for table in KEYED_TABLES {
+        let (rows, keyed, distinct) = record_keys(&app, table).await;
         assert!(rows >= 2, "{table}");
         assert_eq!(keyed, rows, "{table}: every record has a key in range");
         assert_eq!(distinct, rows, "{table}: keys are drawn at random");
@@ -467,21 +470,8 @@ async fn demo_data_records_get_random_keys() {
     )
     .await
     .expect("demo data generated");
-    for table in ["trace", "seizure", "training_event", "funding_award"] {
-        let rows = app
-            .db
-            .scalar(&format!("SELECT COUNT(*) FROM {table}"))
-            .await;
-        let keyed = app
-            .db
-            .scalar(&format!(
-                "SELECT COUNT(*) FROM {table} WHERE record_key >= 0 AND record_key < 4294967296"
-            ))
-            .await;
-        let distinct = app
-            .db
-            .scalar(&format!("SELECT COUNT(DISTINCT record_key) FROM {table}"))
-            .await;
+    for table in KEYED_TABLES {
+        let (rows, keyed, distinct) = record_keys(&app, table).await;
         assert!(
             rows > 0 && keyed == rows,
             "{table}: {keyed} of {rows} keyed"
@@ -652,21 +642,11 @@ async fn the_migration_gives_existing_records_random_keys_and_rolls_back() {
             >= 0,
         "a trace stored after migrating again has a key"
     );
-    for table in ["trace", "seizure", "training_event", "funding_award"] {
-        let rows = app
-            .db
-            .scalar(&format!("SELECT COUNT(*) FROM {table}"))
-            .await;
-        let distinct = app
-            .db
-            .scalar(&format!(
-                "SELECT COUNT(DISTINCT record_key) FROM {table} \
-                 WHERE record_key >= 0 AND record_key < 4294967296"
-            ))
-            .await;
+    for table in KEYED_TABLES {
+        let (rows, keyed, distinct) = record_keys(&app, table).await;
         assert!(
-            rows >= 2 && distinct == rows,
-            "{table}: {distinct} keys of {rows}"
+            rows >= 2 && keyed == rows && distinct == rows,
+            "{table}: {keyed} keyed, {distinct} distinct keys of {rows}"
         );
     }
 }
