@@ -17,6 +17,7 @@ mod m20261128_000010_create_access_grant;
 mod m20261201_000011_seizure_disposition;
 mod m20261202_000012_record_keys;
 mod m20261202_000013_firearm_records_per_agency;
+mod m20261203_000014_data_generations;
 
 pub struct Migrator;
 
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000011_seizure_disposition::Migration),
             Box::new(m20261202_000012_record_keys::Migration),
             Box::new(m20261202_000013_firearm_records_per_agency::Migration),
+            Box::new(m20261203_000014_data_generations::Migration),
         ]
     }
 }

@@ -302,7 +302,15 @@ async fn complete(
 ) -> Result<ImportOutcome, ImportError> {
     if options.dry_run {
         txn.rollback().await?;
-    } else if let Some(event) = &options.audit {
+        return Ok(ImportOutcome {
+            inserted: counts.inserted,
+            updated: counts.updated,
+            unchanged: counts.unchanged,
+            dry_run: true,
+        });
+    }
+    crate::store::generation::bump(&txn, crate::store::generation::Scope::Records).await?;
+    if let Some(event) = &options.audit {
         let mut event = event.clone();
         event.rows_returned = (counts.inserted + counts.updated + counts.unchanged) as i64;
         crate::audit::commit_with(txn, event).await?;

@@ -108,6 +108,13 @@ where
     Ok(())
 }
 
+/// Bumps the records' generation in a demo load's transaction.
+async fn changed(txn: &sea_orm::DatabaseTransaction) -> anyhow::Result<()> {
+    super::generation::bump(txn, super::generation::Scope::Records)
+        .await
+        .context("cannot bump the records' generation")
+}
+
 /// Inserts traced firearms and their traces in one transaction.
 pub(crate) async fn insert_traces(
     db: &DatabaseConnection,
@@ -117,6 +124,7 @@ pub(crate) async fn insert_traces(
     let txn = db.begin().await.context("cannot start a transaction")?;
     insert_models::<firearm::Entity, _>(&txn, firearms, None).await?;
     insert_models::<trace::Entity, _>(&txn, traces, None).await?;
+    changed(&txn).await?;
     txn.commit().await.context("cannot commit the traces")
 }
 
@@ -131,6 +139,7 @@ pub(crate) async fn insert_seizures(
     insert_models::<firearm::Entity, _>(&txn, firearms, None).await?;
     insert_models::<seizure::Entity, _>(&txn, seizures, None).await?;
     insert_models::<seizure_firearm::Entity, _>(&txn, links, None).await?;
+    changed(&txn).await?;
     txn.commit().await.context("cannot commit the seizures")
 }
 
@@ -158,6 +167,7 @@ pub(crate) async fn insert_programs(
             .await
             .with_context(|| format!("cannot set the eTrace access of {code}"))?;
     }
+    changed(&txn).await?;
     txn.commit().await.context("cannot commit the programs")
 }
 
@@ -209,6 +219,7 @@ pub(crate) async fn link_firearms(db: &DatabaseConnection) -> anyhow::Result<u64
     let linked = super::links::link_all(&txn)
         .await
         .context("cannot link the firearm records")?;
+    changed(&txn).await?;
     txn.commit().await?;
     Ok(linked)
 }

@@ -193,6 +193,7 @@ pub(crate) async fn create(
     event.entities = vec!["accessGrant".into(), kind.as_str().into()];
     event.data_owners = kind.possible_owners().to_vec();
     event.rows_returned = 1;
+    super::generation::bump(&txn, super::generation::Scope::Grants).await?;
     crate::audit::commit_with(txn, event).await?;
     Ok(stored)
 }
@@ -222,6 +223,7 @@ pub(crate) async fn revoke(
         .map(|k| k.possible_owners().to_vec())
         .unwrap_or_default();
     event.rows_returned = 1;
+    super::generation::bump(&txn, super::generation::Scope::Grants).await?;
     crate::audit::commit_with(txn, event).await?;
     Ok(revoked)
 }

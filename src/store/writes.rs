@@ -233,5 +233,6 @@ pub(crate) async fn delete_award(
 /// Records the write's audit event in its transaction, then commits both.
 async fn commit_audited(txn: sea_orm::DatabaseTransaction, mut event: NewEvent) -> Result<()> {
     event.rows_returned = 1;
+    super::generation::bump(&txn, super::generation::Scope::Records).await?;
     Ok(crate::audit::commit_with(txn, event).await?)
 }
