@@ -14,7 +14,9 @@ pub(crate) const DEFAULT_DATABASE_URL: &str = "sqlite://firearms-hub.db?mode=rwc
 
 /// The sections of the settings; `HUB_DATABASE_URL` sets `database.url`, `HUB_SERVER_BIND` sets
 /// `server.bind`, and so on.
-const SECTIONS: [&str; 6] = ["database", "server", "auth", "log", "policy", "limits"];
+const SECTIONS: [&str; 7] = [
+    "database", "server", "auth", "log", "policy", "limits", "cache",
+];
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -25,6 +27,24 @@ pub struct Settings {
     pub log: LogSettings,
     pub policy: PolicySettings,
     pub limits: LimitsSettings,
+    pub cache: CacheSettings,
+}
+
+/// What each process keeps in memory between requests.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CacheSettings {
+    /// Bytes of canonical stats tables kept (least recently used dropped first); 0 computes every
+    /// stats answer in SQL.
+    pub stats_bytes: usize,
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        Self {
+            stats_bytes: 48 * 1024 * 1024,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]

@@ -91,6 +91,11 @@ struct RequestLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CacheLabels {
+    outcome: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PoolLabels {
     state: &'static str,
 }
@@ -102,6 +107,8 @@ struct Metrics {
     connections: Family<PoolLabels, Gauge>,
     connections_max: Gauge,
     audit_write_failures: Counter,
+    stats_cache: Family<CacheLabels, Counter>,
+    stats_cache_bytes: Gauge,
     operations: Mutex<HashSet<String>>,
 }
 
@@ -138,8 +145,22 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "Audit records that could not be written",
         audit_write_failures.clone(),
     );
+    let stats_cache = Family::<CacheLabels, Counter>::default();
+    registry.register(
+        "hub_stats_cache_lookups",
+        "Canonical stats tables looked up, by outcome (hit: cached for the current generation; miss: computed)",
+        stats_cache.clone(),
+    );
+    let stats_cache_bytes = Gauge::default();
+    registry.register(
+        "hub_stats_cache_bytes",
+        "Bytes the cached canonical stats tables take, about",
+        stats_cache_bytes.clone(),
+    );
     Metrics {
         registry,
+        stats_cache,
+        stats_cache_bytes,
         requests,
         duration,
         connections,
@@ -156,6 +177,23 @@ pub(crate) fn audit_write_failures() -> u64 {
 }
 
 /// Counts one audit event that could not be written (`audit` calls it for each failed append).
+/// Counts a lookup of a canonical stats table: a hit, or a miss that computes it.
+pub(crate) fn stats_cache_lookup(hit: bool) {
+    METRICS
+        .stats_cache
+        .get_or_create(&CacheLabels {
+            outcome: if hit { "hit" } else { "miss" },
+        })
+        .inc();
+}
+
+/// Sets the bytes the cached canonical stats tables take.
+pub(crate) fn stats_cache_bytes(bytes: usize) {
+    METRICS
+        .stats_cache_bytes
+        .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+}
+
 pub(crate) fn audit_write_failed() {
     METRICS.audit_write_failures.inc();
 }

@@ -52,6 +52,20 @@ impl Limits {
 /// Validation is strict and suggests no field names ("did you mean"), so an unauthorised reader of
 /// error messages learns nothing about the schema beyond the contract.
 pub(crate) fn build_schema(limits: Limits) -> HubSchema {
+    builder(limits).finish()
+}
+
+/// The schema a server runs: its stats answers come from the process's canonical tables.
+pub(crate) fn serving_schema(
+    limits: Limits,
+    stats: std::sync::Arc<crate::store::canonical::StatsCache>,
+) -> HubSchema {
+    builder(limits).data(stats).finish()
+}
+
+fn builder(
+    limits: Limits,
+) -> async_graphql::SchemaBuilder<query::Query, mutation::Mutation, EmptySubscription> {
     Schema::build(
         query::Query::default(),
         mutation::Mutation::default(),
@@ -64,7 +78,6 @@ pub(crate) fn build_schema(limits: Limits) -> HubSchema {
     .disable_suggestions()
     .extension(completion::Completion)
     .extension(withheld::WithheldFields)
-    .finish()
 }
 
 /// The schema in SDL, as `firearms-hub schema` prints it.

@@ -371,7 +371,14 @@ where
     E::Filter: async_graphql::InputType,
 {
     let r = request(ctx)?;
-    store::stats::stats::<E, _>(&r.db, &r.access, filter.as_ref(), group_by)
-        .await
-        .gql()
+    let cache = ctx.data_opt::<std::sync::Arc<store::canonical::StatsCache>>();
+    store::stats::stats::<E, _>(
+        &r.db,
+        &r.access,
+        filter.as_ref(),
+        group_by,
+        cache.map(|c| &**c),
+    )
+    .await
+    .gql()
 }

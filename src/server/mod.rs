@@ -33,9 +33,10 @@ use tokio::sync::watch;
 
 use crate::auth::Verifier;
 use crate::config::{LimitsSettings, Settings};
-use crate::graphql::{HubSchema, Limits, build_schema};
+use crate::graphql::{HubSchema, Limits, serving_schema};
 use crate::policy::Policy;
 use crate::store;
+use crate::store::canonical::StatsCache;
 use crate::telemetry::{self, Outcome};
 use rate::RateLimiter;
 
@@ -106,7 +107,10 @@ impl Application {
         let limits = Arc::new(settings.limits.clone());
         let shutdown = Shutdown::new();
         let state = AppState {
-            schema: build_schema(Limits::from_settings(&limits)),
+            schema: serving_schema(
+                Limits::from_settings(&limits),
+                Arc::new(StatsCache::new(settings.cache.stats_bytes)),
+            ),
             db,
             verifier,
             policy,

@@ -8,7 +8,7 @@ use super::door::{Described, Field, OrderKey, Owned};
 use super::filters::{FundingDimension, FundingFilter, FundingOrderField};
 use super::page::{KeyKind, KeyValue};
 use super::scope::{int_range, one_of};
-use super::stats::{DimKind, Grouped};
+use super::stats::{DimKind, Grouped, Pred};
 use crate::error::Result;
 use crate::policy::EntityKind;
 
@@ -84,6 +84,34 @@ impl Grouped for award::Entity {
             FundingDimension::Program => (A::Program, DimKind::Text),
         };
         (Expr::col((award::Entity, column)), kind)
+    }
+
+    fn cell_criteria(f: &FundingFilter) -> Option<Vec<Pred<FundingDimension>>> {
+        use FundingDimension as D;
+        // Every field named, so that a new one is never ignored here.
+        let FundingFilter {
+            fiscal_year,
+            category,
+            implementing_agency,
+            program,
+            and: _,
+            or: _,
+            not: _,
+        } = f;
+        let mut parts = Vec::new();
+        if let Some(range) = fiscal_year {
+            parts.push(Pred::range(D::FiscalYear, range));
+        }
+        if let Some(v) = category {
+            parts.push(Pred::one_of(D::Category, v)?);
+        }
+        if let Some(v) = implementing_agency {
+            parts.push(Pred::one_of(D::ImplementingAgency, v)?);
+        }
+        if let Some(v) = program {
+            parts.push(Pred::one_of(D::Program, v)?);
+        }
+        Some(parts)
     }
 
     fn sums() -> Vec<SimpleExpr> {

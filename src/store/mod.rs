@@ -5,6 +5,7 @@
 
 pub(crate) mod audit;
 pub mod budget;
+pub(crate) mod canonical;
 pub(crate) mod demo;
 pub(crate) mod door;
 pub(crate) mod filters;

@@ -10,7 +10,7 @@ use super::door::{self, Described, Field, OrderKey, Owned};
 use super::filters::{SeizureDimension, SeizureFilter, SeizureOrderField};
 use super::page::{KeyKind, KeyValue};
 use super::scope::{date_range, int_range, one_of};
-use super::stats::{DimKind, Grouped};
+use super::stats::{DimKind, Grouped, Pred};
 use crate::error::Result;
 use crate::policy::{Access, EntityKind};
 
@@ -94,6 +94,46 @@ impl Grouped for seizure::Entity {
             SeizureDimension::Operation => (S::Operation, DimKind::Text),
         };
         (Expr::col((seizure::Entity, column)), kind)
+    }
+
+    fn cell_criteria(f: &SeizureFilter) -> Option<Vec<Pred<SeizureDimension>>> {
+        use SeizureDimension as D;
+        // Every field named, so that a new one is never ignored here.
+        let SeizureFilter {
+            seized_between,
+            fiscal_year,
+            seizing_agency,
+            us_state,
+            port_of_entry,
+            direction,
+            operation,
+            and: _,
+            or: _,
+            not: _,
+        } = f;
+        if seized_between.is_some() {
+            return None;
+        }
+        let mut parts = Vec::new();
+        if let Some(range) = fiscal_year {
+            parts.push(Pred::range(D::FiscalYear, range));
+        }
+        if let Some(v) = seizing_agency {
+            parts.push(Pred::one_of(D::SeizingAgency, v)?);
+        }
+        if let Some(v) = us_state {
+            parts.push(Pred::one_of(D::UsState, v)?);
+        }
+        if let Some(v) = port_of_entry {
+            parts.push(Pred::one_of(D::PortOfEntry, v)?);
+        }
+        if let Some(v) = direction {
+            parts.push(Pred::one_of(D::Direction, v)?);
+        }
+        if let Some(v) = operation {
+            parts.push(Pred::one_of(D::Operation, v)?);
+        }
+        Some(parts)
     }
 
     fn sums() -> Vec<SimpleExpr> {

@@ -1,4 +1,5 @@
-//! Grouped counts, sums and medians computed in the database: `groupBy` becomes SQL `GROUP BY`,
+//! Grouped counts, sums and medians: from a canonical table of cells cached per data generation
+//! (`canonical.rs`) when the filter is on dimensions, else in SQL (`groupBy` becomes `GROUP BY`);
 //! never rows pulled into memory.
 
 use std::collections::HashMap;
@@ -8,7 +9,11 @@ use sea_orm::sea_query::{
 };
 use sea_orm::{Condition, ConnectionTrait, QueryResult, Statement};
 
+pub(crate) use super::canonical::Pred;
+use super::canonical::{StatsCache, Table, TableKey};
 use super::door::Owned;
+use super::filters::Nested;
+use super::generation;
 use crate::domain::names::camel_case;
 use crate::error::Result;
 pub(crate) use crate::policy::suppression::Cell;
@@ -46,7 +51,7 @@ impl GroupedQuery {
         }
     }
 
-    fn dim_alias(i: usize) -> Alias {
+    pub(crate) fn dim_alias(i: usize) -> Alias {
         Alias::new(format!("d{i}"))
     }
 
@@ -54,7 +59,7 @@ impl GroupedQuery {
         Func::cast_as(expr, Alias::new("BIGINT")).into()
     }
 
-    fn with_dims(&self) -> SelectStatement {
+    pub(crate) fn with_dims(&self) -> SelectStatement {
         let mut select = self.select.clone();
         for (i, (expr, kind)) in self.dims.iter().enumerate() {
             let expr = match kind {
@@ -83,10 +88,8 @@ impl GroupedQuery {
         Ok(keys)
     }
 
-    /// Counts, sums and the sum of the records' keys per group, ordered by the group keys. Without
-    /// dimensions: one group of every matching row (count 0 when there is none).
-    pub(crate) async fn groups<C: ConnectionTrait>(&self, db: &C) -> Result<Vec<Group>> {
-        let mut select = self.with_dims();
+    /// Adds the count, the sum of the records' keys and the sums to a grouped select.
+    pub(crate) fn aggregates(&self, select: &mut SelectStatement) {
         select.expr_as(Expr::cust("COUNT(*)"), Alias::new("n"));
         if let Some(key) = &self.record_key {
             select.expr_as(
@@ -100,34 +103,42 @@ impl GroupedQuery {
                 Alias::new(format!("s{i}")),
             );
         }
+    }
+
+    /// One group as a row of [`GroupedQuery::aggregates`] reads.
+    pub(crate) fn read_group(&self, row: &QueryResult) -> Result<Group> {
+        let keys = self.read_keys(row)?;
+        let count: i64 = row.try_get("", "n")?;
+        let mut sums = Vec::with_capacity(self.sums.len());
+        for i in 0..self.sums.len() {
+            sums.push(
+                row.try_get::<Option<i64>>("", &format!("s{i}"))?
+                    .unwrap_or(0),
+            );
+        }
+        let key_sum = match self.record_key {
+            Some(_) => row.try_get::<Option<i64>>("", "k")?.unwrap_or(0),
+            None => 0,
+        };
+        Ok(Group {
+            keys,
+            count,
+            sums,
+            key_sum,
+        })
+    }
+
+    /// Counts, sums and the sum of the records' keys per group, ordered by the group keys. Without
+    /// dimensions: one group of every matching row (count 0 when there is none).
+    pub(crate) async fn groups<C: ConnectionTrait>(&self, db: &C) -> Result<Vec<Group>> {
+        let mut select = self.with_dims();
+        self.aggregates(&mut select);
         for i in 0..self.dims.len() {
             select.group_by_col(Self::dim_alias(i));
             select.order_by(Self::dim_alias(i), sea_orm::Order::Asc);
         }
         let rows = db.query_all(&select).await?;
-        let mut groups = Vec::with_capacity(rows.len());
-        for row in rows {
-            let keys = self.read_keys(&row)?;
-            let count: i64 = row.try_get("", "n")?;
-            let mut sums = Vec::with_capacity(self.sums.len());
-            for i in 0..self.sums.len() {
-                sums.push(
-                    row.try_get::<Option<i64>>("", &format!("s{i}"))?
-                        .unwrap_or(0),
-                );
-            }
-            let key_sum = match self.record_key {
-                Some(_) => row.try_get::<Option<i64>>("", "k")?.unwrap_or(0),
-                None => 0,
-            };
-            groups.push(Group {
-                keys,
-                count,
-                sums,
-                key_sum,
-            });
-        }
-        Ok(groups)
+        rows.iter().map(|row| self.read_group(row)).collect()
     }
 
     /// The true median of `value` per group over rows where it is not null (the mean of the two
@@ -246,7 +257,7 @@ pub(crate) trait Grouped: Owned
 where
     Self::Filter: async_graphql::InputType,
 {
-    type Dimension: async_graphql::resolver_utils::EnumType;
+    type Dimension: async_graphql::resolver_utils::EnumType + Copy + PartialEq;
 
     /// A dimension's SQL expression and the type of its values.
     fn dimension(dim: Self::Dimension) -> (SimpleExpr, DimKind);
@@ -270,6 +281,13 @@ where
         None
     }
 
+    /// The filter's own fields (not its `and`, `or` and `not`) as conditions on dimension values,
+    /// exactly as `criteria` constrains rows; `None` when it sets a field that is not a dimension,
+    /// which only SQL can answer.
+    fn cell_criteria(_filter: &Self::Filter) -> Option<Vec<Pred<Self::Dimension>>> {
+        None
+    }
+
     /// The grouped query over the rows matching `cond`.
     fn grouped(cond: Condition, group_by: &[Self::Dimension]) -> GroupedQuery {
         let mut query = GroupedQuery::new(Self::default(), cond);
@@ -281,14 +299,16 @@ where
     }
 }
 
-/// Counts, sums and medians grouped by the given dimensions, computed in the database over every
-/// row matching the filter, answered as the caller's policy allows: exact, protected by the
-/// cell key method, or FORBIDDEN.
+/// Counts, sums and medians grouped by the given dimensions over every row matching the filter,
+/// answered as the caller's policy allows: exact, protected by the cell key method, or FORBIDDEN.
+/// With a cache, a filter on dimensions only is answered from the canonical table of the grouped
+/// and filtered dimensions (the same numbers); any other filter is answered in SQL.
 pub(crate) async fn stats<E, C>(
     db: &C,
     access: &Access,
     filter: Option<&E::Filter>,
     group_by: &[E::Dimension],
+    cache: Option<&StatsCache>,
 ) -> Result<Answer>
 where
     E: Grouped,
@@ -306,6 +326,54 @@ where
         Some(filter) => E::condition(filter)?,
         None => Condition::all(),
     };
+    let cells = match filter {
+        Some(filter) => predicate::<E>(filter).map(Some),
+        None => Some(None),
+    };
+    let (groups, medians, total) = match (cache.filter(|c| c.enabled()), cells) {
+        (Some(cache), Some(cells)) => {
+            let (groups, medians, total) =
+                from_table::<E, C>(db, cache, cells.as_ref(), group_by).await?;
+            (groups, medians, Some(total))
+        }
+        _ => in_sql::<E, C>(db, cond, group_by, mode).await?,
+    };
+    let total = match mode {
+        Aggregates::Suppressed => total,
+        _ => None,
+    };
+    let answer = answer(
+        access,
+        mode,
+        groups,
+        total.as_ref(),
+        &medians,
+        E::sums().len(),
+        &E::sum_floors(),
+    );
+    // The audit records the buckets published, never the true number of groups: a protected
+    // answer's left-out cells must stay indistinguishable from empty ones, in the trail too.
+    access.touched(
+        E::KIND,
+        E::KIND.possible_owners().iter().copied(),
+        answer.buckets.len(),
+    );
+    Ok(answer)
+}
+
+/// The groups, medians and (for a protected answer) total in SQL: a `GROUP BY` pass, a median
+/// pass and, for a protected answer, an ungrouped pass for the total.
+async fn in_sql<E, C>(
+    db: &C,
+    cond: Condition,
+    group_by: &[E::Dimension],
+    mode: Aggregates,
+) -> Result<(Vec<Group>, HashMap<Vec<Cell>, Median>, Option<Group>)>
+where
+    E: Grouped,
+    E::Filter: async_graphql::InputType,
+    C: ConnectionTrait,
+{
     let query = E::grouped(cond.clone(), group_by);
     let groups = query.groups(db).await?;
     let medians = match E::median() {
@@ -321,23 +389,91 @@ where
         }
         _ => None,
     };
-    let answer = answer(
-        access,
-        mode,
-        groups,
-        total.as_ref(),
-        &medians,
-        query.sums.len(),
-        &E::sum_floors(),
-    );
-    // The audit records the buckets published, never the true number of groups: a protected
-    // answer's left-out cells must stay indistinguishable from empty ones, in the trail too.
-    access.touched(
-        E::KIND,
-        E::KIND.possible_owners().iter().copied(),
-        answer.buckets.len(),
-    );
-    Ok(answer)
+    Ok((groups, medians, total))
+}
+
+/// The groups, medians and total from the canonical table of the grouped and filtered dimensions,
+/// as of the current `records` generation (read first, in one statement).
+async fn from_table<E, C>(
+    db: &C,
+    cache: &StatsCache,
+    cells: Option<&Pred<E::Dimension>>,
+    group_by: &[E::Dimension],
+) -> Result<(Vec<Group>, HashMap<Vec<Cell>, Median>, Group)>
+where
+    E: Grouped,
+    E::Filter: async_graphql::InputType,
+    C: ConnectionTrait,
+{
+    let mut wanted: Vec<E::Dimension> = group_by.to_vec();
+    if let Some(cells) = cells {
+        cells.dims(&mut wanted);
+    }
+    let mut dims: Vec<usize> = wanted.iter().map(|d| ordinal(*d)).collect();
+    dims.sort_unstable();
+    dims.dedup();
+    let column = |d: E::Dimension| {
+        let o = ordinal(d);
+        dims.iter().position(|x| *x == o).unwrap_or(0)
+    };
+    let generation = generation::current(db)
+        .await?
+        .of(generation::Scope::Records);
+    let key = TableKey {
+        kind: E::KIND,
+        dims: dims.clone(),
+    };
+    let table = cache
+        .table(generation, key, || async {
+            let dimensions: Vec<E::Dimension> = dims.iter().map(|o| dimension::<E>(*o)).collect();
+            let query = E::grouped(Condition::all(), &dimensions);
+            Table::compute(db, &query, E::median()).await
+        })
+        .await?;
+    let cells = cells.map(|c| c.map(&column));
+    let group_by: Vec<usize> = group_by.iter().map(|d| column(*d)).collect();
+    Ok(table.answer(cells.as_ref(), &group_by))
+}
+
+/// The position of a dimension in its enumeration.
+fn ordinal<D: async_graphql::resolver_utils::EnumType + PartialEq + Copy>(dim: D) -> usize {
+    D::items()
+        .iter()
+        .position(|item| item.value == dim)
+        .unwrap_or(0)
+}
+
+/// The dimension at a position of its entity's enumeration.
+fn dimension<E>(ordinal: usize) -> E::Dimension
+where
+    E: Grouped,
+    E::Filter: async_graphql::InputType,
+{
+    <E::Dimension as async_graphql::resolver_utils::EnumType>::items()[ordinal].value
+}
+
+/// The whole filter, `and`, `or` and `not` included, as a condition on dimension values combined
+/// as `combine` combines the SQL conditions; `None` when any part sets a field that is not a
+/// dimension.
+fn predicate<E>(filter: &E::Filter) -> Option<Pred<E::Dimension>>
+where
+    E: Grouped,
+    E::Filter: async_graphql::InputType,
+{
+    let mut parts = E::cell_criteria(filter)?;
+    let (and, or, not) = filter.nested();
+    for sub in and.unwrap_or_default() {
+        parts.push(predicate::<E>(sub)?);
+    }
+    if let Some(any) = or {
+        parts.push(Pred::Any(
+            any.iter().map(predicate::<E>).collect::<Option<Vec<_>>>()?,
+        ));
+    }
+    if let Some(not) = not {
+        parts.push(Pred::Not(Box::new(predicate::<E>(not)?)));
+    }
+    Some(Pred::All(parts))
 }
 
 /// For aggregate-only callers: every filtered dimension must be grouped by, and only dimensions

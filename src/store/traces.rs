@@ -9,7 +9,7 @@ use super::filters::{TraceDimension, TraceFilter, TraceOrderField};
 use super::firearms::{self, FirearmCriteria};
 use super::page::{KeyKind, KeyValue};
 use super::scope::{date_range, in_subquery, int_range, one_of, select_column};
-use super::stats::{DimKind, Grouped};
+use super::stats::{DimKind, Grouped, Pred};
 use crate::error::Result;
 use crate::policy::EntityKind;
 
@@ -134,6 +134,60 @@ impl Grouped for trace::Entity {
         {
             firearms::join_to(select, Expr::col((trace::Entity, trace::Column::FirearmId)));
         }
+    }
+
+    fn cell_criteria(f: &TraceFilter) -> Option<Vec<Pred<TraceDimension>>> {
+        use TraceDimension as D;
+        // Every field named, so that a new one is never ignored here.
+        let TraceFilter {
+            recovered_between,
+            year,
+            recovery_state,
+            source_class,
+            status,
+            purchase_state,
+            firearm_type,
+            caliber,
+            manufacturer,
+            serial_number,
+            and: _,
+            or: _,
+            not: _,
+        } = f;
+        if recovered_between.is_some() || serial_number.is_some() {
+            return None;
+        }
+        let mut parts = Vec::new();
+        if let Some(range) = year {
+            parts.push(Pred::range(D::Year, range));
+        }
+        if let Some(v) = recovery_state {
+            parts.push(Pred::one_of(D::RecoveryState, v)?);
+        }
+        if let Some(v) = source_class {
+            parts.push(Pred::one_of(D::SourceClass, v)?);
+        }
+        if let Some(v) = status {
+            parts.push(Pred::one_of(D::Status, v)?);
+        }
+        if let Some(v) = purchase_state {
+            parts.push(Pred::one_of(D::PurchaseState, v)?);
+        }
+        // The firearm's fields are a membership in the matching firearms: unknown is false.
+        let mut firearm = Vec::new();
+        if let Some(v) = manufacturer {
+            firearm.push(Pred::one_of(D::Manufacturer, v)?);
+        }
+        if let Some(v) = firearm_type {
+            firearm.push(Pred::one_of(D::FirearmType, v)?);
+        }
+        if let Some(v) = caliber {
+            firearm.push(Pred::one_of(D::Caliber, v)?);
+        }
+        if !firearm.is_empty() {
+            parts.push(Pred::IsTrue(Box::new(Pred::All(firearm))));
+        }
+        Some(parts)
     }
 
     fn median() -> Option<SimpleExpr> {

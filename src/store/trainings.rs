@@ -10,7 +10,7 @@ use super::door::{self, Described, Field, OrderKey, Owned};
 use super::filters::{TrainingDimension, TrainingFilter, TrainingOrderField};
 use super::page::{KeyKind, KeyValue};
 use super::scope::{date_range, int_range, one_of};
-use super::stats::{DimKind, Grouped};
+use super::stats::{DimKind, Grouped, Pred};
 use crate::error::Result;
 use crate::policy::{Access, EntityKind};
 
@@ -87,6 +87,38 @@ impl Grouped for training::Entity {
             TrainingDimension::MexicanState => (T::MexicanState, DimKind::Text),
         };
         (Expr::col((training::Entity, column)), kind)
+    }
+
+    fn cell_criteria(f: &TrainingFilter) -> Option<Vec<Pred<TrainingDimension>>> {
+        use TrainingDimension as D;
+        // Every field named, so that a new one is never ignored here.
+        let TrainingFilter {
+            held_between,
+            fiscal_year,
+            course,
+            provider,
+            mexican_state,
+            and: _,
+            or: _,
+            not: _,
+        } = f;
+        if held_between.is_some() {
+            return None;
+        }
+        let mut parts = Vec::new();
+        if let Some(range) = fiscal_year {
+            parts.push(Pred::range(D::FiscalYear, range));
+        }
+        if let Some(v) = course {
+            parts.push(Pred::one_of(D::Course, v)?);
+        }
+        if let Some(v) = provider {
+            parts.push(Pred::one_of(D::Provider, v)?);
+        }
+        if let Some(v) = mexican_state {
+            parts.push(Pred::one_of(D::MexicanState, v)?);
+        }
+        Some(parts)
     }
 
     fn sums() -> Vec<SimpleExpr> {

@@ -505,7 +505,7 @@ pub(crate) async fn award(
     year: i32,
     implementing: Option<Agency>,
 ) -> i64 {
-    funding_award::ActiveModel {
+    let id = funding_award::ActiveModel {
         award_number: Set(number.into()),
         fiscal_year: Set(year),
         program: Set("Firearms Trafficking Capacity".into()),
@@ -524,7 +524,9 @@ pub(crate) async fn award(
     .insert(db)
     .await
     .expect("award stored")
-    .id
+    .id;
+    crate::fixtures::records_changed(db).await;
+    id
 }
 
 /// Stores a training event of `provider` in fiscal year `year`.
@@ -535,7 +537,7 @@ pub(crate) async fn training(
     course: CourseKind,
     provider: Agency,
 ) -> i64 {
-    training_event::ActiveModel {
+    let id = training_event::ActiveModel {
         reference: Set(reference.into()),
         course: Set(course),
         provider: Set(provider),
@@ -556,7 +558,9 @@ pub(crate) async fn training(
     .insert(db)
     .await
     .expect("training stored")
-    .id
+    .id;
+    crate::fixtures::records_changed(db).await;
+    id
 }
 
 /// Sets the calibre of a stored firearm.
@@ -566,6 +570,7 @@ pub(crate) async fn set_caliber(db: &DatabaseConnection, firearm: i64, caliber: 
     ))
     .await
     .expect("calibre set");
+    crate::fixtures::records_changed(db).await;
 }
 
 async fn seed_traces(db: &DatabaseConnection) {
@@ -600,6 +605,7 @@ async fn seed_traces(db: &DatabaseConnection) {
             }
         }
     }
+    crate::fixtures::records_changed(db).await;
 }
 
 async fn seed_seizures(db: &DatabaseConnection) {
@@ -638,6 +644,7 @@ async fn seed_seizures(db: &DatabaseConnection) {
             }
         }
     }
+    crate::fixtures::records_changed(db).await;
 }
 
 async fn seed_trainings(db: &DatabaseConnection) {
@@ -669,6 +676,7 @@ async fn seed_trainings(db: &DatabaseConnection) {
             }
         }
     }
+    crate::fixtures::records_changed(db).await;
 }
 
 async fn seed_funding(db: &DatabaseConnection) {
@@ -699,6 +707,7 @@ async fn seed_funding(db: &DatabaseConnection) {
             }
         }
     }
+    crate::fixtures::records_changed(db).await;
 }
 
 #[tokio::test]

@@ -25,6 +25,17 @@ pub(crate) struct Fixture {
     pub award_none: i64,
 }
 
+/// Bumps the `records` generation, as every write through the hub does in its transaction, so the
+/// rows stored here directly show in the next stats answer of every server.
+pub(crate) async fn records_changed(db: &DatabaseConnection) {
+    use sea_orm::ConnectionTrait;
+    db.execute_unprepared(
+        "UPDATE data_generation SET generation = generation + 1 WHERE scope = 'records'",
+    )
+    .await
+    .expect("generation bumped");
+}
+
 pub(crate) fn date(y: i32, m: u32, d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, d).expect("valid date")
 }
@@ -36,7 +47,7 @@ pub(crate) async fn firearm(
     serial: &str,
     owner: Agency,
 ) -> i64 {
-    firearm::ActiveModel {
+    let id = firearm::ActiveModel {
         id: NotSet,
         manufacturer: Set(maker.into()),
         model: Set(Some("Model X".into())),
@@ -54,7 +65,9 @@ pub(crate) async fn firearm(
     .insert(db)
     .await
     .expect("firearm stored")
-    .id
+    .id;
+    records_changed(db).await;
+    id
 }
 
 pub(crate) async fn trace(
@@ -66,35 +79,40 @@ pub(crate) async fn trace(
     class: SourceClass,
     purchaser: Option<&str>,
 ) -> i64 {
-    trace::ActiveModel {
-        id: NotSet,
-        trace_number: Set(number.into()),
-        firearm_id: Set(firearm_id),
-        requesting_agency: Set("FGR".into()),
-        recovery_date: Set(recovered),
-        recovery_year: Set(chrono::Datelike::year(&recovered)),
-        recovery_state: Set(state.into()),
-        recovery_municipality: Set(Some("Nogales".into())),
-        status: Set(if purchaser.is_some() {
-            TraceStatus::Completed
-        } else {
-            TraceStatus::NoPurchaserIdentified
-        }),
-        source_class: Set(class),
-        purchase_state: Set(purchaser.map(|_| "AZ".into())),
-        purchase_date: Set(purchaser.map(|_| date(2015, 3, 1))),
-        time_to_crime_days: Set(purchaser.map(|_| (recovered - date(2015, 3, 1)).num_days() as i32)),
-        dealer_license: Set(purchaser.map(|_| "9-99-999-01-0A-00001".into())),
-        purchaser_name: Set(purchaser.map(Into::into)),
-        owner_agency: Set(Agency::Atf),
-        source_system: Set("fixture".into()),
-        ingested_at: Set(Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap()),
-        version: Set(1),
-    }
-    .insert(db)
-    .await
-    .expect("trace stored")
-    .id
+    let id =
+        trace::ActiveModel {
+            id: NotSet,
+            trace_number: Set(number.into()),
+            firearm_id: Set(firearm_id),
+            requesting_agency: Set("FGR".into()),
+            recovery_date: Set(recovered),
+            recovery_year: Set(chrono::Datelike::year(&recovered)),
+            recovery_state: Set(state.into()),
+            recovery_municipality: Set(Some("Nogales".into())),
+            status: Set(if purchaser.is_some() {
+                TraceStatus::Completed
+            } else {
+                TraceStatus::NoPurchaserIdentified
+            }),
+            source_class: Set(class),
+            purchase_state: Set(purchaser.map(|_| "AZ".into())),
+            purchase_date: Set(purchaser.map(|_| date(2015, 3, 1))),
+            time_to_crime_days: Set(
+                purchaser.map(|_| (recovered - date(2015, 3, 1)).num_days() as i32)
+            ),
+            dealer_license: Set(purchaser.map(|_| "9-99-999-01-0A-00001".into())),
+            purchaser_name: Set(purchaser.map(Into::into)),
+            owner_agency: Set(Agency::Atf),
+            source_system: Set("fixture".into()),
+            ingested_at: Set(Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap()),
+            version: Set(1),
+        }
+        .insert(db)
+        .await
+        .expect("trace stored")
+        .id;
+    records_changed(db).await;
+    id
 }
 
 pub(crate) async fn seizure(
@@ -136,6 +154,7 @@ pub(crate) async fn seizure(
         .await
         .expect("link stored");
     }
+    records_changed(db).await;
     id
 }
 
@@ -145,7 +164,7 @@ async fn award(
     implementing: Option<Agency>,
     cents: i64,
 ) -> i64 {
-    funding_award::ActiveModel {
+    let id = funding_award::ActiveModel {
         id: NotSet,
         award_number: Set(number.into()),
         fiscal_year: Set(2019),
@@ -164,7 +183,9 @@ async fn award(
     .insert(db)
     .await
     .expect("award stored")
-    .id
+    .id;
+    records_changed(db).await;
+    id
 }
 
 async fn training(
@@ -174,7 +195,7 @@ async fn training(
     course: CourseKind,
     award: Option<i64>,
 ) -> i64 {
-    training_event::ActiveModel {
+    let id = training_event::ActiveModel {
         id: NotSet,
         reference: Set(reference.into()),
         course: Set(course),
@@ -195,7 +216,9 @@ async fn training(
     .insert(db)
     .await
     .expect("training stored")
-    .id
+    .id;
+    records_changed(db).await;
+    id
 }
 
 /// Stores the fixture dataset.

@@ -25,5 +25,6 @@ mod purpose;
 mod queries;
 mod readme;
 mod schema;
+mod stats_cache;
 mod suppression;
 mod writes;
