@@ -267,6 +267,7 @@ impl Table {
         let mut index: HashMap<Vec<Cell>, usize> = HashMap::new();
         let mut groups: Vec<(Group, Vec<&TableCell>)> = Vec::new();
         if group_by.is_empty() {
+            index.insert(Vec::new(), 0);
             groups.push((total.clone(), Vec::new()));
         }
         for cell in selected {

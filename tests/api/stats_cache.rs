@@ -144,7 +144,7 @@ fn entities() -> Vec<Entity> {
             ],
             median: None,
             year: 0,
-            lists: [1, 3, 2],
+            lists: [2, 1, 1],
             groupings: vec![vec![], vec![2], vec![0, 3], vec![1, 2, 0]],
         },
     ]
