@@ -177,30 +177,57 @@ impl Table {
         }
         let rows = db.query_all(&select).await?;
 
+        // Columns by position: the dimensions, the metric's value, the count, the key sum, the sums.
+        let dims = query.dims.len();
+        let at_count = dims + usize::from(with_median);
+        let sums = query.sums.len();
+        let keyed = usize::from(query.record_key.is_some());
         let mut index: HashMap<Vec<Cell>, usize> = HashMap::new();
         let mut cells: Vec<TableCell> = Vec::new();
         let mut values: Vec<Vec<(i64, i64)>> = Vec::new();
+        let mut keys = Vec::with_capacity(dims);
         for row in rows {
-            let group = query.read_group(&row)?;
-            let at = *index.entry(group.keys.clone()).or_insert_with(|| {
-                cells.push(TableCell {
-                    keys: group.keys.clone(),
-                    count: 0,
-                    key_sum: 0,
-                    sums: vec![0; group.sums.len()],
-                    hist: 0..0,
+            keys.clear();
+            for (i, (_, kind)) in query.dims.iter().enumerate() {
+                keys.push(match kind {
+                    DimKind::Int => row
+                        .try_get_by_index::<Option<i64>>(i)?
+                        .map_or(Cell::Null, Cell::Int),
+                    DimKind::Text => row
+                        .try_get_by_index::<Option<String>>(i)?
+                        .map_or(Cell::Null, Cell::Text),
                 });
-                values.push(Vec::new());
-                cells.len() - 1
-            });
-            let cell = &mut cells[at];
-            cell.count += group.count;
-            cell.key_sum += group.key_sum;
-            for (total, s) in cell.sums.iter_mut().zip(&group.sums) {
-                *total += s;
             }
-            if with_median && let Some(v) = row.try_get::<Option<i64>>("", "v")? {
-                values[at].push((v, group.count));
+            let at = match index.get(&keys) {
+                Some(at) => *at,
+                None => {
+                    cells.push(TableCell {
+                        keys: keys.clone(),
+                        count: 0,
+                        key_sum: 0,
+                        sums: vec![0; sums],
+                        hist: 0..0,
+                    });
+                    values.push(Vec::new());
+                    index.insert(keys.clone(), cells.len() - 1);
+                    cells.len() - 1
+                }
+            };
+            let count: i64 = row.try_get_by_index(at_count)?;
+            let cell = &mut cells[at];
+            cell.count += count;
+            if keyed == 1 {
+                cell.key_sum += row
+                    .try_get_by_index::<Option<i64>>(at_count + 1)?
+                    .unwrap_or(0);
+            }
+            for (j, total) in cell.sums.iter_mut().enumerate() {
+                *total += row
+                    .try_get_by_index::<Option<i64>>(at_count + 1 + keyed + j)?
+                    .unwrap_or(0);
+            }
+            if with_median && let Some(v) = row.try_get_by_index::<Option<i64>>(dims)? {
+                values[at].push((v, count));
             }
         }
         let mut hist = Vec::with_capacity(values.iter().map(Vec::len).sum());

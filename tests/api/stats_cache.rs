@@ -419,10 +419,10 @@ async fn expected(app: &TestApp, entity: &Entity, grouping: &[usize], filter: &F
             bucket.insert((*field).to_owned(), value);
         }
         if entity.median.is_some() {
-            let median = medians.get_mut(&row[..k].to_vec()).map(|values| {
+            let median = medians.get_mut(&row[..k]).map(|values| {
                 values.sort_unstable();
                 let n = values.len();
-                let (lo, hi) = (values[(n + 1) / 2 - 1], values[(n + 2) / 2 - 1]);
+                let (lo, hi) = (values[n.div_ceil(2) - 1], values[(n + 2) / 2 - 1]);
                 (lo + hi + 1).div_euclid(2)
             });
             bucket.insert("medianTimeToCrimeDays".into(), json!(median));
@@ -619,7 +619,10 @@ async fn a_warm_answer_reads_only_the_generation_and_any_dimension_filter_reuses
     let (cold, first) = run(BY_STATE).await;
     let (warm, second) = run(BY_STATE).await;
     assert_eq!(first, second);
-    assert!(warm < cold, "a warm answer runs fewer statements: {warm} vs {cold}");
+    assert!(
+        warm < cold,
+        "a warm answer runs fewer statements: {warm} vs {cold}"
+    );
     // A filter on the grouped dimension is answered from the same table.
     let (filtered, answer) = run(
         "{ traceStats(filter: {recoveryState: [\"MX-SON\"]}, groupBy: [RECOVERY_STATE]) { total buckets { key { recoveryState } count medianTimeToCrimeDays } } }",
