@@ -106,7 +106,7 @@ impl GroupedQuery {
     }
 
     /// One group as a row of [`GroupedQuery::aggregates`] reads.
-    pub(crate) fn read_group(&self, row: &QueryResult) -> Result<Group> {
+    fn read_group(&self, row: &QueryResult) -> Result<Group> {
         let keys = self.read_keys(row)?;
         let count: i64 = row.try_get("", "n")?;
         let mut sums = Vec::with_capacity(self.sums.len());
