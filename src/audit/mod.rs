@@ -439,9 +439,11 @@ impl Appender {
         let shared = &self.shared;
         shared.counters.received.fetch_add(1, Ordering::SeqCst);
         let mut queue = shared.queue.lock().unwrap_or_else(PoisonError::into_inner);
-        let waiting = match queue.as_ref().map(|sender| sender.send(waiting)) {
-            Some(Ok(())) => return,
-            Some(Err(mpsc::error::SendError(waiting))) => waiting,
+        let waiting = match queue.as_ref() {
+            Some(sender) => match sender.send(waiting) {
+                Ok(()) => return,
+                Err(mpsc::error::SendError(waiting)) => waiting,
+            },
             None => waiting,
         };
         let (sender, receiver) = mpsc::unbounded_channel();
