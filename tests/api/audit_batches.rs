@@ -463,3 +463,48 @@ async fn a_request_timed_out_while_its_event_waits_leaves_the_chain_whole() {
     assert!(answer["data"]["me"].is_object(), "{answer}");
     assert_chain(&app.db.db, 3).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn batches_and_writes_inside_their_own_transactions_interleave_without_forking() {
+    let t = TestDb::new().await;
+    let appender = Appender::new(t.db.clone(), 256);
+    let tasks: Vec<_> = (0..40_usize)
+        .map(|n| {
+            let appender = appender.clone();
+            let db = t.db.clone();
+            tokio::spawn(async move {
+                if n % 4 == 0 {
+                    // A write: its event commits or rolls back with it.
+                    let txn = db.begin().await.map_err(|e| e.to_string())?;
+                    let guard = audit::append_in(&txn, new_event("writer", n))
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    tokio::task::yield_now().await;
+                    if n % 8 == 0 {
+                        txn.commit().await.map_err(|e| e.to_string())?;
+                    } else {
+                        txn.rollback().await.map_err(|e| e.to_string())?;
+                    }
+                    drop(guard);
+                    Ok(())
+                } else {
+                    appender
+                        .append(new_event("reader", n))
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| e.to_string())
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("task ran").expect("appended");
+    }
+    assert_eq!(appender.stats().recorded, 30);
+    assert_eq!(
+        t.scalar("SELECT COUNT(*) FROM audit_event WHERE subject = 'writer'")
+            .await,
+        5
+    );
+    assert_chain(&t.db, 35).await;
+}
