@@ -165,18 +165,19 @@ async fn metric(app: &TestApp, address: &str, name: &str) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn queued_events_share_one_transaction_and_one_chain() {
     let t = TestDb::new().await;
-    let appender = Appender::new(t.db.clone(), 256);
+    // More than one INSERT statement's rows in one batch.
+    let appender = Appender::new(t.db.clone(), 1000);
     audit::append(&t.db, new_event("before", 0))
         .await
         .expect("a plain append");
     let lock = hold_audit_lock(&t.db).await;
-    let waiting: Vec<_> = (1..=60)
+    let waiting: Vec<_> = (1..=450)
         .map(|n| {
             let appender = appender.clone();
             tokio::spawn(async move { appender.append(new_event("analyst", n)).await })
         })
         .collect();
-    until(&appender, "60 events queued", |s| s.received == 60).await;
+    until(&appender, "450 events queued", |s| s.received == 450).await;
     // Nothing is answered while the batch cannot commit.
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(
@@ -190,24 +191,24 @@ async fn queued_events_share_one_transaction_and_one_chain() {
         ids.push(event.id);
     }
     let stats = appender.stats();
-    assert_eq!((stats.batched, stats.recorded, stats.failed), (60, 60, 0));
+    assert_eq!((stats.batched, stats.recorded, stats.failed), (450, 450, 0));
     assert!(
         stats.batches <= 2,
         "one batch waited, the rest came together: {stats:?}"
     );
-    assert_chain(&t.db, 61).await;
+    assert_chain(&t.db, 451).await;
     ids.sort_unstable();
     ids.dedup();
-    assert_eq!(ids.len(), 60, "each caller got its own event back");
+    assert_eq!(ids.len(), 450, "each caller got its own event back");
     // The appender and a plain append after it extend the same chain.
-    audit::append(&t.db, new_event("after", 61))
+    audit::append(&t.db, new_event("after", 451))
         .await
         .expect("a plain append");
     appender
-        .append(new_event("analyst", 62))
+        .append(new_event("analyst", 452))
         .await
         .expect("recorded");
-    assert_chain(&t.db, 63).await;
+    assert_chain(&t.db, 453).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
