@@ -76,8 +76,9 @@ INSERT INTO audit_event (at, subject, role, purpose, operation, entities, data_o
 COMMIT;
 SQL
 
-metric() { # metric PORT NAME: a value from /metrics (0 when absent)
-  curl -fs "http://127.0.0.1:$1/metrics" | awk -v name="$2" '$1 == name { print $2; found = 1 } END { if (!found) print 0 }'
+batch_metrics() { # batch_metrics PORT: "batches events" from one reading of /metrics
+  curl -fs "http://127.0.0.1:$1/metrics" |
+    awk '$1 == "audit_batches_total" { b = $2 } $1 == "audit_batch_events_sum" { e = $2 } END { print b + 0, e + 0 }'
 }
 
 # hub_round BATCH_MAX: one wrk run against a fresh hub; prints "rps p50 p99 errors batches events".
@@ -92,11 +93,10 @@ hub_round() {
     -H "Authorization: Bearer $TOKEN" -H "X-Access-Purpose: local benchmark runs" -d "$BODY" |
     python3 -c 'import json,sys; d=json.load(sys.stdin); sys.exit(0 if not d.get("errors") and d["data"]["trace"]["id"] == sys.argv[1] else 1)' "$TRACE_ID" ||
     { hub_log "the lookup did not answer correctly"; exit 1; }
-  b0="$(metric "$port" audit_batches_total)"
-  e0="$(metric "$port" audit_batch_events_sum)"
+  read -r b0 e0 <<<"$(batch_metrics "$port")"
   out="$(wrk -t2 -c"$CONCURRENCY" -d"${SECONDS_PER}s" -s "$WORK/post.lua" "http://127.0.0.1:$port/graphql" | grep '^RESULT')"
-  b1="$(metric "$port" audit_batches_total)"
-  e1="$(metric "$port" audit_batch_events_sum)"
+  sleep 1 # the requests wrk left in flight finish
+  read -r b1 e1 <<<"$(batch_metrics "$port")"
   hub_stop
   # RESULT requests duration_us errors p50_ms p99_ms
   read -r _ requests duration errors p50 p99 <<<"$out"
@@ -124,9 +124,11 @@ cat "$RESULTS" >&2
 
 python3 - "$RESULTS" "$ROOT/BENCHMARKS.md" "$SCALE" "$SECONDS_PER" "$CONCURRENCY" "$ROUNDS" \
   "$(git rev-parse --short HEAD 2>/dev/null || echo '?')" \
-  "$(psql "$PG_BASE/postgres" -Atc 'SHOW server_version' 2>/dev/null || echo '?')" <<'PY'
+  "$(psql "$PG_BASE/postgres" -Atc 'SHOW server_version' 2>/dev/null || echo '?')" \
+  "${HUB_BIN:+binary \`$HUB_BIN\`}" <<'PY'
 import statistics, sys, time
-results, out, scale, seconds, concurrency, rounds, commit, pg = sys.argv[1:9]
+results, out, scale, seconds, concurrency, rounds, commit, pg, binary = sys.argv[1:10]
+binary = binary or "release build"
 runs = {"batched": [], "single": [], "ceiling": []}
 for line in open(results):
     kind, *values = line.split()
@@ -153,7 +155,7 @@ section = "\n".join([
     "",
     f"Measured by `bench/audit.sh` ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, commit `{commit}`): "
     f"demo data at scale {scale}, PostgreSQL {pg}, {concurrency} connections for {seconds} s per run, "
-    f"{rounds} alternating rounds, medians. The hub (release build, 2 workers, development mode, rate "
+    f"{rounds} alternating rounds, medians. The hub ({binary}, 2 workers, development mode, rate "
     "limit off) answers `trace(id)` with its firearm as ATF, driven by `wrk`; every answer appends its "
     "audit event and is sent only after that event is committed. The ceiling is pgbench running the "
     "statements of one plain append (`BEGIN`; advisory lock; head read; `INSERT`; `COMMIT`) on the same "
