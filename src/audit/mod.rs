@@ -457,7 +457,8 @@ impl Appender {
             Some(runtime) if queue.is_none() => drop(runtime.spawn(task)),
             _ => drop(tokio::spawn(task)),
         }
-        // The task holds the receiver until the sender is dropped, so this cannot fail.
+        // Fails only if the task could not start (its runtime is shutting down); the caller then
+        // hears that the appender stopped, and the next event starts a task on the current runtime.
         let _ = sender.send(waiting);
         *queue = Some(sender);
     }
