@@ -94,6 +94,14 @@ def main():
         "Run it again with `bench/run.sh [SCALE]` (default 1); it rewrites this file.",
         "",
     ]
+    # Keep the section bench/audit.sh writes (between its markers) across rewrites.
+    try:
+        previous = open(out_path).read()
+    except FileNotFoundError:
+        previous = ""
+    start, end = "<!-- audit-ceiling:start -->", "<!-- audit-ceiling:end -->"
+    if start in previous and end in previous:
+        lines += [previous[previous.index(start):previous.index(end) + len(end)], ""]
     with open(out_path, "w") as f:
         f.write("\n".join(lines))
 

@@ -68,6 +68,8 @@ pub struct DatabaseSettings {
     pub sqlite_busy_timeout_ms: u64,
     /// PostgreSQL `statement_timeout`; 0 turns it off.
     pub statement_timeout_ms: u64,
+    /// The most audit events of concurrent requests appended in one transaction (at least 1).
+    pub audit_batch_max: usize,
 }
 
 impl Default for DatabaseSettings {
@@ -80,6 +82,7 @@ impl Default for DatabaseSettings {
             acquire_timeout_secs: 5,
             sqlite_busy_timeout_ms: 10_000,
             statement_timeout_ms: 30_000,
+            audit_batch_max: 256,
         }
     }
 }

@@ -10,7 +10,10 @@
 //! - `hub_graphql_request_duration_seconds`: a latency histogram of the same requests;
 //! - `hub_db_connections{state="in_use"|"idle"}` and `hub_db_connections_max`: the pool;
 //! - `audit_write_failures_total`: audit events that could not be written; `audit` counts each
-//!   of its failed appends through [`audit_write_failed`].
+//!   of its failed appends through [`audit_write_failed`];
+//! - `audit_batches_total` and `audit_batch_events`: the transactions in which the audit appender
+//!   committed the events of concurrent requests together, and a histogram of their sizes
+//!   ([`audit_batch`]).
 //!
 //! The registry is process-wide, so any module can count without holding the server's state.
 
@@ -109,6 +112,8 @@ struct Metrics {
     audit_write_failures: Counter,
     stats_cache: Family<CacheLabels, Counter>,
     stats_cache_bytes: Gauge,
+    audit_batches: Counter,
+    audit_batch_events: Histogram,
     operations: Mutex<HashSet<String>>,
 }
 
@@ -157,6 +162,19 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "Bytes the cached canonical stats tables take, about",
         stats_cache_bytes.clone(),
     );
+    let audit_batches = Counter::default();
+    registry.register(
+        "audit_batches",
+        "Transactions in which concurrent requests' audit events were appended together",
+        audit_batches.clone(),
+    );
+    // 1 to 1024 events.
+    let audit_batch_events = Histogram::new(exponential_buckets(1.0, 2.0, 11));
+    registry.register(
+        "audit_batch_events",
+        "Audit events per appended batch",
+        audit_batch_events.clone(),
+    );
     Metrics {
         registry,
         stats_cache,
@@ -166,6 +184,8 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         connections,
         connections_max,
         audit_write_failures,
+        audit_batches,
+        audit_batch_events,
         operations: Mutex::new(HashSet::new()),
     }
 });
@@ -176,7 +196,6 @@ pub(crate) fn audit_write_failures() -> u64 {
     METRICS.audit_write_failures.get()
 }
 
-/// Counts one audit event that could not be written (`audit` calls it for each failed append).
 /// Counts a lookup of a canonical stats table: a hit, or a miss that computes it.
 pub(crate) fn stats_cache_lookup(hit: bool) {
     METRICS
@@ -194,8 +213,15 @@ pub(crate) fn stats_cache_bytes(bytes: usize) {
         .set(i64::try_from(bytes).unwrap_or(i64::MAX));
 }
 
+/// Counts one audit event that could not be written (`audit` calls it for each failed append).
 pub(crate) fn audit_write_failed() {
     METRICS.audit_write_failures.inc();
+}
+
+/// Counts one batch of `events` audit events, begun by the audit appender.
+pub(crate) fn audit_batch(events: usize) {
+    METRICS.audit_batches.inc();
+    METRICS.audit_batch_events.observe(events as f64);
 }
 
 /// Counts one `POST /graphql` request and its latency. `operation` is the executed operation's

@@ -35,6 +35,19 @@
 //! close a cycle is a wait inside the database, where PostgreSQL detects the deadlock and SQLite's
 //! busy timeout ends it.
 //!
+//! # Group commit
+//!
+//! Requests record their events through an [`Appender`]: one task per pool that takes every event
+//! queued meanwhile (at most `database.audit_batch_max`), opens one transaction, takes the two
+//! locks above once, reads the head once, inserts the events chained in queue order (multi-row
+//! `INSERT`s of at most [`INSERT_ROWS`] rows) and commits, then answers every waiting request with
+//! the same outcome: all recorded, or none. A request is answered only after that commit. An
+//! event is queued when its request first waits for it; from then on the task records it (or
+//! fails its whole batch) whether or not the request is still waiting, so a request dropped while
+//! waiting (timed out, client gone) leaves its event recorded or not, never half, and the chain
+//! has one writer per process. Writes keep appending inside their own transaction
+//! ([`append_in`], [`commit_with`]), serialized with batches by the same locks.
+//!
 //! # Limitation
 //!
 //! The chain proves that no event was changed, removed or reordered *before the newest one*, but a
@@ -42,20 +55,22 @@
 //! that `firearms-hub audit verify` prints somewhere outside the database and pass it back with
 //! `--head`: verification then fails when that event is gone.
 
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, LazyLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, PoisonError};
 
 use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use entity::audit_event as event;
 use entity::{Agency, Role};
 use sea_orm::sea_query::Query;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, DatabaseConnection,
-    DatabaseTransaction, DbBackend, DbErr, EntityTrait, Order, QueryOrder, QuerySelect,
-    SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
+    ActiveValue, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, EntityTrait, Order, QueryOrder, QuerySelect, QueryTrait, SqliteTransactionMode,
+    Statement, TransactionOptions, TransactionTrait,
 };
 use sha2::{Digest, Sha256};
-use tokio::sync::{Mutex, OwnedMutexGuard};
+use tokio::sync::{Mutex, OwnedMutexGuard, mpsc, oneshot};
 
 use crate::policy::Access;
 use crate::telemetry;
@@ -68,6 +83,10 @@ pub(crate) const ENCODING_TAG: &[u8] = b"firearms-hub audit event v1\n";
 
 /// The PostgreSQL advisory lock key that serializes appends across hub processes ("FHAUDIT1").
 const PG_LOCK_KEY: i64 = 0x4648_4155_4449_5431;
+
+/// Rows per `INSERT` statement: 12 bound values each, well under SQLite's 32,766 and
+/// PostgreSQL's 65,535 parameters per statement.
+pub const INSERT_ROWS: usize = 200;
 
 /// Events read per query while verifying.
 const VERIFY_BATCH: u64 = 1000;
@@ -209,6 +228,18 @@ pub async fn append(db: &DatabaseConnection, event: NewEvent) -> Result<event::M
 }
 
 async fn append_own(db: &DatabaseConnection, event: NewEvent) -> Result<event::Model, DbErr> {
+    let mut appended = append_batch(db, vec![event]).await?;
+    appended
+        .pop()
+        .ok_or_else(|| DbErr::Custom("the audit event was not inserted".to_owned()))
+}
+
+/// Appends `events` in this order at the end of the chain in one transaction: one database lock,
+/// one head read, one commit. All are recorded or none.
+async fn append_batch(
+    db: &DatabaseConnection,
+    events: Vec<NewEvent>,
+) -> Result<Vec<event::Model>, DbErr> {
     let backend = db.get_database_backend();
     let txn = match backend {
         // IMMEDIATE takes the write lock at BEGIN, waiting up to the busy timeout.
@@ -226,7 +257,7 @@ async fn append_own(db: &DatabaseConnection, event: NewEvent) -> Result<event::M
         }
     };
     let lock = APPEND_LOCK.clone().lock_owned().await;
-    let inserted = insert_at_head(&txn, event).await?;
+    let inserted = insert_at_head(&txn, events).await?;
     txn.commit().await?;
     drop(lock);
     Ok(inserted)
@@ -257,7 +288,10 @@ async fn append_in_locked(
         _ => take_pg_lock(txn).await?,
     }
     let lock = APPEND_LOCK.clone().lock_owned().await;
-    let event = insert_at_head(txn, event).await?;
+    let event = insert_at_head(txn, vec![event])
+        .await?
+        .pop()
+        .ok_or_else(|| DbErr::Custom("the audit event was not inserted".to_owned()))?;
     Ok(AppendGuard { event, _lock: lock })
 }
 
@@ -268,6 +302,203 @@ pub(crate) async fn commit_with(txn: DatabaseTransaction, event: NewEvent) -> Re
     txn.commit().await?;
     drop(guard);
     Ok(())
+}
+
+/// Why an event handed to an [`Appender`] was not recorded. Every event of a failed batch gets the
+/// same one.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("the audit event was not recorded: {message}")]
+pub struct NotRecorded {
+    /// Set when the database was unreachable or busy (as [`crate::error::unavailability`] says).
+    unavailable: Option<&'static str>,
+    message: String,
+}
+
+impl NotRecorded {
+    fn of(error: &DbErr) -> NotRecorded {
+        NotRecorded {
+            unavailable: crate::error::unavailability(error),
+            message: error.to_string(),
+        }
+    }
+
+    fn stopped() -> NotRecorded {
+        NotRecorded {
+            unavailable: None,
+            message: "the audit appender stopped before the event was committed".to_owned(),
+        }
+    }
+}
+
+impl From<NotRecorded> for crate::error::Error {
+    fn from(e: NotRecorded) -> Self {
+        match e.unavailable {
+            Some(reason) => {
+                tracing::warn!(error = %e.message, "database unavailable");
+                crate::error::Error::Unavailable(reason)
+            }
+            None => crate::error::Error::Unexpected(anyhow::Error::new(e)),
+        }
+    }
+}
+
+/// What an [`Appender`] has done since it was made.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AppenderStats {
+    /// Events handed to it.
+    pub received: u64,
+    /// Batches begun (one transaction each), and the events they took.
+    pub batches: u64,
+    pub batched: u64,
+    /// Events committed, and events whose batch failed.
+    pub recorded: u64,
+    pub failed: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    received: AtomicU64,
+    batches: AtomicU64,
+    batched: AtomicU64,
+    recorded: AtomicU64,
+    failed: AtomicU64,
+}
+
+/// An event waiting for its batch, and where to answer.
+struct Waiting {
+    event: NewEvent,
+    reply: oneshot::Sender<Result<event::Model, NotRecorded>>,
+}
+
+/// Group commit of audit events: the events of concurrent callers are appended together, one
+/// transaction, one pair of locks and one commit per batch (see the module docs). Clones share
+/// one queue and one task; the task starts with the first event and ends when the last clone is
+/// dropped and the queue is empty.
+#[derive(Clone)]
+pub struct Appender {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    db: DatabaseConnection,
+    batch_max: usize,
+    /// The runtime the appender was made in, which the task runs on when there is one.
+    runtime: Option<tokio::runtime::Handle>,
+    queue: std::sync::Mutex<Option<mpsc::UnboundedSender<Waiting>>>,
+    counters: Arc<Counters>,
+}
+
+impl fmt::Debug for Appender {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Appender")
+            .field("batch_max", &self.shared.batch_max)
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Appender {
+    /// An appender over `db` taking at most `batch_max` events (at least 1) per transaction.
+    pub fn new(db: DatabaseConnection, batch_max: usize) -> Appender {
+        Appender {
+            shared: Arc::new(Shared {
+                db,
+                batch_max: batch_max.max(1),
+                runtime: tokio::runtime::Handle::try_current().ok(),
+                queue: std::sync::Mutex::new(None),
+                counters: Arc::default(),
+            }),
+        }
+    }
+
+    /// Appends `event` with the events of concurrent callers, and returns it as committed. On
+    /// error nothing of its batch was recorded (and each event is counted in
+    /// `audit_write_failures_total`). The event is queued when this future is first polled;
+    /// dropping the future after that does not withdraw it.
+    pub async fn append(&self, event: NewEvent) -> Result<event::Model, NotRecorded> {
+        let (reply, answer) = oneshot::channel();
+        self.enqueue(Waiting { event, reply });
+        answer.await.unwrap_or_else(|_| Err(NotRecorded::stopped()))
+    }
+
+    /// What this appender has done so far.
+    pub fn stats(&self) -> AppenderStats {
+        let c = &self.shared.counters;
+        AppenderStats {
+            received: c.received.load(Ordering::SeqCst),
+            batches: c.batches.load(Ordering::SeqCst),
+            batched: c.batched.load(Ordering::SeqCst),
+            recorded: c.recorded.load(Ordering::SeqCst),
+            failed: c.failed.load(Ordering::SeqCst),
+        }
+    }
+
+    /// Hands the event to the task, starting one if none runs (first use, or the runtime it ran
+    /// on has shut down).
+    fn enqueue(&self, waiting: Waiting) {
+        let shared = &self.shared;
+        shared.counters.received.fetch_add(1, Ordering::SeqCst);
+        let mut queue = shared.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        let waiting = match queue.as_ref() {
+            Some(sender) => match sender.send(waiting) {
+                Ok(()) => return,
+                Err(mpsc::error::SendError(waiting)) => waiting,
+            },
+            None => waiting,
+        };
+        let (sender, receiver) = mpsc::unbounded_channel();
+        let task = run_batches(
+            shared.db.clone(),
+            shared.batch_max,
+            receiver,
+            shared.counters.clone(),
+        );
+        match &shared.runtime {
+            Some(runtime) if queue.is_none() => drop(runtime.spawn(task)),
+            _ => drop(tokio::spawn(task)),
+        }
+        // Fails only if the task could not start (its runtime is shutting down); the caller then
+        // hears that the appender stopped, and the next event starts a task on the current runtime.
+        let _ = sender.send(waiting);
+        *queue = Some(sender);
+    }
+}
+
+/// The appender's task: takes what is queued, up to `batch_max`, appends it as one batch, answers
+/// every waiting caller, and starts over.
+async fn run_batches(
+    db: DatabaseConnection,
+    batch_max: usize,
+    mut receiver: mpsc::UnboundedReceiver<Waiting>,
+    counters: Arc<Counters>,
+) {
+    let mut batch = Vec::with_capacity(batch_max);
+    while receiver.recv_many(&mut batch, batch_max).await > 0 {
+        let size = batch.len() as u64;
+        counters.batches.fetch_add(1, Ordering::SeqCst);
+        counters.batched.fetch_add(size, Ordering::SeqCst);
+        telemetry::audit_batch(batch.len());
+        let (events, replies): (Vec<NewEvent>, Vec<_>) =
+            batch.drain(..).map(|w| (w.event, w.reply)).unzip();
+        match append_batch(&db, events).await {
+            Ok(appended) => {
+                counters.recorded.fetch_add(size, Ordering::SeqCst);
+                for (reply, event) in replies.into_iter().zip(appended) {
+                    // A caller that stopped waiting no longer needs the answer.
+                    let _ = reply.send(Ok(event));
+                }
+            }
+            Err(error) => {
+                tracing::error!(error = %error, events = size, "an audit batch could not be committed");
+                counters.failed.fetch_add(size, Ordering::SeqCst);
+                let failure = NotRecorded::of(&error);
+                for reply in replies {
+                    telemetry::audit_write_failed();
+                    let _ = reply.send(Err(failure.clone()));
+                }
+            }
+        }
+    }
 }
 
 /// Counts a failed append in the metrics.
@@ -288,12 +519,12 @@ async fn take_pg_lock<C: ConnectionTrait>(txn: &C) -> Result<(), DbErr> {
     Ok(())
 }
 
-/// Reads the head and inserts the event after it. The caller holds the locks.
+/// Reads the head and inserts the events after it, chained in order. The caller holds the locks.
 async fn insert_at_head<C: ConnectionTrait>(
     txn: &C,
-    event: NewEvent,
-) -> Result<event::Model, DbErr> {
-    let prev_hash: String = event::Entity::find()
+    events: Vec<NewEvent>,
+) -> Result<Vec<event::Model>, DbErr> {
+    let mut prev_hash: String = event::Entity::find()
         .select_only()
         .column(event::Column::Hash)
         .order_by_desc(event::Column::Id)
@@ -302,24 +533,59 @@ async fn insert_at_head<C: ConnectionTrait>(
         .one(txn)
         .await?
         .unwrap_or_else(|| GENESIS.to_owned());
-    let fields = Fields::from_new(event, Utc::now());
-    let hash = fields.hash(&prev_hash);
-    let model = event::ActiveModel {
-        id: ActiveValue::NotSet,
-        at: ActiveValue::Set(fields.at),
-        subject: ActiveValue::Set(fields.subject),
-        role: ActiveValue::Set(fields.role),
-        purpose: ActiveValue::Set(fields.purpose),
-        operation: ActiveValue::Set(fields.operation),
-        entities: ActiveValue::Set(fields.entities),
-        data_owners: ActiveValue::Set(fields.data_owners),
-        rows_returned: ActiveValue::Set(fields.rows_returned),
-        outcome: ActiveValue::Set(fields.outcome),
-        correlation_id: ActiveValue::Set(fields.correlation_id),
-        prev_hash: ActiveValue::Set(prev_hash),
-        hash: ActiveValue::Set(hash),
-    };
-    model.insert(txn).await
+    let now = Utc::now();
+    let mut models = Vec::with_capacity(events.len());
+    for event in events {
+        let fields = Fields::from_new(event, now);
+        let hash = fields.hash(&prev_hash);
+        models.push(event::Model {
+            id: 0,
+            at: fields.at,
+            subject: fields.subject,
+            role: fields.role,
+            purpose: fields.purpose,
+            operation: fields.operation,
+            entities: fields.entities,
+            data_owners: fields.data_owners,
+            rows_returned: fields.rows_returned,
+            outcome: fields.outcome,
+            correlation_id: fields.correlation_id,
+            prev_hash: std::mem::replace(&mut prev_hash, hash.clone()),
+            hash,
+        });
+    }
+    for chunk in models.chunks_mut(INSERT_ROWS) {
+        let mut insert = event::Entity::insert_many(chunk.iter().map(|m| event::ActiveModel {
+            id: ActiveValue::NotSet,
+            at: ActiveValue::Set(m.at),
+            subject: ActiveValue::Set(m.subject.clone()),
+            role: ActiveValue::Set(m.role),
+            purpose: ActiveValue::Set(m.purpose.clone()),
+            operation: ActiveValue::Set(m.operation.clone()),
+            entities: ActiveValue::Set(m.entities.clone()),
+            data_owners: ActiveValue::Set(m.data_owners.clone()),
+            rows_returned: ActiveValue::Set(m.rows_returned),
+            outcome: ActiveValue::Set(m.outcome.clone()),
+            correlation_id: ActiveValue::Set(m.correlation_id.clone()),
+            prev_hash: ActiveValue::Set(m.prev_hash.clone()),
+            hash: ActiveValue::Set(m.hash.clone()),
+        }))
+        .into_query();
+        insert.returning(Query::returning().columns([event::Column::Id, event::Column::Hash]));
+        // RETURNING's row order is not promised: match the ids by hash, which is unique.
+        let mut ids = HashMap::with_capacity(chunk.len());
+        for row in txn.query_all(&insert).await? {
+            let id: i64 = row.try_get("", "id")?;
+            let hash: String = row.try_get("", "hash")?;
+            ids.insert(hash, id);
+        }
+        for model in chunk.iter_mut() {
+            model.id = ids.get(&model.hash).copied().ok_or_else(|| {
+                DbErr::Custom(format!("audit event {} was not inserted", model.hash))
+            })?;
+        }
+    }
+    Ok(models)
 }
 
 /// The hashed fields of an event, as stored (`role` as its stored word).

@@ -9,7 +9,7 @@ use sea_orm::DatabaseConnection;
 use super::HubSchema;
 use super::context::RequestContext;
 use super::errors::code;
-use crate::audit::{self, NewEvent, Outcome};
+use crate::audit::{self, Appender, NewEvent, Outcome};
 use crate::policy::{Access, validate_purpose};
 
 /// The header a caller states its purpose of access in.
@@ -63,6 +63,7 @@ fn outcome(response: &Response) -> Outcome {
 pub(crate) async fn execute(
     schema: &HubSchema,
     db: &DatabaseConnection,
+    appender: &Appender,
     access: Access,
     request: async_graphql::Request,
     operation_name: Option<&str>,
@@ -83,7 +84,7 @@ pub(crate) async fn execute(
             async_graphql::Error::new("NUL characters are not accepted in documents or variables")
                 .extend_with(|_, e| e.set("code", code::BAD_USER_INPUT));
         let response = Response::from_errors(vec![unplaced(error)]);
-        return record(db, &access, operation, response, correlation_id).await;
+        return record(appender, &access, operation, response, correlation_id).await;
     }
     // The grants in force now, so an expired or revoked grant stops working at once.
     let access =
@@ -92,7 +93,7 @@ pub(crate) async fn execute(
             Err(error) => {
                 let error = async_graphql::ErrorExtensions::extend(&error);
                 let response = Response::from_errors(vec![unplaced(error)]);
-                return record(db, &access, operation, response, correlation_id).await;
+                return record(appender, &access, operation, response, correlation_id).await;
             }
         };
     let mut context = RequestContext::new(db.clone(), access.clone());
@@ -102,13 +103,13 @@ pub(crate) async fn execute(
     if trail.withheld {
         response.errors.push(withheld_error());
     }
-    record(db, &access, operation, response, correlation_id).await
+    record(appender, &access, operation, response, correlation_id).await
 }
 
-/// Appends the operation's audit event and returns the response; if the event cannot be
-/// recorded, the response is withheld.
+/// Appends the operation's audit event (with those of concurrent requests) and returns the
+/// response once it is committed; if the event cannot be recorded, the response is withheld.
 async fn record(
-    db: &DatabaseConnection,
+    appender: &Appender,
     access: &Access,
     operation: String,
     response: Response,
@@ -124,7 +125,7 @@ async fn record(
         trail.owners.iter().copied().collect(),
         trail.rows,
     );
-    if let Err(error) = audit::append(db, event).await {
+    if let Err(error) = appender.append(event).await {
         tracing::error!(%correlation_id, error = %error, "cannot record the audit event; refusing the response");
         let failure = match crate::error::Error::from(error) {
             // The database is unreachable or busy: say so (503), as the data path would.

@@ -46,6 +46,7 @@ pub(super) async fn run(admitted: Admitted, state: &AppState, correlation: &str)
         execute(
             &state.schema,
             &state.db,
+            &state.audit,
             access,
             request,
             operation.as_deref(),
@@ -114,9 +115,9 @@ pub(super) fn audit_refusal(
 
 /// Appends an event without waiting for it; a failure is logged (and counted by `audit`).
 fn record_in_background(state: &AppState, event: NewEvent, what: &'static str) {
-    let db = state.db.clone();
+    let appender = state.audit.clone();
     tokio::spawn(async move {
-        if let Err(error) = audit::append(&db, event).await {
+        if let Err(error) = appender.append(event).await {
             tracing::error!(error = %error, "cannot record the audit event of a {what} request");
         }
     });

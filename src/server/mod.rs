@@ -31,6 +31,7 @@ use sea_orm::DatabaseConnection;
 use serde_json::json;
 use tokio::sync::watch;
 
+use crate::audit::Appender;
 use crate::auth::Verifier;
 use crate::config::{LimitsSettings, Settings};
 use crate::graphql::{HubSchema, Limits, serving_schema};
@@ -45,6 +46,8 @@ use rate::RateLimiter;
 pub(crate) struct AppState {
     pub schema: HubSchema,
     pub db: DatabaseConnection,
+    /// Appends the requests' audit events, those of concurrent requests together.
+    pub audit: Appender,
     pub verifier: Verifier,
     pub policy: Arc<Policy>,
     pub development: bool,
@@ -82,6 +85,7 @@ pub struct Application {
     port: u16,
     server: Server,
     shutdown: Shutdown,
+    audit: Appender,
 }
 
 impl Application {
@@ -100,6 +104,11 @@ impl Application {
         policy: Arc<Policy>,
     ) -> anyhow::Result<Application> {
         policy.check_fields(&crate::store::catalogue())?;
+        anyhow::ensure!(
+            settings.database.audit_batch_max > 0,
+            "database.audit_batch_max must be at least 1 (audit events per append transaction)"
+        );
+        let audit = Appender::new(db.clone(), settings.database.audit_batch_max);
         let verifier = Verifier::from_settings(&settings.auth)?;
         let listener = TcpListener::bind(&settings.server.bind)
             .with_context(|| format!("cannot listen on {}", settings.server.bind))?;
@@ -112,6 +121,7 @@ impl Application {
                 Arc::new(StatsCache::new(settings.cache.stats_bytes)),
             ),
             db,
+            audit: audit.clone(),
             verifier,
             policy,
             development: settings.server.development,
@@ -158,11 +168,17 @@ impl Application {
             port,
             server,
             shutdown,
+            audit,
         })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The appender of this server's audit events (its [`Appender::stats`] count its batches).
+    pub fn audit(&self) -> &Appender {
+        &self.audit
     }
 
     /// The handle that starts a graceful shutdown.

@@ -5,6 +5,7 @@ mod access;
 mod advisories;
 mod answers;
 mod attack;
+mod audit_batches;
 mod audit_chain;
 mod cancel;
 mod conformance;
