@@ -5,7 +5,8 @@
 #     audit appender's default batch bound and with batches of one event (one append transaction
 #     per request, as before group commit), reading the batches from /metrics;
 #   - the plain-append ceiling: the statements of one plain append (BEGIN; advisory lock; head
-#     read; INSERT; COMMIT) run by pgbench at the same concurrency on the same table;
+#     read; INSERT; COMMIT) run by pgbench at the same concurrency on the same table, and from
+#     one client (the serial chain without lock hand-over between backends);
 # and writes the medians into BENCHMARKS.md, between the audit-ceiling markers (replacing an
 # earlier table, or appended at the end).
 #
@@ -13,7 +14,7 @@
 #
 # Settings (environment): BENCH_SECONDS (per run, 10), BENCH_CONCURRENCY (8), BENCH_ROUNDS (3),
 # BENCH_PG_URL (postgres://postgres@127.0.0.1:5432, trust auth), HUB_BIN (use this binary instead
-# of building one). Traffic goes to 127.0.0.1 only.
+# of building one; BENCH_BINARY_NOTE describes it in the report). Traffic goes to 127.0.0.1 only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
@@ -104,9 +105,9 @@ hub_round() {
     "$requests" "$duration" "$b0" "$b1" "$e0" "$e1" "$p50" "$p99" "$errors"
 }
 
-# ceiling_round: pgbench running the plain append; prints "tps avg_latency_ms".
+# ceiling_round CLIENTS: pgbench running the plain append; prints "tps avg_latency_ms".
 ceiling_round() {
-  pgbench -n -M prepared -f "$WORK/append.sql" -T "$SECONDS_PER" -c "$CONCURRENCY" -j 2 "$URL" 2>&1 |
+  pgbench -n -M prepared -f "$WORK/append.sql" -T "$SECONDS_PER" -c "$1" -j 1 "$URL" 2>&1 |
     awk '/^latency average/ { lat = $4 } /^tps/ { tps = $3 } END { printf "%.1f %s\n", tps, lat }'
 }
 
@@ -118,18 +119,20 @@ for ((round = 1; round <= ROUNDS; round++)); do
   hub_log "round $round/$ROUNDS: audited lookups, one event per transaction"
   echo "single $(hub_round 1)" >>"$RESULTS"
   hub_log "round $round/$ROUNDS: plain-append ceiling (pgbench)"
-  echo "ceiling $(ceiling_round)" >>"$RESULTS"
+  echo "ceiling $(ceiling_round "$CONCURRENCY")" >>"$RESULTS"
+  hub_log "round $round/$ROUNDS: plain appends from one client (pgbench)"
+  echo "serial $(ceiling_round 1)" >>"$RESULTS"
 done
 cat "$RESULTS" >&2
 
 python3 - "$RESULTS" "$ROOT/BENCHMARKS.md" "$SCALE" "$SECONDS_PER" "$CONCURRENCY" "$ROUNDS" \
   "$(git rev-parse --short HEAD 2>/dev/null || echo '?')" \
   "$(psql "$PG_BASE/postgres" -Atc 'SHOW server_version' 2>/dev/null || echo '?')" \
-  "${HUB_BIN:+binary \`$HUB_BIN\`}" <<'PY'
+  "${BENCH_BINARY_NOTE:-${HUB_BIN:+binary \`$HUB_BIN\`}}" <<'PY'
 import statistics, sys, time
 results, out, scale, seconds, concurrency, rounds, commit, pg, binary = sys.argv[1:10]
 binary = binary or "release build"
-runs = {"batched": [], "single": [], "ceiling": []}
+runs = {"batched": [], "single": [], "ceiling": [], "serial": []}
 for line in open(results):
     kind, *values = line.split()
     runs[kind].append(values)
@@ -146,9 +149,12 @@ for kind, what in (("batched", "hub, audit batches of up to 256 events (default)
     per_round = ", ".join(f"{float(v[0]):.0f}" for v in runs[kind])
     rows.append(f"| {what} | {rps:.0f} | {per_round} | {median(kind, 1):.1f} | {median(kind, 2):.1f} "
                 f"| {events / batches if batches else 0:.1f} | {errors} | {rps / ceiling if ceiling else 0:.2f} |")
-per_round = ", ".join(f"{float(v[0]):.0f}" for v in runs["ceiling"])
-rows.append(f"| plain-append ceiling: pgbench, one append per transaction | {ceiling:.0f} | {per_round} "
-            f"| avg {median('ceiling', 1):.2f} | | 1 | | 1.00 |")
+for kind, what in (("ceiling", f"plain-append ceiling: pgbench, {concurrency} clients, one append per transaction"),
+                   ("serial", "plain appends from 1 pgbench client (no lock hand-over)")):
+    rps = median(kind, 0)
+    per_round = ", ".join(f"{float(v[0]):.0f}" for v in runs[kind])
+    rows.append(f"| {what} | {rps:.0f} | {per_round} | avg {median(kind, 1):.2f} | | 1 | "
+                f"| {rps / ceiling if ceiling else 0:.2f} |")
 section = "\n".join([
     "<!-- audit-ceiling:start -->",
     "## Audited lookups against the plain-append ceiling (PostgreSQL)",
