@@ -14,7 +14,9 @@ pub(crate) const DEFAULT_DATABASE_URL: &str = "sqlite://firearms-hub.db?mode=rwc
 
 /// The sections of the settings; `HUB_DATABASE_URL` sets `database.url`, `HUB_SERVER_BIND` sets
 /// `server.bind`, and so on.
-const SECTIONS: [&str; 6] = ["database", "server", "auth", "log", "policy", "limits"];
+const SECTIONS: [&str; 7] = [
+    "database", "server", "auth", "log", "policy", "limits", "cache",
+];
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -25,6 +27,24 @@ pub struct Settings {
     pub log: LogSettings,
     pub policy: PolicySettings,
     pub limits: LimitsSettings,
+    pub cache: CacheSettings,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CacheSettings {
+    /// How often (milliseconds) each process reads the data generations, and drops what it cached
+    /// from data that has changed since: the bound on how long a change made through another
+    /// process (or a lost PostgreSQL notification) goes unseen here. At least 10.
+    pub generation_poll_ms: u64,
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        Self {
+            generation_poll_ms: 1000,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -263,6 +283,11 @@ impl Settings {
             .merge(flags)
             .extract()
             .map_err(|e| anyhow::anyhow!("invalid settings: {e}"))?;
+        anyhow::ensure!(
+            settings.cache.generation_poll_ms >= 10,
+            "invalid settings: cache.generation_poll_ms must be at least 10 (milliseconds), got {}",
+            settings.cache.generation_poll_ms
+        );
         Ok(settings)
     }
 

@@ -10,7 +10,10 @@
 //! - `hub_graphql_request_duration_seconds`: a latency histogram of the same requests;
 //! - `hub_db_connections{state="in_use"|"idle"}` and `hub_db_connections_max`: the pool;
 //! - `audit_write_failures_total`: audit events that could not be written; `audit` counts each
-//!   of its failed appends through [`audit_write_failed`].
+//!   of its failed appends through [`audit_write_failed`];
+//! - `hub_grant_cache_fills_total` and `hub_grant_cache_invalidations_total`: reads of the grants
+//!   into the grant cache, and drops of a filled cache (a grant change here, a notification, a
+//!   moved generation or a failed poll).
 //!
 //! The registry is process-wide, so any module can count without holding the server's state.
 
@@ -102,6 +105,8 @@ struct Metrics {
     connections: Family<PoolLabels, Gauge>,
     connections_max: Gauge,
     audit_write_failures: Counter,
+    grant_cache_fills: Counter,
+    grant_cache_invalidations: Counter,
     operations: Mutex<HashSet<String>>,
 }
 
@@ -138,8 +143,22 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "Audit records that could not be written",
         audit_write_failures.clone(),
     );
+    let grant_cache_fills = Counter::default();
+    registry.register(
+        "hub_grant_cache_fills",
+        "Reads of the grants into the grant cache",
+        grant_cache_fills.clone(),
+    );
+    let grant_cache_invalidations = Counter::default();
+    registry.register(
+        "hub_grant_cache_invalidations",
+        "Drops of the filled grant cache after a change of grants or a failed poll",
+        grant_cache_invalidations.clone(),
+    );
     Metrics {
         registry,
+        grant_cache_fills,
+        grant_cache_invalidations,
         requests,
         duration,
         connections,
@@ -158,6 +177,16 @@ pub(crate) fn audit_write_failures() -> u64 {
 /// Counts one audit event that could not be written (`audit` calls it for each failed append).
 pub(crate) fn audit_write_failed() {
     METRICS.audit_write_failures.inc();
+}
+
+/// Counts one read of the grants into a grant cache.
+pub(crate) fn grant_cache_filled() {
+    METRICS.grant_cache_fills.inc();
+}
+
+/// Counts one drop of a filled grant cache.
+pub(crate) fn grant_cache_invalidated() {
+    METRICS.grant_cache_invalidations.inc();
 }
 
 /// Counts one `POST /graphql` request and its latency. `operation` is the executed operation's

@@ -8,6 +8,10 @@ use sea_orm::DatabaseConnection;
 use super::loaders::HubLoader;
 use crate::policy::Access;
 
+/// The most keys one DataLoader batch takes: above every level a request's pages can reach
+/// (`store::page::MAX_PAGE_SIZE` squared).
+const MAX_BATCH: usize = (crate::store::page::MAX_PAGE_SIZE as usize).pow(2);
+
 /// Per-request data, inserted by the HTTP layer (or a test) before execution.
 #[derive(Clone)]
 pub(crate) struct RequestContext {
@@ -19,6 +23,8 @@ pub(crate) struct RequestContext {
     /// The errors of the response's positions (fields withheld from the caller, and fields that
     /// failed), and the `null`s waiting to propagate; added to the response.
     pub field_errors: super::completion::FieldErrors,
+    /// The process's grant cache, dropped by the grant mutations once they are done.
+    pub grants: Option<std::sync::Arc<crate::store::grant_cache::GrantCache>>,
 }
 
 impl RequestContext {
@@ -30,13 +36,26 @@ impl RequestContext {
             },
             // A batch runs in a task of its own, under the request's budget.
             |work| tokio::spawn(crate::store::budget::inherit(work)),
-        );
+        )
+        // A level of the tree is one batch however large the page: the keys of one level are
+        // at most a page of parents times a page of children each.
+        .max_batch_size(MAX_BATCH);
         RequestContext {
             db,
             access,
             loader: std::sync::Arc::new(loader),
             correlation_id: String::new(),
             field_errors: Default::default(),
+            grants: None,
+        }
+    }
+}
+
+impl RequestContext {
+    /// Drops the process's cached grants after a grant change, so the next request reads them.
+    pub(crate) fn grants_changed(&self) {
+        if let Some(grants) = &self.grants {
+            grants.invalidate();
         }
     }
 }

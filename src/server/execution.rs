@@ -46,6 +46,7 @@ pub(super) async fn run(admitted: Admitted, state: &AppState, correlation: &str)
         execute(
             &state.schema,
             &state.db,
+            &state.grants,
             access,
             request,
             operation.as_deref(),
