@@ -30,10 +30,7 @@ pub(crate) struct RequestContext {
 impl RequestContext {
     pub(crate) fn new(db: DatabaseConnection, access: Access) -> RequestContext {
         let loader = DataLoader::new(
-            HubLoader {
-                db: db.clone(),
-                access: access.clone(),
-            },
+            HubLoader::new(db.clone(), access.clone()),
             // A batch runs in a task of its own, under the request's budget.
             |work| tokio::spawn(crate::store::budget::inherit(work)),
         )

@@ -187,6 +187,7 @@ pub(crate) async fn listen(cache: Arc<GrantCache>, db: DatabaseConnection) {
         return;
     }
     let pool = db.get_postgres_connection_pool().clone();
+    let mut first = true;
     loop {
         let mut listener = match PgListener::connect_with(&pool).await {
             Ok(listener) => listener,
@@ -201,8 +202,12 @@ pub(crate) async fn listen(cache: Arc<GrantCache>, db: DatabaseConnection) {
             tokio::time::sleep(Duration::from_secs(1)).await;
             continue;
         }
-        // Whatever changed before the listener was in place was not heard.
-        cache.invalidate();
+        // Whatever changed while the listener was away was not heard. (Before the first
+        // listener, the poll is what bounds a missed change.)
+        if !first {
+            cache.invalidate();
+        }
+        first = false;
         loop {
             match listener.try_recv().await {
                 Ok(Some(notification)) => {

@@ -127,12 +127,22 @@ pub(crate) async fn links<C: ConnectionTrait>(
 
 /// The readable seizures of each firearm, for the firearm → seizures edge: the seizures holding
 /// the record, and those holding the records the caller may follow links to, in id order.
+#[cfg(test)]
 pub(crate) async fn by_firearms<C: ConnectionTrait>(
     db: &C,
     access: &Access,
     firearm_ids: &[i64],
 ) -> Result<HashMap<i64, Vec<seizure::Model>>> {
     let groups = super::links::same_gun(db, access, firearm_ids).await?;
+    by_groups(db, access, groups).await
+}
+
+/// `by_firearms` for records whose groups (`links::same_gun`) are already known.
+pub(crate) async fn by_groups<C: ConnectionTrait>(
+    db: &C,
+    access: &Access,
+    groups: HashMap<i64, Vec<i64>>,
+) -> Result<HashMap<i64, Vec<seizure::Model>>> {
     let all = super::links::all_records(&groups);
     let mut held: HashMap<i64, Vec<i64>> = HashMap::new();
     for (s, f) in links(db, seizure_firearm::Column::FirearmId, &all).await? {
