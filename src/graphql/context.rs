@@ -12,6 +12,26 @@ use crate::policy::Access;
 /// (`store::page::MAX_PAGE_SIZE` squared).
 const MAX_BATCH: usize = (crate::store::page::MAX_PAGE_SIZE as usize).pow(2);
 
+/// How long a batch stays open after its first key.
+const BATCH_WINDOW: std::time::Duration = std::time::Duration::from_millis(1);
+/// How many more turns the request's task gets, after the window, before the batch closes.
+const SETTLE_TURNS: usize = 16;
+
+/// Runs a DataLoader batch once the level that asks for it has registered all its keys. Every key
+/// is registered by the request's own task, which resolves a level's parents together but yields
+/// to the runtime between slices of a large level (async-graphql's lists and objects are resolved
+/// by `FuturesUnordered`, which yields after polling as many futures as it holds); a timer alone
+/// could close the batch between two slices, splitting a large page's level in two. After the
+/// window, the batch lets the request's task run its pending slices first (`yield_now` queues the
+/// batch behind every task ready to run, on the server's single-threaded workers).
+async fn after_the_level<F: std::future::Future>(work: F) -> F::Output {
+    tokio::time::sleep(BATCH_WINDOW).await;
+    for _ in 0..SETTLE_TURNS {
+        tokio::task::yield_now().await;
+    }
+    work.await
+}
+
 /// Per-request data, inserted by the HTTP layer (or a test) before execution.
 #[derive(Clone)]
 pub(crate) struct RequestContext {
@@ -31,9 +51,12 @@ impl RequestContext {
     pub(crate) fn new(db: DatabaseConnection, access: Access) -> RequestContext {
         let loader = DataLoader::new(
             HubLoader::new(db.clone(), access.clone()),
-            // A batch runs in a task of its own, under the request's budget.
-            |work| tokio::spawn(crate::store::budget::inherit(work)),
+            // A batch runs in a task of its own, under the request's budget, once the level
+            // is complete.
+            |work| tokio::spawn(crate::store::budget::inherit(after_the_level(work))),
         )
+        // The wait is `after_the_level`'s, not a timer's alone.
+        .delay(std::time::Duration::ZERO)
         // A level of the tree is one batch however large the page: the keys of one level are
         // at most a page of parents times a page of children each.
         .max_batch_size(MAX_BATCH);
