@@ -92,13 +92,13 @@ pub(crate) async fn execute(
         .in_force_for(db, access.role(), chrono::Utc::now())
         .await
     {
-            Ok(grants) => access.with_grants(grants),
-            Err(error) => {
-                let error = async_graphql::ErrorExtensions::extend(&error);
-                let response = Response::from_errors(vec![unplaced(error)]);
-                return record(db, &access, operation, response, correlation_id).await;
-            }
-        };
+        Ok(grants) => access.with_grants(grants),
+        Err(error) => {
+            let error = async_graphql::ErrorExtensions::extend(&error);
+            let response = Response::from_errors(vec![unplaced(error)]);
+            return record(db, &access, operation, response, correlation_id).await;
+        }
+    };
     let mut context = RequestContext::new(db.clone(), access.clone());
     context.grants = Some(grants.clone());
     context.correlation_id = correlation_id.to_owned();

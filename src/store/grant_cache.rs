@@ -20,9 +20,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use entity::Role;
 use entity::access_grant as grant;
-use sea_orm::{
-    ColumnTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter, QueryOrder,
-};
+use sea_orm::{ColumnTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter, QueryOrder};
 
 use super::generation::{self, Scope};
 use crate::error::Result;
@@ -251,7 +249,12 @@ mod tests {
     fn a_held_grant_is_in_force_from_its_start_until_its_end_for_its_role_only() {
         let grants = vec![held(1, Role::Ice, 100, 200), held(2, Role::Cbp, 0, 1000)];
         let at = |s| DateTime::<Utc>::from_timestamp(s, 0).unwrap();
-        let ids = |role, s| -> Vec<i64> { in_force(&grants, role, at(s)).iter().map(|g| g.id).collect() };
+        let ids = |role, s| -> Vec<i64> {
+            in_force(&grants, role, at(s))
+                .iter()
+                .map(|g| g.id)
+                .collect()
+        };
         assert!(ids(Role::Ice, 99).is_empty(), "before its start");
         assert_eq!(ids(Role::Ice, 100), vec![1], "from its start");
         assert_eq!(ids(Role::Ice, 199), vec![1]);

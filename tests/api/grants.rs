@@ -225,7 +225,11 @@ async fn a_stored_grant_that_no_longer_compiles_opens_nothing_and_oversight_sees
 
 /// Asks `app` as STATE for the traces until `done` holds of the answer, for `within` at most;
 /// returns how long it took.
-async fn until(app: &TestApp, within: std::time::Duration, done: impl Fn(&Value) -> bool) -> std::time::Duration {
+async fn until(
+    app: &TestApp,
+    within: std::time::Duration,
+    done: impl Fn(&Value) -> bool,
+) -> std::time::Duration {
     let started = std::time::Instant::now();
     loop {
         let answer = app.as_role(Role::State).run(TRACES).await;
@@ -259,11 +263,20 @@ async fn a_grant_made_and_revoked_through_one_process_takes_effect_in_another_wi
     assert!(forbidden(&other.as_role(Role::State).run(TRACES).await));
 
     let made = state_grant_for_sonora(&one).await;
-    let id = made["data"]["grantAccess"]["id"].as_str().expect("id").to_owned();
+    let id = made["data"]["grantAccess"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
     let here = one.as_role(Role::State).run(TRACES).await;
-    assert!(granted(&here), "at once in the process that made it: {here}");
+    assert!(
+        granted(&here),
+        "at once in the process that made it: {here}"
+    );
     let took = until(&other, bound, granted).await;
-    assert!(took <= bound, "the grant reached the other process in {took:?}");
+    assert!(
+        took <= bound,
+        "the grant reached the other process in {took:?}"
+    );
 
     let revoked = one
         .as_role(Role::Oversight)
@@ -276,7 +289,10 @@ async fn a_grant_made_and_revoked_through_one_process_takes_effect_in_another_wi
     let here = one.as_role(Role::State).run(TRACES).await;
     assert!(forbidden(&here), "revoked at once where revoked: {here}");
     let took = until(&other, bound, forbidden).await;
-    assert!(took <= bound, "the revoke reached the other process in {took:?}");
+    assert!(
+        took <= bound,
+        "the revoke reached the other process in {took:?}"
+    );
 }
 
 #[tokio::test]

@@ -230,10 +230,7 @@ pub(crate) async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestAp
 
 /// Starts another hub process on `app`'s database: a server with a pool of its own (and so, on
 /// PostgreSQL, its own notification listener), with its settings adjusted.
-pub(crate) async fn another_process(
-    app: &TestApp,
-    adjust: impl FnOnce(&mut Settings),
-) -> TestApp {
+pub(crate) async fn another_process(app: &TestApp, adjust: impl FnOnce(&mut Settings)) -> TestApp {
     let mut settings = app.db.server_settings();
     adjust(&mut settings);
     let pool = store::connect(&settings.database)

@@ -178,10 +178,22 @@ async fn linked_guns(app: &TestApp, n: i64) -> Vec<i64> {
     let mut traces = Vec::new();
     for i in 0..n {
         let serial = format!("LNK-{i:04}");
-        let atf = fixtures::firearm(&app.db.db, "Taurus", FirearmType::Pistol, &serial, Agency::Atf)
-            .await;
-        let cbp = fixtures::firearm(&app.db.db, "Taurus", FirearmType::Pistol, &serial, Agency::Cbp)
-            .await;
+        let atf = fixtures::firearm(
+            &app.db.db,
+            "Taurus",
+            FirearmType::Pistol,
+            &serial,
+            Agency::Atf,
+        )
+        .await;
+        let cbp = fixtures::firearm(
+            &app.db.db,
+            "Taurus",
+            FirearmType::Pistol,
+            &serial,
+            Agency::Cbp,
+        )
+        .await;
         traces.push(
             fixtures::trace(
                 &app.db.db,
@@ -260,7 +272,10 @@ async fn each_portal_query_costs_a_fixed_number_of_statements_whatever_its_page_
         json!({ "id": traces[7].to_string() }),
     )
     .await;
-    assert_eq!(response["data"]["trace"]["firearm"]["serialNumber"], "LNK-0007");
+    assert_eq!(
+        response["data"]["trace"]["firearm"]["serialNumber"],
+        "LNK-0007"
+    );
     assert_eq!(sql.len(), 2, "a lookup: {sql:#?}");
 
     for (query, name, expected) in [
@@ -276,15 +291,12 @@ async fn each_portal_query_costs_a_fixed_number_of_statements_whatever_its_page_
     ] {
         let mut costs = Vec::new();
         for n in [5, 50] {
-            let (sql, response) = data_statements(&atf, &statements, query, json!({ "n": n })).await;
+            let (sql, response) =
+                data_statements(&atf, &statements, query, json!({ "n": n })).await;
             let edges = response["data"][name]["edges"].as_array().unwrap();
             assert_eq!(edges.len(), n, "{name}: {response}");
             costs.push((n, sql.len()));
-            assert_eq!(
-                sql.len(),
-                expected,
-                "{name} with a page of {n}: {sql:#?}"
-            );
+            assert_eq!(sql.len(), expected, "{name} with a page of {n}: {sql:#?}");
         }
         assert_eq!(costs[0].1, costs[1].1, "{name}: {costs:?}");
     }
@@ -294,18 +306,19 @@ async fn each_portal_query_costs_a_fixed_number_of_statements_whatever_its_page_
     let (_, tree) = data_statements(&atf, &statements, FIREARM_TREE, json!({ "n": 2 })).await;
     let node = &tree["data"]["firearms"]["edges"][0]["node"];
     assert_eq!(node["traces"]["nodes"][0]["traceNumber"], "L-000", "{tree}");
-    assert_eq!(node["seizures"]["nodes"][0]["seizedOn"], "2021-01-01", "{tree}");
     assert_eq!(
-        node["seizures"]["nodes"][0]["firearms"][0]["serialNumber"],
-        "LNK-0000",
+        node["seizures"]["nodes"][0]["seizedOn"], "2021-01-01",
+        "{tree}"
+    );
+    assert_eq!(
+        node["seizures"]["nodes"][0]["firearms"][0]["serialNumber"], "LNK-0000",
         "{tree}"
     );
     let (_, tree) = data_statements(&atf, &statements, SEIZURE_TREE, json!({ "n": 1 })).await;
     let node = &tree["data"]["seizures"]["edges"][0]["node"];
     assert_eq!(node["seizedOn"], "2021-03-01", "{tree}");
     assert_eq!(
-        node["firearms"][0]["traces"]["nodes"][0]["traceNumber"],
-        "L-059",
+        node["firearms"][0]["traces"]["nodes"][0]["traceNumber"], "L-059",
         "{tree}"
     );
 }
