@@ -6,8 +6,9 @@
 //! The cache is dropped, and read again by the next request that needs it:
 //! - at once in the process that made or revoked a grant ([`GrantCache::invalidate`]);
 //! - on PostgreSQL, when a bump of the `grants` generation is notified on
-//!   [`generation::CHANNEL`] ([`listen`]); and whenever the listening connection is lost, since
-//!   notifications sent meanwhile are gone;
+//!   [`generation::CHANNEL`] ([`listen`], over one connection of its own made with the server
+//!   pool's options); and whenever the listening connection is lost, since notifications sent
+//!   meanwhile are gone;
 //! - on both backends, when a poll of the generations every `cache.generation_poll_ms` finds the
 //!   `grants` generation moved, or cannot read it ([`poll`]). This is the bound on staleness
 //!   across processes: a change made by another process takes effect here at most one poll
@@ -180,11 +181,18 @@ pub(crate) async fn poll(cache: Arc<GrantCache>, db: DatabaseConnection, every: 
 /// generation is bumped; after a lost connection it drops the cache (notifications sent meanwhile
 /// are lost) and listens again. Returns at once on SQLite; runs until its task is aborted.
 pub(crate) async fn listen(cache: Arc<GrantCache>, db: DatabaseConnection) {
-    use sea_orm::sqlx::postgres::PgListener;
+    use sea_orm::sqlx::postgres::{PgListener, PgPoolOptions};
     if db.get_database_backend() != DbBackend::Postgres {
         return;
     }
-    let pool = db.get_postgres_connection_pool().clone();
+    // The listener holds its connection for good: it gets a pool of one of its own, connected as
+    // the server's pool connects, so the requests' pool (its size, its in-use gauge and the
+    // request budget armed on its checkouts) is not touched.
+    let options = db.get_postgres_connection_pool().connect_options();
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .min_connections(0)
+        .connect_lazy_with((*options).clone());
     let mut first = true;
     loop {
         let mut listener = match PgListener::connect_with(&pool).await {

@@ -293,6 +293,23 @@ async fn a_grant_made_and_revoked_through_one_process_takes_effect_in_another_wi
         took <= bound,
         "the revoke reached the other process in {took:?}"
     );
+
+    if postgres {
+        // The listeners lose their connections: what is granted meanwhile still arrives.
+        let ended = one
+            .db
+            .scalar(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND pid <> pg_backend_pid() \
+                 AND query ILIKE 'listen%'",
+            )
+            .await;
+        assert!(ended >= 2, "each process listens: {ended} listeners ended");
+        let made = state_grant_for_sonora(&one).await;
+        assert!(made["errors"].is_null(), "{made}");
+        let took = until(&other, bound, granted).await;
+        assert!(took <= bound, "after a lost listener, in {took:?}");
+    }
 }
 
 #[tokio::test]
