@@ -19,8 +19,12 @@ use super::door::{Described, Field};
 use crate::error::Result;
 use crate::policy::{Access, EntityKind, Rows};
 
-/// Ids per `IN (...)` list.
-const CHUNK: usize = 500;
+/// Ids per `IN (...)` list: a whole DataLoader level (at most `MAX_PAGE_SIZE²` keys) in one
+/// statement, within both backends' limits on bound parameters (SQLite's 32,766; two lists of it
+/// in `links_of`).
+const CHUNK: usize = (super::page::MAX_PAGE_SIZE as usize).pow(2);
+/// Links per multi-row `INSERT` (five values each).
+const INSERT_CHUNK: usize = 500;
 
 impl Described for firearm_link::Entity {
     type Row = firearm_link::Model;
@@ -84,7 +88,7 @@ async fn insert_pairs<C: ConnectionTrait>(
 ) -> std::result::Result<(), DbErr> {
     let now = Utc::now();
     let pairs: Vec<(i64, i64)> = pairs.iter().copied().collect();
-    for chunk in pairs.chunks(CHUNK) {
+    for chunk in pairs.chunks(INSERT_CHUNK) {
         firearm_link::Entity::insert_many(chunk.iter().map(|(a, b)| firearm_link::ActiveModel {
             id: NotSet,
             firearm_id: Set(*a),
