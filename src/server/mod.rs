@@ -93,7 +93,7 @@ struct Background {
     poll: Duration,
 }
 
-/// The running background tasks, stopped when the server stops.
+/// The running background tasks, stopped when the server stops (or its future is dropped).
 struct Running(Vec<tokio::task::JoinHandle<()>>);
 
 impl Background {
@@ -112,7 +112,13 @@ impl Background {
 
 impl Running {
     fn stop(self) {
-        for task in self.0 {
+        drop(self);
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        for task in &self.0 {
             task.abort();
         }
     }
