@@ -30,19 +30,24 @@ pub struct Settings {
     pub cache: CacheSettings,
 }
 
-/// What each process keeps in memory between requests.
+/// What each process keeps in memory between requests, and how it learns that the data changed.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CacheSettings {
     /// Bytes of canonical stats tables kept (least recently used dropped first); 0 computes every
     /// stats answer in SQL.
     pub stats_bytes: usize,
+    /// How often (milliseconds) each process reads the data generations, and drops what it cached
+    /// from data that has changed since: the bound on how long a change made through another
+    /// process (or a lost PostgreSQL notification) goes unseen here. At least 10.
+    pub generation_poll_ms: u64,
 }
 
 impl Default for CacheSettings {
     fn default() -> Self {
         Self {
             stats_bytes: 48 * 1024 * 1024,
+            generation_poll_ms: 1000,
         }
     }
 }
@@ -286,6 +291,11 @@ impl Settings {
             .merge(flags)
             .extract()
             .map_err(|e| anyhow::anyhow!("invalid settings: {e}"))?;
+        anyhow::ensure!(
+            settings.cache.generation_poll_ms >= 10,
+            "invalid settings: cache.generation_poll_ms must be at least 10 (milliseconds), got {}",
+            settings.cache.generation_poll_ms
+        );
         Ok(settings)
     }
 

@@ -14,6 +14,9 @@
 //! - `audit_batches_total` and `audit_batch_events`: the transactions in which the audit appender
 //!   committed the events of concurrent requests together, and a histogram of their sizes
 //!   ([`audit_batch`]).
+//! - `hub_grant_cache_fills_total` and `hub_grant_cache_invalidations_total`: reads of the grants
+//!   into the grant cache, and drops of a filled cache (a grant change here, a notification, a
+//!   moved generation or a failed poll).
 //!
 //! The registry is process-wide, so any module can count without holding the server's state.
 
@@ -114,6 +117,8 @@ struct Metrics {
     stats_cache_bytes: Gauge,
     audit_batches: Counter,
     audit_batch_events: Histogram,
+    grant_cache_fills: Counter,
+    grant_cache_invalidations: Counter,
     operations: Mutex<HashSet<String>>,
 }
 
@@ -175,10 +180,24 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "Audit events per appended batch",
         audit_batch_events.clone(),
     );
+    let grant_cache_fills = Counter::default();
+    registry.register(
+        "hub_grant_cache_fills",
+        "Reads of the grants into the grant cache",
+        grant_cache_fills.clone(),
+    );
+    let grant_cache_invalidations = Counter::default();
+    registry.register(
+        "hub_grant_cache_invalidations",
+        "Drops of the filled grant cache after a change of grants or a failed poll",
+        grant_cache_invalidations.clone(),
+    );
     Metrics {
         registry,
         stats_cache,
         stats_cache_bytes,
+        grant_cache_fills,
+        grant_cache_invalidations,
         requests,
         duration,
         connections,
@@ -222,6 +241,16 @@ pub(crate) fn audit_write_failed() {
 pub(crate) fn audit_batch(events: usize) {
     METRICS.audit_batches.inc();
     METRICS.audit_batch_events.observe(events as f64);
+}
+
+/// Counts one read of the grants into a grant cache.
+pub(crate) fn grant_cache_filled() {
+    METRICS.grant_cache_fills.inc();
+}
+
+/// Counts one drop of a filled grant cache.
+pub(crate) fn grant_cache_invalidated() {
+    METRICS.grant_cache_invalidations.inc();
 }
 
 /// Counts one `POST /graphql` request and its latency. `operation` is the executed operation's

@@ -38,5 +38,21 @@ pub(crate) fn page_args(
         ),
         None => None,
     };
-    Ok(PageArgs { first, after })
+    Ok(PageArgs {
+        first,
+        after,
+        without_total: false,
+    })
+}
+
+/// Reads the page arguments of a root connection field, which counts its rows only when the
+/// selection asks for `totalCount`.
+pub(crate) fn root_page_args(
+    ctx: &async_graphql::Context<'_>,
+    first: Option<i32>,
+    after: Option<String>,
+) -> async_graphql::Result<PageArgs> {
+    let mut args = page_args(first, after)?;
+    args.without_total = !ctx.look_ahead().field("totalCount").exists();
+    Ok(args)
 }

@@ -8,6 +8,30 @@ use sea_orm::DatabaseConnection;
 use super::loaders::HubLoader;
 use crate::policy::Access;
 
+/// The most keys one DataLoader batch takes: above every level a request's pages can reach
+/// (`store::page::MAX_PAGE_SIZE` squared).
+const MAX_BATCH: usize = (crate::store::page::MAX_PAGE_SIZE as usize).pow(2);
+
+/// How long a batch stays open after its first key.
+const BATCH_WINDOW: std::time::Duration = std::time::Duration::from_millis(1);
+/// How many more turns the request's task gets, after the window, before the batch closes.
+const SETTLE_TURNS: usize = 16;
+
+/// Runs a DataLoader batch once the level that asks for it has registered all its keys. Every key
+/// is registered by the request's own task, which resolves a level's parents together but yields
+/// to the runtime between slices of a large level (async-graphql's lists and objects are resolved
+/// by `FuturesUnordered`, which yields after polling as many futures as it holds); a timer alone
+/// could close the batch between two slices, splitting a large page's level in two. After the
+/// window, the batch lets the request's task run its pending slices first (`yield_now` queues the
+/// batch behind every task ready to run, on the server's single-threaded workers).
+async fn after_the_level<F: std::future::Future>(work: F) -> F::Output {
+    tokio::time::sleep(BATCH_WINDOW).await;
+    for _ in 0..SETTLE_TURNS {
+        tokio::task::yield_now().await;
+    }
+    work.await
+}
+
 /// Per-request data, inserted by the HTTP layer (or a test) before execution.
 #[derive(Clone)]
 pub(crate) struct RequestContext {
@@ -19,24 +43,39 @@ pub(crate) struct RequestContext {
     /// The errors of the response's positions (fields withheld from the caller, and fields that
     /// failed), and the `null`s waiting to propagate; added to the response.
     pub field_errors: super::completion::FieldErrors,
+    /// The process's grant cache, dropped by the grant mutations once they are done.
+    pub grants: Option<std::sync::Arc<crate::store::grant_cache::GrantCache>>,
 }
 
 impl RequestContext {
     pub(crate) fn new(db: DatabaseConnection, access: Access) -> RequestContext {
         let loader = DataLoader::new(
-            HubLoader {
-                db: db.clone(),
-                access: access.clone(),
-            },
-            // A batch runs in a task of its own, under the request's budget.
-            |work| tokio::spawn(crate::store::budget::inherit(work)),
-        );
+            HubLoader::new(db.clone(), access.clone()),
+            // A batch runs in a task of its own, under the request's budget, once the level
+            // is complete.
+            |work| tokio::spawn(crate::store::budget::inherit(after_the_level(work))),
+        )
+        // The wait is `after_the_level`'s, not a timer's alone.
+        .delay(std::time::Duration::ZERO)
+        // A level of the tree is one batch however large the page: the keys of one level are
+        // at most a page of parents times a page of children each.
+        .max_batch_size(MAX_BATCH);
         RequestContext {
             db,
             access,
             loader: std::sync::Arc::new(loader),
             correlation_id: String::new(),
             field_errors: Default::default(),
+            grants: None,
+        }
+    }
+}
+
+impl RequestContext {
+    /// Drops the process's cached grants after a grant change, so the next request reads them.
+    pub(crate) fn grants_changed(&self) {
+        if let Some(grants) = &self.grants {
+            grants.invalidate();
         }
     }
 }

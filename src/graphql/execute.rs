@@ -64,6 +64,7 @@ pub(crate) async fn execute(
     schema: &HubSchema,
     db: &DatabaseConnection,
     appender: &Appender,
+    grants: &std::sync::Arc<crate::store::grant_cache::GrantCache>,
     access: Access,
     request: async_graphql::Request,
     operation_name: Option<&str>,
@@ -86,17 +87,21 @@ pub(crate) async fn execute(
         let response = Response::from_errors(vec![unplaced(error)]);
         return record(appender, &access, operation, response, correlation_id).await;
     }
-    // The grants in force now, so an expired or revoked grant stops working at once.
-    let access =
-        match crate::store::grants::in_force_for(db, access.role(), chrono::Utc::now()).await {
-            Ok(grants) => access.with_grants(grants),
-            Err(error) => {
-                let error = async_graphql::ErrorExtensions::extend(&error);
-                let response = Response::from_errors(vec![unplaced(error)]);
-                return record(appender, &access, operation, response, correlation_id).await;
-            }
-        };
+    // The grants in force now, from the process's grant cache: a grant starts and ends at its
+    // own times, and a revoked one stops working as soon as the cache hears of it.
+    let access = match grants
+        .in_force_for(db, access.role(), chrono::Utc::now())
+        .await
+    {
+        Ok(grants) => access.with_grants(grants),
+        Err(error) => {
+            let error = async_graphql::ErrorExtensions::extend(&error);
+            let response = Response::from_errors(vec![unplaced(error)]);
+            return record(appender, &access, operation, response, correlation_id).await;
+        }
+    };
     let mut context = RequestContext::new(db.clone(), access.clone());
+    context.grants = Some(grants.clone());
     context.correlation_id = correlation_id.to_owned();
     let mut response = schema.execute(request.data(context)).await;
     let trail = access.trail.snapshot();

@@ -82,10 +82,10 @@ impl GrantMutation {
     ) -> async_graphql::Result<AccessGrant> {
         let r = request(ctx)?;
         let event = r.write_event("grantAccess", crate::policy::EntityKind::Trace);
-        Ok(grants::create(&r.db, &r.access, input, event)
-            .await
-            .gql()?
-            .into())
+        let made = grants::create(&r.db, &r.access, input, event).await;
+        // Whatever the outcome: a failure after the commit still changed the grants.
+        r.grants_changed();
+        Ok(made.gql()?.into())
     }
 
     /// Oversight only: ends a grant at once.
@@ -93,9 +93,8 @@ impl GrantMutation {
     async fn revoke_grant(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<AccessGrant> {
         let r = request(ctx)?;
         let event = r.write_event("revokeGrant", crate::policy::EntityKind::Trace);
-        Ok(grants::revoke(&r.db, &r.access, row_id(&id)?, event)
-            .await
-            .gql()?
-            .into())
+        let revoked = grants::revoke(&r.db, &r.access, row_id(&id)?, event).await;
+        r.grants_changed();
+        Ok(revoked.gql()?.into())
     }
 }

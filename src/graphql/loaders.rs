@@ -15,6 +15,88 @@ use crate::store::{self, door};
 pub(crate) struct HubLoader {
     pub db: DatabaseConnection,
     pub access: Access,
+    /// Each firearm record with the records the caller may follow links to, read once per
+    /// request for both of its edges (`traces` and `seizures`).
+    pub same_gun: tokio::sync::Mutex<HashMap<i64, Vec<i64>>>,
+}
+
+impl HubLoader {
+    pub(crate) fn new(db: DatabaseConnection, access: Access) -> HubLoader {
+        HubLoader {
+            db,
+            access,
+            same_gun: Default::default(),
+        }
+    }
+
+    /// The groups of `ids` (`store::links::same_gun`), read for the ids not read yet; a batch of
+    /// the other edge of the same records waits for this one and reads nothing.
+    async fn groups(&self, ids: &[i64]) -> Result<HashMap<i64, Vec<i64>>, Shared> {
+        let mut known = self.same_gun.lock().await;
+        let missing: Vec<i64> = ids
+            .iter()
+            .copied()
+            .filter(|id| !known.contains_key(id))
+            .collect();
+        if !missing.is_empty() {
+            let read = store::links::same_gun(&self.db, &self.access, &missing)
+                .await
+                .map_err(Arc::new)?;
+            known.extend(read);
+        }
+        Ok(ids
+            .iter()
+            .filter_map(|id| known.get(id).map(|group| (*id, group.clone())))
+            .collect())
+    }
+}
+
+/// The traces of a firearm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct TracesOfFirearm(pub(crate) i64);
+
+impl Loader<TracesOfFirearm> for HubLoader {
+    type Value = Vec<trace::Model>;
+    type Error = Shared;
+
+    async fn load(
+        &self,
+        keys: &[TracesOfFirearm],
+    ) -> Result<HashMap<TracesOfFirearm, Vec<trace::Model>>, Shared> {
+        let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
+        let groups = self.groups(&ids).await?;
+        let found = store::traces::by_groups(&self.db, &self.access, groups)
+            .await
+            .map_err(Arc::new)?;
+        Ok(found
+            .into_iter()
+            .map(|(id, v)| (TracesOfFirearm(id), v))
+            .collect())
+    }
+}
+
+/// The seizures of a firearm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct SeizuresOfFirearm(pub(crate) i64);
+
+impl Loader<SeizuresOfFirearm> for HubLoader {
+    type Value = Vec<seizure::Model>;
+    type Error = Shared;
+
+    async fn load(
+        &self,
+        keys: &[SeizuresOfFirearm],
+    ) -> Result<HashMap<SeizuresOfFirearm, Vec<seizure::Model>>, Shared> {
+        let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
+        let groups = self.groups(&ids).await?;
+        let found = store::seizures::by_groups(&self.db, &self.access, groups)
+            .await
+            .map_err(Arc::new)?;
+        Ok(found
+            .into_iter()
+            .map(|(id, v)| (SeizuresOfFirearm(id), v))
+            .collect())
+    }
 }
 
 type Shared = Arc<Error>;
@@ -46,10 +128,6 @@ macro_rules! edges {
 edges! {
     /// A firearm by id.
     FirearmById => firearm::Model = door::by_ids::<firearm::Entity, _>;
-    /// The traces of a firearm.
-    TracesOfFirearm => Vec<trace::Model> = store::traces::by_firearms;
-    /// The seizures of a firearm.
-    SeizuresOfFirearm => Vec<seizure::Model> = store::seizures::by_firearms;
     /// The firearms of a seizure.
     FirearmsOfSeizure => Vec<firearm::Model> = store::firearms::by_seizures;
     /// The links the caller may follow from a firearm, with the record across each.

@@ -5,7 +5,7 @@ use async_graphql::{Context, ID, MergedObject, Object};
 
 use entity::{firearm, funding_award, seizure, trace, training_event};
 
-use super::args::{page_args, row_id};
+use super::args::{root_page_args, row_id};
 use super::context::request;
 use super::errors::ResultExt;
 use super::stats::{FundingStats, SeizureStats, TraceStats, TrainingStats};
@@ -292,7 +292,7 @@ impl AuditQuery {
         after: Option<String>,
     ) -> async_graphql::Result<Conn<AuditEvent>> {
         let r = request(ctx)?;
-        let args = page_args(first, after)?;
+        let args = root_page_args(ctx, first, after)?;
         let page = store::audit::list(&r.db, &r.access, filter.as_ref(), &args)
             .await
             .gql()?;
@@ -326,7 +326,7 @@ where
     N: async_graphql::OutputType,
 {
     let r = request(ctx)?;
-    let args = page_args(first, after)?;
+    let args = root_page_args(ctx, first, after)?;
     let page = store::door::list::<E, _>(&r.db, &r.access, filter.as_ref(), &order, &args)
         .await
         .gql()?;

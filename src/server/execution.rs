@@ -47,6 +47,7 @@ pub(super) async fn run(admitted: Admitted, state: &AppState, correlation: &str)
             &state.schema,
             &state.db,
             &state.audit,
+            &state.grants,
             access,
             request,
             operation.as_deref(),

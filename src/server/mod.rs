@@ -54,6 +54,7 @@ pub(crate) struct AppState {
     pub limits: Arc<LimitsSettings>,
     pub rate: Option<Arc<RateLimiter>>,
     pub shutdown: Shutdown,
+    pub grants: Arc<crate::store::grant_cache::GrantCache>,
 }
 
 /// The "shutting down" flag: once raised, `/readyz` answers 503 and, after
@@ -86,6 +87,46 @@ pub struct Application {
     server: Server,
     shutdown: Shutdown,
     audit: Appender,
+    background: Background,
+}
+
+/// The work a server runs beside its requests while it serves: keeping the grant cache current
+/// (the generation poll on every backend, the notification listener on PostgreSQL).
+struct Background {
+    grants: Arc<crate::store::grant_cache::GrantCache>,
+    db: DatabaseConnection,
+    poll: Duration,
+}
+
+/// The running background tasks, stopped when the server stops (or its future is dropped).
+struct Running(Vec<tokio::task::JoinHandle<()>>);
+
+impl Background {
+    fn start(&self) -> Running {
+        use crate::store::grant_cache;
+        Running(vec![
+            tokio::spawn(grant_cache::poll(
+                self.grants.clone(),
+                self.db.clone(),
+                self.poll,
+            )),
+            tokio::spawn(grant_cache::listen(self.grants.clone(), self.db.clone())),
+        ])
+    }
+}
+
+impl Running {
+    fn stop(self) {
+        drop(self);
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
+    }
 }
 
 impl Application {
@@ -115,7 +156,14 @@ impl Application {
         let port = listener.local_addr()?.port();
         let limits = Arc::new(settings.limits.clone());
         let shutdown = Shutdown::new();
+        let grants = crate::store::grant_cache::GrantCache::new();
+        let background = Background {
+            grants: grants.clone(),
+            db: db.clone(),
+            poll: Duration::from_millis(settings.cache.generation_poll_ms.max(10)),
+        };
         let state = AppState {
+            grants,
             schema: serving_schema(
                 Limits::from_settings(&limits),
                 Arc::new(StatsCache::new(settings.cache.stats_bytes)),
@@ -169,6 +217,7 @@ impl Application {
             server,
             shutdown,
             audit,
+            background,
         })
     }
 
@@ -190,7 +239,10 @@ impl Application {
     /// not handled here (tests run many servers in one process); `serve` uses
     /// [`Application::run_until_signalled`].
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let tasks = self.background.start();
+        let result = self.server.await;
+        tasks.stop();
+        result
     }
 
     /// Serves until SIGTERM or SIGINT, then reports not ready, stops accepting after
@@ -202,8 +254,10 @@ impl Application {
             wait_for_signal().await;
             shutdown.begin();
         });
+        let tasks = self.background.start();
         let result = self.server.await;
         watcher.abort();
+        tasks.stop();
         result
     }
 }

@@ -360,28 +360,48 @@ where
     Ok(out)
 }
 
-/// The readable rows of each parent through a link table, given its `(parent, row)` id pairs, in
-/// id order.
-pub(crate) async fn by_links<E, C>(
+/// The readable rows of `E` across the link table `L`, in one statement: each `L` row matching
+/// `links`, with the `E` row it leads to when the caller may read it (in `E`'s id order). Each row
+/// is recorded and masked once however many links lead to it; a role that reads no rows of `E`
+/// gets none.
+pub(crate) async fn across<L, E, C>(
     db: &C,
     access: &Access,
-    links: &[(i64, i64)],
-) -> Result<HashMap<i64, Vec<E::Model>>>
+    links: SimpleExpr,
+) -> Result<Vec<(L::Model, E::Model)>>
 where
+    L: EntityTrait + sea_orm::Related<E>,
     E: Owned,
     E::Model: Clone,
     C: ConnectionTrait,
 {
-    let ids: Vec<i64> = links.iter().map(|(_, row)| *row).collect();
-    let rows = by_ids::<E, _>(db, access, &ids).await?;
-    let mut out: HashMap<i64, Vec<E::Model>> = HashMap::new();
-    for (parent, row) in links {
-        if let Some(m) = rows.get(row) {
-            out.entry(*parent).or_default().push(m.clone());
+    let Ok(scope) = E::visible(access) else {
+        return Ok(Vec::new());
+    };
+    let found = L::find()
+        .filter(links)
+        .find_also_related(E::default())
+        .filter(scope)
+        .order_by_asc(E::id_expr())
+        .all(db)
+        .await?;
+    let mut unique: Vec<E::Model> = Vec::new();
+    for (_, row) in &found {
+        if let Some(row) = row
+            && unique.last().is_none_or(|last| last.id() != row.id())
+        {
+            unique.push(row.clone());
         }
     }
-    for list in out.values_mut() {
-        list.sort_by_key(Row::id);
-    }
-    Ok(out)
+    let masked: HashMap<i64, E::Model> = seen::<E>(access, unique)
+        .into_iter()
+        .map(|m| (m.id(), m))
+        .collect();
+    Ok(found
+        .into_iter()
+        .filter_map(|(link, row)| {
+            let row = masked.get(&row?.id())?.clone();
+            Some((link, row))
+        })
+        .collect())
 }

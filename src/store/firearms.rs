@@ -13,7 +13,6 @@ use sea_orm::{ColumnTrait, Condition, ConnectionTrait};
 use super::door::{self, Described, Field, OrderKey, Owned};
 use super::filters::FirearmFilter;
 use super::scope::{check_list, nothing, rows_forbidden};
-use super::seizures;
 use crate::error::Result;
 use crate::policy::{Access, EntityKind, Rows};
 
@@ -222,6 +221,12 @@ pub(crate) async fn by_seizures<C: ConnectionTrait>(
     access: &Access,
     seizure_ids: &[i64],
 ) -> Result<HashMap<i64, Vec<firearm::Model>>> {
-    let links = seizures::links(db, seizure_firearm::Column::SeizureId, seizure_ids).await?;
-    door::by_links::<firearm::Entity, _>(db, access, &links).await
+    let mut out: HashMap<i64, Vec<firearm::Model>> = HashMap::new();
+    let links = seizure_firearm::Column::SeizureId.is_in(seizure_ids.iter().copied());
+    for (link, f) in
+        door::across::<seizure_firearm::Entity, firearm::Entity, _>(db, access, links).await?
+    {
+        out.entry(link.seizure_id).or_default().push(f);
+    }
+    Ok(out)
 }

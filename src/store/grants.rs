@@ -1,6 +1,7 @@
 //! Time-boxed grants, at the door: only oversight grants and revokes; a role sees the grants made
-//! to it; the grants in force are loaded for every request, so an expired or revoked grant stops
-//! working at once.
+//! to it. Requests take the grants in force from `grant_cache`, which every grant and revoke
+//! invalidates (in this process at once, in others through the `grants` generation), and which
+//! decides by the clock when a grant starts and ends.
 
 use chrono::{DateTime, Utc};
 use entity::Role;
@@ -51,34 +52,8 @@ fn in_force(now: DateTime<Utc>) -> Condition {
         .add(grant::Column::EndsAt.gt(now))
 }
 
-/// The grants in force for a role now, each row filter compiled once. A stored grant whose filter
-/// no longer compiles (the filter's shape changed since it was made) opens nothing: it is logged
-/// here and reported to oversight by `accessGrants` (its `problem`).
-pub(crate) async fn in_force_for(
-    db: &DatabaseConnection,
-    role: Role,
-    now: DateTime<Utc>,
-) -> Result<Vec<Grant>> {
-    let rows = grant::Entity::find()
-        .filter(grant::Column::GranteeRole.eq(role))
-        .filter(in_force(now))
-        .order_by_asc(grant::Column::Id)
-        .all(db)
-        .await?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|g| match compile_stored(&g) {
-            Ok(grant) => Some(grant),
-            Err(error) => {
-                tracing::warn!(grant = g.id, error = %error, "a stored grant no longer compiles and opens nothing");
-                None
-            }
-        })
-        .collect())
-}
-
 /// A stored grant as it applies, or why it cannot.
-fn compile_stored(g: &grant::Model) -> Result<Grant> {
+pub(crate) fn compile_stored(g: &grant::Model) -> Result<Grant> {
     let entity = EntityKind::parse(&g.entity)
         .filter(|k| GRANTABLE.contains(k))
         .ok_or_else(|| Error::invalid("entity", format!("'{}' cannot be granted", g.entity)))?;

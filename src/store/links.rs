@@ -12,15 +12,23 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use chrono::Utc;
 use entity::{LinkBasis, firearm, firearm_link, seizure_firearm, trace};
 use sea_orm::ActiveValue::{NotSet, Set};
+use sea_orm::sea_query::ConditionType;
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
-use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, JoinType, QueryFilter,
+    QuerySelect, RelationDef,
+};
 
 use super::door::{Described, Field};
 use crate::error::Result;
 use crate::policy::{Access, EntityKind, Rows};
 
-/// Ids per `IN (...)` list.
-const CHUNK: usize = 500;
+/// Ids per `IN (...)` list: a whole DataLoader level (at most `MAX_PAGE_SIZE²` keys) in one
+/// statement, within both backends' limits on bound parameters (SQLite's 32,766; two lists of it
+/// in `links_with_records`).
+const CHUNK: usize = (super::page::MAX_PAGE_SIZE as usize).pow(2);
+/// Links per multi-row `INSERT` (five values each).
+const INSERT_CHUNK: usize = 500;
 
 impl Described for firearm_link::Entity {
     type Row = firearm_link::Model;
@@ -56,22 +64,37 @@ async fn firearms_by<C: ConnectionTrait, V: Into<sea_orm::Value> + Clone>(
     Ok(found)
 }
 
-/// The links of these records (on either side).
-async fn links_of<C: ConnectionTrait>(
+/// The links of these records (on either side), each with the records at both its ends (a record
+/// asked for may also be across another one's link), in one statement.
+async fn links_with_records<C: ConnectionTrait>(
     db: &C,
     ids: &[i64],
-) -> std::result::Result<Vec<firearm_link::Model>, DbErr> {
+) -> std::result::Result<Vec<(firearm_link::Model, firearm::Model)>, DbErr> {
+    use firearm_link::Column as L;
+    let either_end: RelationDef = firearm_link::Entity::belongs_to(firearm::Entity)
+        .from(L::FirearmId)
+        .to(firearm::Column::Id)
+        .on_condition(|link, record| {
+            Condition::all()
+                .add(Expr::col((record, firearm::Column::Id)).equals((link, L::LinkedFirearmId)))
+        })
+        .condition_type(ConditionType::Any)
+        .into();
     let mut found = Vec::new();
     for chunk in ids.chunks(CHUNK) {
         found.extend(
             firearm_link::Entity::find()
+                .join(JoinType::InnerJoin, either_end.clone())
+                .select_also(firearm::Entity)
                 .filter(
                     Condition::any()
-                        .add(firearm_link::Column::FirearmId.is_in(chunk.iter().copied()))
-                        .add(firearm_link::Column::LinkedFirearmId.is_in(chunk.iter().copied())),
+                        .add(L::FirearmId.is_in(chunk.iter().copied()))
+                        .add(L::LinkedFirearmId.is_in(chunk.iter().copied())),
                 )
                 .all(db)
-                .await?,
+                .await?
+                .into_iter()
+                .filter_map(|(link, record)| Some((link, record?))),
         );
     }
     Ok(found)
@@ -84,7 +107,7 @@ async fn insert_pairs<C: ConnectionTrait>(
 ) -> std::result::Result<(), DbErr> {
     let now = Utc::now();
     let pairs: Vec<(i64, i64)> = pairs.iter().copied().collect();
-    for chunk in pairs.chunks(CHUNK) {
+    for chunk in pairs.chunks(INSERT_CHUNK) {
         firearm_link::Entity::insert_many(chunk.iter().map(|(a, b)| firearm_link::ActiveModel {
             id: NotSet,
             firearm_id: Set(*a),
@@ -236,21 +259,15 @@ pub(crate) async fn followed<C: ConnectionTrait>(
         access.withhold();
     }
     let asked: BTreeSet<i64> = ids.iter().copied().collect();
-    let links = links_of(db, ids).await?;
-    // Both ends: a record asked for may also be across another one's link.
-    let far: Vec<i64> = links
-        .iter()
-        .flat_map(|l| [l.firearm_id, l.linked_firearm_id])
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let records: HashMap<i64, firearm::Model> = firearms_by(db, firearm::Column::Id, &far)
-        .await?
-        .into_iter()
-        .filter(|f| !own_only || Some(f.owner_agency) == access.agency())
-        .map(|f| (f.id, f))
-        .collect();
-    for link in links {
+    let mut links: BTreeMap<i64, firearm_link::Model> = BTreeMap::new();
+    let mut records: HashMap<i64, firearm::Model> = HashMap::new();
+    for (link, record) in links_with_records(db, ids).await? {
+        if !own_only || Some(record.owner_agency) == access.agency() {
+            records.insert(record.id, record);
+        }
+        links.insert(link.id, link);
+    }
+    for link in links.into_values() {
         for (near, other) in [
             (link.firearm_id, link.linked_firearm_id),
             (link.linked_firearm_id, link.firearm_id),

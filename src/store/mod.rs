@@ -12,6 +12,7 @@ pub(crate) mod filters;
 pub(crate) mod firearms;
 pub(crate) mod funding;
 pub(crate) mod generation;
+pub(crate) mod grant_cache;
 pub(crate) mod grants;
 pub(crate) mod import;
 pub(crate) mod links;

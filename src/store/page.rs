@@ -53,6 +53,8 @@ pub(crate) struct PageArgs {
     pub first: Option<i32>,
     /// The key values of the row after which the page starts.
     pub after: Option<Vec<KeyValue>>,
+    /// The caller did not ask for the total, so it is not counted (the page's `total` is 0).
+    pub without_total: bool,
 }
 
 impl PageArgs {
@@ -75,6 +77,7 @@ pub(crate) struct Page<M> {
     pub rows: Vec<(Vec<KeyValue>, M)>,
     pub has_next: bool,
     pub has_previous: bool,
+    /// The rows matching across all pages; 0 when the page was read `without_total`.
     pub total: i64,
 }
 
@@ -147,7 +150,11 @@ where
     C: ConnectionTrait,
 {
     let limit = args.limit()?;
-    let total = select.clone().count(db).await? as i64;
+    let total = if args.without_total {
+        0
+    } else {
+        select.clone().count(db).await? as i64
+    };
     let mut query = select;
     if let Some(after) = &args.after {
         query = query.filter(after_condition(keys, after)?);

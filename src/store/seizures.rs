@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use entity::{seizure, seizure_firearm};
 use sea_orm::sea_query::{Expr, SimpleExpr};
-use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait};
 
 use super::door::{self, Described, Field, OrderKey, Owned};
 use super::filters::{SeizureDimension, SeizureFilter, SeizureOrderField};
@@ -150,41 +150,45 @@ impl Grouped for seizure::Entity {
     }
 }
 
-/// The `(seizure, firearm)` links of the given seizures or firearms.
-pub(crate) async fn links<C: ConnectionTrait>(
-    db: &C,
-    by: seizure_firearm::Column,
-    ids: &[i64],
-) -> Result<Vec<(i64, i64)>> {
-    Ok(seizure_firearm::Entity::find()
-        .filter(by.is_in(ids.iter().copied()))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|l| (l.seizure_id, l.firearm_id))
-        .collect())
-}
-
 /// The readable seizures of each firearm, for the firearm → seizures edge: the seizures holding
 /// the record, and those holding the records the caller may follow links to, in id order.
+#[cfg(test)]
 pub(crate) async fn by_firearms<C: ConnectionTrait>(
     db: &C,
     access: &Access,
     firearm_ids: &[i64],
 ) -> Result<HashMap<i64, Vec<seizure::Model>>> {
     let groups = super::links::same_gun(db, access, firearm_ids).await?;
+    by_groups(db, access, groups).await
+}
+
+/// `by_firearms` for records whose groups (`links::same_gun`) are already known.
+pub(crate) async fn by_groups<C: ConnectionTrait>(
+    db: &C,
+    access: &Access,
+    groups: HashMap<i64, Vec<i64>>,
+) -> Result<HashMap<i64, Vec<seizure::Model>>> {
     let all = super::links::all_records(&groups);
-    let mut held: HashMap<i64, Vec<i64>> = HashMap::new();
-    for (s, f) in links(db, seizure_firearm::Column::FirearmId, &all).await? {
-        held.entry(f).or_default().push(s);
+    let links = seizure_firearm::Column::FirearmId.is_in(all);
+    let mut held: HashMap<i64, Vec<seizure::Model>> = HashMap::new();
+    for (link, s) in
+        door::across::<seizure_firearm::Entity, seizure::Entity, _>(db, access, links).await?
+    {
+        held.entry(link.firearm_id).or_default().push(s);
     }
-    let mut pairs: Vec<(i64, i64)> = Vec::new();
-    for (id, group) in &groups {
-        for f in group {
-            pairs.extend(held.get(f).into_iter().flatten().map(|s| (*id, *s)));
+    let mut out = HashMap::new();
+    for (id, group) in groups {
+        let mut seizures: Vec<seizure::Model> = group
+            .iter()
+            .filter_map(|f| held.get(f))
+            .flatten()
+            .cloned()
+            .collect();
+        seizures.sort_by_key(|s| s.id);
+        seizures.dedup_by_key(|s| s.id);
+        if !seizures.is_empty() {
+            out.insert(id, seizures);
         }
     }
-    pairs.sort_unstable();
-    pairs.dedup();
-    door::by_links::<seizure::Entity, _>(db, access, &pairs).await
+    Ok(out)
 }

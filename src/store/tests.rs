@@ -381,7 +381,7 @@ fn withheld(policy: &Policy, role: Role, scopes: &[&str], kind: EntityKind, fiel
 fn every_row() -> PageArgs {
     PageArgs {
         first: Some(100),
-        after: None,
+        ..PageArgs::default()
     }
 }
 

@@ -197,12 +197,22 @@ impl Grouped for trace::Entity {
 
 /// The readable traces of each firearm, for the firearm → traces edge, oldest recovery first: the
 /// traces holding the record, and those holding the records the caller may follow links to.
+#[cfg(test)]
 pub(crate) async fn by_firearms<C: ConnectionTrait>(
     db: &C,
     access: &crate::policy::Access,
     firearm_ids: &[i64],
 ) -> Result<std::collections::HashMap<i64, Vec<trace::Model>>> {
     let groups = super::links::same_gun(db, access, firearm_ids).await?;
+    by_groups(db, access, groups).await
+}
+
+/// `by_firearms` for records whose groups (`links::same_gun`) are already known.
+pub(crate) async fn by_groups<C: ConnectionTrait>(
+    db: &C,
+    access: &crate::policy::Access,
+    groups: std::collections::HashMap<i64, Vec<i64>>,
+) -> Result<std::collections::HashMap<i64, Vec<trace::Model>>> {
     let all = super::links::all_records(&groups);
     let held = super::door::by_parent::<trace::Entity, _>(
         db,

@@ -7,7 +7,7 @@ use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
 use crate::fixtures::{self, Fixture};
-use crate::helpers::{TestApp, error_codes, spawn_app};
+use crate::helpers::{TEST_DATABASE_ENV, TestApp, another_process, error_codes, spawn_app};
 
 const GRANT: &str =
     "mutation($input: GrantInput!) { grantAccess(input: $input) { id role entity reason } }";
@@ -221,4 +221,121 @@ async fn a_stored_grant_that_no_longer_compiles_opens_nothing_and_oversight_sees
         problem.contains("recoveryProvince"),
         "oversight is told why the grant opens nothing: {seen}"
     );
+}
+
+/// Asks `app` as STATE for the traces until `done` holds of the answer, for `within` at most;
+/// returns how long it took.
+async fn until(
+    app: &TestApp,
+    within: std::time::Duration,
+    done: impl Fn(&Value) -> bool,
+) -> std::time::Duration {
+    let started = std::time::Instant::now();
+    loop {
+        let answer = app.as_role(Role::State).run(TRACES).await;
+        if done(&answer) {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < within,
+            "not seen within {within:?}; last answer: {answer}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_grant_made_and_revoked_through_one_process_takes_effect_in_another_within_the_bound() {
+    let (one, _) = app().await;
+    let postgres = std::env::var(TEST_DATABASE_ENV).is_ok_and(|url| !url.trim().is_empty());
+    // On PostgreSQL the other process hears the change by notification, so it gets no poll to
+    // speak of; on SQLite its generation poll is the bound.
+    let poll_ms = if postgres { 3_600_000 } else { 300 };
+    let other = another_process(&one, |s| s.cache.generation_poll_ms = poll_ms).await;
+    let bound = std::time::Duration::from_millis(if postgres { 0 } else { poll_ms })
+        + std::time::Duration::from_secs(2);
+    // (A granted answer has a FORBIDDEN error too, for the hidden `purchaserName`.)
+    let forbidden = |a: &Value| error_codes(a) == ["FORBIDDEN"] && a["data"]["traces"].is_null();
+    let granted = |a: &Value| a["data"]["traces"]["totalCount"] == 1;
+
+    // Both processes hold STATE's grants (none) in their caches.
+    assert!(forbidden(&one.as_role(Role::State).run(TRACES).await));
+    assert!(forbidden(&other.as_role(Role::State).run(TRACES).await));
+
+    let made = state_grant_for_sonora(&one).await;
+    let id = made["data"]["grantAccess"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let here = one.as_role(Role::State).run(TRACES).await;
+    assert!(
+        granted(&here),
+        "at once in the process that made it: {here}"
+    );
+    let took = until(&other, bound, granted).await;
+    assert!(
+        took <= bound,
+        "the grant reached the other process in {took:?}"
+    );
+
+    let revoked = one
+        .as_role(Role::Oversight)
+        .query(
+            "mutation($id: ID!) { revokeGrant(id: $id) { id } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert!(revoked["errors"].is_null(), "{revoked}");
+    let here = one.as_role(Role::State).run(TRACES).await;
+    assert!(forbidden(&here), "revoked at once where revoked: {here}");
+    let took = until(&other, bound, forbidden).await;
+    assert!(
+        took <= bound,
+        "the revoke reached the other process in {took:?}"
+    );
+
+    if postgres {
+        // The listeners lose their connections: what is granted meanwhile still arrives.
+        let ended = one
+            .db
+            .scalar(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND pid <> pg_backend_pid() \
+                 AND query ILIKE 'listen%'",
+            )
+            .await;
+        assert!(ended >= 2, "each process listens: {ended} listeners ended");
+        let made = state_grant_for_sonora(&one).await;
+        assert!(made["errors"].is_null(), "{made}");
+        let took = until(&other, bound, granted).await;
+        assert!(took <= bound, "after a lost listener, in {took:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_cached_grant_starts_and_ends_at_its_own_times() {
+    let (app, _) = app().await;
+    let state = app.as_role(Role::State);
+    // Starts in a second and a half, ends two seconds later: no change of grants in between.
+    let now = Utc::now();
+    let starts = now + Duration::milliseconds(1500);
+    let ends = starts + Duration::seconds(2);
+    let made = grant(
+        &app,
+        "STATE",
+        Some(r#"{"recoveryState": ["MX-SON"]}"#),
+        (starts.to_rfc3339(), ends.to_rfc3339()),
+    )
+    .await;
+    assert!(made["errors"].is_null(), "{made}");
+    let before = state.run(TRACES).await;
+    let closed = |a: &Value| error_codes(a) == ["FORBIDDEN"] && a["data"]["traces"].is_null();
+    if Utc::now() < starts {
+        assert!(closed(&before), "before its start: {before}");
+    }
+    let window = std::time::Duration::from_secs(5);
+    until(&app, window, |a| a["data"]["traces"]["totalCount"] == 1).await;
+    assert!(Utc::now() >= starts, "in force only from its start");
+    until(&app, window, closed).await;
+    assert!(Utc::now() >= ends, "in force until its end");
 }

@@ -196,7 +196,8 @@ pub(crate) const TEST_DEV_SECRET: &str = "test-only-development-secret-of-48-byt
 /// A running hub over a fresh database.
 pub(crate) struct TestApp {
     pub address: String,
-    pub db: TestDb,
+    /// Shared by the servers of one test that stand for several hub processes on one database.
+    pub db: std::sync::Arc<TestDb>,
     pub settings: Settings,
     pub client: reqwest::Client,
 }
@@ -221,7 +222,31 @@ pub(crate) async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestAp
     tokio::spawn(app.run_until_stopped());
     TestApp {
         address,
-        db,
+        db: std::sync::Arc::new(db),
+        settings,
+        client: reqwest::Client::new(),
+    }
+}
+
+/// Starts another hub process on `app`'s database: a server with a pool of its own (and so, on
+/// PostgreSQL, its own notification listener), with its settings adjusted.
+pub(crate) async fn another_process(app: &TestApp, adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    let mut settings = app.db.server_settings();
+    adjust(&mut settings);
+    let pool = store::connect(&settings.database)
+        .await
+        .expect("the second process connects");
+    let server = firearms_hub::server::Application::build_with(
+        settings.clone(),
+        pool,
+        std::sync::Arc::new(firearms_hub::policy::Policy::default_policy()),
+    )
+    .expect("server binds");
+    let address = format!("http://127.0.0.1:{}", server.port());
+    tokio::spawn(server.run_until_stopped());
+    TestApp {
+        address,
+        db: app.db.clone(),
         settings,
         client: reqwest::Client::new(),
     }
@@ -405,24 +430,66 @@ pub(crate) fn error_paths(response: &serde_json::Value) -> Vec<String> {
 }
 
 /// Starts a server whose database connection counts the SQL statements it runs.
-pub(crate) async fn spawn_app_counting_statements()
--> (TestApp, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+pub(crate) async fn spawn_app_counting_statements() -> (TestApp, Statements) {
     let app = spawn_app().await;
-    let counter = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let statements = Statements::default();
     let mut counted = app.db.db.clone();
-    let c = counter.clone();
-    counted.set_metric_callback(move |_| {
-        c.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let seen = statements.0.clone();
+    counted.set_metric_callback(move |info| {
+        seen.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(info.statement.sql.clone());
     });
+    let mut settings = app.settings.clone();
+    // No generation poll during a count (a change would still reach the cache by notification).
+    settings.cache.generation_poll_ms = 3_600_000;
     let server = firearms_hub::server::Application::build_with(
-        app.settings.clone(),
+        settings,
         counted,
         std::sync::Arc::new(firearms_hub::policy::Policy::default_policy()),
     )
     .expect("server binds");
     let address = format!("http://127.0.0.1:{}", server.port());
     tokio::spawn(server.run_until_stopped());
-    (TestApp { address, ..app }, counter)
+    (TestApp { address, ..app }, statements)
+}
+
+/// The SQL of every statement a test server sent, in order.
+#[derive(Clone, Default)]
+pub(crate) struct Statements(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl Statements {
+    pub(crate) fn clear(&self) {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
+    }
+
+    pub(crate) fn all(&self) -> Vec<String> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The statements that read the data, leaving out the audit trail's append (its transaction,
+    /// locks, head read and insert) and the reads of the data generations.
+    pub(crate) fn data(&self) -> Vec<String> {
+        self.all()
+            .into_iter()
+            .filter(|sql| {
+                let upper = sql.trim_start().to_ascii_uppercase();
+                let transaction = ["BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE"]
+                    .iter()
+                    .any(|word| upper.starts_with(word));
+                !(transaction
+                    || sql.contains("audit_event")
+                    || sql.contains("pg_advisory")
+                    || sql.contains("data_generation"))
+            })
+            .collect()
+    }
 }
 
 /// Starts a server whose policy is read from a file holding `policy` (TOML).

@@ -51,7 +51,7 @@ async fn spawn_custom(adjust: impl FnOnce(&mut Settings)) -> Custom {
     Custom {
         app: TestApp {
             address,
-            db,
+            db: std::sync::Arc::new(db),
             settings,
             client: reqwest::Client::new(),
         },

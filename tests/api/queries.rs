@@ -1,8 +1,6 @@
 //! Reading: keyset pages with opaque cursors and exact totals, filters that combine, nested edges
 //! without N+1, and stats computed in the database.
 
-use std::sync::atomic::Ordering;
-
 use chrono::Duration;
 use entity::{Agency, FirearmType, Role, SourceClass};
 use serde_json::{Value, json};
@@ -173,44 +171,187 @@ async fn filters_combine_with_and_or_not_and_match_serials_after_normalization()
     );
 }
 
-#[tokio::test]
-async fn a_page_of_traces_with_their_firearms_costs_a_constant_number_of_statements() {
-    let (app, statements) = spawn_app_counting_statements().await;
-    more_traces(&app, 60).await;
-    let atf = app.as_role(Role::Atf);
-    let mut costs = Vec::new();
-    for first in [5, 50] {
-        statements.store(0, Ordering::SeqCst);
-        let response = atf
-            .query(
-                "query($n: Int) { traces(first: $n) { nodes { traceNumber firearm { manufacturer serialNumber traces { totalCount } seizures { totalCount } } } } }",
-                json!({ "n": first }),
+/// Adds `n` guns, each recorded twice: an ATF record held by a trace recovered in Jalisco in 2020,
+/// and a CBP record of the same serial held by a CBP seizure, the two joined by a link.
+async fn linked_guns(app: &TestApp, n: i64) -> Vec<i64> {
+    use sea_orm::{ActiveModelTrait, Set};
+    let mut traces = Vec::new();
+    for i in 0..n {
+        let serial = format!("LNK-{i:04}");
+        let atf = fixtures::firearm(
+            &app.db.db,
+            "Taurus",
+            FirearmType::Pistol,
+            &serial,
+            Agency::Atf,
+        )
+        .await;
+        let cbp = fixtures::firearm(
+            &app.db.db,
+            "Taurus",
+            FirearmType::Pistol,
+            &serial,
+            Agency::Cbp,
+        )
+        .await;
+        traces.push(
+            fixtures::trace(
+                &app.db.db,
+                &format!("L-{i:03}"),
+                atf,
+                "MX-JAL",
+                date(2020, 1, 1) + Duration::days(i),
+                SourceClass::Foreign,
+                None,
             )
-            .await;
-        assert!(response["errors"].is_null(), "{response}");
-        assert_eq!(
-            response["data"]["traces"]["nodes"]
-                .as_array()
-                .unwrap()
-                .len(),
-            first as usize
+            .await,
         );
-        costs.push(statements.load(Ordering::SeqCst));
+        fixtures::seizure(
+            &app.db.db,
+            &format!("CBP-L-{i:03}"),
+            Agency::Cbp,
+            date(2021, 1, 1) + Duration::days(i),
+            &[cbp],
+        )
+        .await;
+        entity::firearm_link::ActiveModel {
+            id: sea_orm::NotSet,
+            firearm_id: Set(atf.min(cbp)),
+            linked_firearm_id: Set(atf.max(cbp)),
+            basis: Set(entity::LinkBasis::ExactSerialManufacturer),
+            created_at: Set(chrono::Utc::now()),
+        }
+        .insert(&app.db.db)
+        .await
+        .expect("link stored");
     }
-    // Per-row loading would cost three statements per trace (over 150 for 50). DataLoader batches
-    // per level; a slow machine can split a level into two batches, never into one per row. The
-    // firearm edges read links too, and only a page whose firearms have links reads the linked
-    // records (about six statements, once per batch, not per row). Besides the page and its
-    // batches, each request appends its audit event (a few statements).
+    traces
+}
+
+/// Q1: one trace by id with its firearm.
+const LOOKUP: &str = "query($id: ID!) { trace(id: $id) { traceNumber recoveryDate firearm { manufacturer serialNumber } } }";
+/// Q2: a page of one state's traces of one year, newest first, with firearms and `totalCount`.
+const STATE_YEAR_PAGE: &str = "query($n: Int) { traces(first: $n, filter: { recoveryState: [\"MX-JAL\"], year: { min: 2020, max: 2020 } }, orderBy: [{ field: RECOVERY_DATE, direction: DESC }]) { totalCount edges { node { traceNumber firearm { manufacturer serialNumber } } } } }";
+/// Q3a: firearms with their traces, and their seizures with those seizures' firearms.
+const FIREARM_TREE: &str = "query($n: Int) { firearms(first: $n) { edges { node { serialNumber traces { nodes { traceNumber } } seizures { nodes { seizedOn firearms { serialNumber } } } } } } }";
+/// Q3b: the newest seizures, their firearms and those firearms' traces.
+const SEIZURE_TREE: &str = "query($n: Int) { seizures(first: $n, orderBy: [{ field: SEIZED_ON, direction: DESC }]) { edges { node { seizedOn firearms { serialNumber traces { nodes { traceNumber } } } } } } }";
+
+/// Runs `query` as ATF and returns the data statements it cost (the audit append aside) and the
+/// response.
+async fn data_statements(
+    atf: &As<'_>,
+    statements: &crate::helpers::Statements,
+    query: &str,
+    variables: Value,
+) -> (Vec<String>, Value) {
+    statements.clear();
+    let response = atf.query(query, variables).await;
+    assert!(response["errors"].is_null(), "{response}");
+    (statements.data(), response)
+}
+
+#[tokio::test]
+async fn each_portal_query_costs_a_fixed_number_of_statements_whatever_its_page_size() {
+    let (app, statements) = spawn_app_counting_statements().await;
+    let traces = linked_guns(&app, 60).await;
+    let atf = app.as_role(Role::Atf);
+    // The first request reads the grants into the process's cache; the others read none.
+    atf.query_ok("{ __typename }").await;
+    let (first, _) = data_statements(&atf, &statements, "{ __typename }", json!({})).await;
     assert!(
-        costs[1] <= costs[0] + 14,
-        "statements for 5 and for 50 traces: {costs:?}"
+        first.iter().all(|sql| !sql.contains("access_grant")),
+        "grants are read from the cache: {first:#?}"
     );
-    assert!(
-        costs[1] <= 32,
-        "a page of 50 with three nested levels costs {} statements",
-        costs[1]
+
+    // Q1: the trace, then its firearm with the linked-firearm rule in the same statement.
+    let (sql, response) = data_statements(
+        &atf,
+        &statements,
+        LOOKUP,
+        json!({ "id": traces[7].to_string() }),
+    )
+    .await;
+    assert_eq!(
+        response["data"]["trace"]["firearm"]["serialNumber"],
+        "LNK-0007"
     );
+    assert_eq!(sql.len(), 2, "a lookup: {sql:#?}");
+
+    for (query, name, expected) in [
+        // The page, its count, the firearms.
+        (STATE_YEAR_PAGE, "traces", 3),
+        // The page; the links of its records with the records across them (once for both
+        // edges); the traces; the seizures with their links; those seizures' firearms with
+        // their links.
+        (FIREARM_TREE, "firearms", 5),
+        // The page; its firearms with their links; the links of those records with the records
+        // across them; their traces.
+        (SEIZURE_TREE, "seizures", 4),
+    ] {
+        let mut costs = Vec::new();
+        for n in [5, 50] {
+            let (sql, response) =
+                data_statements(&atf, &statements, query, json!({ "n": n })).await;
+            let edges = response["data"][name]["edges"].as_array().unwrap();
+            assert_eq!(edges.len(), n, "{name}: {response}");
+            costs.push((n, sql.len()));
+            assert_eq!(sql.len(), expected, "{name} with a page of {n}: {sql:#?}");
+        }
+        assert_eq!(costs[0].1, costs[1].1, "{name}: {costs:?}");
+    }
+
+    // The trees reach every level: a firearm's linked seizure and its own trace, a seizure's
+    // firearm and the trace of the record linked to it.
+    let (_, tree) = data_statements(&atf, &statements, FIREARM_TREE, json!({ "n": 2 })).await;
+    let node = &tree["data"]["firearms"]["edges"][0]["node"];
+    assert_eq!(node["traces"]["nodes"][0]["traceNumber"], "L-000", "{tree}");
+    assert_eq!(
+        node["seizures"]["nodes"][0]["seizedOn"], "2021-01-01",
+        "{tree}"
+    );
+    assert_eq!(
+        node["seizures"]["nodes"][0]["firearms"][0]["serialNumber"], "LNK-0000",
+        "{tree}"
+    );
+    let (_, tree) = data_statements(&atf, &statements, SEIZURE_TREE, json!({ "n": 1 })).await;
+    let node = &tree["data"]["seizures"]["edges"][0]["node"];
+    assert_eq!(node["seizedOn"], "2021-03-01", "{tree}");
+    assert_eq!(
+        node["firearms"][0]["traces"]["nodes"][0]["traceNumber"], "L-059",
+        "{tree}"
+    );
+}
+
+#[tokio::test]
+async fn a_connection_counts_its_rows_only_when_asked_for_its_total() {
+    let (app, statements) = spawn_app_counting_statements().await;
+    more_traces(&app, 30).await;
+    let atf = app.as_role(Role::Atf);
+    atf.query_ok("{ __typename }").await;
+    let counts = |sql: &[String]| sql.iter().filter(|s| s.contains("COUNT(")).count();
+
+    let (sql, response) = data_statements(
+        &atf,
+        &statements,
+        "{ traces(first: 5) { pageInfo { hasNextPage } edges { node { traceNumber } } } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(response["data"]["traces"]["pageInfo"]["hasNextPage"], true);
+    assert_eq!(counts(&sql), 0, "no totalCount asked: {sql:#?}");
+    assert_eq!(sql.len(), 1, "{sql:#?}");
+
+    // Asked for through a fragment, it is counted, and exact.
+    let (sql, response) = data_statements(
+        &atf,
+        &statements,
+        "{ traces(first: 5) { ...total edges { node { traceNumber } } } } fragment total on TraceConnection { totalCount }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(response["data"]["traces"]["totalCount"], 30, "{response}");
+    assert_eq!(counts(&sql), 1, "{sql:#?}");
 }
 
 #[tokio::test]
