@@ -59,17 +59,29 @@ fn outcome(response: &Response) -> Outcome {
     }
 }
 
+/// What a server runs every request with: its schema, its pool, its audit appender and its
+/// grant cache.
+pub(crate) struct Served<'a> {
+    pub(crate) schema: &'a HubSchema,
+    pub(crate) db: &'a DatabaseConnection,
+    pub(crate) appender: &'a Appender,
+    pub(crate) grants: &'a std::sync::Arc<crate::store::grant_cache::GrantCache>,
+}
+
 /// Runs one request as `access` and records it in the audit trail.
 pub(crate) async fn execute(
-    schema: &HubSchema,
-    db: &DatabaseConnection,
-    appender: &Appender,
-    grants: &std::sync::Arc<crate::store::grant_cache::GrantCache>,
+    served: Served<'_>,
     access: Access,
     request: async_graphql::Request,
     operation_name: Option<&str>,
     correlation_id: &str,
 ) -> Response {
+    let Served {
+        schema,
+        db,
+        appender,
+        grants,
+    } = served;
     let operation = audit::operation_label(operation_name, &request.query);
     if request.query.contains('\0')
         || json_has_nul(

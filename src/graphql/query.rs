@@ -346,9 +346,10 @@ async fn row<E: Owned, N>(
     Ok(found.map(node))
 }
 
-/// What a stats root weighs in `limits.complexity`, before its selections: each root is a
-/// grouped pass over the whole entity (with a second for medians and a third for the cells
-/// withheld), and each dimension multiplies the groups and widens the sort.
+/// What a stats root weighs in `limits.complexity`, before its selections: a root may need a
+/// grouped pass over the whole entity (its canonical table when not cached, or the SQL path's
+/// passes for a filter on other fields), and each dimension multiplies the cells and widens the
+/// sort.
 pub(crate) const STATS_ROOT_WEIGHT: usize = 100;
 /// What each dimension a stats root groups by adds to its weight.
 pub(crate) const STATS_DIMENSION_WEIGHT: usize = 50;

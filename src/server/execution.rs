@@ -15,7 +15,7 @@ use super::admission::Admitted;
 use super::{AppState, Handled, error_response, retry_after};
 use crate::audit::{self, NewEvent};
 use crate::graphql::errors::{code, with_correlation_id};
-use crate::graphql::execute::execute;
+use crate::graphql::execute::{Served, execute};
 use crate::policy::Access;
 use crate::store::budget::{self, Budget};
 use crate::telemetry::Outcome;
@@ -44,10 +44,12 @@ pub(super) async fn run(admitted: Admitted, state: &AppState, correlation: &str)
     let execution = with_correlation_id(
         correlation.to_owned(),
         execute(
-            &state.schema,
-            &state.db,
-            &state.audit,
-            &state.grants,
+            Served {
+                schema: &state.schema,
+                db: &state.db,
+                appender: &state.audit,
+                grants: &state.grants,
+            },
             access,
             request,
             operation.as_deref(),

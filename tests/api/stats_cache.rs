@@ -616,7 +616,10 @@ async fn a_warm_answer_reads_only_the_generation_and_any_dimension_filter_reuses
     let (cold, first) = run(BY_STATE).await;
     let (warm, second) = run(BY_STATE).await;
     assert_eq!(first, second);
-    assert!(cold >= 1, "a cold answer computes its table: {cold} data statements");
+    assert!(
+        cold >= 1,
+        "a cold answer computes its table: {cold} data statements"
+    );
     assert_eq!(
         warm, 0,
         "a warm answer reads no data, only the generation: {warm} data statements"
