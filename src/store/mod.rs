@@ -18,6 +18,7 @@ pub(crate) mod page;
 pub(crate) mod scope;
 pub(crate) mod seizures;
 pub(crate) mod stats;
+pub mod planner;
 pub(crate) mod traces;
 pub(crate) mod trainings;
 pub(crate) mod writes;
