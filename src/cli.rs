@@ -209,10 +209,7 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<ExitCo
                 },
             )
             .await?;
-            eprintln!(
-                "{summary} in {:.1} s",
-                started.elapsed().as_secs_f64()
-            );
+            eprintln!("{summary} in {:.1} s", started.elapsed().as_secs_f64());
             Ok(ExitCode::SUCCESS)
         }
         Command::Import(args) => {

