@@ -294,6 +294,10 @@ def floor(args):
     return 0
 
 
+def ratio(x):
+    return f"{x:.2f}" if x >= 0.1 else f"{x:.4f}"
+
+
 def report(args):
     rows = [json.loads(line) for line in open(args.results) if line.strip()]
     settings = json.loads(args.settings)
@@ -339,9 +343,9 @@ def report(args):
         bad = sum(r["hub"]["non_2xx"] + r.get("peer", {}).get("non_2xx", 0) for r in rs)
         lines.append(
             f"| {key[0]} {desc} | {key[1]} | {fmt(hub)} | {fmt(peer) if peer else '(no aggregates)'} | "
-            f"{', '.join(f'{x:.2f}' for x in ratios) if ratios else '—'} | {statistics.median(hub):,.1f} | "
+            f"{', '.join(ratio(x) for x in ratios) if ratios else '—'} | {statistics.median(hub):,.1f} | "
             f"{f'{statistics.median(peer):,.1f}' if peer else '—'} | "
-            f"{f'{statistics.median(ratios):.2f}' if ratios else '—'} | "
+            f"{ratio(statistics.median(ratios)) if ratios else '—'} | "
             f"{f'{floor_v:,.0f}' if floor_v else '—'} |"
             + (f" ({bad} non-2xx answers)" if bad else "")
         )
