@@ -156,7 +156,7 @@ for kind, what in (("ceiling", f"plain-append ceiling: pgbench, {concurrency} cl
     rows.append(f"| {what} | {rps:.0f} | {per_round} | avg {median(kind, 1):.2f} | | 1 | "
                 f"| {rps / ceiling if ceiling else 0:.2f} |")
 section = "\n".join([
-    "<!-- audit-ceiling:start -->",
+    "<!-- audit-ceiling:begin (bench/audit.sh rewrites this section) -->",
     "## Audited lookups against the plain-append ceiling (PostgreSQL)",
     "",
     f"Measured by `bench/audit.sh` ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, commit `{commit}`): "
@@ -179,7 +179,7 @@ try:
     text = open(out).read()
 except FileNotFoundError:
     text = "# Benchmarks\n"
-start, end = "<!-- audit-ceiling:start -->", "<!-- audit-ceiling:end -->"
+start, end = "<!-- audit-ceiling:begin (bench/audit.sh rewrites this section) -->", "<!-- audit-ceiling:end -->"
 if start in text and end in text:
     text = text[:text.index(start)] + section + text[text.index(end) + len(end):]
 else:

@@ -2,6 +2,7 @@
 """Writes BENCHMARKS.md from the JSON lines bench/bench.py appended."""
 
 import json
+import re
 import platform
 import subprocess
 import sys
@@ -91,19 +92,26 @@ def main():
         "| seizureStats FISCAL_YEAR×PORT_OF_ENTRY | counts, firearms and rounds per group | CBP | `GROUP BY` with `COUNT` and `SUM` |",
         "| importTraces dry run | 3 rows: the full validation and write path of an import, rolled back (oha cannot vary bodies, so a real write would conflict after the first request) | ATF | `BEGIN`, 3 × insert firearm and trace, `ROLLBACK` |",
         "",
-        "Run it again with `bench/run.sh [SCALE]` (default 1); it rewrites this file.",
+        "Run it again with `bench/run.sh [SCALE]` (default 1); it rewrites this file except the sections other "
+        "scripts own (between `<!-- NAME:begin` and `<!-- NAME:end -->`, e.g. the peer section of `bench/peer.sh`), "
+        "which it keeps.",
         "",
     ]
-    # Keep the section bench/audit.sh writes (between its markers) across rewrites.
-    try:
-        previous = open(out_path).read()
-    except FileNotFoundError:
-        previous = ""
-    start, end = "<!-- audit-ceiling:start -->", "<!-- audit-ceiling:end -->"
-    if start in previous and end in previous:
-        lines += [previous[previous.index(start):previous.index(end) + len(end)], ""]
+    lines += kept_sections(out_path)
     with open(out_path, "w") as f:
         f.write("\n".join(lines))
+
+
+def kept_sections(path):
+    """The marked sections of the file as it is (written by other scripts), to keep."""
+    try:
+        text = open(path).read()
+    except FileNotFoundError:
+        return []
+    kept = []
+    for match in re.finditer(r"<!-- ([a-z-]+):begin.*?<!-- \1:end -->", text, re.S):
+        kept += [match.group(0), ""]
+    return kept
 
 
 if __name__ == "__main__":

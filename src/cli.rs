@@ -197,6 +197,7 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<ExitCo
             Ok(ExitCode::SUCCESS)
         }
         Command::DemoData(args) => {
+            let started = std::time::Instant::now();
             let db = store::connect(&settings.database).await?;
             store::migrate(&db).await?;
             let summary = demo::generate(
@@ -208,7 +209,7 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<ExitCo
                 },
             )
             .await?;
-            eprintln!("{summary}");
+            eprintln!("{summary} in {:.1} s", started.elapsed().as_secs_f64());
             Ok(ExitCode::SUCCESS)
         }
         Command::Import(args) => {

@@ -18,6 +18,7 @@ mod m20261201_000011_seizure_disposition;
 mod m20261202_000012_record_keys;
 mod m20261202_000013_firearm_records_per_agency;
 mod m20261203_000014_data_generations;
+mod m20261203_000015_plan_indexes;
 
 pub struct Migrator;
 
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000012_record_keys::Migration),
             Box::new(m20261202_000013_firearm_records_per_agency::Migration),
             Box::new(m20261203_000014_data_generations::Migration),
+            Box::new(m20261203_000015_plan_indexes::Migration),
         ]
     }
 }

@@ -145,8 +145,13 @@ pub async fn generate(
     summary.performance_measures = programs.performance_measures;
     summary.etrace_agencies = programs.etrace_agencies;
 
+    progress.set_message("linking firearm records");
     store::demo::sync_id_sequences(db).await?;
     store::demo::link_firearms(db).await?;
+    progress.set_message("refreshing the planner's statistics");
+    store::planner::refresh_statistics(db)
+        .await
+        .context("cannot refresh the planner's statistics")?;
     progress.finish_and_clear();
     Ok(summary)
 }

@@ -4,6 +4,9 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
 
 use sea_orm::DatabaseConnection;
 
@@ -87,19 +90,39 @@ pub(crate) async fn run_file(
     let path = request.path.display().to_string();
     let options = ImportOptions {
         dry_run: request.dry_run,
+        statistics: super::StatisticsRefresh::Never,
         ..ImportOptions::new(request.source_system.clone())
     };
-    match import_file(db, request, &options).await {
+    let started = Instant::now();
+    let kind = request.kind.as_str();
+    let progress = spinner(format!("importing {kind} from {path}"));
+    let imported = import_file(db, request, &options).await;
+    if let Ok(outcome) = &imported
+        && !outcome.dry_run
+        && outcome.inserted + outcome.updated > 0
+    {
+        // An operator's import is a bulk load: its plans should not wait for autovacuum.
+        progress.set_message("refreshing the planner's statistics");
+        if let Err(error) = crate::store::planner::refresh_statistics(db).await {
+            progress.suspend(|| {
+                eprintln!("warning: cannot refresh the planner's statistics: {error}");
+            });
+        }
+    }
+    progress.finish_and_clear();
+    let took = format!("{:.1} s", started.elapsed().as_secs_f64());
+    match imported {
         Ok(outcome) => {
-            let kind = request.kind.as_str();
             let counts = format!(
                 "{} inserted, {} updated, {} unchanged",
                 outcome.inserted, outcome.updated, outcome.unchanged
             );
             if outcome.dry_run {
-                eprintln!("dry run: {kind} from {path} would be {counts}; nothing was written");
+                eprintln!(
+                    "dry run: {kind} from {path} would be {counts}; nothing was written ({took})"
+                );
             } else {
-                eprintln!("imported {kind} from {path}: {counts}");
+                eprintln!("imported {kind} from {path}: {counts} in {took}");
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -129,6 +152,22 @@ pub(crate) async fn run_file(
             Ok(ExitCode::from(EXIT_DATABASE))
         }
     }
+}
+
+/// A spinner naming the step under way with the time spent, on standard error when it is a
+/// terminal; hidden otherwise, where the one summary line `run_file` prints is all that is written.
+fn spinner(message: String) -> ProgressBar {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new_spinner();
+    if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} ({elapsed})") {
+        bar.set_style(style);
+    }
+    bar.set_message(message);
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
 }
 
 /// Why a file was not imported.

@@ -52,6 +52,28 @@ pub struct ImportOptions {
     /// Refuse (with `ImportError::Conflict`) instead of updating when a record with the same
     /// natural key exists: a create through the API, decided inside the import's transaction.
     pub create_only: bool,
+    /// Whether the import refreshes the planner's statistics once it committed.
+    pub statistics: StatisticsRefresh,
+}
+
+/// Records an import must write before it refreshes the planner's statistics in the background
+/// (see [`StatisticsRefresh`]).
+pub const REFRESH_STATISTICS_FROM: usize = 1_000;
+
+/// When an import refreshes the planner's statistics (`store::planner`) after it commits.
+///
+/// A refresh samples every table (a fraction of a second on PostgreSQL at millions of rows), so
+/// doing it after each single-record write would slow every write and only repeat what
+/// autovacuum does anyway when a tenth of a table changed. An import of many records can change a
+/// table's distribution at once (the first load into an empty table above all), and its plans
+/// would be chosen blind until autovacuum happens to run: those refresh, after the commit and
+/// outside the request, so the answer is not delayed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatisticsRefresh {
+    /// Not at all (the caller refreshes them itself, as the command line does).
+    Never,
+    /// In the background, when the import wrote (inserted or updated) at least this many records.
+    InBackgroundFrom(usize),
 }
 
 impl ImportOptions {
@@ -65,6 +87,7 @@ impl ImportOptions {
             expected_version: None,
             audit: None,
             create_only: false,
+            statistics: StatisticsRefresh::InBackgroundFrom(REFRESH_STATISTICS_FROM),
         }
     }
 
@@ -270,7 +293,19 @@ pub(crate) async fn import<R: Importable>(
         });
     }
     let counts = R::Row::write(&txn, &valid, &provenance).await?;
-    complete(txn, counts, options).await
+    let outcome = complete(txn, counts, options).await?;
+    if let StatisticsRefresh::InBackgroundFrom(threshold) = options.statistics
+        && !outcome.dry_run
+        && outcome.inserted + outcome.updated >= threshold
+    {
+        let db = db.clone();
+        tokio::spawn(async move {
+            if let Err(error) = crate::store::planner::refresh_statistics(&db).await {
+                tracing::warn!(error = %error, "cannot refresh the planner's statistics after an import");
+            }
+        });
+    }
+    Ok(outcome)
 }
 
 /// What validation needs from the database: the agencies and the awards (readable by the caller)

@@ -168,10 +168,19 @@ pub(crate) async fn sync<C: ConnectionTrait>(
 
 /// Links every two records with the same normalized serial and manufacturer, for a database
 /// filled in bulk (the demo data) and holding no links yet.
+/// Only the records whose normalized serial another record shares are read (a small share of
+/// them), so memory stays small at any scale.
 pub(crate) async fn link_all<C: ConnectionTrait>(db: &C) -> std::result::Result<u64, DbErr> {
+    let shared_serials = Query::select()
+        .column(firearm::Column::SerialNormalized)
+        .from(firearm::Entity)
+        .and_where(firearm::Column::SerialNormalized.is_not_null())
+        .group_by_col(firearm::Column::SerialNormalized)
+        .and_having(Expr::col(firearm::Column::Id).count().gt(1))
+        .to_owned();
     let mut groups: BTreeMap<(String, String), Vec<i64>> = BTreeMap::new();
     for f in firearm::Entity::find()
-        .filter(firearm::Column::SerialNormalized.is_not_null())
+        .filter(firearm::Column::SerialNormalized.in_subquery(shared_serials))
         .all(db)
         .await?
     {

@@ -17,6 +17,7 @@ pub(crate) mod grants;
 pub(crate) mod import;
 pub(crate) mod links;
 pub(crate) mod page;
+pub mod planner;
 pub(crate) mod scope;
 pub(crate) mod seizures;
 pub(crate) mod stats;

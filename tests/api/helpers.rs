@@ -511,3 +511,28 @@ pub(crate) async fn spawn_app_with_policy(policy: &str) -> TestApp {
     tokio::spawn(server.run_until_stopped());
     TestApp { address, ..app }
 }
+
+/// Statements a server's pool ran, in order, with their parameter values.
+pub(crate) type Recorded = std::sync::Arc<std::sync::Mutex<Vec<Statement>>>;
+
+/// Starts a server whose pool records every statement it runs (its text and values).
+pub(crate) async fn spawn_app_recording_statements() -> (TestApp, Recorded) {
+    let app = spawn_app().await;
+    let recorded: Recorded = std::sync::Arc::default();
+    let mut recording = app.db.db.clone();
+    let sink = recorded.clone();
+    recording.set_metric_callback(move |info| {
+        sink.lock()
+            .expect("statement log")
+            .push(info.statement.clone());
+    });
+    let server = firearms_hub::server::Application::build_with(
+        app.settings.clone(),
+        recording,
+        std::sync::Arc::new(firearms_hub::policy::Policy::default_policy()),
+    )
+    .expect("server binds");
+    let address = format!("http://127.0.0.1:{}", server.port());
+    tokio::spawn(server.run_until_stopped());
+    (TestApp { address, ..app }, recorded)
+}

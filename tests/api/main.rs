@@ -20,6 +20,7 @@ mod identity;
 mod import;
 mod introspection;
 mod operations;
+mod plans;
 mod policy;
 mod policy_table;
 mod purpose;

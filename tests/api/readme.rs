@@ -48,16 +48,17 @@ fn blocks(readme: &str) -> Vec<Block> {
 }
 
 /// An example request: who sends it, its headers and its body.
-struct Example {
-    at: String,
+pub(crate) struct Example {
+    pub(crate) at: String,
     /// `curl` or `graphql`.
-    kind: &'static str,
-    role: Role,
-    headers: Vec<(String, String)>,
-    body: String,
+    pub(crate) kind: &'static str,
+    pub(crate) role: Role,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: String,
 }
 
-fn examples(readme: &str) -> Vec<Example> {
+/// The GraphQL examples of a README's text.
+pub(crate) fn examples(readme: &str) -> Vec<Example> {
     let mut examples = Vec::new();
     for block in blocks(readme) {
         let at = format!("README.md:{}", block.line);
