@@ -72,9 +72,20 @@ impl RequestContext {
 }
 
 impl RequestContext {
-    /// Drops the process's cached grants after a grant change, so the next request reads them.
-    pub(crate) fn grants_changed(&self) {
-        if let Some(grants) = &self.grants {
+    /// Drops the process's cached grants when the returned guard is dropped: hold it across a grant
+    /// change, so the next request reads the grants again however the change ends (committed,
+    /// failed, or abandoned with its request after the commit).
+    pub(crate) fn grants_changing(&self) -> GrantsChanging {
+        GrantsChanging(self.grants.clone())
+    }
+}
+
+/// Held across a grant change; drops the process's cached grants when dropped.
+pub(crate) struct GrantsChanging(Option<std::sync::Arc<crate::store::grant_cache::GrantCache>>);
+
+impl Drop for GrantsChanging {
+    fn drop(&mut self) {
+        if let Some(grants) = &self.0 {
             grants.invalidate();
         }
     }

@@ -82,9 +82,10 @@ impl GrantMutation {
     ) -> async_graphql::Result<AccessGrant> {
         let r = request(ctx)?;
         let event = r.write_event("grantAccess", crate::policy::EntityKind::Trace);
+        // Whatever the outcome: a failure, or a request abandoned, after the commit still changed
+        // the grants.
+        let _changing = r.grants_changing();
         let made = grants::create(&r.db, &r.access, input, event).await;
-        // Whatever the outcome: a failure after the commit still changed the grants.
-        r.grants_changed();
         Ok(made.gql()?.into())
     }
 
@@ -93,8 +94,8 @@ impl GrantMutation {
     async fn revoke_grant(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<AccessGrant> {
         let r = request(ctx)?;
         let event = r.write_event("revokeGrant", crate::policy::EntityKind::Trace);
+        let _changing = r.grants_changing();
         let revoked = grants::revoke(&r.db, &r.access, row_id(&id)?, event).await;
-        r.grants_changed();
         Ok(revoked.gql()?.into())
     }
 }

@@ -516,8 +516,8 @@ impl StatsCache {
     }
 
     /// The table `key` as of `generation`: cached, or computed by `compute` (once for concurrent
-    /// callers) and kept while it fits. A caller that read an older generation than the cache's
-    /// gets a table of its own, never kept.
+    /// callers) and kept while it fits. The cache holds the tables of one generation, the last
+    /// one read.
     pub(crate) async fn table<F, Fut>(
         &self,
         generation: i64,
@@ -530,14 +530,17 @@ impl StatsCache {
     {
         let slot = {
             let mut tables = self.lock();
-            if generation > tables.generation {
+            // Any other generation drops every table: a newer one after a change, an older one
+            // after the counter went back (a restored database), or a request that read the
+            // generation just before another's change (its table, computed after its read, is
+            // kept under the older generation and dropped by the next request's newer one).
+            if generation != tables.generation {
                 tables.lru.clear();
                 tables.bytes = 0;
                 tables.generation = generation;
+                crate::telemetry::stats_cache_bytes(0);
             }
-            if generation < tables.generation {
-                None
-            } else {
+            {
                 match tables.lru.get(&key) {
                     Some(slot) => {
                         if let Some(table) = slot.table.get() {
@@ -753,12 +756,18 @@ mod tests {
         assert_eq!(computed.load(SeqCst), 6);
         assert!(cache.lock().bytes <= 1_000);
 
-        // A newer generation drops every table; an older one is computed but not kept.
+        // A newer generation drops every table.
         cache.table(2, key(&[0]), compute(400)).await.unwrap();
         assert_eq!(computed.load(SeqCst), 7);
         assert_eq!(cache.lock().bytes, 400);
-        cache.table(1, key(&[1]), compute(400)).await.unwrap();
-        cache.table(1, key(&[1]), compute(400)).await.unwrap();
+        cache.table(2, key(&[0]), compute(400)).await.unwrap();
+        assert_eq!(computed.load(SeqCst), 7);
+        // So does an older one (a restored database counts from an older generation again): the
+        // tables of generation 2 are never answered once the counter went back, not even when it
+        // climbs to 2 again.
+        cache.table(1, key(&[0]), compute(400)).await.unwrap();
+        assert_eq!(computed.load(SeqCst), 8);
+        cache.table(2, key(&[0]), compute(400)).await.unwrap();
         assert_eq!(computed.load(SeqCst), 9);
         cache.table(2, key(&[0]), compute(400)).await.unwrap();
         assert_eq!(computed.load(SeqCst), 9);

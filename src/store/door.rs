@@ -335,6 +335,11 @@ where
     Ok(rows.into_iter().map(|m| (m.id(), m)).collect())
 }
 
+/// The most ids one statement's `IN` list takes: a whole DataLoader level (the largest page,
+/// squared) fits one statement, and a level with its linked records stays far below the bind
+/// parameter limits (SQLite 32,766; PostgreSQL 65,535) however many records are linked.
+pub(crate) const ID_CHUNK: usize = (super::page::MAX_PAGE_SIZE as usize).pow(2);
+
 /// The readable rows of each parent, for an edge whose rows name their parent in `parent`
 /// (`parent_of` reads it from a row), ordered by `order` and then id. A role that reads no rows of
 /// the entity gets none.
@@ -350,11 +355,14 @@ where
     E: Owned,
     C: ConnectionTrait,
 {
-    let condition = parent.is_in(parent_ids.iter().copied());
     let mut out: HashMap<i64, Vec<E::Model>> = HashMap::new();
-    for m in scoped::<E, _>(db, access, condition, Some(order)).await? {
-        if let Some(p) = parent_of(&m) {
-            out.entry(p).or_default().push(m);
+    // Every row of a parent is in its parent's chunk, so each parent's rows keep their order.
+    for chunk in parent_ids.chunks(ID_CHUNK) {
+        let condition = parent.is_in(chunk.iter().copied());
+        for m in scoped::<E, _>(db, access, condition, Some(order)).await? {
+            if let Some(p) = parent_of(&m) {
+                out.entry(p).or_default().push(m);
+            }
         }
     }
     Ok(out)

@@ -26,7 +26,7 @@ use crate::policy::{Access, EntityKind, Rows};
 /// Ids per `IN (...)` list: a whole DataLoader level (at most `MAX_PAGE_SIZE²` keys) in one
 /// statement, within both backends' limits on bound parameters (SQLite's 32,766; two lists of it
 /// in `links_with_records`).
-const CHUNK: usize = (super::page::MAX_PAGE_SIZE as usize).pow(2);
+const CHUNK: usize = super::door::ID_CHUNK;
 /// Links per multi-row `INSERT` (five values each).
 const INSERT_CHUNK: usize = 500;
 

@@ -169,12 +169,14 @@ pub(crate) async fn by_groups<C: ConnectionTrait>(
     groups: HashMap<i64, Vec<i64>>,
 ) -> Result<HashMap<i64, Vec<seizure::Model>>> {
     let all = super::links::all_records(&groups);
-    let links = seizure_firearm::Column::FirearmId.is_in(all);
     let mut held: HashMap<i64, Vec<seizure::Model>> = HashMap::new();
-    for (link, s) in
-        door::across::<seizure_firearm::Entity, seizure::Entity, _>(db, access, links).await?
-    {
-        held.entry(link.firearm_id).or_default().push(s);
+    for chunk in all.chunks(door::ID_CHUNK) {
+        let links = seizure_firearm::Column::FirearmId.is_in(chunk.iter().copied());
+        for (link, s) in
+            door::across::<seizure_firearm::Entity, seizure::Entity, _>(db, access, links).await?
+        {
+            held.entry(link.firearm_id).or_default().push(s);
+        }
     }
     let mut out = HashMap::new();
     for (id, group) in groups {

@@ -872,3 +872,49 @@ async fn links_are_kept_current_and_followed_only_as_the_policy_allows() {
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn a_whole_level_of_firearms_with_their_linked_records_is_read_within_the_bind_limits() {
+    let (_dir, db) = database().await;
+    let s = seed(&db).await;
+    let access = Access::new(
+        Caller {
+            subject: "atf".into(),
+            role: Role::Atf,
+            scopes: Vec::new(),
+        },
+        Arc::new(Policy::default_policy()),
+    )
+    .with_purpose(Some("case 2021-17".to_owned()));
+    // A DataLoader level of 10,000 firearms, each with three linked records: 40,000 ids, more
+    // than one statement may bind on either backend. The seeded trace's firearm is among them.
+    let mut groups = std::collections::HashMap::new();
+    for id in 1..=10_000i64 {
+        groups.insert(id, vec![id, 100_000 + id, 200_000 + id, 300_000 + id]);
+    }
+    let traces = traces::by_groups(&db, &access, groups.clone())
+        .await
+        .expect("the traces of a large level");
+    let seizures = seizures::by_groups(&db, &access, groups)
+        .await
+        .expect("the seizures of a large level");
+    assert_eq!(
+        traces
+            .get(&s.firearm_traced)
+            .map(|t| t.iter().map(|t| t.id).collect::<Vec<_>>()),
+        Some(vec![s.trace])
+    );
+    // The seizures' read went through (40,000 ids in chunks); ATF's view of the seized firearm's
+    // seizures is what the door gives for that one firearm alone.
+    let alone = seizures::by_groups(
+        &db,
+        &access,
+        std::collections::HashMap::from([(s.firearm_seized, vec![s.firearm_seized])]),
+    )
+    .await
+    .expect("the seizures of one firearm");
+    assert_eq!(
+        seizures.get(&s.firearm_seized).map(Vec::len),
+        alone.get(&s.firearm_seized).map(Vec::len)
+    );
+}
