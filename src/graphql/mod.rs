@@ -1,6 +1,7 @@
 //! The GraphQL API: the contract's types, query roots and mutations. Resolvers translate arguments
 //! and call `store`; they never query tables themselves.
 
+pub(crate) mod analytics;
 pub(crate) mod args;
 pub(crate) mod completion;
 pub(crate) mod context;

@@ -30,6 +30,7 @@ pub(crate) struct Query(
     FirearmQuery,
     AuditQuery,
     super::grants::GrantQuery,
+    super::analytics::AnalyticsQuery,
 );
 
 #[derive(Default)]
@@ -355,7 +356,7 @@ pub(crate) const STATS_ROOT_WEIGHT: usize = 100;
 pub(crate) const STATS_DIMENSION_WEIGHT: usize = 50;
 
 /// The complexity of a stats root grouping by `dimensions`, its selections weighing `children`.
-fn stats_weight(dimensions: usize, children: usize) -> usize {
+pub(crate) fn stats_weight(dimensions: usize, children: usize) -> usize {
     STATS_ROOT_WEIGHT
         .saturating_add(STATS_DIMENSION_WEIGHT.saturating_mul(dimensions))
         .saturating_add(children)

@@ -37,6 +37,11 @@ const QUERY_ROOTS: &[(&str, EntityKind, Root)] = &[
     ("fundingAwards", EntityKind::FundingAward, Root::Rows),
     ("fundingAward", EntityKind::FundingAward, Root::Rows),
     ("fundingStats", EntityKind::FundingAward, Root::Aggregates),
+    // The analyses show with the aggregates of the entity their rows come from; a part from an
+    // entity the role reads no aggregates of is answered FORBIDDEN at its path.
+    ("traceCorridors", EntityKind::Trace, Root::Aggregates),
+    ("trainingOutcomes", EntityKind::Training, Root::Aggregates),
+    ("fundingOutcomes", EntityKind::FundingAward, Root::Aggregates),
     ("firearms", EntityKind::Firearm, Root::Rows),
     ("firearm", EntityKind::Firearm, Root::Rows),
     ("auditEvents", EntityKind::AuditEvent, Root::Rows),
@@ -141,6 +146,9 @@ visibility_fns! {
         funding_awards = "fundingAwards",
         funding_award = "fundingAward",
         funding_stats = "fundingStats",
+        trace_corridors = "traceCorridors",
+        training_outcomes = "trainingOutcomes",
+        funding_outcomes = "fundingOutcomes",
         firearms = "firearms",
         firearm = "firearm",
         audit_events = "auditEvents",

@@ -3,6 +3,7 @@
 //! `connect` opens the pool for the configured backend (SQLite set up for safe concurrent use, or
 //! PostgreSQL) and `migrate` brings the schema up to date through the `migration` crate.
 
+pub(crate) mod analytics;
 pub(crate) mod audit;
 pub mod budget;
 pub(crate) mod canonical;

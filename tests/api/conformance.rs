@@ -218,6 +218,11 @@ const QUERIES: &[&str] = &[
     "{ seizureStats(groupBy: [SEIZING_AGENCY]) { total suppressed buckets { key { seizingAgency } count firearms ammunitionRounds suppressed } } \
        trainingStats(groupBy: [PROVIDER]) { total buckets { key { provider } count suppressed } } }",
     "{ fundingStats(groupBy: [FISCAL_YEAR]) { total suppressed buckets { key { fiscalYear } count suppressed } } }",
+    "{ traceCorridors(minCount: 1) { suppressed corridors { purchaseState recoveryState year count medianTimeToCrimeDays suppressed } } \
+       trainingOutcomes { window outcomes { mexicanState fiscalYear trainings { count participants mexicanStates suppressed } \
+         traces { before { firstYear count } after { lastYear count } suppressed } } } }",
+    "{ fundingOutcomes(window: 2) { window byAward suppressed outcomes { awardNumber key { fiscalYear implementingAgency } awards \
+       trainings { count etraceAccountsGranted suppressed } traces { after { count } suppressed } } } }",
     "{ me { role } traces(first: 1) { totalCount } }",
     "{ me { role } stats: traceStats(groupBy: [YEAR]) { total } seizures(first: 1) { totalCount } }",
     "query Aliased { first: traces(first: 1) { ...Page } second: traces(first: 2) { count: totalCount nodes { number: traceNumber who: purchaserName } } } \

@@ -2,6 +2,7 @@
 //! or a fresh PostgreSQL database when `HUB_TEST_DATABASE_URL` names a server.
 
 mod access;
+mod analytics;
 mod advisories;
 mod answers;
 mod attack;
