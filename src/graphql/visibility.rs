@@ -41,7 +41,11 @@ const QUERY_ROOTS: &[(&str, EntityKind, Root)] = &[
     // entity the role reads no aggregates of is answered FORBIDDEN at its path.
     ("traceCorridors", EntityKind::Trace, Root::Aggregates),
     ("trainingOutcomes", EntityKind::Training, Root::Aggregates),
-    ("fundingOutcomes", EntityKind::FundingAward, Root::Aggregates),
+    (
+        "fundingOutcomes",
+        EntityKind::FundingAward,
+        Root::Aggregates,
+    ),
     ("firearms", EntityKind::Firearm, Root::Rows),
     ("firearm", EntityKind::Firearm, Root::Rows),
     ("auditEvents", EntityKind::AuditEvent, Root::Rows),

@@ -262,7 +262,10 @@ pub(crate) async fn training_outcomes<C: ConnectionTrait>(
         mexican_state: query.mexican_state,
         ..Default::default()
     };
-    let dims = [TrainingDimension::MexicanState, TrainingDimension::FiscalYear];
+    let dims = [
+        TrainingDimension::MexicanState,
+        TrainingDimension::FiscalYear,
+    ];
     let answer =
         stats::stats::<training::Entity, C>(db, access, Some(&filter), &dims, cache).await?;
     let traces = TraceVolumes::read(db, access, cache).await?;
@@ -360,7 +363,9 @@ pub(crate) async fn funding_outcomes<C: ConnectionTrait>(
             awards.iter().map(|a| a.owner_agency),
             awards.len(),
         );
-        awards.sort_by(|a, b| (a.fiscal_year, &a.award_number).cmp(&(b.fiscal_year, &b.award_number)));
+        awards.sort_by(|a, b| {
+            (a.fiscal_year, &a.award_number).cmp(&(b.fiscal_year, &b.award_number))
+        });
         let mut outcomes = Vec::with_capacity(awards.len());
         let mut keys = Vec::with_capacity(awards.len());
         for a in awards {
@@ -554,10 +559,16 @@ mod tests {
 
     #[test]
     fn the_window_counts_whole_calendar_years_outside_the_fiscal_year() {
-        let cells = [(2018, 1), (2019, 10), (2020, 100), (2021, 1000), (2022, 10_000)]
-            .into_iter()
-            .map(|(y, n)| (("MX-SON".to_owned(), y), n))
-            .collect();
+        let cells = [
+            (2018, 1),
+            (2019, 10),
+            (2020, 100),
+            (2021, 1000),
+            (2022, 10_000),
+        ]
+        .into_iter()
+        .map(|(y, n)| (("MX-SON".to_owned(), y), n))
+        .collect();
         let volumes = TraceVolumes {
             cells,
             suppressed: false,

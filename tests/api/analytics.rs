@@ -15,6 +15,11 @@ use crate::fixtures::{self, date};
 use crate::helpers::{TestApp, error_codes, error_paths, spawn_app_with, spawn_app_with_policy};
 
 const THRESHOLD: i64 = 5;
+
+/// `(state, fiscal year) → (trainings, participants, accounts)`.
+type TrainingCells = BTreeMap<(String, i64), (Option<i64>, Option<i64>, Option<i64>)>;
+/// `award id → state → (trainings, participants, accounts)`.
+type Funded = HashMap<i64, BTreeMap<Option<String>, (i64, i64, i64)>>;
 const MAX_CHANGE: i64 = 5;
 
 async fn demo_app() -> TestApp {
@@ -57,7 +62,7 @@ fn median(values: &mut [i64]) -> Option<i64> {
     }
     values.sort_unstable();
     let n = values.len();
-    let (lo, hi) = (values[(n + 1) / 2 - 1], values[(n + 2) / 2 - 1]);
+    let (lo, hi) = (values[n.div_ceil(2) - 1], values[(n + 2) / 2 - 1]);
     Some((lo + hi + 1).div_euclid(2))
 }
 
@@ -229,7 +234,9 @@ async fn corridors_equal_independent_sql_for_an_exact_role_and_the_trace_stats_c
         }
         assert_eq!(got, corridor_stats(&app, role).await, "{role:?}");
         assert_ne!(
-            got.iter().map(|(k, v)| (k.clone(), v.0)).collect::<Vec<_>>(),
+            got.iter()
+                .map(|(k, v)| (k.clone(), v.0))
+                .collect::<Vec<_>>(),
             expected
                 .iter()
                 .map(|(k, v)| (k.clone(), v.0))
@@ -254,9 +261,14 @@ async fn seed_small_corridors(app: &TestApp) {
         for _ in 0..count {
             n += 1;
             let serial = format!("COR-{n}");
-            let firearm =
-                fixtures::firearm(&app.db.db, "Glock", FirearmType::Pistol, &serial, Agency::Atf)
-                    .await;
+            let firearm = fixtures::firearm(
+                &app.db.db,
+                "Glock",
+                FirearmType::Pistol,
+                &serial,
+                Agency::Atf,
+            )
+            .await;
             let id = fixtures::trace(
                 &app.db.db,
                 &serial,
@@ -410,8 +422,7 @@ async fn training_outcomes_equal_independent_sql_and_state_sees_traces_only_prot
             .map(|r| {
                 let state = text(r, 0).unwrap();
                 let fy = int(r, 1);
-                let (before, after) =
-                    window(cells, &BTreeSet::from([state.clone()]), fy, 2);
+                let (before, after) = window(cells, &BTreeSet::from([state.clone()]), fy, 2);
                 (
                     (state, fy),
                     (
@@ -450,8 +461,7 @@ async fn training_outcomes_equal_independent_sql_and_state_sees_traces_only_prot
                key { mexicanState fiscalYear } count participants etraceAccountsGranted } } }",
         )
         .await;
-    let cells: BTreeMap<(String, i64), (Option<i64>, Option<i64>, Option<i64>)> = stats["data"]
-        ["trainingStats"]["buckets"]
+    let cells: TrainingCells = stats["data"]["trainingStats"]["buckets"]
         .as_array()
         .unwrap()
         .iter()
@@ -470,11 +480,10 @@ async fn training_outcomes_equal_independent_sql_and_state_sees_traces_only_prot
             )
         })
         .collect();
-    let got: BTreeMap<(String, i64), (Option<i64>, Option<i64>, Option<i64>)> =
-        training_outcomes(&oversight)
-            .into_iter()
-            .map(|(k, v)| (k, (v.0, v.1, v.2)))
-            .collect();
+    let got: TrainingCells = training_outcomes(&oversight)
+        .into_iter()
+        .map(|(k, v)| (k, (v.0, v.1, v.2)))
+        .collect();
     assert_eq!(got, cells);
     for o in oversight["data"]["trainingOutcomes"]["outcomes"]
         .as_array()
@@ -498,8 +507,8 @@ const FUNDING_OUTCOMES: &str = "{ fundingOutcomes { window byAward suppressed ou
     traces { before { count } after { count } suppressed } } } }";
 
 /// The trainings of each award by state: `award id → state → (count, participants, accounts)`.
-async fn funded(app: &TestApp) -> HashMap<i64, BTreeMap<Option<String>, (i64, i64, i64)>> {
-    let mut out: HashMap<i64, BTreeMap<Option<String>, (i64, i64, i64)>> = HashMap::new();
+async fn funded(app: &TestApp) -> Funded {
+    let mut out: Funded = HashMap::new();
     for r in sql(
         app,
         "SELECT funding_award_id, mexican_state, CAST(COUNT(*) AS BIGINT), \
@@ -523,7 +532,7 @@ type AwardOutcomes = BTreeMap<String, (i64, i64, i64, BTreeSet<String>, i64, i64
 /// SQL, with traces counted from `cells` and a window of 1.
 async fn expected_awards(
     app: &TestApp,
-    funded: &HashMap<i64, BTreeMap<Option<String>, (i64, i64, i64)>>,
+    funded: &Funded,
     implementing: Option<&str>,
     cells: &HashMap<(String, i64), i64>,
 ) -> AwardOutcomes {
@@ -565,7 +574,10 @@ async fn funding_outcomes_equal_independent_sql_per_award_and_follow_each_roles_
         {
             let t = &o["trainings"];
             out.insert(
-                o["awardNumber"].as_str().expect("an award number").to_owned(),
+                o["awardNumber"]
+                    .as_str()
+                    .expect("an award number")
+                    .to_owned(),
                 (
                     t["count"].as_i64().unwrap(),
                     t["participants"].as_i64().unwrap(),
@@ -588,13 +600,19 @@ async fn funding_outcomes_equal_independent_sql_per_award_and_follow_each_roles_
     let atf = app.as_role(Role::Atf).query_ok(FUNDING_OUTCOMES).await;
     assert_eq!(atf["data"]["fundingOutcomes"]["byAward"], true);
     let got = read(&atf);
-    assert_eq!(got, expected_awards(&app, &funded, Some("ATF"), &volumes).await);
+    assert_eq!(
+        got,
+        expected_awards(&app, &funded, Some("ATF"), &volumes).await
+    );
     assert!(got.values().any(|o| o.0 > 0 && o.5 > 0), "{got:?}");
 
     // STATE reads every award and its trainings exactly, traces only as protected cells.
     let state = app.as_role(Role::State).query_ok(FUNDING_OUTCOMES).await;
     let (published, _) = published_volumes(&app, Role::State).await;
-    assert_eq!(read(&state), expected_awards(&app, &funded, None, &published).await);
+    assert_eq!(
+        read(&state),
+        expected_awards(&app, &funded, None, &published).await
+    );
     for o in state["data"]["fundingOutcomes"]["outcomes"]
         .as_array()
         .unwrap()
@@ -612,8 +630,14 @@ async fn funding_outcomes_equal_independent_sql_per_award_and_follow_each_roles_
         .query_ok("{ __type(name: \"Query\") { fields { name } } }")
         .await
         .to_string();
-    assert!(!introspection.contains("fundingOutcomes"), "{introspection}");
-    assert!(introspection.contains("trainingOutcomes"), "{introspection}");
+    assert!(
+        !introspection.contains("fundingOutcomes"),
+        "{introspection}"
+    );
+    assert!(
+        introspection.contains("trainingOutcomes"),
+        "{introspection}"
+    );
     assert!(introspection.contains("traceCorridors"), "{introspection}");
 
     // ICE and OVERSIGHT read funding only as aggregates: cells of awards, never an award number,
@@ -671,9 +695,14 @@ async fn a_small_count_of_funded_trainings_is_never_shown_to_an_aggregate_only_f
     for (award, count) in [(small, 2), (large, 12)] {
         for _ in 0..count {
             n += 1;
-            let id =
-                crate::attack::training(db, &format!("AN-T-{n}"), 2021, CourseKind::Etrace, Agency::Atf)
-                    .await;
+            let id = crate::attack::training(
+                db,
+                &format!("AN-T-{n}"),
+                2021,
+                CourseKind::Etrace,
+                Agency::Atf,
+            )
+            .await;
             db.execute_unprepared(&format!(
                 "UPDATE training_event SET funding_award_id = {award} WHERE id = {id}"
             ))
@@ -709,7 +738,11 @@ async fn a_small_count_of_funded_trainings_is_never_shown_to_an_aggregate_only_f
             }
         }
     }
-    assert_eq!(shown.len(), 2, "both cells of eight awards are listed: {shown:?}");
+    assert_eq!(
+        shown.len(),
+        2,
+        "both cells of eight awards are listed: {shown:?}"
+    );
     for (year, answers) in &shown {
         assert_eq!(answers.len(), 1, "{year}: {answers:?}");
     }
@@ -769,12 +802,17 @@ async fn a_part_the_role_reads_no_aggregates_of_is_null_with_forbidden_at_its_pa
         "{answer}"
     );
     // Corridors read traces alone: refused, and gone from the role's schema.
-    let answer = state.run("{ traceCorridors { corridors { count } } }").await;
+    let answer = state
+        .run("{ traceCorridors { corridors { count } } }")
+        .await;
     assert_eq!(error_codes(&answer), ["FORBIDDEN"], "{answer}");
     let introspection = state
         .query_ok("{ __type(name: \"Query\") { fields { name } } }")
         .await
         .to_string();
     assert!(!introspection.contains("traceCorridors"), "{introspection}");
-    assert!(introspection.contains("trainingOutcomes"), "{introspection}");
+    assert!(
+        introspection.contains("trainingOutcomes"),
+        "{introspection}"
+    );
 }

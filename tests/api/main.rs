@@ -2,8 +2,8 @@
 //! or a fresh PostgreSQL database when `HUB_TEST_DATABASE_URL` names a server.
 
 mod access;
-mod analytics;
 mod advisories;
+mod analytics;
 mod answers;
 mod attack;
 mod audit_batches;
