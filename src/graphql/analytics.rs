@@ -38,7 +38,9 @@ pub(crate) struct TraceCorridors {
 pub(crate) struct TraceYears {
     pub first_year: i64,
     pub last_year: i64,
-    pub count: i64,
+    /// `null` (with `suppressed: true`) when the trained states are not published: protected
+    /// trainings counted 0, or none of their (cell, state) cells published.
+    pub count: Option<i64>,
 }
 
 /// Traces recovered in the trained states in the calendar years wholly before and wholly after a
@@ -47,6 +49,8 @@ pub(crate) struct TraceYears {
 pub(crate) struct TraceWindow {
     pub before: TraceYears,
     pub after: TraceYears,
+    /// The counts are sums of protected cells, or over only the published states of protected
+    /// trainings, or withheld (`null`).
     pub suppressed: bool,
 }
 

@@ -328,8 +328,8 @@ fn quantize(support: &[i64], p: &[f64], range: u64) -> Vec<(i64, u64)> {
         .collect()
 }
 
-/// One key cell of a group.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// One key cell of a group; cells order `Null` first, then integers, then texts.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) enum Cell {
     Null,
     Int(i64),

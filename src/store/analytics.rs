@@ -126,10 +126,21 @@ pub(crate) async fn corridors<C: ConnectionTrait>(
 /// Traces recovered in some states in the window before and after a fiscal year.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct TraceWindow {
-    pub before: i64,
-    pub after: i64,
-    /// The numbers are sums of protected cells, not exact.
+    /// `None` when the states trained in are not published (see [`funding_outcomes`]).
+    pub before: Option<i64>,
+    pub after: Option<i64>,
+    /// The numbers are sums of protected cells (or over the published states of protected
+    /// training cells), not exact.
     pub suppressed: bool,
+}
+
+impl TraceWindow {
+    /// The window of trainings whose states are withheld: no numbers, marked protected.
+    const WITHHELD: TraceWindow = TraceWindow {
+        before: None,
+        after: None,
+        suppressed: true,
+    };
 }
 
 /// A part of an answer: its value, or why the caller may not read it.
@@ -180,8 +191,8 @@ impl TraceVolumes {
                 .sum()
         };
         TraceWindow {
-            before: sum(fiscal_year - 1 - window..=fiscal_year - 2),
-            after: sum(fiscal_year + 1..=fiscal_year + window),
+            before: Some(sum(fiscal_year - 1 - window..=fiscal_year - 2)),
+            after: Some(sum(fiscal_year + 1..=fiscal_year + window)),
             suppressed: self.suppressed,
         }
     }
@@ -270,7 +281,7 @@ pub(crate) async fn training_outcomes<C: ConnectionTrait>(
         stats::stats::<training::Entity, C>(db, access, Some(&filter), &dims, cache).await?;
     let traces = TraceVolumes::read(db, access, cache).await?;
     let window = i64::from(query.window);
-    Ok(answer
+    let mut outcomes: Vec<TrainingOutcome> = answer
         .buckets
         .iter()
         .filter_map(|b| {
@@ -287,7 +298,11 @@ pub(crate) async fn training_outcomes<C: ConnectionTrait>(
                 fiscal_year,
             })
         })
-        .collect())
+        .collect();
+    outcomes.sort_by(|a, b| {
+        (&a.mexican_state, a.fiscal_year).cmp(&(&b.mexican_state, b.fiscal_year))
+    });
+    Ok(outcomes)
 }
 
 /// One award (or, for a role reading only funding aggregates, one cell of awards).
@@ -385,7 +400,18 @@ pub(crate) async fn funding_outcomes<C: ConnectionTrait>(
                 traces: Err(String::new()),
             });
         }
-        let mode = access.rule(EntityKind::Training).aggregates;
+        // The trainings of an award are those the caller reads of it (as its `trainings` edge
+        // gives them): its training rows, a stated purpose and grants included, and rows left out
+        // for want of a purpose reported as the door reports them. A role reading no training rows
+        // gets each award's trainings as protected cells.
+        let training_aggregates = access.rule(EntityKind::Training).aggregates;
+        let (mode, condition) = match training::Entity::visible(access) {
+            Ok(scope) => (training_aggregates, condition.add(scope)),
+            Err(_) => (
+                stricter(training_aggregates, Aggregates::Suppressed),
+                condition,
+            ),
+        };
         (outcomes, keys, false, mode, condition)
     } else {
         let answer =
@@ -396,7 +422,9 @@ pub(crate) async fn funding_outcomes<C: ConnectionTrait>(
         };
         let mut outcomes = Vec::with_capacity(answer.buckets.len());
         let mut keys = Vec::with_capacity(answer.buckets.len());
-        for b in answer.buckets {
+        let mut buckets = answer.buckets;
+        buckets.sort_by(|a, b| a.keys.cmp(&b.keys));
+        for b in buckets {
             keys.push(b.keys.clone());
             outcomes.push(FundingOutcome {
                 award_number: None,
@@ -418,15 +446,28 @@ pub(crate) async fn funding_outcomes<C: ConnectionTrait>(
     for (outcome, key) in outcomes.iter_mut().zip(&keys) {
         outcome.trainings = match &trainings {
             Ok((cells, states, suppressed)) => {
-                let states: Vec<String> = states.get(key).cloned().unwrap_or_default();
-                Ok(Trained::from_bucket(cells.get(key), states, *suppressed))
+                let mut trained = Trained::from_bucket(cells.get(key), Vec::new(), *suppressed);
+                // A protected count of 0 publishes no states: they would contradict it.
+                if !(trained.suppressed && trained.count.unwrap_or(0) == 0) {
+                    trained.mexican_states = states.get(key).cloned().unwrap_or_default();
+                }
+                Ok(trained)
             }
             Err(message) => Err(message.clone()),
         };
         let fiscal_year = outcome.keys.first().and_then(Cell::as_int).unwrap_or(0);
         outcome.traces = match (&traces, &outcome.trainings) {
             (Err(message), _) => Err(message.clone()),
-            (Ok(t), Ok(trained)) => Ok(t.window(&trained.mexican_states, fiscal_year, window)),
+            // Protected trainings with no published state: their traces are not known, not 0.
+            (Ok(_), Ok(trained)) if trained.suppressed && trained.mexican_states.is_empty() => {
+                Ok(TraceWindow::WITHHELD)
+            }
+            (Ok(t), Ok(trained)) => {
+                let mut w = t.window(&trained.mexican_states, fiscal_year, window);
+                // Summed over the published states of protected cells only.
+                w.suppressed |= trained.suppressed;
+                Ok(w)
+            }
             // Without the states trained in, there is nothing to count the traces of.
             (Ok(_), Err(message)) => Err(message.clone()),
         };
@@ -576,11 +617,11 @@ mod tests {
         let states = ["MX-SON".to_owned()];
         // FY2020 runs from October 2019 to September 2020: before is 2018, after 2021.
         let w = volumes.window(&states, 2020, 1);
-        assert_eq!((w.before, w.after), (1, 1000));
+        assert_eq!((w.before, w.after), (Some(1), Some(1000)));
         let w = volumes.window(&states, 2020, 2);
-        assert_eq!((w.before, w.after), (1, 11_000));
+        assert_eq!((w.before, w.after), (Some(1), Some(11_000)));
         let w = volumes.window(&["MX-CHH".to_owned()], 2020, 2);
-        assert_eq!((w.before, w.after), (0, 0));
+        assert_eq!((w.before, w.after), (Some(0), Some(0)));
     }
 
     #[test]
