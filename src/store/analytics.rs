@@ -299,9 +299,8 @@ pub(crate) async fn training_outcomes<C: ConnectionTrait>(
             })
         })
         .collect();
-    outcomes.sort_by(|a, b| {
-        (&a.mexican_state, a.fiscal_year).cmp(&(&b.mexican_state, b.fiscal_year))
-    });
+    outcomes
+        .sort_by(|a, b| (&a.mexican_state, a.fiscal_year).cmp(&(&b.mexican_state, b.fiscal_year)));
     Ok(outcomes)
 }
 
@@ -446,28 +445,14 @@ pub(crate) async fn funding_outcomes<C: ConnectionTrait>(
     for (outcome, key) in outcomes.iter_mut().zip(&keys) {
         outcome.trainings = match &trainings {
             Ok((cells, states, suppressed)) => {
-                let mut trained = Trained::from_bucket(cells.get(key), Vec::new(), *suppressed);
-                // A protected count of 0 publishes no states: they would contradict it.
-                if !(trained.suppressed && trained.count.unwrap_or(0) == 0) {
-                    trained.mexican_states = states.get(key).cloned().unwrap_or_default();
-                }
-                Ok(trained)
+                Ok(funded(cells.get(key), states.get(key), *suppressed))
             }
             Err(message) => Err(message.clone()),
         };
         let fiscal_year = outcome.keys.first().and_then(Cell::as_int).unwrap_or(0);
         outcome.traces = match (&traces, &outcome.trainings) {
             (Err(message), _) => Err(message.clone()),
-            // Protected trainings with no published state: their traces are not known, not 0.
-            (Ok(_), Ok(trained)) if trained.suppressed && trained.mexican_states.is_empty() => {
-                Ok(TraceWindow::WITHHELD)
-            }
-            (Ok(t), Ok(trained)) => {
-                let mut w = t.window(&trained.mexican_states, fiscal_year, window);
-                // Summed over the published states of protected cells only.
-                w.suppressed |= trained.suppressed;
-                Ok(w)
-            }
+            (Ok(t), Ok(trained)) => Ok(traced(t, trained, fiscal_year, window)),
             // Without the states trained in, there is nothing to count the traces of.
             (Ok(_), Err(message)) => Err(message.clone()),
         };
@@ -477,6 +462,31 @@ pub(crate) async fn funding_outcomes<C: ConnectionTrait>(
         funding_suppressed,
         outcomes,
     })
+}
+
+/// The trainings of one outcome as published, from its training cell (`None` when there is none
+/// or it was left out) and the states of its published (key, state) cells. A protected count of 0
+/// lists no state: the states would contradict it.
+fn funded(bucket: Option<&Bucket>, states: Option<&Vec<String>>, suppressed: bool) -> Trained {
+    let mut trained = Trained::from_bucket(bucket, Vec::new(), suppressed);
+    if !(trained.suppressed && trained.count.unwrap_or(0) == 0) {
+        trained.mexican_states = states.cloned().unwrap_or_default();
+    }
+    trained
+}
+
+/// The traces recovered in the states of an outcome's trainings in the window of `fiscal_year`.
+/// Protected trainings with no published state have no trace counts (`None`, marked protected):
+/// their traces are not known, and 0 would read as a true zero. Over the published states of
+/// protected trainings the sums are marked protected too, as they leave out the states not
+/// published.
+fn traced(volumes: &TraceVolumes, trained: &Trained, fiscal_year: i64, window: i64) -> TraceWindow {
+    if trained.suppressed && trained.mexican_states.is_empty() {
+        return TraceWindow::WITHHELD;
+    }
+    let mut w = volumes.window(&trained.mexican_states, fiscal_year, window);
+    w.suppressed |= trained.suppressed;
+    w
 }
 
 /// The published training cells per outcome key, and the states of each key's published
@@ -622,6 +632,46 @@ mod tests {
         assert_eq!((w.before, w.after), (Some(1), Some(11_000)));
         let w = volumes.window(&["MX-CHH".to_owned()], 2020, 2);
         assert_eq!((w.before, w.after), (Some(0), Some(0)));
+    }
+
+    #[test]
+    fn a_funding_outcome_of_protected_trainings_never_contradicts_itself() {
+        let volumes = TraceVolumes {
+            cells: [(("MX-SON".to_owned(), 2021), 40)].into_iter().collect(),
+            suppressed: false,
+        };
+        let bucket = |count: i64, suppressed: bool| Bucket {
+            keys: Vec::new(),
+            count: Some(count),
+            sums: vec![Some(count * 20), Some(count * 8)],
+            median: None,
+            suppressed,
+        };
+        let states = vec!["MX-SON".to_owned()];
+        // A protected cell left out (published as 0) whose (cell, state) cell was published: no
+        // state, and no trace counts.
+        let t = funded(None, Some(&states), true);
+        assert_eq!((t.count, t.participants), (Some(0), None));
+        assert!(t.mexican_states.is_empty() && t.suppressed);
+        assert_eq!(traced(&volumes, &t, 2020, 1), TraceWindow::WITHHELD);
+        // Published trainings with every (cell, state) cell dropped: no trace counts, not 0/0.
+        let t = funded(Some(&bucket(7, true)), None, true);
+        assert_eq!((t.count, t.mexican_states.len()), (Some(7), 0));
+        assert_eq!(traced(&volumes, &t, 2020, 1), TraceWindow::WITHHELD);
+        // Published with a published state: its traces, marked protected though the trace cells
+        // are exact, as states not published are left out.
+        let t = funded(Some(&bucket(7, true)), Some(&states), true);
+        assert_eq!(t.mexican_states, states);
+        let w = traced(&volumes, &t, 2020, 1);
+        assert_eq!((w.before, w.after, w.suppressed), (Some(0), Some(40), true));
+        // Exact trainings: a true zero is a zero, and exact traces stay exact.
+        let t = funded(None, None, false);
+        assert_eq!((t.count, t.participants), (Some(0), Some(0)));
+        let w = traced(&volumes, &t, 2020, 1);
+        assert_eq!((w.before, w.after, w.suppressed), (Some(0), Some(0), false));
+        let t = funded(Some(&bucket(1, false)), Some(&states), false);
+        let w = traced(&volumes, &t, 2020, 1);
+        assert_eq!((w.after, w.suppressed), (Some(40), false));
     }
 
     #[test]

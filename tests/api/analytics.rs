@@ -340,7 +340,6 @@ async fn corridor_filters_and_differences_never_reveal_a_small_corridor() {
         seen_small.len() <= 1,
         "the small corridor got different values: {seen_small:?}"
     );
-    assert!(!seen_small.contains(&2));
     // The median of a small corridor is never shown.
     for (key, count, median) in &unfiltered {
         if *count < THRESHOLD + MAX_CHANGE {
@@ -613,12 +612,20 @@ async fn funding_outcomes_equal_independent_sql_per_award_and_follow_each_roles_
         read(&state),
         expected_awards(&app, &funded, None, &published).await
     );
+    // The truth of each cell of awards, from STATE's exact per-award answer (checked above):
+    // `key → (trainings, states)`.
+    let mut truth: HashMap<String, (i64, BTreeSet<String>)> = HashMap::new();
     for o in state["data"]["fundingOutcomes"]["outcomes"]
         .as_array()
         .unwrap()
     {
         assert_eq!(o["trainings"]["suppressed"], false, "{o}");
         assert_eq!(o["traces"]["suppressed"], true, "{o}");
+        let entry = truth.entry(o["key"].to_string()).or_default();
+        entry.0 += o["trainings"]["count"].as_i64().unwrap();
+        for s in o["trainings"]["mexicanStates"].as_array().unwrap() {
+            entry.1.insert(s.as_str().unwrap().to_owned());
+        }
     }
 
     // CBP reads no funding at all: refused, and not in its schema.
@@ -666,13 +673,101 @@ async fn funding_outcomes_equal_independent_sql_per_award_and_follow_each_roles_
             .iter()
             .map(|o| (o["key"].clone(), o["awards"].clone()))
             .collect();
-        assert_eq!(listed, cells, "{role:?}");
+        let as_set = |v: &[(Value, Value)]| -> BTreeSet<String> {
+            v.iter().map(|(k, n)| format!("{k} {n}")).collect()
+        };
+        assert_eq!(as_set(&listed), as_set(&cells), "{role:?}");
+        assert_eq!(listed.len(), cells.len(), "{role:?}");
+        // Ordered by the cell's dimensions: fiscal year, category, implementing agency (none
+        // first), program.
+        let order: Vec<(i64, String, Option<String>, String)> = listed
+            .iter()
+            .map(|(k, _)| {
+                (
+                    k["fiscalYear"].as_i64().unwrap(),
+                    k["category"].as_str().unwrap().to_owned(),
+                    k["implementingAgency"].as_str().map(str::to_owned),
+                    k["program"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        assert!(order.windows(2).all(|w| w[0] < w[1]), "{role:?}: {order:?}");
+        let (role_volumes, _) = published_volumes(&app, role).await;
         for o in outcomes["outcomes"].as_array().unwrap() {
             assert!(o["awardNumber"].is_null(), "{o}");
-            assert_eq!(o["trainings"]["suppressed"], true, "{o}");
-            let count = o["trainings"]["count"].as_i64().unwrap();
-            assert!(count == 0 || count >= THRESHOLD, "{role:?}: {o}");
+            let t = &o["trainings"];
+            assert_eq!(t["suppressed"], true, "{o}");
+            let count = t["count"].as_i64().unwrap();
+            assert!(!(1..THRESHOLD).contains(&count), "{role:?}: {o}");
+            let (true_count, true_states) = truth
+                .get(&o["key"].to_string())
+                .cloned()
+                .unwrap_or_default();
+            assert!(
+                (count - true_count).abs() <= MAX_CHANGE,
+                "{role:?}: {o} (truth {true_count})"
+            );
+            let states: BTreeSet<String> = t["mexicanStates"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s.as_str().unwrap().to_owned())
+                .collect();
+            assert!(states.is_subset(&true_states), "{role:?}: {o}");
+            check_funding_consistency(o, &role_volumes);
         }
+        // A filter selecting one year gives the same outcomes for its cells.
+        let year = listed[0].0["fiscalYear"].as_i64().unwrap();
+        let query = FUNDING_OUTCOMES.replacen(
+            "fundingOutcomes",
+            &format!("fundingOutcomes(filter: {{ fiscalYear: {{ min: {year}, max: {year} }} }})"),
+            1,
+        );
+        let filtered = app.as_role(role).query_ok(&query).await;
+        let whole: Vec<&Value> = outcomes["outcomes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|o| o["key"]["fiscalYear"] == year)
+            .collect();
+        let part: Vec<&Value> = filtered["data"]["fundingOutcomes"]["outcomes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .collect();
+        assert_eq!(part, whole, "{role:?} {year}");
+    }
+}
+
+/// A funding outcome of protected trainings never contradicts itself: a count of 0 lists no
+/// state, and trainings with no published state have no trace counts (`null`, marked
+/// suppressed) rather than zeros; otherwise the traces are the window over the listed states
+/// of the role's published trace cells (window 1).
+fn check_funding_consistency(o: &Value, volumes: &HashMap<(String, i64), i64>) {
+    let t = &o["trainings"];
+    if t["suppressed"] != true {
+        return;
+    }
+    let count = t["count"].as_i64().unwrap();
+    let states: BTreeSet<String> = t["mexicanStates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_owned())
+        .collect();
+    if count == 0 {
+        assert!(states.is_empty(), "{o}");
+    }
+    let traces = &o["traces"];
+    assert_eq!(traces["suppressed"], true, "{o}");
+    if states.is_empty() {
+        assert!(traces["before"]["count"].is_null(), "{o}");
+        assert!(traces["after"]["count"].is_null(), "{o}");
+    } else {
+        let fy = o["key"]["fiscalYear"].as_i64().unwrap();
+        let (before, after) = window(volumes, &states, fy, 1);
+        assert_eq!(traces["before"]["count"], before, "{o}");
+        assert_eq!(traces["after"]["count"], after, "{o}");
     }
 }
 
@@ -680,20 +775,26 @@ async fn funding_outcomes_equal_independent_sql_per_award_and_follow_each_roles_
 async fn a_small_count_of_funded_trainings_is_never_shown_to_an_aggregate_only_funding_role() {
     let app = spawn_app_with(|s| s.limits.rate_per_second = 0.0).await;
     let db = &app.db.db;
-    // Two cells of eight awards each: one funding 2 trainings in all, the other 12.
-    let mut awards = Vec::new();
-    for i in 0..16 {
-        let (year, implementing) = if i < 8 {
-            (2020, Some(Agency::Atf))
-        } else {
-            (2021, None)
-        };
-        awards.push(crate::attack::award(db, &format!("AN-{i}"), year, implementing).await);
-    }
-    let (small, large) = (awards[0], awards[8]);
+    // Three cells of eight awards each: 2020 forensics by ATF funding 2 trainings in all (the
+    // small one), 2021 forensics by no agency funding 12, 2020 eTrace outreach by ATF funding 7.
+    let cells: [(i32, Option<Agency>, &str, i64); 3] = [
+        (2020, Some(Agency::Atf), "FORENSICS_TRAINING", 2),
+        (2021, None, "FORENSICS_TRAINING", 12),
+        (2020, Some(Agency::Atf), "ETRACE_OUTREACH", 7),
+    ];
     let mut n = 0;
-    for (award, count) in [(small, 2), (large, 12)] {
-        for _ in 0..count {
+    for (c, (year, implementing, category, trainings)) in cells.into_iter().enumerate() {
+        let mut first = None;
+        for i in 0..8 {
+            let award = crate::attack::award(db, &format!("AN-{c}-{i}"), year, implementing).await;
+            db.execute_unprepared(&format!(
+                "UPDATE funding_award SET category = '{category}' WHERE id = {award}"
+            ))
+            .await
+            .expect("award categorised");
+            first.get_or_insert(award);
+        }
+        for _ in 0..trainings {
             n += 1;
             let id = crate::attack::training(
                 db,
@@ -704,47 +805,58 @@ async fn a_small_count_of_funded_trainings_is_never_shown_to_an_aggregate_only_f
             )
             .await;
             db.execute_unprepared(&format!(
-                "UPDATE training_event SET funding_award_id = {award} WHERE id = {id}"
+                "UPDATE training_event SET funding_award_id = {} WHERE id = {id}",
+                first.unwrap()
             ))
             .await
             .expect("training funded");
         }
     }
     fixtures::records_changed(db).await;
-    let query = "{ fundingOutcomes { outcomes { key { fiscalYear } trainings { count participants mexicanStates suppressed } } } }";
-    // The same cells, asked again and with overlapping filters, always get the same numbers.
-    let mut shown: HashMap<i64, BTreeSet<String>> = HashMap::new();
-    for filter in [
-        "",
-        "(filter: { fiscalYear: { min: 2020 } })",
+    let query = "{ fundingOutcomes { outcomes { key { fiscalYear category implementingAgency program } \
+        trainings { count participants etraceAccountsGranted mexicanStates suppressed } \
+        traces { before { count } after { count } suppressed } } } }";
+    let outcomes = |answer: &Value| -> BTreeMap<String, Value> {
+        answer["data"]["fundingOutcomes"]["outcomes"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{answer}"))
+            .iter()
+            .map(|o| (o["key"].to_string(), o.clone()))
+            .collect()
+    };
+    // Filters selecting the small cell with different neighbours (and one without it): each
+    // cell's outcome is the same in every answer, so subtracting one answer's sum from
+    // another's gives only published cells.
+    let filters = [
         "(filter: { fiscalYear: { min: 2020, max: 2020 } })",
-        "(filter: { or: [{ fiscalYear: { max: 2020 } }, { category: [FORENSICS_TRAINING] }] })",
-    ] {
-        let query = query.replacen("fundingOutcomes", &format!("fundingOutcomes{filter}"), 1);
-        for role in [Role::Ice, Role::Oversight] {
-            let answer = app.as_role(role).query_ok(&query).await;
-            for o in answer["data"]["fundingOutcomes"]["outcomes"]
-                .as_array()
-                .unwrap()
-            {
-                let t = &o["trainings"];
-                let count = t["count"].as_i64().unwrap();
-                assert!(count == 0 || count >= THRESHOLD, "{role:?} {filter}: {o}");
-                assert_eq!(t["suppressed"], true);
-                shown
-                    .entry(o["key"]["fiscalYear"].as_i64().unwrap())
-                    .or_default()
-                    .insert(t.to_string());
+        "(filter: { category: [FORENSICS_TRAINING] })",
+        "(filter: { implementingAgency: [ATF] })",
+        "(filter: { not: { category: [FORENSICS_TRAINING] } })",
+        "(filter: { or: [{ fiscalYear: { min: 2021 } }, { category: [ETRACE_OUTREACH] }] })",
+    ];
+    for role in [Role::Ice, Role::Oversight] {
+        let (volumes, _) = published_volumes(&app, role).await;
+        let whole = outcomes(&app.as_role(role).query_ok(query).await);
+        assert_eq!(
+            whole.len(),
+            3,
+            "{role:?}: every cell of eight awards is listed"
+        );
+        for o in whole.values() {
+            let t = &o["trainings"];
+            assert_eq!(t["suppressed"], true, "{o}");
+            let count = t["count"].as_i64().unwrap();
+            assert!(!(1..THRESHOLD).contains(&count), "{role:?}: {o}");
+            check_funding_consistency(o, &volumes);
+        }
+        for filter in filters {
+            let query = query.replacen("fundingOutcomes", &format!("fundingOutcomes{filter}"), 1);
+            let part = outcomes(&app.as_role(role).query_ok(&query).await);
+            assert!(!part.is_empty(), "{role:?} {filter}");
+            for (key, o) in &part {
+                assert_eq!(Some(o), whole.get(key), "{role:?} {filter}");
             }
         }
-    }
-    assert_eq!(
-        shown.len(),
-        2,
-        "both cells of eight awards are listed: {shown:?}"
-    );
-    for (year, answers) in &shown {
-        assert_eq!(answers.len(), 1, "{year}: {answers:?}");
     }
     // A role with exact aggregates of both sees the truth.
     let exact = app.as_role(Role::State).query_ok(query).await;
@@ -754,7 +866,7 @@ async fn a_small_count_of_funded_trainings_is_never_shown_to_an_aggregate_only_f
         .iter()
         .map(|o| o["trainings"]["count"].as_i64().unwrap())
         .collect();
-    assert_eq!(counts, BTreeSet::from([0, 2, 12]));
+    assert_eq!(counts, BTreeSet::from([0, 2, 7, 12]));
 }
 
 #[tokio::test]
@@ -815,4 +927,229 @@ async fn a_part_the_role_reads_no_aggregates_of_is_null_with_forbidden_at_its_pa
         introspection.contains("trainingOutcomes"),
         "{introspection}"
     );
+}
+
+#[tokio::test]
+async fn funding_outcomes_per_award_count_only_the_trainings_the_caller_reads() {
+    let app = spawn_app_with(|s| s.limits.rate_per_second = 0.0).await;
+    let db = &app.db.db;
+    // STATE owns the award and reads it without a purpose; one of its two trainings is ATF's.
+    let award = crate::attack::award(db, "AN-P", 2020, Some(Agency::Atf)).await;
+    let atf = crate::attack::training(db, "AN-P-1", 2021, CourseKind::Etrace, Agency::Atf).await;
+    let own = crate::attack::training(db, "AN-P-2", 2021, CourseKind::Etrace, Agency::State).await;
+    db.execute_unprepared(&format!(
+        "UPDATE training_event SET funding_award_id = {award} WHERE id IN ({atf}, {own})"
+    ))
+    .await
+    .expect("trainings funded");
+    db.execute_unprepared(&format!(
+        "UPDATE training_event SET mexican_state = 'MX-JAL' WHERE id = {own}"
+    ))
+    .await
+    .expect("training moved");
+    fixtures::records_changed(db).await;
+    let query = "{ fundingOutcomes { outcomes { awardNumber \
+        trainings { count participants etraceAccountsGranted mexicanStates suppressed } } } }";
+    let trainings = |answer: &Value| answer["data"]["fundingOutcomes"]["outcomes"][0].clone();
+
+    // With a purpose: both trainings, exactly.
+    let with = app.as_role(Role::State).query_ok(query).await;
+    let outcome = trainings(&with);
+    assert_eq!(outcome["awardNumber"], "AN-P", "{with}");
+    assert_eq!(
+        outcome["trainings"],
+        serde_json::json!({ "count": 2, "participants": 40, "etraceAccountsGranted": 16,
+            "mexicanStates": ["MX-JAL", "MX-SON"], "suppressed": false }),
+        "{with}"
+    );
+
+    // Without one: only its own training, as the award's `trainings` edge gives them, and the rows
+    // left out are reported as every read reports them.
+    let without = app.as_role(Role::State).without_purpose();
+    let answer = without.run(query).await;
+    assert_eq!(
+        trainings(&answer)["trainings"],
+        serde_json::json!({ "count": 1, "participants": 20, "etraceAccountsGranted": 8,
+            "mexicanStates": ["MX-JAL"], "suppressed": false }),
+        "{answer}"
+    );
+    assert_eq!(error_codes(&answer), ["FORBIDDEN"], "{answer}");
+    assert!(answer.to_string().contains("purpose"), "{answer}");
+    let edge = without
+        .run("{ fundingAwards { nodes { awardNumber trainings { reference } } } }")
+        .await;
+    assert_eq!(
+        edge["data"]["fundingAwards"]["nodes"][0]["trainings"],
+        serde_json::json!([{ "reference": "AN-P-2" }]),
+        "{edge}"
+    );
+}
+
+/// Seeds trainings and traces whose cells include small ones: 2 trainings in MX-SON in fiscal
+/// year 2020, and 2 traces recovered in MX-SON in each of 2017 and 2022 (the years a window of 2
+/// adds to a window of 1 around FY2020).
+async fn seed_small_outcomes(app: &TestApp) {
+    let db = &app.db.db;
+    let mut n = 0;
+    for (state, fiscal_year, count) in [
+        ("MX-SON", 2020, 2),
+        ("MX-SON", 2021, 12),
+        ("MX-TAM", 2020, 9),
+    ] {
+        for _ in 0..count {
+            n += 1;
+            let id = crate::attack::training(
+                db,
+                &format!("OUT-T-{n}"),
+                fiscal_year,
+                CourseKind::Etrace,
+                Agency::Atf,
+            )
+            .await;
+            db.execute_unprepared(&format!(
+                "UPDATE training_event SET mexican_state = '{state}' WHERE id = {id}"
+            ))
+            .await
+            .expect("training placed");
+        }
+    }
+    let traces = [
+        ("MX-SON", 2017, 2),
+        ("MX-SON", 2018, 11),
+        ("MX-SON", 2021, 13),
+        ("MX-SON", 2022, 2),
+        ("MX-TAM", 2018, 3),
+        ("MX-TAM", 2021, 8),
+        ("MX-TAM", 2022, 12),
+    ];
+    for (state, year, count) in traces {
+        for _ in 0..count {
+            n += 1;
+            let serial = format!("OUT-{n}");
+            let firearm =
+                fixtures::firearm(db, "Glock", FirearmType::Pistol, &serial, Agency::Atf).await;
+            fixtures::trace(
+                db,
+                &serial,
+                firearm,
+                state,
+                date(year, 5, 1),
+                SourceClass::UsManufactured,
+                None,
+            )
+            .await;
+        }
+    }
+    fixtures::records_changed(db).await;
+}
+
+/// `(state, fiscal year) → (trainings, traces before, traces after)`.
+type OutcomeRows = BTreeMap<(String, i64), (Value, i64, i64)>;
+
+async fn outcome_rows(app: &TestApp, role: Role, filter: &str, window: i32) -> OutcomeRows {
+    let query = format!(
+        "{{ trainingOutcomes({filter} window: {window}) {{ outcomes {{ mexicanState fiscalYear \
+           trainings {{ count participants etraceAccountsGranted suppressed }} \
+           traces {{ before {{ count }} after {{ count }} }} }} }} }}"
+    );
+    let answer = app.as_role(role).query_ok(&query).await;
+    answer["data"]["trainingOutcomes"]["outcomes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{answer}"))
+        .iter()
+        .map(|o| {
+            (
+                (
+                    o["mexicanState"].as_str().unwrap().to_owned(),
+                    o["fiscalYear"].as_i64().unwrap(),
+                ),
+                (
+                    o["trainings"].clone(),
+                    o["traces"]["before"]["count"].as_i64().unwrap(),
+                    o["traces"]["after"]["count"].as_i64().unwrap(),
+                ),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn training_outcome_filters_and_windows_never_reveal_a_small_count() {
+    let app = spawn_app_with(|s| s.limits.rate_per_second = 0.0).await;
+    seed_small_outcomes(&app).await;
+    let small = ("MX-SON".to_owned(), 2020);
+    // Overlapping filters on both dimensions, selecting the small cell with different neighbours:
+    // subtracting one answer from another must give only published cells.
+    let filters = [
+        "mexicanState: [\"MX-SON\"],",
+        "mexicanState: [\"MX-SON\", \"MX-TAM\"], fiscalYear: { min: 2020, max: 2020 },",
+        "fiscalYear: { max: 2020 },",
+        "fiscalYear: { min: 2020 }, mexicanState: [\"MX-TAM\"],",
+        "fiscalYear: { min: 2021 },",
+    ];
+    for role in [Role::State, Role::Oversight] {
+        let (published, suppressed) = published_volumes(&app, role).await;
+        assert!(suppressed, "{role:?} reads traces protected");
+        let cell = |state: &str, year: i64| {
+            published
+                .get(&(state.to_owned(), year))
+                .copied()
+                .unwrap_or(0)
+        };
+        let one = outcome_rows(&app, role, "", 1).await;
+        let two = outcome_rows(&app, role, "", 2).await;
+        for filter in filters {
+            for (window, whole) in [(1, &one), (2, &two)] {
+                let answer = outcome_rows(&app, role, filter, window).await;
+                assert!(!answer.is_empty(), "{role:?} {filter}");
+                for (key, row) in &answer {
+                    assert_eq!(
+                        Some(row),
+                        whole.get(key),
+                        "{role:?} {filter} {window}: {key:?}"
+                    );
+                }
+            }
+        }
+        // Widening the window by a year adds exactly that year's published trace cell, never a
+        // small count: after(2) − after(1) is the cell of FY+2, before(2) − before(1) that of FY−3.
+        assert_eq!(
+            one.keys().collect::<Vec<_>>(),
+            two.keys().collect::<Vec<_>>()
+        );
+        for ((state, fy), (_, before, after)) in &one {
+            let (_, wide_before, wide_after) = &two[&(state.clone(), *fy)];
+            assert_eq!(
+                wide_after - after,
+                cell(state, fy + 2),
+                "{role:?} {state} {fy}"
+            );
+            assert_eq!(
+                wide_before - before,
+                cell(state, fy - 3),
+                "{role:?} {state} {fy}"
+            );
+            for added in [wide_after - after, wide_before - before] {
+                assert!(
+                    !(1..THRESHOLD).contains(&added),
+                    "{role:?} {state} {fy}: {added}"
+                );
+            }
+        }
+        // The small trainings cell: STATE reads trainings exactly; OVERSIGHT only as a protected
+        // cell, left out or shown as THRESHOLD or more.
+        for ((state, fy), (trainings, _, _)) in &one {
+            let count = trainings["count"].as_i64().unwrap();
+            match role {
+                Role::State => assert_eq!(trainings["suppressed"], false),
+                _ => {
+                    assert_eq!(trainings["suppressed"], true);
+                    assert!(count >= THRESHOLD, "{state} {fy}: {count}");
+                }
+            }
+        }
+        if role == Role::State {
+            assert_eq!(one[&small].0["count"], 2);
+        }
+    }
 }
