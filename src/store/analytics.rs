@@ -7,10 +7,14 @@
 //! - **training outcomes**: per Mexican state and fiscal year, the `trainingStats` cell grouped by
 //!   `MEXICAN_STATE` and `FISCAL_YEAR`, beside the traces recovered in that state before and after
 //!   (sums of the `traceStats` cells grouped by `RECOVERY_STATE` and `YEAR`);
-//! - **funding outcomes**: per award the caller reads (or, for a role reading only funding
-//!   aggregates, per `fundingStats` cell of all four funding dimensions), the trainings it funded
-//!   and the traces recovered in the states those trainings were held in, before and after the
-//!   award's fiscal year.
+//! - **funding outcomes**: per award the caller reads (or, for a role whose rule reads only
+//!   funding aggregates, per `fundingStats` cell of all four funding dimensions), the trainings it
+//!   funded and the traces recovered in the states those trainings were held in, before and after
+//!   the award's fiscal year. Per award, the trainings are the caller's training rows of the award
+//!   (its `trainings` edge); per cell, they are protected cells of their own (trainings by funding
+//!   cell, and by funding cell and state), not `trainingStats` cells: consistent for the same
+//!   trainings, but perturbed independently of the `trainingStats` cells the same trainings count
+//!   in.
 //!
 //! The window of a fiscal year `FY` (October `FY−1` to September `FY`) counts traces by their
 //! recovery's calendar year (the trace `year`): *before* are the `window` calendar years that end
@@ -342,16 +346,20 @@ fn stricter(a: Aggregates, b: Aggregates) -> Aggregates {
     }
 }
 
-/// Per award the caller reads (its role reads funding rows), else per `fundingStats` cell of the
-/// four funding dimensions (it reads only funding aggregates; FORBIDDEN when not even those): the
-/// awards' trainings (count, participants, eTrace accounts, the states they were held in) and the
-/// traces recovered in those states in the window of the award's fiscal year.
+/// Per award the caller reads (its role's rule reads funding rows; grants do not change the
+/// mode), ordered by fiscal year and award number, else per `fundingStats` cell of the four
+/// funding dimensions (the rule reads only funding aggregates; FORBIDDEN when not even those),
+/// ordered by those dimensions: the awards' trainings (count, participants, eTrace accounts, the
+/// states they were held in) and the traces recovered in those states in the window of the
+/// award's fiscal year.
 ///
-/// The trainings of an award are read under the caller's training aggregates; the trainings of a
-/// cell of awards combine the funding and training inputs, so they are read under the stricter of
-/// the two modes. Either way they are cells of the cell key method when protected: the same
-/// trainings always get the same noise. The states of a protected answer are those whose cell
-/// (award or cell of awards, state) is published.
+/// The trainings of an award are the caller's training rows of it (purpose and grants included,
+/// rows withheld for want of a purpose reported), under the caller's training aggregates; a role
+/// reading no training rows gets them as protected cells. The trainings of a cell of awards
+/// combine the funding and training inputs, so they are read under the stricter of the two modes.
+/// Protected, they are cells of the cell key method: the same trainings always get the same
+/// noise. The states of a protected answer are those whose cell (award or cell of awards, state)
+/// is published, and never contradict its count (see [`funded`] and [`traced`]).
 pub(crate) async fn funding_outcomes<C: ConnectionTrait>(
     db: &C,
     access: &Access,

@@ -1,8 +1,13 @@
 //! The cross-agency analyses (`traceCorridors`, `trainingOutcomes`, `fundingOutcomes`): every
-//! answer of a role with exact aggregates equals independent SQL, every part of an aggregate-only
-//! role's answer is the very cell its `…Stats` query publishes (so differencing the analyses
-//! against each other or against the stats learns nothing the stats do not tell), and a part the
-//! role may not read at all is `null` with FORBIDDEN at its path.
+//! answer of a role with exact aggregates equals independent SQL; the corridors, the training
+//! outcomes and every trace part of an aggregate-only role's answer are the very cells its
+//! `…Stats` query publishes (so differencing them across filters and windows learns nothing the
+//! stats do not tell); the trainings of a cell of awards (`fundingOutcomes` for ICE and
+//! OVERSIGHT) are protected cells of their own, checked to be within ±D of the truth, never
+//! 1..threshold−1, the same under every filter, and consistent with their states and traces,
+//! though perturbed independently of the `trainingStats` cells of the same trainings; per award,
+//! the trainings are those the caller reads (its purpose decides); and a part the role may not
+//! read at all is `null` with FORBIDDEN at its path.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
