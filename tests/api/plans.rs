@@ -10,7 +10,12 @@
 //! A stats root without a filter aggregates every row the caller reads: it scans its table by
 //! design (and is answered from the cached canonical tables where those apply), so only its
 //! filtered forms are held to an index path. The cross-agency analyses read whole stats tables
-//! whatever their filters, so they are not held to one either.
+//! whatever their filters (the trace volumes every outcome's window sums), so their grouped reads
+//! of the stats tables are not held to one either. Every other statement they send is held to it
+//! like any other, the statements reading awards included: `fundingOutcomes` per award reads the
+//! awards the caller reads and their trainings (filtered reads, not whole stats tables). Those read
+//! `funding_award` and `training_event`, which are not among the large tables, so today the check
+//! explains none of them; it holds them as soon as they reach a large table.
 //!
 //! SQLite has no generic plans of this kind and its planner is checked elsewhere
 //! (`cancel.rs`); there the test says it was skipped.
@@ -32,7 +37,9 @@ const LARGE_TABLES: [&str; 5] = [
 ];
 
 /// The cross-agency analyses: each reads the cells of a whole `…Stats` table (its filters select
-/// cells of that table), so, like an unfiltered stats root, it scans by design.
+/// cells of that table), so, like an unfiltered stats root, its grouped reads of the stats tables
+/// scan by design. Their other statements (those reading awards among them) are checked like any
+/// other.
 const ANALYSES: [&str; 3] = ["traceCorridors", "trainingOutcomes", "fundingOutcomes"];
 
 /// PostgreSQL's cost of a disabled plan node (`disable_cost`).
@@ -271,13 +278,16 @@ async fn every_documented_portal_query_has_an_index_path_under_custom_and_generi
     let mut failures = Vec::new();
     for query in &queries {
         let statements = statements_of(&app, &recorded, query).await;
-        let whole_table = (query.body.contains("Stats(") && !query.body.contains("filter"))
-            || ANALYSES.iter().any(|root| query.body.contains(root));
+        let whole_stats = query.body.contains("Stats(") && !query.body.contains("filter");
+        let analysis = ANALYSES.iter().any(|root| query.body.contains(root));
         let mut page_read = false;
         let mut explained = 0;
         for statement in statements.iter().filter(|s| reads_large_table(&s.sql)) {
             let plans = explain(&app.db.db, statement).await;
             explained += 1;
+            let lower = statement.sql.to_ascii_lowercase();
+            let whole_table = whole_stats
+                || (analysis && lower.contains("group by") && !lower.contains("\"funding_award\""));
             for (mode, plan) in ["custom", "generic"].iter().zip(&plans) {
                 for problem in problems(plan) {
                     if whole_table
@@ -291,7 +301,6 @@ async fn every_documented_portal_query_has_an_index_path_under_custom_and_generi
                     ));
                 }
             }
-            let lower = statement.sql.to_ascii_lowercase();
             if lower.contains("order by") && lower.contains("\"recovery_state\"") {
                 page_read = true;
                 if query.at.starts_with("Q2") {
