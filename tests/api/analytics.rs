@@ -1158,3 +1158,54 @@ async fn training_outcome_filters_and_windows_never_reveal_a_small_count() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_role_reading_awards_but_no_training_rows_gets_each_awards_trainings_protected() {
+    let policy = firearms_hub::policy::DEFAULT_POLICY.replace(
+        "[roles.STATE.training]\nrows = \"all\"\naggregates = \"exact\"",
+        "[roles.STATE.training]\nrows = \"none\"\naggregates = \"exact\"",
+    );
+    assert_ne!(policy, firearms_hub::policy::DEFAULT_POLICY);
+    let app = spawn_app_with_policy(&policy).await;
+    let db = &app.db.db;
+    let mut n = 0;
+    for (number, trainings) in [("AN-S", 2), ("AN-L", 12)] {
+        let award = crate::attack::award(db, number, 2020, None).await;
+        for _ in 0..trainings {
+            n += 1;
+            let id = crate::attack::training(
+                db,
+                &format!("AN-R-{n}"),
+                2021,
+                CourseKind::Etrace,
+                Agency::State,
+            )
+            .await;
+            db.execute_unprepared(&format!(
+                "UPDATE training_event SET funding_award_id = {award} WHERE id = {id}"
+            ))
+            .await
+            .expect("training funded");
+        }
+    }
+    fixtures::records_changed(db).await;
+    let answer = app.as_role(Role::State).query_ok(FUNDING_OUTCOMES).await;
+    let outcomes = answer["data"]["fundingOutcomes"]["outcomes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{answer}"));
+    assert_eq!(answer["data"]["fundingOutcomes"]["byAward"], true);
+    let (volumes, _) = published_volumes(&app, Role::State).await;
+    let mut numbers = Vec::new();
+    for o in outcomes {
+        numbers.push(o["awardNumber"].as_str().unwrap().to_owned());
+        let t = &o["trainings"];
+        assert_eq!(t["suppressed"], true, "{o}");
+        let count = t["count"].as_i64().unwrap();
+        assert!(!(1..THRESHOLD).contains(&count), "{o}");
+        let truth = if o["awardNumber"] == "AN-S" { 2 } else { 12 };
+        assert!((count - truth).abs() <= MAX_CHANGE, "{o}");
+        check_funding_consistency(o, &volumes);
+    }
+    // Ordered by fiscal year, then award number.
+    assert_eq!(numbers, ["AN-L", "AN-S"]);
+}
