@@ -93,5 +93,5 @@ pub(crate) async fn list<C: ConnectionTrait>(
         KeyKind::Int,
         true,
     )];
-    keyset_page(db, select, &keys, args, |m| vec![KeyValue::Int(m.id)]).await
+    keyset_page(db, select, &keys, args, None, |m| vec![KeyValue::Int(m.id)]).await
 }

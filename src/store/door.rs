@@ -12,7 +12,7 @@ use sea_orm::sea_query::{Expr, SimpleExpr};
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 
 use super::filters::Nested;
-use super::page::{KeyKind, KeyValue, Page, PageArgs, SortKey, keyset_page};
+use super::page::{KeyKind, KeyValue, Merge, Page, PageArgs, SortKey, keyset_page};
 use super::scope::{check_depth, combine, owned_rows, reachable_owners, with_grants};
 use crate::error::Result;
 use crate::policy::{Access, EntityKind};
@@ -146,6 +146,14 @@ pub(crate) trait Owned:
         Ok(rows)
     }
 
+    /// How a page of `filter`'s rows in `order` (then by id) can be read as one ordered index
+    /// range per value of a list the filter holds a column to, merged (see `page::Merge`): only
+    /// when an index leads with that column and then yields exactly that order. `None`: one range,
+    /// sorted when no index yields the order.
+    fn merge(_filter: &Self::Filter, _order: &[(Self::OrderField, bool)]) -> Option<Merge> {
+        None
+    }
+
     /// The SQL condition of a filter, `and`, `or` and `not` included.
     fn condition(filter: &Self::Filter) -> Result<Condition> {
         condition_at::<Self>(filter, 0)
@@ -184,8 +192,10 @@ where
     C: ConnectionTrait,
 {
     let mut select = E::find().filter(E::visible(access)?);
+    let mut merge = None;
     if let Some(filter) = filter {
         select = select.filter(E::condition(filter)?);
+        merge = E::merge(filter, order);
     }
     let order: Vec<(OrderKey<E::Model>, bool)> = order
         .iter()
@@ -201,7 +211,7 @@ where
         values.push(KeyValue::Int(m.id()));
         values
     };
-    let page = keyset_page(db, select, &keys, args, key_of).await?;
+    let page = keyset_page(db, select, &keys, args, merge, key_of).await?;
     access.touched(
         E::KIND,
         page.rows.iter().map(|(_, m)| m.owner()),

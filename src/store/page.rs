@@ -1,10 +1,10 @@
 //! Keyset pagination: a stable order over sort keys that always ends in the primary key, and opaque
 //! cursors holding the last row's key values. No OFFSET scans.
 
-use sea_orm::sea_query::{Expr, ExprTrait, SimpleExpr};
+use sea_orm::sea_query::{Alias, Asterisk, Expr, ExprTrait, Query, SimpleExpr, UnionType};
 use sea_orm::{
     Condition, ConnectionTrait, EntityTrait, Order, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Select, Value,
+    QuerySelect, QueryTrait, Select, Value,
 };
 use serde::{Deserialize, Serialize};
 
@@ -135,13 +135,30 @@ fn after_condition(keys: &[SortKey], after: &[KeyValue]) -> Result<Condition> {
     Ok(any)
 }
 
+/// The most values of a list a page is merged over (see [`Merge`]); a longer list is read as one
+/// range and sorted.
+pub(crate) const MAX_MERGED: usize = 32;
+
+/// A page to read as one ordered index range per value of a column, merged: the filter holds the
+/// column to `values` (an `IN` list), and an index leads with the column and then yields the
+/// page's order. Each range stops after a page of rows, so a page costs a few index ranges of a
+/// page each instead of sorting every matching row.
+#[derive(Debug, Clone)]
+pub(crate) struct Merge {
+    pub column: SimpleExpr,
+    pub values: Vec<Value>,
+}
+
 /// Runs a keyset-paginated query: `select` already carries the caller's scope and the filter;
-/// `keys` must end in a unique key. `key_of` reads a row's key values for its cursor.
+/// `keys` must end in a unique key. `key_of` reads a row's key values for its cursor. With
+/// `merge`, the page is read per value of the merge column and merged (see [`Merge`]): the same
+/// rows in the same order, since each value's first rows after the cursor hold the page's.
 pub(crate) async fn keyset_page<E, C>(
     db: &C,
     select: Select<E>,
     keys: &[SortKey],
     args: &PageArgs,
+    merge: Option<Merge>,
     key_of: impl Fn(&E::Model) -> Vec<KeyValue>,
 ) -> Result<Page<E::Model>>
 where
@@ -159,15 +176,63 @@ where
     if let Some(after) = &args.after {
         query = query.filter(after_condition(keys, after)?);
     }
-    for key in keys {
-        let order = if key.descending {
-            Order::Desc
-        } else {
-            Order::Asc
-        };
-        query = query.order_by(key.expr.clone(), order);
-    }
-    let mut models = query.limit(limit + 1).all(db).await?;
+    let ordered = |mut query: Select<E>| {
+        for key in keys {
+            let order = if key.descending {
+                Order::Desc
+            } else {
+                Order::Asc
+            };
+            query = query.order_by(key.expr.clone(), order);
+        }
+        query.limit(limit + 1)
+    };
+    let mut models = match merge.filter(|m| (2..=MAX_MERGED).contains(&m.values.len())) {
+        None => ordered(query).all(db).await?,
+        Some(merge) => {
+            // One ordered range per value, each under its own alias, then the page over their
+            // union under the entity's name, so that the order keys name its columns.
+            let mut union = None;
+            for (i, value) in merge.values.into_iter().enumerate() {
+                let part = ordered(
+                    query
+                        .clone()
+                        .filter(Expr::expr(merge.column.clone()).eq(value)),
+                )
+                .into_query();
+                let part = Query::select()
+                    .column(Asterisk)
+                    .from_subquery(part, Alias::new(format!("part_{i}")))
+                    .to_owned();
+                union = Some(match union {
+                    None => part,
+                    Some(mut union) => {
+                        sea_orm::sea_query::SelectStatement::union(
+                            &mut union,
+                            UnionType::All,
+                            part,
+                        );
+                        union
+                    }
+                });
+            }
+            let union = union.expect("at least two values");
+            let mut page = Query::select();
+            page.column(Asterisk)
+                .from_subquery(union, Alias::new(E::default().table_name()));
+            for key in keys {
+                let order = if key.descending {
+                    Order::Desc
+                } else {
+                    Order::Asc
+                };
+                page.order_by_expr(key.expr.clone(), order);
+            }
+            page.limit(limit + 1);
+            let statement = db.get_database_backend().build(&page);
+            E::find().from_raw_sql(statement).all(db).await?
+        }
+    };
     let has_next = models.len() as u64 > limit;
     models.truncate(limit as usize);
     Ok(Page {

@@ -7,7 +7,7 @@ use sea_orm::{Condition, ConnectionTrait};
 use super::door::{Described, Field, OrderKey, Owned};
 use super::filters::{TraceDimension, TraceFilter, TraceOrderField};
 use super::firearms::{self, FirearmCriteria};
-use super::page::{KeyKind, KeyValue};
+use super::page::{KeyKind, KeyValue, Merge};
 use super::scope::{date_range, in_subquery, int_range, one_of, select_column};
 use super::stats::{DimKind, Grouped, Pred};
 use crate::error::Result;
@@ -75,6 +75,25 @@ impl Owned for trace::Entity {
             ));
         }
         Ok(c)
+    }
+
+    /// Newest first across several recovery states: `idx_trace_state_date` (`recovery_state,
+    /// recovery_date DESC, id`) yields each state's traces in the page's order, so the page merges
+    /// one range per state instead of sorting every trace of the states.
+    fn merge(f: &TraceFilter, order: &[(TraceOrderField, bool)]) -> Option<Merge> {
+        if !matches!(order, [(TraceOrderField::RecoveryDate, true)]) {
+            return None;
+        }
+        let mut states: Vec<&String> = f.recovery_state.as_ref()?.iter().collect();
+        states.sort();
+        states.dedup();
+        Some(Merge {
+            column: Expr::col((trace::Entity, trace::Column::RecoveryState)),
+            values: states
+                .into_iter()
+                .map(|s| sea_orm::Value::from(s.clone()))
+                .collect(),
+        })
     }
 
     fn order_key(field: TraceOrderField) -> OrderKey<trace::Model> {

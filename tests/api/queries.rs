@@ -3,6 +3,7 @@
 
 use chrono::Duration;
 use entity::{Agency, FirearmType, Role, SourceClass};
+use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
 use crate::fixtures::{self, date};
@@ -76,6 +77,81 @@ async fn pages_follow_cursors_in_a_stable_order_with_an_exact_total() {
     assert_eq!(distinct.len(), 62, "no row twice, none skipped");
     assert_eq!(seen[0], "P-059", "newest first");
     assert_eq!(seen.last().map(String::as_str), Some("T-2"), "oldest last");
+}
+
+/// A page newest first across several recovery states is read as one index range per state,
+/// merged: page after page through cursors, it holds the same rows in the same order as the plain
+/// statement (`ORDER BY recovery_date DESC, id`), dates shared within and across states included.
+#[tokio::test]
+async fn a_page_across_several_states_follows_the_plain_order_through_its_cursors() {
+    let app = spawn_app().await;
+    fixtures::load(&app.db.db).await;
+    let states = ["MX-CHH", "MX-JAL", "MX-SON", "MX-TAM"];
+    for i in 0..47i64 {
+        let firearm = fixtures::firearm(
+            &app.db.db,
+            "Taurus",
+            FirearmType::Pistol,
+            &format!("MRG-{i:04}"),
+            Agency::Atf,
+        )
+        .await;
+        // Few dates, so that many traces share one, in one state and across states.
+        fixtures::trace(
+            &app.db.db,
+            &format!("M-{i:03}"),
+            firearm,
+            states[(i * 7 % 4) as usize],
+            date(2019, 6, 1) + Duration::days(i % 9),
+            SourceClass::Foreign,
+            None,
+        )
+        .await;
+    }
+    let asked = ["MX-TAM", "MX-JAL", "MX-CHH", "MX-JAL"];
+    let expected: Vec<i64> = app
+        .db
+        .db
+        .query_all_raw(sea_orm::Statement::from_string(
+            app.db.backend(),
+            "SELECT id FROM trace WHERE recovery_state IN ('MX-TAM', 'MX-JAL', 'MX-CHH') \
+             AND recovery_date BETWEEN '2019-06-02' AND '2019-06-08' \
+             ORDER BY recovery_date DESC, id"
+                .to_owned(),
+        ))
+        .await
+        .expect("plain statement")
+        .iter()
+        .map(|row| row.try_get::<i64>("", "id").expect("id"))
+        .collect();
+    assert!(expected.len() > 20, "{expected:?}");
+    let query = "query($after: String, $states: [String!]) { traces(first: 4, after: $after, \
+        filter: {recoveryState: $states, recoveredBetween: {from: \"2019-06-02\", to: \"2019-06-08\"}}, \
+        orderBy: [{field: RECOVERY_DATE, direction: DESC}]) { totalCount pageInfo { hasNextPage endCursor } \
+        nodes { id } } }";
+    let atf = app.as_role(Role::Atf);
+    let mut seen: Vec<i64> = Vec::new();
+    let mut after = Value::Null;
+    loop {
+        let response = atf
+            .query(query, json!({ "after": after, "states": asked }))
+            .await;
+        let conn = &response["data"]["traces"];
+        assert_eq!(conn["totalCount"], expected.len(), "{response}");
+        let nodes = conn["nodes"].as_array().expect("nodes");
+        seen.extend(nodes.iter().map(|n| {
+            n["id"]
+                .as_str()
+                .and_then(|id| id.parse::<i64>().ok())
+                .expect("an id")
+        }));
+        if conn["pageInfo"]["hasNextPage"] == false {
+            break;
+        }
+        assert_eq!(nodes.len(), 4, "{response}");
+        after = conn["pageInfo"]["endCursor"].clone();
+    }
+    assert_eq!(seen, expected);
 }
 
 #[tokio::test]
