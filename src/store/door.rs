@@ -146,6 +146,13 @@ pub(crate) trait Owned:
         Ok(rows)
     }
 
+    /// The rows the caller may read, written for a statement that names its rows by id (a
+    /// DataLoader batch): the same rows as [`Owned::visible`], in a form suited to probing a few
+    /// ids rather than reading a whole slice.
+    fn visible_by_ids(access: &Access) -> Result<Condition> {
+        Self::visible(access)
+    }
+
     /// How a page of `filter`'s rows in `order` (then by id) can be read as one ordered index
     /// range per value of a list the filter holds a column to, merged (see `page::Merge`): only
     /// when an index leads with that column and then yields exactly that order. `None`: one range,
@@ -319,7 +326,22 @@ where
     E: Owned,
     C: ConnectionTrait,
 {
-    let Ok(scope) = E::visible(access) else {
+    scoped_by::<E, C>(db, access, E::visible(access), condition, order).await
+}
+
+/// [`scoped`] under a scope the caller computed (`visible` or `visible_by_ids`).
+async fn scoped_by<E, C>(
+    db: &C,
+    access: &Access,
+    scope: Result<Condition>,
+    condition: SimpleExpr,
+    order: Option<E::Column>,
+) -> Result<Vec<E::Model>>
+where
+    E: Owned,
+    C: ConnectionTrait,
+{
+    let Ok(scope) = scope else {
         return Ok(Vec::new());
     };
     let mut select = E::find().filter(scope).filter(condition);
@@ -341,7 +363,8 @@ where
     E: Owned,
     C: ConnectionTrait,
 {
-    let rows = scoped::<E, _>(db, access, E::ID.is_in(ids.iter().copied()), None).await?;
+    let condition = E::ID.is_in(ids.iter().copied());
+    let rows = scoped_by::<E, _>(db, access, E::visible_by_ids(access), condition, None).await?;
     Ok(rows.into_iter().map(|m| (m.id(), m)).collect())
 }
 
@@ -393,7 +416,7 @@ where
     E::Model: Clone,
     C: ConnectionTrait,
 {
-    let Ok(scope) = E::visible(access) else {
+    let Ok(scope) = E::visible_by_ids(access) else {
         return Ok(Vec::new());
     };
     let found = L::find()

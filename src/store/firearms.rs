@@ -62,6 +62,12 @@ impl FirearmCriteria<'_> {
 
 /// The firearms the caller may read.
 pub(crate) fn visible(access: &Access) -> Result<Condition> {
+    visible_as(access, super::backend_is_postgres())
+}
+
+/// The firearms the caller may read, the link to its traces and seizures written as a correlated
+/// EXISTS (`correlated`) or, on SQLite, as `IN (SELECT …)` over the whole slice (see below).
+fn visible_as(access: &Access, correlated: bool) -> Result<Condition> {
     match access.rule(KIND).rows {
         Rows::All => Ok(Condition::all()),
         // A role granted traces or seizures reads their firearms as if linked.
@@ -87,13 +93,15 @@ pub(crate) fn visible(access: &Access) -> Result<Condition> {
             // so there `OFFSET 0` keeps the EXISTS an index probe of `firearm_id` per firearm the
             // statement reaches: as fast for a count of every firearm, and a page of 20 in under a
             // millisecond instead of a hundred. A slice read only through a grant stays a join.
-            let correlated = super::backend_is_postgres();
+            // A statement naming its firearms by id (a DataLoader batch) probes each of them on
+            // SQLite too (`visible_by_ids`): `IN (SELECT …)` would read every readable trace's
+            // firearm (2.2 million at scale 10) for a page of 50.
             // `same_firearm` is the subquery's firearm id equal to `firearm.id`; `whole` says the
             // role reads the entity's rows of its own right (not only through a grant).
             let link = |same_firearm: SimpleExpr, mut select: SelectStatement, whole: bool| {
                 if correlated {
                     select.and_where(same_firearm);
-                    if whole {
+                    if whole && super::backend_is_postgres() {
                         select.offset(0);
                     }
                     Expr::exists(select)
@@ -222,6 +230,12 @@ impl Owned for firearm::Entity {
     /// or not any row comes back.
     fn visible(access: &Access) -> Result<Condition> {
         let rows = visible(access)?;
+        access.touched(KIND, reachable_owners(access), 0);
+        Ok(rows)
+    }
+
+    fn visible_by_ids(access: &Access) -> Result<Condition> {
+        let rows = visible_as(access, true)?;
         access.touched(KIND, reachable_owners(access), 0);
         Ok(rows)
     }
