@@ -136,8 +136,10 @@ fn one_deletion(long: &[char], short: &[char]) -> bool {
     long[prefix + 1..] == short[prefix..]
 }
 
-/// The deletion keys of a serial: itself and each of its one-character deletions.
-pub(crate) fn deletion_keys(serial: &str) -> Vec<String> {
+/// The deletion keys of a serial: itself and each of its one-character deletions (as strings; the
+/// generation hashes them in place, see [`for_each_key`]).
+#[cfg(test)]
+fn deletion_keys(serial: &str) -> Vec<String> {
     let chars: Vec<char> = serial.chars().collect();
     let mut keys = Vec::with_capacity(chars.len() + 1);
     keys.push(serial.to_owned());
@@ -174,7 +176,7 @@ fn score(edit: Edit, caliber_agrees: bool, model_agrees: bool) -> f64 {
     (edit.weight() * attributes * 1000.0).round() / 1000.0
 }
 
-/// A firearm record as candidate generation compares it.
+/// A seized record as candidate generation compares it.
 struct Record {
     id: i64,
     owner: Agency,
@@ -183,7 +185,7 @@ struct Record {
     model: Option<String>,
 }
 
-type Row = (
+type SeizedRow = (
     i64,
     Agency,
     String,
@@ -193,66 +195,103 @@ type Row = (
     Option<String>,
 );
 
-fn columns() -> [firearm::Column; 7] {
-    use firearm::Column as F;
-    [
-        F::Id,
-        F::OwnerAgency,
-        F::SerialNormalized,
-        F::Manufacturer,
-        F::FirearmType,
-        F::Caliber,
-        F::Model,
-    ]
+/// The hash of a deletion key in its block: the block, then the serial without the character at
+/// `skip` (none when `skip` is past its end). Equal keys hash alike; a collision only costs a
+/// check by [`one_edit`].
+fn key_hash(block: u32, serial: &[u8], skip: usize, buffer: &mut Vec<u8>) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    buffer.clear();
+    buffer.extend_from_slice(&block.to_le_bytes());
+    for (i, b) in serial.iter().enumerate() {
+        if i != skip {
+            buffer.push(*b);
+        }
+    }
+    let mut hasher = KEY_HASHER.build_hasher();
+    hasher.write(buffer);
+    hasher.finish()
+}
+
+/// Fixed keys: the index lives only as long as one generation.
+const KEY_HASHER: std::hash::BuildHasherDefault<std::collections::hash_map::DefaultHasher> =
+    std::hash::BuildHasherDefault::new();
+
+/// Calls `f` with the hash of each deletion key of `serial` in `block` (see [`deletion_keys`]);
+/// a key repeated by deleting either of two equal neighbours is visited once per position, which
+/// callers deduplicate.
+fn for_each_key(block: u32, serial: &str, buffer: &mut Vec<u8>, mut f: impl FnMut(u64)) {
+    let bytes = serial.as_bytes();
+    f(key_hash(block, bytes, usize::MAX, buffer));
+    for skip in 0..bytes.len() {
+        if skip > 0 && bytes[skip] == bytes[skip - 1] {
+            continue;
+        }
+        f(key_hash(block, bytes, skip, buffer));
+    }
 }
 
 /// Every candidate, seized record then traced record in id order.
 pub(crate) async fn generate(
     db: &DatabaseConnection,
 ) -> std::result::Result<Vec<Candidate>, DbErr> {
+    use firearm::Column as F;
     // Seized records already linked to a record of ATF's by an identical serial are identified.
-    let exact: HashSet<(i64, i64)> = firearm_link::Entity::find()
+    let exact: Vec<(i64, i64)> = firearm_link::Entity::find()
         .filter(firearm_link::Column::Basis.eq(entity::LinkBasis::ExactSerialManufacturer))
         .select_only()
         .column(firearm_link::Column::FirearmId)
         .column(firearm_link::Column::LinkedFirearmId)
         .into_tuple::<(i64, i64)>()
         .all(db)
-        .await?
-        .into_iter()
-        .collect();
-    let mut linked: HashSet<i64> = HashSet::new();
-    for (a, b) in &exact {
-        linked.insert(*a);
-        linked.insert(*b);
-    }
+        .await?;
     let held_by_seizure = Query::select()
         .column(seizure_firearm::Column::FirearmId)
         .from(seizure_firearm::Entity)
         .to_owned();
-    let seized: Vec<Row> = firearm::Entity::find()
+    let seized: Vec<SeizedRow> = firearm::Entity::find()
         .select_only()
-        .columns(columns())
-        .filter(firearm::Column::SerialNormalized.is_not_null())
-        .filter(firearm::Column::OwnerAgency.ne(Agency::Atf))
-        .filter(firearm::Column::Id.in_subquery(held_by_seizure))
+        .columns([
+            F::Id,
+            F::OwnerAgency,
+            F::SerialNormalized,
+            F::Manufacturer,
+            F::FirearmType,
+            F::Caliber,
+            F::Model,
+        ])
+        .filter(F::SerialNormalized.is_not_null())
+        .filter(F::OwnerAgency.ne(Agency::Atf))
+        .filter(F::Id.in_subquery(held_by_seizure))
         .into_tuple()
         .all(db)
         .await?;
+    let seized_ids: HashSet<i64> = seized.iter().map(|r| r.0).collect();
+    // A seized record exactly linked to a traced one is not a candidate for another.
+    let identified: HashSet<i64> = exact
+        .iter()
+        .flat_map(|&(a, b)| [(a, b), (b, a)])
+        .filter(|(s, t)| seized_ids.contains(s) && !seized_ids.contains(t))
+        .map(|(s, _)| s)
+        .collect();
     let mut blocks: HashMap<(String, FirearmType), u32> = HashMap::new();
     let mut records: Vec<Record> = Vec::new();
-    let mut index: HashMap<(u32, String), Vec<u32>> = HashMap::new();
-    let mut seized_ids: HashSet<i64> = HashSet::new();
+    let mut index: HashMap<u64, Vec<u32>> = HashMap::new();
+    let mut buffer = Vec::with_capacity(64);
     for (id, owner, serial, manufacturer, kind, caliber, model) in seized {
-        seized_ids.insert(id);
+        if identified.contains(&id) {
+            continue;
+        }
         let block_count = u32::try_from(blocks.len()).unwrap_or(u32::MAX);
         let block = *blocks
             .entry((firearm::normalize_manufacturer(&manufacturer), kind))
             .or_insert(block_count);
         let at = u32::try_from(records.len()).unwrap_or(u32::MAX);
-        for key in deletion_keys(&serial) {
-            index.entry((block, key)).or_default().push(at);
-        }
+        for_each_key(block, &serial, &mut buffer, |key| {
+            let hits = index.entry(key).or_default();
+            if hits.last() != Some(&at) {
+                hits.push(at);
+            }
+        });
         records.push(Record {
             id,
             owner,
@@ -261,60 +300,96 @@ pub(crate) async fn generate(
             model,
         });
     }
-    let mut found: Vec<Candidate> = Vec::new();
     if records.is_empty() {
-        return Ok(found);
+        return Ok(Vec::new());
     }
-    // A seized record exactly linked to a traced one is not a candidate for another.
-    let identified: HashSet<i64> = exact
-        .iter()
-        .flat_map(|&(a, b)| [(a, b), (b, a)])
-        .filter(|(s, t)| seized_ids.contains(s) && !seized_ids.contains(t))
-        .map(|(s, _)| s)
-        .collect();
+    // The blocks of each manufacturer as recorded (a handful of spellings), so a traced row finds
+    // its block without normalizing or allocating.
+    let mut by_spelling: HashMap<String, Vec<(FirearmType, u32)>> = HashMap::new();
+    let mut hits: Vec<(u32, i64, String)> = Vec::new();
+    let mut seen: Vec<u32> = Vec::new();
     let mut traced = firearm::Entity::find()
         .select_only()
-        .columns(columns())
-        .filter(firearm::Column::SerialNormalized.is_not_null())
-        .filter(firearm::Column::OwnerAgency.eq(Agency::Atf))
-        .into_tuple::<Row>()
+        .columns([F::Id, F::SerialNormalized, F::Manufacturer, F::FirearmType])
+        .filter(F::SerialNormalized.is_not_null())
+        .filter(F::OwnerAgency.eq(Agency::Atf))
+        .into_tuple::<(i64, String, String, FirearmType)>()
         .stream(db)
         .await?;
-    let mut seen: HashSet<(u32, i64)> = HashSet::new();
-    while let Some((id, _, serial, manufacturer, kind, caliber, model)) = traced.try_next().await? {
-        let Some(&block) = blocks.get(&(firearm::normalize_manufacturer(&manufacturer), kind))
+    while let Some((id, serial, manufacturer, kind)) = traced.try_next().await? {
+        if !by_spelling.contains_key(manufacturer.as_str()) {
+            let normalized = firearm::normalize_manufacturer(&manufacturer);
+            let of_spelling = blocks
+                .iter()
+                .filter(|((m, _), _)| *m == normalized)
+                .map(|((_, t), b)| (*t, *b))
+                .collect();
+            by_spelling.insert(manufacturer.clone(), of_spelling);
+        }
+        let Some(block) = by_spelling
+            .get(manufacturer.as_str())
+            .and_then(|of| of.iter().find(|(t, _)| *t == kind))
+            .map(|(_, b)| *b)
         else {
             continue;
         };
         seen.clear();
-        for key in deletion_keys(&serial) {
-            let Some(hits) = index.get(&(block, key)) else {
-                continue;
-            };
-            for &at in hits {
-                if !seen.insert((at, id)) {
-                    continue;
-                }
-                let record = &records[at as usize];
-                if identified.contains(&record.id) {
-                    continue;
-                }
-                let Some(edit) = one_edit(&record.serial, &serial) else {
-                    continue;
-                };
-                let caliber_agrees = record.caliber.is_some() && record.caliber == caliber;
-                let model_agrees = record.model.is_some() && record.model == model;
-                found.push(Candidate {
-                    seized_firearm_id: record.id,
-                    seized_owner: record.owner,
-                    traced_firearm_id: id,
-                    edit,
-                    caliber_agrees,
-                    model_agrees,
-                    score: score(edit, caliber_agrees, model_agrees),
-                });
+        for_each_key(block, &serial, &mut buffer, |key| {
+            if let Some(found) = index.get(&key) {
+                seen.extend(found);
+            }
+        });
+        if seen.is_empty() {
+            continue;
+        }
+        seen.sort_unstable();
+        seen.dedup();
+        for &at in &seen {
+            if one_edit(&records[at as usize].serial, &serial).is_some() {
+                hits.push((at, id, serial.clone()));
             }
         }
+    }
+    drop(traced);
+    // The traced records' other attributes, for the hits only.
+    let traced_ids: Vec<i64> = hits
+        .iter()
+        .map(|h| h.1)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut attributes: HashMap<i64, (Option<String>, Option<String>)> = HashMap::new();
+    for chunk in traced_ids.chunks(super::door::ID_CHUNK) {
+        for (id, caliber, model) in firearm::Entity::find()
+            .select_only()
+            .columns([F::Id, F::Caliber, F::Model])
+            .filter(F::Id.is_in(chunk.iter().copied()))
+            .into_tuple::<(i64, Option<String>, Option<String>)>()
+            .all(db)
+            .await?
+        {
+            attributes.insert(id, (caliber, model));
+        }
+    }
+    let mut found: Vec<Candidate> = Vec::with_capacity(hits.len());
+    for (at, traced_id, serial) in hits {
+        let record = &records[at as usize];
+        let Some(edit) = one_edit(&record.serial, &serial) else {
+            continue;
+        };
+        let (caliber, model) = attributes.remove(&traced_id).unwrap_or_default();
+        let caliber_agrees = record.caliber.is_some() && record.caliber == caliber;
+        let model_agrees = record.model.is_some() && record.model == model;
+        attributes.insert(traced_id, (caliber, model));
+        found.push(Candidate {
+            seized_firearm_id: record.id,
+            seized_owner: record.owner,
+            traced_firearm_id: traced_id,
+            edit,
+            caliber_agrees,
+            model_agrees,
+            score: score(edit, caliber_agrees, model_agrees),
+        });
     }
     found.sort_by_key(|c| (c.seized_firearm_id, c.traced_firearm_id));
     Ok(found)
@@ -381,6 +456,40 @@ mod tests {
         assert_eq!(one_edit("GLK10001234", "GLK10001234"), None);
         assert_eq!(one_edit("GLK10003214", "GLK10001234"), None);
         assert_eq!(one_edit("GLK1000123", "GLK10001299"), None);
+    }
+
+    #[test]
+    fn hashed_keys_meet_where_the_string_keys_do() {
+        let hashed = |serial: &str| {
+            let mut keys = HashSet::new();
+            for_each_key(3, serial, &mut Vec::new(), |k| {
+                keys.insert(k);
+            });
+            keys
+        };
+        let traced = "GLK10001234";
+        for seized in [
+            "GLK1O001234",
+            "GLK1000123",
+            "GLK01001234",
+            "GLK100012345",
+            "GLK99999999",
+        ] {
+            let strings: HashSet<String> = deletion_keys(traced).into_iter().collect();
+            let share = deletion_keys(seized).iter().any(|k| strings.contains(k));
+            assert_eq!(
+                !hashed(seized).is_disjoint(&hashed(traced)),
+                share,
+                "{seized}"
+            );
+        }
+        assert!(hashed("GLK10001234").is_disjoint(&{
+            let mut other = HashSet::new();
+            for_each_key(4, "GLK10001234", &mut Vec::new(), |k| {
+                other.insert(k);
+            });
+            other
+        }));
     }
 
     #[test]
