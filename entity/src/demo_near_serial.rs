@@ -11,8 +11,8 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub seized_firearm_id: i64,
     pub traced_firearm_id: i64,
-    /// `SUBSTITUTION`, `TRANSPOSITION`, `DELETION` or `INSERTION` (of the seized record's serial
-    /// relative to the traced one).
+    /// `CONFUSABLE_SUBSTITUTION`, `SUBSTITUTION`, `TRANSPOSITION`, `DELETION` or `INSERTION`
+    /// (of the seized record's serial relative to the traced one).
     pub edit: String,
 }
 

@@ -79,7 +79,7 @@ impl MigrationTrait for Migration {
                     .if_not_exists()
                     .col(big_integer(DemoNearSerial::SeizedFirearmId).primary_key())
                     .col(big_integer(DemoNearSerial::TracedFirearmId))
-                    .col(string_len(DemoNearSerial::Edit, 16))
+                    .col(string_len(DemoNearSerial::Edit, 32))
                     .to_owned(),
             )
             .await
