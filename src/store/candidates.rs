@@ -812,7 +812,8 @@ pub(crate) async fn decide(
     found.pop().ok_or(Error::NotFound)
 }
 
-/// The descriptor of `LinkCandidate`: its fields, of which a policy may hide the decisions.
+/// The descriptor of `LinkCandidate`: its fields. None is hideable: a role that sees a candidate
+/// sees its records as far as it reads them (each masked as a firearm), its reason and decisions.
 pub(crate) struct LinkCandidates;
 
 impl Described for LinkCandidates {
@@ -824,7 +825,7 @@ impl Described for LinkCandidates {
         super::door::Field::shown("score"),
         super::door::Field::shown("reason"),
         super::door::Field::shown("status"),
-        super::door::Field::hideable("decisions", |d| d.decisions.clear()),
+        super::door::Field::shown("decisions"),
     ];
 }
 
