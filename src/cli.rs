@@ -43,6 +43,10 @@ pub enum Command {
     Schema(SchemaArgs),
     /// Inspect the tamper-evident audit trail.
     Audit(AuditArgs),
+    /// Generate every link candidate (seized and traced firearm records whose serials are one edit
+    /// apart), print how many and how long it took, and score them against the demo's seeded
+    /// near-serial pairs when the database holds demo data.
+    LinkCandidates,
 }
 
 #[derive(Debug, Args)]
@@ -253,6 +257,12 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<ExitCo
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit(args) => audit(settings, args).await,
+        Command::LinkCandidates => {
+            let db = store::connect(&settings.database).await?;
+            store::migrate(&db).await?;
+            println!("{}", store::candidates::measure(&db).await?);
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

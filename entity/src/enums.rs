@@ -186,8 +186,18 @@ impl SourceClass {
 
 string_enum!(
     /// Why two firearm records are taken for the same gun: `EXACT_SERIAL_MANUFACTURER`, the same
-    /// normalized serial and the same normalized manufacturer.
+    /// normalized serial and the same normalized manufacturer; `CONFIRMED_NEAR_SERIAL`, serials
+    /// one edit apart that both agencies confirmed are the same gun's.
     LinkBasis {
         ExactSerialManufacturer = "EXACT_SERIAL_MANUFACTURER",
+        ConfirmedNearSerial = "CONFIRMED_NEAR_SERIAL",
+    }
+);
+
+string_enum!(
+    /// An agency's decision on a link candidate: the two records are the same gun's, or not.
+    LinkDecisionKind {
+        Confirm = "CONFIRM",
+        Reject = "REJECT",
     }
 );

@@ -30,10 +30,12 @@ macro_rules! related {
 pub mod access_grant;
 pub mod agency;
 pub mod audit_event;
+pub mod demo_near_serial;
 pub mod enums;
 pub mod firearm;
 pub mod firearm_link;
 pub mod funding_award;
+pub mod link_decision;
 pub mod performance_measure;
 pub mod seizure;
 pub mod seizure_firearm;
@@ -41,8 +43,8 @@ pub mod trace;
 pub mod training_event;
 
 pub use enums::{
-    Agency, CourseKind, Direction, Disposition, FirearmType, FundingCategory, LinkBasis, Role,
-    SourceClass, TraceStatus,
+    Agency, CourseKind, Direction, Disposition, FirearmType, FundingCategory, LinkBasis,
+    LinkDecisionKind, Role, SourceClass, TraceStatus,
 };
 
 pub mod prelude {

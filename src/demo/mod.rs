@@ -68,6 +68,8 @@ pub struct DemoSummary {
     pub firearms: u64,
     pub seizures: u64,
     pub seized_firearms: u64,
+    /// Seized firearms traced again under a near-identical serial (one edit apart).
+    pub near_serials: u64,
     pub funding_awards: u64,
     pub training_events: u64,
     pub performance_measures: u64,
@@ -81,7 +83,7 @@ impl fmt::Display for DemoSummary {
             f,
             "demo data (seed {}, scale {}): {} traces, {} firearms, {} seizures of {} firearms, \
              {} funding awards, {} training events, {} performance measures, \
-             {} agencies with eTrace access",
+             {} agencies with eTrace access, {} seized firearms traced under a near-identical serial",
             self.seed,
             self.scale,
             self.traces,
@@ -91,7 +93,8 @@ impl fmt::Display for DemoSummary {
             self.funding_awards,
             self.training_events,
             self.performance_measures,
-            self.etrace_agencies
+            self.etrace_agencies,
+            self.near_serials
         )
     }
 }
@@ -136,6 +139,7 @@ pub async fn generate(
     let seized = seizures::generate(db, &mut ctx, &traced, ids).await?;
     summary.seizures = seized.seizures;
     summary.seized_firearms = seized.firearm_links;
+    summary.near_serials = seized.near_serials;
     summary.firearms += seized.new_firearms;
 
     progress.set_message("funding, training, agencies, measures");
@@ -159,6 +163,9 @@ pub async fn generate(
 /// What every generator shares: the random source, the scale and the provenance timestamp.
 pub(crate) struct Gen {
     pub rng: ChaCha8Rng,
+    /// The seed, for generators that draw from a source of their own (so that adding them changes
+    /// nothing the main source draws).
+    pub seed: u64,
     pub scale: f64,
     pub ingested_at: DateTime<Utc>,
 }
@@ -171,6 +178,7 @@ impl Gen {
             .context("the provenance timestamp is out of range")?;
         Ok(Self {
             rng: ChaCha8Rng::seed_from_u64(options.seed),
+            seed: options.seed,
             scale: options.scale,
             ingested_at,
         })

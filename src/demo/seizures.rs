@@ -6,19 +6,34 @@
 //! were recorded with the serial written differently (it normalizes to the traced firearm's
 //! serial). Either way the seizing agency's record is linked to ATF's (`firearm_link`), so the
 //! cross-agency match goes through links.
+//!
+//! A further share of the seized firearms that match no trace by serial are guns ATF later traced
+//! under a near-identical serial ([`cal::NEAR_SERIAL_PER_MILLE`]): the seizing agency's record keeps the
+//! traced firearm's manufacturer, model, type and caliber, and its serial is the traced one with
+//! one edit (a confusable substitution such as O for 0 or S for 5, two adjacent characters
+//! swapped, one character dropped or one added). Each such serial is chosen so that the traced
+//! firearm's is the only traced serial of that manufacturer and type within one edit of it, so the
+//! seeded pair is the one right answer. These choices draw from a source of their own (seeded from
+//! the seed), so every other figure of the dataset is what it was without them. The pairs are
+//! recorded in `demo_near_serial` for the tests and the benchmark; the API never reads it.
 
 use std::collections::{HashMap, HashSet};
 
 use chrono::{Duration, NaiveDate};
-use entity::{Agency, Direction, Disposition, SourceClass, firearm, seizure, seizure_firearm};
-use rand::Rng;
+use entity::{
+    Agency, Direction, Disposition, SourceClass, demo_near_serial, firearm, seizure,
+    seizure_firearm,
+};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use sea_orm::DatabaseConnection;
 
 use super::calibration as cal;
 use super::catalog::{CONCEALMENT, PORTS_OF_ENTRY};
-use super::traces::{Kind, SEIZED_SERIAL_BASE, Traced, new_firearm, recorded_serial};
+use super::traces::{Kind, NO_SERIAL, SEIZED_SERIAL_BASE, Traced, new_firearm, recorded_serial};
 use super::{Gen, SOURCE_SYSTEM, allocate, scaled};
 use crate::domain::calendar::{fiscal_year, fiscal_year_bounds};
+use crate::store::candidates::{CONFUSABLE, Edit, one_edit};
 use crate::store::{self, demo::MaxIds};
 
 /// Operation names.
@@ -33,6 +48,13 @@ const FLUSH_FIREARMS: usize = 4_000;
 const SAME_ROW_PER_MILLE: u32 = 80;
 /// Per mille of seized firearms recorded separately with a serial matching a traced firearm.
 const SERIAL_MATCH_PER_MILLE: u32 = 60;
+/// Per mille of the seized firearms matching no trace by serial drawn to be traced firearms
+/// recorded under a near-identical serial (see [`cal::NEAR_SERIAL_PER_MILLE`]).
+const NEAR_SERIAL_PER_MILLE: u32 = cal::NEAR_SERIAL_PER_MILLE;
+/// Edits tried for a near-identical serial before the firearm is left matching no trace.
+const NEAR_SERIAL_TRIES: usize = 12;
+/// Mixed into the seed for the near-serial source.
+const NEAR_SERIAL_SEED: u64 = 0x6e65_6172_5f73_6572;
 
 #[derive(Clone, Copy)]
 enum Place {
@@ -146,6 +168,16 @@ pub(super) struct Seized {
     pub seizures: u64,
     pub firearm_links: u64,
     pub new_firearms: u64,
+    pub near_serials: u64,
+}
+
+/// A seized firearm to be written, if a near-identical serial is found, as the seizing agency's
+/// record of a traced firearm under that serial; else as `fallback`, matching no trace.
+struct Near {
+    id: i64,
+    traced_id: i64,
+    owner: Agency,
+    fallback: firearm::Model,
 }
 
 /// A seized firearm to be written as the seizing agency's own record of a traced firearm.
@@ -163,6 +195,7 @@ struct Pending {
     links: Vec<seizure_firearm::Model>,
     firearms: Vec<firearm::Model>,
     rerecords: Vec<Rerecord>,
+    near: Vec<Near>,
 }
 
 struct State<'a> {
@@ -172,6 +205,9 @@ struct State<'a> {
     used_traced: HashSet<i64>,
     case_numbers: HashMap<(Agency, i32), u32>,
     seized_serials: u64,
+    /// The near-serial source and the traced firearms it chose.
+    near: ChaCha8Rng,
+    near_traced: HashSet<i64>,
     summary: Seized,
 }
 
@@ -188,10 +224,13 @@ pub(super) async fn generate(
         used_traced: HashSet::new(),
         case_numbers: HashMap::new(),
         seized_serials: 0,
+        near: ChaCha8Rng::seed_from_u64(g.seed ^ NEAR_SERIAL_SEED),
+        near_traced: HashSet::new(),
         summary: Seized {
             seizures: 0,
             firearm_links: 0,
             new_firearms: 0,
+            near_serials: 0,
         },
     };
     let mut pending = Pending::default();
@@ -202,11 +241,11 @@ pub(super) async fn generate(
             left -= size;
             seizure(g, &mut state, &mut pending, &group, size)?;
             if pending.links.len() >= FLUSH_FIREARMS {
-                flush(db, g, &mut pending).await?;
+                flush(db, g, &mut state, &mut pending).await?;
             }
         }
     }
-    flush(db, g, &mut pending).await?;
+    flush(db, g, &mut state, &mut pending).await?;
     Ok(state.summary)
 }
 
@@ -336,7 +375,16 @@ fn seized_firearm_id(
         None => {
             state.seized_serials += 1;
             let firearm = seized_firearm(g, id, owner, state.seized_serials);
-            pending.firearms.push(firearm);
+            let near = state.near.random_range(0..1000) < NEAR_SERIAL_PER_MILLE;
+            match near.then(|| pick_near(state)).flatten() {
+                Some(traced_id) => pending.near.push(Near {
+                    id,
+                    traced_id,
+                    owner,
+                    fallback: firearm,
+                }),
+                None => pending.firearms.push(firearm),
+            }
         }
     }
     id
@@ -352,6 +400,133 @@ fn pick_traced(g: &mut Gen, state: &mut State<'_>) -> Option<i64> {
         let id = g.rng.random_range(first..=last);
         if state.used_traced.insert(id) {
             return Some(id);
+        }
+    }
+    None
+}
+
+/// A traced firearm with a serial, for a near-identical serial, drawn from the near-serial source:
+/// not yet chosen for one, nor (so far) re-recorded by a seizure.
+fn pick_near(state: &mut State<'_>) -> Option<i64> {
+    let (first, last) = (state.traced.first_firearm_id, state.traced.last_firearm_id);
+    if last < first {
+        return None;
+    }
+    for _ in 0..16 {
+        let id = state.near.random_range(first..=last);
+        let offset = usize::try_from(id - first).ok()?;
+        if state.traced.models.get(offset) == Some(&NO_SERIAL) || state.used_traced.contains(&id) {
+            continue;
+        }
+        if state.near_traced.insert(id) {
+            return Some(id);
+        }
+    }
+    None
+}
+
+/// The traced serial with one edit of the kind drawn, if the draw allows one: the result is its
+/// own normalized form and exactly one edit from the original.
+fn near_serial(rng: &mut ChaCha8Rng, original: &str) -> Option<String> {
+    let chars: Vec<char> = original.chars().collect();
+    if chars.len() < 3 {
+        return None;
+    }
+    let at = rng.random_range(0..chars.len());
+    let mut edited = chars.clone();
+    match rng.random_range(0..4) {
+        0 => {
+            let partners: Vec<char> = CONFUSABLE
+                .iter()
+                .filter_map(|&(a, b)| {
+                    if a == chars[at] {
+                        Some(b)
+                    } else if b == chars[at] {
+                        Some(a)
+                    } else {
+                        None
+                    }
+                })
+                .collect();
+            if partners.is_empty() {
+                return None;
+            }
+            edited[at] = partners[rng.random_range(0..partners.len())];
+        }
+        1 => {
+            if at + 1 >= chars.len() || chars[at] == chars[at + 1] {
+                return None;
+            }
+            edited.swap(at, at + 1);
+        }
+        2 => {
+            edited.remove(at);
+        }
+        _ => {
+            let alphabet = b"0123456789ABCDEFGHJKLMNPRSTUVWXYZ";
+            edited.insert(
+                at,
+                char::from(alphabet[rng.random_range(0..alphabet.len())]),
+            );
+        }
+    }
+    let edited: String = edited.into_iter().collect();
+    let normal = firearm::normalize_serial(&edited)?;
+    (normal == edited && one_edit(&edited, original).is_some()).then_some(edited)
+}
+
+/// Every string within one edit of `serial` (itself included), over letters and digits.
+fn neighbourhood(serial: &str) -> Vec<String> {
+    const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    let chars: Vec<char> = serial.chars().collect();
+    let mut out = vec![serial.to_owned()];
+    for i in 0..chars.len() {
+        let mut deleted = chars.clone();
+        deleted.remove(i);
+        out.push(deleted.into_iter().collect());
+        if i + 1 < chars.len() {
+            let mut swapped = chars.clone();
+            swapped.swap(i, i + 1);
+            out.push(swapped.into_iter().collect());
+        }
+        for &c in ALPHABET {
+            let mut replaced = chars.clone();
+            replaced[i] = char::from(c);
+            out.push(replaced.into_iter().collect());
+        }
+    }
+    for i in 0..=chars.len() {
+        for &c in ALPHABET {
+            let mut inserted = chars.clone();
+            inserted.insert(i, char::from(c));
+            out.push(inserted.into_iter().collect());
+        }
+    }
+    out
+}
+
+/// A near-identical serial for a traced firearm whose one-edit neighbourhood holds no other
+/// traced serial of its manufacturer and type, and the edit made; `None` when no try finds one.
+fn unambiguous_near_serial(
+    rng: &mut ChaCha8Rng,
+    traced: &Traced,
+    original: &firearm::Model,
+) -> Option<(String, Edit)> {
+    let serial = original.serial_normalized.as_deref()?;
+    let manufacturer = firearm::normalize_manufacturer(&original.manufacturer);
+    let prefixes = Traced::prefixes(&manufacturer, original.firearm_type);
+    for _ in 0..NEAR_SERIAL_TRIES {
+        let Some(edited) = near_serial(rng, serial) else {
+            continue;
+        };
+        let alone = neighbourhood(&edited).iter().all(|v| {
+            traced
+                .find(v, &prefixes, &manufacturer, original.firearm_type)
+                .is_none_or(|id| id == original.id)
+        });
+        if alone {
+            let edit = one_edit(&edited, serial)?;
+            return Some((edited, edit));
         }
     }
     None
@@ -404,11 +579,21 @@ fn rerecorded_serial(original: &str, variant: u32) -> String {
     }
 }
 
-async fn flush(db: &DatabaseConnection, g: &mut Gen, pending: &mut Pending) -> anyhow::Result<()> {
+async fn flush(
+    db: &DatabaseConnection,
+    g: &mut Gen,
+    state: &mut State<'_>,
+    pending: &mut Pending,
+) -> anyhow::Result<()> {
     if pending.seizures.is_empty() {
         return Ok(());
     }
-    let wanted: Vec<i64> = pending.rerecords.iter().map(|r| r.traced_id).collect();
+    let wanted: Vec<i64> = pending
+        .rerecords
+        .iter()
+        .map(|r| r.traced_id)
+        .chain(pending.near.iter().map(|n| n.traced_id))
+        .collect();
     let found: HashMap<i64, firearm::Model> = store::demo::firearms_by_ids(db, &wanted)
         .await?
         .into_iter()
@@ -442,8 +627,42 @@ async fn flush(db: &DatabaseConnection, g: &mut Gen, pending: &mut Pending) -> a
             ..original.clone()
         });
     }
+    let mut near_serials = Vec::new();
+    for near in std::mem::take(&mut pending.near) {
+        let Some(original) = found.get(&near.traced_id) else {
+            anyhow::bail!("internal: traced firearm {} not found", near.traced_id);
+        };
+        match unambiguous_near_serial(&mut state.near, state.traced, original) {
+            Some((serial, edit)) => {
+                near_serials.push(demo_near_serial::Model {
+                    seized_firearm_id: near.id,
+                    traced_firearm_id: original.id,
+                    edit: edit.as_str().to_owned(),
+                });
+                pending.firearms.push(firearm::Model {
+                    id: near.id,
+                    serial_normalized: Some(serial.clone()),
+                    serial_number: Some(serial),
+                    owner_agency: near.owner,
+                    source_system: SOURCE_SYSTEM.to_owned(),
+                    ingested_at: g.ingested_at,
+                    version: 1,
+                    ..original.clone()
+                });
+            }
+            None => pending.firearms.push(near.fallback),
+        }
+    }
+    state.summary.near_serials += near_serials.len() as u64;
     pending.firearms.sort_by_key(|f| f.id);
-    store::demo::insert_seizures(db, &pending.firearms, &pending.seizures, &pending.links).await?;
+    store::demo::insert_seizures(
+        db,
+        &pending.firearms,
+        &pending.seizures,
+        &pending.links,
+        &near_serials,
+    )
+    .await?;
     pending.firearms.clear();
     pending.seizures.clear();
     pending.links.clear();

@@ -345,6 +345,85 @@ pub(super) struct Traced {
     /// Ids of the traced firearms: `first_firearm_id..=last_firearm_id`.
     pub first_firearm_id: i64,
     pub last_firearm_id: i64,
+    /// Per traced firearm (by id from `first_firearm_id`), its catalogue entry (see
+    /// [`model_code`]), or [`NO_SERIAL`] when its serial is obliterated: with the id, what its
+    /// serial is, so the seizure generator can tell which traced serials a serial is near.
+    pub models: Vec<u16>,
+}
+
+/// A traced firearm with no serial in [`Traced::models`].
+pub(super) const NO_SERIAL: u16 = u16::MAX;
+
+/// A catalogue entry as a number: the kind's index in [`Kind::ALL`] and the model's in its list.
+fn model_code(kind: Kind, model_index: usize) -> u16 {
+    let kind_index = Kind::ALL.iter().position(|k| *k == kind).unwrap_or(0);
+    u16::try_from(kind_index * 256 + model_index).unwrap_or(NO_SERIAL)
+}
+
+/// The catalogue entry of a code from [`model_code`].
+pub(super) fn model_of(code: u16) -> Option<(Kind, &'static catalog::Model)> {
+    let kind = *Kind::ALL.get(usize::from(code / 256))?;
+    Some((kind, kind.models().get(usize::from(code % 256))?))
+}
+
+impl Traced {
+    /// The normalized serial prefixes of the catalogue's models of this manufacturer (normalized)
+    /// and type.
+    pub(super) fn prefixes(manufacturer: &str, kind: FirearmType) -> Vec<String> {
+        let mut prefixes: Vec<String> = Kind::ALL
+            .iter()
+            .filter(|k| k.firearm_type() == kind)
+            .flat_map(|k| k.models())
+            .filter(|m| firearm::normalize_manufacturer(m.manufacturer) == manufacturer)
+            .map(|m| firearm::normalize_serial(m.serial_prefix).unwrap_or_default())
+            .collect();
+        prefixes.sort();
+        prefixes.dedup();
+        prefixes
+    }
+
+    /// The id of the traced firearm whose normalized serial is `serial`, of this manufacturer
+    /// (normalized) and type, if there is one; `prefixes` are [`Traced::prefixes`] of the two.
+    pub(super) fn find(
+        &self,
+        serial: &str,
+        prefixes: &[String],
+        manufacturer: &str,
+        kind: FirearmType,
+    ) -> Option<i64> {
+        for prefix in prefixes {
+            let Some(digits) = serial.strip_prefix(prefix.as_str()) else {
+                continue;
+            };
+            if digits.is_empty()
+                || digits.len() > 12
+                || digits.starts_with('0')
+                || !digits.bytes().all(|b| b.is_ascii_digit())
+            {
+                continue;
+            }
+            let Ok(number) = digits.parse::<u64>() else {
+                continue;
+            };
+            let Some(offset) = number.checked_sub(TRACED_SERIAL_BASE + 1) else {
+                continue;
+            };
+            let Ok(offset) = usize::try_from(offset) else {
+                continue;
+            };
+            let Some((found_kind, found)) = self.models.get(offset).copied().and_then(model_of)
+            else {
+                continue;
+            };
+            if found_kind.firearm_type() == kind
+                && firearm::normalize_manufacturer(found.manufacturer) == manufacturer
+                && firearm::normalize_serial(found.serial_prefix).unwrap_or_default() == *prefix
+            {
+                return Some(self.first_firearm_id + i64::try_from(offset).ok()?);
+            }
+        }
+        None
+    }
 }
 
 /// The serial number as recorded on a trace (all-digit serials keep their leading zeros).
@@ -373,6 +452,7 @@ pub(super) async fn generate(
     let strata = strata_2022_2023();
     let purchaser_pool = scaled(60_000, g.scale).max(100);
     let mut written = 0u64;
+    let mut models = Vec::new();
     for year in &plan.years {
         progress.set_message(format!("traces {}", year.year));
         let mut order: Vec<u32> = Vec::new();
@@ -388,7 +468,8 @@ pub(super) async fn generate(
             for &cell_index in chunk {
                 let cell = year.cells[cell_index as usize].0;
                 sequence += 1;
-                let firearm = traced_firearm(g, cell, next_firearm, ids.firearm);
+                let (firearm, code) = traced_firearm(g, cell, next_firearm, ids.firearm);
+                models.push(code);
                 let trace = trace_row(
                     g,
                     cell,
@@ -413,12 +494,15 @@ pub(super) async fn generate(
         traces: written,
         first_firearm_id: ids.firearm + 1,
         last_firearm_id: next_firearm - 1,
+        models,
     })
 }
 
-fn traced_firearm(g: &mut Gen, cell: Cell, id: i64, id_base: i64) -> firearm::Model {
+/// A traced firearm, with its catalogue entry's code (or [`NO_SERIAL`]).
+fn traced_firearm(g: &mut Gen, cell: Cell, id: i64, id_base: i64) -> (firearm::Model, u16) {
     let models = cell.kind.models();
-    let model = &models[g.pick_weighted(models, |m| m.weights[cell.class])];
+    let model_index = g.pick_weighted(models, |m| m.weights[cell.class]);
+    let model = &models[model_index];
     let number = TRACED_SERIAL_BASE + u64::try_from(id - id_base).unwrap_or(0);
     // Undetermined origin is often an obliterated serial; a few foreign ones too.
     let obliterated = match CLASSES[cell.class] {
@@ -427,7 +511,12 @@ fn traced_firearm(g: &mut Gen, cell: Cell, id: i64, id_base: i64) -> firearm::Mo
         _ => false,
     };
     let serial = (!obliterated).then(|| recorded_serial(model.serial_prefix, number));
-    new_firearm(
+    let code = if obliterated {
+        NO_SERIAL
+    } else {
+        model_code(cell.kind, model_index)
+    };
+    let firearm = new_firearm(
         g,
         model,
         cell.kind,
@@ -435,7 +524,8 @@ fn traced_firearm(g: &mut Gen, cell: Cell, id: i64, id_base: i64) -> firearm::Mo
         id,
         serial,
         Agency::Atf,
-    )
+    );
+    (firearm, code)
 }
 
 /// A firearm row of a catalogue model for a source class.

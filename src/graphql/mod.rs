@@ -8,6 +8,7 @@ pub(crate) mod context;
 pub(crate) mod errors;
 pub(crate) mod execute;
 pub(crate) mod grants;
+pub(crate) mod links;
 pub(crate) mod loaders;
 pub(crate) mod mutation;
 pub(crate) mod query;
@@ -61,7 +62,12 @@ pub(crate) fn serving_schema(
     limits: Limits,
     stats: std::sync::Arc<crate::store::canonical::StatsCache>,
 ) -> HubSchema {
-    builder(limits).data(stats).finish()
+    builder(limits)
+        .data(stats)
+        .data(std::sync::Arc::new(
+            crate::store::candidates::CandidateCache::default(),
+        ))
+        .finish()
 }
 
 fn builder(

@@ -23,6 +23,7 @@ pub(crate) struct Mutation(
     SeizureMutation,
     TrainingMutation,
     FundingMutation,
+    super::links::LinkCandidateMutation,
     super::grants::GrantMutation,
 );
 

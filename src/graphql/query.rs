@@ -29,6 +29,7 @@ pub(crate) struct Query(
     FundingQuery,
     FirearmQuery,
     AuditQuery,
+    super::links::LinkCandidateQuery,
     super::grants::GrantQuery,
     super::analytics::AnalyticsQuery,
 );

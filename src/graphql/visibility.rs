@@ -83,6 +83,11 @@ fn has_rows(access: &Access, kind: EntityKind) -> bool {
 /// and, for an edge, when the role reads the rows it leads to. Every other field shows.
 pub(crate) fn visible(access: &Access, type_name: &str, field: &str) -> bool {
     match type_name {
+        "Query" if field == "linkCandidates" => {
+            access.rule(EntityKind::LinkCandidate).rows != Rows::None
+                && has_rows(access, EntityKind::Trace)
+                && has_rows(access, EntityKind::Seizure)
+        }
         "Query" => QUERY_ROOTS
             .iter()
             .find(|(name, _, _)| *name == field)
@@ -93,6 +98,12 @@ pub(crate) fn visible(access: &Access, type_name: &str, field: &str) -> bool {
         // Grants are oversight's to make and revoke.
         "Mutation" if matches!(field, "grantAccess" | "revokeGrant") => {
             access.role() == entity::Role::Oversight
+        }
+        // Candidates pair a seized record with a traced one: a role sees them where it reads both.
+        "Mutation" if field == "decideLinkCandidate" => {
+            access.can_write(EntityKind::LinkCandidate)
+                && has_rows(access, EntityKind::Trace)
+                && has_rows(access, EntityKind::Seizure)
         }
         "Mutation" => MUTATIONS
             .iter()
@@ -156,6 +167,7 @@ visibility_fns! {
         firearms = "firearms",
         firearm = "firearm",
         audit_events = "auditEvents",
+        link_candidates = "linkCandidates",
     }
     mutation = "Mutation" {
         grant_access = "grantAccess",
@@ -174,6 +186,10 @@ visibility_fns! {
         create_funding_award = "createFundingAward",
         update_funding_award = "updateFundingAward",
         delete_funding_award = "deleteFundingAward",
+        decide_link_candidate = "decideLinkCandidate",
+    }
+    link_candidate = "LinkCandidate" {
+        decisions = "decisions",
     }
     trace = "Trace" {
         firearm = "firearm",

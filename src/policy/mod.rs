@@ -29,17 +29,22 @@ pub enum EntityKind {
     /// A link between two firearm records taken for the same gun: whether a role may learn that
     /// another agency holds the gun, and see that agency's record of it.
     FirearmLink,
+    /// A pair of a seized firearm record and a traced one whose serials are one edit apart: whether
+    /// a role may see that such a pair exists (as far as it reads both records), its details, and
+    /// decide on it for its agency's side.
+    LinkCandidate,
     AuditEvent,
 }
 
 impl EntityKind {
-    pub const ALL: [EntityKind; 7] = [
+    pub const ALL: [EntityKind; 8] = [
         EntityKind::Trace,
         EntityKind::Seizure,
         EntityKind::Training,
         EntityKind::FundingAward,
         EntityKind::Firearm,
         EntityKind::FirearmLink,
+        EntityKind::LinkCandidate,
         EntityKind::AuditEvent,
     ];
 
@@ -51,6 +56,7 @@ impl EntityKind {
             EntityKind::FundingAward => "fundingAward",
             EntityKind::Firearm => "firearm",
             EntityKind::FirearmLink => "firearmLink",
+            EntityKind::LinkCandidate => "linkCandidate",
             EntityKind::AuditEvent => "auditEvent",
         }
     }
@@ -62,7 +68,7 @@ impl EntityKind {
             EntityKind::Seizure => &[Agency::Cbp, Agency::Ice],
             EntityKind::Training => &[Agency::Atf, Agency::State],
             EntityKind::FundingAward => &[Agency::State],
-            EntityKind::Firearm | EntityKind::FirearmLink => {
+            EntityKind::Firearm | EntityKind::FirearmLink | EntityKind::LinkCandidate => {
                 &[Agency::Atf, Agency::Ice, Agency::Cbp]
             }
             EntityKind::AuditEvent => &[],
@@ -88,6 +94,7 @@ impl EntityKind {
             EntityKind::FundingAward => "FundingAward",
             EntityKind::Firearm => "Firearm",
             EntityKind::FirearmLink => "FirearmLink",
+            EntityKind::LinkCandidate => "LinkCandidate",
             EntityKind::AuditEvent => "AuditEvent",
         }
     }
@@ -255,6 +262,12 @@ impl Policy {
                     && links.aggregates == Aggregates::None
                     && !links.write,
                 "invalid policy: role {role}, firearmLink: rows must be \"all\" or \"none\", without aggregates or write"
+            );
+            let candidates = &entities[&EntityKind::LinkCandidate];
+            anyhow::ensure!(
+                matches!(candidates.rows, Rows::All | Rows::None)
+                    && candidates.aggregates == Aggregates::None,
+                "invalid policy: role {role}, linkCandidate: rows must be \"all\" or \"none\", without aggregates"
             );
         }
         Ok(())

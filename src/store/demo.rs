@@ -4,8 +4,8 @@
 use anyhow::Context;
 use chrono::NaiveDate;
 use entity::{
-    agency, firearm, funding_award, performance_measure, seizure, seizure_firearm, trace,
-    training_event,
+    agency, demo_near_serial, firearm, funding_award, performance_measure, seizure,
+    seizure_firearm, trace, training_event,
 };
 use sea_orm::sea_query::{Expr, OnConflict, Query};
 use sea_orm::{
@@ -134,11 +134,13 @@ pub(crate) async fn insert_seizures(
     firearms: &[firearm::Model],
     seizures: &[seizure::Model],
     links: &[seizure_firearm::Model],
+    near_serials: &[demo_near_serial::Model],
 ) -> anyhow::Result<()> {
     let txn = db.begin().await.context("cannot start a transaction")?;
     insert_models::<firearm::Entity, _>(&txn, firearms, None).await?;
     insert_models::<seizure::Entity, _>(&txn, seizures, None).await?;
     insert_models::<seizure_firearm::Entity, _>(&txn, links, None).await?;
+    insert_models::<demo_near_serial::Entity, _>(&txn, near_serials, None).await?;
     changed(&txn).await?;
     txn.commit().await.context("cannot commit the seizures")
 }

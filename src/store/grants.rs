@@ -97,9 +97,10 @@ fn compile(kind: EntityKind, json: &serde_json::Value) -> Result<Condition> {
         EntityKind::FundingAward => {
             funding_award::Entity::condition(&parse_filter::<FundingFilter>(json)?)
         }
-        EntityKind::Firearm | EntityKind::FirearmLink | EntityKind::AuditEvent => {
-            Err(Error::invalid("entity", "cannot be granted"))
-        }
+        EntityKind::Firearm
+        | EntityKind::FirearmLink
+        | EntityKind::LinkCandidate
+        | EntityKind::AuditEvent => Err(Error::invalid("entity", "cannot be granted")),
     }
 }
 

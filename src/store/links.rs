@@ -346,3 +346,43 @@ pub(crate) fn all_records(groups: &HashMap<i64, Vec<i64>>) -> Vec<i64> {
         .into_iter()
         .collect()
 }
+
+/// Makes the confirmed near-serial link of a seized record and a traced record exist or not (its
+/// candidate's decisions say). [`sync`] and [`prune`] leave such links alone while both records
+/// are held: `sync` replaces only identical-serial links, `prune` removes only records nobody
+/// holds.
+pub(crate) async fn set_confirmed<C: ConnectionTrait>(
+    db: &C,
+    seized_firearm_id: i64,
+    traced_firearm_id: i64,
+    confirmed: bool,
+) -> std::result::Result<(), DbErr> {
+    let (low, high) = (
+        std::cmp::min(seized_firearm_id, traced_firearm_id),
+        std::cmp::max(seized_firearm_id, traced_firearm_id),
+    );
+    let existing = firearm_link::Entity::find()
+        .filter(firearm_link::Column::FirearmId.eq(low))
+        .filter(firearm_link::Column::LinkedFirearmId.eq(high))
+        .filter(firearm_link::Column::Basis.eq(LinkBasis::ConfirmedNearSerial))
+        .one(db)
+        .await?;
+    match (confirmed, existing) {
+        (true, None) => {
+            firearm_link::Entity::insert(firearm_link::ActiveModel {
+                id: NotSet,
+                firearm_id: Set(low),
+                linked_firearm_id: Set(high),
+                basis: Set(LinkBasis::ConfirmedNearSerial),
+                created_at: Set(Utc::now()),
+            })
+            .exec_without_returning(db)
+            .await?;
+        }
+        (false, Some(link)) => {
+            firearm_link::Entity::delete_by_id(link.id).exec(db).await?;
+        }
+        _ => {}
+    }
+    Ok(())
+}

@@ -6,6 +6,7 @@
 pub(crate) mod analytics;
 pub(crate) mod audit;
 pub mod budget;
+pub mod candidates;
 pub(crate) mod canonical;
 pub(crate) mod demo;
 pub(crate) mod door;
@@ -178,6 +179,7 @@ pub fn fields(kind: EntityKind) -> Vec<FieldInfo> {
         EntityKind::FundingAward => fields_of::<funding_award::Entity>(),
         EntityKind::Firearm => fields_of::<firearm::Entity>(),
         EntityKind::FirearmLink => fields_of::<firearm_link::Entity>(),
+        EntityKind::LinkCandidate => fields_of::<candidates::LinkCandidates>(),
         EntityKind::AuditEvent => fields_of::<audit_event::Entity>(),
     }
 }

@@ -149,7 +149,10 @@ pub(crate) async fn natural_key_taken<C: ConnectionTrait>(
         EntityKind::Seizure => taken::<seizure::Entity, _>(db, owner, key).await,
         EntityKind::Training => taken::<training_event::Entity, _>(db, owner, key).await,
         EntityKind::FundingAward => taken::<funding_award::Entity, _>(db, owner, key).await,
-        EntityKind::Firearm | EntityKind::FirearmLink | EntityKind::AuditEvent => Ok(false),
+        EntityKind::Firearm
+        | EntityKind::FirearmLink
+        | EntityKind::LinkCandidate
+        | EntityKind::AuditEvent => Ok(false),
     }
 }
 

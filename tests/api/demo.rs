@@ -385,6 +385,24 @@ async fn the_default_seed_at_scale_one_reproduces_every_published_figure() {
     );
     assert_links_match_counts(&t).await;
     assert_cross_agency_matches(&t).await;
+    // Seized firearms traced under a near-identical serial (the calibration table's figure), each
+    // one edit from its traced firearm's serial and linked to it by no identical serial.
+    assert_eq!(
+        count(&t, "SELECT COUNT(*) FROM demo_near_serial").await,
+        270
+    );
+    assert_eq!(summary.near_serials, 270);
+    assert_eq!(
+        count(
+            &t,
+            "SELECT COUNT(*) FROM demo_near_serial d JOIN firearm s ON s.id = d.seized_firearm_id \
+             JOIN firearm g ON g.id = d.traced_firearm_id WHERE s.serial_normalized = \
+             g.serial_normalized OR s.manufacturer <> g.manufacturer \
+             OR s.firearm_type <> g.firearm_type"
+        )
+        .await,
+        0
+    );
 
     // State funding.
     assert_eq!(

@@ -20,6 +20,7 @@ mod hostile;
 mod identity;
 mod import;
 mod introspection;
+mod linkage;
 mod operations;
 mod plans;
 mod policy;

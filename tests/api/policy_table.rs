@@ -86,8 +86,13 @@ async fn check_role(role: Role) {
         };
         check_rows_and_fields(&audited, &caller, EntityKind::AuditEvent).await;
         for kind in EntityKind::ALL {
-            // Links have no query root: `Firearm.links` is checked with the firearms.
-            if kind != EntityKind::AuditEvent && kind != EntityKind::FirearmLink {
+            // Links have no query root: `Firearm.links` is checked with the firearms. Candidates
+            // (near-identical serials) need seized and traced records the fixtures do not hold;
+            // `linkage.rs` checks them per role over demo data.
+            if !matches!(
+                kind,
+                EntityKind::AuditEvent | EntityKind::FirearmLink | EntityKind::LinkCandidate
+            ) {
                 check_rows_and_fields(&view, &caller, kind).await;
             }
             check_aggregates(&view, &caller, kind, threshold).await;
@@ -578,6 +583,7 @@ fn expected_rows(v: &View, kind: EntityKind) -> Vec<Expected> {
             .map(|e| row(e.id, &|f| event_value(e, f)))
             .collect(),
         EntityKind::FirearmLink => unreachable!("links are read through Firearm.links"),
+        EntityKind::LinkCandidate => unreachable!("candidates are checked in linkage.rs"),
     }
 }
 
@@ -774,6 +780,7 @@ fn root(kind: EntityKind) -> &'static str {
         EntityKind::Firearm => "firearms",
         EntityKind::AuditEvent => "auditEvents",
         EntityKind::FirearmLink => unreachable!("links are read through Firearm.links"),
+        EntityKind::LinkCandidate => unreachable!("candidates are checked in linkage.rs"),
     }
 }
 
@@ -884,7 +891,10 @@ fn stats_of(
             "program",
             d.awards.iter().map(|a| a.program.clone()).collect(),
         ),
-        EntityKind::Firearm | EntityKind::FirearmLink | EntityKind::AuditEvent => return None,
+        EntityKind::Firearm
+        | EntityKind::FirearmLink
+        | EntityKind::LinkCandidate
+        | EntityKind::AuditEvent => return None,
     })
 }
 
@@ -1142,6 +1152,7 @@ async fn stored(db: &DatabaseConnection, kind: EntityKind) -> usize {
         EntityKind::FundingAward => data.awards.len(),
         EntityKind::Firearm => data.firearms.len(),
         EntityKind::FirearmLink => data.firearm_links.len(),
+        EntityKind::LinkCandidate => 0,
         EntityKind::AuditEvent => data.events.len(),
     }
 }
@@ -1153,7 +1164,10 @@ fn some_row(d: &Data, kind: EntityKind) -> i64 {
         EntityKind::Seizure => d.seizures[0].id,
         EntityKind::Training => d.trainings[0].id,
         EntityKind::FundingAward => d.awards[0].id,
-        EntityKind::Firearm | EntityKind::FirearmLink | EntityKind::AuditEvent => {
+        EntityKind::Firearm
+        | EntityKind::FirearmLink
+        | EntityKind::LinkCandidate
+        | EntityKind::AuditEvent => {
             unreachable!("not written")
         }
     }
@@ -1178,7 +1192,10 @@ async fn version(db: &DatabaseConnection, kind: EntityKind, id: i64) -> i32 {
             .one(db)
             .await
             .map(|m| m.map(|m| m.version)),
-        EntityKind::Firearm | EntityKind::FirearmLink | EntityKind::AuditEvent => {
+        EntityKind::Firearm
+        | EntityKind::FirearmLink
+        | EntityKind::LinkCandidate
+        | EntityKind::AuditEvent => {
             unreachable!("not written")
         }
     };
@@ -1193,7 +1210,7 @@ async fn check_writes(v: &View<'_>, app: &TestApp) {
     let writes = writes_for(v.role);
     for kind in EntityKind::ALL {
         let rule = v.policy.rule(v.role, kind);
-        if !writes.iter().any(|w| w.kind == kind) {
+        if !writes.iter().any(|w| w.kind == kind) && kind != EntityKind::LinkCandidate {
             assert!(!rule.write, "{} {kind}: no write mutation to check", v.role);
         }
     }
@@ -1267,7 +1284,10 @@ async fn check_writes(v: &View<'_>, app: &TestApp) {
                 .awards
                 .iter()
                 .any(|a| a.id == id && a.recipient == "GN" && a.version == 2),
-            EntityKind::Firearm | EntityKind::FirearmLink | EntityKind::AuditEvent => false,
+            EntityKind::Firearm
+            | EntityKind::FirearmLink
+            | EntityKind::LinkCandidate
+            | EntityKind::AuditEvent => false,
         };
         assert!(applied, "{cell}: the update is stored");
     }

@@ -1,0 +1,305 @@
+//! Seizure–trace linkage with near-identical serials: the demo's seeded pairs are found as link
+//! candidates (recall and precision), each role sees only the candidates whose both records it
+//! reads, and ATF's and the seizing agency's decisions confirm a link that then counts like an
+//! identical serial, or reverse it.
+
+use std::collections::BTreeSet;
+
+use entity::{Role, demo_near_serial};
+use firearms_hub::demo::{self, DemoOptions};
+use sea_orm::EntityTrait;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, error_codes, spawn_app};
+
+const CANDIDATES: &str = "query($after: String) { linkCandidates(first: 100, after: $after) { \
+    totalCount pageInfo { hasNextPage endCursor } \
+    nodes { score status reason { edit agreeing } \
+            seizedFirearm { id serialNumber provenance { ownerAgency } } \
+            tracedFirearm { id serialNumber provenance { ownerAgency } } } } }";
+
+const DECIDE: &str = "mutation($s: ID!, $t: ID!, $d: LinkDecisionKind!) { \
+    decideLinkCandidate(input: { seizedFirearmId: $s, tracedFirearmId: $t, decision: $d }) { \
+    status decisions { side decision subject role purpose decidedAt } } }";
+
+async fn with_demo(scale: f64) -> TestApp {
+    let app = spawn_app().await;
+    demo::generate(
+        &app.db.db,
+        &DemoOptions {
+            seed: demo::DEFAULT_SEED,
+            scale,
+            progress: false,
+        },
+    )
+    .await
+    .expect("demo data generates");
+    app
+}
+
+/// Every candidate the caller sees, as (seized id, traced id, whole node).
+async fn all_candidates(caller: &crate::helpers::As<'_>) -> Vec<(i64, i64, Value)> {
+    let mut out = Vec::new();
+    let mut after = Value::Null;
+    loop {
+        let page = caller.query(CANDIDATES, json!({ "after": after })).await;
+        assert!(page["errors"].is_null(), "{page}");
+        let conn = &page["data"]["linkCandidates"];
+        for node in conn["nodes"].as_array().expect("nodes") {
+            let id = |side: &str| {
+                node[side]["id"]
+                    .as_str()
+                    .and_then(|s| s.parse::<i64>().ok())
+                    .expect("an id")
+            };
+            out.push((id("seizedFirearm"), id("tracedFirearm"), node.clone()));
+        }
+        if conn["pageInfo"]["hasNextPage"] != json!(true) {
+            break;
+        }
+        after = conn["pageInfo"]["endCursor"].clone();
+    }
+    out
+}
+
+async fn seeds(app: &TestApp) -> BTreeSet<(i64, i64)> {
+    demo_near_serial::Entity::find()
+        .all(&app.db.db)
+        .await
+        .expect("seeds")
+        .into_iter()
+        .map(|s| (s.seized_firearm_id, s.traced_firearm_id))
+        .collect()
+}
+
+#[tokio::test]
+async fn the_seeded_near_serials_are_found_with_high_recall_and_precision() {
+    let app = with_demo(0.2).await;
+    let truth = seeds(&app).await;
+    assert!(
+        truth.len() >= 20,
+        "seeded pairs at scale 0.2: {}",
+        truth.len()
+    );
+    let kinds = app
+        .db
+        .scalar("SELECT COUNT(DISTINCT edit) FROM demo_near_serial")
+        .await;
+    assert!(kinds >= 4, "every kind of edit is seeded: {kinds}");
+    // A seeded pair is never linked by an identical serial.
+    let linked = app
+        .db
+        .scalar(
+            "SELECT COUNT(*) FROM demo_near_serial s JOIN firearm_link l ON \
+             (l.firearm_id = s.seized_firearm_id AND l.linked_firearm_id = s.traced_firearm_id) \
+             OR (l.firearm_id = s.traced_firearm_id AND l.linked_firearm_id = s.seized_firearm_id)",
+        )
+        .await;
+    assert_eq!(linked, 0);
+
+    let atf = app.as_role(Role::Atf);
+    let found = all_candidates(&atf).await;
+    let pairs: BTreeSet<(i64, i64)> = found.iter().map(|(s, t, _)| (*s, *t)).collect();
+    assert_eq!(pairs.len(), found.len(), "each pair once");
+    let hits = pairs.intersection(&truth).count() as f64;
+    let recall = hits / truth.len() as f64;
+    let precision = hits / pairs.len().max(1) as f64;
+    assert!(
+        recall >= 0.95 && precision >= 0.95,
+        "recall {recall}, precision {precision} ({} found, {} seeded)",
+        pairs.len(),
+        truth.len()
+    );
+    for (_, _, node) in &found {
+        assert_eq!(node["tracedFirearm"]["provenance"]["ownerAgency"], "ATF");
+        assert_ne!(node["seizedFirearm"]["provenance"]["ownerAgency"], "ATF");
+        assert_ne!(
+            node["seizedFirearm"]["serialNumber"], node["tracedFirearm"]["serialNumber"],
+            "{node}"
+        );
+        let score = node["score"].as_f64().expect("a score");
+        assert!(score > 0.0 && score <= 1.0, "{node}");
+        let agreeing = node["reason"]["agreeing"].as_array().expect("agreeing");
+        assert!(agreeing.contains(&json!("MANUFACTURER")), "{node}");
+        assert!(agreeing.contains(&json!("FIREARM_TYPE")), "{node}");
+        assert_eq!(node["status"], "OPEN");
+    }
+}
+
+#[tokio::test]
+async fn a_role_sees_a_candidate_only_where_it_reads_both_records() {
+    let app = with_demo(0.05).await;
+    let truth = seeds(&app).await;
+    assert!(!truth.is_empty());
+    let atf = all_candidates(&app.as_role(Role::Atf)).await;
+    assert!(!atf.is_empty());
+
+    // Without a purpose ATF reads no seizing agency's record, and ICE no trace: nothing, and the
+    // response says rows were withheld.
+    for role in [Role::Atf, Role::Ice] {
+        let r = app
+            .as_role(role)
+            .without_purpose()
+            .query(CANDIDATES, json!({}))
+            .await;
+        assert_eq!(r["data"]["linkCandidates"]["totalCount"], 0, "{role}: {r}");
+        let withheld = r["errors"].as_array().is_some_and(|errors| {
+            errors.iter().any(|e| {
+                e["message"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("X-Access-Purpose")
+            })
+        });
+        assert!(withheld, "{role}: {r}");
+    }
+    // ICE with a purpose reads traces and every seizure: the same candidates as ATF.
+    let ice = all_candidates(&app.as_role(Role::Ice)).await;
+    assert_eq!(ice.len(), atf.len());
+    // CBP reads no traces: it sees no candidate, and the schema does not offer them.
+    let cbp = app.as_role(Role::Cbp).query(CANDIDATES, json!({})).await;
+    assert_eq!(cbp["data"]["linkCandidates"]["totalCount"], 0, "{cbp}");
+    // STATE and OVERSIGHT read no firearm records at all.
+    for role in [Role::State, Role::Oversight] {
+        let r = app.as_role(role).query(CANDIDATES, json!({})).await;
+        assert_eq!(error_codes(&r), vec!["FORBIDDEN"], "{role}: {r}");
+    }
+    // me.permissions reports the rule.
+    let me = app
+        .as_role(Role::Cbp)
+        .run("{ me { permissions { entity rows canWrite } } }")
+        .await;
+    let rule = me["data"]["me"]["permissions"]
+        .as_array()
+        .expect("permissions")
+        .iter()
+        .find(|p| p["entity"] == "linkCandidate")
+        .cloned();
+    assert_eq!(
+        rule,
+        Some(json!({ "entity": "linkCandidate", "rows": "ALL", "canWrite": true })),
+        "{me}"
+    );
+}
+
+#[tokio::test]
+async fn both_sides_confirm_a_link_that_then_counts_like_an_identical_serial_and_a_rejection_reverses_it()
+ {
+    let app = with_demo(0.05).await;
+    let atf = app.as_role(Role::Atf);
+    let ice = app.as_role(Role::Ice);
+    let cbp = app.as_role(Role::Cbp);
+    // An ICE seizure's record near an ATF trace's.
+    let (seized, traced, _) = all_candidates(&atf)
+        .await
+        .into_iter()
+        .find(|(_, _, n)| n["seizedFirearm"]["provenance"]["ownerAgency"] == "ICE")
+        .expect("a candidate on an ICE seizure");
+    let vars = |d: &str| json!({ "s": seized.to_string(), "t": traced.to_string(), "d": d });
+    let traces_of_seized = "query($id: ID!) { firearm(id: $id) { traces { totalCount } } }";
+    let confirmed_links = format!(
+        "SELECT COUNT(*) FROM firearm_link WHERE basis = 'CONFIRMED_NEAR_SERIAL' AND \
+         firearm_id = {} AND linked_firearm_id = {}",
+        seized.min(traced),
+        seized.max(traced)
+    );
+    let before = ice.query_on(traces_of_seized, seized).await;
+    assert_eq!(
+        before["data"]["firearm"]["traces"]["totalCount"], 0,
+        "{before}"
+    );
+
+    // Nobody outside the pair's agencies decides, and a caller who cannot see it learns nothing.
+    let r = cbp.query(DECIDE, vars("CONFIRM")).await;
+    assert_eq!(error_codes(&r), vec!["NOT_FOUND"], "{r}");
+    let r = app
+        .as_role(Role::Ice)
+        .without_purpose()
+        .query(DECIDE, vars("CONFIRM"))
+        .await;
+    assert_eq!(error_codes(&r), vec!["NOT_FOUND"], "{r}");
+    let r = app
+        .as_role(Role::Ice)
+        .query(DECIDE, json!({ "s": seized.to_string(), "t": (traced + 1_000_000).to_string(), "d": "CONFIRM" }))
+        .await;
+    assert_eq!(error_codes(&r), vec!["NOT_FOUND"], "{r}");
+
+    // ATF confirms: one side is not enough.
+    let r = atf.query(DECIDE, vars("CONFIRM")).await;
+    assert!(r["errors"].is_null(), "{r}");
+    assert_eq!(r["data"]["decideLinkCandidate"]["status"], "OPEN", "{r}");
+    assert_eq!(app.db.scalar(&confirmed_links).await, 0);
+    // ICE confirms: the records are linked.
+    let r = ice.query(DECIDE, vars("CONFIRM")).await;
+    assert!(r["errors"].is_null(), "{r}");
+    let decided = &r["data"]["decideLinkCandidate"];
+    assert_eq!(decided["status"], "CONFIRMED", "{r}");
+    let decisions = decided["decisions"].as_array().expect("decisions");
+    assert_eq!(decisions.len(), 2);
+    assert_eq!(decisions[0]["side"], "ATF");
+    assert_eq!(decisions[1]["side"], "ICE");
+    assert_eq!(decisions[1]["subject"], "test-ice");
+    assert_eq!(decisions[1]["purpose"], "CASE-2026-0001 test");
+    assert_eq!(app.db.scalar(&confirmed_links).await, 1);
+    let after = ice.query_on(traces_of_seized, seized).await;
+    assert_eq!(
+        after["data"]["firearm"]["traces"]["totalCount"], 1,
+        "{after}"
+    );
+    let seizures_of_traced = "query($id: ID!) { firearm(id: $id) { seizures { totalCount } } }";
+    let r = atf.query_on(seizures_of_traced, traced).await;
+    assert_eq!(r["data"]["firearm"]["seizures"]["totalCount"], 1, "{r}");
+    // Audited in the same transaction, with the purpose.
+    assert_eq!(
+        app.db
+            .scalar(
+                "SELECT COUNT(*) FROM audit_event WHERE operation = 'decideLinkCandidate' \
+                 AND purpose = 'CASE-2026-0001 test' AND outcome = 'ok'"
+            )
+            .await,
+        2
+    );
+    // Changing the trace recomputes its identical-serial links and keeps the confirmed one.
+    let r = atf
+        .query_on(
+            "query($id: ID!) { firearm(id: $id) { traces { nodes { id version } } } }",
+            traced,
+        )
+        .await;
+    let trace = &r["data"]["firearm"]["traces"]["nodes"][0];
+    let r = atf
+        .query(
+            "mutation($id: ID!, $v: Int!) { updateTrace(id: $id, input: { requestingAgency: \"GN\" }, expectedVersion: $v) { id } }",
+            json!({ "id": trace["id"], "v": trace["version"] }),
+        )
+        .await;
+    assert!(r["errors"].is_null(), "{r}");
+    assert_eq!(app.db.scalar(&confirmed_links).await, 1);
+
+    // ICE changes its mind: the link goes, every decision stays.
+    let r = ice.query(DECIDE, vars("REJECT")).await;
+    assert_eq!(
+        r["data"]["decideLinkCandidate"]["status"], "REJECTED",
+        "{r}"
+    );
+    assert_eq!(
+        r["data"]["decideLinkCandidate"]["decisions"]
+            .as_array()
+            .map(Vec::len),
+        Some(3)
+    );
+    assert_eq!(app.db.scalar(&confirmed_links).await, 0);
+    let after = ice.query_on(traces_of_seized, seized).await;
+    assert_eq!(
+        after["data"]["firearm"]["traces"]["totalCount"], 0,
+        "{after}"
+    );
+    // And back again: a later decision supersedes.
+    let r = ice.query(DECIDE, vars("CONFIRM")).await;
+    assert_eq!(
+        r["data"]["decideLinkCandidate"]["status"], "CONFIRMED",
+        "{r}"
+    );
+    assert_eq!(app.db.scalar(&confirmed_links).await, 1);
+    assert_eq!(app.db.scalar("SELECT COUNT(*) FROM link_decision").await, 4);
+}
