@@ -35,6 +35,7 @@ pub mod firearm;
 pub mod firearm_link;
 pub mod funding_award;
 pub mod performance_measure;
+pub mod performance_measure_version;
 pub mod seizure;
 pub mod seizure_firearm;
 pub mod trace;

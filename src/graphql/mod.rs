@@ -8,6 +8,7 @@ pub(crate) mod errors;
 pub(crate) mod execute;
 pub(crate) mod grants;
 pub(crate) mod loaders;
+pub(crate) mod measures;
 pub(crate) mod mutation;
 pub(crate) mod query;
 pub mod shape;

@@ -24,6 +24,7 @@ pub(crate) struct Mutation(
     TrainingMutation,
     FundingMutation,
     super::grants::GrantMutation,
+    super::measures::MeasureMutation,
 );
 
 /// An import column ("recovery_state", "firearms[0].firearm_type") as the API's field path

@@ -30,6 +30,7 @@ pub(crate) struct Query(
     FirearmQuery,
     AuditQuery,
     super::grants::GrantQuery,
+    super::measures::MeasureQuery,
 );
 
 #[derive(Default)]

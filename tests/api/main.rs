@@ -19,6 +19,7 @@ mod hostile;
 mod identity;
 mod import;
 mod introspection;
+mod measures;
 mod operations;
 mod plans;
 mod policy;

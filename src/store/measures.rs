@@ -1,0 +1,1160 @@
+//! Performance measures as live data: the catalogue of metrics a measure may name, each a named
+//! computation with typed parameters and a unit, computed per U.S. federal fiscal year through the
+//! stats machinery (`stats::GroupedQuery`, the caller's aggregate mode, the cell key method), and
+//! the measures themselves: read by every role, created, changed and retired by their owner agency
+//! and oversight, every change versioned and audited in its transaction.
+//!
+//! A metric's value is an aggregate of the entities it reads. The caller's mode is the strictest of
+//! its aggregate access to each of them: exact when every one is exact, protected by the cell key
+//! method when any is suppressed (each count, sum and median of the answer is one protected cell,
+//! exactly as a `…Stats` total), FORBIDDEN when any is `none`. No part of a metric comes from the
+//! caller: its conditions are the catalogue's, its parameters values checked against their type.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{NaiveDate, Utc};
+use entity::{
+    Agency, CourseKind, Direction, FundingCategory, Role, SourceClass, TraceStatus, agency,
+    funding_award, performance_measure as measure, performance_measure_version as version, seizure,
+    seizure_firearm, trace, training_event,
+};
+use sea_orm::sea_query::{Expr, SimpleExpr};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
+    NotSet, PaginatorTrait, QueryFilter, QueryOrder, Set,
+};
+
+use super::stats::{self, Grouped, GroupedQuery};
+use crate::audit::NewEvent;
+use crate::domain::calendar::fiscal_year_bounds;
+use crate::error::{Error, Result};
+use crate::policy::suppression::{Group, Median};
+use crate::policy::{Access, Aggregates, EntityKind};
+
+/// The operation ICE records its southwest border task force seizures under.
+pub(crate) const SOUTHWEST_BORDER_TASK_FORCE: &str = "Southwest Border Task Force";
+/// The HSI-led Border Enforcement Security Task Force, also a southwest border task force.
+pub(crate) const BEST_TASK_FORCE: &str = "Border Enforcement Security Task Force (BEST)";
+/// The joint ICE–CBP southbound operation (from March 2020).
+pub(crate) const JOINT_OPERATION: &str = "Joint ICE-CBP Southbound Operation";
+
+/// What a metric's value measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, async_graphql::Enum)]
+#[graphql(name = "MetricUnit")]
+pub(crate) enum Unit {
+    /// A number of records, firearms, people or accounts.
+    Count,
+    /// A ratio in thousandths: `numerator / denominator × 1000`, rounded half up.
+    PerMille,
+    /// A median number of days (the mean of the two middle values when their number is even,
+    /// rounded half up).
+    MedianDays,
+    /// Whole U.S. dollars (the sum of integer cents, rounded half up to dollars).
+    Dollars,
+}
+
+/// Which records of the fiscal year a metric reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, async_graphql::Enum)]
+#[graphql(name = "MetricSpan")]
+pub(crate) enum Span {
+    /// The records of the fiscal year (October 1 to September 30).
+    FiscalYear,
+    /// Every record up to the end of the fiscal year: a running total.
+    ToDate,
+}
+
+/// The type of a metric parameter's value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, async_graphql::Enum)]
+#[graphql(name = "MetricParameterType")]
+pub(crate) enum ParamType {
+    /// A U.S. agency: ATF, ICE, CBP or STATE.
+    Agency,
+    /// An agency that seizes firearms: CBP or ICE.
+    SeizingAgency,
+    /// A course kind (`CourseKind`).
+    CourseKind,
+    /// A funding category (`FundingCategory`).
+    FundingCategory,
+    /// An ISO 3166-2:MX state code, e.g. MX-SON.
+    MexicanState,
+    /// A direction of travel (`Direction`).
+    Direction,
+    /// A non-empty text of at most 100 characters, e.g. a port of entry or an agency code.
+    Text,
+    /// `true` or `false`.
+    Boolean,
+}
+
+/// A parameter a metric accepts; every parameter is optional and, when absent, does not restrict.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ParamSpec {
+    pub name: &'static str,
+    pub kind: ParamType,
+    pub description: &'static str,
+}
+
+/// A metric of the catalogue.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Metric {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub unit: Unit,
+    pub span: Span,
+    /// The entities whose aggregates the metric reads (the agencies' eTrace dates are reference
+    /// data every role reads).
+    pub reads: &'static [EntityKind],
+    pub parameters: &'static [ParamSpec],
+}
+
+const RECOVERY_STATE: ParamSpec = ParamSpec {
+    name: "recoveryState",
+    kind: ParamType::MexicanState,
+    description: "Only traces of firearms recovered in this Mexican state.",
+};
+const SEIZING_AGENCY: ParamSpec = ParamSpec {
+    name: "seizingAgency",
+    kind: ParamType::SeizingAgency,
+    description: "Only seizures by this agency.",
+};
+const PROVIDER: ParamSpec = ParamSpec {
+    name: "provider",
+    kind: ParamType::Agency,
+    description: "Only courses given by this agency.",
+};
+const COURSE: ParamSpec = ParamSpec {
+    name: "course",
+    kind: ParamType::CourseKind,
+    description: "Only courses of this kind.",
+};
+const CATEGORY: ParamSpec = ParamSpec {
+    name: "category",
+    kind: ParamType::FundingCategory,
+    description: "Only awards of this category.",
+};
+const IMPLEMENTING: ParamSpec = ParamSpec {
+    name: "implementingAgency",
+    kind: ParamType::Agency,
+    description: "Only awards this agency implements.",
+};
+const PORT: ParamSpec = ParamSpec {
+    name: "portOfEntry",
+    kind: ParamType::Text,
+    description: "Only seizures at this port of entry.",
+};
+
+use EntityKind::{FundingAward as F, Seizure as S, Trace as T, Training as TR};
+
+/// The catalogue. Every metric is computed per fiscal year; "in the fiscal year" means a trace's
+/// recovery date, a seizure's `fiscalYear`, a training's `fiscalYear` (of its start) or an award's
+/// `fiscalYear` falls in it.
+pub(crate) const CATALOGUE: &[Metric] = &[
+    Metric {
+        name: "etrace_state_agencies",
+        description: "Mexican state agencies (kind MX_STATE) with eTrace access by the last day of the fiscal year.",
+        unit: Unit::Count,
+        span: Span::ToDate,
+        reads: &[],
+        parameters: &[],
+    },
+    Metric {
+        name: "traces_submitted",
+        description: "Traces submitted by Mexican agencies of firearms recovered in the fiscal year.",
+        unit: Unit::Count,
+        span: Span::FiscalYear,
+        reads: &[T],
+        parameters: &[
+            ParamSpec {
+                name: "requestingAgency",
+                kind: ParamType::Text,
+                description: "Only traces this Mexican agency asked for (its code, e.g. FGR).",
+            },
+            RECOVERY_STATE,
+        ],
+    },
+    Metric {
+        name: "traces_to_purchaser_per_mille",
+        description: "Of the traces of firearms recovered in the fiscal year (denominator), those COMPLETED, that is traced to a U.S. retail purchaser (numerator), per mille.",
+        unit: Unit::PerMille,
+        span: Span::FiscalYear,
+        reads: &[T],
+        parameters: &[RECOVERY_STATE],
+    },
+    Metric {
+        name: "us_origin_per_mille",
+        description: "Of the traces of firearms recovered in the fiscal year (denominator), those of U.S. origin: source class US_MANUFACTURED or US_IMPORTED (numerator), per mille.",
+        unit: Unit::PerMille,
+        span: Span::FiscalYear,
+        reads: &[T],
+        parameters: &[RECOVERY_STATE],
+    },
+    Metric {
+        name: "median_time_to_crime_days",
+        description: "Median time-to-crime in days of the traces of firearms recovered in the fiscal year that have one.",
+        unit: Unit::MedianDays,
+        span: Span::FiscalYear,
+        reads: &[T],
+        parameters: &[RECOVERY_STATE],
+    },
+    Metric {
+        name: "firearms_seized",
+        description: "Firearms in the seizures of the fiscal year (the sum of their firearmCount).",
+        unit: Unit::Count,
+        span: Span::FiscalYear,
+        reads: &[S],
+        parameters: &[
+            SEIZING_AGENCY,
+            ParamSpec {
+                name: "direction",
+                kind: ParamType::Direction,
+                description: "Only seizures in this direction.",
+            },
+            PORT,
+            ParamSpec {
+                name: "operation",
+                kind: ParamType::Text,
+                description: "Only seizures recorded under this operation.",
+            },
+        ],
+    },
+    Metric {
+        name: "southbound_firearms_seized",
+        description: "Firearms in the OUTBOUND (southbound) seizures of the fiscal year.",
+        unit: Unit::Count,
+        span: Span::FiscalYear,
+        reads: &[S],
+        parameters: &[SEIZING_AGENCY],
+    },
+    Metric {
+        name: "ice_task_force_firearms",
+        description: "Firearms in ICE's seizures of the fiscal year recorded under an HSI-led southwest border task force: the Southwest Border Task Force or BEST.",
+        unit: Unit::Count,
+        span: Span::FiscalYear,
+        reads: &[S],
+        parameters: &[],
+    },
+    Metric {
+        name: "joint_operation_firearms",
+        description: "Firearms in the seizures of the fiscal year recorded under the Joint ICE-CBP Southbound Operation.",
+        unit: Unit::Count,
+        span: Span::FiscalYear,
+        reads: &[S],
+        parameters: &[],
+    },
+    Metric {
+        name: "cbp_outbound_firearms",
+        description: "Firearms in CBP's OUTBOUND seizures of the fiscal year at a port of entry (outbound inspections).",
+        unit: Unit::Count,
+        span: Span::FiscalYear,
+        reads: &[S],
+        parameters: &[PORT],
+    },
+    Metric {
+        name: "seized_firearms_matched_to_traces",
+        description: "Firearms of the seizures of the fiscal year whose record is held by a trace, or linked (firearmLink) to a firearm record a trace holds.",
+        unit: Unit::Count,
+        span: Span::FiscalYear,
+        reads: &[S, T],
+        parameters: &[SEIZING_AGENCY],
+    },
+    Metric {
+        name: "trainings_delivered",
+        description: "Training events that started in the fiscal year.",
+        unit: Unit::Count,
+        span: Span::FiscalYear,
+        reads: &[TR],
+        parameters: &[PROVIDER, COURSE],
+    },
+    Metric {
+        name: "officials_trained",
+        description: "Participants in the training events that started by the end of the fiscal year (a running total).",
+        unit: Unit::Count,
+        span: Span::ToDate,
+        reads: &[TR],
+        parameters: &[PROVIDER, COURSE],
+    },
+    Metric {
+        name: "etrace_accounts_granted",
+        description: "eTrace accounts granted in the training events that started in the fiscal year.",
+        unit: Unit::Count,
+        span: Span::FiscalYear,
+        reads: &[TR],
+        parameters: &[
+            PROVIDER,
+            ParamSpec {
+                name: "funded",
+                kind: ParamType::Boolean,
+                description: "true: only courses a funding award paid for; false: only the others.",
+            },
+        ],
+    },
+    Metric {
+        name: "funding_obligated",
+        description: "Funding obligated by the awards of the fiscal year.",
+        unit: Unit::Dollars,
+        span: Span::FiscalYear,
+        reads: &[F],
+        parameters: &[CATEGORY, IMPLEMENTING],
+    },
+    Metric {
+        name: "funding_disbursed",
+        description: "Funding disbursed of the awards of the fiscal year.",
+        unit: Unit::Dollars,
+        span: Span::FiscalYear,
+        reads: &[F],
+        parameters: &[CATEGORY, IMPLEMENTING],
+    },
+    Metric {
+        name: "funding_disbursed_per_mille",
+        description: "Of the funding obligated by the awards of the fiscal year (denominator, cents), the part disbursed (numerator, cents), per mille.",
+        unit: Unit::PerMille,
+        span: Span::FiscalYear,
+        reads: &[F],
+        parameters: &[CATEGORY, IMPLEMENTING],
+    },
+];
+
+/// The catalogue's metric of this name.
+pub(crate) fn metric(name: &str) -> Option<&'static Metric> {
+    CATALOGUE.iter().find(|m| m.name == name)
+}
+
+/// A metric's parameters: names to values, as stored (a JSON object of strings).
+pub(crate) type Params = BTreeMap<String, String>;
+
+/// Checks `params` against the metric's parameters and normalises each value (enumerations
+/// upper-case, booleans `true`/`false`); the error names the parameter as `field`.
+pub(crate) fn validate_params(metric: &Metric, params: &Params, field: &str) -> Result<Params> {
+    let mut out = Params::new();
+    for (name, value) in params {
+        let Some(spec) = metric.parameters.iter().find(|p| p.name == name) else {
+            let known: Vec<&str> = metric.parameters.iter().map(|p| p.name).collect();
+            return Err(Error::invalid(
+                format!("{field}.{name}"),
+                if known.is_empty() {
+                    format!("metric {} takes no parameters", metric.name)
+                } else {
+                    format!(
+                        "metric {} takes no parameter '{name}'; it takes {}",
+                        metric.name,
+                        known.join(", ")
+                    )
+                },
+            ));
+        };
+        let bad = |reason: String| Error::invalid(format!("{field}.{name}"), reason);
+        let value = value.trim();
+        let normal = match spec.kind {
+            ParamType::Agency => Agency::parse(value)
+                .map(|a| a.as_str().to_owned())
+                .ok_or_else(|| bad(format!("'{value}' is not one of ATF, ICE, CBP, STATE")))?,
+            ParamType::SeizingAgency => match Agency::parse(value) {
+                Some(a @ (Agency::Cbp | Agency::Ice)) => a.as_str().to_owned(),
+                _ => return Err(bad(format!("'{value}' is not one of CBP, ICE"))),
+            },
+            ParamType::CourseKind => CourseKind::parse(value)
+                .map(|c| c.as_str().to_owned())
+                .ok_or_else(|| bad(format!("'{value}' is not a course kind")))?,
+            ParamType::FundingCategory => FundingCategory::parse(value)
+                .map(|c| c.as_str().to_owned())
+                .ok_or_else(|| bad(format!("'{value}' is not a funding category")))?,
+            ParamType::Direction => Direction::parse(value)
+                .map(|c| c.as_str().to_owned())
+                .ok_or_else(|| {
+                    bad(format!(
+                        "'{value}' is not one of OUTBOUND, INBOUND, INTERIOR"
+                    ))
+                })?,
+            ParamType::MexicanState => {
+                let code = value.to_ascii_uppercase();
+                if !crate::domain::codes::is_mx_state(&code) {
+                    return Err(bad(format!(
+                        "'{value}' is not an ISO 3166-2:MX state code such as MX-SON"
+                    )));
+                }
+                code
+            }
+            ParamType::Text => {
+                if value.is_empty() || value.chars().count() > 100 {
+                    return Err(bad("must be 1 to 100 characters".into()));
+                }
+                value.to_owned()
+            }
+            ParamType::Boolean => match value.to_ascii_lowercase().as_str() {
+                "true" => "true".to_owned(),
+                "false" => "false".to_owned(),
+                _ => return Err(bad(format!("'{value}' is not true or false"))),
+            },
+        };
+        out.insert(name.clone(), normal);
+    }
+    Ok(out)
+}
+
+/// The stored parameters of a measure; a measure stored with unreadable parameters has none.
+pub(crate) fn stored_params(m: &measure::Model) -> Params {
+    serde_json::from_str(&m.parameters).unwrap_or_default()
+}
+
+/// One metric's value for one fiscal year, as the caller may see it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Actual {
+    /// `None` when there is nothing to measure (no values for a median, a zero denominator) or
+    /// when a protected median is withheld.
+    pub value: Option<i64>,
+    pub numerator: Option<i64>,
+    pub denominator: Option<i64>,
+    /// Whether the numbers are protected by the cell key method rather than exact.
+    pub suppressed: bool,
+}
+
+/// The caller's mode for a metric: the strictest of its aggregate access to each entity read.
+fn mode(access: &Access, metric: &Metric) -> Result<Aggregates> {
+    let mut mode = Aggregates::Exact;
+    for kind in metric.reads {
+        match access.rule(*kind).aggregates {
+            Aggregates::None => {
+                return Err(Error::Forbidden(format!(
+                    "role {} may not read {kind} aggregates, which metric {} reads",
+                    access.role(),
+                    metric.name
+                )));
+            }
+            Aggregates::Suppressed => mode = Aggregates::Suppressed,
+            Aggregates::Exact => {}
+        }
+    }
+    Ok(mode)
+}
+
+/// One cell's count, sums and median, exact or protected as `mode` says, just as a `…Stats` total.
+struct CellAnswer {
+    count: i64,
+    sums: Vec<Option<i64>>,
+    median: Option<i64>,
+}
+
+async fn cell<C: ConnectionTrait>(
+    db: &C,
+    access: &Access,
+    mode: Aggregates,
+    query: GroupedQuery,
+    median: Option<SimpleExpr>,
+    floors: &[i64],
+) -> Result<CellAnswer> {
+    let sums = query.sums.len();
+    let group = query.groups(db).await?.into_iter().next().unwrap_or(Group {
+        keys: Vec::new(),
+        count: 0,
+        sums: vec![0; sums],
+        key_sum: 0,
+    });
+    let medians: HashMap<Vec<crate::policy::suppression::Cell>, Median> = match median {
+        Some(value) => query.medians(db, value).await?,
+        None => HashMap::new(),
+    };
+    let answer = stats::answer(
+        access,
+        mode,
+        vec![group.clone()],
+        Some(&group),
+        &medians,
+        sums,
+        floors,
+    );
+    Ok(CellAnswer {
+        count: answer.total.unwrap_or(0),
+        sums: answer.total_sums,
+        median: answer.buckets.first().and_then(|b| b.median),
+    })
+}
+
+/// A grouped entity's single cell over the rows matching `cond`.
+async fn of<E, C>(
+    db: &C,
+    access: &Access,
+    mode: Aggregates,
+    cond: Condition,
+    median: bool,
+) -> Result<CellAnswer>
+where
+    E: Grouped,
+    E::Filter: async_graphql::InputType,
+    C: ConnectionTrait,
+{
+    let query = E::grouped(cond, &[]);
+    let median = if median { E::median() } else { None };
+    cell(db, access, mode, query, median, &E::sum_floors()).await
+}
+
+fn per_mille(numerator: i64, denominator: i64) -> Option<i64> {
+    (denominator > 0).then(|| {
+        let (n, d) = (i128::from(numerator), i128::from(denominator));
+        i64::try_from((2000 * n + d).div_euclid(2 * d)).unwrap_or(i64::MAX)
+    })
+}
+
+fn dollars(cents: i64) -> i64 {
+    (cents + 50).div_euclid(100)
+}
+
+fn ratio(numerator: i64, denominator: i64, suppressed: bool) -> Actual {
+    Actual {
+        value: per_mille(numerator, denominator),
+        numerator: Some(numerator),
+        denominator: Some(denominator),
+        suppressed,
+    }
+}
+
+fn single(value: Option<i64>, suppressed: bool) -> Actual {
+    Actual {
+        value,
+        numerator: None,
+        denominator: None,
+        suppressed,
+    }
+}
+
+/// Adds `column = value` when the parameter is set.
+fn param_eq(c: Condition, params: &Params, name: &str, column: impl ColumnTrait) -> Condition {
+    match params.get(name) {
+        Some(v) => c.add(column.eq(v.clone())),
+        None => c,
+    }
+}
+
+/// The metric's value for fiscal year `fy`, computed from the records as the caller may see it.
+/// The entities read are recorded in the request's trail.
+pub(crate) async fn compute<C: ConnectionTrait>(
+    db: &C,
+    access: &Access,
+    metric: &Metric,
+    params: &Params,
+    fy: i32,
+) -> Result<Actual> {
+    let mode = mode(access, metric)?;
+    let suppressed = mode == Aggregates::Suppressed;
+    for kind in metric.reads {
+        access.touched(*kind, kind.possible_owners().iter().copied(), 1);
+    }
+    let (start, end) = fiscal_year_bounds(fy);
+    let traces = || {
+        use trace::Column as C;
+        let c = Condition::all().add(C::RecoveryDate.between(start, end));
+        let c = param_eq(c, params, "recoveryState", C::RecoveryState);
+        param_eq(c, params, "requestingAgency", C::RequestingAgency)
+    };
+    let seizures = || {
+        use seizure::Column as C;
+        let c = Condition::all().add(C::FiscalYear.eq(fy));
+        let c = param_eq(c, params, "seizingAgency", C::SeizingAgency);
+        let c = param_eq(c, params, "direction", C::Direction);
+        let c = param_eq(c, params, "portOfEntry", C::PortOfEntry);
+        param_eq(c, params, "operation", C::Operation)
+    };
+    let trainings = || {
+        use training_event::Column as C;
+        let c = match metric.span {
+            Span::FiscalYear => Condition::all().add(C::FiscalYear.eq(fy)),
+            Span::ToDate => Condition::all().add(C::FiscalYear.lte(fy)),
+        };
+        let c = param_eq(c, params, "provider", C::Provider);
+        let c = param_eq(c, params, "course", C::Course);
+        match params.get("funded").map(String::as_str) {
+            Some("true") => c.add(C::FundingAwardId.is_not_null()),
+            Some("false") => c.add(C::FundingAwardId.is_null()),
+            _ => c,
+        }
+    };
+    let awards = || {
+        use funding_award::Column as C;
+        let c = Condition::all().add(C::FiscalYear.eq(fy));
+        let c = param_eq(c, params, "category", C::Category);
+        param_eq(c, params, "implementingAgency", C::ImplementingAgency)
+    };
+    // Seizure sums: firearms, then rounds.
+    let firearms_in = |cond: Condition| async move {
+        let a = of::<seizure::Entity, _>(db, access, mode, cond, false).await?;
+        Ok::<_, Error>(single(a.sums.first().copied().flatten(), suppressed))
+    };
+    match metric.name {
+        "etrace_state_agencies" => {
+            let n = agency::Entity::find()
+                .filter(agency::Column::Kind.eq("MX_STATE"))
+                .filter(agency::Column::EtraceAccessSince.lte(end))
+                .count(db)
+                .await?;
+            Ok(single(Some(i64::try_from(n).unwrap_or(i64::MAX)), false))
+        }
+        "traces_submitted" => {
+            let a = of::<trace::Entity, _>(db, access, mode, traces(), false).await?;
+            Ok(single(Some(a.count), suppressed))
+        }
+        "traces_to_purchaser_per_mille" | "us_origin_per_mille" => {
+            let all = of::<trace::Entity, _>(db, access, mode, traces(), false).await?;
+            let part = if metric.name == "us_origin_per_mille" {
+                trace::Column::SourceClass.is_in([
+                    SourceClass::UsManufactured.as_str(),
+                    SourceClass::UsImported.as_str(),
+                ])
+            } else {
+                trace::Column::Status.eq(TraceStatus::Completed.as_str())
+            };
+            let part = of::<trace::Entity, _>(db, access, mode, traces().add(part), false).await?;
+            Ok(ratio(part.count, all.count, suppressed))
+        }
+        "median_time_to_crime_days" => {
+            let a = of::<trace::Entity, _>(db, access, mode, traces(), true).await?;
+            Ok(single(a.median, suppressed))
+        }
+        "firearms_seized" => firearms_in(seizures()).await,
+        "southbound_firearms_seized" => {
+            firearms_in(seizures().add(seizure::Column::Direction.eq(Direction::Outbound.as_str())))
+                .await
+        }
+        "ice_task_force_firearms" => {
+            firearms_in(
+                seizures()
+                    .add(seizure::Column::SeizingAgency.eq(Agency::Ice.as_str()))
+                    .add(
+                        seizure::Column::Operation
+                            .is_in([SOUTHWEST_BORDER_TASK_FORCE, BEST_TASK_FORCE]),
+                    ),
+            )
+            .await
+        }
+        "joint_operation_firearms" => {
+            firearms_in(seizures().add(seizure::Column::Operation.eq(JOINT_OPERATION))).await
+        }
+        "cbp_outbound_firearms" => {
+            firearms_in(
+                seizures()
+                    .add(seizure::Column::SeizingAgency.eq(Agency::Cbp.as_str()))
+                    .add(seizure::Column::Direction.eq(Direction::Outbound.as_str()))
+                    .add(seizure::Column::PortOfEntry.is_not_null()),
+            )
+            .await
+        }
+        "seized_firearms_matched_to_traces" => {
+            let mut query = GroupedQuery::new(seizure_firearm::Entity, seizures().add(traced()));
+            query.select.inner_join(
+                seizure::Entity,
+                sea_orm::sea_query::ExprTrait::equals(
+                    Expr::col((seizure::Entity, seizure::Column::Id)),
+                    (seizure_firearm::Entity, seizure_firearm::Column::SeizureId),
+                ),
+            );
+            query.record_key = Some(Expr::col((
+                seizure::Entity,
+                sea_orm::sea_query::Alias::new("record_key"),
+            )));
+            let a = cell(db, access, mode, query, None, &[]).await?;
+            Ok(single(Some(a.count), suppressed))
+        }
+        "trainings_delivered" => {
+            let a = of::<training_event::Entity, _>(db, access, mode, trainings(), false).await?;
+            Ok(single(Some(a.count), suppressed))
+        }
+        "officials_trained" | "etrace_accounts_granted" => {
+            let a = of::<training_event::Entity, _>(db, access, mode, trainings(), false).await?;
+            let i = usize::from(metric.name == "etrace_accounts_granted");
+            Ok(single(a.sums.get(i).copied().flatten(), suppressed))
+        }
+        "funding_obligated" | "funding_disbursed" | "funding_disbursed_per_mille" => {
+            let a = of::<funding_award::Entity, _>(db, access, mode, awards(), false).await?;
+            let obligated = a.sums.first().copied().flatten();
+            let disbursed = a.sums.get(1).copied().flatten();
+            Ok(match metric.name {
+                "funding_obligated" => single(obligated.map(dollars), suppressed),
+                "funding_disbursed" => single(disbursed.map(dollars), suppressed),
+                _ => match (disbursed, obligated) {
+                    (Some(d), Some(o)) => ratio(d, o, suppressed),
+                    _ => single(None, suppressed),
+                },
+            })
+        }
+        other => Err(Error::Unexpected(anyhow::anyhow!(
+            "metric {other} is in the catalogue but not computed"
+        ))),
+    }
+}
+
+/// The seized firearm (`seizure_firearm.firearm_id`) is held by a trace, or linked to a firearm
+/// record a trace holds.
+fn traced() -> SimpleExpr {
+    Expr::cust(
+        "(EXISTS (SELECT 1 FROM trace mt WHERE mt.firearm_id = seizure_firearm.firearm_id) \
+         OR EXISTS (SELECT 1 FROM firearm_link ml JOIN trace mt ON mt.firearm_id = ml.linked_firearm_id \
+                    WHERE ml.firearm_id = seizure_firearm.firearm_id) \
+         OR EXISTS (SELECT 1 FROM firearm_link ml JOIN trace mt ON mt.firearm_id = ml.firearm_id \
+                    WHERE ml.linked_firearm_id = seizure_firearm.firearm_id))",
+    )
+}
+
+/// The time of the data a metric reads: the latest `ingestedAt` of the records of its entities
+/// (of every record for a metric of reference data only); `None` with no records.
+pub(crate) async fn as_of<C: ConnectionTrait>(
+    db: &C,
+    metric: &Metric,
+) -> Result<Option<chrono::DateTime<Utc>>> {
+    let tables: Vec<&str> = if metric.reads.is_empty() {
+        vec!["trace", "seizure", "training_event", "funding_award"]
+    } else {
+        metric
+            .reads
+            .iter()
+            .filter_map(|k| match k {
+                EntityKind::Trace => Some("trace"),
+                EntityKind::Seizure => Some("seizure"),
+                EntityKind::Training => Some("training_event"),
+                EntityKind::FundingAward => Some("funding_award"),
+                _ => None,
+            })
+            .collect()
+    };
+    let mut latest = None;
+    for table in tables {
+        let sql = format!("SELECT MAX(ingested_at) AS t FROM {table}");
+        let backend = db.get_database_backend();
+        if let Some(row) = db
+            .query_one_raw(sea_orm::Statement::from_string(backend, sql))
+            .await?
+        {
+            let t: Option<chrono::DateTime<Utc>> = row.try_get("", "t").ok().flatten();
+            latest = latest.max(t);
+        }
+    }
+    Ok(latest)
+}
+
+/// How an actual stands against the measure's path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, async_graphql::Enum)]
+#[graphql(name = "MeasureStatus")]
+pub(crate) enum Status {
+    OnTrack,
+    OffTrack,
+    NotYetMeasurable,
+}
+
+/// The status of `value` for fiscal year `fy` of a measure running from `baseline` at
+/// `period_start` to `target` at `period_end`, on `today`:
+/// - NOT_YET_MEASURABLE when the fiscal year has not ended by `today` or there is no value;
+/// - else the expected value is the linear path's at the fiscal year's last day (or the period's
+///   end, if earlier): `baseline + (target − baseline) × elapsed / length`, in days from the
+///   period's start, elapsed clamped to the period;
+/// - ON_TRACK when the value is at least the expected one (at most, when the target is below the
+///   baseline), else OFF_TRACK. Compared exactly, in integers.
+pub(crate) fn status(m: &measure::Model, fy: i32, value: Option<i64>, today: NaiveDate) -> Status {
+    let (_, fy_end) = fiscal_year_bounds(fy);
+    let Some(value) = value else {
+        return Status::NotYetMeasurable;
+    };
+    if fy_end >= today {
+        return Status::NotYetMeasurable;
+    }
+    let length = i128::from((m.period_end - m.period_start).num_days().max(1));
+    let elapsed =
+        i128::from((fy_end.min(m.period_end) - m.period_start).num_days()).clamp(0, length);
+    let (baseline, target, value) = (
+        i128::from(m.baseline),
+        i128::from(m.target),
+        i128::from(value),
+    );
+    // value ≥ baseline + (target − baseline) × elapsed / length, times length.
+    let scaled = value * length;
+    let expected = baseline * length + (target - baseline) * elapsed;
+    let on_track = if target >= baseline {
+        scaled >= expected
+    } else {
+        scaled <= expected
+    };
+    if on_track {
+        Status::OnTrack
+    } else {
+        Status::OffTrack
+    }
+}
+
+/// The fiscal years a measure's period touches, in order.
+pub(crate) fn fiscal_years(m: &measure::Model) -> std::ops::RangeInclusive<i32> {
+    use crate::domain::calendar::fiscal_year;
+    fiscal_year(m.period_start)..=fiscal_year(m.period_end)
+}
+
+/// Every measure (retired ones too when asked), by code.
+pub(crate) async fn list<C: ConnectionTrait>(
+    db: &C,
+    include_retired: bool,
+) -> Result<Vec<measure::Model>> {
+    let mut select = measure::Entity::find().order_by_asc(measure::Column::Code);
+    if !include_retired {
+        select = select.filter(measure::Column::RetiredAt.is_null());
+    }
+    Ok(select.all(db).await?)
+}
+
+/// The measure of this code, retired or not.
+pub(crate) async fn get<C: ConnectionTrait>(db: &C, code: &str) -> Result<Option<measure::Model>> {
+    Ok(measure::Entity::find()
+        .filter(measure::Column::Code.eq(code.trim()))
+        .one(db)
+        .await?)
+}
+
+/// The superseded versions of a measure, oldest first.
+pub(crate) async fn versions<C: ConnectionTrait>(
+    db: &C,
+    measure_id: i64,
+) -> Result<Vec<version::Model>> {
+    Ok(version::Entity::find()
+        .filter(version::Column::MeasureId.eq(measure_id))
+        .order_by_asc(version::Column::Version)
+        .all(db)
+        .await?)
+}
+
+/// A measure's definition as a create or update gives it.
+#[derive(Debug, Clone)]
+pub(crate) struct Definition {
+    pub goal: Option<String>,
+    pub indicator: Option<String>,
+    pub metric: Option<String>,
+    pub parameters: Option<Params>,
+    pub baseline: Option<i64>,
+    pub target: Option<i64>,
+    pub period_start: Option<NaiveDate>,
+    pub period_end: Option<NaiveDate>,
+}
+
+/// Who may change a measure of `owner`: that agency's role and oversight.
+fn check_may_change(access: &Access, owner: Agency) -> Result<()> {
+    if access.role() == Role::Oversight || access.agency() == Some(owner) {
+        Ok(())
+    } else {
+        Err(Error::Forbidden(format!(
+            "measures owned by {owner} are changed only by {owner} and oversight"
+        )))
+    }
+}
+
+fn text(value: Option<String>, field: &str, max: usize) -> Result<Option<String>> {
+    match value.map(|v| v.trim().to_owned()) {
+        Some(v) if v.is_empty() || v.chars().count() > max => Err(Error::invalid(
+            field,
+            format!("must be 1 to {max} characters"),
+        )),
+        other => Ok(other),
+    }
+}
+
+/// The definition's fields checked and applied to `m`.
+fn apply(m: &mut measure::Model, d: Definition) -> Result<()> {
+    if let Some(goal) = text(d.goal, "goal", 500)? {
+        m.goal = goal;
+    }
+    if let Some(indicator) = text(d.indicator, "indicator", 500)? {
+        m.indicator = indicator;
+    }
+    if let Some(name) = d.metric {
+        let name = name.trim();
+        if metric(name).is_none() {
+            return Err(Error::invalid(
+                "metric",
+                format!("'{name}' is not a metric of the catalogue (see metricCatalogue)"),
+            ));
+        }
+        name.clone_into(&mut m.metric);
+    }
+    let metric = metric(&m.metric).ok_or_else(|| {
+        Error::invalid(
+            "metric",
+            "the measure's metric is not in the catalogue; choose one",
+        )
+    })?;
+    let params = d.parameters.unwrap_or_else(|| stored_params(m));
+    let params = validate_params(metric, &params, "parameters")?;
+    m.parameters = serde_json::to_string(&params).map_err(anyhow::Error::from)?;
+    if let Some(b) = d.baseline {
+        m.baseline = b;
+    }
+    if let Some(t) = d.target {
+        m.target = t;
+    }
+    for (v, field) in [(m.baseline, "baseline"), (m.target, "target")] {
+        if v < 0 {
+            return Err(Error::invalid(field, "must not be negative"));
+        }
+    }
+    if let Some(s) = d.period_start {
+        m.period_start = s;
+    }
+    if let Some(e) = d.period_end {
+        m.period_end = e;
+    }
+    if m.period_end <= m.period_start {
+        return Err(Error::invalid("periodEnd", "must be after periodStart"));
+    }
+    Ok(())
+}
+
+fn write_event(mut event: NewEvent, owner: Agency) -> NewEvent {
+    event.entities = vec!["performanceMeasure".into()];
+    event.data_owners = vec![owner];
+    event.rows_returned = 1;
+    event
+}
+
+/// Copies the measure as it is into its history, superseded now by the caller.
+async fn keep_version<C: ConnectionTrait>(
+    txn: &C,
+    access: &Access,
+    m: &measure::Model,
+) -> Result<()> {
+    version::ActiveModel {
+        id: NotSet,
+        measure_id: Set(m.id),
+        code: Set(m.code.clone()),
+        goal: Set(m.goal.clone()),
+        indicator: Set(m.indicator.clone()),
+        metric: Set(m.metric.clone()),
+        parameters: Set(m.parameters.clone()),
+        baseline: Set(m.baseline),
+        target: Set(m.target),
+        period_start: Set(m.period_start),
+        period_end: Set(m.period_end),
+        owner_agency: Set(m.owner_agency),
+        version: Set(m.version),
+        retired_at: Set(m.retired_at),
+        superseded_at: Set(Utc::now()),
+        superseded_by: Set(access.caller.subject.chars().take(200).collect()),
+    }
+    .insert(txn)
+    .await?;
+    Ok(())
+}
+
+/// Creates a measure owned by `owner` (the caller's agency; oversight names one), at version 1.
+pub(crate) async fn create(
+    db: &DatabaseConnection,
+    access: &Access,
+    code: &str,
+    owner: Option<Agency>,
+    d: Definition,
+    event: NewEvent,
+) -> Result<measure::Model> {
+    let owner = match (access.agency(), owner) {
+        (Some(own), None) => own,
+        (Some(own), Some(o)) if o == own => own,
+        (Some(_), Some(o)) => {
+            return Err(Error::Forbidden(format!(
+                "measures owned by {o} are created only by {o} and oversight"
+            )));
+        }
+        (None, Some(o)) => o,
+        (None, None) => {
+            return Err(Error::invalid(
+                "ownerAgency",
+                "oversight names the owner agency",
+            ));
+        }
+    };
+    check_may_change(access, owner)?;
+    let code = code.trim().to_ascii_uppercase();
+    if code.is_empty()
+        || code.len() > 48
+        || !code
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(Error::invalid(
+            "code",
+            "must be 1 to 48 letters, digits, '-' or '_'",
+        ));
+    }
+    let required = [
+        (d.goal.is_none(), "goal"),
+        (d.indicator.is_none(), "indicator"),
+        (d.metric.is_none(), "metric"),
+        (d.baseline.is_none(), "baseline"),
+        (d.target.is_none(), "target"),
+        (d.period_start.is_none(), "periodStart"),
+        (d.period_end.is_none(), "periodEnd"),
+    ];
+    if let Some((_, field)) = required.iter().find(|(missing, _)| *missing) {
+        return Err(Error::invalid(*field, "is required to create a measure"));
+    }
+    let mut m = measure::Model {
+        id: 0,
+        code: code.clone(),
+        goal: String::new(),
+        indicator: String::new(),
+        metric: String::new(),
+        baseline: 0,
+        target: 0,
+        period_start: NaiveDate::MIN,
+        period_end: NaiveDate::MIN,
+        owner_agency: owner,
+        source_system: "firearms-hub".into(),
+        ingested_at: Utc::now(),
+        version: 1,
+        parameters: "{}".into(),
+        retired_at: None,
+    };
+    apply(&mut m, d)?;
+    let txn = super::begin_write(db).await?;
+    if get(&txn, &code).await?.is_some() {
+        return Err(Error::Conflict(format!(
+            "a measure with code {code} exists"
+        )));
+    }
+    let mut active = measure::ActiveModel::from(m).reset_all();
+    active.id = NotSet;
+    let stored = active.insert(&txn).await?;
+    super::generation::bump(&txn, super::generation::Scope::Records).await?;
+    crate::audit::commit_with(txn, write_event(event, owner)).await?;
+    Ok(stored)
+}
+
+/// Changes a measure (its owner or oversight), keeping the version it replaces.
+pub(crate) async fn update(
+    db: &DatabaseConnection,
+    access: &Access,
+    code: &str,
+    expected_version: i32,
+    d: Definition,
+    event: NewEvent,
+) -> Result<measure::Model> {
+    let txn = super::begin_write(db).await?;
+    let found = get(&txn, code).await?.ok_or(Error::NotFound)?;
+    check_may_change(access, found.owner_agency)?;
+    if found.retired_at.is_some() {
+        return Err(Error::Conflict(format!(
+            "measure {} is retired and can no longer be changed",
+            found.code
+        )));
+    }
+    let v = expected_version;
+    if v != found.version {
+        return Err(Error::Conflict(format!(
+            "the measure was changed since version {v} (it is now version {}); read it again and reapply the change",
+            found.version
+        )));
+    }
+    let mut m = found.clone();
+    apply(&mut m, d)?;
+    keep_version(&txn, access, &found).await?;
+    m.version = found.version + 1;
+    let owner = m.owner_agency;
+    let mut active = measure::ActiveModel::from(m).reset_all();
+    active.id = sea_orm::Unchanged(found.id);
+    let stored = active.update(&txn).await?;
+    super::generation::bump(&txn, super::generation::Scope::Records).await?;
+    crate::audit::commit_with(txn, write_event(event, owner)).await?;
+    Ok(stored)
+}
+
+/// Retires a measure (its owner or oversight): it stays, with its history, but is no longer listed
+/// by default nor changed.
+pub(crate) async fn retire(
+    db: &DatabaseConnection,
+    access: &Access,
+    code: &str,
+    event: NewEvent,
+) -> Result<measure::Model> {
+    let txn = super::begin_write(db).await?;
+    let found = get(&txn, code).await?.ok_or(Error::NotFound)?;
+    check_may_change(access, found.owner_agency)?;
+    if found.retired_at.is_some() {
+        return Err(Error::Conflict(format!(
+            "measure {} is already retired",
+            found.code
+        )));
+    }
+    keep_version(&txn, access, &found).await?;
+    let mut active: measure::ActiveModel = found.clone().into();
+    active.retired_at = Set(Some(Utc::now()));
+    active.version = Set(found.version + 1);
+    let stored = active.update(&txn).await?;
+    super::generation::bump(&txn, super::generation::Scope::Records).await?;
+    crate::audit::commit_with(txn, write_event(event, found.owner_agency)).await?;
+    Ok(stored)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn measure(baseline: i64, target: i64) -> measure::Model {
+        measure::Model {
+            id: 1,
+            code: "X".into(),
+            goal: "g".into(),
+            indicator: "i".into(),
+            metric: "traces_submitted".into(),
+            baseline,
+            target,
+            period_start: NaiveDate::from_ymd_opt(2020, 10, 1).unwrap(),
+            period_end: NaiveDate::from_ymd_opt(2024, 9, 30).unwrap(),
+            owner_agency: Agency::Atf,
+            source_system: "t".into(),
+            ingested_at: Utc::now(),
+            version: 1,
+            parameters: "{}".into(),
+            retired_at: None,
+        }
+    }
+
+    #[test]
+    fn per_mille_rounds_half_up_and_needs_a_denominator() {
+        assert_eq!(per_mille(26_860, 80_000), Some(336));
+        assert_eq!(per_mille(1, 2000), Some(1));
+        assert_eq!(per_mille(1, 2001), Some(0));
+        assert_eq!(per_mille(5, 0), None);
+        assert_eq!(dollars(150), 2);
+        assert_eq!(dollars(149), 1);
+    }
+
+    #[test]
+    fn status_follows_the_linear_path_in_either_direction() {
+        let today = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
+        let rising = measure(100, 500);
+        // FY2022 ends 2021 days... halfway-ish: the path expects about 300 at 2022-09-30.
+        assert_eq!(status(&rising, 2022, Some(400), today), Status::OnTrack);
+        assert_eq!(status(&rising, 2022, Some(200), today), Status::OffTrack);
+        assert_eq!(status(&rising, 2024, Some(499), today), Status::OffTrack);
+        assert_eq!(status(&rising, 2024, Some(500), today), Status::OnTrack);
+        let falling = measure(500, 100);
+        assert_eq!(status(&falling, 2024, Some(100), today), Status::OnTrack);
+        assert_eq!(status(&falling, 2024, Some(101), today), Status::OffTrack);
+        assert_eq!(
+            status(&rising, 2026, Some(900), today),
+            Status::NotYetMeasurable
+        );
+        assert_eq!(status(&rising, 2022, None, today), Status::NotYetMeasurable);
+    }
+
+    #[test]
+    fn parameters_are_checked_against_the_metric() {
+        let m = metric("firearms_seized").unwrap();
+        let ok: Params = [("seizingAgency".to_owned(), "ice".to_owned())].into();
+        assert_eq!(
+            validate_params(m, &ok, "parameters").unwrap()["seizingAgency"],
+            "ICE"
+        );
+        let bad: Params = [("seizingAgency".to_owned(), "ATF".to_owned())].into();
+        let Err(Error::Invalid { field, .. }) = validate_params(m, &bad, "parameters") else {
+            panic!("ATF does not seize")
+        };
+        assert_eq!(field, "parameters.seizingAgency");
+        let unknown: Params = [("port".to_owned(), "X".to_owned())].into();
+        assert!(validate_params(m, &unknown, "parameters").is_err());
+    }
+
+    #[test]
+    fn every_metric_is_named_once() {
+        let mut names: Vec<&str> = CATALOGUE.iter().map(|m| m.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), CATALOGUE.len());
+    }
+}
