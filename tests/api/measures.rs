@@ -484,7 +484,7 @@ async fn a_suppressed_role_gets_the_numbers_the_stats_publish_for_the_same_recor
         let stats = app
             .as_role(Role::Oversight)
             .query_ok(&format!(
-                "{{ seizureStats(filter: {{ fiscalYear: {{ from: {fy}, to: {fy} }}, \
+                "{{ seizureStats(filter: {{ fiscalYear: {{ min: {fy}, max: {fy} }}, \
                    operation: [\"Joint ICE-CBP Southbound Operation\"] }}, \
                    groupBy: [FISCAL_YEAR, OPERATION]) {{ buckets {{ firearms suppressed }} }} }}"
             ))
