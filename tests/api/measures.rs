@@ -38,12 +38,15 @@ const MEASURES: &str = "{ performanceMeasures { code ownerAgency version \
 
 /// Measures oversight adds so that every metric of the catalogue, and most parameters, are
 /// computed: (code, owner, metric, parameters).
-fn extra_measures() -> Vec<(
+/// Code, owner, metric and parameters.
+type Extra = (
     &'static str,
     &'static str,
     &'static str,
     Vec<(&'static str, &'static str)>,
-)> {
+);
+
+fn extra_measures() -> Vec<Extra> {
     vec![
         ("T-SUBMITTED", "ATF", "traces_submitted", vec![]),
         (
