@@ -155,10 +155,10 @@ fn measure_metric(name: &str, params: Params) -> MeasureMetric {
     }
 }
 
-impl From<version::Model> for PerformanceMeasureVersion {
-    fn from(v: version::Model) -> Self {
-        let params = serde_json::from_str(&v.parameters).unwrap_or_default();
-        PerformanceMeasureVersion {
+impl PerformanceMeasureVersion {
+    fn of(v: version::Model) -> crate::error::Result<Self> {
+        let params = measures::parse_params(&v.code, &v.parameters)?;
+        Ok(PerformanceMeasureVersion {
             version: v.version,
             goal: v.goal,
             indicator: v.indicator,
@@ -171,7 +171,7 @@ impl From<version::Model> for PerformanceMeasureVersion {
             retired_at: v.retired_at,
             superseded_at: v.superseded_at,
             superseded_by: v.superseded_by,
-        }
+        })
     }
 }
 
@@ -193,8 +193,9 @@ impl PerformanceMeasure {
     async fn owner_agency(&self) -> Agency {
         self.0.owner_agency
     }
-    async fn metric(&self) -> MeasureMetric {
-        measure_metric(&self.0.metric, measures::stored_params(&self.0))
+    async fn metric(&self) -> async_graphql::Result<MeasureMetric> {
+        let params = measures::stored_params(&self.0).gql()?;
+        Ok(measure_metric(&self.0.metric, params))
     }
     async fn baseline(&self) -> i64 {
         self.0.baseline
@@ -249,7 +250,7 @@ impl PerformanceMeasure {
             )))
             .gql();
         };
-        let params = measures::stored_params(&self.0);
+        let params = measures::stored_params(&self.0).gql()?;
         let today = Utc::now().date_naive();
         let mut out = Vec::with_capacity(years.len());
         for fy in years {
@@ -268,11 +269,15 @@ impl PerformanceMeasure {
     }
 
     /// The time of the data the actuals are computed from: the latest time a record of an entity
-    /// the metric reads was ingested.
+    /// the metric reads was ingested; null for a metric of reference data only, and null with
+    /// FORBIDDEN when the caller may not read the metric's values.
     async fn as_of(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<DateTime<Utc>>> {
         let r = request(ctx)?;
         match measures::metric(&self.0.metric) {
-            Some(metric) => measures::as_of(&r.db, metric).await.gql(),
+            Some(metric) => {
+                measures::check_readable(&r.access, metric).gql()?;
+                measures::as_of(&r.db, metric).await.gql()
+            }
             None => Ok(None),
         }
     }
@@ -284,7 +289,10 @@ impl PerformanceMeasure {
     ) -> async_graphql::Result<Vec<PerformanceMeasureVersion>> {
         let r = request(ctx)?;
         let rows = measures::versions(&r.db, self.0.id).await.gql()?;
-        Ok(rows.into_iter().map(Into::into).collect())
+        rows.into_iter()
+            .map(PerformanceMeasureVersion::of)
+            .collect::<crate::error::Result<_>>()
+            .gql()
     }
 }
 
@@ -413,7 +421,7 @@ impl MeasureMutation {
         input: PerformanceMeasureInput,
     ) -> async_graphql::Result<PerformanceMeasure> {
         let r = request(ctx)?;
-        let event = r.write_event("createPerformanceMeasure", crate::policy::EntityKind::Trace);
+        let event = r.measure_event("createPerformanceMeasure");
         let (code, owner) = (input.code.clone(), input.owner_agency);
         let made =
             measures::create(&r.db, &r.access, &code, owner, input.definition()?, event).await;
@@ -430,7 +438,7 @@ impl MeasureMutation {
         expected_version: i32,
     ) -> async_graphql::Result<PerformanceMeasure> {
         let r = request(ctx)?;
-        let event = r.write_event("updatePerformanceMeasure", crate::policy::EntityKind::Trace);
+        let event = r.measure_event("updatePerformanceMeasure");
         let changed = measures::update(
             &r.db,
             &r.access,
@@ -451,7 +459,7 @@ impl MeasureMutation {
         code: String,
     ) -> async_graphql::Result<PerformanceMeasure> {
         let r = request(ctx)?;
-        let event = r.write_event("retirePerformanceMeasure", crate::policy::EntityKind::Trace);
+        let event = r.measure_event("retirePerformanceMeasure");
         let retired = measures::retire(&r.db, &r.access, &code, event).await;
         Ok(PerformanceMeasure(retired.gql()?))
     }

@@ -24,12 +24,16 @@ use sea_orm::{
     NotSet, PaginatorTrait, QueryFilter, QueryOrder, Set,
 };
 
+use super::filters::{
+    FundingDimension, FundingFilter, IntRange, SeizureDimension, SeizureFilter, TraceDimension,
+    TraceFilter, TrainingDimension, TrainingFilter,
+};
 use super::stats::{self, Grouped, GroupedQuery};
 use crate::audit::NewEvent;
 use crate::domain::calendar::fiscal_year_bounds;
 use crate::error::{Error, Result};
-use crate::policy::suppression::{Group, Median};
-use crate::policy::{Access, Aggregates, EntityKind};
+use crate::policy::suppression::{Bucket, Cell, Group, Median};
+use crate::policy::{Access, Aggregates, EntityKind, Rows};
 
 /// The operation ICE records its southwest border task force seizures under.
 pub(crate) const SOUTHWEST_BORDER_TASK_FORCE: &str = "Southwest Border Task Force";
@@ -390,9 +394,29 @@ pub(crate) fn validate_params(metric: &Metric, params: &Params, field: &str) -> 
     Ok(out)
 }
 
-/// The stored parameters of a measure; a measure stored with unreadable parameters has none.
-pub(crate) fn stored_params(m: &measure::Model) -> Params {
-    serde_json::from_str(&m.parameters).unwrap_or_default()
+/// Parameters as stored (a JSON object of strings); an unreadable value is an error, never taken
+/// for "no parameters", which would widen what the measure counts.
+pub(crate) fn parse_params(code: &str, stored: &str) -> Result<Params> {
+    serde_json::from_str(stored).map_err(|e| {
+        Error::Unexpected(anyhow::anyhow!(
+            "measure {code} has unreadable stored parameters: {e}"
+        ))
+    })
+}
+
+/// The stored parameters of a measure.
+pub(crate) fn stored_params(m: &measure::Model) -> Result<Params> {
+    parse_params(&m.code, &m.parameters)
+}
+
+/// Whether the caller may read the metric's values at all (aggregates of every entity it reads,
+/// and the firearm links a metric follows).
+pub(crate) fn check_readable(access: &Access, metric: &Metric) -> Result<()> {
+    mode(access, metric)?;
+    if metric.name == "seized_firearms_matched_to_traces" {
+        check_may_follow_links(access, metric)?;
+    }
+    Ok(())
 }
 
 /// One metric's value for one fiscal year, as the caller may see it.
@@ -523,8 +547,10 @@ fn param_eq(c: Condition, params: &Params, name: &str, column: impl ColumnTrait)
     }
 }
 
-/// The metric's value for fiscal year `fy`, computed from the records as the caller may see it.
-/// The entities read are recorded in the request's trail.
+/// The metric's value for fiscal year `fy`, computed from the records as the caller may see it:
+/// exact for a caller with exact aggregates of every entity read, else made only of the cells the
+/// entities' `…Stats` queries publish (see [`protected`]). The entities read are recorded in the
+/// request's trail.
 pub(crate) async fn compute<C: ConnectionTrait>(
     db: &C,
     access: &Access,
@@ -532,11 +558,15 @@ pub(crate) async fn compute<C: ConnectionTrait>(
     params: &Params,
     fy: i32,
 ) -> Result<Actual> {
+    check_readable(access, metric)?;
     let mode = mode(access, metric)?;
-    let suppressed = mode == Aggregates::Suppressed;
+    if mode == Aggregates::Suppressed {
+        return protected(db, access, metric, params, fy).await;
+    }
     for kind in metric.reads {
         access.touched(*kind, kind.possible_owners().iter().copied(), 1);
     }
+    let suppressed = false;
     let (start, end) = fiscal_year_bounds(fy);
     let traces = || {
         use trace::Column as C;
@@ -578,14 +608,7 @@ pub(crate) async fn compute<C: ConnectionTrait>(
         Ok::<_, Error>(single(a.sums.first().copied().flatten(), suppressed))
     };
     match metric.name {
-        "etrace_state_agencies" => {
-            let n = agency::Entity::find()
-                .filter(agency::Column::Kind.eq("MX_STATE"))
-                .filter(agency::Column::EtraceAccessSince.lte(end))
-                .count(db)
-                .await?;
-            Ok(single(Some(i64::try_from(n).unwrap_or(i64::MAX)), false))
-        }
+        "etrace_state_agencies" => exact_reference(db, fy).await,
         "traces_submitted" => {
             let a = of::<trace::Entity, _>(db, access, mode, traces(), false).await?;
             Ok(single(Some(a.count), suppressed))
@@ -679,6 +702,293 @@ pub(crate) async fn compute<C: ConnectionTrait>(
     }
 }
 
+/// Matching seized firearms to traces follows `firearm_link`: only a role whose `firearmLink` rows
+/// are `all` may learn, even as a count, that another agency holds a gun it seized.
+fn check_may_follow_links(access: &Access, metric: &Metric) -> Result<()> {
+    if access.rule(EntityKind::FirearmLink).rows == Rows::All {
+        Ok(())
+    } else {
+        Err(Error::Forbidden(format!(
+            "role {} may not follow firearm links, which metric {} follows",
+            access.role(),
+            metric.name
+        )))
+    }
+}
+
+/// The parameters whose values are a dimension of the `…Stats` query of the entity they restrict.
+const DIMENSION_PARAMS: &[&str] = &[
+    "recoveryState",
+    "seizingAgency",
+    "direction",
+    "portOfEntry",
+    "operation",
+    "provider",
+    "course",
+    "category",
+    "implementingAgency",
+];
+
+/// A refusal for a caller whose aggregates are protected: the metric asks for something finer
+/// than the cells its `…Stats` queries publish.
+fn finer(access: &Access, metric: &Metric, what: &str) -> Error {
+    Error::Forbidden(format!(
+        "metric {} {what}, which is finer than the protected aggregates role {} reads (only cells a …Stats query publishes)",
+        metric.name,
+        access.role()
+    ))
+}
+
+/// The published buckets of an entity's stats for this filter, grouped by every dimension it
+/// filters (the stats' own alignment check runs on it).
+async fn published<E, C>(
+    db: &C,
+    access: &Access,
+    filter: &E::Filter,
+    group_by: &[E::Dimension],
+) -> Result<Vec<Bucket>>
+where
+    E: Grouped,
+    E::Filter: async_graphql::InputType,
+    C: ConnectionTrait,
+{
+    Ok(stats::stats::<E, C>(db, access, Some(filter), group_by, None)
+        .await?
+        .buckets)
+}
+
+/// The sum of the buckets' published counts (a left-out cell publishes nothing).
+fn count_of(buckets: &[Bucket]) -> i64 {
+    buckets.iter().filter_map(|b| b.count).sum()
+}
+
+/// The sum of the buckets' published `i`th sums; `None` when none publishes one.
+fn sum_of(buckets: &[Bucket], i: usize) -> Option<i64> {
+    buckets
+        .iter()
+        .filter_map(|b| b.sums.get(i).copied().flatten())
+        .reduce(|a, b| a + b)
+}
+
+fn one<T>(value: Option<T>) -> Option<Vec<T>> {
+    value.map(|v| vec![v])
+}
+
+fn year(fy: i32) -> Option<IntRange> {
+    Some(IntRange {
+        min: Some(fy),
+        max: Some(fy),
+    })
+}
+
+/// A protected ratio of two published counts (or sums), its per mille clamped to 0..=1000: the
+/// perturbation may make a part exceed its whole.
+fn protected_ratio(numerator: i64, denominator: i64) -> Actual {
+    let mut a = ratio(numerator, denominator, true);
+    a.value = a.value.map(|v| v.clamp(0, 1000));
+    a
+}
+
+/// The metric's value for a caller whose aggregates of an entity it reads are protected: only
+/// the cells (or sums of the cells) that entity's `…Stats` query publishes to the caller, grouped
+/// by every dimension the metric restricts (a trace's fiscal year is `FISCAL_YEAR`), so a measure
+/// can never be subtracted from a published answer to isolate a small cell. A parameter or
+/// condition that is no published dimension is refused with FORBIDDEN.
+async fn protected<C: ConnectionTrait>(
+    db: &C,
+    access: &Access,
+    metric: &Metric,
+    params: &Params,
+    fy: i32,
+) -> Result<Actual> {
+    if let Some(name) = params.keys().find(|n| !DIMENSION_PARAMS.contains(&n.as_str())) {
+        return Err(finer(
+            access,
+            metric,
+            &format!("is restricted by {name}, which is no dimension of its stats"),
+        ));
+    }
+    let param = |name: &str| params.get(name).cloned();
+    let agency = |name: &str| param(name).and_then(|v| Agency::parse(&v));
+    match metric.name {
+        "traces_submitted"
+        | "traces_to_purchaser_per_mille"
+        | "us_origin_per_mille"
+        | "median_time_to_crime_days" => {
+            use TraceDimension as D;
+            let base = TraceFilter {
+                fiscal_year: year(fy),
+                recovery_state: one(param("recoveryState")),
+                ..TraceFilter::default()
+            };
+            let mut dims = vec![D::FiscalYear];
+            if base.recovery_state.is_some() {
+                dims.push(D::RecoveryState);
+            }
+            let all = published::<trace::Entity, C>(db, access, &base, &dims).await?;
+            match metric.name {
+                "traces_submitted" => Ok(single(Some(count_of(&all)), true)),
+                "median_time_to_crime_days" => Ok(single(
+                    all.first().and_then(|b| b.median),
+                    true,
+                )),
+                name => {
+                    let (part, dim) = if name == "us_origin_per_mille" {
+                        let classes = vec![SourceClass::UsManufactured, SourceClass::UsImported];
+                        (
+                            TraceFilter {
+                                source_class: Some(classes),
+                                ..base.clone()
+                            },
+                            D::SourceClass,
+                        )
+                    } else {
+                        (
+                            TraceFilter {
+                                status: Some(vec![TraceStatus::Completed]),
+                                ..base.clone()
+                            },
+                            D::Status,
+                        )
+                    };
+                    let mut part_dims = dims.clone();
+                    part_dims.push(dim);
+                    let part = published::<trace::Entity, C>(db, access, &part, &part_dims).await?;
+                    Ok(protected_ratio(count_of(&part), count_of(&all)))
+                }
+            }
+        }
+        "seized_firearms_matched_to_traces" => Err(finer(
+            access,
+            metric,
+            "follows firearm links, which no stats cell counts",
+        )),
+        "firearms_seized"
+        | "southbound_firearms_seized"
+        | "ice_task_force_firearms"
+        | "joint_operation_firearms"
+        | "cbp_outbound_firearms" => {
+            use SeizureDimension as D;
+            let mut f = SeizureFilter {
+                fiscal_year: year(fy),
+                seizing_agency: one(agency("seizingAgency")),
+                direction: one(param("direction").and_then(|v| Direction::parse(&v))),
+                port_of_entry: one(param("portOfEntry")),
+                operation: one(param("operation")),
+                ..SeizureFilter::default()
+            };
+            let mut at_a_port = false;
+            match metric.name {
+                "southbound_firearms_seized" => f.direction = Some(vec![Direction::Outbound]),
+                "ice_task_force_firearms" => {
+                    f.seizing_agency = Some(vec![Agency::Ice]);
+                    f.operation = Some(vec![
+                        SOUTHWEST_BORDER_TASK_FORCE.to_owned(),
+                        BEST_TASK_FORCE.to_owned(),
+                    ]);
+                }
+                "joint_operation_firearms" => f.operation = Some(vec![JOINT_OPERATION.to_owned()]),
+                "cbp_outbound_firearms" => {
+                    f.seizing_agency = Some(vec![Agency::Cbp]);
+                    f.direction = Some(vec![Direction::Outbound]);
+                    at_a_port = true;
+                }
+                _ => {}
+            }
+            let mut dims = vec![D::FiscalYear];
+            for (set, dim) in [
+                (f.seizing_agency.is_some(), D::SeizingAgency),
+                (f.direction.is_some(), D::Direction),
+                (f.port_of_entry.is_some() || at_a_port, D::PortOfEntry),
+                (f.operation.is_some(), D::Operation),
+            ] {
+                if set {
+                    dims.push(dim);
+                }
+            }
+            let mut buckets = published::<seizure::Entity, C>(db, access, &f, &dims).await?;
+            if at_a_port {
+                // Seizures at a port of entry: the buckets whose port is known.
+                let i = dims.iter().position(|d| *d == D::PortOfEntry).unwrap_or(0);
+                buckets.retain(|b| !matches!(b.keys.get(i), Some(Cell::Null) | None));
+            }
+            Ok(single(sum_of(&buckets, 0), true))
+        }
+        "trainings_delivered" | "officials_trained" | "etrace_accounts_granted" => {
+            use TrainingDimension as D;
+            let fiscal_year = match metric.span {
+                Span::FiscalYear => year(fy),
+                Span::ToDate => Some(IntRange {
+                    min: None,
+                    max: Some(fy),
+                }),
+            };
+            let f = TrainingFilter {
+                fiscal_year,
+                provider: one(agency("provider")),
+                course: one(param("course").and_then(|v| CourseKind::parse(&v))),
+                ..TrainingFilter::default()
+            };
+            let mut dims = vec![D::FiscalYear];
+            if f.provider.is_some() {
+                dims.push(D::Provider);
+            }
+            if f.course.is_some() {
+                dims.push(D::Course);
+            }
+            let buckets = published::<training_event::Entity, C>(db, access, &f, &dims).await?;
+            Ok(match metric.name {
+                "trainings_delivered" => single(Some(count_of(&buckets)), true),
+                "officials_trained" => single(sum_of(&buckets, 0), true),
+                _ => single(sum_of(&buckets, 1), true),
+            })
+        }
+        "funding_obligated" | "funding_disbursed" | "funding_disbursed_per_mille" => {
+            use FundingDimension as D;
+            let f = FundingFilter {
+                fiscal_year: year(fy),
+                category: one(param("category").and_then(|v| FundingCategory::parse(&v))),
+                implementing_agency: one(agency("implementingAgency")),
+                ..FundingFilter::default()
+            };
+            let mut dims = vec![D::FiscalYear];
+            if f.category.is_some() {
+                dims.push(D::Category);
+            }
+            if f.implementing_agency.is_some() {
+                dims.push(D::ImplementingAgency);
+            }
+            let buckets = published::<funding_award::Entity, C>(db, access, &f, &dims).await?;
+            let obligated = sum_of(&buckets, 0);
+            let disbursed = sum_of(&buckets, 1);
+            Ok(match metric.name {
+                "funding_obligated" => single(obligated.map(dollars), true),
+                "funding_disbursed" => single(disbursed.map(dollars), true),
+                _ => match (disbursed, obligated) {
+                    (Some(d), Some(o)) => protected_ratio(d, o),
+                    _ => single(None, true),
+                },
+            })
+        }
+        "etrace_state_agencies" => exact_reference(db, fy).await,
+        other => Err(Error::Unexpected(anyhow::anyhow!(
+            "metric {other} is in the catalogue but not computed"
+        ))),
+    }
+}
+
+/// Mexican state agencies with eTrace access by the end of fiscal year `fy`: reference data every
+/// role reads.
+async fn exact_reference<C: ConnectionTrait>(db: &C, fy: i32) -> Result<Actual> {
+    let (_, end) = fiscal_year_bounds(fy);
+    let n = agency::Entity::find()
+        .filter(agency::Column::Kind.eq("MX_STATE"))
+        .filter(agency::Column::EtraceAccessSince.lte(end))
+        .count(db)
+        .await?;
+    Ok(single(Some(i64::try_from(n).unwrap_or(i64::MAX)), false))
+}
+
 /// The seized firearm (`seizure_firearm.firearm_id`) is held by a trace, or linked to a firearm
 /// record a trace holds.
 fn traced() -> SimpleExpr {
@@ -691,27 +1001,24 @@ fn traced() -> SimpleExpr {
     )
 }
 
-/// The time of the data a metric reads: the latest `ingestedAt` of the records of its entities
-/// (of every record for a metric of reference data only); `None` with no records.
+/// The time of the data a metric reads: the latest `ingestedAt` of the records of its entities;
+/// `None` with no records, and for a metric of reference data only (the agencies' eTrace dates,
+/// which carry no ingestion time).
 pub(crate) async fn as_of<C: ConnectionTrait>(
     db: &C,
     metric: &Metric,
 ) -> Result<Option<chrono::DateTime<Utc>>> {
-    let tables: Vec<&str> = if metric.reads.is_empty() {
-        vec!["trace", "seizure", "training_event", "funding_award"]
-    } else {
-        metric
-            .reads
-            .iter()
-            .filter_map(|k| match k {
-                EntityKind::Trace => Some("trace"),
-                EntityKind::Seizure => Some("seizure"),
-                EntityKind::Training => Some("training_event"),
-                EntityKind::FundingAward => Some("funding_award"),
-                _ => None,
-            })
-            .collect()
-    };
+    let tables: Vec<&str> = metric
+        .reads
+        .iter()
+        .filter_map(|k| match k {
+            EntityKind::Trace => Some("trace"),
+            EntityKind::Seizure => Some("seizure"),
+            EntityKind::Training => Some("training_event"),
+            EntityKind::FundingAward => Some("funding_award"),
+            _ => None,
+        })
+        .collect();
     let mut latest = None;
     for table in tables {
         let sql = format!("SELECT MAX(ingested_at) AS t FROM {table}");
@@ -793,10 +1100,15 @@ pub(crate) async fn list<C: ConnectionTrait>(
     Ok(select.all(db).await?)
 }
 
-/// The measure of this code, retired or not.
+/// A measure code as stored: trimmed, upper-case.
+fn normal_code(code: &str) -> String {
+    code.trim().to_ascii_uppercase()
+}
+
+/// The measure of this code (compared as stored: trimmed, upper-case), retired or not.
 pub(crate) async fn get<C: ConnectionTrait>(db: &C, code: &str) -> Result<Option<measure::Model>> {
     Ok(measure::Entity::find()
-        .filter(measure::Column::Code.eq(code.trim()))
+        .filter(measure::Column::Code.eq(normal_code(code)))
         .one(db)
         .await?)
 }
@@ -871,7 +1183,10 @@ fn apply(m: &mut measure::Model, d: Definition) -> Result<()> {
             "the measure's metric is not in the catalogue; choose one",
         )
     })?;
-    let params = d.parameters.unwrap_or_else(|| stored_params(m));
+    let params = match d.parameters {
+        Some(p) => p,
+        None => stored_params(m)?,
+    };
     let params = validate_params(metric, &params, "parameters")?;
     m.parameters = serde_json::to_string(&params).map_err(anyhow::Error::from)?;
     if let Some(b) = d.baseline {
@@ -897,7 +1212,10 @@ fn apply(m: &mut measure::Model, d: Definition) -> Result<()> {
     Ok(())
 }
 
-fn write_event(mut event: NewEvent, owner: Agency) -> NewEvent {
+/// The audit event of a measure write, naming the measure's code and the version it now has.
+fn write_event(mut event: NewEvent, m: &measure::Model) -> NewEvent {
+    let owner = m.owner_agency;
+    event.operation = format!("{} {} v{}", event.operation, m.code, m.version);
     event.entities = vec!["performanceMeasure".into()];
     event.data_owners = vec![owner];
     event.rows_returned = 1;
@@ -933,6 +1251,44 @@ async fn keep_version<C: ConnectionTrait>(
     Ok(())
 }
 
+/// A unique index refusing a measure: another write took its code (or version) meanwhile.
+fn taken(e: sea_orm::DbErr, code: &str) -> Error {
+    match e.sql_err() {
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => Error::Conflict(format!(
+            "measure {code} was created or changed by someone else meanwhile; read it again"
+        )),
+        _ => e.into(),
+    }
+}
+
+/// Writes `active` over the measure `id` only if it is still at `version`; CONFLICT when another
+/// write changed it meanwhile (on PostgreSQL the statement waits for that write and then matches
+/// no row).
+async fn update_if_at<C: ConnectionTrait>(
+    txn: &C,
+    id: i64,
+    code: &str,
+    version: i32,
+    active: measure::ActiveModel,
+) -> Result<measure::Model> {
+    let done = measure::Entity::update_many()
+        .set(active)
+        .filter(measure::Column::Id.eq(id))
+        .filter(measure::Column::Version.eq(version))
+        .exec(txn)
+        .await
+        .map_err(|e| taken(e, code))?;
+    if done.rows_affected == 0 {
+        return Err(Error::Conflict(format!(
+            "measure {code} was changed since version {version}; read it again and reapply the change"
+        )));
+    }
+    measure::Entity::find_by_id(id)
+        .one(txn)
+        .await?
+        .ok_or(Error::NotFound)
+}
+
 /// Creates a measure owned by `owner` (the caller's agency; oversight names one), at version 1.
 pub(crate) async fn create(
     db: &DatabaseConnection,
@@ -959,7 +1315,7 @@ pub(crate) async fn create(
         }
     };
     check_may_change(access, owner)?;
-    let code = code.trim().to_ascii_uppercase();
+    let code = normal_code(code);
     if code.is_empty()
         || code.len() > 48
         || !code
@@ -1009,9 +1365,9 @@ pub(crate) async fn create(
     }
     let mut active = measure::ActiveModel::from(m).reset_all();
     active.id = NotSet;
-    let stored = active.insert(&txn).await?;
+    let stored = active.insert(&txn).await.map_err(|e| taken(e, &code))?;
     super::generation::bump(&txn, super::generation::Scope::Records).await?;
-    crate::audit::commit_with(txn, write_event(event, owner)).await?;
+    crate::audit::commit_with(txn, write_event(event, &stored)).await?;
     Ok(stored)
 }
 
@@ -1042,14 +1398,14 @@ pub(crate) async fn update(
     }
     let mut m = found.clone();
     apply(&mut m, d)?;
-    keep_version(&txn, access, &found).await?;
     m.version = found.version + 1;
-    let owner = m.owner_agency;
     let mut active = measure::ActiveModel::from(m).reset_all();
-    active.id = sea_orm::Unchanged(found.id);
-    let stored = active.update(&txn).await?;
+    active.id = NotSet;
+    let stored = update_if_at(&txn, found.id, &found.code, found.version, active).await?;
+    // The row is this transaction's now: a racing write waits, then matches no row.
+    keep_version(&txn, access, &found).await?;
     super::generation::bump(&txn, super::generation::Scope::Records).await?;
-    crate::audit::commit_with(txn, write_event(event, owner)).await?;
+    crate::audit::commit_with(txn, write_event(event, &stored)).await?;
     Ok(stored)
 }
 
@@ -1070,13 +1426,15 @@ pub(crate) async fn retire(
             found.code
         )));
     }
+    let active = measure::ActiveModel {
+        retired_at: Set(Some(Utc::now())),
+        version: Set(found.version + 1),
+        ..Default::default()
+    };
+    let stored = update_if_at(&txn, found.id, &found.code, found.version, active).await?;
     keep_version(&txn, access, &found).await?;
-    let mut active: measure::ActiveModel = found.clone().into();
-    active.retired_at = Set(Some(Utc::now()));
-    active.version = Set(found.version + 1);
-    let stored = active.update(&txn).await?;
     super::generation::bump(&txn, super::generation::Scope::Records).await?;
-    crate::audit::commit_with(txn, write_event(event, found.owner_agency)).await?;
+    crate::audit::commit_with(txn, write_event(event, &stored)).await?;
     Ok(stored)
 }
 
@@ -1118,7 +1476,7 @@ mod tests {
     fn status_follows_the_linear_path_in_either_direction() {
         let today = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
         let rising = measure(100, 500);
-        // FY2022 ends 2021 days... halfway-ish: the path expects about 300 at 2022-09-30.
+        // FY2022 ends 2022-09-30, 729 of the period's 1460 days in: the path expects about 300.
         assert_eq!(status(&rising, 2022, Some(400), today), Status::OnTrack);
         assert_eq!(status(&rising, 2022, Some(200), today), Status::OffTrack);
         assert_eq!(status(&rising, 2024, Some(499), today), Status::OffTrack);
