@@ -752,9 +752,11 @@ where
     E::Filter: async_graphql::InputType,
     C: ConnectionTrait,
 {
-    Ok(stats::stats::<E, C>(db, access, Some(filter), group_by, None)
-        .await?
-        .buckets)
+    Ok(
+        stats::stats::<E, C>(db, access, Some(filter), group_by, None)
+            .await?
+            .buckets,
+    )
 }
 
 /// The sum of the buckets' published counts (a left-out cell publishes nothing).
@@ -801,7 +803,10 @@ async fn protected<C: ConnectionTrait>(
     params: &Params,
     fy: i32,
 ) -> Result<Actual> {
-    if let Some(name) = params.keys().find(|n| !DIMENSION_PARAMS.contains(&n.as_str())) {
+    if let Some(name) = params
+        .keys()
+        .find(|n| !DIMENSION_PARAMS.contains(&n.as_str()))
+    {
         return Err(finer(
             access,
             metric,
@@ -828,10 +833,7 @@ async fn protected<C: ConnectionTrait>(
             let all = published::<trace::Entity, C>(db, access, &base, &dims).await?;
             match metric.name {
                 "traces_submitted" => Ok(single(Some(count_of(&all)), true)),
-                "median_time_to_crime_days" => Ok(single(
-                    all.first().and_then(|b| b.median),
-                    true,
-                )),
+                "median_time_to_crime_days" => Ok(single(all.first().and_then(|b| b.median), true)),
                 name => {
                     let (part, dim) = if name == "us_origin_per_mille" {
                         let classes = vec![SourceClass::UsManufactured, SourceClass::UsImported];

@@ -1,9 +1,10 @@
 //! Performance measures: every metric of the catalogue equals what independent SQL computes over the
 //! demo data, for every fiscal year of each measure's period (an exact role); a role without
-//! aggregate access to an input gets `null` with FORBIDDEN at `value`, a suppressed role the very
-//! numbers the `…Stats` queries publish for the same records; only the owner agency and oversight
-//! create, change and retire measures, each change versioned, audited and bumping the records
-//! generation.
+//! aggregate access to an input gets `null` with FORBIDDEN at `value`; a suppressed role gets only
+//! numbers the `…Stats` queries publish to it (a cell, or the sum of the cells a metric's condition
+//! spans), and FORBIDDEN for a parameter that is no stats dimension; matching seized firearms to
+//! traces follows the `firearmLink` rule; only the owner agency and oversight create, change and
+//! retire measures, each change versioned, audited and bumping the records generation.
 
 use std::collections::BTreeMap;
 
@@ -38,7 +39,6 @@ const MEASURES: &str = "{ performanceMeasures { code ownerAgency version \
 
 /// Measures oversight adds so that every metric of the catalogue, and most parameters, are
 /// computed: (code, owner, metric, parameters).
-/// Code, owner, metric and parameters.
 type Extra = (
     &'static str,
     &'static str,
@@ -421,7 +421,12 @@ async fn every_metric_equals_independent_sql_for_an_exact_role() {
                 nonzero += 1;
             }
         }
-        assert!(m["asOf"].is_string(), "{m}");
+        // Reference data (the agencies' eTrace dates) carries no ingestion time.
+        assert_eq!(
+            m["asOf"].is_string(),
+            metric != "etrace_state_agencies",
+            "{m}"
+        );
     }
     assert!(
         uncovered.is_empty(),
@@ -492,11 +497,13 @@ async fn a_suppressed_role_gets_the_numbers_the_stats_publish_for_the_same_recor
                    groupBy: [FISCAL_YEAR, OPERATION]) {{ buckets {{ firearms suppressed }} }} }}"
             ))
             .await;
-        let published = stats["data"]["seizureStats"]["buckets"][0]["firearms"].as_i64();
-        let published = published.unwrap_or(0);
+        let buckets = stats["data"]["seizureStats"]["buckets"].as_array().unwrap();
+        assert!(buckets.len() <= 1, "{stats}");
+        // A cell the stats leave out publishes nothing: the measure has no value either.
+        let published = buckets.first().map(|b| b["firearms"].clone());
         assert_eq!(
-            p["value"].as_i64().unwrap_or(0),
-            published,
+            p["value"],
+            published.unwrap_or(Value::Null),
             "FY{fy}: {stats}"
         );
         if p["value"] != e["value"] {
@@ -507,19 +514,30 @@ async fn a_suppressed_role_gets_the_numbers_the_stats_publish_for_the_same_recor
         differ > 0,
         "protected values equal the exact ones in every year"
     );
-    // A trace metric is protected for CBP too.
-    let cbp = app
-        .as_role(Role::Cbp)
-        .query_ok(
-            "{ performanceMeasure(code: \"CBP-OUTBOUND-TRACED\") { actuals { suppressed } } }",
-        )
-        .await;
-    for a in cbp["data"]["performanceMeasure"]["actuals"]
+    // Matching seized firearms to traces follows firearm links, which CBP may not (the default
+    // policy's `firearmLink` rows are none): its own measure is FORBIDDEN to it, exact for ICE.
+    let query = "{ performanceMeasure(code: \"CBP-OUTBOUND-TRACED\") { actuals { value } } }";
+    let cbp = app.as_role(Role::Cbp).run(query).await;
+    let actuals = cbp["data"]["performanceMeasure"]["actuals"]
         .as_array()
-        .unwrap()
-    {
-        assert_eq!(a["suppressed"], json!(true), "{cbp}");
-    }
+        .unwrap();
+    assert!(!actuals.is_empty(), "{cbp}");
+    assert!(actuals.iter().all(|a| a["value"].is_null()), "{cbp}");
+    let codes = error_codes(&cbp);
+    assert_eq!(codes.len(), actuals.len(), "{cbp}");
+    assert!(codes.iter().all(|c| c == "FORBIDDEN"), "{cbp}");
+    assert!(
+        cbp["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("firearm links"),
+        "{cbp}"
+    );
+    let ice = app.as_role(Role::Ice).query_ok(query).await;
+    assert!(
+        ice["data"]["performanceMeasure"]["actuals"][0]["value"].is_i64(),
+        "{ice}"
+    );
 }
 
 async fn records_generation(db: &TestDb) -> i64 {
@@ -609,8 +627,10 @@ async fn owners_and_oversight_change_measures_versioned_audited_and_retired() {
     let audited = app
         .db
         .scalar(
-            "SELECT COUNT(*) FROM audit_event WHERE operation = 'updatePerformanceMeasure' \
-             AND entities LIKE '%performanceMeasure%' AND outcome = 'ok'",
+            "SELECT COUNT(*) FROM audit_event WHERE outcome = 'ok' \
+             AND entities LIKE '%performanceMeasure%' AND operation IN \
+             ('updatePerformanceMeasure ATF-OFFICIALS-TRAINED v2', \
+              'updatePerformanceMeasure CBP-OUTBOUND-FIREARMS v2')",
         )
         .await;
     assert_eq!(audited, 2);
@@ -660,6 +680,27 @@ async fn owners_and_oversight_change_measures_versioned_audited_and_retired() {
         wrong["errors"][0]["extensions"]["field"], "parameters.seizingAgency",
         "{wrong}"
     );
+    // Oversight names the owner agency.
+    let unowned = app
+        .as_role(Role::Oversight)
+        .query(create, with("OV-X", None, &input))
+        .await;
+    assert_eq!(error_codes(&unowned), ["BAD_USER_INPUT"], "{unowned}");
+    assert_eq!(unowned["errors"][0]["extensions"]["field"], "ownerAgency");
+    // Another agency may not retire it; lookups normalise the code as creation does.
+    let not_yours = app
+        .as_role(Role::Ice)
+        .run("mutation { retirePerformanceMeasure(code: \" cbp-x \") { version } }")
+        .await;
+    assert_eq!(error_codes(&not_yours), ["FORBIDDEN"], "{not_yours}");
+    let found = app
+        .as_role(Role::State)
+        .query_ok("{ performanceMeasure(code: \" cbp-x \") { code } }")
+        .await;
+    assert_eq!(
+        found["data"]["performanceMeasure"]["code"], "CBP-X",
+        "{found}"
+    );
     // Retiring: kept, listed only when asked, no longer changed.
     let retired = app
         .as_role(Role::Cbp)
@@ -701,6 +742,188 @@ async fn owners_and_oversight_change_measures_versioned_audited_and_retired() {
         versions, 3,
         "two updates and one retirement each keep a version"
     );
+    // Creation and retirement are audited too, naming the measure and its new version.
+    for operation in [
+        "createPerformanceMeasure CBP-X v1",
+        "retirePerformanceMeasure CBP-X v2",
+    ] {
+        let n = app
+            .db
+            .scalar(&format!(
+                "SELECT COUNT(*) FROM audit_event WHERE outcome = 'ok' \
+                 AND entities LIKE '%performanceMeasure%' AND operation = '{operation}'"
+            ))
+            .await;
+        assert_eq!(n, 1, "{operation}");
+    }
+}
+
+/// The published cell of `traceStats` for fiscal year `fy` grouped and filtered as given.
+async fn trace_cell(app: &TestApp, fy: i64, filter: &str, group_by: &str) -> Option<Value> {
+    let stats = app
+        .as_role(Role::Oversight)
+        .query_ok(&format!(
+            "{{ traceStats(filter: {{ fiscalYear: {{ min: {fy}, max: {fy} }} {filter} }}, \
+               groupBy: [FISCAL_YEAR {group_by}]) {{ buckets {{ count medianTimeToCrimeDays }} }} }}"
+        ))
+        .await;
+    let buckets = stats["data"]["traceStats"]["buckets"].as_array().unwrap();
+    assert!(buckets.len() <= 1, "{stats}");
+    buckets.first().cloned()
+}
+
+#[tokio::test]
+async fn a_suppressed_role_gets_only_published_trace_cells_and_no_finer_parameters() {
+    let app = demo_app().await;
+    for (code, owner, metric, params) in extra_measures() {
+        let made = create_as_oversight(&app, code, owner, metric, &params).await;
+        assert!(made["errors"].is_null(), "{code}: {made}");
+    }
+    let actuals = |code: &str| {
+        format!(
+            "{{ performanceMeasure(code: \"{code}\") {{ \
+               actuals {{ fiscalYear value numerator denominator suppressed }} }} }}"
+        )
+    };
+    // A parameter that is no stats dimension is finer than protected access: FORBIDDEN.
+    let fgr = app
+        .as_role(Role::Oversight)
+        .run(&actuals("T-SUBMITTED-FGR-SON"))
+        .await;
+    let years = fgr["data"]["performanceMeasure"]["actuals"]
+        .as_array()
+        .unwrap();
+    assert!(!years.is_empty(), "{fgr}");
+    assert!(years.iter().all(|a| a["value"].is_null()), "{fgr}");
+    assert_eq!(error_codes(&fgr).len(), years.len(), "{fgr}");
+    assert!(error_codes(&fgr).iter().all(|c| c == "FORBIDDEN"));
+    assert!(
+        fgr["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("requestingAgency"),
+        "{fgr}"
+    );
+    let exact = app
+        .as_role(Role::Atf)
+        .query_ok(&actuals("T-SUBMITTED-FGR-SON"))
+        .await;
+    assert!(exact["data"]["performanceMeasure"]["actuals"][0]["value"].is_i64());
+    let funded = app
+        .as_role(Role::Oversight)
+        .run(&actuals("TR-ACCOUNTS-UNFUNDED"))
+        .await;
+    assert!(
+        error_codes(&funded).iter().all(|c| c == "FORBIDDEN") && !error_codes(&funded).is_empty(),
+        "{funded}"
+    );
+    let threshold = 5;
+    let small = |v: &Value| v.as_i64().is_some_and(|n| (1..threshold).contains(&n));
+    // A trace count per fiscal year: the FISCAL_YEAR cell traceStats publishes.
+    let submitted = app
+        .as_role(Role::Oversight)
+        .query_ok(&actuals("T-SUBMITTED"))
+        .await;
+    let mut differ = 0;
+    for a in submitted["data"]["performanceMeasure"]["actuals"]
+        .as_array()
+        .unwrap()
+    {
+        assert_eq!(a["suppressed"], json!(true), "{a}");
+        let fy = a["fiscalYear"].as_i64().unwrap();
+        let cell = trace_cell(&app, fy, "", "").await;
+        let published = cell.map_or(json!(0), |c| c["count"].clone());
+        assert_eq!(a["value"], published, "FY{fy}");
+        let truth = app
+            .db
+            .scalar(&format!(
+                "SELECT COUNT(*) FROM trace WHERE recovery_date >= '{}-10-01' AND recovery_date <= '{fy}-09-30'",
+                fy - 1
+            ))
+            .await;
+        if a["value"].as_i64() != Some(truth) {
+            differ += 1;
+        }
+    }
+    assert!(
+        differ > 0,
+        "protected trace counts equal the truth every year"
+    );
+    // A protected ratio: numerator and denominator are the published cells, never 1..4.
+    let ratio = app
+        .as_role(Role::Oversight)
+        .query_ok(&actuals("T-PURCHASER-JAL"))
+        .await;
+    for a in ratio["data"]["performanceMeasure"]["actuals"]
+        .as_array()
+        .unwrap()
+    {
+        let fy = a["fiscalYear"].as_i64().unwrap();
+        assert!(!small(&a["numerator"]) && !small(&a["denominator"]), "{a}");
+        let all = trace_cell(
+            &app,
+            fy,
+            ", recoveryState: [\"MX-JAL\"]",
+            ", RECOVERY_STATE",
+        )
+        .await;
+        let part = trace_cell(
+            &app,
+            fy,
+            ", recoveryState: [\"MX-JAL\"], status: [COMPLETED]",
+            ", RECOVERY_STATE, STATUS",
+        )
+        .await;
+        assert_eq!(
+            a["denominator"],
+            all.map_or(json!(0), |c| c["count"].clone()),
+            "FY{fy}"
+        );
+        assert_eq!(
+            a["numerator"],
+            part.map_or(json!(0), |c| c["count"].clone()),
+            "FY{fy}"
+        );
+        if let Some(v) = a["value"].as_i64() {
+            assert!((0..=1000).contains(&v), "{a}");
+        }
+    }
+    // A protected median: the cell's median as traceStats publishes it (withheld or rounded).
+    let median = app
+        .as_role(Role::Oversight)
+        .query_ok(&actuals("T-TTC-SON"))
+        .await;
+    let mut medians = 0;
+    for a in median["data"]["performanceMeasure"]["actuals"]
+        .as_array()
+        .unwrap()
+    {
+        let fy = a["fiscalYear"].as_i64().unwrap();
+        let cell = trace_cell(
+            &app,
+            fy,
+            ", recoveryState: [\"MX-SON\"]",
+            ", RECOVERY_STATE",
+        )
+        .await;
+        let published = cell.map_or(Value::Null, |c| c["medianTimeToCrimeDays"].clone());
+        assert_eq!(a["value"], published, "FY{fy}");
+        if let Some(v) = a["value"].as_i64() {
+            assert_eq!(v % 10, 0, "a protected median is rounded: {a}");
+            medians += 1;
+        }
+    }
+    assert!(medians > 0, "{median}");
+    // asOf follows the same access: FORBIDDEN for a role without an input's aggregates.
+    let as_of = app
+        .as_role(Role::Cbp)
+        .run("{ performanceMeasure(code: \"STATE-FUNDING-DISBURSED\") { code asOf } }")
+        .await;
+    assert!(
+        as_of["data"]["performanceMeasure"]["asOf"].is_null(),
+        "{as_of}"
+    );
+    assert_eq!(error_codes(&as_of), ["FORBIDDEN"], "{as_of}");
 }
 
 #[tokio::test]
