@@ -948,3 +948,35 @@ async fn an_actual_outside_the_period_names_the_fiscal_year() {
     assert_eq!(actuals[0]["value"], 32, "{one}");
     assert_eq!(actuals[0]["status"], "ON_TRACK");
 }
+
+#[tokio::test]
+async fn racing_writes_to_one_measure_leave_one_winner_and_a_conflict() {
+    let app = demo_app().await;
+    let update = "mutation($v: Int!, $t: Int!) { updatePerformanceMeasure(code: \"ATF-OFFICIALS-TRAINED\", \
+                    input: { target: $t }, expectedVersion: $v) { version target } }";
+    let atf = app.as_role(Role::Atf);
+    let oversight = app.as_role(Role::Oversight);
+    let (a, b) = tokio::join!(
+        atf.query(update, json!({ "v": 1, "t": 7001 })),
+        oversight.query(update, json!({ "v": 1, "t": 7002 })),
+    );
+    let mut codes = [error_codes(&a), error_codes(&b)].concat();
+    codes.sort();
+    assert_eq!(codes, ["CONFLICT"], "{a} {b}");
+    let versions = app
+        .db
+        .scalar("SELECT COUNT(*) FROM performance_measure_version")
+        .await;
+    assert_eq!(versions, 1, "only the winner kept a version");
+    // Two creations of one code: one measure, the other refused with CONFLICT.
+    let create = "mutation($code: String!) { createPerformanceMeasure(input: { code: $code, \
+                    goal: \"g\", indicator: \"i\", metric: \"trainings_delivered\", baseline: 1, \
+                    target: 2, periodStart: \"2021-10-01\", periodEnd: \"2023-09-30\" }) { code } }";
+    let (a, b) = tokio::join!(
+        atf.query(create, json!({ "code": "ATF-RACE" })),
+        atf.query(create, json!({ "code": "atf-race " })),
+    );
+    let mut codes = [error_codes(&a), error_codes(&b)].concat();
+    codes.sort();
+    assert_eq!(codes, ["CONFLICT"], "{a} {b}");
+}
