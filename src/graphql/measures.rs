@@ -252,12 +252,16 @@ impl PerformanceMeasure {
         };
         let params = measures::stored_params(&self.0).gql()?;
         let today = Utc::now().date_naive();
+        let cache = ctx.data_opt::<std::sync::Arc<crate::store::canonical::StatsCache>>();
         let mut out = Vec::with_capacity(years.len());
         for fy in years {
-            let actual = match measures::compute(&r.db, &r.access, metric, &params, fy).await {
-                Err(Error::Forbidden(reason)) => Err(reason),
-                other => Ok(other.gql()?),
-            };
+            let actual =
+                match measures::compute(&r.db, &r.access, cache.map(|c| &**c), metric, &params, fy)
+                    .await
+                {
+                    Err(Error::Forbidden(reason)) => Err(reason),
+                    other => Ok(other.gql()?),
+                };
             let value = actual.as_ref().ok().and_then(|a| a.value);
             out.push(MeasureActual {
                 fiscal_year: fy,

@@ -24,6 +24,7 @@ use sea_orm::{
     NotSet, PaginatorTrait, QueryFilter, QueryOrder, Set,
 };
 
+use super::canonical::StatsCache;
 use super::filters::{
     FundingDimension, FundingFilter, IntRange, SeizureDimension, SeizureFilter, TraceDimension,
     TraceFilter, TrainingDimension, TrainingFilter,
@@ -554,6 +555,7 @@ fn param_eq(c: Condition, params: &Params, name: &str, column: impl ColumnTrait)
 pub(crate) async fn compute<C: ConnectionTrait>(
     db: &C,
     access: &Access,
+    cache: Option<&StatsCache>,
     metric: &Metric,
     params: &Params,
     fy: i32,
@@ -561,7 +563,7 @@ pub(crate) async fn compute<C: ConnectionTrait>(
     check_readable(access, metric)?;
     let mode = mode(access, metric)?;
     if mode == Aggregates::Suppressed {
-        return protected(db, access, metric, params, fy).await;
+        return protected(db, access, cache, metric, params, fy).await;
     }
     for kind in metric.reads {
         access.touched(*kind, kind.possible_owners().iter().copied(), 1);
@@ -740,10 +742,11 @@ fn finer(access: &Access, metric: &Metric, what: &str) -> Error {
 }
 
 /// The published buckets of an entity's stats for this filter, grouped by every dimension it
-/// filters (the stats' own alignment check runs on it).
+/// filters (the stats' own alignment check runs on it), from the canonical tables when cached.
 async fn published<E, C>(
     db: &C,
     access: &Access,
+    cache: Option<&StatsCache>,
     filter: &E::Filter,
     group_by: &[E::Dimension],
 ) -> Result<Vec<Bucket>>
@@ -753,7 +756,7 @@ where
     C: ConnectionTrait,
 {
     Ok(
-        stats::stats::<E, C>(db, access, Some(filter), group_by, None)
+        stats::stats::<E, C>(db, access, Some(filter), group_by, cache)
             .await?
             .buckets,
     )
@@ -799,6 +802,7 @@ fn protected_ratio(numerator: i64, denominator: i64) -> Actual {
 async fn protected<C: ConnectionTrait>(
     db: &C,
     access: &Access,
+    cache: Option<&StatsCache>,
     metric: &Metric,
     params: &Params,
     fy: i32,
@@ -830,7 +834,7 @@ async fn protected<C: ConnectionTrait>(
             if base.recovery_state.is_some() {
                 dims.push(D::RecoveryState);
             }
-            let all = published::<trace::Entity, C>(db, access, &base, &dims).await?;
+            let all = published::<trace::Entity, C>(db, access, cache, &base, &dims).await?;
             match metric.name {
                 "traces_submitted" => Ok(single(Some(count_of(&all)), true)),
                 "median_time_to_crime_days" => Ok(single(all.first().and_then(|b| b.median), true)),
@@ -855,7 +859,8 @@ async fn protected<C: ConnectionTrait>(
                     };
                     let mut part_dims = dims.clone();
                     part_dims.push(dim);
-                    let part = published::<trace::Entity, C>(db, access, &part, &part_dims).await?;
+                    let part =
+                        published::<trace::Entity, C>(db, access, cache, &part, &part_dims).await?;
                     Ok(protected_ratio(count_of(&part), count_of(&all)))
                 }
             }
@@ -908,7 +913,7 @@ async fn protected<C: ConnectionTrait>(
                     dims.push(dim);
                 }
             }
-            let mut buckets = published::<seizure::Entity, C>(db, access, &f, &dims).await?;
+            let mut buckets = published::<seizure::Entity, C>(db, access, cache, &f, &dims).await?;
             if at_a_port {
                 // Seizures at a port of entry: the buckets whose port is known.
                 let i = dims.iter().position(|d| *d == D::PortOfEntry).unwrap_or(0);
@@ -938,7 +943,8 @@ async fn protected<C: ConnectionTrait>(
             if f.course.is_some() {
                 dims.push(D::Course);
             }
-            let buckets = published::<training_event::Entity, C>(db, access, &f, &dims).await?;
+            let buckets =
+                published::<training_event::Entity, C>(db, access, cache, &f, &dims).await?;
             Ok(match metric.name {
                 "trainings_delivered" => single(Some(count_of(&buckets)), true),
                 "officials_trained" => single(sum_of(&buckets, 0), true),
@@ -960,7 +966,8 @@ async fn protected<C: ConnectionTrait>(
             if f.implementing_agency.is_some() {
                 dims.push(D::ImplementingAgency);
             }
-            let buckets = published::<funding_award::Entity, C>(db, access, &f, &dims).await?;
+            let buckets =
+                published::<funding_award::Entity, C>(db, access, cache, &f, &dims).await?;
             let obligated = sum_of(&buckets, 0);
             let disbursed = sum_of(&buckets, 1);
             Ok(match metric.name {
@@ -1508,6 +1515,23 @@ mod tests {
         assert_eq!(field, "parameters.seizingAgency");
         let unknown: Params = [("port".to_owned(), "X".to_owned())].into();
         assert!(validate_params(m, &unknown, "parameters").is_err());
+    }
+
+    #[test]
+    fn unreadable_stored_parameters_are_an_error_not_none() {
+        let mut m = measure(1, 2);
+        m.parameters = "{not json".into();
+        assert!(matches!(stored_params(&m), Err(Error::Unexpected(_))));
+        m.parameters = r#"{"recoveryState":"MX-SON"}"#.into();
+        assert_eq!(stored_params(&m).unwrap()["recoveryState"], "MX-SON");
+    }
+
+    #[test]
+    fn a_protected_per_mille_stays_within_its_whole() {
+        assert_eq!(protected_ratio(12, 10).value, Some(1000));
+        assert_eq!(protected_ratio(5, 10).value, Some(500));
+        assert_eq!(protected_ratio(0, 0).value, None);
+        assert!(protected_ratio(5, 10).suppressed);
     }
 
     #[test]
