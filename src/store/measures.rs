@@ -735,7 +735,7 @@ const DIMENSION_PARAMS: &[&str] = &[
 /// than the cells its `…Stats` queries publish.
 fn finer(access: &Access, metric: &Metric, what: &str) -> Error {
     Error::Forbidden(format!(
-        "metric {} {what}, which is finer than the protected aggregates role {} reads (only cells a …Stats query publishes)",
+        "metric {} {what}: finer than role {}'s protected aggregates, which are only the cells its …Stats queries publish",
         metric.name,
         access.role()
     ))
@@ -814,7 +814,7 @@ async fn protected<C: ConnectionTrait>(
         return Err(finer(
             access,
             metric,
-            &format!("is restricted by {name}, which is no dimension of its stats"),
+            &format!("is restricted by {name}, which is no stats dimension"),
         ));
     }
     let param = |name: &str| params.get(name).cloned();
