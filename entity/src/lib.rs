@@ -37,6 +37,7 @@ pub mod firearm_link;
 pub mod funding_award;
 pub mod link_decision;
 pub mod performance_measure;
+pub mod performance_measure_version;
 pub mod seizure;
 pub mod seizure_firearm;
 pub mod trace;

@@ -16,7 +16,8 @@ pub struct Model {
     pub code: String,
     pub goal: String,
     pub indicator: String,
-    /// Name of the computation that yields the actual value from the data.
+    /// Name of the computation that yields the actual value from the data (a metric of the hub's
+    /// catalogue).
     pub metric: String,
     pub baseline: i64,
     pub target: i64,
@@ -26,6 +27,12 @@ pub struct Model {
     pub source_system: String,
     pub ingested_at: DateTimeUtc,
     pub version: i32,
+    /// The metric's parameters as a JSON object of parameter names to values, e.g.
+    /// `{"provider":"ATF"}`; `{}` for none.
+    pub parameters: String,
+    /// When the measure was retired; retired measures keep their history but are no longer
+    /// listed by default.
+    pub retired_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -19,6 +19,7 @@ mod m20261202_000012_record_keys;
 mod m20261202_000013_firearm_records_per_agency;
 mod m20261203_000014_data_generations;
 mod m20261203_000015_plan_indexes;
+mod m20261204_000016_measure_versions;
 mod m20261204_000017_link_decisions;
 
 pub struct Migrator;
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000013_firearm_records_per_agency::Migration),
             Box::new(m20261203_000014_data_generations::Migration),
             Box::new(m20261203_000015_plan_indexes::Migration),
+            Box::new(m20261204_000016_measure_versions::Migration),
             Box::new(m20261204_000017_link_decisions::Migration),
         ]
     }

@@ -423,9 +423,22 @@ fn performance_measures(g: &Gen, id_base: i64) -> anyhow::Result<Vec<performance
             source_system: SOURCE_SYSTEM.to_owned(),
             ingested_at: g.ingested_at,
             version: 1,
+            parameters: measure_parameters(code).to_owned(),
+            retired_at: None,
         });
     }
     Ok(measures)
+}
+
+/// The metric parameters of a demo measure (JSON): ATF's officials are those of ATF's own courses,
+/// CBP's matched firearms those CBP seized, State's eTrace accounts those of funded courses.
+fn measure_parameters(code: &str) -> &'static str {
+    match code {
+        "ATF-OFFICIALS-TRAINED" => r#"{"provider":"ATF"}"#,
+        "CBP-OUTBOUND-TRACED" => r#"{"seizingAgency":"CBP"}"#,
+        "STATE-ETRACE-ACCOUNTS" => r#"{"funded":"true"}"#,
+        _ => "{}",
+    }
 }
 
 /// The measures, one row each.

@@ -687,6 +687,17 @@ mod tests {
     use entity::firearm::normalize_serial;
 
     #[test]
+    fn the_measures_name_the_operations_as_the_demo_records_them() {
+        use crate::store::measures as m;
+        assert_eq!(
+            super::SOUTHWEST_BORDER_TASK_FORCE,
+            m::SOUTHWEST_BORDER_TASK_FORCE
+        );
+        assert_eq!(super::BEST_TASK_FORCE, m::BEST_TASK_FORCE);
+        assert_eq!(super::JOINT_OPERATION, m::JOINT_OPERATION);
+    }
+
+    #[test]
     fn rerecorded_serials_differ_but_normalize_alike() {
         for original in ["GLK-10000123", "0010000456", "P-10000789"] {
             for variant in 0..3 {

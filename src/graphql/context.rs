@@ -101,6 +101,17 @@ pub(crate) fn request<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<&'a Req
 }
 
 impl RequestContext {
+    /// The audit event of a performance measure write by this request's caller (the store names
+    /// the measure, its version and owner).
+    pub(crate) fn measure_event(&self, operation: &str) -> crate::audit::NewEvent {
+        crate::audit::NewEvent::of(
+            &self.access,
+            operation,
+            crate::audit::Outcome::Ok,
+            &self.correlation_id,
+        )
+    }
+
     /// The audit event of a write by this request's caller.
     pub(crate) fn write_event(
         &self,

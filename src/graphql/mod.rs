@@ -10,6 +10,7 @@ pub(crate) mod execute;
 pub(crate) mod grants;
 pub(crate) mod links;
 pub(crate) mod loaders;
+pub(crate) mod measures;
 pub(crate) mod mutation;
 pub(crate) mod query;
 pub mod shape;

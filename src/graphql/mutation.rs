@@ -25,6 +25,7 @@ pub(crate) struct Mutation(
     FundingMutation,
     super::links::LinkCandidateMutation,
     super::grants::GrantMutation,
+    super::measures::MeasureMutation,
 );
 
 /// An import column ("recovery_state", "firearms[0].firearm_type") as the API's field path

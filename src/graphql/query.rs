@@ -32,6 +32,7 @@ pub(crate) struct Query(
     super::links::LinkCandidateQuery,
     super::grants::GrantQuery,
     super::analytics::AnalyticsQuery,
+    super::measures::MeasureQuery,
 );
 
 #[derive(Default)]
@@ -63,7 +64,16 @@ impl ViewerQuery {
                     can_write: access.can_write(*kind),
                 }
             })
-            .collect();
+            .collect::<Vec<_>>();
+        let mut permissions = permissions;
+        // Performance measures are not records of the policy's entities: every role reads them,
+        // and each agency's role writes its agency's measures (oversight every one).
+        permissions.push(EntityPermission {
+            entity: "performanceMeasure".to_owned(),
+            rows: RowAccess::All,
+            hidden_fields: Vec::new(),
+            can_write: true,
+        });
         let grants = crate::store::grants::list(&request(ctx)?.db, access, true)
             .await
             .gql()?

@@ -49,6 +49,8 @@ pub(crate) struct TraceKey {
     pub caliber: Option<String>,
     pub manufacturer: Option<String>,
     pub purchase_state: Option<String>,
+    /// The U.S. federal fiscal year of the recovery date.
+    pub fiscal_year: Option<i32>,
 }
 
 #[derive(SimpleObject)]
@@ -84,6 +86,7 @@ impl TraceStats {
                         caliber: text(cell(group_by, k, D::Caliber)),
                         manufacturer: text(cell(group_by, k, D::Manufacturer)),
                         purchase_state: text(cell(group_by, k, D::PurchaseState)),
+                        fiscal_year: int(cell(group_by, k, D::FiscalYear)),
                     },
                     count: b.count,
                     suppressed: b.suppressed,

@@ -547,7 +547,8 @@ pub(crate) enum RowAccess {
 
 #[derive(SimpleObject)]
 pub(crate) struct EntityPermission {
-    /// "trace", "seizure", "training", "fundingAward", "firearm", "firearmLink", "auditEvent"
+    /// "trace", "seizure", "training", "fundingAward", "firearm", "firearmLink", "auditEvent",
+    /// "performanceMeasure"
     pub entity: String,
     pub rows: RowAccess,
     pub hidden_fields: Vec<String>,

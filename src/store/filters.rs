@@ -54,6 +54,9 @@ impl<F: async_graphql::InputType + Copy> Order<F> {
 pub(crate) struct TraceFilter {
     pub recovered_between: Option<DateRange>,
     pub year: Option<IntRange>,
+    /// The U.S. federal fiscal year of the recovery date (October 1 to September 30, named by
+    /// its end).
+    pub fiscal_year: Option<IntRange>,
     pub recovery_state: Option<Vec<String>>,
     pub source_class: Option<Vec<SourceClass>>,
     pub status: Option<Vec<TraceStatus>>,
@@ -87,6 +90,9 @@ pub(crate) enum TraceDimension {
     Caliber,
     Manufacturer,
     PurchaseState,
+    /// The U.S. federal fiscal year of the recovery date (October 1 to September 30, named by
+    /// its end).
+    FiscalYear,
 }
 
 #[derive(Debug, Clone, Default, InputObject)]

@@ -212,7 +212,7 @@ fn aggregate_mode(access: &Access, kind: EntityKind) -> Result<Aggregates> {
 
 /// The answer the caller gets: exact, or protected by the cell key method (every count perturbed
 /// from its cell key, the total as a cell of its own, sums noised, medians withheld or rounded).
-fn answer(
+pub(crate) fn answer(
     access: &Access,
     mode: Aggregates,
     groups: Vec<Group>,

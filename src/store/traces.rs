@@ -48,6 +48,16 @@ impl Owned for trace::Entity {
         let mut c = Condition::all();
         c = date_range(c, T::RecoveryDate, f.recovered_between.as_ref());
         c = int_range(c, T::RecoveryYear, f.year.as_ref());
+        if let Some(range) = &f.fiscal_year {
+            use sea_orm::sea_query::ExprTrait;
+            let fy = recovery_fiscal_year;
+            if let Some(min) = range.min {
+                c = c.add(fy().gte(min));
+            }
+            if let Some(max) = range.max {
+                c = c.add(fy().lte(max));
+            }
+        }
         c = one_of(
             c,
             "recoveryState",
@@ -122,6 +132,16 @@ impl Owned for trace::Entity {
     }
 }
 
+/// The U.S. federal fiscal year of a trace's recovery date: its calendar year, plus one from
+/// October. The same expression on SQLite (dates stored as `YYYY-MM-DD` text) and PostgreSQL
+/// (a `date`, whose text form is ISO): the month is characters 6 and 7 of the date as text.
+fn recovery_fiscal_year() -> SimpleExpr {
+    Expr::cust(
+        "(trace.recovery_year + CASE WHEN SUBSTR(CAST(trace.recovery_date AS TEXT), 6, 2) >= '10' \
+         THEN 1 ELSE 0 END)",
+    )
+}
+
 impl Grouped for trace::Entity {
     type Dimension = TraceDimension;
 
@@ -131,6 +151,7 @@ impl Grouped for trace::Entity {
         let of_firearm = |column: firearm::Column| Expr::col((firearm::Entity, column));
         match dim {
             TraceDimension::Year => (own(T::RecoveryYear), DimKind::Int),
+            TraceDimension::FiscalYear => (recovery_fiscal_year(), DimKind::Int),
             TraceDimension::RecoveryState => (own(T::RecoveryState), DimKind::Text),
             TraceDimension::SourceClass => (own(T::SourceClass), DimKind::Text),
             TraceDimension::Status => (own(T::Status), DimKind::Text),
@@ -161,6 +182,7 @@ impl Grouped for trace::Entity {
         let TraceFilter {
             recovered_between,
             year,
+            fiscal_year,
             recovery_state,
             source_class,
             status,
@@ -179,6 +201,9 @@ impl Grouped for trace::Entity {
         let mut parts = Vec::new();
         if let Some(range) = year {
             parts.push(Pred::range(D::Year, range));
+        }
+        if let Some(range) = fiscal_year {
+            parts.push(Pred::range(D::FiscalYear, range));
         }
         if let Some(v) = recovery_state {
             parts.push(Pred::one_of(D::RecoveryState, v)?);

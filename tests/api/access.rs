@@ -352,6 +352,8 @@ async fn me_reports_each_roles_permissions_truthfully() {
     assert_eq!(permission(&cbp, "trace")["rows"], "AGGREGATE_ONLY");
     assert_eq!(permission(&cbp, "firearm")["rows"], "LINKED");
     assert_eq!(permission(&cbp, "firearmLink")["rows"], "NONE");
+    assert_eq!(permission(&cbp, "performanceMeasure")["rows"], "ALL");
+    assert_eq!(permission(&cbp, "performanceMeasure")["canWrite"], true);
 
     let atf = app.as_role_with(Role::Atf, &["pii"]).run(query).await;
     assert_eq!(atf["data"]["me"]["scopes"], json!(["pii"]));

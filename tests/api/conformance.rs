@@ -237,12 +237,28 @@ const QUERIES: &[&str] = &[
     "mutation($id: ID!) { deleteTraining(id: $id) }",
     "mutation { gone: deleteTraining(id: \"999999\") again: deleteTraining(id: \"999998\") }",
     "{ traces(filter: { serialNumber: \"---\" }) { totalCount } }",
+    "{ performanceMeasures { code goal ownerAgency version metric { name unit parameters { name value } } \
+       actuals { fiscalYear value numerator denominator suppressed status } asOf } \
+       metricCatalogue { name unit span reads parameters { name type description } } }",
 ];
 
 #[tokio::test]
 async fn every_roles_responses_conform_to_its_schema_as_graphql_core_completes_them() {
     let app = spawn_app().await;
     let fixture = fixtures::load(&app.db.db).await;
+    // A measure every role reads, whose values CBP may not (it reads no funding aggregates).
+    let made = app
+        .as_role(Role::Oversight)
+        .query(
+            "mutation($input: PerformanceMeasureInput!) { \
+               createPerformanceMeasure(input: $input) { code } }",
+            json!({ "input": {
+                "code": "CF-FUNDING", "ownerAgency": "STATE", "goal": "g", "indicator": "i", "metric": "funding_disbursed_per_mille",
+                "baseline": 700, "target": 900, "periodStart": "2020-10-01", "periodEnd": "2022-09-30"
+            }}),
+        )
+        .await;
+    assert!(made["errors"].is_null(), "{made}");
     let introspection_query = introspection_query();
     let mut cases = Vec::new();
     for role in ROLES {

@@ -21,6 +21,7 @@ mod identity;
 mod import;
 mod introspection;
 mod linkage;
+mod measures;
 mod operations;
 mod plans;
 mod policy;

@@ -1042,6 +1042,11 @@ async fn check_permissions(v: &View<'_>, caller: &As<'_>) {
                 json!({ "rows": rows, "hidden": hidden, "write": write }),
             )
         })
+        .chain([(
+            // Every role reads the performance measures and writes its agency's (oversight all).
+            "performanceMeasure".to_owned(),
+            json!({ "rows": "ALL", "hidden": Vec::<String>::new(), "write": true }),
+        )])
         .collect();
     assert_eq!(got, want, "{cell}: {response}");
 }

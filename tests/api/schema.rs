@@ -15,6 +15,7 @@ async fn migrations_create_every_table_and_seed_the_agencies() {
         "training_event",
         "funding_award",
         "performance_measure",
+        "performance_measure_version",
         "audit_event",
     ] {
         // Counting rows fails if the table is missing.
