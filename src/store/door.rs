@@ -315,22 +315,9 @@ where
 }
 
 /// The caller's rows of `E` matching `condition`, in `order` and then by id, recorded and masked;
-/// none when the role reads no rows of the entity (an edge simply leads nowhere).
+/// none when the role reads no rows of the entity (an edge simply leads nowhere). `scope` is the
+/// caller's `visible` or `visible_by_ids`.
 async fn scoped<E, C>(
-    db: &C,
-    access: &Access,
-    condition: SimpleExpr,
-    order: Option<E::Column>,
-) -> Result<Vec<E::Model>>
-where
-    E: Owned,
-    C: ConnectionTrait,
-{
-    scoped_by::<E, C>(db, access, E::visible(access), condition, order).await
-}
-
-/// [`scoped`] under a scope the caller computed (`visible` or `visible_by_ids`).
-async fn scoped_by<E, C>(
     db: &C,
     access: &Access,
     scope: Result<Condition>,
@@ -364,7 +351,7 @@ where
     C: ConnectionTrait,
 {
     let condition = E::ID.is_in(ids.iter().copied());
-    let rows = scoped_by::<E, _>(db, access, E::visible_by_ids(access), condition, None).await?;
+    let rows = scoped::<E, _>(db, access, E::visible_by_ids(access), condition, None).await?;
     Ok(rows.into_iter().map(|m| (m.id(), m)).collect())
 }
 
@@ -392,7 +379,7 @@ where
     // Every row of a parent is in its parent's chunk, so each parent's rows keep their order.
     for chunk in parent_ids.chunks(ID_CHUNK) {
         let condition = parent.is_in(chunk.iter().copied());
-        for m in scoped::<E, _>(db, access, condition, Some(order)).await? {
+        for m in scoped::<E, _>(db, access, E::visible(access), condition, Some(order)).await? {
             if let Some(p) = parent_of(&m) {
                 out.entry(p).or_default().push(m);
             }
