@@ -230,7 +230,7 @@ impl LinkCandidateQuery {
             .await
             .gql()?
             .into_iter();
-        let page = page.map(|_| details.next());
+        let page = page.map(|_| details.next().flatten());
         let rows = page
             .rows
             .into_iter()
@@ -269,7 +269,6 @@ impl LinkCandidateMutation {
         let decided = candidates::decide(
             &r.db,
             &r.access,
-            cache(ctx),
             row_id(&input.seized_firearm_id)?,
             row_id(&input.traced_firearm_id)?,
             input.decision,

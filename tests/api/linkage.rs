@@ -303,3 +303,104 @@ async fn both_sides_confirm_a_link_that_then_counts_like_an_identical_serial_and
     assert_eq!(app.db.scalar(&confirmed_links).await, 1);
     assert_eq!(app.db.scalar("SELECT COUNT(*) FROM link_decision").await, 4);
 }
+
+#[tokio::test]
+async fn concurrent_decisions_on_one_pair_leave_the_link_the_latest_decisions_say() {
+    let app = with_demo(0.05).await;
+    let atf = app.as_role(Role::Atf);
+    let ice = app.as_role(Role::Ice);
+    let mut on_ice = all_candidates(&atf)
+        .await
+        .into_iter()
+        .filter(|(_, _, n)| n["seizedFirearm"]["provenance"]["ownerAgency"] == "ICE");
+    let link_count = |seized: i64, traced: i64| {
+        format!(
+            "SELECT COUNT(*) FROM firearm_link WHERE basis = 'CONFIRMED_NEAR_SERIAL' AND \
+             firearm_id = {} AND linked_firearm_id = {}",
+            seized.min(traced),
+            seized.max(traced)
+        )
+    };
+    let status = |r: &Value| r["data"]["decideLinkCandidate"]["status"].clone();
+    for _ in 0..3 {
+        let (seized, traced, _) = on_ice.next().expect("an ICE candidate");
+        let vars = |d: &str| json!({ "s": seized.to_string(), "t": traced.to_string(), "d": d });
+        // Both sides confirm at once: each sees the other's decision, the records are linked.
+        let (a, b) = tokio::join!(
+            atf.query(DECIDE, vars("CONFIRM")),
+            ice.query(DECIDE, vars("CONFIRM"))
+        );
+        assert!(a["errors"].is_null() && b["errors"].is_null(), "{a} {b}");
+        assert!(
+            status(&a) == "CONFIRMED" || status(&b) == "CONFIRMED",
+            "the later of two confirmations sees both: {a} {b}"
+        );
+        assert_eq!(app.db.scalar(&link_count(seized, traced)).await, 1);
+        // One side confirms twice at once: idempotent, no error, still one link.
+        let (a, b) = tokio::join!(
+            atf.query(DECIDE, vars("CONFIRM")),
+            atf.query(DECIDE, vars("CONFIRM"))
+        );
+        assert!(a["errors"].is_null() && b["errors"].is_null(), "{a} {b}");
+        assert_eq!(app.db.scalar(&link_count(seized, traced)).await, 1);
+        // A confirmation races a rejection: the link follows the latest decisions, whichever
+        // committed last.
+        let (a, b) = tokio::join!(
+            atf.query(DECIDE, vars("CONFIRM")),
+            ice.query(DECIDE, vars("REJECT"))
+        );
+        assert!(a["errors"].is_null() && b["errors"].is_null(), "{a} {b}");
+        assert_eq!(status(&b), "REJECTED", "{b}");
+        assert_eq!(app.db.scalar(&link_count(seized, traced)).await, 0);
+        // A rejection races both sides confirming again: the link is there exactly when every
+        // side's latest decision, as stored, confirms.
+        let (a, b, c) = tokio::join!(
+            ice.query(DECIDE, vars("CONFIRM")),
+            atf.query(DECIDE, vars("REJECT")),
+            atf.query(DECIDE, vars("CONFIRM"))
+        );
+        for r in [&a, &b, &c] {
+            assert!(r["errors"].is_null(), "{r}");
+        }
+        let latest_atf = app
+            .db
+            .scalar(&format!(
+                "SELECT CASE WHEN decision = 'CONFIRM' THEN 1 ELSE 0 END FROM link_decision \
+                 WHERE seized_firearm_id = {seized} AND traced_firearm_id = {traced} \
+                 AND side = 'ATF' ORDER BY id DESC LIMIT 1"
+            ))
+            .await;
+        assert_eq!(
+            app.db.scalar(&link_count(seized, traced)).await,
+            latest_atf,
+            "ICE confirmed last; the link follows ATF's latest decision"
+        );
+    }
+}
+
+#[tokio::test]
+async fn ice_deciding_on_a_cbp_seizures_candidate_is_refused_as_a_pair_that_is_none() {
+    let app = with_demo(0.05).await;
+    let atf = app.as_role(Role::Atf);
+    let ice = app.as_role(Role::Ice);
+    let (seized, traced, _) = all_candidates(&atf)
+        .await
+        .into_iter()
+        .find(|(_, _, n)| n["seizedFirearm"]["provenance"]["ownerAgency"] == "CBP")
+        .expect("a candidate on a CBP seizure");
+    let on_cbp = ice
+        .query(
+            DECIDE,
+            json!({ "s": seized.to_string(), "t": traced.to_string(), "d": "CONFIRM" }),
+        )
+        .await;
+    let none = ice
+        .query(
+            DECIDE,
+            json!({ "s": seized.to_string(), "t": (traced + 1_000_000).to_string(), "d": "CONFIRM" }),
+        )
+        .await;
+    assert_eq!(error_codes(&on_cbp), vec!["NOT_FOUND"], "{on_cbp}");
+    assert_eq!(on_cbp["errors"][0]["message"], none["errors"][0]["message"]);
+    assert_eq!(app.db.scalar("SELECT COUNT(*) FROM link_decision").await, 0);
+}
