@@ -14,7 +14,7 @@ use super::errors::ResultExt;
 use super::types::{Conn, Firearm, connection, page_of};
 use crate::policy::EntityKind;
 use crate::store::candidates::{
-    self, CandidateCache, CandidateCriteria, CandidateDetail, Edit, candidate_key,
+    self, CandidateCache, CandidateCriteria, CandidateDetail, Edit, Status, candidate_key,
 };
 
 /// How a seized record's serial differs from the traced record's.
@@ -92,10 +92,12 @@ pub(crate) struct LinkDecision {
     /// ATF for the trace side, the seized record's owner for the seizure side.
     side: Agency,
     decision: LinkDecisionKind,
-    /// Who decided (the token's subject) and as which role.
-    subject: String,
+    /// Who decided (the token's subject) and as which role; `null` for another agency's decision
+    /// unless the caller reads every agency's audit events.
+    subject: Option<String>,
     role: Role,
-    /// The purpose stated with the decision.
+    /// The purpose stated with the decision; `null` for another agency's decision unless the
+    /// caller reads every agency's audit events.
     purpose: Option<String>,
     decided_at: DateTime<Utc>,
 }
@@ -133,26 +135,18 @@ impl LinkCandidate {
             agreeing,
         }
     }
+    /// CONFIRMED (the records are linked) only to a role that follows every firearm link; to any
+    /// other, its own side's standing: REJECTED when its latest decision rejects, else OPEN.
     async fn status(&self) -> LinkCandidateStatus {
-        match self.0.latest() {
-            (Some(a), Some(b))
-                if a.decision == LinkDecisionKind::Confirm
-                    && b.decision == LinkDecisionKind::Confirm =>
-            {
-                LinkCandidateStatus::Confirmed
-            }
-            (a, b)
-                if [a, b]
-                    .iter()
-                    .flatten()
-                    .any(|d| d.decision == LinkDecisionKind::Reject) =>
-            {
-                LinkCandidateStatus::Rejected
-            }
-            _ => LinkCandidateStatus::Open,
+        match self.0.status {
+            Status::Open => LinkCandidateStatus::Open,
+            Status::Confirmed => LinkCandidateStatus::Confirmed,
+            Status::Rejected => LinkCandidateStatus::Rejected,
         }
     }
-    /// Every decision so far, oldest first; each side's latest is in force.
+    /// Every decision so far, oldest first; each side's latest is in force. The other side's
+    /// decisions only to a role that follows every firearm link; its `subject` and `purpose` only
+    /// to a role that reads every agency's audit events (else `null`).
     #[graphql(visible = "crate::graphql::visibility::link_candidate::decisions")]
     async fn decisions(&self) -> Option<Vec<LinkDecision>> {
         let decisions = self

@@ -643,19 +643,95 @@ pub(crate) async fn visible(
     Ok(seen)
 }
 
-/// A candidate with its two records (masked for the caller) and its decisions, oldest first.
+/// Where the decisions on a candidate stand, as the caller may know it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Status {
+    Open,
+    Confirmed,
+    Rejected,
+}
+
+/// One decision as the caller sees it: its own agency's in full; another agency's without who
+/// took it and why (`subject`, `purpose` are `None`) unless the caller reads every agency's audit
+/// events.
+#[derive(Debug, Clone)]
+pub(crate) struct SeenDecision {
+    pub side: Agency,
+    pub decision: LinkDecisionKind,
+    pub subject: Option<String>,
+    pub role: entity::Role,
+    pub purpose: Option<String>,
+    pub decided_at: chrono::DateTime<Utc>,
+}
+
+/// A candidate with its two records (masked for the caller), its status and the decisions the
+/// caller sees, oldest first.
 pub(crate) struct CandidateDetail {
     pub candidate: Candidate,
     pub seized: firearm::Model,
     pub traced: firearm::Model,
-    pub decisions: Vec<link_decision::Model>,
+    pub status: Status,
+    pub decisions: Vec<SeenDecision>,
 }
 
-impl CandidateDetail {
-    /// The latest decision of each side, ATF's first.
-    pub(crate) fn latest(&self) -> (Option<&link_decision::Model>, Option<&link_decision::Model>) {
-        latest(&self.decisions, self.candidate.seized_owner)
-    }
+/// The status and decisions of a candidate as the caller may know them. The other side's
+/// decisions, and a CONFIRMED status (which says the two records are linked), only to a role that
+/// follows every firearm link (`firearmLink` rows `all`); to any other, the status is its own
+/// side's (REJECTED when its latest decision rejects, else OPEN) and the decisions its own. Another
+/// agency's decision's `subject` and `purpose` only to a role that reads every agency's audit
+/// events.
+fn as_seen(
+    access: &Access,
+    seized_owner: Agency,
+    decisions: &[link_decision::Model],
+) -> (Status, Vec<SeenDecision>) {
+    let links_all = access.rule(EntityKind::FirearmLink).rows == Rows::All;
+    let audit_all = access.rule(EntityKind::AuditEvent).rows == Rows::All;
+    let own = access.agency();
+    let status = if links_all {
+        match latest(decisions, seized_owner) {
+            (Some(a), Some(b))
+                if a.decision == LinkDecisionKind::Confirm
+                    && b.decision == LinkDecisionKind::Confirm =>
+            {
+                Status::Confirmed
+            }
+            (a, b)
+                if [a, b]
+                    .iter()
+                    .flatten()
+                    .any(|d| d.decision == LinkDecisionKind::Reject) =>
+            {
+                Status::Rejected
+            }
+            _ => Status::Open,
+        }
+    } else {
+        let mine = decisions
+            .iter()
+            .filter(|d| Some(d.side) == own)
+            .max_by_key(|d| d.id);
+        match mine {
+            Some(d) if d.decision == LinkDecisionKind::Reject => Status::Rejected,
+            _ => Status::Open,
+        }
+    };
+    let seen = decisions
+        .iter()
+        .filter(|d| links_all || Some(d.side) == own)
+        .map(|d| {
+            let full = audit_all || Some(d.side) == own;
+            SeenDecision {
+                side: d.side,
+                decision: d.decision,
+                subject: full.then(|| d.subject.clone()),
+                role: d.role,
+                purpose: if full { d.purpose.clone() } else { None },
+                decided_at: d.decided_at,
+            }
+        })
+        .collect();
+    (status, seen)
 }
 
 fn latest(
@@ -724,12 +800,14 @@ pub(crate) async fn details<C: ConnectionTrait>(
             .remove(&(candidate.seized_firearm_id, candidate.traced_firearm_id))
             .unwrap_or_default();
         ds.sort_by_key(|d| d.id);
+        let (status, decisions) = as_seen(access, candidate.seized_owner, &ds);
         out.push(Some(LinkCandidates::mask(
             access,
             CandidateDetail {
                 seized: seized.clone(),
                 traced: traced.clone(),
-                decisions: ds,
+                status,
+                decisions,
                 candidate,
             },
         )));

@@ -22,6 +22,9 @@ const DECIDE: &str = "mutation($s: ID!, $t: ID!, $d: LinkDecisionKind!) { \
     decideLinkCandidate(input: { seizedFirearmId: $s, tracedFirearmId: $t, decision: $d }) { \
     status decisions { side decision subject role purpose decidedAt } } }";
 
+const CANDIDATES_DECIDED: &str = "query($s: ID!) { linkCandidates(filter: { seizedFirearmId: $s }) { \
+    nodes { status decisions { side decision subject purpose } } } }";
+
 async fn with_demo(scale: f64) -> TestApp {
     let app = spawn_app().await;
     demo::generate(
@@ -240,6 +243,18 @@ async fn both_sides_confirm_a_link_that_then_counts_like_an_identical_serial_and
     assert_eq!(decisions[1]["side"], "ICE");
     assert_eq!(decisions[1]["subject"], "test-ice");
     assert_eq!(decisions[1]["purpose"], "CASE-2026-0001 test");
+    // ICE reads only its own audit events: ATF's decision shows its kind and time, not who took
+    // it or why; ATF sees ICE's the same way.
+    assert_eq!(decisions[0]["decision"], "CONFIRM");
+    assert!(decisions[0]["subject"].is_null(), "{r}");
+    assert!(decisions[0]["purpose"].is_null(), "{r}");
+    let r = atf
+        .query(CANDIDATES_DECIDED, json!({ "s": seized.to_string() }))
+        .await;
+    let seen = &r["data"]["linkCandidates"]["nodes"][0]["decisions"];
+    assert_eq!(seen[0]["subject"], "test-atf", "{r}");
+    assert!(seen[1]["subject"].is_null(), "{r}");
+    assert!(seen[1]["purpose"].is_null(), "{r}");
     assert_eq!(app.db.scalar(&confirmed_links).await, 1);
     let after = ice.query_on(traces_of_seized, seized).await;
     assert_eq!(
