@@ -250,8 +250,9 @@ impl LinkCandidateMutation {
     /// Confirms or rejects a candidate for the caller's agency's side: ATF for the trace, the
     /// seizing agency for the seizure. The decision is kept with who took it, when and the stated
     /// purpose, and is never deleted: a later decision of the same side supersedes it. When both
-    /// sides' latest decisions confirm, the records are linked (`CONFIRMED_NEAR_SERIAL`) and count
-    /// as one gun everywhere an identical serial would; a later rejection removes the link.
+    /// sides' latest decisions confirm, the records are linked (`CONFIRMED_NEAR_SERIAL`) and each
+    /// record's links, traces and seizures follow the link as they follow an identical serial's; a
+    /// later rejection removes the link. A pair the caller may not decide on is NOT_FOUND.
     #[graphql(visible = "crate::graphql::visibility::mutation::decide_link_candidate")]
     async fn decide_link_candidate(
         &self,

@@ -317,6 +317,26 @@ async fn both_sides_confirm_a_link_that_then_counts_like_an_identical_serial_and
     );
     assert_eq!(app.db.scalar(&confirmed_links).await, 1);
     assert_eq!(app.db.scalar("SELECT COUNT(*) FROM link_decision").await, 4);
+
+    // ICE deletes the seizure: its record is held by nothing any more and goes with its links.
+    let r = ice
+        .query_on(
+            "query($id: ID!) { firearm(id: $id) { seizures { nodes { id } } } }",
+            seized,
+        )
+        .await;
+    let seizure = r["data"]["firearm"]["seizures"]["nodes"][0]["id"].clone();
+    assert!(seizure.is_string(), "{r}");
+    let r = ice
+        .query(
+            "mutation($id: ID!) { deleteSeizure(id: $id) }",
+            json!({ "id": seizure }),
+        )
+        .await;
+    assert!(r["errors"].is_null(), "{r}");
+    assert_eq!(app.db.scalar(&confirmed_links).await, 0);
+    let r = atf.query_on(seizures_of_traced, traced).await;
+    assert_eq!(r["data"]["firearm"]["seizures"]["totalCount"], 0, "{r}");
 }
 
 #[tokio::test]
