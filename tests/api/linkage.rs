@@ -274,7 +274,8 @@ async fn both_sides_confirm_a_link_that_then_counts_like_an_identical_serial_and
             .await,
         2
     );
-    // Changing the trace recomputes its identical-serial links and keeps the confirmed one.
+    // Changing the trace keeps the confirmed link (a new record and its identical-serial links:
+    // see the test below).
     let r = atf
         .query_on(
             "query($id: ID!) { firearm(id: $id) { traces { nodes { id version } } } }",
@@ -438,4 +439,70 @@ async fn ice_deciding_on_a_cbp_seizures_candidate_is_refused_as_a_pair_that_is_n
     assert_eq!(error_codes(&on_cbp), vec!["NOT_FOUND"], "{on_cbp}");
     assert_eq!(on_cbp["errors"][0]["message"], none["errors"][0]["message"]);
     assert_eq!(app.db.scalar("SELECT COUNT(*) FROM link_decision").await, 0);
+}
+
+#[tokio::test]
+async fn a_new_identical_serial_keeps_the_confirmed_link_which_can_still_be_undone() {
+    let app = with_demo(0.05).await;
+    let atf = app.as_role(Role::Atf);
+    let ice = app.as_role(Role::Ice);
+    let (seized, traced, _) = all_candidates(&atf)
+        .await
+        .into_iter()
+        .find(|(_, _, n)| n["seizedFirearm"]["provenance"]["ownerAgency"] == "ICE")
+        .expect("a candidate on an ICE seizure");
+    let vars = |d: &str| json!({ "s": seized.to_string(), "t": traced.to_string(), "d": d });
+    let confirmed_links = format!(
+        "SELECT COUNT(*) FROM firearm_link WHERE basis = 'CONFIRMED_NEAR_SERIAL' AND \
+         firearm_id = {} AND linked_firearm_id = {}",
+        seized.min(traced),
+        seized.max(traced)
+    );
+    let exact_links = format!(
+        "SELECT COUNT(*) FROM firearm_link WHERE basis = 'EXACT_SERIAL_MANUFACTURER' AND \
+         (firearm_id = {seized} OR linked_firearm_id = {seized})"
+    );
+    for (caller, d) in [(&atf, "CONFIRM"), (&ice, "CONFIRM")] {
+        let r = caller.query(DECIDE, vars(d)).await;
+        assert!(r["errors"].is_null(), "{r}");
+    }
+    assert_eq!(app.db.scalar(&confirmed_links).await, 1);
+    assert_eq!(app.db.scalar(&exact_links).await, 0);
+
+    // ATF traces a gun with the seized record's very serial: the write inserts a new record of
+    // ATF's and links it to the seized one by the identical serial, leaving the confirmed link.
+    let r = ice
+        .query_on(
+            "query($id: ID!) { firearm(id: $id) { manufacturer type caliber serialNumber } }",
+            seized,
+        )
+        .await;
+    let record = &r["data"]["firearm"];
+    let mut input = crate::fixtures::trace_input("T-SYNC-0001", "unused");
+    input["firearm"] = json!({
+        "manufacturer": record["manufacturer"],
+        "type": record["type"],
+        "caliber": record["caliber"],
+        "serialNumber": record["serialNumber"],
+    });
+    let r = atf
+        .query(
+            "mutation($input: TraceInput!) { createTrace(input: $input) { id } }",
+            json!({ "input": input }),
+        )
+        .await;
+    assert!(r["errors"].is_null(), "{r}");
+    assert_eq!(app.db.scalar(&exact_links).await, 1);
+    assert_eq!(app.db.scalar(&confirmed_links).await, 1);
+    // The seized record is now identified: the pair is no candidate any more ...
+    let r = atf
+        .query(CANDIDATES_DECIDED, json!({ "s": seized.to_string() }))
+        .await;
+    assert_eq!(r["data"]["linkCandidates"]["nodes"], json!([]), "{r}");
+    // ... yet its confirmed link can still be undone, and once undone the pair is not decidable.
+    let r = ice.query(DECIDE, vars("REJECT")).await;
+    assert!(r["errors"].is_null(), "{r}");
+    assert_eq!(app.db.scalar(&confirmed_links).await, 0);
+    let r = ice.query(DECIDE, vars("CONFIRM")).await;
+    assert_eq!(error_codes(&r), vec!["NOT_FOUND"], "{r}");
 }
