@@ -402,10 +402,12 @@ struct Cached {
 }
 
 /// The process's candidates, computed for the `records` generation last read and computed again
-/// when it moves. Concurrent misses wait for one computation.
+/// when it moves. Concurrent misses wait for one computation. The computation runs in a task of
+/// its own, outside any request's budget, and fills the cache even when the request that started
+/// it stops first (its time is up, or its client went away): the next request finds it done.
 #[derive(Default)]
 pub struct CandidateCache {
-    slot: Mutex<Option<Cached>>,
+    slot: Arc<Mutex<Option<Cached>>>,
 }
 
 impl CandidateCache {
@@ -414,19 +416,25 @@ impl CandidateCache {
         &self,
         db: &DatabaseConnection,
     ) -> std::result::Result<Arc<Vec<Candidate>>, DbErr> {
-        let mut slot = self.slot.lock().await;
+        let mut slot = self.slot.clone().lock_owned().await;
         let generation = super::generation::current(db).await?.records;
         if let Some(cached) = slot.as_ref()
             && cached.generation == generation
         {
             return Ok(cached.candidates.clone());
         }
-        let candidates = Arc::new(generate(db).await?);
-        *slot = Some(Cached {
-            generation,
-            candidates: candidates.clone(),
+        let db = db.clone();
+        let computing = tokio::spawn(async move {
+            let candidates = Arc::new(generate(&db).await?);
+            *slot = Some(Cached {
+                generation,
+                candidates: candidates.clone(),
+            });
+            Ok(candidates)
         });
-        Ok(candidates)
+        computing
+            .await
+            .map_err(|e| DbErr::Custom(format!("the link candidates' computation failed: {e}")))?
     }
 }
 
