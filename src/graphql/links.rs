@@ -14,7 +14,7 @@ use super::errors::ResultExt;
 use super::types::{Conn, Firearm, connection, page_of};
 use crate::policy::EntityKind;
 use crate::store::candidates::{
-    self, CandidateCache, CandidateCriteria, CandidateDetail, Edit, candidate_key,
+    self, CandidateCache, CandidateCriteria, CandidateDetail, Edit, Status, candidate_key,
 };
 
 /// How a seized record's serial differs from the traced record's.
@@ -92,10 +92,12 @@ pub(crate) struct LinkDecision {
     /// ATF for the trace side, the seized record's owner for the seizure side.
     side: Agency,
     decision: LinkDecisionKind,
-    /// Who decided (the token's subject) and as which role.
-    subject: String,
+    /// Who decided (the token's subject) and as which role; `null` for another agency's decision
+    /// unless the caller reads every agency's audit events.
+    subject: Option<String>,
     role: Role,
-    /// The purpose stated with the decision.
+    /// The purpose stated with the decision; `null` for another agency's decision unless the
+    /// caller reads every agency's audit events.
     purpose: Option<String>,
     decided_at: DateTime<Utc>,
 }
@@ -133,26 +135,18 @@ impl LinkCandidate {
             agreeing,
         }
     }
+    /// CONFIRMED (the records are linked) only to a role that follows every firearm link; to any
+    /// other, its own side's standing: REJECTED when its latest decision rejects, else OPEN.
     async fn status(&self) -> LinkCandidateStatus {
-        match self.0.latest() {
-            (Some(a), Some(b))
-                if a.decision == LinkDecisionKind::Confirm
-                    && b.decision == LinkDecisionKind::Confirm =>
-            {
-                LinkCandidateStatus::Confirmed
-            }
-            (a, b)
-                if [a, b]
-                    .iter()
-                    .flatten()
-                    .any(|d| d.decision == LinkDecisionKind::Reject) =>
-            {
-                LinkCandidateStatus::Rejected
-            }
-            _ => LinkCandidateStatus::Open,
+        match self.0.status {
+            Status::Open => LinkCandidateStatus::Open,
+            Status::Confirmed => LinkCandidateStatus::Confirmed,
+            Status::Rejected => LinkCandidateStatus::Rejected,
         }
     }
-    /// Every decision so far, oldest first; each side's latest is in force.
+    /// Every decision so far, oldest first; each side's latest is in force. The other side's
+    /// decisions only to a role that follows every firearm link; its `subject` and `purpose` only
+    /// to a role that reads every agency's audit events (else `null`).
     #[graphql(visible = "crate::graphql::visibility::link_candidate::decisions")]
     async fn decisions(&self) -> Option<Vec<LinkDecision>> {
         let decisions = self
@@ -230,7 +224,7 @@ impl LinkCandidateQuery {
             .await
             .gql()?
             .into_iter();
-        let page = page.map(|_| details.next());
+        let page = page.map(|_| details.next().flatten());
         let rows = page
             .rows
             .into_iter()
@@ -256,8 +250,9 @@ impl LinkCandidateMutation {
     /// Confirms or rejects a candidate for the caller's agency's side: ATF for the trace, the
     /// seizing agency for the seizure. The decision is kept with who took it, when and the stated
     /// purpose, and is never deleted: a later decision of the same side supersedes it. When both
-    /// sides' latest decisions confirm, the records are linked (`CONFIRMED_NEAR_SERIAL`) and count
-    /// as one gun everywhere an identical serial would; a later rejection removes the link.
+    /// sides' latest decisions confirm, the records are linked (`CONFIRMED_NEAR_SERIAL`) and each
+    /// record's links, traces and seizures follow the link as they follow an identical serial's; a
+    /// later rejection removes the link. A pair the caller may not decide on is NOT_FOUND.
     #[graphql(visible = "crate::graphql::visibility::mutation::decide_link_candidate")]
     async fn decide_link_candidate(
         &self,
@@ -269,7 +264,6 @@ impl LinkCandidateMutation {
         let decided = candidates::decide(
             &r.db,
             &r.access,
-            cache(ctx),
             row_id(&input.seized_firearm_id)?,
             row_id(&input.traced_firearm_id)?,
             input.decision,

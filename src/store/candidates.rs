@@ -402,10 +402,12 @@ struct Cached {
 }
 
 /// The process's candidates, computed for the `records` generation last read and computed again
-/// when it moves. Concurrent misses wait for one computation.
+/// when it moves. Concurrent misses wait for one computation. The computation runs in a task of
+/// its own, outside any request's budget, and fills the cache even when the request that started
+/// it stops first (its time is up, or its client went away): the next request finds it done.
 #[derive(Default)]
 pub struct CandidateCache {
-    slot: Mutex<Option<Cached>>,
+    slot: Arc<Mutex<Option<Cached>>>,
 }
 
 impl CandidateCache {
@@ -414,19 +416,25 @@ impl CandidateCache {
         &self,
         db: &DatabaseConnection,
     ) -> std::result::Result<Arc<Vec<Candidate>>, DbErr> {
-        let mut slot = self.slot.lock().await;
+        let mut slot = self.slot.clone().lock_owned().await;
         let generation = super::generation::current(db).await?.records;
         if let Some(cached) = slot.as_ref()
             && cached.generation == generation
         {
             return Ok(cached.candidates.clone());
         }
-        let candidates = Arc::new(generate(db).await?);
-        *slot = Some(Cached {
-            generation,
-            candidates: candidates.clone(),
+        let db = db.clone();
+        let computing = tokio::spawn(async move {
+            let candidates = Arc::new(generate(&db).await?);
+            *slot = Some(Cached {
+                generation,
+                candidates: candidates.clone(),
+            });
+            Ok(candidates)
         });
-        Ok(candidates)
+        computing
+            .await
+            .map_err(|e| DbErr::Custom(format!("the link candidates' computation failed: {e}")))?
     }
 }
 
@@ -643,19 +651,95 @@ pub(crate) async fn visible(
     Ok(seen)
 }
 
-/// A candidate with its two records (masked for the caller) and its decisions, oldest first.
+/// Where the decisions on a candidate stand, as the caller may know it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Status {
+    Open,
+    Confirmed,
+    Rejected,
+}
+
+/// One decision as the caller sees it: its own agency's in full; another agency's without who
+/// took it and why (`subject`, `purpose` are `None`) unless the caller reads every agency's audit
+/// events.
+#[derive(Debug, Clone)]
+pub(crate) struct SeenDecision {
+    pub side: Agency,
+    pub decision: LinkDecisionKind,
+    pub subject: Option<String>,
+    pub role: entity::Role,
+    pub purpose: Option<String>,
+    pub decided_at: chrono::DateTime<Utc>,
+}
+
+/// A candidate with its two records (masked for the caller), its status and the decisions the
+/// caller sees, oldest first.
 pub(crate) struct CandidateDetail {
     pub candidate: Candidate,
     pub seized: firearm::Model,
     pub traced: firearm::Model,
-    pub decisions: Vec<link_decision::Model>,
+    pub status: Status,
+    pub decisions: Vec<SeenDecision>,
 }
 
-impl CandidateDetail {
-    /// The latest decision of each side, ATF's first.
-    pub(crate) fn latest(&self) -> (Option<&link_decision::Model>, Option<&link_decision::Model>) {
-        latest(&self.decisions, self.candidate.seized_owner)
-    }
+/// The status and decisions of a candidate as the caller may know them. The other side's
+/// decisions, and a CONFIRMED status (which says the two records are linked), only to a role that
+/// follows every firearm link (`firearmLink` rows `all`); to any other, the status is its own
+/// side's (REJECTED when its latest decision rejects, else OPEN) and the decisions its own. Another
+/// agency's decision's `subject` and `purpose` only to a role that reads every agency's audit
+/// events.
+fn as_seen(
+    access: &Access,
+    seized_owner: Agency,
+    decisions: &[link_decision::Model],
+) -> (Status, Vec<SeenDecision>) {
+    let links_all = access.rule(EntityKind::FirearmLink).rows == Rows::All;
+    let audit_all = access.rule(EntityKind::AuditEvent).rows == Rows::All;
+    let own = access.agency();
+    let status = if links_all {
+        match latest(decisions, seized_owner) {
+            (Some(a), Some(b))
+                if a.decision == LinkDecisionKind::Confirm
+                    && b.decision == LinkDecisionKind::Confirm =>
+            {
+                Status::Confirmed
+            }
+            (a, b)
+                if [a, b]
+                    .iter()
+                    .flatten()
+                    .any(|d| d.decision == LinkDecisionKind::Reject) =>
+            {
+                Status::Rejected
+            }
+            _ => Status::Open,
+        }
+    } else {
+        let mine = decisions
+            .iter()
+            .filter(|d| Some(d.side) == own)
+            .max_by_key(|d| d.id);
+        match mine {
+            Some(d) if d.decision == LinkDecisionKind::Reject => Status::Rejected,
+            _ => Status::Open,
+        }
+    };
+    let seen = decisions
+        .iter()
+        .filter(|d| links_all || Some(d.side) == own)
+        .map(|d| {
+            let full = audit_all || Some(d.side) == own;
+            SeenDecision {
+                side: d.side,
+                decision: d.decision,
+                subject: full.then(|| d.subject.clone()),
+                role: d.role,
+                purpose: if full { d.purpose.clone() } else { None },
+                decided_at: d.decided_at,
+            }
+        })
+        .collect();
+    (status, seen)
 }
 
 fn latest(
@@ -671,12 +755,13 @@ fn latest(
     (last(Agency::Atf), last(seized_owner))
 }
 
-/// The records and decisions of candidates the caller sees (from [`visible`]).
+/// The records and decisions of candidates the caller sees (from [`visible`]), aligned with
+/// `candidates`: `None` where a record has gone since the candidates were computed.
 pub(crate) async fn details<C: ConnectionTrait>(
     db: &C,
     access: &Access,
     candidates: Vec<Candidate>,
-) -> Result<Vec<CandidateDetail>> {
+) -> Result<Vec<Option<CandidateDetail>>> {
     if candidates.is_empty() {
         return Ok(Vec::new());
     }
@@ -716,34 +801,181 @@ pub(crate) async fn details<C: ConnectionTrait>(
             records.get(&candidate.seized_firearm_id),
             records.get(&candidate.traced_firearm_id),
         ) else {
+            out.push(None);
             continue;
         };
         let mut ds = decisions
             .remove(&(candidate.seized_firearm_id, candidate.traced_firearm_id))
             .unwrap_or_default();
         ds.sort_by_key(|d| d.id);
-        out.push(LinkCandidates::mask(
+        let (status, decisions) = as_seen(access, candidate.seized_owner, &ds);
+        out.push(Some(LinkCandidates::mask(
             access,
             CandidateDetail {
                 seized: seized.clone(),
                 traced: traced.clone(),
-                decisions: ds,
+                status,
+                decisions,
                 candidate,
             },
-        ));
+        )));
     }
     Ok(out)
 }
+
+/// The one pair `decide` names, checked alone with a few indexed reads rather than a generation:
+/// both records readable by the caller, a seized record (not ATF's, held by a seizure) and a
+/// traced one (ATF's), of the same manufacturer and type, serials one edit apart, and no
+/// identical-serial link joining the seized record to a trace. A pair already joined by a
+/// confirmed near-serial link stays decidable even if it is no longer a candidate (its records
+/// since changed), so a confirmed link can always be undone. `None` when it is neither.
+async fn pair<C: ConnectionTrait>(
+    db: &C,
+    access: &Access,
+    seized_firearm_id: i64,
+    traced_firearm_id: i64,
+) -> Result<Option<Candidate>> {
+    use firearm::Column as F;
+    use firearm_link::Column as L;
+    if seized_firearm_id == traced_firearm_id {
+        return Ok(None);
+    }
+    let ids: BTreeSet<i64> = [seized_firearm_id, traced_firearm_id].into();
+    if readable(db, access, &ids).await?.len() != 2 {
+        return Ok(None);
+    }
+    let records: HashMap<i64, firearm::Model> = firearm::Entity::find()
+        .filter(F::Id.is_in([seized_firearm_id, traced_firearm_id]))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|f| (f.id, f))
+        .collect();
+    let (Some(seized), Some(traced)) = (
+        records.get(&seized_firearm_id),
+        records.get(&traced_firearm_id),
+    ) else {
+        return Ok(None);
+    };
+    if seized.owner_agency == Agency::Atf || traced.owner_agency != Agency::Atf {
+        return Ok(None);
+    }
+    let held_by_seizure = seizure_firearm::Entity::find()
+        .filter(seizure_firearm::Column::FirearmId.eq(seized_firearm_id))
+        .one(db)
+        .await?
+        .is_some();
+    if !held_by_seizure {
+        return Ok(None);
+    }
+    let (low, high) = (
+        seized_firearm_id.min(traced_firearm_id),
+        seized_firearm_id.max(traced_firearm_id),
+    );
+    let links: Vec<firearm_link::Model> = firearm_link::Entity::find()
+        .filter(
+            sea_orm::Condition::any()
+                .add(L::FirearmId.eq(seized_firearm_id))
+                .add(L::LinkedFirearmId.eq(seized_firearm_id)),
+        )
+        .all(db)
+        .await?;
+    let confirmed = links.iter().any(|l| {
+        l.basis == entity::LinkBasis::ConfirmedNearSerial
+            && l.firearm_id == low
+            && l.linked_firearm_id == high
+    });
+    let edit = match (&seized.serial_normalized, &traced.serial_normalized) {
+        (Some(s), Some(t)) => one_edit(s, t),
+        _ => None,
+    };
+    let same_block = firearm::normalize_manufacturer(&seized.manufacturer)
+        == firearm::normalize_manufacturer(&traced.manufacturer)
+        && seized.firearm_type == traced.firearm_type;
+    let candidate = edit.filter(|_| same_block);
+    if !confirmed {
+        // Linked to a record of ATF's by an identical serial: identified, no candidate.
+        let others: Vec<i64> = links
+            .iter()
+            .filter(|l| l.basis == entity::LinkBasis::ExactSerialManufacturer)
+            .map(|l| {
+                if l.firearm_id == seized_firearm_id {
+                    l.linked_firearm_id
+                } else {
+                    l.firearm_id
+                }
+            })
+            .collect();
+        let identified = !others.is_empty()
+            && firearm::Entity::find()
+                .filter(F::Id.is_in(others))
+                .filter(F::OwnerAgency.eq(Agency::Atf))
+                .one(db)
+                .await?
+                .is_some();
+        if candidate.is_none() || identified {
+            return Ok(None);
+        }
+    }
+    let caliber_agrees = seized.caliber.is_some() && seized.caliber == traced.caliber;
+    let model_agrees = seized.model.is_some() && seized.model == traced.model;
+    // A confirmed pair whose serials no longer are one edit apart keeps the edit it had to be
+    // named by something: it is shown as an arbitrary substitution.
+    let edit = candidate.unwrap_or(Edit::Substitution);
+    Ok(Some(Candidate {
+        seized_firearm_id,
+        seized_owner: seized.owner_agency,
+        traced_firearm_id,
+        edit,
+        caliber_agrees,
+        model_agrees,
+        score: score(edit, caliber_agrees, model_agrees),
+    }))
+}
+
+/// Serialises the decisions on one pair across transactions and processes. On PostgreSQL a
+/// transaction-scoped advisory lock keyed by the pair (two-key form, its own key space apart from
+/// the audit's one-key lock); SQLite's write transactions begin IMMEDIATE and are serialised
+/// already.
+async fn lock_pair<C: ConnectionTrait>(
+    txn: &C,
+    seized_firearm_id: i64,
+    traced_firearm_id: i64,
+) -> std::result::Result<(), DbErr> {
+    use std::hash::{BuildHasher, Hasher};
+    if txn.get_database_backend() != sea_orm::DbBackend::Postgres {
+        return Ok(());
+    }
+    let mut hasher = KEY_HASHER.build_hasher();
+    hasher.write_i64(seized_firearm_id);
+    hasher.write_i64(traced_firearm_id);
+    #[expect(
+        clippy::cast_possible_truncation,
+        reason = "a lock key: any 32 bits of the hash serve"
+    )]
+    let key = hasher.finish() as i32;
+    txn.execute_raw(sea_orm::Statement::from_sql_and_values(
+        sea_orm::DbBackend::Postgres,
+        "SELECT pg_advisory_xact_lock($1, $2)",
+        [PAIR_LOCK_CLASS.into(), key.into()],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// The first key of the pair locks ("LINK" in ASCII).
+const PAIR_LOCK_CLASS: i32 = 0x4C49_4E4B;
 
 /// Records the caller's agency's decision on a candidate it sees, in one audited transaction:
 /// ATF decides for the trace side, the seized record's owner for the seizure side. When both
 /// sides' latest decisions confirm, the two records are linked (`CONFIRMED_NEAR_SERIAL`), and a
 /// later rejection by either side removes that link. A candidate the caller does not see answers
-/// NOT_FOUND, exactly as a pair that is no candidate.
+/// NOT_FOUND, exactly as a pair that is no candidate. Decisions on one pair are serialised (see
+/// [`lock_pair`]): the latest decisions are read after the caller's own is written, so two sides
+/// confirming at once link the records, and the link always follows the latest decisions.
 pub(crate) async fn decide(
     db: &DatabaseConnection,
     access: &Access,
-    cache: Option<&CandidateCache>,
     seized_firearm_id: i64,
     traced_firearm_id: i64,
     decision: LinkDecisionKind,
@@ -755,26 +987,27 @@ pub(crate) async fn decide(
             access.role()
         )));
     }
-    let criteria = CandidateCriteria {
-        seized_firearm_id: Some(seized_firearm_id),
-        traced_firearm_id: Some(traced_firearm_id),
-        ..CandidateCriteria::default()
-    };
-    let candidate = visible(db, &access.for_write(), cache, &criteria)
-        .await?
-        .into_iter()
-        .next()
-        .ok_or(Error::NotFound)?;
+    if access.rule(KIND).rows == Rows::None {
+        return Err(super::scope::rows_forbidden(access, KIND));
+    }
+    let candidate = pair(
+        db,
+        &access.for_write(),
+        seized_firearm_id,
+        traced_firearm_id,
+    )
+    .await?
+    .ok_or(Error::NotFound)?;
     let agency = access.agency().ok_or_else(|| {
         Error::Forbidden("only ATF and the seizing agency decide on a candidate".to_owned())
     })?;
     if agency != Agency::Atf && agency != candidate.seized_owner {
-        return Err(Error::Forbidden(format!(
-            "only ATF (for the trace) and {} (for the seizure) decide on this candidate",
-            candidate.seized_owner
-        )));
+        // Another seizing agency's candidate is not the caller's to decide, and is answered as
+        // a pair that is no candidate: the refusal does not say it exists.
+        return Err(Error::NotFound);
     }
     let txn = super::begin_write(db).await?;
+    lock_pair(&txn, seized_firearm_id, traced_firearm_id).await?;
     link_decision::ActiveModel {
         id: NotSet,
         seized_firearm_id: Set(seized_firearm_id),
@@ -798,7 +1031,8 @@ pub(crate) async fn decide(
         (Some(a), Some(b)) if a.decision == LinkDecisionKind::Confirm
             && b.decision == LinkDecisionKind::Confirm
     );
-    super::links::set_confirmed(&txn, seized_firearm_id, traced_firearm_id, confirmed).await?;
+    let changed =
+        super::links::set_confirmed(&txn, seized_firearm_id, traced_firearm_id, confirmed).await?;
     event.entities = vec![
         KIND.as_str().to_owned(),
         EntityKind::FirearmLink.as_str().to_owned(),
@@ -806,10 +1040,14 @@ pub(crate) async fn decide(
     event.data_owners = vec![Agency::Atf, candidate.seized_owner];
     event.data_owners.sort();
     event.rows_returned = 1;
-    super::generation::bump(&txn, super::generation::Scope::Records).await?;
+    // Candidates derive from the records and their identical-serial links only, and decisions are
+    // read afresh: only a link made or removed changes what other reads (and caches) see.
+    if changed {
+        super::generation::bump(&txn, super::generation::Scope::Records).await?;
+    }
     crate::audit::commit_with(txn, event).await?;
     let mut found = details(db, access, vec![candidate]).await?;
-    found.pop().ok_or(Error::NotFound)
+    found.pop().flatten().ok_or(Error::NotFound)
 }
 
 /// The descriptor of `LinkCandidate`: its fields. None is hideable: a role that sees a candidate

@@ -348,41 +348,48 @@ pub(crate) fn all_records(groups: &HashMap<i64, Vec<i64>>) -> Vec<i64> {
 }
 
 /// Makes the confirmed near-serial link of a seized record and a traced record exist or not (its
-/// candidate's decisions say). [`sync`] and [`prune`] leave such links alone while both records
-/// are held: `sync` replaces only identical-serial links, `prune` removes only records nobody
-/// holds.
+/// candidate's decisions say), and says whether that changed anything. Idempotent: a link already
+/// there is kept (`ON CONFLICT DO NOTHING`). [`sync`] and [`prune`] leave such links alone while
+/// both records are held: `sync` replaces only identical-serial links, `prune` removes only
+/// records nobody holds.
 pub(crate) async fn set_confirmed<C: ConnectionTrait>(
     db: &C,
     seized_firearm_id: i64,
     traced_firearm_id: i64,
     confirmed: bool,
-) -> std::result::Result<(), DbErr> {
+) -> std::result::Result<bool, DbErr> {
+    use sea_orm::sea_query::OnConflict;
     let (low, high) = (
         std::cmp::min(seized_firearm_id, traced_firearm_id),
         std::cmp::max(seized_firearm_id, traced_firearm_id),
     );
-    let existing = firearm_link::Entity::find()
-        .filter(firearm_link::Column::FirearmId.eq(low))
-        .filter(firearm_link::Column::LinkedFirearmId.eq(high))
-        .filter(firearm_link::Column::Basis.eq(LinkBasis::ConfirmedNearSerial))
-        .one(db)
+    if confirmed {
+        let inserted = firearm_link::Entity::insert(firearm_link::ActiveModel {
+            id: NotSet,
+            firearm_id: Set(low),
+            linked_firearm_id: Set(high),
+            basis: Set(LinkBasis::ConfirmedNearSerial),
+            created_at: Set(Utc::now()),
+        })
+        .on_conflict(
+            OnConflict::columns([
+                firearm_link::Column::FirearmId,
+                firearm_link::Column::LinkedFirearmId,
+                firearm_link::Column::Basis,
+            ])
+            .do_nothing()
+            .to_owned(),
+        )
+        .exec_without_returning(db)
         .await?;
-    match (confirmed, existing) {
-        (true, None) => {
-            firearm_link::Entity::insert(firearm_link::ActiveModel {
-                id: NotSet,
-                firearm_id: Set(low),
-                linked_firearm_id: Set(high),
-                basis: Set(LinkBasis::ConfirmedNearSerial),
-                created_at: Set(Utc::now()),
-            })
-            .exec_without_returning(db)
+        Ok(inserted > 0)
+    } else {
+        let removed = firearm_link::Entity::delete_many()
+            .filter(firearm_link::Column::FirearmId.eq(low))
+            .filter(firearm_link::Column::LinkedFirearmId.eq(high))
+            .filter(firearm_link::Column::Basis.eq(LinkBasis::ConfirmedNearSerial))
+            .exec(db)
             .await?;
-        }
-        (false, Some(link)) => {
-            firearm_link::Entity::delete_by_id(link.id).exec(db).await?;
-        }
-        _ => {}
+        Ok(removed.rows_affected > 0)
     }
-    Ok(())
 }

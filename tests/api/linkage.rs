@@ -22,6 +22,9 @@ const DECIDE: &str = "mutation($s: ID!, $t: ID!, $d: LinkDecisionKind!) { \
     decideLinkCandidate(input: { seizedFirearmId: $s, tracedFirearmId: $t, decision: $d }) { \
     status decisions { side decision subject role purpose decidedAt } } }";
 
+const CANDIDATES_DECIDED: &str = "query($s: ID!) { linkCandidates(filter: { seizedFirearmId: $s }) { \
+    nodes { status decisions { side decision subject purpose } } } }";
+
 async fn with_demo(scale: f64) -> TestApp {
     let app = spawn_app().await;
     demo::generate(
@@ -240,6 +243,18 @@ async fn both_sides_confirm_a_link_that_then_counts_like_an_identical_serial_and
     assert_eq!(decisions[1]["side"], "ICE");
     assert_eq!(decisions[1]["subject"], "test-ice");
     assert_eq!(decisions[1]["purpose"], "CASE-2026-0001 test");
+    // ICE reads only its own audit events: ATF's decision shows its kind and time, not who took
+    // it or why; ATF sees ICE's the same way.
+    assert_eq!(decisions[0]["decision"], "CONFIRM");
+    assert!(decisions[0]["subject"].is_null(), "{r}");
+    assert!(decisions[0]["purpose"].is_null(), "{r}");
+    let r = atf
+        .query(CANDIDATES_DECIDED, json!({ "s": seized.to_string() }))
+        .await;
+    let seen = &r["data"]["linkCandidates"]["nodes"][0]["decisions"];
+    assert_eq!(seen[0]["subject"], "test-atf", "{r}");
+    assert!(seen[1]["subject"].is_null(), "{r}");
+    assert!(seen[1]["purpose"].is_null(), "{r}");
     assert_eq!(app.db.scalar(&confirmed_links).await, 1);
     let after = ice.query_on(traces_of_seized, seized).await;
     assert_eq!(
@@ -259,7 +274,8 @@ async fn both_sides_confirm_a_link_that_then_counts_like_an_identical_serial_and
             .await,
         2
     );
-    // Changing the trace recomputes its identical-serial links and keeps the confirmed one.
+    // Changing the trace keeps the confirmed link (a new record and its identical-serial links:
+    // see the test below).
     let r = atf
         .query_on(
             "query($id: ID!) { firearm(id: $id) { traces { nodes { id version } } } }",
@@ -302,4 +318,191 @@ async fn both_sides_confirm_a_link_that_then_counts_like_an_identical_serial_and
     );
     assert_eq!(app.db.scalar(&confirmed_links).await, 1);
     assert_eq!(app.db.scalar("SELECT COUNT(*) FROM link_decision").await, 4);
+
+    // ICE deletes the seizure: its record is held by nothing any more and goes with its links.
+    let r = ice
+        .query_on(
+            "query($id: ID!) { firearm(id: $id) { seizures { nodes { id } } } }",
+            seized,
+        )
+        .await;
+    let seizure = r["data"]["firearm"]["seizures"]["nodes"][0]["id"].clone();
+    assert!(seizure.is_string(), "{r}");
+    let r = ice
+        .query(
+            "mutation($id: ID!) { deleteSeizure(id: $id) }",
+            json!({ "id": seizure }),
+        )
+        .await;
+    assert!(r["errors"].is_null(), "{r}");
+    assert_eq!(app.db.scalar(&confirmed_links).await, 0);
+    let r = atf.query_on(seizures_of_traced, traced).await;
+    assert_eq!(r["data"]["firearm"]["seizures"]["totalCount"], 0, "{r}");
+}
+
+#[tokio::test]
+async fn concurrent_decisions_on_one_pair_leave_the_link_the_latest_decisions_say() {
+    let app = with_demo(0.05).await;
+    let atf = app.as_role(Role::Atf);
+    let ice = app.as_role(Role::Ice);
+    let mut on_ice = all_candidates(&atf)
+        .await
+        .into_iter()
+        .filter(|(_, _, n)| n["seizedFirearm"]["provenance"]["ownerAgency"] == "ICE");
+    let link_count = |seized: i64, traced: i64| {
+        format!(
+            "SELECT COUNT(*) FROM firearm_link WHERE basis = 'CONFIRMED_NEAR_SERIAL' AND \
+             firearm_id = {} AND linked_firearm_id = {}",
+            seized.min(traced),
+            seized.max(traced)
+        )
+    };
+    let status = |r: &Value| r["data"]["decideLinkCandidate"]["status"].clone();
+    for _ in 0..3 {
+        let (seized, traced, _) = on_ice.next().expect("an ICE candidate");
+        let vars = |d: &str| json!({ "s": seized.to_string(), "t": traced.to_string(), "d": d });
+        // Both sides confirm at once: each sees the other's decision, the records are linked.
+        let (a, b) = tokio::join!(
+            atf.query(DECIDE, vars("CONFIRM")),
+            ice.query(DECIDE, vars("CONFIRM"))
+        );
+        assert!(a["errors"].is_null() && b["errors"].is_null(), "{a} {b}");
+        assert!(
+            status(&a) == "CONFIRMED" || status(&b) == "CONFIRMED",
+            "the later of two confirmations sees both: {a} {b}"
+        );
+        assert_eq!(app.db.scalar(&link_count(seized, traced)).await, 1);
+        // One side confirms twice at once: idempotent, no error, still one link.
+        let (a, b) = tokio::join!(
+            atf.query(DECIDE, vars("CONFIRM")),
+            atf.query(DECIDE, vars("CONFIRM"))
+        );
+        assert!(a["errors"].is_null() && b["errors"].is_null(), "{a} {b}");
+        assert_eq!(app.db.scalar(&link_count(seized, traced)).await, 1);
+        // A confirmation races a rejection: the link follows the latest decisions, whichever
+        // committed last.
+        let (a, b) = tokio::join!(
+            atf.query(DECIDE, vars("CONFIRM")),
+            ice.query(DECIDE, vars("REJECT"))
+        );
+        assert!(a["errors"].is_null() && b["errors"].is_null(), "{a} {b}");
+        assert_eq!(status(&b), "REJECTED", "{b}");
+        assert_eq!(app.db.scalar(&link_count(seized, traced)).await, 0);
+        // A rejection races both sides confirming again: the link is there exactly when every
+        // side's latest decision, as stored, confirms.
+        let (a, b, c) = tokio::join!(
+            ice.query(DECIDE, vars("CONFIRM")),
+            atf.query(DECIDE, vars("REJECT")),
+            atf.query(DECIDE, vars("CONFIRM"))
+        );
+        for r in [&a, &b, &c] {
+            assert!(r["errors"].is_null(), "{r}");
+        }
+        let latest_atf = app
+            .db
+            .scalar(&format!(
+                "SELECT CASE WHEN decision = 'CONFIRM' THEN 1 ELSE 0 END FROM link_decision \
+                 WHERE seized_firearm_id = {seized} AND traced_firearm_id = {traced} \
+                 AND side = 'ATF' ORDER BY id DESC LIMIT 1"
+            ))
+            .await;
+        assert_eq!(
+            app.db.scalar(&link_count(seized, traced)).await,
+            latest_atf,
+            "ICE confirmed last; the link follows ATF's latest decision"
+        );
+    }
+}
+
+#[tokio::test]
+async fn ice_deciding_on_a_cbp_seizures_candidate_is_refused_as_a_pair_that_is_none() {
+    let app = with_demo(0.05).await;
+    let atf = app.as_role(Role::Atf);
+    let ice = app.as_role(Role::Ice);
+    let (seized, traced, _) = all_candidates(&atf)
+        .await
+        .into_iter()
+        .find(|(_, _, n)| n["seizedFirearm"]["provenance"]["ownerAgency"] == "CBP")
+        .expect("a candidate on a CBP seizure");
+    let on_cbp = ice
+        .query(
+            DECIDE,
+            json!({ "s": seized.to_string(), "t": traced.to_string(), "d": "CONFIRM" }),
+        )
+        .await;
+    let none = ice
+        .query(
+            DECIDE,
+            json!({ "s": seized.to_string(), "t": (traced + 1_000_000).to_string(), "d": "CONFIRM" }),
+        )
+        .await;
+    assert_eq!(error_codes(&on_cbp), vec!["NOT_FOUND"], "{on_cbp}");
+    assert_eq!(on_cbp["errors"][0]["message"], none["errors"][0]["message"]);
+    assert_eq!(app.db.scalar("SELECT COUNT(*) FROM link_decision").await, 0);
+}
+
+#[tokio::test]
+async fn a_new_identical_serial_keeps_the_confirmed_link_which_can_still_be_undone() {
+    let app = with_demo(0.05).await;
+    let atf = app.as_role(Role::Atf);
+    let ice = app.as_role(Role::Ice);
+    let (seized, traced, _) = all_candidates(&atf)
+        .await
+        .into_iter()
+        .find(|(_, _, n)| n["seizedFirearm"]["provenance"]["ownerAgency"] == "ICE")
+        .expect("a candidate on an ICE seizure");
+    let vars = |d: &str| json!({ "s": seized.to_string(), "t": traced.to_string(), "d": d });
+    let confirmed_links = format!(
+        "SELECT COUNT(*) FROM firearm_link WHERE basis = 'CONFIRMED_NEAR_SERIAL' AND \
+         firearm_id = {} AND linked_firearm_id = {}",
+        seized.min(traced),
+        seized.max(traced)
+    );
+    let exact_links = format!(
+        "SELECT COUNT(*) FROM firearm_link WHERE basis = 'EXACT_SERIAL_MANUFACTURER' AND \
+         (firearm_id = {seized} OR linked_firearm_id = {seized})"
+    );
+    for (caller, d) in [(&atf, "CONFIRM"), (&ice, "CONFIRM")] {
+        let r = caller.query(DECIDE, vars(d)).await;
+        assert!(r["errors"].is_null(), "{r}");
+    }
+    assert_eq!(app.db.scalar(&confirmed_links).await, 1);
+    assert_eq!(app.db.scalar(&exact_links).await, 0);
+
+    // ATF traces a gun with the seized record's very serial: the write inserts a new record of
+    // ATF's and links it to the seized one by the identical serial, leaving the confirmed link.
+    let r = ice
+        .query_on(
+            "query($id: ID!) { firearm(id: $id) { manufacturer type caliber serialNumber } }",
+            seized,
+        )
+        .await;
+    let record = &r["data"]["firearm"];
+    let mut input = crate::fixtures::trace_input("T-SYNC-0001", "unused");
+    input["firearm"] = json!({
+        "manufacturer": record["manufacturer"],
+        "type": record["type"],
+        "caliber": record["caliber"],
+        "serialNumber": record["serialNumber"],
+    });
+    let r = atf
+        .query(
+            "mutation($input: TraceInput!) { createTrace(input: $input) { id } }",
+            json!({ "input": input }),
+        )
+        .await;
+    assert!(r["errors"].is_null(), "{r}");
+    assert_eq!(app.db.scalar(&exact_links).await, 1);
+    assert_eq!(app.db.scalar(&confirmed_links).await, 1);
+    // The seized record is now identified: the pair is no candidate any more ...
+    let r = atf
+        .query(CANDIDATES_DECIDED, json!({ "s": seized.to_string() }))
+        .await;
+    assert_eq!(r["data"]["linkCandidates"]["nodes"], json!([]), "{r}");
+    // ... yet its confirmed link can still be undone, and once undone the pair is not decidable.
+    let r = ice.query(DECIDE, vars("REJECT")).await;
+    assert!(r["errors"].is_null(), "{r}");
+    assert_eq!(app.db.scalar(&confirmed_links).await, 0);
+    let r = ice.query(DECIDE, vars("CONFIRM")).await;
+    assert_eq!(error_codes(&r), vec!["NOT_FOUND"], "{r}");
 }
