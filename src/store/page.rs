@@ -216,7 +216,9 @@ where
                     }
                 });
             }
-            let union = union.expect("at least two values");
+            let Some(union) = union else {
+                return Err(anyhow::anyhow!("a merged page needs at least one value").into());
+            };
             let mut page = Query::select();
             page.column(Asterisk)
                 .from_subquery(union, Alias::new(E::default().table_name()));
