@@ -24,8 +24,10 @@ import urllib.request
 from datetime import datetime, timezone
 
 PURPOSE = "local benchmark runs"
-BEGIN = "<!-- peer:begin (bench/peer.sh rewrites this section) -->"
-END = "<!-- peer:end -->"
+def markers(scale):
+    """The comments around the peer section of one scale (scale 1 keeps the original names)."""
+    tag = "peer" if str(scale) == "1" else f"peer-scale-{scale}"
+    return f"<!-- {tag}:begin (bench/peer.sh rewrites this section) -->", f"<!-- {tag}:end -->"
 
 
 def post(url, token, query):
@@ -303,15 +305,16 @@ def report(args):
     settings = json.loads(args.settings)
     runs = [r for r in rows if "hub" in r]
     floors = {(r["query"], r["plan"]): r["floor"] for r in rows if "floor" in r}
+    begin, end = markers(settings["scale"])
     lines = [
-        BEGIN,
-        "## The hub against PostGraphile",
+        begin,
+        "## The hub against PostGraphile" + ("" if str(settings["scale"]) == "1" else f" at scale {settings['scale']}"),
         "",
         f"Measured by `bench/peer.sh {settings['scale']}` ({datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}, "
         f"commit `{settings['commit']}`) on one PostgreSQL {settings['pg_version']} database filled with "
         f"`demo-data --scale {settings['scale']} --seed {settings['seed']}` and analysed ({settings['sizes']}).",
         f"The hub: release build, `--development` (development token as ATF, stating a purpose), rate limit off, "
-        f"log level warn. PostGraphile {settings['postgraphile']} (amber preset, Node {settings['node']}, "
+        f"log level warn, plain TCP to PostgreSQL on loopback (`sslmode=disable`, as PostGraphile's client). PostGraphile {settings['postgraphile']} (amber preset, Node {settings['node']}, "
         "`NODE_ENV=production`) on the same database as its superuser, so it enforces nothing; the hub verifies "
         "the token, applies the policy and appends an audit event on every request.",
         f"Load: `wrk` ({settings['wrk']}), {settings['concurrency']} connections, {settings['seconds']} s per query "
@@ -351,15 +354,20 @@ def report(args):
         )
     lines += [
         "",
-        "Run it again with `bench/peer.sh [SCALE]`; it rewrites only this section.",
-        END,
+        f"Run it again with `bench/peer.sh {settings['scale']}`; it rewrites only this section.",
+        end,
     ]
     section = "\n".join(lines)
     text = open(args.markdown).read() if os.path.exists(args.markdown) else "# Benchmarks\n"
-    if BEGIN in text and END in text:
-        before, rest = text.split(BEGIN, 1)
-        after = rest.split(END, 1)[1]
+    first_end = markers(1)[1]
+    if begin in text and end in text:
+        before, rest = text.split(begin, 1)
+        after = rest.split(end, 1)[1]
         text = before + section + after
+    elif first_end in text:
+        # Another scale's section goes right after scale 1's.
+        before, after = text.split(first_end, 1)
+        text = before + first_end + "\n\n" + section + after
     else:
         text = text.rstrip("\n") + "\n\n" + section + "\n"
     with open(args.markdown, "w") as f:

@@ -97,7 +97,9 @@ HUB_PORT=""
 PEER_PORT=""
 start_both() {
   HUB_PORT="$(hub_free_port)"
-  hub_start "$BIN" "$DB_URL" "$HUB_PORT" "$WORK/hub.log"
+  # Plain TCP on loopback for the hub too: PostGraphile's `pg` client does not use TLS unless asked,
+  # while sqlx prefers it, so without this the two sides would use different transports.
+  hub_start "$BIN" "$DB_URL?sslmode=disable" "$HUB_PORT" "$WORK/hub.log"
   PEER_PORT="$(hub_free_port)"
   NODE_ENV=production PEER_DATABASE_URL="$DB_URL" PEER_PORT="$PEER_PORT" \
     "$NODE_BIN" "$PEER/serve.mjs" >"$WORK/peer.log" 2>&1 &
