@@ -224,8 +224,19 @@ pub(crate) async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestAp
         address,
         db: std::sync::Arc::new(db),
         settings,
-        client: reqwest::Client::new(),
+        client: http_client(),
     }
+}
+
+/// The tests' HTTP client. It drops a pooled connection after a second idle, well inside the
+/// server's keep-alive (5 s): a connection left idle while a test works elsewhere (the
+/// conformance checker runs Python for seconds) would otherwise be reused just as the server
+/// closes it, and the request would fail with an incomplete message.
+pub(crate) fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_idle_timeout(std::time::Duration::from_secs(1))
+        .build()
+        .expect("the test HTTP client builds")
 }
 
 /// Starts another hub process on `app`'s database: a server with a pool of its own (and so, on
@@ -248,7 +259,7 @@ pub(crate) async fn another_process(app: &TestApp, adjust: impl FnOnce(&mut Sett
         address,
         db: app.db.clone(),
         settings,
-        client: reqwest::Client::new(),
+        client: http_client(),
     }
 }
 

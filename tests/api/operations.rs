@@ -53,7 +53,7 @@ async fn spawn_custom(adjust: impl FnOnce(&mut Settings)) -> Custom {
             address,
             db: std::sync::Arc::new(db),
             settings,
-            client: reqwest::Client::new(),
+            client: crate::helpers::http_client(),
         },
         pool,
         shutdown,
@@ -520,7 +520,7 @@ async fn serve_exits_0_on_sigterm() {
             }
         }
     };
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http_client();
     let health = client
         .get(format!("{base}/healthz"))
         .send()
