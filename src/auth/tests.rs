@@ -135,7 +135,9 @@ fn a_minted_dev_token_verifies_to_its_caller() {
         "dev-cbp",
     )
     .expect("minted");
-    let caller = verifier(&settings).verify(&token).expect("verified");
+    let caller = verifier(&settings)
+        .verify_with_known_keys(&token)
+        .expect("verified");
     assert_eq!(
         caller,
         Caller {
@@ -155,7 +157,9 @@ fn a_minted_dev_token_verifies_to_its_caller() {
         "o",
     )
     .expect("minted");
-    let caller = verifier(&settings).verify(&plain).expect("verified");
+    let caller = verifier(&settings)
+        .verify_with_known_keys(&plain)
+        .expect("verified");
     assert_eq!(caller.role, Role::Oversight);
     assert!(caller.scopes.is_empty());
 }
@@ -163,43 +167,48 @@ fn a_minted_dev_token_verifies_to_its_caller() {
 #[test]
 fn a_hand_signed_dev_token_verifies() {
     let caller = verifier(&dev_settings())
-        .verify(&hs(&claims()))
+        .verify_with_known_keys(&hs(&claims()))
         .expect("verified");
     assert_eq!(caller.subject, "agent-7");
     assert_eq!(caller.role, Role::Ice);
     assert_eq!(caller.scopes, ["pii"]);
 }
 
-#[test]
-fn the_authorization_header_needs_the_bearer_scheme() {
+#[tokio::test]
+async fn the_authorization_header_needs_the_bearer_scheme() {
     let verifier = verifier(&dev_settings());
     let token = hs(&claims());
     assert!(
         verifier
             .verify_header(Some(&format!("Bearer {token}")))
+            .await
             .is_ok()
     );
     assert!(
         verifier
             .verify_header(Some(&format!("bearer  {token}")))
+            .await
             .is_ok()
     );
-    assert_eq!(verifier.verify_header(None), Err(AuthError::Missing));
-    assert_eq!(verifier.verify_header(Some("  ")), Err(AuthError::Missing));
+    assert_eq!(verifier.verify_header(None).await, Err(AuthError::Missing));
     assert_eq!(
-        verifier.verify_header(Some("Bearer ")),
+        verifier.verify_header(Some("  ")).await,
         Err(AuthError::Missing)
     );
     assert_eq!(
-        verifier.verify_header(Some("Basic dXNlcjpwYXNz")),
+        verifier.verify_header(Some("Bearer ")).await,
+        Err(AuthError::Missing)
+    );
+    assert_eq!(
+        verifier.verify_header(Some("Basic dXNlcjpwYXNz")).await,
         Err(AuthError::NotBearer)
     );
     assert_eq!(
-        verifier.verify_header(Some(&token)),
+        verifier.verify_header(Some(&token)).await,
         Err(AuthError::NotBearer)
     );
     assert_eq!(
-        verifier.verify_header(Some("Bearer not-a-jwt")),
+        verifier.verify_header(Some("Bearer not-a-jwt")).await,
         Err(AuthError::Malformed)
     );
 }
@@ -209,13 +218,19 @@ fn time_claims_are_enforced_with_leeway() {
     let verifier = verifier(&dev_settings());
     let now = now();
     let expired = with(claims(), "exp", json!(now - 120));
-    assert_eq!(verifier.verify(&hs(&expired)), Err(AuthError::Expired));
+    assert_eq!(
+        verifier.verify_with_known_keys(&hs(&expired)),
+        Err(AuthError::Expired)
+    );
     let within_leeway = with(claims(), "exp", json!(now - 5));
-    assert!(verifier.verify(&hs(&within_leeway)).is_ok());
+    assert!(verifier.verify_with_known_keys(&hs(&within_leeway)).is_ok());
     let early = with(claims(), "nbf", json!(now + 600));
-    assert_eq!(verifier.verify(&hs(&early)), Err(AuthError::NotYetValid));
+    assert_eq!(
+        verifier.verify_with_known_keys(&hs(&early)),
+        Err(AuthError::NotYetValid)
+    );
     let text_exp = with(claims(), "exp", json!("tomorrow"));
-    invalid_claims(verifier.verify(&hs(&text_exp)), "exp");
+    invalid_claims(verifier.verify_with_known_keys(&hs(&text_exp)), "exp");
 }
 
 #[test]
@@ -223,24 +238,28 @@ fn issuer_and_audience_must_match() {
     let verifier = verifier(&dev_settings());
     let other_issuer = with(claims(), "iss", json!("someone-else"));
     assert_eq!(
-        verifier.verify(&hs(&other_issuer)),
+        verifier.verify_with_known_keys(&hs(&other_issuer)),
         Err(AuthError::WrongIssuer)
     );
     let issuer_array = with(claims(), "iss", json!(["firearms-hub", "someone-else"]));
     assert_eq!(
-        verifier.verify(&hs(&issuer_array)),
+        verifier.verify_with_known_keys(&hs(&issuer_array)),
         Err(AuthError::WrongIssuer)
     );
     let other_audience = with(claims(), "aud", json!("another-api"));
     assert_eq!(
-        verifier.verify(&hs(&other_audience)),
+        verifier.verify_with_known_keys(&hs(&other_audience)),
         Err(AuthError::WrongAudience)
     );
     let audience_array = with(claims(), "aud", json!(["another-api", "firearms-hub"]));
-    assert!(verifier.verify(&hs(&audience_array)).is_ok());
+    assert!(
+        verifier
+            .verify_with_known_keys(&hs(&audience_array))
+            .is_ok()
+    );
     let foreign_array = with(claims(), "aud", json!(["another-api"]));
     assert_eq!(
-        verifier.verify(&hs(&foreign_array)),
+        verifier.verify_with_known_keys(&hs(&foreign_array)),
         Err(AuthError::WrongAudience)
     );
 }
@@ -249,14 +268,20 @@ fn issuer_and_audience_must_match() {
 fn registered_claims_are_required() {
     let verifier = verifier(&dev_settings());
     for claim in ["exp", "nbf", "iss", "aud", "sub"] {
-        invalid_claims(verifier.verify(&hs(&without(claims(), claim))), claim);
+        invalid_claims(
+            verifier.verify_with_known_keys(&hs(&without(claims(), claim))),
+            claim,
+        );
     }
 }
 
 #[test]
 fn the_role_must_be_one_exact_upper_case_string() {
     let verifier = verifier(&dev_settings());
-    invalid_claims(verifier.verify(&hs(&without(claims(), "role"))), "role");
+    invalid_claims(
+        verifier.verify_with_known_keys(&hs(&without(claims(), "role"))),
+        "role",
+    );
     for bad in [
         json!("ADMIN"),
         json!("ice"),
@@ -265,11 +290,20 @@ fn the_role_must_be_one_exact_upper_case_string() {
         json!(["ICE"]),
         json!(7),
     ] {
-        invalid_claims(verifier.verify(&hs(&with(claims(), "role", bad))), "role");
+        invalid_claims(
+            verifier.verify_with_known_keys(&hs(&with(claims(), "role", bad))),
+            "role",
+        );
     }
     for role in Role::ALL {
         let token = hs(&with(claims(), "role", json!(role.as_str())));
-        assert_eq!(verifier.verify(&token).expect("verified").role, *role);
+        assert_eq!(
+            verifier
+                .verify_with_known_keys(&token)
+                .expect("verified")
+                .role,
+            *role
+        );
     }
 }
 
@@ -277,12 +311,15 @@ fn the_role_must_be_one_exact_upper_case_string() {
 fn the_subject_is_checked() {
     let verifier = verifier(&dev_settings());
     for bad in [json!(""), json!("   "), json!("a\nb"), json!(42)] {
-        invalid_claims(verifier.verify(&hs(&with(claims(), "sub", bad))), "sub");
+        invalid_claims(
+            verifier.verify_with_known_keys(&hs(&with(claims(), "sub", bad))),
+            "sub",
+        );
     }
     let long = with(claims(), "sub", json!("x".repeat(201)));
-    invalid_claims(verifier.verify(&hs(&long)), "sub");
+    invalid_claims(verifier.verify_with_known_keys(&hs(&long)), "sub");
     let longest = with(claims(), "sub", json!("x".repeat(200)));
-    assert!(verifier.verify(&hs(&longest)).is_ok());
+    assert!(verifier.verify_with_known_keys(&hs(&longest)).is_ok());
 }
 
 #[test]
@@ -294,22 +331,28 @@ fn scopes_come_as_a_string_or_an_array_not_both() {
         json!(["pii", "read:x"]),
     );
     assert_eq!(
-        verifier.verify(&hs(&array)).expect("verified").scopes,
+        verifier
+            .verify_with_known_keys(&hs(&array))
+            .expect("verified")
+            .scopes,
         ["pii", "read:x"]
     );
     let spaced = with(claims(), "scope", json!("  pii   read:x pii "));
     assert_eq!(
-        verifier.verify(&hs(&spaced)).expect("verified").scopes,
+        verifier
+            .verify_with_known_keys(&hs(&spaced))
+            .expect("verified")
+            .scopes,
         ["pii", "read:x"]
     );
     let both = with(claims(), "scopes", json!(["pii"]));
-    invalid_claims(verifier.verify(&hs(&both)), "scope");
+    invalid_claims(verifier.verify_with_known_keys(&hs(&both)), "scope");
     let weird = with(claims(), "scope", json!("pii <script>"));
-    invalid_claims(verifier.verify(&hs(&weird)), "scope");
+    invalid_claims(verifier.verify_with_known_keys(&hs(&weird)), "scope");
     let not_strings = with(without(claims(), "scope"), "scopes", json!([1, 2]));
-    invalid_claims(verifier.verify(&hs(&not_strings)), "scopes");
+    invalid_claims(verifier.verify_with_known_keys(&hs(&not_strings)), "scopes");
     let scope_array = with(claims(), "scope", json!(["pii"]));
-    invalid_claims(verifier.verify(&hs(&scope_array)), "scope");
+    invalid_claims(verifier.verify_with_known_keys(&hs(&scope_array)), "scope");
 }
 
 #[test]
@@ -327,7 +370,10 @@ fn a_tampered_payload_is_refused() {
         let parts: Vec<&str> = token.split('.').collect();
         let forged = b64(&with(claims(), "role", json!("OVERSIGHT")));
         let tampered = format!("{}.{forged}.{}", parts[0], parts[2]);
-        assert_eq!(verifier.verify(&tampered), Err(AuthError::BadSignature));
+        assert_eq!(
+            verifier.verify_with_known_keys(&tampered),
+            Err(AuthError::BadSignature)
+        );
     }
 }
 
@@ -340,7 +386,7 @@ fn a_token_signed_with_another_secret_is_refused() {
         &claims(),
     );
     assert_eq!(
-        verifier(&dev_settings()).verify(&token),
+        verifier(&dev_settings()).verify_with_known_keys(&token),
         Err(AuthError::BadSignature)
     );
 }
@@ -354,7 +400,10 @@ fn unsigned_tokens_are_refused() {
         json!({"alg": "NONE", "kid": "rsa-a"}),
     ] {
         let token = format!("{}.{}.", b64(&header), b64(&claims()));
-        assert_eq!(verifier.verify(&token), Err(AuthError::DisallowedAlgorithm));
+        assert_eq!(
+            verifier.verify_with_known_keys(&token),
+            Err(AuthError::DisallowedAlgorithm)
+        );
     }
 }
 
@@ -366,18 +415,24 @@ fn hs256_signed_with_an_rsa_public_key_is_refused() {
     // Named by the kid of the RS256 key: the algorithm does not match the key's.
     let token = sign(Algorithm::HS256, Some("rsa-a"), &confused, &claims());
     assert_eq!(
-        verifier_all.verify(&token),
+        verifier_all.verify_with_known_keys(&token),
         Err(AuthError::DisallowedAlgorithm)
     );
     // Without kid it can only be checked against the development secret, which it does not match.
     let token = sign(Algorithm::HS256, None, &confused, &claims());
-    assert_eq!(verifier_all.verify(&token), Err(AuthError::BadSignature));
+    assert_eq!(
+        verifier_all.verify_with_known_keys(&token),
+        Err(AuthError::BadSignature)
+    );
     // And with no development secret there is nothing to check it against.
     let no_dev = AuthSettings {
         dev_secret: None,
         ..all_settings()
     };
-    assert_eq!(verifier(&no_dev).verify(&token), Err(AuthError::UnknownKey));
+    assert_eq!(
+        verifier(&no_dev).verify_with_known_keys(&token),
+        Err(AuthError::UnknownKey)
+    );
 }
 
 #[test]
@@ -390,14 +445,20 @@ fn the_algorithm_must_be_the_keys_pinned_one() {
         &ec_key("test-only-ec-a.private.pem"),
         &claims(),
     );
-    assert_eq!(verifier.verify(&es), Err(AuthError::DisallowedAlgorithm));
+    assert_eq!(
+        verifier.verify_with_known_keys(&es),
+        Err(AuthError::DisallowedAlgorithm)
+    );
     let rs = sign(
         Algorithm::RS256,
         Some("ec-a"),
         &rsa_key("test-only-rsa-a.private.pem"),
         &claims(),
     );
-    assert_eq!(verifier.verify(&rs), Err(AuthError::DisallowedAlgorithm));
+    assert_eq!(
+        verifier.verify_with_known_keys(&rs),
+        Err(AuthError::DisallowedAlgorithm)
+    );
     // RS512 with the right key is still not RS256.
     let rs512 = sign(
         Algorithm::RS512,
@@ -405,7 +466,10 @@ fn the_algorithm_must_be_the_keys_pinned_one() {
         &rsa_key("test-only-rsa-a.private.pem"),
         &claims(),
     );
-    assert_eq!(verifier.verify(&rs512), Err(AuthError::DisallowedAlgorithm));
+    assert_eq!(
+        verifier.verify_with_known_keys(&rs512),
+        Err(AuthError::DisallowedAlgorithm)
+    );
     // A dev token (no kid) must be HS256.
     let rs_without_kid = sign(
         Algorithm::RS256,
@@ -414,7 +478,7 @@ fn the_algorithm_must_be_the_keys_pinned_one() {
         &claims(),
     );
     assert_eq!(
-        verifier.verify(&rs_without_kid),
+        verifier.verify_with_known_keys(&rs_without_kid),
         Err(AuthError::DisallowedAlgorithm)
     );
 }
@@ -428,7 +492,10 @@ fn an_unknown_kid_is_refused() {
         &rsa_key("test-only-rsa-a.private.pem"),
         &claims(),
     );
-    assert_eq!(verifier.verify(&token), Err(AuthError::UnknownKey));
+    assert_eq!(
+        verifier.verify_with_known_keys(&token),
+        Err(AuthError::UnknownKey)
+    );
     // A kid also sends an HS256 token away from the development secret.
     let token = sign(
         Algorithm::HS256,
@@ -436,7 +503,10 @@ fn an_unknown_kid_is_refused() {
         &EncodingKey::from_secret(SECRET.as_bytes()),
         &claims(),
     );
-    assert_eq!(verifier.verify(&token), Err(AuthError::UnknownKey));
+    assert_eq!(
+        verifier.verify_with_known_keys(&token),
+        Err(AuthError::UnknownKey)
+    );
     // The JWKS encryption key was skipped.
     let token = sign(
         Algorithm::RS256,
@@ -444,7 +514,10 @@ fn an_unknown_kid_is_refused() {
         &rsa_key("test-only-rsa-a.private.pem"),
         &claims(),
     );
-    assert_eq!(verifier.verify(&token), Err(AuthError::UnknownKey));
+    assert_eq!(
+        verifier.verify_with_known_keys(&token),
+        Err(AuthError::UnknownKey)
+    );
 }
 
 #[test]
@@ -475,7 +548,7 @@ fn rs256_and_es256_verify_against_pem_keys_and_jwks() {
     for (algorithm, kid, key) in &cases {
         let token = sign(*algorithm, Some(kid), key, &claims());
         let caller = verifier
-            .verify(&token)
+            .verify_with_known_keys(&token)
             .unwrap_or_else(|e| panic!("{kid}: {e}"));
         assert_eq!(caller.role, Role::Ice, "{kid}");
     }
@@ -486,7 +559,10 @@ fn rs256_and_es256_verify_against_pem_keys_and_jwks() {
         &rsa_key("test-only-rsa-b.private.pem"),
         &claims(),
     );
-    assert_eq!(verifier.verify(&token), Err(AuthError::BadSignature));
+    assert_eq!(
+        verifier.verify_with_known_keys(&token),
+        Err(AuthError::BadSignature)
+    );
     // Claims are still checked on public-key tokens.
     let token = sign(
         Algorithm::ES256,
@@ -494,7 +570,10 @@ fn rs256_and_es256_verify_against_pem_keys_and_jwks() {
         &ec_key("test-only-ec-a.private.pem"),
         &with(claims(), "exp", json!(now() - 3600)),
     );
-    assert_eq!(verifier.verify(&token), Err(AuthError::Expired));
+    assert_eq!(
+        verifier.verify_with_known_keys(&token),
+        Err(AuthError::Expired)
+    );
 }
 
 #[test]
@@ -520,10 +599,13 @@ fn keys_rotate_with_several_kids_valid_at_once() {
         &rsa_key("test-only-rsa-b.private.pem"),
         &claims(),
     );
-    assert!(verifier.verify(&old).is_ok());
-    assert!(verifier.verify(&new).is_ok());
+    assert!(verifier.verify_with_known_keys(&old).is_ok());
+    assert!(verifier.verify_with_known_keys(&new).is_ok());
     // Without a development secret, kid-less tokens have no key.
-    assert_eq!(verifier.verify(&hs(&claims())), Err(AuthError::UnknownKey));
+    assert_eq!(
+        verifier.verify_with_known_keys(&hs(&claims())),
+        Err(AuthError::UnknownKey)
+    );
 }
 
 #[test]
@@ -535,12 +617,15 @@ fn url_headers_are_ignored_never_fetched() {
     header.x5u = Some("https://attacker.example/cert.pem".to_owned());
     let token = jsonwebtoken::encode(&header, &claims(), &rsa_key("test-only-rsa-a.private.pem"))
         .expect("sign");
-    assert!(verifier.verify(&token).is_ok());
+    assert!(verifier.verify_with_known_keys(&token).is_ok());
     // An attacker's own key behind jku does not help: the kid decides.
     header.kid = Some("attacker".to_owned());
     let token = jsonwebtoken::encode(&header, &claims(), &rsa_key("test-only-rsa-b.private.pem"))
         .expect("sign");
-    assert_eq!(verifier.verify(&token), Err(AuthError::UnknownKey));
+    assert_eq!(
+        verifier.verify_with_known_keys(&token),
+        Err(AuthError::UnknownKey)
+    );
 }
 
 #[test]
@@ -573,12 +658,14 @@ fn malformed_tokens_are_refused_without_echoing_them() {
         "x".repeat(MAX_TOKEN_BYTES + 1),
         crit_token,
     ] {
-        let error = verifier.verify(&token).expect_err("refused");
+        let error = verifier
+            .verify_with_known_keys(&token)
+            .expect_err("refused");
         assert_eq!(error, AuthError::Malformed, "{token:.40}");
         assert!(!error.to_string().contains(secret_looking));
     }
     let error = verifier
-        .verify(&hs(&with(claims(), "role", json!("ROOT-7f3a"))))
+        .verify_with_known_keys(&hs(&with(claims(), "role", json!("ROOT-7f3a"))))
         .expect_err("refused");
     assert!(!error.to_string().contains("ROOT-7f3a"), "{error}");
 }
@@ -661,7 +748,10 @@ fn settings_problems_are_refused_at_start() {
 
     let empty = Verifier::from_settings(&AuthSettings::default()).expect("no keys is allowed");
     assert!(!empty.has_keys());
-    assert_eq!(empty.verify(&hs(&claims())), Err(AuthError::UnknownKey));
+    assert_eq!(
+        empty.verify_with_known_keys(&hs(&claims())),
+        Err(AuthError::UnknownKey)
+    );
 }
 
 #[test]
@@ -778,7 +868,9 @@ fn the_dev_secret_file_is_created_once_with_private_permissions() {
     };
     assert!(ensure_dev_secret(&mut server, true).expect("loaded"));
     assert_eq!(std::fs::read_to_string(&path).expect("unchanged"), written);
-    let caller = verifier(&server).verify(&token).expect("verified");
+    let caller = verifier(&server)
+        .verify_with_known_keys(&token)
+        .expect("verified");
     assert_eq!(caller.subject, "dev-state");
     assert_eq!(caller.role, Role::State);
     assert!(caller.has_scope("pii"));
