@@ -507,4 +507,65 @@ mod tests {
             Ok(())
         });
     }
+
+    #[test]
+    #[expect(
+        clippy::result_large_err,
+        reason = "figment's Jail API returns its own error type"
+    )]
+    fn claim_paths_and_the_role_map_come_from_the_file() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "hub.toml",
+                "[auth]\nrole_claim = \"realm_access.roles\"\nscope_claim = [\"https://hub.example/scp\"]\n\
+                 [auth.role_map]\n\"hub-atf-analysts\" = \"ATF\"\n\"/ICE/HSI\" = \"ICE\"\n",
+            )?;
+            let settings = Settings::load(None, &Overrides::default()).expect("settings load");
+            assert_eq!(
+                settings.auth.role_claim.segments(),
+                ["realm_access", "roles"]
+            );
+            assert_eq!(
+                settings.auth.scope_claim.as_ref().map(ClaimPath::segments),
+                Some(&["https://hub.example/scp".to_owned()][..])
+            );
+            assert_eq!(settings.auth.role_map.len(), 2);
+            assert_eq!(settings.auth.role_map["/ICE/HSI"], "ICE");
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[expect(
+        clippy::result_large_err,
+        reason = "figment's Jail API returns its own error type"
+    )]
+    fn a_namespaced_claim_written_dotted_is_refused_with_the_list_form() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "hub.toml",
+                "[auth]\nrole_claim = \"https://hub.example/role\"\n",
+            )?;
+            let error = Settings::load(None, &Overrides::default()).expect_err("refused");
+            let error = error.to_string();
+            assert!(
+                error.contains("role_claim") && error.contains("[\"https://hub.example/role\"]"),
+                "{error}"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_default_role_claim_is_the_top_level_role() {
+        let settings = AuthSettings::default();
+        assert_eq!(settings.role_claim.segments(), ["role"]);
+        assert!(settings.scope_claim.is_none() && settings.role_map.is_empty());
+        assert_eq!(settings.expected_issuer(), "firearms-hub");
+        let oidc = AuthSettings {
+            oidc_issuer: Some("https://idp.example.gov/realms/hub".to_owned()),
+            ..AuthSettings::default()
+        };
+        assert_eq!(oidc.expected_issuer(), "https://idp.example.gov/realms/hub");
+    }
 }

@@ -164,3 +164,132 @@ fn signing_key(kid: &str, fields: &Map<String, Value>) -> anyhow::Result<Option<
         key,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The keys of the test-only JWKS file (an RS256, an ES256 and an encryption key).
+    fn fixture_keys() -> Vec<Value> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/keys/test-only-jwks.json");
+        let document: Value =
+            serde_json::from_slice(&std::fs::read(path).expect("fixture")).expect("json");
+        document["keys"].as_array().expect("keys").clone()
+    }
+
+    fn document(keys: Vec<Value>) -> Vec<u8> {
+        json!({ "keys": keys }).to_string().into_bytes()
+    }
+
+    fn kids(keys: &[SigningKey]) -> Vec<(&str, Algorithm)> {
+        keys.iter()
+            .map(|key| (key.kid.as_str(), key.algorithm))
+            .collect()
+    }
+
+    #[test]
+    fn keys_are_pinned_from_kty_and_alg_and_others_skipped() {
+        let fixture = fixture_keys();
+        let mut rsa_without_alg = fixture[0].clone();
+        rsa_without_alg["kid"] = json!("no-alg");
+        rsa_without_alg
+            .as_object_mut()
+            .expect("object")
+            .remove("alg");
+        rsa_without_alg
+            .as_object_mut()
+            .expect("object")
+            .remove("use");
+        let mut ps256 = fixture[0].clone();
+        ps256["kid"] = json!("ps256");
+        ps256["alg"] = json!("PS256");
+        let mut unknown_alg = fixture[0].clone();
+        unknown_alg["kid"] = json!("unknown-alg");
+        unknown_alg["alg"] = json!("XX999");
+        let okp = json!({"kty": "OKP", "crv": "Ed25519", "kid": "ed", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"});
+        let p384 = json!({"kty": "EC", "crv": "P-384", "kid": "p384", "x": "AA", "y": "AA"});
+        let no_kid = json!({"kty": "RSA", "n": "AQAB", "e": "AQAB"});
+        let keys = vec![
+            fixture[0].clone(),
+            fixture[1].clone(),
+            fixture[2].clone(),
+            rsa_without_alg,
+            ps256,
+            unknown_alg,
+            okp,
+            p384,
+            no_kid,
+        ];
+        for strictness in [Strictness::File, Strictness::Provider] {
+            let parsed = parse(&document(keys.clone()), "test", strictness).expect("parsed");
+            assert_eq!(
+                kids(&parsed),
+                [
+                    ("jwks-rsa-b", Algorithm::RS256),
+                    ("jwks-ec-a", Algorithm::ES256),
+                    ("no-alg", Algorithm::RS256),
+                ],
+                "{strictness:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_unusable_signing_key_refuses_a_file_but_is_skipped_in_a_provider_set() {
+        let fixture = fixture_keys();
+        // A 1024-bit RSA modulus.
+        let short = json!({
+            "kty": "RSA", "kid": "short", "alg": "RS256",
+            "n": URL_SAFE_NO_PAD.encode([0xc5u8; 128]), "e": "AQAB",
+        });
+        let truncated = json!({"kty": "RSA", "kid": "truncated", "alg": "RS256", "e": "AQAB"});
+        let bad_point =
+            json!({"kty": "EC", "crv": "P-256", "kid": "bad-point", "x": "AA", "y": "AA"});
+        for odd in [short, truncated, bad_point] {
+            let kid = odd["kid"].as_str().expect("kid").to_owned();
+            let keys = vec![fixture[0].clone(), odd];
+            let error = parse(&document(keys.clone()), "test", Strictness::File)
+                .err()
+                .map(|error| format!("{error:#}"))
+                .unwrap_or_default();
+            assert!(error.contains(&kid), "{kid}: {error}");
+            let parsed = parse(&document(keys), "test", Strictness::Provider).expect("parsed");
+            assert_eq!(kids(&parsed), [("jwks-rsa-b", Algorithm::RS256)], "{kid}");
+        }
+    }
+
+    #[test]
+    fn private_material_duplicates_and_garbage_refuse_the_whole_set() {
+        let fixture = fixture_keys();
+        let mut private = fixture[1].clone();
+        private["d"] = json!("c2VjcmV0");
+        let symmetric = json!({"kty": "oct", "kid": "hmac", "alg": "HS256", "k": "c2VjcmV0"});
+        let symmetric_without_k = json!({"kty": "oct", "kid": "hmac"});
+        for strictness in [Strictness::File, Strictness::Provider] {
+            for (keys, mentions) in [
+                (vec![fixture[0].clone(), private.clone()], "private"),
+                (vec![fixture[0].clone(), symmetric.clone()], "symmetric"),
+                (vec![symmetric_without_k.clone()], "symmetric"),
+                (vec![fixture[0].clone(), fixture[0].clone()], "twice"),
+                (vec![fixture[2].clone()], "no RS256 or ES256"),
+                (vec![], "no RS256 or ES256"),
+            ] {
+                let error = parse(&document(keys), "test", strictness)
+                    .err()
+                    .map(|error| format!("{error:#}"))
+                    .unwrap_or_default();
+                assert!(error.contains(mentions), "{strictness:?}: {error}");
+            }
+            for garbage in [&b"<html>"[..], b"{}", br#"{"keys": {}}"#, b"[]"] {
+                assert!(parse(garbage, "test", strictness).is_err());
+            }
+        }
+        // An entry that is no object refuses a file; a provider's set goes on without it.
+        let keys = vec![json!("junk"), fixture[0].clone()];
+        assert!(parse(&document(keys.clone()), "test", Strictness::File).is_err());
+        let parsed = parse(&document(keys), "test", Strictness::Provider).expect("parsed");
+        assert_eq!(kids(&parsed), [("jwks-rsa-b", Algorithm::RS256)]);
+    }
+}

@@ -27,8 +27,12 @@ pub(crate) const MAX_TOKEN_BYTES: usize = 8 * 1024;
 pub(crate) const MAX_LEEWAY_SECS: u64 = 600;
 /// The smallest RSA modulus accepted, in bits.
 const MIN_RSA_BITS: usize = 2048;
-/// The claims a token must carry for `jsonwebtoken` to accept it.
+/// The claims a development token (HS256, the hub's own) must carry for `jsonwebtoken` to accept
+/// it.
 const REQUIRED_CLAIMS: [&str; 5] = ["exp", "nbf", "iss", "aud", "sub"];
+/// The claims a token signed by a public key must carry: `nbf` is checked when present but not
+/// required, as identity providers' access tokens (Keycloak, Okta, Auth0) do not carry it.
+const REQUIRED_PUBLIC_KEY_CLAIMS: [&str; 4] = ["exp", "iss", "aud", "sub"];
 
 /// What every key's validation checks besides the signature.
 pub(super) struct TokenRules {
@@ -249,7 +253,11 @@ impl Verifier {
 impl PinnedKey {
     pub(super) fn new(algorithm: Algorithm, key: DecodingKey, rules: &TokenRules) -> PinnedKey {
         let mut validation = Validation::new(algorithm);
-        validation.set_required_spec_claims(&REQUIRED_CLAIMS);
+        if algorithm == Algorithm::HS256 {
+            validation.set_required_spec_claims(&REQUIRED_CLAIMS);
+        } else {
+            validation.set_required_spec_claims(&REQUIRED_PUBLIC_KEY_CLAIMS);
+        }
         validation.validate_exp = true;
         validation.validate_nbf = true;
         validation.validate_aud = true;

@@ -14,7 +14,7 @@ use super::claims::SCOPE_PII;
 use super::keys::MAX_TOKEN_BYTES;
 use super::mint::{MAX_DEV_TOKEN_TTL, MIN_DEV_SECRET_BYTES};
 use super::*;
-use crate::config::{AuthSettings, PublicKeySetting};
+use crate::config::{AuthSettings, ClaimPath, PublicKeySetting};
 
 const SECRET: &str = "test-only-development-secret-0123456789-abcdef";
 
@@ -270,6 +270,32 @@ fn registered_claims_are_required() {
     for claim in ["exp", "nbf", "iss", "aud", "sub"] {
         invalid_claims(
             verifier.verify_with_known_keys(&hs(&without(claims(), claim))),
+            claim,
+        );
+    }
+    // A public key's token needs no `nbf` (providers' access tokens lack it), but one that has it
+    // is held to it.
+    let public = Verifier::from_settings(&all_settings()).expect("verifier");
+    let rs = |claims: &Value| {
+        sign(
+            Algorithm::RS256,
+            Some("rsa-a"),
+            &rsa_key("test-only-rsa-a.private.pem"),
+            claims,
+        )
+    };
+    assert!(
+        public
+            .verify_with_known_keys(&rs(&without(claims(), "nbf")))
+            .is_ok()
+    );
+    assert_eq!(
+        public.verify_with_known_keys(&rs(&with(claims(), "nbf", json!(now() + 600)))),
+        Err(AuthError::NotYetValid)
+    );
+    for claim in ["exp", "iss", "aud", "sub"] {
+        invalid_claims(
+            public.verify_with_known_keys(&rs(&without(claims(), claim))),
             claim,
         );
     }
@@ -917,4 +943,259 @@ fn ttls_parse() {
     }
     assert_eq!(parse_role_arg("ice"), Ok(Role::Ice));
     assert!(parse_role_arg("admin").is_err());
+}
+
+/// Settings with the RSA key `rsa-a` and these claim rules (a provider's tokens).
+fn mapped(role_claim: ClaimPath, scope_claim: Option<ClaimPath>, map: &[(&str, &str)]) -> Verifier {
+    verifier(&AuthSettings {
+        public_keys: vec![public_key("rsa-a", "RS256", "test-only-rsa-a.public.pem")],
+        role_claim,
+        scope_claim,
+        role_map: map
+            .iter()
+            .map(|(name, role)| ((*name).to_owned(), (*role).to_owned()))
+            .collect(),
+        ..dev_settings()
+    })
+}
+
+fn path(text: &str) -> ClaimPath {
+    ClaimPath::dotted(text).expect("claim path")
+}
+
+/// A provider's token: the registered claims and `extra`, signed by `rsa-a`.
+fn provider_token(extra: Value) -> String {
+    let mut claims = without(without(claims(), "role"), "scope");
+    for (key, value) in extra.as_object().expect("object") {
+        claims[key] = value.clone();
+    }
+    sign(
+        Algorithm::RS256,
+        Some("rsa-a"),
+        &rsa_key("test-only-rsa-a.private.pem"),
+        &claims,
+    )
+}
+
+#[test]
+fn a_role_array_in_a_nested_claim_maps_to_one_hub_role() {
+    let verifier = mapped(
+        path("realm_access.roles"),
+        Some(path("scope")),
+        &[("hub-atf-analysts", "ATF"), ("hub-oversight", "OVERSIGHT")],
+    );
+    let token = provider_token(json!({
+        "realm_access": {"roles": ["offline_access", "uma_authorization", "hub-atf-analysts"]},
+        "scope": "openid profile pii",
+    }));
+    let caller = verifier.verify_with_known_keys(&token).expect("verified");
+    assert_eq!(caller.role, Role::Atf);
+    assert_eq!(caller.scopes, ["openid", "profile", "pii"]);
+    assert!(caller.has_scope(SCOPE_PII));
+    // Two names of the same role are one role.
+    let verifier = mapped(
+        path("realm_access.roles"),
+        None,
+        &[("hub-atf-analysts", "ATF"), ("hub-atf-leads", "ATF")],
+    );
+    let token = provider_token(json!({
+        "realm_access": {"roles": ["hub-atf-leads", "hub-atf-analysts"]},
+    }));
+    assert_eq!(
+        verifier
+            .verify_with_known_keys(&token)
+            .expect("verified")
+            .role,
+        Role::Atf
+    );
+}
+
+#[test]
+fn a_role_string_claim_maps_too() {
+    let verifier = mapped(path("groups"), Some(path("scp")), &[("HUB-ICE-HSI", "ICE")]);
+    let token = provider_token(json!({"groups": "HUB-ICE-HSI", "scp": ["openid", "pii"]}));
+    let caller = verifier.verify_with_known_keys(&token).expect("verified");
+    assert_eq!(caller.role, Role::Ice);
+    assert_eq!(caller.scopes, ["openid", "pii"]);
+    // Names are matched exactly.
+    let token = provider_token(json!({"groups": "hub-ice-hsi"}));
+    invalid_claims(verifier.verify_with_known_keys(&token), "`groups`");
+}
+
+#[test]
+fn a_namespaced_claim_is_one_path_segment() {
+    let namespaced = ClaimPath::new(vec!["https://hub.example/role".to_owned()]).expect("path");
+    // Without a role map the claim spells the hub role itself.
+    let verifier = mapped(namespaced.clone(), None, &[]);
+    let token = provider_token(json!({"https://hub.example/role": "OVERSIGHT"}));
+    assert_eq!(
+        verifier
+            .verify_with_known_keys(&token)
+            .expect("verified")
+            .role,
+        Role::Oversight
+    );
+    // The dots are not steps into an object.
+    let nested = provider_token(json!({"https://hub": {"example/role": "OVERSIGHT"}}));
+    invalid_claims(
+        verifier.verify_with_known_keys(&nested),
+        "missing required claim `https://hub.example/role`",
+    );
+    // With one, its names map.
+    let verifier = mapped(namespaced, None, &[("cbp-ofo-targeting", "CBP")]);
+    let token = provider_token(json!({"https://hub.example/role": ["cbp-ofo-targeting"]}));
+    assert_eq!(
+        verifier
+            .verify_with_known_keys(&token)
+            .expect("verified")
+            .role,
+        Role::Cbp
+    );
+}
+
+#[test]
+fn a_space_separated_scope_string_and_a_scope_array_both_work() {
+    let verifier = mapped(path("role"), Some(path("scope")), &[]);
+    let spaced = provider_token(json!({"role": "STATE", "scope": " openid  pii "}));
+    let caller = verifier.verify_with_known_keys(&spaced).expect("verified");
+    assert_eq!(caller.scopes, ["openid", "pii"]);
+    let array = provider_token(json!({"role": "STATE", "scope": ["pii"]}));
+    assert_eq!(
+        verifier
+            .verify_with_known_keys(&array)
+            .expect("verified")
+            .scopes,
+        ["pii"]
+    );
+    let absent = provider_token(json!({"role": "STATE"}));
+    assert!(
+        verifier
+            .verify_with_known_keys(&absent)
+            .expect("verified")
+            .scopes
+            .is_empty()
+    );
+    // The configured claim is the only one read.
+    let elsewhere = provider_token(json!({"role": "STATE", "scp": ["pii"]}));
+    assert!(
+        !verifier
+            .verify_with_known_keys(&elsewhere)
+            .expect("verified")
+            .has_scope(SCOPE_PII)
+    );
+    let number = provider_token(json!({"role": "STATE", "scope": 7}));
+    invalid_claims(verifier.verify_with_known_keys(&number), "`scope` must be");
+    let weird = provider_token(json!({"role": "STATE", "scope": "pii <script>"}));
+    invalid_claims(verifier.verify_with_known_keys(&weird), "scope");
+}
+
+#[test]
+fn a_token_mapping_to_no_role_is_refused_naming_the_claim_not_its_values() {
+    let verifier = mapped(
+        path("realm_access.roles"),
+        None,
+        &[("hub-atf-analysts", "ATF")],
+    );
+    let token = provider_token(json!({
+        "realm_access": {"roles": ["offline_access", "secret-project-7f3a"]},
+    }));
+    let error = verifier
+        .verify_with_known_keys(&token)
+        .expect_err("refused");
+    let message = error.to_string();
+    assert!(
+        message.contains("`realm_access.roles`") && message.contains("no name"),
+        "{message}"
+    );
+    assert!(!message.contains("secret-project-7f3a"), "{message}");
+    for (claims, mentions) in [
+        (json!({}), "missing required claim `realm_access.roles`"),
+        (
+            json!({"realm_access": "hub-atf-analysts"}),
+            "missing required claim",
+        ),
+        (json!({"realm_access": {"roles": []}}), "no name"),
+        (json!({"realm_access": {"roles": [7]}}), "array of strings"),
+        (
+            json!({"realm_access": {"roles": {"a": 1}}}),
+            "array of strings",
+        ),
+    ] {
+        invalid_claims(
+            verifier.verify_with_known_keys(&provider_token(claims)),
+            mentions,
+        );
+    }
+}
+
+#[test]
+fn a_token_mapping_to_two_roles_is_refused() {
+    let verifier = mapped(
+        path("groups"),
+        None,
+        &[("hub-atf-analysts", "ATF"), ("hub-oversight", "OVERSIGHT")],
+    );
+    let token =
+        provider_token(json!({"groups": ["hub-oversight", "Everyone", "hub-atf-analysts"]}));
+    let message = verifier
+        .verify_with_known_keys(&token)
+        .expect_err("refused")
+        .to_string();
+    assert!(
+        message.contains("`groups`") && message.contains("more than one hub role (ATF, OVERSIGHT)"),
+        "{message}"
+    );
+    assert!(!message.contains("hub-oversight"), "{message}");
+}
+
+#[test]
+fn development_tokens_keep_the_hub_claims_when_a_mapping_is_configured() {
+    let verifier = mapped(path("groups"), Some(path("scp")), &[("hub-ice", "ICE")]);
+    let caller = verifier
+        .verify_with_known_keys(&hs(&with(claims(), "role", json!("CBP"))))
+        .expect("verified");
+    assert_eq!(caller.role, Role::Cbp);
+    assert_eq!(caller.scopes, ["pii"]);
+    // And a provider's token in the hub's form is not enough.
+    let token = provider_token(json!({"role": "ICE"}));
+    invalid_claims(verifier.verify_with_known_keys(&token), "`groups`");
+}
+
+#[test]
+fn a_role_map_naming_no_hub_role_is_refused_at_start() {
+    let settings = AuthSettings {
+        role_map: [("hub-admins".to_owned(), "ADMIN".to_owned())].into(),
+        ..dev_settings()
+    };
+    let error = refusal(&settings);
+    assert!(
+        error.contains("auth.role_map") && error.contains("hub-admins") && error.contains("ADMIN"),
+        "{error}"
+    );
+    let lower = AuthSettings {
+        role_map: [("hub-atf".to_owned(), "atf".to_owned())].into(),
+        ..dev_settings()
+    };
+    assert!(Verifier::from_settings(&lower).is_err());
+}
+
+#[test]
+fn claim_paths_are_dotted_or_lists_of_segments() {
+    assert_eq!(
+        path("realm_access.roles").segments(),
+        ["realm_access", "roles"]
+    );
+    assert_eq!(path("cognito:groups").segments(), ["cognito:groups"]);
+    let error = ClaimPath::dotted("https://hub.example/role").expect_err("ambiguous");
+    assert!(error.contains("[\"https://hub.example/role\"]"), "{error}");
+    for bad in ["", ".roles", "realm_access.", "a..b"] {
+        assert!(ClaimPath::dotted(bad).is_err(), "{bad:?}");
+    }
+    assert!(ClaimPath::new(vec![]).is_err());
+    assert!(ClaimPath::new(vec![String::new()]).is_err());
+    let namespaced = ClaimPath::new(vec!["https://hub.example/role".to_owned()]).expect("path");
+    assert_eq!(namespaced.to_string(), "https://hub.example/role");
+    let nested =
+        ClaimPath::new(vec!["https://hub.example".to_owned(), "role".to_owned()]).expect("path");
+    assert_eq!(nested.to_string(), r#"["https://hub.example","role"]"#);
 }
