@@ -284,7 +284,7 @@ impl Remote {
         true
     }
 
-    /// Fetches now (the fetch at start), unless a fetch is under way.
+    /// Fetches now (the fetch at start), after any fetch under way.
     pub(crate) async fn fetch_now(&self) {
         let _fetching = self.fetching.lock().await;
         self.fetch().await;

@@ -144,10 +144,17 @@ impl Application {
         store::migrate(&db).await?;
         let policy = Policy::load(&settings.policy)?;
         let application = Self::build_with(settings, db, Arc::new(policy))?;
-        if let Some(keys) = &application.background.keys {
+        application.fetch_provider_keys().await;
+        Ok(application)
+    }
+
+    /// Fetches the identity provider's keys now, when one is configured (`serve` does before it
+    /// serves). A failure is logged and retried once the server runs; until a fetch succeeds
+    /// `/readyz` answers 503 and only locally configured keys verify.
+    pub async fn fetch_provider_keys(&self) {
+        if let Some(keys) = &self.background.keys {
             keys.fetch_now().await;
         }
-        Ok(application)
     }
 
     /// Binds the server over an open database and a policy. The identity provider's keys, when

@@ -2,6 +2,7 @@
 //! JWKS, its OIDC discovery document), rotated, broken and stopped while the hub runs.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -575,6 +576,116 @@ async fn unknown_kid_refetches_are_rate_limited() {
     tokio::time::sleep(Duration::from_millis(2100)).await;
     accepted(&app, &real, "ATF").await;
     assert_eq!(provider.jwks_hits(), 3);
+}
+
+fn tls_file(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/tls")
+        .join(name)
+}
+
+/// A provider serving `keys` over HTTPS with the test-only certificate for 127.0.0.1 (issued by
+/// the test-only authority): its key set address, and how many requests completed a TLS
+/// handshake and were answered.
+async fn https_provider(keys: Vec<Value>) -> (String, Arc<AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_rustls::rustls;
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+    let chain = CertificateDer::pem_file_iter(tls_file("test-only-localhost.pem"))
+        .expect("certificate file")
+        .collect::<Result<Vec<_>, _>>()
+        .expect("certificates");
+    let key = PrivateKeyDer::from_pem_file(tls_file("test-only-localhost.key")).expect("key");
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("protocol versions")
+    .with_no_client_auth()
+    .with_single_cert(chain, key)
+    .expect("server certificate");
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("binds");
+    let port = listener.local_addr().expect("address").port();
+    let body = json!({ "keys": keys }).to_string();
+    let answered = Arc::new(AtomicUsize::new(0));
+    let counter = answered.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            let body = body.clone();
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                // A client that does not trust the certificate ends here.
+                let Ok(mut tls) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let mut request = Vec::new();
+                let mut buffer = [0u8; 1024];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tls.read(&mut buffer).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buffer[..n]),
+                    }
+                }
+                counter.fetch_add(1, Ordering::SeqCst);
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+                     Connection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = tls.write_all(response.as_bytes()).await;
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    (format!("https://127.0.0.1:{port}/jwks"), answered)
+}
+
+#[tokio::test]
+async fn keys_come_over_https_from_a_provider_the_ca_file_vouches_for() {
+    let (jwks_url, answered) = https_provider(vec![KeyPair::EcA.jwk("tls-1")]).await;
+    let token = KeyPair::EcA.sign("tls-1", &claims("ATF"));
+
+    // Without the agency's authority the provider's certificate is not trusted.
+    let untrusting = hub(|s| s.auth.jwks_url = Some(jwks_url.clone())).await;
+    let (status, body) = readyz_until(&untrusting, |_, body| {
+        body["reason"]
+            .as_str()
+            .is_some_and(|reason| reason.contains("unreachable"))
+    })
+    .await;
+    assert_eq!(status, 503, "{body}");
+    refused(&untrusting, &token).await;
+    assert_eq!(answered.load(Ordering::SeqCst), 0);
+
+    let trusting = hub(|s| {
+        s.auth.jwks_url = Some(jwks_url.clone());
+        s.auth.jwks_ca_file = Some(tls_file("test-only-ca.pem"));
+    })
+    .await;
+    ready(&trusting).await;
+    accepted(&trusting, &token, "ATF").await;
+    assert_eq!(answered.load(Ordering::SeqCst), 1);
+
+    // A CA file that holds no certificate is refused at start, by name.
+    let db = TestDb::new().await;
+    let mut settings = db.server_settings();
+    settings.auth.jwks_url = Some(jwks_url);
+    settings.auth.jwks_ca_file = Some(key_file("test-only-jwks.json"));
+    let error = firearms_hub::server::Application::build_with(
+        settings,
+        db.db.clone(),
+        Arc::new(firearms_hub::policy::Policy::default_policy()),
+    )
+    .map(|_| ())
+    .map_err(|error| format!("{error:#}"))
+    .expect_err("not a CA file");
+    assert!(error.contains("auth.jwks_ca_file"), "{error}");
 }
 
 #[tokio::test]
