@@ -81,6 +81,8 @@ enum Answer {
     Keys,
     /// 200 with a page that is not a key set.
     Garbage,
+    /// 200 with the key set padded past the hub's size bound (256 KiB).
+    Huge,
     /// 503.
     Error,
 }
@@ -194,6 +196,10 @@ async fn provider_answer(
             }
             response.json(json!({ "keys": state.keys }))
         }
+        Answer::Huge => HttpResponse::Ok().json(json!({
+            "keys": state.keys,
+            "padding": "x".repeat(300 * 1024),
+        })),
         Answer::Garbage => HttpResponse::Ok()
             .content_type("text/html")
             .body("<html><body>Sign in</body></html>"),
@@ -449,10 +455,11 @@ async fn the_last_good_key_set_outlives_a_broken_or_unreachable_provider() {
     let age = metric(&app, "hub_jwks_age_seconds", &[("source", source.as_str())]).await;
     assert!(age.is_some_and(|age| (0.0..5.0).contains(&age)), "{age:?}");
 
-    for (answer, outcome) in [
-        (Some(Answer::Garbage), "invalid"),
-        (Some(Answer::Error), "http_error"),
-        (None, "unreachable"),
+    for (answer, outcome, failures) in [
+        (Some(Answer::Garbage), "invalid", 1.0),
+        (Some(Answer::Huge), "invalid", 2.0),
+        (Some(Answer::Error), "http_error", 1.0),
+        (None, "unreachable", 1.0),
     ] {
         match answer {
             Some(answer) => provider.with(|state| state.answer = answer),
@@ -474,7 +481,7 @@ async fn the_last_good_key_set_outlives_a_broken_or_unreachable_provider() {
         let failed = [("source", source.as_str()), ("outcome", outcome)];
         assert_eq!(
             metric(&app, "hub_jwks_fetches_total", &failed).await,
-            Some(1.0),
+            Some(failures),
             "{outcome}"
         );
         assert_eq!(
