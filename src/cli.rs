@@ -345,6 +345,7 @@ async fn serve(mut settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCo
     }
     let policy = std::sync::Arc::new(crate::policy::Policy::load(&settings.policy)?);
     let app = crate::server::Application::build_with(settings.clone(), db, policy)?;
+    app.fetch_provider_keys().await;
     let host = settings
         .server
         .bind

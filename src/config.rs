@@ -2,6 +2,7 @@
 //! variables over an optional `hub.toml`, over defaults that work for the embedded SQLite case.
 //! Nothing else in the code reads the environment.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use figment::Figment;
@@ -136,18 +137,146 @@ pub struct AuthSettings {
     pub jwks_file: Option<PathBuf>,
     /// Clock skew allowed on `exp` and `nbf`, in seconds.
     pub leeway_secs: u64,
+    /// The identity provider's JWKS address: its keys are fetched at start and refreshed while the
+    /// hub runs. HTTPS, except on loopback. Not together with `oidc_issuer`.
+    pub jwks_url: Option<String>,
+    /// The identity provider's issuer: its JWKS address is discovered through
+    /// `{issuer}/.well-known/openid-configuration`, whose `issuer` must be exactly this. HTTPS,
+    /// except on loopback. `issuer` defaults to it.
+    pub oidc_issuer: Option<String>,
+    /// Seconds between refreshes of the provider's keys (sooner when its `Cache-Control: max-age`
+    /// says so, never sooner than `jwks_min_refetch_secs`).
+    pub jwks_refresh_secs: u64,
+    /// A token naming a key the hub does not know makes it fetch the provider's keys again, at
+    /// most once per this many seconds (counting every fetch).
+    pub jwks_min_refetch_secs: u64,
+    /// After this many seconds without a successful fetch, `/readyz` answers 503 (the last good
+    /// key set still verifies tokens).
+    pub jwks_stale_secs: u64,
+    /// PEM certificates to trust, besides the public roots, for the provider's HTTPS (an agency's
+    /// own certificate authority).
+    pub jwks_ca_file: Option<PathBuf>,
+    /// Where in a provider's token the role is: a dotted path (`realm_access.roles`) or a list of
+    /// path segments (`["https://hub.example/role"]`). Tokens the hub mints itself always use
+    /// `role`.
+    pub role_claim: ClaimPath,
+    /// Where in a provider's token the scopes are (`scp`, `scope`): an array of strings or one
+    /// space-separated string. None: `scope` (a string) or `scopes` (an array), never both.
+    pub scope_claim: Option<ClaimPath>,
+    /// The provider's group (or role) names and the hub role each stands for. Empty: the role
+    /// claim must be a single string spelling a hub role.
+    pub role_map: BTreeMap<String, String>,
+}
+
+/// The default `auth.issuer`, which a configured `auth.oidc_issuer` replaces.
+pub(crate) const DEFAULT_ISSUER: &str = "firearms-hub";
+
+impl AuthSettings {
+    /// The `iss` tokens must carry: `issuer`, or the OIDC issuer when `issuer` is left at its
+    /// default.
+    pub(crate) fn expected_issuer(&self) -> &str {
+        match &self.oidc_issuer {
+            Some(oidc) if self.issuer == DEFAULT_ISSUER => oidc,
+            _ => &self.issuer,
+        }
+    }
+}
+
+/// A path to a claim inside a token's claims: object keys from the top. Written either as one
+/// dotted string (`realm_access.roles`, `role`) or as a list of segments, which takes any claim
+/// name, dots and slashes included (`["https://hub.example/role"]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct ClaimPath(Vec<String>);
+
+impl ClaimPath {
+    /// A path from its segments, each a non-empty claim name.
+    pub fn new(segments: Vec<String>) -> Result<ClaimPath, String> {
+        if segments.is_empty() {
+            return Err("a claim path needs at least one claim name".to_owned());
+        }
+        if segments.iter().any(|segment| segment.is_empty()) {
+            return Err(format!("{segments:?} has an empty claim name"));
+        }
+        Ok(ClaimPath(segments))
+    }
+
+    /// A path from its dotted form. Dots with `/` or `:` (a URL-like, namespaced claim name such
+    /// as `https://hub.example/role`) are refused: its dots would be read as steps, so it must be
+    /// written as a list. Without dots the text is one claim name (`cognito:groups`).
+    pub fn dotted(text: &str) -> Result<ClaimPath, String> {
+        if text.contains('.') && (text.contains('/') || text.contains(':')) {
+            return Err(format!(
+                "{text:?} looks like a namespaced claim name; write it as a list of path \
+                 segments, e.g. [{text:?}], so its dots are not read as steps into objects"
+            ));
+        }
+        ClaimPath::new(text.split('.').map(str::to_owned).collect())
+            .map_err(|_| format!("{text:?} is not a dotted claim path such as realm_access.roles"))
+    }
+
+    pub fn segments(&self) -> &[String] {
+        &self.0
+    }
+}
+
+impl Default for ClaimPath {
+    fn default() -> Self {
+        ClaimPath(vec!["role".to_owned()])
+    }
+}
+
+impl std::fmt::Display for ClaimPath {
+    /// Dotted, unless a segment holds a dot (then the list, as JSON).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0.len() == 1 || self.0.iter().all(|segment| !segment.contains('.')) {
+            f.write_str(&self.0.join("."))
+        } else {
+            let list = serde_json::to_string(&self.0).map_err(|_| std::fmt::Error)?;
+            f.write_str(&list)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ClaimPath {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Written {
+            Dotted(String),
+            Segments(Vec<String>),
+        }
+        match Written::deserialize(deserializer) {
+            Ok(Written::Dotted(text)) => ClaimPath::dotted(&text),
+            Ok(Written::Segments(segments)) => ClaimPath::new(segments),
+            Err(_) => Err(
+                "a claim path is a dotted string (realm_access.roles) or a list of claim names"
+                    .to_owned(),
+            ),
+        }
+        .map_err(serde::de::Error::custom)
+    }
 }
 
 impl Default for AuthSettings {
     fn default() -> Self {
         Self {
-            issuer: "firearms-hub".to_owned(),
+            issuer: DEFAULT_ISSUER.to_owned(),
             audience: "firearms-hub".to_owned(),
             dev_secret: None,
             dev_secret_file: PathBuf::from("firearms-hub.dev-secret"),
             public_keys: Vec::new(),
             jwks_file: None,
             leeway_secs: 30,
+            jwks_url: None,
+            oidc_issuer: None,
+            jwks_refresh_secs: 300,
+            jwks_min_refetch_secs: 30,
+            jwks_stale_secs: 86_400,
+            jwks_ca_file: None,
+            role_claim: ClaimPath::default(),
+            scope_claim: None,
+            role_map: BTreeMap::new(),
         }
     }
 }
@@ -377,5 +506,66 @@ mod tests {
             assert!(error.to_string().contains("url_typo"), "{error}");
             Ok(())
         });
+    }
+
+    #[test]
+    #[expect(
+        clippy::result_large_err,
+        reason = "figment's Jail API returns its own error type"
+    )]
+    fn claim_paths_and_the_role_map_come_from_the_file() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "hub.toml",
+                "[auth]\nrole_claim = \"realm_access.roles\"\nscope_claim = [\"https://hub.example/scp\"]\n\
+                 [auth.role_map]\n\"hub-atf-analysts\" = \"ATF\"\n\"/ICE/HSI\" = \"ICE\"\n",
+            )?;
+            let settings = Settings::load(None, &Overrides::default()).expect("settings load");
+            assert_eq!(
+                settings.auth.role_claim.segments(),
+                ["realm_access", "roles"]
+            );
+            assert_eq!(
+                settings.auth.scope_claim.as_ref().map(ClaimPath::segments),
+                Some(&["https://hub.example/scp".to_owned()][..])
+            );
+            assert_eq!(settings.auth.role_map.len(), 2);
+            assert_eq!(settings.auth.role_map["/ICE/HSI"], "ICE");
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[expect(
+        clippy::result_large_err,
+        reason = "figment's Jail API returns its own error type"
+    )]
+    fn a_namespaced_claim_written_dotted_is_refused_with_the_list_form() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "hub.toml",
+                "[auth]\nrole_claim = \"https://hub.example/role\"\n",
+            )?;
+            let error = Settings::load(None, &Overrides::default()).expect_err("refused");
+            let error = error.to_string();
+            assert!(
+                error.contains("role_claim") && error.contains("[\"https://hub.example/role\"]"),
+                "{error}"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_default_role_claim_is_the_top_level_role() {
+        let settings = AuthSettings::default();
+        assert_eq!(settings.role_claim.segments(), ["role"]);
+        assert!(settings.scope_claim.is_none() && settings.role_map.is_empty());
+        assert_eq!(settings.expected_issuer(), "firearms-hub");
+        let oidc = AuthSettings {
+            oidc_issuer: Some("https://idp.example.gov/realms/hub".to_owned()),
+            ..AuthSettings::default()
+        };
+        assert_eq!(oidc.expected_issuer(), "https://idp.example.gov/realms/hub");
     }
 }

@@ -17,6 +17,10 @@
 //! - `hub_grant_cache_fills_total` and `hub_grant_cache_invalidations_total`: reads of the grants
 //!   into the grant cache, and drops of a filled cache (a grant change here, a notification, a
 //!   moved generation or a failed poll).
+//! - `hub_jwks_fetches_total{source, outcome}`, `hub_jwks_last_fetch{source, outcome}` (1 for the
+//!   outcome of the last fetch, 0 for the others), `hub_jwks_keys{source}` and
+//!   `hub_jwks_age_seconds{source}` (-1 before the first good fetch): the identity provider's keys
+//!   ([`jwks_fetched`], [`jwks_key_set`]), `source` the configured address.
 //!
 //! The registry is process-wide, so any module can count without holding the server's state.
 
@@ -102,6 +106,17 @@ struct CacheLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct JwksFetchLabels {
+    source: String,
+    outcome: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct JwksLabels {
+    source: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PoolLabels {
     state: &'static str,
 }
@@ -119,6 +134,10 @@ struct Metrics {
     audit_batch_events: Histogram,
     grant_cache_fills: Counter,
     grant_cache_invalidations: Counter,
+    jwks_fetches: Family<JwksFetchLabels, Counter>,
+    jwks_last_fetch: Family<JwksFetchLabels, Gauge>,
+    jwks_keys: Family<JwksLabels, Gauge>,
+    jwks_age: Family<JwksLabels, Gauge>,
     operations: Mutex<HashSet<String>>,
 }
 
@@ -192,8 +211,36 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "Drops of the filled grant cache after a change of grants or a failed poll",
         grant_cache_invalidations.clone(),
     );
+    let jwks_fetches = Family::<JwksFetchLabels, Counter>::default();
+    registry.register(
+        "hub_jwks_fetches",
+        "Fetches of the identity provider's keys, by source and outcome (ok, unreachable, http_error, invalid)",
+        jwks_fetches.clone(),
+    );
+    let jwks_last_fetch = Family::<JwksFetchLabels, Gauge>::default();
+    registry.register(
+        "hub_jwks_last_fetch",
+        "1 for the outcome of the last fetch of the identity provider's keys, 0 for the others",
+        jwks_last_fetch.clone(),
+    );
+    let jwks_keys = Family::<JwksLabels, Gauge>::default();
+    registry.register(
+        "hub_jwks_keys",
+        "Signing keys in the identity provider's key set in force",
+        jwks_keys.clone(),
+    );
+    let jwks_age = Family::<JwksLabels, Gauge>::default();
+    registry.register(
+        "hub_jwks_age_seconds",
+        "Seconds since the identity provider's key set in force was fetched (-1: none yet)",
+        jwks_age.clone(),
+    );
     Metrics {
         registry,
+        jwks_fetches,
+        jwks_last_fetch,
+        jwks_keys,
+        jwks_age,
         stats_cache,
         stats_cache_bytes,
         grant_cache_fills,
@@ -251,6 +298,35 @@ pub(crate) fn grant_cache_filled() {
 /// Counts one drop of a filled grant cache.
 pub(crate) fn grant_cache_invalidated() {
     METRICS.grant_cache_invalidations.inc();
+}
+
+/// Counts one fetch of the identity provider's keys from `source` and records its outcome as the
+/// last one (`outcomes` lists every outcome, so the others read 0).
+pub(crate) fn jwks_fetched(source: &str, outcome: &'static str, outcomes: &[&'static str]) {
+    let labels = |outcome| JwksFetchLabels {
+        source: source.to_owned(),
+        outcome,
+    };
+    METRICS.jwks_fetches.get_or_create(&labels(outcome)).inc();
+    for other in outcomes {
+        METRICS
+            .jwks_last_fetch
+            .get_or_create(&labels(other))
+            .set(i64::from(*other == outcome));
+    }
+}
+
+/// Sets the size of the identity provider's key set in force and its age (`None`: none fetched).
+pub(crate) fn jwks_key_set(source: &str, keys: usize, age: Option<Duration>) {
+    let labels = JwksLabels {
+        source: source.to_owned(),
+    };
+    METRICS
+        .jwks_keys
+        .get_or_create(&labels)
+        .set(i64::try_from(keys).unwrap_or(i64::MAX));
+    let age = age.map_or(-1, |age| i64::try_from(age.as_secs()).unwrap_or(i64::MAX));
+    METRICS.jwks_age.get_or_create(&labels).set(age);
 }
 
 /// Counts one `POST /graphql` request and its latency. `operation` is the executed operation's

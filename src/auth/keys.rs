@@ -14,8 +14,10 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use secrecy::ExposeSecret;
 use serde_json::{Map, Value};
 
-use super::claims::caller_from_claims;
+use super::claims::{ClaimRules, caller_from_claims};
+use super::jwks::{self, SigningKey, Strictness};
 use super::mint::check_dev_secret;
+use super::remote::Remote;
 use super::{AuthError, Caller};
 use crate::config::AuthSettings;
 
@@ -25,11 +27,22 @@ pub(crate) const MAX_TOKEN_BYTES: usize = 8 * 1024;
 pub(crate) const MAX_LEEWAY_SECS: u64 = 600;
 /// The smallest RSA modulus accepted, in bits.
 const MIN_RSA_BITS: usize = 2048;
-/// The claims a token must carry for `jsonwebtoken` to accept it.
+/// The claims a development token (HS256, the hub's own) must carry for `jsonwebtoken` to accept
+/// it.
 const REQUIRED_CLAIMS: [&str; 5] = ["exp", "nbf", "iss", "aud", "sub"];
+/// The claims a token signed by a public key must carry: `nbf` is checked when present but not
+/// required, as identity providers' access tokens (Keycloak, Okta, Auth0) do not carry it.
+const REQUIRED_PUBLIC_KEY_CLAIMS: [&str; 4] = ["exp", "iss", "aud", "sub"];
+
+/// What every key's validation checks besides the signature.
+pub(super) struct TokenRules {
+    issuer: String,
+    audience: String,
+    leeway_secs: u64,
+}
 
 /// One accepted key and the only algorithm it verifies.
-struct PinnedKey {
+pub(super) struct PinnedKey {
     name: &'static str,
     key: DecodingKey,
     validation: Validation,
@@ -38,9 +51,15 @@ struct PinnedKey {
 struct Keys {
     /// The development secret (HS256), for tokens without `kid`.
     dev: Option<PinnedKey>,
-    /// Public keys (RS256/ES256) by `kid`.
+    /// Public keys (RS256/ES256) configured locally (PEM files, the JWKS file), by `kid`.
     by_kid: HashMap<String, PinnedKey>,
+    /// The identity provider's keys, when `auth.jwks_url` or `auth.oidc_issuer` is set.
+    remote: Option<Arc<Remote>>,
     issuer: String,
+    /// How tokens of public keys name their role and scopes.
+    claims: ClaimRules,
+    /// How the development tokens the hub mints name them.
+    hub_claims: ClaimRules,
 }
 
 /// The keys a hub accepts, each pinned to one algorithm.
@@ -58,9 +77,11 @@ impl fmt::Debug for Verifier {
             .map(|(kid, key)| (kid.as_str(), key.name))
             .collect();
         kids.sort_unstable();
+        let provider_kids = self.keys.remote.as_ref().map(|remote| remote.kids());
         f.debug_struct("Verifier")
             .field("dev_secret", &self.keys.dev.is_some())
             .field("public_keys", &kids)
+            .field("provider_keys", &provider_kids)
             .finish()
     }
 }
@@ -68,12 +89,12 @@ impl fmt::Debug for Verifier {
 impl Verifier {
     /// Builds the verifier from the settings: the development secret (`auth.dev_secret`, at least
     /// 32 bytes; call [`super::ensure_dev_secret`] first to pick up `auth.dev_secret_file`), the PEM
-    /// public keys and the JWKS file. Errors name the offending file or `kid`.
+    /// public keys, the JWKS file, the identity provider's key source (checked, not fetched yet:
+    /// see [`Verifier::provider`]) and the claim mapping. Errors name the offending setting, file
+    /// or `kid`.
     pub(crate) fn from_settings(settings: &AuthSettings) -> anyhow::Result<Verifier> {
-        ensure!(
-            !settings.issuer.trim().is_empty(),
-            "auth.issuer must not be empty"
-        );
+        let issuer = settings.expected_issuer();
+        ensure!(!issuer.trim().is_empty(), "auth.issuer must not be empty");
         ensure!(
             !settings.audience.trim().is_empty(),
             "auth.audience must not be empty"
@@ -83,11 +104,16 @@ impl Verifier {
             "auth.leeway_secs is {}; at most {MAX_LEEWAY_SECS} seconds of clock skew is allowed",
             settings.leeway_secs
         );
+        let rules = Arc::new(TokenRules {
+            issuer: issuer.to_owned(),
+            audience: settings.audience.clone(),
+            leeway_secs: settings.leeway_secs,
+        });
         let dev = match &settings.dev_secret {
             Some(secret) => {
                 check_dev_secret(secret)?;
                 let key = DecodingKey::from_secret(secret.expose_secret().as_bytes());
-                Some(PinnedKey::new(Algorithm::HS256, key, settings))
+                Some(PinnedKey::new(Algorithm::HS256, key, &rules))
             }
             None => None,
         };
@@ -109,26 +135,38 @@ impl Verifier {
                 !by_kid.contains_key(kid),
                 "public key {kid:?} is configured twice"
             );
-            by_kid.insert(kid.clone(), PinnedKey::new(algorithm, key, settings));
+            by_kid.insert(kid.clone(), PinnedKey::new(algorithm, key, &rules));
         }
         if let Some(path) = &settings.jwks_file {
             let keys = load_jwks(path).with_context(|| format!("JWKS file {}", path.display()))?;
-            for (kid, algorithm, key) in keys {
+            for signing in keys {
+                let kid = signing.kid;
                 ensure!(
                     !by_kid.contains_key(&kid),
                     "JWKS file {}: key {kid:?} is also configured elsewhere",
                     path.display()
                 );
-                by_kid.insert(kid, PinnedKey::new(algorithm, key, settings));
+                by_kid.insert(kid, PinnedKey::new(signing.algorithm, signing.key, &rules));
             }
         }
+        let local_kids = by_kid.keys().cloned().collect();
+        let remote = Remote::from_settings(settings, rules.clone(), local_kids)?.map(Arc::new);
         Ok(Verifier {
             keys: Arc::new(Keys {
                 dev,
                 by_kid,
-                issuer: settings.issuer.clone(),
+                remote,
+                issuer: issuer.to_owned(),
+                claims: ClaimRules::from_settings(settings)?,
+                hub_claims: ClaimRules::hub(),
             }),
         })
+    }
+
+    /// The identity provider's key source, when one is configured: what the server fetches from
+    /// at start, keeps current and reports in `/readyz` and the metrics.
+    pub(crate) fn provider(&self) -> Option<&Arc<Remote>> {
+        self.keys.remote.as_ref()
     }
 
     /// Whether any key is configured (when none is, every token is refused).
@@ -138,8 +176,8 @@ impl Verifier {
     }
 
     /// Verifies an `Authorization` header value (`Bearer <jwt>`, scheme case-insensitive), or its
-    /// absence ([`AuthError::Missing`]).
-    pub(crate) fn verify_header(&self, header: Option<&str>) -> Result<Caller, AuthError> {
+    /// absence ([`AuthError::Missing`]), as [`Verifier::verify`] does.
+    pub(crate) async fn verify_header(&self, header: Option<&str>) -> Result<Caller, AuthError> {
         let value = header.map(str::trim).unwrap_or_default();
         if value.is_empty() {
             return Err(AuthError::Missing);
@@ -152,40 +190,80 @@ impl Verifier {
         if token.is_empty() {
             return Err(AuthError::Missing);
         }
-        self.verify(token)
+        self.verify(token).await
     }
 
-    /// Verifies a compact JWT and returns who it identifies.
-    pub(crate) fn verify(&self, token: &str) -> Result<Caller, AuthError> {
+    /// Verifies a compact JWT and returns who it identifies. A token naming a `kid` the hub does
+    /// not know makes it fetch the identity provider's keys again (at most once per
+    /// `auth.jwks_min_refetch_secs`) and look once more.
+    pub(crate) async fn verify(&self, token: &str) -> Result<Caller, AuthError> {
+        match self.verify_with_known_keys(token) {
+            Err(AuthError::UnknownKey) => match &self.keys.remote {
+                Some(remote) if read_header(token).is_ok_and(|header| header.kid.is_some()) => {
+                    if remote.refetch_for_unknown_key().await {
+                        self.verify_with_known_keys(token)
+                    } else {
+                        Err(AuthError::UnknownKey)
+                    }
+                }
+                _ => Err(AuthError::UnknownKey),
+            },
+            verified => verified,
+        }
+    }
+
+    /// Verifies a compact JWT against the keys the hub holds now, fetching nothing.
+    pub(crate) fn verify_with_known_keys(&self, token: &str) -> Result<Caller, AuthError> {
         let header = read_header(token)?;
         if header.alg.eq_ignore_ascii_case("none") {
             return Err(AuthError::DisallowedAlgorithm);
         }
-        let pinned = match &header.kid {
-            Some(kid) => self.keys.by_kid.get(kid),
-            None => self.keys.dev.as_ref(),
-        }
-        .ok_or(AuthError::UnknownKey)?;
+        let provider_key;
+        let (pinned, claims) = match &header.kid {
+            Some(kid) => {
+                let pinned = match self.keys.by_kid.get(kid) {
+                    Some(local) => local,
+                    None => {
+                        provider_key = self
+                            .keys
+                            .remote
+                            .as_ref()
+                            .and_then(|remote| remote.key(kid))
+                            .ok_or(AuthError::UnknownKey)?;
+                        provider_key.as_ref()
+                    }
+                };
+                (pinned, &self.keys.claims)
+            }
+            None => (
+                self.keys.dev.as_ref().ok_or(AuthError::UnknownKey)?,
+                &self.keys.hub_claims,
+            ),
+        };
         if header.alg != pinned.name {
             return Err(AuthError::DisallowedAlgorithm);
         }
         let data =
             jsonwebtoken::decode::<Map<String, Value>>(token, &pinned.key, &pinned.validation)
                 .map_err(|error| map_error(error.kind()))?;
-        caller_from_claims(&data.claims, &self.keys.issuer)
+        caller_from_claims(&data.claims, &self.keys.issuer, claims)
     }
 }
 
 impl PinnedKey {
-    fn new(algorithm: Algorithm, key: DecodingKey, settings: &AuthSettings) -> PinnedKey {
+    pub(super) fn new(algorithm: Algorithm, key: DecodingKey, rules: &TokenRules) -> PinnedKey {
         let mut validation = Validation::new(algorithm);
-        validation.set_required_spec_claims(&REQUIRED_CLAIMS);
+        if algorithm == Algorithm::HS256 {
+            validation.set_required_spec_claims(&REQUIRED_CLAIMS);
+        } else {
+            validation.set_required_spec_claims(&REQUIRED_PUBLIC_KEY_CLAIMS);
+        }
         validation.validate_exp = true;
         validation.validate_nbf = true;
         validation.validate_aud = true;
-        validation.set_issuer(&[settings.issuer.as_str()]);
-        validation.set_audience(&[settings.audience.as_str()]);
-        validation.leeway = settings.leeway_secs;
+        validation.set_issuer(&[rules.issuer.as_str()]);
+        validation.set_audience(&[rules.audience.as_str()]);
+        validation.leeway = rules.leeway_secs;
         PinnedKey {
             name: algorithm_name(algorithm),
             key,
@@ -282,7 +360,7 @@ fn map_error(kind: &ErrorKind) -> AuthError {
     }
 }
 
-fn check_kid(kid: &str) -> anyhow::Result<()> {
+pub(super) fn check_kid(kid: &str) -> anyhow::Result<()> {
     ensure!(!kid.is_empty(), "kid must not be empty");
     ensure!(kid.len() <= 200, "kid is longer than 200 bytes");
     ensure!(
@@ -312,7 +390,7 @@ fn load_pem(path: &Path, algorithm: Algorithm) -> anyhow::Result<DecodingKey> {
 }
 
 /// Checks that a key suits its pinned algorithm.
-fn check_public_key(key: &DecodingKey, algorithm: Algorithm) -> anyhow::Result<()> {
+pub(super) fn check_public_key(key: &DecodingKey, algorithm: Algorithm) -> anyhow::Result<()> {
     let jwk = Jwk::from_decoding_key(key, Some(algorithm))
         .map_err(|e| anyhow::anyhow!("unusable public key: {e}"))?;
     match (&jwk.algorithm, algorithm) {
@@ -349,74 +427,9 @@ fn rsa_bits(modulus: &[u8]) -> usize {
     significant.len() * 8 - leading
 }
 
-/// Reads the RS256/ES256 signing keys of a JWKS file. Keys for encryption, for other algorithms or
-/// without `kid` are skipped with a warning; symmetric or private keys are refused.
-fn load_jwks(path: &Path) -> anyhow::Result<Vec<(String, Algorithm, DecodingKey)>> {
+/// Reads the RS256/ES256 signing keys of a JWKS file (see [`jwks`] for what is skipped and what
+/// refuses the file).
+fn load_jwks(path: &Path) -> anyhow::Result<Vec<SigningKey>> {
     let text = std::fs::read(path).context("cannot read the file")?;
-    let document: Value = serde_json::from_slice(&text).context("not valid JSON")?;
-    let Some(Value::Array(entries)) = document.get("keys") else {
-        bail!("no `keys` array");
-    };
-    let mut keys: Vec<(String, Algorithm, DecodingKey)> = Vec::new();
-    for (index, entry) in entries.iter().enumerate() {
-        let Some(fields) = entry.as_object() else {
-            bail!("key #{index} is not a JSON object");
-        };
-        let text_field = |name: &str| fields.get(name).and_then(Value::as_str);
-        let Some(kid) = text_field("kid") else {
-            tracing::warn!(file = %path.display(), index, "skipping a JWKS key without kid");
-            continue;
-        };
-        check_kid(kid).with_context(|| format!("key #{index}"))?;
-        for private in ["d", "p", "q", "dp", "dq", "qi", "k"] {
-            ensure!(
-                !fields.contains_key(private),
-                "key {kid:?} holds private or symmetric key material; only public keys are accepted"
-            );
-        }
-        if text_field("use").is_some_and(|usage| usage != "sig") {
-            tracing::warn!(file = %path.display(), kid, "skipping a JWKS key not meant for signatures");
-            continue;
-        }
-        let alg = text_field("alg");
-        let (algorithm, key) = match text_field("kty") {
-            Some("RSA") if alg.is_none_or(|alg| alg == "RS256") => {
-                let (Some(n), Some(e)) = (text_field("n"), text_field("e")) else {
-                    bail!("RSA key {kid:?} lacks `n` or `e`");
-                };
-                let key = DecodingKey::from_rsa_components(n, e)
-                    .map_err(|e| anyhow::anyhow!("RSA key {kid:?} is unusable: {e}"))?;
-                (Algorithm::RS256, key)
-            }
-            Some("EC")
-                if alg.is_none_or(|alg| alg == "ES256") && text_field("crv") == Some("P-256") =>
-            {
-                let (Some(x), Some(y)) = (text_field("x"), text_field("y")) else {
-                    bail!("EC key {kid:?} lacks `x` or `y`");
-                };
-                let coordinate_ok =
-                    |c: &str| URL_SAFE_NO_PAD.decode(c).is_ok_and(|b| b.len() == 32);
-                ensure!(
-                    coordinate_ok(x) && coordinate_ok(y),
-                    "EC key {kid:?}: `x` and `y` must be 32-byte base64url values"
-                );
-                let key = DecodingKey::from_ec_components(x, y)
-                    .map_err(|e| anyhow::anyhow!("EC key {kid:?} is unusable: {e}"))?;
-                (Algorithm::ES256, key)
-            }
-            Some("oct") => bail!("key {kid:?} is a symmetric key; only public keys are accepted"),
-            _ => {
-                tracing::warn!(file = %path.display(), kid, "skipping a JWKS key that is not RS256 or ES256 on P-256");
-                continue;
-            }
-        };
-        check_public_key(&key, algorithm).with_context(|| format!("key {kid:?}"))?;
-        ensure!(
-            !keys.iter().any(|(known, _, _)| known == kid),
-            "key {kid:?} appears twice"
-        );
-        keys.push((kid.to_owned(), algorithm, key));
-    }
-    ensure!(!keys.is_empty(), "no RS256 or ES256 signing key found");
-    Ok(keys)
+    jwks::parse(&text, &path.display().to_string(), Strictness::File)
 }

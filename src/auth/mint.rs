@@ -72,7 +72,7 @@ pub fn mint_dev_token(
         .context("the system clock is before 1970")?
         .as_secs();
     let mut claims = serde_json::json!({
-        "iss": settings.issuer,
+        "iss": settings.expected_issuer(),
         "aud": settings.audience,
         "sub": subject,
         "role": role.as_str(),

@@ -2,10 +2,12 @@
 //!
 //! A hub accepts bearer tokens signed by keys it is configured with, each key pinned to exactly one
 //! algorithm: HS256 for the development secret only (tokens without a `kid`), RS256 or ES256 for
-//! public keys from PEM files or a JWKS file (tokens naming the key by `kid`). Keys are never
-//! fetched from addresses a token names (`jku`, `x5u`, embedded `jwk` are ignored), a token's `alg`
-//! must equal its key's pinned algorithm (`none` and HS/RS confusion are refused), and `exp`,
-//! `nbf`, `iss`, `aud` and `sub` are required and checked.
+//! public keys (tokens naming the key by `kid`) from PEM files, a JWKS file, or the identity
+//! provider's key set (`auth.jwks_url`, or `auth.oidc_issuer` and its discovery document), which
+//! `remote` fetches at start, refreshes on a schedule and again when a token names an unknown
+//! `kid`. Keys are never fetched from addresses a token names (`jku`, `x5u`, embedded `jwk` are
+//! ignored), a token's `alg` must equal its key's pinned algorithm (`none` and HS/RS confusion are
+//! refused), and `exp`, `nbf`, `iss`, `aud` and `sub` are required and checked.
 //!
 //! The claims a hub token carries (the form `mint_dev_token` writes):
 //!
@@ -25,12 +27,16 @@
 //!
 //! `role` is one of `ATF`, `ICE`, `CBP`, `STATE`, `OVERSIGHT`, exactly so spelled. Scopes are a
 //! space-separated `scope` string (OAuth style); a `scopes` array of strings is accepted instead,
-//! never both. `aud` may also be an array that contains the hub's audience. Tokens are never logged
-//! and errors never echo them.
+//! never both. `aud` may also be an array that contains the hub's audience. Tokens signed by
+//! public keys may carry their role and scopes elsewhere, as `auth.role_claim`,
+//! `auth.scope_claim` and `auth.role_map` say (`claims`); the development tokens always use the
+//! form above. Tokens are never logged and errors never echo them.
 
 mod claims;
+mod jwks;
 mod keys;
 mod mint;
+mod remote;
 
 #[cfg(test)]
 mod tests;
@@ -38,6 +44,7 @@ mod tests;
 pub(crate) use keys::Verifier;
 pub use mint::mint_dev_token;
 pub(crate) use mint::{dev_token_command, ensure_dev_secret, parse_role_arg, parse_ttl};
+pub(crate) use remote::{KeyStatus, Outcome as FetchOutcome, Remote};
 
 /// Who is calling, established from a verified token. Never contains the token.
 #[derive(Debug, Clone, PartialEq, Eq)]

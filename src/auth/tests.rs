@@ -14,7 +14,7 @@ use super::claims::SCOPE_PII;
 use super::keys::MAX_TOKEN_BYTES;
 use super::mint::{MAX_DEV_TOKEN_TTL, MIN_DEV_SECRET_BYTES};
 use super::*;
-use crate::config::{AuthSettings, PublicKeySetting};
+use crate::config::{AuthSettings, ClaimPath, PublicKeySetting};
 
 const SECRET: &str = "test-only-development-secret-0123456789-abcdef";
 
@@ -135,7 +135,9 @@ fn a_minted_dev_token_verifies_to_its_caller() {
         "dev-cbp",
     )
     .expect("minted");
-    let caller = verifier(&settings).verify(&token).expect("verified");
+    let caller = verifier(&settings)
+        .verify_with_known_keys(&token)
+        .expect("verified");
     assert_eq!(
         caller,
         Caller {
@@ -155,7 +157,9 @@ fn a_minted_dev_token_verifies_to_its_caller() {
         "o",
     )
     .expect("minted");
-    let caller = verifier(&settings).verify(&plain).expect("verified");
+    let caller = verifier(&settings)
+        .verify_with_known_keys(&plain)
+        .expect("verified");
     assert_eq!(caller.role, Role::Oversight);
     assert!(caller.scopes.is_empty());
 }
@@ -163,43 +167,48 @@ fn a_minted_dev_token_verifies_to_its_caller() {
 #[test]
 fn a_hand_signed_dev_token_verifies() {
     let caller = verifier(&dev_settings())
-        .verify(&hs(&claims()))
+        .verify_with_known_keys(&hs(&claims()))
         .expect("verified");
     assert_eq!(caller.subject, "agent-7");
     assert_eq!(caller.role, Role::Ice);
     assert_eq!(caller.scopes, ["pii"]);
 }
 
-#[test]
-fn the_authorization_header_needs_the_bearer_scheme() {
+#[tokio::test]
+async fn the_authorization_header_needs_the_bearer_scheme() {
     let verifier = verifier(&dev_settings());
     let token = hs(&claims());
     assert!(
         verifier
             .verify_header(Some(&format!("Bearer {token}")))
+            .await
             .is_ok()
     );
     assert!(
         verifier
             .verify_header(Some(&format!("bearer  {token}")))
+            .await
             .is_ok()
     );
-    assert_eq!(verifier.verify_header(None), Err(AuthError::Missing));
-    assert_eq!(verifier.verify_header(Some("  ")), Err(AuthError::Missing));
+    assert_eq!(verifier.verify_header(None).await, Err(AuthError::Missing));
     assert_eq!(
-        verifier.verify_header(Some("Bearer ")),
+        verifier.verify_header(Some("  ")).await,
         Err(AuthError::Missing)
     );
     assert_eq!(
-        verifier.verify_header(Some("Basic dXNlcjpwYXNz")),
+        verifier.verify_header(Some("Bearer ")).await,
+        Err(AuthError::Missing)
+    );
+    assert_eq!(
+        verifier.verify_header(Some("Basic dXNlcjpwYXNz")).await,
         Err(AuthError::NotBearer)
     );
     assert_eq!(
-        verifier.verify_header(Some(&token)),
+        verifier.verify_header(Some(&token)).await,
         Err(AuthError::NotBearer)
     );
     assert_eq!(
-        verifier.verify_header(Some("Bearer not-a-jwt")),
+        verifier.verify_header(Some("Bearer not-a-jwt")).await,
         Err(AuthError::Malformed)
     );
 }
@@ -209,13 +218,19 @@ fn time_claims_are_enforced_with_leeway() {
     let verifier = verifier(&dev_settings());
     let now = now();
     let expired = with(claims(), "exp", json!(now - 120));
-    assert_eq!(verifier.verify(&hs(&expired)), Err(AuthError::Expired));
+    assert_eq!(
+        verifier.verify_with_known_keys(&hs(&expired)),
+        Err(AuthError::Expired)
+    );
     let within_leeway = with(claims(), "exp", json!(now - 5));
-    assert!(verifier.verify(&hs(&within_leeway)).is_ok());
+    assert!(verifier.verify_with_known_keys(&hs(&within_leeway)).is_ok());
     let early = with(claims(), "nbf", json!(now + 600));
-    assert_eq!(verifier.verify(&hs(&early)), Err(AuthError::NotYetValid));
+    assert_eq!(
+        verifier.verify_with_known_keys(&hs(&early)),
+        Err(AuthError::NotYetValid)
+    );
     let text_exp = with(claims(), "exp", json!("tomorrow"));
-    invalid_claims(verifier.verify(&hs(&text_exp)), "exp");
+    invalid_claims(verifier.verify_with_known_keys(&hs(&text_exp)), "exp");
 }
 
 #[test]
@@ -223,24 +238,28 @@ fn issuer_and_audience_must_match() {
     let verifier = verifier(&dev_settings());
     let other_issuer = with(claims(), "iss", json!("someone-else"));
     assert_eq!(
-        verifier.verify(&hs(&other_issuer)),
+        verifier.verify_with_known_keys(&hs(&other_issuer)),
         Err(AuthError::WrongIssuer)
     );
     let issuer_array = with(claims(), "iss", json!(["firearms-hub", "someone-else"]));
     assert_eq!(
-        verifier.verify(&hs(&issuer_array)),
+        verifier.verify_with_known_keys(&hs(&issuer_array)),
         Err(AuthError::WrongIssuer)
     );
     let other_audience = with(claims(), "aud", json!("another-api"));
     assert_eq!(
-        verifier.verify(&hs(&other_audience)),
+        verifier.verify_with_known_keys(&hs(&other_audience)),
         Err(AuthError::WrongAudience)
     );
     let audience_array = with(claims(), "aud", json!(["another-api", "firearms-hub"]));
-    assert!(verifier.verify(&hs(&audience_array)).is_ok());
+    assert!(
+        verifier
+            .verify_with_known_keys(&hs(&audience_array))
+            .is_ok()
+    );
     let foreign_array = with(claims(), "aud", json!(["another-api"]));
     assert_eq!(
-        verifier.verify(&hs(&foreign_array)),
+        verifier.verify_with_known_keys(&hs(&foreign_array)),
         Err(AuthError::WrongAudience)
     );
 }
@@ -249,14 +268,46 @@ fn issuer_and_audience_must_match() {
 fn registered_claims_are_required() {
     let verifier = verifier(&dev_settings());
     for claim in ["exp", "nbf", "iss", "aud", "sub"] {
-        invalid_claims(verifier.verify(&hs(&without(claims(), claim))), claim);
+        invalid_claims(
+            verifier.verify_with_known_keys(&hs(&without(claims(), claim))),
+            claim,
+        );
+    }
+    // A public key's token needs no `nbf` (providers' access tokens lack it), but one that has it
+    // is held to it.
+    let public = Verifier::from_settings(&all_settings()).expect("verifier");
+    let rs = |claims: &Value| {
+        sign(
+            Algorithm::RS256,
+            Some("rsa-a"),
+            &rsa_key("test-only-rsa-a.private.pem"),
+            claims,
+        )
+    };
+    assert!(
+        public
+            .verify_with_known_keys(&rs(&without(claims(), "nbf")))
+            .is_ok()
+    );
+    assert_eq!(
+        public.verify_with_known_keys(&rs(&with(claims(), "nbf", json!(now() + 600)))),
+        Err(AuthError::NotYetValid)
+    );
+    for claim in ["exp", "iss", "aud", "sub"] {
+        invalid_claims(
+            public.verify_with_known_keys(&rs(&without(claims(), claim))),
+            claim,
+        );
     }
 }
 
 #[test]
 fn the_role_must_be_one_exact_upper_case_string() {
     let verifier = verifier(&dev_settings());
-    invalid_claims(verifier.verify(&hs(&without(claims(), "role"))), "role");
+    invalid_claims(
+        verifier.verify_with_known_keys(&hs(&without(claims(), "role"))),
+        "role",
+    );
     for bad in [
         json!("ADMIN"),
         json!("ice"),
@@ -265,11 +316,20 @@ fn the_role_must_be_one_exact_upper_case_string() {
         json!(["ICE"]),
         json!(7),
     ] {
-        invalid_claims(verifier.verify(&hs(&with(claims(), "role", bad))), "role");
+        invalid_claims(
+            verifier.verify_with_known_keys(&hs(&with(claims(), "role", bad))),
+            "role",
+        );
     }
     for role in Role::ALL {
         let token = hs(&with(claims(), "role", json!(role.as_str())));
-        assert_eq!(verifier.verify(&token).expect("verified").role, *role);
+        assert_eq!(
+            verifier
+                .verify_with_known_keys(&token)
+                .expect("verified")
+                .role,
+            *role
+        );
     }
 }
 
@@ -277,12 +337,15 @@ fn the_role_must_be_one_exact_upper_case_string() {
 fn the_subject_is_checked() {
     let verifier = verifier(&dev_settings());
     for bad in [json!(""), json!("   "), json!("a\nb"), json!(42)] {
-        invalid_claims(verifier.verify(&hs(&with(claims(), "sub", bad))), "sub");
+        invalid_claims(
+            verifier.verify_with_known_keys(&hs(&with(claims(), "sub", bad))),
+            "sub",
+        );
     }
     let long = with(claims(), "sub", json!("x".repeat(201)));
-    invalid_claims(verifier.verify(&hs(&long)), "sub");
+    invalid_claims(verifier.verify_with_known_keys(&hs(&long)), "sub");
     let longest = with(claims(), "sub", json!("x".repeat(200)));
-    assert!(verifier.verify(&hs(&longest)).is_ok());
+    assert!(verifier.verify_with_known_keys(&hs(&longest)).is_ok());
 }
 
 #[test]
@@ -294,22 +357,28 @@ fn scopes_come_as_a_string_or_an_array_not_both() {
         json!(["pii", "read:x"]),
     );
     assert_eq!(
-        verifier.verify(&hs(&array)).expect("verified").scopes,
+        verifier
+            .verify_with_known_keys(&hs(&array))
+            .expect("verified")
+            .scopes,
         ["pii", "read:x"]
     );
     let spaced = with(claims(), "scope", json!("  pii   read:x pii "));
     assert_eq!(
-        verifier.verify(&hs(&spaced)).expect("verified").scopes,
+        verifier
+            .verify_with_known_keys(&hs(&spaced))
+            .expect("verified")
+            .scopes,
         ["pii", "read:x"]
     );
     let both = with(claims(), "scopes", json!(["pii"]));
-    invalid_claims(verifier.verify(&hs(&both)), "scope");
+    invalid_claims(verifier.verify_with_known_keys(&hs(&both)), "scope");
     let weird = with(claims(), "scope", json!("pii <script>"));
-    invalid_claims(verifier.verify(&hs(&weird)), "scope");
+    invalid_claims(verifier.verify_with_known_keys(&hs(&weird)), "scope");
     let not_strings = with(without(claims(), "scope"), "scopes", json!([1, 2]));
-    invalid_claims(verifier.verify(&hs(&not_strings)), "scopes");
+    invalid_claims(verifier.verify_with_known_keys(&hs(&not_strings)), "scopes");
     let scope_array = with(claims(), "scope", json!(["pii"]));
-    invalid_claims(verifier.verify(&hs(&scope_array)), "scope");
+    invalid_claims(verifier.verify_with_known_keys(&hs(&scope_array)), "scope");
 }
 
 #[test]
@@ -327,7 +396,10 @@ fn a_tampered_payload_is_refused() {
         let parts: Vec<&str> = token.split('.').collect();
         let forged = b64(&with(claims(), "role", json!("OVERSIGHT")));
         let tampered = format!("{}.{forged}.{}", parts[0], parts[2]);
-        assert_eq!(verifier.verify(&tampered), Err(AuthError::BadSignature));
+        assert_eq!(
+            verifier.verify_with_known_keys(&tampered),
+            Err(AuthError::BadSignature)
+        );
     }
 }
 
@@ -340,7 +412,7 @@ fn a_token_signed_with_another_secret_is_refused() {
         &claims(),
     );
     assert_eq!(
-        verifier(&dev_settings()).verify(&token),
+        verifier(&dev_settings()).verify_with_known_keys(&token),
         Err(AuthError::BadSignature)
     );
 }
@@ -354,7 +426,10 @@ fn unsigned_tokens_are_refused() {
         json!({"alg": "NONE", "kid": "rsa-a"}),
     ] {
         let token = format!("{}.{}.", b64(&header), b64(&claims()));
-        assert_eq!(verifier.verify(&token), Err(AuthError::DisallowedAlgorithm));
+        assert_eq!(
+            verifier.verify_with_known_keys(&token),
+            Err(AuthError::DisallowedAlgorithm)
+        );
     }
 }
 
@@ -366,18 +441,24 @@ fn hs256_signed_with_an_rsa_public_key_is_refused() {
     // Named by the kid of the RS256 key: the algorithm does not match the key's.
     let token = sign(Algorithm::HS256, Some("rsa-a"), &confused, &claims());
     assert_eq!(
-        verifier_all.verify(&token),
+        verifier_all.verify_with_known_keys(&token),
         Err(AuthError::DisallowedAlgorithm)
     );
     // Without kid it can only be checked against the development secret, which it does not match.
     let token = sign(Algorithm::HS256, None, &confused, &claims());
-    assert_eq!(verifier_all.verify(&token), Err(AuthError::BadSignature));
+    assert_eq!(
+        verifier_all.verify_with_known_keys(&token),
+        Err(AuthError::BadSignature)
+    );
     // And with no development secret there is nothing to check it against.
     let no_dev = AuthSettings {
         dev_secret: None,
         ..all_settings()
     };
-    assert_eq!(verifier(&no_dev).verify(&token), Err(AuthError::UnknownKey));
+    assert_eq!(
+        verifier(&no_dev).verify_with_known_keys(&token),
+        Err(AuthError::UnknownKey)
+    );
 }
 
 #[test]
@@ -390,14 +471,20 @@ fn the_algorithm_must_be_the_keys_pinned_one() {
         &ec_key("test-only-ec-a.private.pem"),
         &claims(),
     );
-    assert_eq!(verifier.verify(&es), Err(AuthError::DisallowedAlgorithm));
+    assert_eq!(
+        verifier.verify_with_known_keys(&es),
+        Err(AuthError::DisallowedAlgorithm)
+    );
     let rs = sign(
         Algorithm::RS256,
         Some("ec-a"),
         &rsa_key("test-only-rsa-a.private.pem"),
         &claims(),
     );
-    assert_eq!(verifier.verify(&rs), Err(AuthError::DisallowedAlgorithm));
+    assert_eq!(
+        verifier.verify_with_known_keys(&rs),
+        Err(AuthError::DisallowedAlgorithm)
+    );
     // RS512 with the right key is still not RS256.
     let rs512 = sign(
         Algorithm::RS512,
@@ -405,7 +492,10 @@ fn the_algorithm_must_be_the_keys_pinned_one() {
         &rsa_key("test-only-rsa-a.private.pem"),
         &claims(),
     );
-    assert_eq!(verifier.verify(&rs512), Err(AuthError::DisallowedAlgorithm));
+    assert_eq!(
+        verifier.verify_with_known_keys(&rs512),
+        Err(AuthError::DisallowedAlgorithm)
+    );
     // A dev token (no kid) must be HS256.
     let rs_without_kid = sign(
         Algorithm::RS256,
@@ -414,7 +504,7 @@ fn the_algorithm_must_be_the_keys_pinned_one() {
         &claims(),
     );
     assert_eq!(
-        verifier.verify(&rs_without_kid),
+        verifier.verify_with_known_keys(&rs_without_kid),
         Err(AuthError::DisallowedAlgorithm)
     );
 }
@@ -428,7 +518,10 @@ fn an_unknown_kid_is_refused() {
         &rsa_key("test-only-rsa-a.private.pem"),
         &claims(),
     );
-    assert_eq!(verifier.verify(&token), Err(AuthError::UnknownKey));
+    assert_eq!(
+        verifier.verify_with_known_keys(&token),
+        Err(AuthError::UnknownKey)
+    );
     // A kid also sends an HS256 token away from the development secret.
     let token = sign(
         Algorithm::HS256,
@@ -436,7 +529,10 @@ fn an_unknown_kid_is_refused() {
         &EncodingKey::from_secret(SECRET.as_bytes()),
         &claims(),
     );
-    assert_eq!(verifier.verify(&token), Err(AuthError::UnknownKey));
+    assert_eq!(
+        verifier.verify_with_known_keys(&token),
+        Err(AuthError::UnknownKey)
+    );
     // The JWKS encryption key was skipped.
     let token = sign(
         Algorithm::RS256,
@@ -444,7 +540,10 @@ fn an_unknown_kid_is_refused() {
         &rsa_key("test-only-rsa-a.private.pem"),
         &claims(),
     );
-    assert_eq!(verifier.verify(&token), Err(AuthError::UnknownKey));
+    assert_eq!(
+        verifier.verify_with_known_keys(&token),
+        Err(AuthError::UnknownKey)
+    );
 }
 
 #[test]
@@ -475,7 +574,7 @@ fn rs256_and_es256_verify_against_pem_keys_and_jwks() {
     for (algorithm, kid, key) in &cases {
         let token = sign(*algorithm, Some(kid), key, &claims());
         let caller = verifier
-            .verify(&token)
+            .verify_with_known_keys(&token)
             .unwrap_or_else(|e| panic!("{kid}: {e}"));
         assert_eq!(caller.role, Role::Ice, "{kid}");
     }
@@ -486,7 +585,10 @@ fn rs256_and_es256_verify_against_pem_keys_and_jwks() {
         &rsa_key("test-only-rsa-b.private.pem"),
         &claims(),
     );
-    assert_eq!(verifier.verify(&token), Err(AuthError::BadSignature));
+    assert_eq!(
+        verifier.verify_with_known_keys(&token),
+        Err(AuthError::BadSignature)
+    );
     // Claims are still checked on public-key tokens.
     let token = sign(
         Algorithm::ES256,
@@ -494,7 +596,10 @@ fn rs256_and_es256_verify_against_pem_keys_and_jwks() {
         &ec_key("test-only-ec-a.private.pem"),
         &with(claims(), "exp", json!(now() - 3600)),
     );
-    assert_eq!(verifier.verify(&token), Err(AuthError::Expired));
+    assert_eq!(
+        verifier.verify_with_known_keys(&token),
+        Err(AuthError::Expired)
+    );
 }
 
 #[test]
@@ -520,10 +625,13 @@ fn keys_rotate_with_several_kids_valid_at_once() {
         &rsa_key("test-only-rsa-b.private.pem"),
         &claims(),
     );
-    assert!(verifier.verify(&old).is_ok());
-    assert!(verifier.verify(&new).is_ok());
+    assert!(verifier.verify_with_known_keys(&old).is_ok());
+    assert!(verifier.verify_with_known_keys(&new).is_ok());
     // Without a development secret, kid-less tokens have no key.
-    assert_eq!(verifier.verify(&hs(&claims())), Err(AuthError::UnknownKey));
+    assert_eq!(
+        verifier.verify_with_known_keys(&hs(&claims())),
+        Err(AuthError::UnknownKey)
+    );
 }
 
 #[test]
@@ -535,12 +643,15 @@ fn url_headers_are_ignored_never_fetched() {
     header.x5u = Some("https://attacker.example/cert.pem".to_owned());
     let token = jsonwebtoken::encode(&header, &claims(), &rsa_key("test-only-rsa-a.private.pem"))
         .expect("sign");
-    assert!(verifier.verify(&token).is_ok());
+    assert!(verifier.verify_with_known_keys(&token).is_ok());
     // An attacker's own key behind jku does not help: the kid decides.
     header.kid = Some("attacker".to_owned());
     let token = jsonwebtoken::encode(&header, &claims(), &rsa_key("test-only-rsa-b.private.pem"))
         .expect("sign");
-    assert_eq!(verifier.verify(&token), Err(AuthError::UnknownKey));
+    assert_eq!(
+        verifier.verify_with_known_keys(&token),
+        Err(AuthError::UnknownKey)
+    );
 }
 
 #[test]
@@ -573,12 +684,14 @@ fn malformed_tokens_are_refused_without_echoing_them() {
         "x".repeat(MAX_TOKEN_BYTES + 1),
         crit_token,
     ] {
-        let error = verifier.verify(&token).expect_err("refused");
+        let error = verifier
+            .verify_with_known_keys(&token)
+            .expect_err("refused");
         assert_eq!(error, AuthError::Malformed, "{token:.40}");
         assert!(!error.to_string().contains(secret_looking));
     }
     let error = verifier
-        .verify(&hs(&with(claims(), "role", json!("ROOT-7f3a"))))
+        .verify_with_known_keys(&hs(&with(claims(), "role", json!("ROOT-7f3a"))))
         .expect_err("refused");
     assert!(!error.to_string().contains("ROOT-7f3a"), "{error}");
 }
@@ -661,7 +774,10 @@ fn settings_problems_are_refused_at_start() {
 
     let empty = Verifier::from_settings(&AuthSettings::default()).expect("no keys is allowed");
     assert!(!empty.has_keys());
-    assert_eq!(empty.verify(&hs(&claims())), Err(AuthError::UnknownKey));
+    assert_eq!(
+        empty.verify_with_known_keys(&hs(&claims())),
+        Err(AuthError::UnknownKey)
+    );
 }
 
 #[test]
@@ -778,7 +894,9 @@ fn the_dev_secret_file_is_created_once_with_private_permissions() {
     };
     assert!(ensure_dev_secret(&mut server, true).expect("loaded"));
     assert_eq!(std::fs::read_to_string(&path).expect("unchanged"), written);
-    let caller = verifier(&server).verify(&token).expect("verified");
+    let caller = verifier(&server)
+        .verify_with_known_keys(&token)
+        .expect("verified");
     assert_eq!(caller.subject, "dev-state");
     assert_eq!(caller.role, Role::State);
     assert!(caller.has_scope("pii"));
@@ -825,4 +943,259 @@ fn ttls_parse() {
     }
     assert_eq!(parse_role_arg("ice"), Ok(Role::Ice));
     assert!(parse_role_arg("admin").is_err());
+}
+
+/// Settings with the RSA key `rsa-a` and these claim rules (a provider's tokens).
+fn mapped(role_claim: ClaimPath, scope_claim: Option<ClaimPath>, map: &[(&str, &str)]) -> Verifier {
+    verifier(&AuthSettings {
+        public_keys: vec![public_key("rsa-a", "RS256", "test-only-rsa-a.public.pem")],
+        role_claim,
+        scope_claim,
+        role_map: map
+            .iter()
+            .map(|(name, role)| ((*name).to_owned(), (*role).to_owned()))
+            .collect(),
+        ..dev_settings()
+    })
+}
+
+fn path(text: &str) -> ClaimPath {
+    ClaimPath::dotted(text).expect("claim path")
+}
+
+/// A provider's token: the registered claims and `extra`, signed by `rsa-a`.
+fn provider_token(extra: Value) -> String {
+    let mut claims = without(without(claims(), "role"), "scope");
+    for (key, value) in extra.as_object().expect("object") {
+        claims[key] = value.clone();
+    }
+    sign(
+        Algorithm::RS256,
+        Some("rsa-a"),
+        &rsa_key("test-only-rsa-a.private.pem"),
+        &claims,
+    )
+}
+
+#[test]
+fn a_role_array_in_a_nested_claim_maps_to_one_hub_role() {
+    let verifier = mapped(
+        path("realm_access.roles"),
+        Some(path("scope")),
+        &[("hub-atf-analysts", "ATF"), ("hub-oversight", "OVERSIGHT")],
+    );
+    let token = provider_token(json!({
+        "realm_access": {"roles": ["offline_access", "uma_authorization", "hub-atf-analysts"]},
+        "scope": "openid profile pii",
+    }));
+    let caller = verifier.verify_with_known_keys(&token).expect("verified");
+    assert_eq!(caller.role, Role::Atf);
+    assert_eq!(caller.scopes, ["openid", "profile", "pii"]);
+    assert!(caller.has_scope(SCOPE_PII));
+    // Two names of the same role are one role.
+    let verifier = mapped(
+        path("realm_access.roles"),
+        None,
+        &[("hub-atf-analysts", "ATF"), ("hub-atf-leads", "ATF")],
+    );
+    let token = provider_token(json!({
+        "realm_access": {"roles": ["hub-atf-leads", "hub-atf-analysts"]},
+    }));
+    assert_eq!(
+        verifier
+            .verify_with_known_keys(&token)
+            .expect("verified")
+            .role,
+        Role::Atf
+    );
+}
+
+#[test]
+fn a_role_string_claim_maps_too() {
+    let verifier = mapped(path("groups"), Some(path("scp")), &[("HUB-ICE-HSI", "ICE")]);
+    let token = provider_token(json!({"groups": "HUB-ICE-HSI", "scp": ["openid", "pii"]}));
+    let caller = verifier.verify_with_known_keys(&token).expect("verified");
+    assert_eq!(caller.role, Role::Ice);
+    assert_eq!(caller.scopes, ["openid", "pii"]);
+    // Names are matched exactly.
+    let token = provider_token(json!({"groups": "hub-ice-hsi"}));
+    invalid_claims(verifier.verify_with_known_keys(&token), "`groups`");
+}
+
+#[test]
+fn a_namespaced_claim_is_one_path_segment() {
+    let namespaced = ClaimPath::new(vec!["https://hub.example/role".to_owned()]).expect("path");
+    // Without a role map the claim spells the hub role itself.
+    let verifier = mapped(namespaced.clone(), None, &[]);
+    let token = provider_token(json!({"https://hub.example/role": "OVERSIGHT"}));
+    assert_eq!(
+        verifier
+            .verify_with_known_keys(&token)
+            .expect("verified")
+            .role,
+        Role::Oversight
+    );
+    // The dots are not steps into an object.
+    let nested = provider_token(json!({"https://hub": {"example/role": "OVERSIGHT"}}));
+    invalid_claims(
+        verifier.verify_with_known_keys(&nested),
+        "missing required claim `https://hub.example/role`",
+    );
+    // With one, its names map.
+    let verifier = mapped(namespaced, None, &[("cbp-ofo-targeting", "CBP")]);
+    let token = provider_token(json!({"https://hub.example/role": ["cbp-ofo-targeting"]}));
+    assert_eq!(
+        verifier
+            .verify_with_known_keys(&token)
+            .expect("verified")
+            .role,
+        Role::Cbp
+    );
+}
+
+#[test]
+fn a_space_separated_scope_string_and_a_scope_array_both_work() {
+    let verifier = mapped(path("role"), Some(path("scope")), &[]);
+    let spaced = provider_token(json!({"role": "STATE", "scope": " openid  pii "}));
+    let caller = verifier.verify_with_known_keys(&spaced).expect("verified");
+    assert_eq!(caller.scopes, ["openid", "pii"]);
+    let array = provider_token(json!({"role": "STATE", "scope": ["pii"]}));
+    assert_eq!(
+        verifier
+            .verify_with_known_keys(&array)
+            .expect("verified")
+            .scopes,
+        ["pii"]
+    );
+    let absent = provider_token(json!({"role": "STATE"}));
+    assert!(
+        verifier
+            .verify_with_known_keys(&absent)
+            .expect("verified")
+            .scopes
+            .is_empty()
+    );
+    // The configured claim is the only one read.
+    let elsewhere = provider_token(json!({"role": "STATE", "scp": ["pii"]}));
+    assert!(
+        !verifier
+            .verify_with_known_keys(&elsewhere)
+            .expect("verified")
+            .has_scope(SCOPE_PII)
+    );
+    let number = provider_token(json!({"role": "STATE", "scope": 7}));
+    invalid_claims(verifier.verify_with_known_keys(&number), "`scope` must be");
+    let weird = provider_token(json!({"role": "STATE", "scope": "pii <script>"}));
+    invalid_claims(verifier.verify_with_known_keys(&weird), "scope");
+}
+
+#[test]
+fn a_token_mapping_to_no_role_is_refused_naming_the_claim_not_its_values() {
+    let verifier = mapped(
+        path("realm_access.roles"),
+        None,
+        &[("hub-atf-analysts", "ATF")],
+    );
+    let token = provider_token(json!({
+        "realm_access": {"roles": ["offline_access", "secret-project-7f3a"]},
+    }));
+    let error = verifier
+        .verify_with_known_keys(&token)
+        .expect_err("refused");
+    let message = error.to_string();
+    assert!(
+        message.contains("`realm_access.roles`") && message.contains("no name"),
+        "{message}"
+    );
+    assert!(!message.contains("secret-project-7f3a"), "{message}");
+    for (claims, mentions) in [
+        (json!({}), "missing required claim `realm_access.roles`"),
+        (
+            json!({"realm_access": "hub-atf-analysts"}),
+            "missing required claim",
+        ),
+        (json!({"realm_access": {"roles": []}}), "no name"),
+        (json!({"realm_access": {"roles": [7]}}), "array of strings"),
+        (
+            json!({"realm_access": {"roles": {"a": 1}}}),
+            "array of strings",
+        ),
+    ] {
+        invalid_claims(
+            verifier.verify_with_known_keys(&provider_token(claims)),
+            mentions,
+        );
+    }
+}
+
+#[test]
+fn a_token_mapping_to_two_roles_is_refused() {
+    let verifier = mapped(
+        path("groups"),
+        None,
+        &[("hub-atf-analysts", "ATF"), ("hub-oversight", "OVERSIGHT")],
+    );
+    let token =
+        provider_token(json!({"groups": ["hub-oversight", "Everyone", "hub-atf-analysts"]}));
+    let message = verifier
+        .verify_with_known_keys(&token)
+        .expect_err("refused")
+        .to_string();
+    assert!(
+        message.contains("`groups`") && message.contains("more than one hub role (ATF, OVERSIGHT)"),
+        "{message}"
+    );
+    assert!(!message.contains("hub-oversight"), "{message}");
+}
+
+#[test]
+fn development_tokens_keep_the_hub_claims_when_a_mapping_is_configured() {
+    let verifier = mapped(path("groups"), Some(path("scp")), &[("hub-ice", "ICE")]);
+    let caller = verifier
+        .verify_with_known_keys(&hs(&with(claims(), "role", json!("CBP"))))
+        .expect("verified");
+    assert_eq!(caller.role, Role::Cbp);
+    assert_eq!(caller.scopes, ["pii"]);
+    // And a provider's token in the hub's form is not enough.
+    let token = provider_token(json!({"role": "ICE"}));
+    invalid_claims(verifier.verify_with_known_keys(&token), "`groups`");
+}
+
+#[test]
+fn a_role_map_naming_no_hub_role_is_refused_at_start() {
+    let settings = AuthSettings {
+        role_map: [("hub-admins".to_owned(), "ADMIN".to_owned())].into(),
+        ..dev_settings()
+    };
+    let error = refusal(&settings);
+    assert!(
+        error.contains("auth.role_map") && error.contains("hub-admins") && error.contains("ADMIN"),
+        "{error}"
+    );
+    let lower = AuthSettings {
+        role_map: [("hub-atf".to_owned(), "atf".to_owned())].into(),
+        ..dev_settings()
+    };
+    assert!(Verifier::from_settings(&lower).is_err());
+}
+
+#[test]
+fn claim_paths_are_dotted_or_lists_of_segments() {
+    assert_eq!(
+        path("realm_access.roles").segments(),
+        ["realm_access", "roles"]
+    );
+    assert_eq!(path("cognito:groups").segments(), ["cognito:groups"]);
+    let error = ClaimPath::dotted("https://hub.example/role").expect_err("ambiguous");
+    assert!(error.contains("[\"https://hub.example/role\"]"), "{error}");
+    for bad in ["", ".roles", "realm_access.", "a..b"] {
+        assert!(ClaimPath::dotted(bad).is_err(), "{bad:?}");
+    }
+    assert!(ClaimPath::new(vec![]).is_err());
+    assert!(ClaimPath::new(vec![String::new()]).is_err());
+    let namespaced = ClaimPath::new(vec!["https://hub.example/role".to_owned()]).expect("path");
+    assert_eq!(namespaced.to_string(), "https://hub.example/role");
+    let nested =
+        ClaimPath::new(vec!["https://hub.example".to_owned(), "role".to_owned()]).expect("path");
+    assert_eq!(nested.to_string(), r#"["https://hub.example","role"]"#);
 }

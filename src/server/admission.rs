@@ -53,6 +53,7 @@ pub(super) async fn admit(
     let verified = state
         .verifier
         .verify_header(header)
+        .await
         .map(|caller| Access::new(caller, state.policy.clone()));
     if !is_json(req) {
         return Err(Refused {

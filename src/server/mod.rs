@@ -32,7 +32,7 @@ use serde_json::json;
 use tokio::sync::watch;
 
 use crate::audit::Appender;
-use crate::auth::Verifier;
+use crate::auth::{KeyStatus, Remote, Verifier};
 use crate::config::{LimitsSettings, Settings};
 use crate::graphql::{HubSchema, Limits, serving_schema};
 use crate::policy::Policy;
@@ -91,11 +91,13 @@ pub struct Application {
 }
 
 /// The work a server runs beside its requests while it serves: keeping the grant cache current
-/// (the generation poll on every backend, the notification listener on PostgreSQL).
+/// (the generation poll on every backend, the notification listener on PostgreSQL) and the
+/// identity provider's keys (when configured).
 struct Background {
     grants: Arc<crate::store::grant_cache::GrantCache>,
     db: DatabaseConnection,
     poll: Duration,
+    keys: Option<Arc<Remote>>,
 }
 
 /// The running background tasks, stopped when the server stops (or its future is dropped).
@@ -104,14 +106,18 @@ struct Running(Vec<tokio::task::JoinHandle<()>>);
 impl Background {
     fn start(&self) -> Running {
         use crate::store::grant_cache;
-        Running(vec![
+        let mut tasks = vec![
             tokio::spawn(grant_cache::poll(
                 self.grants.clone(),
                 self.db.clone(),
                 self.poll,
             )),
             tokio::spawn(grant_cache::listen(self.grants.clone(), self.db.clone())),
-        ])
+        ];
+        if let Some(keys) = &self.keys {
+            tasks.push(tokio::spawn(keys.clone().keep_current()));
+        }
+        Running(tasks)
     }
 }
 
@@ -130,15 +136,29 @@ impl Drop for Running {
 }
 
 impl Application {
-    /// Connects to the database, applies migrations and binds the listener of `settings.server.bind`.
+    /// Connects to the database, applies migrations, binds the listener of `settings.server.bind`
+    /// and fetches the identity provider's keys when one is configured (a failed fetch is logged
+    /// and retried; `/readyz` answers 503 until one succeeds).
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         let db = store::connect(&settings.database).await?;
         store::migrate(&db).await?;
         let policy = Policy::load(&settings.policy)?;
-        Self::build_with(settings, db, Arc::new(policy))
+        let application = Self::build_with(settings, db, Arc::new(policy))?;
+        application.fetch_provider_keys().await;
+        Ok(application)
     }
 
-    /// Binds the server over an open database and a policy.
+    /// Fetches the identity provider's keys now, when one is configured (`serve` does before it
+    /// serves). A failure is logged and retried once the server runs; until a fetch succeeds
+    /// `/readyz` answers 503 and only locally configured keys verify.
+    pub async fn fetch_provider_keys(&self) {
+        if let Some(keys) = &self.background.keys {
+            keys.fetch_now().await;
+        }
+    }
+
+    /// Binds the server over an open database and a policy. The identity provider's keys, when
+    /// one is configured, are first fetched once the server runs.
     pub fn build_with(
         settings: Settings,
         db: DatabaseConnection,
@@ -161,6 +181,7 @@ impl Application {
             grants: grants.clone(),
             db: db.clone(),
             poll: Duration::from_millis(settings.cache.generation_poll_ms.max(10)),
+            keys: verifier.provider().cloned(),
         };
         let state = AppState {
             grants,
@@ -366,7 +387,8 @@ async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
-/// The hub can serve: not shutting down, the database answers and its migrations are current.
+/// The hub can serve: not shutting down, the database answers and its migrations are current,
+/// and the identity provider's keys (when configured) were fetched and are not stale.
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     if state.shutdown.is_shutting_down() {
         return HttpResponse::ServiceUnavailable()
@@ -378,7 +400,12 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     })
     .await;
     match check {
-        Ok(Ok(true)) => HttpResponse::Ok().json(json!({ "status": "ready" })),
+        Ok(Ok(true)) => match state.verifier.provider().map(|keys| keys.status()) {
+            None | Some(KeyStatus::Fresh { .. }) => {
+                HttpResponse::Ok().json(json!({ "status": "ready" }))
+            }
+            Some(status) => provider_keys_readiness(&status),
+        },
         Ok(Ok(false)) => HttpResponse::ServiceUnavailable()
             .json(json!({ "status": "not ready", "reason": "database migrations are pending" })),
         Ok(Err(_)) | Err(_) => HttpResponse::ServiceUnavailable()
@@ -386,7 +413,49 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
+/// `/readyz` when the identity provider's keys are not fresh: 200 and `degraded` while the last
+/// good key set is in force and younger than `auth.jwks_stale_secs`; 503 when none was ever
+/// fetched, or it is older.
+fn provider_keys_readiness(status: &KeyStatus) -> HttpResponse {
+    let last = |outcome: Option<crate::auth::FetchOutcome>| {
+        outcome.map_or("none yet", crate::auth::FetchOutcome::as_str)
+    };
+    match status {
+        KeyStatus::Fresh { .. } => HttpResponse::Ok().json(json!({ "status": "ready" })),
+        KeyStatus::Degraded { age, last: outcome } => HttpResponse::Ok().json(json!({
+            "status": "degraded",
+            "reason": format!(
+                "the identity provider's keys could not be refreshed (last fetch: {}); the key \
+                 set fetched {} s ago is in force",
+                outcome.as_str(),
+                age.as_secs()
+            ),
+        })),
+        KeyStatus::Stale { age, last: outcome } => HttpResponse::ServiceUnavailable().json(json!({
+            "status": "not ready",
+            "reason": format!(
+                "the identity provider's keys were last fetched {} s ago, longer than \
+                 auth.jwks_stale_secs (last fetch: {})",
+                age.as_secs(),
+                outcome.as_str()
+            ),
+        })),
+        KeyStatus::NeverFetched { last: outcome } => {
+            HttpResponse::ServiceUnavailable().json(json!({
+                "status": "not ready",
+                "reason": format!(
+                    "no signing keys fetched from the identity provider yet (last fetch: {})",
+                    last(*outcome)
+                ),
+            }))
+        }
+    }
+}
+
 async fn metrics_text(state: web::Data<AppState>) -> HttpResponse {
+    if let Some(keys) = state.verifier.provider() {
+        keys.export_metrics();
+    }
     match telemetry::render(&state.db) {
         Ok(text) => HttpResponse::Ok()
             .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")

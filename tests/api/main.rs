@@ -18,6 +18,7 @@ mod grants;
 mod helpers;
 mod hostile;
 mod identity;
+mod identity_provider;
 mod import;
 mod introspection;
 mod linkage;
