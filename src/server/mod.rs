@@ -206,6 +206,14 @@ impl Application {
                 .app_data(web::Data::new(state.clone()))
                 .wrap(cors(&cors_origins))
                 .wrap_fn(|req, service| {
+                    let response = service.call(req);
+                    async move {
+                        let mut response = response.await?;
+                        only_for_allowed_origins(response.headers_mut());
+                        Ok(response)
+                    }
+                })
+                .wrap_fn(|req, service| {
                     let correlation = req.extensions().get::<request_id::CorrelationId>().cloned();
                     let response = service.call(req);
                     async move {
@@ -406,6 +414,14 @@ fn cors(origins: &[String]) -> actix_cors::Cors {
         cors = cors.allowed_origin(origin);
     }
     cors
+}
+
+/// Leaves `Access-Control-Expose-Headers` (which actix-cors adds to every response) only on the
+/// responses to an allowed origin: another origin gets no CORS header at all.
+fn only_for_allowed_origins(headers: &mut header::HeaderMap) {
+    if !headers.contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN) {
+        headers.remove(header::ACCESS_CONTROL_EXPOSE_HEADERS);
+    }
 }
 
 /// `GET /graphql`: GraphiQL's page in development mode (every asset it loads is served by the
