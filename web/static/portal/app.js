@@ -1,17 +1,17 @@
 // The portal: signs a person in, asks the hub what their role may read (`me.permissions` and the
 // role's own schema) and builds the navigation and views from that answer alone.
 
-import { h, replace, labelled, uid } from './dom.js';
-import { t, label, setLanguage, currentLanguage, onLanguageChange, LANGUAGES, locale, fmtDateTime } from './i18n.js';
-import { gql, session, devRoles, devToken, purposeProblem, ApiError } from './api.js';
-import { errorBox } from './ui.js';
-import { destroyCharts } from './charts.js';
-import { ENTITIES, SECTION_ENTITIES, ROW_ACCESS } from './entities.js';
-import { entitySection } from './records.js';
-import { analysesView } from './analyses.js';
-import { measuresView } from './measures.js';
-import { linksView } from './links.js';
-import { auditView } from './audit.js';
+import { h, replace, labelled, uid } from './js/dom.js';
+import { t, label, setLanguage, currentLanguage, onLanguageChange, LANGUAGES, locale, fmtDateTime } from './js/i18n.js';
+import { gql, session, devRoles, devToken, purposeProblem, ApiError } from './js/api.js';
+import { errorBox } from './js/ui.js';
+import { destroyCharts } from './js/charts.js';
+import { ENTITIES, SECTION_ENTITIES, ROW_ACCESS } from './js/entities.js';
+import { entitySection } from './js/records.js';
+import { analysesView } from './js/analyses.js';
+import { measuresView } from './js/measures.js';
+import { linksView } from './js/links.js';
+import { auditView } from './js/audit.js';
 
 const app = document.getElementById('app');
 
