@@ -7,7 +7,7 @@ import { gql, session, devRoles, devToken, purposeProblem, ApiError } from './js
 import { errorBox } from './js/ui.js';
 import { destroyCharts } from './js/charts.js';
 import { ENTITIES, SECTION_ENTITIES, ROW_ACCESS } from './js/entities.js';
-import { entitySection } from './js/records.js';
+import { entitySection, refreshDetail } from './js/records.js';
 import { analysesView } from './js/analyses.js';
 import { measuresView } from './js/measures.js';
 import { linksView } from './js/links.js';
@@ -160,6 +160,7 @@ export async function render() {
   } catch (error) {
     append(main, errorBox(error));
   }
+  refreshDetail(view);
 }
 
 function append(el, ...children) { for (const c of children) if (c) el.append(c); }
@@ -297,9 +298,11 @@ async function signIn(token) {
   else render();
 }
 
-session.on((what) => {
+session.on((what, reason) => {
   if (what === 'signed-out') {
     state.ctx = null;
+    // An expired or refused token: the sign-in page says so.
+    if (reason) state.signInError = reason;
     if (location.hash && location.hash !== '#/') location.hash = '#/';
     else render();
   }

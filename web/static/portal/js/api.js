@@ -24,7 +24,8 @@ export const session = {
   token: () => read(TOKEN_KEY),
   purpose: () => read(PURPOSE_KEY),
   signIn(token) { write(TOKEN_KEY, token); write(PURPOSE_KEY, null); },
-  signOut() { write(TOKEN_KEY, null); write(PURPOSE_KEY, null); for (const fn of listeners) fn('signed-out'); },
+  /** Forgets the token and the purpose; `reason` (an ApiError) says why, when the hub refused. */
+  signOut(reason = null) { write(TOKEN_KEY, null); write(PURPOSE_KEY, null); for (const fn of listeners) fn('signed-out', reason); },
   setPurpose(purpose) { write(PURPOSE_KEY, purpose); for (const fn of listeners) fn('purpose'); },
   on(fn) { listeners.add(fn); },
 };
@@ -127,7 +128,7 @@ export async function gql(query, variables = {}, { signal, purpose } = {}) {
   const first = body.errors && body.errors[0];
   if (response.status === 401 || (first && codeOf(first) === 'UNAUTHENTICATED')) {
     const error = new ApiError('UNAUTHENTICATED', first ? first.message : 'unauthenticated', 401);
-    session.signOut();
+    session.signOut(error);
     throw error;
   }
   if (!body.data) {
@@ -158,8 +159,8 @@ export async function devToken(role, scopes) {
   });
   const body = await response.json().catch(() => null);
   if (!response.ok || !body || !body.token) {
-    const first = body && body.errors && body.errors[0];
-    throw new ApiError(first ? codeOf(first) : 'INTERNAL', first ? first.message : `HTTP ${response.status}`, response.status);
+    const code = response.status === 403 ? 'FORBIDDEN' : 'INTERNAL';
+    throw new ApiError(code, (body && body.error) || `HTTP ${response.status}`, response.status);
   }
   return body.token;
 }

@@ -189,7 +189,7 @@ export function gridFigure({ id, title, rows, series, value, protectedAnswer, di
     stacked,
     beginAtZero: true,
     title: { display: Boolean(yTitle), text: yTitle },
-    ticks: axisFormat ? { callback: (v) => axisFormat(v) } : undefined,
+    ticks: { callback: (v) => (axisFormat ? axisFormat(v) : fmtInt(v)) },
   };
   const categoryAxis = { stacked, title: { display: Boolean(xTitle), text: xTitle } };
   const config = {

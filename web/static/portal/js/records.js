@@ -212,18 +212,25 @@ function firearmBlock(view, firearm, result, path, perms) {
 }
 
 let dialog = null;
+let shown = null; // the record the details dialog shows: { key, id }
+
+/** Shows the open details dialog's record again for a new view (after a purpose is stated). */
+export function refreshDetail(view) {
+  if (dialog && dialog.open && shown) openDetail(view, shown.key, shown.id);
+}
 
 /** Opens (or replaces) the details dialog with one record. */
 export async function openDetail(view, key, id) {
   const def = ENTITIES[key];
   const { perms } = view.ctx;
+  shown = { key, id };
   const titleId = uid('detail');
   const body = h('div', { class: 'detail-body' }, h('p', { class: 'status', role: 'status', text: t('status.loading') }));
   const close = h('button', { type: 'button', class: 'close', text: t('common.close'), on: { click: () => dialog.close() } });
   const content = h('div', { class: 'detail' }, h('div', { class: 'detail-head' }, h('h2', { id: titleId, text: t(`entity.${key}.one`) }), close), body);
   if (!dialog) {
     dialog = h('dialog', { class: 'detail-dialog' });
-    dialog.addEventListener('close', () => { dialog.remove(); dialog = null; });
+    dialog.addEventListener('close', () => { dialog.remove(); dialog = null; shown = null; });
     document.body.append(dialog);
   }
   dialog.setAttribute('aria-labelledby', titleId);
