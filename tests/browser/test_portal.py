@@ -147,6 +147,16 @@ def test_suppressed_cells_show_their_bound_with_an_explanation(page: Page, base_
     expect(first).to_contain_text("≤ 5")
     title = first.get_attribute("title")
     assert "at most 5 records" in title and "below 5" in title, title
+    # Every Mexican state has a row in the table of traces by state, published or not.
+    page.goto(f"{base_url}/#/trace")
+    wait_idle(page)
+    states = figure(page, "traces-by-state")
+    states.get_by_role("button", name="Show as table").click()
+    expect(states.locator("tbody tr")).to_have_count(32)
+    fig = figure(page, "seizures-by-year-port")
+    page.goto(f"{base_url}/#/seizure")
+    wait_idle(page)
+    fig.get_by_role("button", name="Show as table").click()
     # Published protected numbers are never below the threshold.
     for text in fig.locator("td.protected").all_inner_texts():
         value = int(re.sub(r"[^0-9]", "", text))
@@ -301,6 +311,26 @@ def test_measures_and_link_candidates(page: Page, base_url):
     assert edit in {"Look-alike character (O/0, I/1…)", "One character different", "Two characters swapped",
                     "One character missing", "One character added"}, edit
     screenshot(page, "ICE-links")
+
+
+def test_atf_decides_on_a_link_candidate(page: Page, base_url):
+    sign_in(page, base_url, "ATF")
+    page.goto(f"{base_url}/#/links")
+    # The seized side is CBP's or ICE's: a purpose is asked for first.
+    expect(page.get_by_role("dialog", name="Purpose of access")).to_be_visible()
+    answer_purpose_if_asked(page, "ATF serial review 2026-12")
+    row = page.locator("table.records tbody tr").first
+    seized = row.locator("td").nth(3).inner_text()
+    row.get_by_role("button", name="Confirm").click()
+    dialog = page.get_by_role("dialog", name=re.compile("Confirm this link candidate"))
+    expect(dialog).to_contain_text(seized)
+    dialog.get_by_role("button", name="Confirm").click()
+    expect(page.locator(".ok[role=status]")).to_contain_text("Decision recorded: Confirm")
+    wait_idle(page)
+    # The decision shows on the candidate (ICE or CBP has not decided, so it stays open).
+    decided = page.locator("table.records tbody tr", has_text=seized).first
+    expect(decided.locator("td").nth(6)).to_contain_text("ATF: Confirm")
+    expect(decided.locator("td").nth(5)).to_have_text("Open")
 
 
 def test_spanish_labels_and_locale_formatting_persist(page: Page, base_url):
@@ -491,3 +521,48 @@ def test_graphiql_loads_offline_with_its_docs_explorer(page: Page, base_url):
     # CBP's own schema: no funding.
     expect(docs).not_to_contain_text("fundingAwards")
     screenshot(page, "graphiql-CBP-docs")
+
+
+def _graphql(page: Page, base_url: str, token: str, query: str, variables=None, purpose=None) -> dict:
+    headers = {"Authorization": f"Bearer {token}"}
+    if purpose:
+        headers["X-Access-Purpose"] = purpose
+    response = page.request.post(f"{base_url}/graphql", headers=headers,
+                                 data={"query": query, "variables": variables or {}})
+    body = response.json()
+    assert not body.get("errors"), body
+    return body["data"]
+
+
+def test_a_grant_in_force_opens_the_rows_it_names(page: Page, base_url):
+    """Oversight grants STATE Sonora's traces for an hour: the portal follows the role's schema and
+    shows trace records, only Sonora's; revoking the grant closes them again. (Last in the file:
+    it changes what STATE reads while it runs.)"""
+    import datetime as dt
+    oversight = page.request.post(f"{base_url}/dev/token", data={"role": "OVERSIGHT", "scopes": []}).json()["token"]
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    grant = _graphql(page, base_url, oversight, """mutation($input: GrantInput!) { grantAccess(input: $input) { id } }""", {
+        "input": {
+            "role": "STATE", "entity": "trace", "rowFilter": '{"recoveryState": ["MX-SON"]}',
+            "reason": "MOU 2026-3, Sonora corridor study",
+            "startsAt": (now - dt.timedelta(minutes=1)).isoformat().replace("+00:00", "Z"),
+            "endsAt": (now + dt.timedelta(hours=1)).isoformat().replace("+00:00", "Z"),
+        }})["grantAccess"]
+    try:
+        sign_in(page, base_url, "STATE")
+        expect(page.locator("ul.grants")).to_contain_text("MOU 2026-3, Sonora corridor study")
+        page.goto(f"{base_url}/#/trace/records")
+        # Grants apply with a stated purpose only.
+        expect(page.get_by_role("dialog", name="Purpose of access")).to_be_visible()
+        answer_purpose_if_asked(page, "INL Sonora study 2026")
+        states = set(page.locator("table.records tbody tr td:nth-child(3)").all_inner_texts())
+        assert states == {"Sonora"}, states
+        screenshot(page, "STATE-trace-records-granted")
+    finally:
+        _graphql(page, base_url, oversight, "mutation($id: ID!) { revokeGrant(id: $id) { id } }", {"id": grant["id"]})
+    page.goto(f"{base_url}/")
+    page.locator("#sign-out").click()
+    sign_in(page, base_url, "STATE")
+    page.goto(f"{base_url}/#/trace/records")
+    wait_idle(page)
+    expect(page.locator("table.records")).to_have_count(0)

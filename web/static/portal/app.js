@@ -3,7 +3,7 @@
 
 import { h, replace, labelled, uid } from './js/dom.js';
 import { t, label, setLanguage, currentLanguage, onLanguageChange, LANGUAGES, locale, fmtDateTime } from './js/i18n.js';
-import { gql, session, devRoles, devToken, purposeProblem, ApiError } from './js/api.js';
+import { gql, session, devRoles, devToken, purposeProblem, ApiError, onWithheld } from './js/api.js';
 import { errorBox } from './js/ui.js';
 import { destroyCharts } from './js/charts.js';
 import { ENTITIES, SECTION_ENTITIES, ROW_ACCESS } from './js/entities.js';
@@ -31,12 +31,18 @@ const ME = `query PortalSession {
 async function loadSession() {
   const result = await gql(ME, {}, { purpose: null });
   const { me, disclosureControl, __schema: schema } = result.data;
+  const roots = new Set(schema.queryType.fields.map((f) => f.name));
   const perms = {};
-  for (const p of me.permissions) perms[p.entity] = p;
+  for (const p of me.permissions) {
+    // Rows come from the policy or from a grant in force; the role's schema shows a list root
+    // exactly when it reads rows of the entity either way.
+    const list = ENTITIES[p.entity] && ENTITIES[p.entity].list;
+    perms[p.entity] = { ...p, readsRows: ROW_ACCESS.includes(p.rows) || Boolean(list && roots.has(list)) };
+  }
   state.ctx = {
     me,
     perms,
-    roots: new Set(schema.queryType.fields.map((f) => f.name)),
+    roots,
     mutations: new Set(schema.mutationType ? schema.mutationType.fields.map((f) => f.name) : []),
     disclosure: disclosureControl,
   };
@@ -49,7 +55,7 @@ function sections(ctx) {
     const def = ENTITIES[key];
     const perm = ctx.perms[key];
     if (!perm) continue;
-    const rows = ROW_ACCESS.includes(perm.rows) && ctx.roots.has(def.list);
+    const rows = perm.readsRows && ctx.roots.has(def.list);
     const charts = Boolean(def.stats) && ctx.roots.has(def.stats);
     if (rows || charts) out.push({ id: key, label: t(`entity.${key}.plural`), rows, charts });
   }
@@ -139,13 +145,6 @@ export async function render() {
     signal,
     section: current,
     sub,
-    /** Called with every Result: asks for a purpose when rows were withheld for want of one. */
-    report(result) {
-      if (result && result.withheld && !session.purpose() && !state.purposeAsked) {
-        state.purposeAsked = true;
-        askPurpose(true);
-      }
-    },
   };
   state.purposeAsked = false;
   try {
@@ -308,6 +307,14 @@ session.on((what, reason) => {
   }
 });
 onLanguageChange(() => render());
+// Rows were withheld for want of a purpose: ask once per view (the dialog can be reopened from the
+// header), unless one is in force already.
+onWithheld(() => {
+  if (state.ctx && !session.purpose() && !state.purposeAsked) {
+    state.purposeAsked = true;
+    askPurpose(true);
+  }
+});
 window.addEventListener('hashchange', () => {
   if (location.hash === '#main') return;
   render().then(() => {

@@ -66,7 +66,6 @@ function corridors(view) {
         traceCorridors(year: $year, purchaseState: $purchaseState, recoveryState: $recoveryState, minCount: $minCount) {
           suppressed corridors { purchaseState recoveryState year count medianTimeToCrimeDays suppressed }
         } }`, { ...f, minCount: Number(minCount.value || 0) }, { signal: view.signal });
-      view.report(result);
       const answer = result.data.traceCorridors;
       if (!answer) { replace(out, errorBox(result.errorAt(['traceCorridors']) || result.errors[0])); return; }
       const list = answer.corridors;
@@ -149,7 +148,6 @@ function trainingOutcomes(view) {
             trainings { count participants etraceAccountsGranted suppressed }
             traces { before { firstYear lastYear count } after { firstYear lastYear count } suppressed } }
         } }`, { ...f, window: Number(win.value || 1) }, { signal: view.signal });
-      view.report(result);
       const answer = result.data.trainingOutcomes;
       if (!answer) { replace(out, errorBox(result.errorAt(['trainingOutcomes']) || result.errors[0])); return; }
       const anyProtected = answer.outcomes.some((o) => o.trainings.suppressed || (o.traces && o.traces.suppressed));
@@ -194,7 +192,6 @@ function fundingOutcomes(view) {
             trainings { count participants etraceAccountsGranted mexicanStates suppressed }
             traces { before { firstYear lastYear count } after { firstYear lastYear count } suppressed } }
         } }`, { filter: f, window: Number(win.value || 1) }, { signal: view.signal });
-      view.report(result);
       const answer = result.data.fundingOutcomes;
       if (!answer) { replace(out, errorBox(result.errorAt(['fundingOutcomes']) || result.errors[0])); return; }
       const opt = { protectedAnswer: answer.suppressed, disclosure: d };

@@ -20,6 +20,16 @@ function write(key, value) {
 }
 
 const listeners = new Set();
+const withheldListeners = new Set();
+
+/** Calls `fn` whenever the hub reports rows withheld for want of a stated purpose. */
+export function onWithheld(fn) { withheldListeners.add(fn); }
+
+function reportWithheld(body) {
+  if ((body.errors || []).some((e) => e.extensions && e.extensions.reason === PURPOSE_REQUIRED)) {
+    for (const fn of withheldListeners) fn();
+  }
+}
 export const session = {
   token: () => read(TOKEN_KEY),
   purpose: () => read(PURPOSE_KEY),
@@ -131,6 +141,7 @@ export async function gql(query, variables = {}, { signal, purpose } = {}) {
     session.signOut(error);
     throw error;
   }
+  reportWithheld(body);
   if (!body.data) {
     throw new ApiError(first ? codeOf(first) : 'INTERNAL', first ? first.message : `HTTP ${response.status}`, response.status);
   }

@@ -47,7 +47,6 @@ export function auditView(main, view) {
       ],
       load: async (after, first) => {
         const result = await gql(QUERY, { filter, first, after }, { signal: view.signal });
-        view.report(result);
         const conn = result.data.auditEvents;
         if (!conn) throw result.errors[0] || new Error('no data');
         return { nodes: conn.nodes, pageInfo: conn.pageInfo, totalCount: conn.totalCount, result };

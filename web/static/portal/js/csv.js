@@ -45,7 +45,7 @@ export function csvColumns(key, perms) {
 }
 
 /** Fetches every page of the filter and downloads the CSV; resolves to the number of rows. */
-export async function downloadCsv({ def, listQuery, filter, order, perms, signal, onProgress, report }) {
+export async function downloadCsv({ def, listQuery, filter, order, perms, signal, onProgress }) {
   const cols = csvColumns(def.key, perms);
   const chunks = ['\ufeff', csvLine(cols.map((c) => c[0]))];
   let after = null;
@@ -55,7 +55,6 @@ export async function downloadCsv({ def, listQuery, filter, order, perms, signal
     const variables = { filter, first: PAGE, after };
     if (def.orderType && order) variables.orderBy = [order];
     const result = await gql(listQuery(total === null), variables, { signal });
-    report(result);
     const conn = result.data[def.list];
     if (!conn) throw result.errors[0] || new Error('no data');
     for (const node of conn.nodes) chunks.push(csvLine(cols.map((c) => c[1](node))));

@@ -5,7 +5,7 @@
 import { h, replace, labelled } from './dom.js';
 import { t, label, stateName, fmtInt, fmtMoney, fmtMoneyCompact, compareText } from './i18n.js';
 import { gql } from './api.js';
-import { errorBox } from './ui.js';
+import { errorBox, MX_STATES } from './ui.js';
 import { figure, gridFigure, cellText, protectedNote, seriesColor } from './charts.js';
 
 const BUCKET = 'suppressed';
@@ -47,7 +47,6 @@ export function chartsView(main, view, def) {
   const box = h('div', { class: 'charts', 'aria-busy': 'true' }, h('p', { class: 'status', role: 'status', text: t('status.loading') }));
   main.append(box);
   gql(QUERIES[def.key], {}, { signal: view.signal }).then((result) => {
-    view.report(result);
     const d = view.ctx.disclosure;
     const parts = [];
     const part = (alias, build) => {
@@ -111,12 +110,16 @@ function tracesByState(answer, d) {
   const buckets = answer.buckets.filter((b) => b.key.recoveryState);
   buckets.sort((a, b) => (b.count || 0) - (a.count || 0) || compareText(stateName(a.key.recoveryState), stateName(b.key.recoveryState)));
   const byCode = new Map(buckets.map((b) => [b.key.recoveryState, b]));
+  // Every state is a row: those the answer lists, largest first, then those it does not (0 in an
+  // exact answer, "not published" in a protected one).
+  const unlisted = MX_STATES.filter((c) => !byCode.has(c)).sort((a, b) => compareText(stateName(a), stateName(b)));
+  const codes = [...buckets.map((b) => b.key.recoveryState), ...unlisted];
   return gridFigure({
     id: 'traces-by-state',
     title: t('charts.tracesByState'),
-    rows: buckets.map((b) => ({ key: b.key.recoveryState, label: stateName(b.key.recoveryState) })),
+    rows: codes.map((code) => ({ key: code, label: stateName(code) })),
     series: [{ key: 'count', label: t('axis.traces') }],
-    value: (code) => ({ value: byCode.get(code).count, missing: false }),
+    value: (code) => (byCode.has(code) ? { value: byCode.get(code).count, missing: false } : { value: null, missing: true }),
     protectedAnswer: answer.suppressed,
     disclosure: d,
     xTitle: t('axis.mexicanState'),

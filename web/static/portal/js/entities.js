@@ -190,6 +190,8 @@ export function selection(entityKey, perms, { nested = true } = {}) {
   return parts.join(' ');
 }
 
+/** Whether the role reads rows of the entity (by its policy or a grant in force). */
 export function readsRows(perms, entityKey) {
-  return Boolean(perms[entityKey] && ROW_ACCESS.includes(perms[entityKey].rows));
+  const p = perms[entityKey];
+  return Boolean(p && (p.readsRows ?? ROW_ACCESS.includes(p.rows)));
 }

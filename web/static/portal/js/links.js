@@ -53,7 +53,6 @@ export function linksView(main, view) {
     replace(message);
     try {
       const result = await gql(DECIDE, { input: { seizedFirearmId: node.seizedFirearm.id, tracedFirearmId: node.tracedFirearm.id, decision } }, { signal: view.signal });
-      view.report(result);
       if (!result.data.decideLinkCandidate) {
         replace(message, result.errors.map((e) => errorBox(e)));
         return;
@@ -104,7 +103,6 @@ export function linksView(main, view) {
       ],
       load: async (after, first) => {
         const result = await gql(QUERY, { filter, first, after }, { signal: view.signal });
-        view.report(result);
         const conn = result.data.linkCandidates;
         if (!conn) throw result.errors[0] || new Error('no data');
         return { nodes: conn.nodes, pageInfo: conn.pageInfo, totalCount: conn.totalCount, result };

@@ -31,7 +31,6 @@ export function measuresView(main, view) {
   const box = h('div', { class: 'measures' }, h('p', { class: 'status', role: 'status', text: t('status.loading') }));
   main.append(h('h1', { id: 'view-title', text: t('measures.title') }), h('p', { text: t('measures.intro') }), box);
   gql(QUERY, {}, { signal: view.signal }).then((result) => {
-    view.report(result);
     const list = result.data.performanceMeasures || [];
     const anyProtected = list.some((m) => m.actuals.some((a) => a.suppressed));
     replace(box,

@@ -72,7 +72,6 @@ function recordsView(main, view, def) {
         const variables = { filter, first, after };
         if (def.orderType && order) variables.orderBy = [order];
         const result = await gql(query, variables, { signal: view.signal });
-        view.report(result);
         const conn = result.data[def.list];
         if (!conn) throw result.errors[0] || new Error('no data');
         return { nodes: conn.nodes, pageInfo: conn.pageInfo, totalCount: conn.totalCount, result };
@@ -121,7 +120,6 @@ function csvButton(view, def, listQuery, current) {
           const count = await downloadCsv({
             def, listQuery, filter, order, perms: view.ctx.perms, signal: controller.signal,
             onProgress: (done, total) => { status.textContent = t('csv.progress', { done: fmtInt(done), total: fmtInt(total) }); },
-            report: view.report,
           });
           status.textContent = t('csv.done', { count: fmtInt(count) });
         } catch (error) {
@@ -239,7 +237,6 @@ export async function openDetail(view, key, id) {
   close.focus();
   try {
     const result = await gql(detailQuery(key, perms), { id }, { signal: view.signal });
-    view.report(result);
     const node = result.data[def.one];
     if (!node) {
       replace(body, result.requestErrors.length ? result.requestErrors.map((e) => errorBox(e)) : h('p', { text: t('detail.notFound') }));

@@ -254,8 +254,8 @@ export default {
     allCategories: 'All categories',
     category: 'Category',
     noPort: 'No port of entry',
-    statesNotListed: 'States with no trace are not listed.',
-    statesNotListedProtected: 'A state not listed was not published: it holds at most {max} traces, possibly none.',
+    statesNotListed: 'A state with no trace shows 0.',
+    statesNotListedProtected: 'A state the hub did not publish shows ≤ {max} in the table: it holds at most {max} traces, possibly none.',
   },
   axis: {
     year: 'Year',

@@ -254,8 +254,8 @@ export default {
     allCategories: 'Todas las categorías',
     category: 'Categoría',
     noPort: 'Sin puerto de entrada',
-    statesNotListed: 'No se listan los estados sin rastreos.',
-    statesNotListedProtected: 'Un estado que no aparece no se publicó: tiene a lo sumo {max} rastreos, quizá ninguno.',
+    statesNotListed: 'Un estado sin rastreos muestra 0.',
+    statesNotListedProtected: 'Un estado que el centro no publicó muestra ≤ {max} en la tabla: tiene a lo sumo {max} rastreos, quizá ninguno.',
   },
   axis: {
     year: 'Año',
