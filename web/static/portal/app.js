@@ -306,7 +306,11 @@ session.on((what, reason) => {
     else render();
   }
 });
-onLanguageChange(() => render());
+onLanguageChange(() => render().then(() => {
+  // Keyboard users stay where they were: on the language switch.
+  const select = document.getElementById('language');
+  if (select) select.focus();
+}));
 // Rows were withheld for want of a purpose: ask once per view (the dialog can be reopened from the
 // header), unless one is in force already.
 onWithheld(() => {
