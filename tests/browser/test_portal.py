@@ -249,6 +249,37 @@ def test_records_filter_paginate_and_download_csv(page: Page, base_url):
     expect(page.locator(".csv-row .status")).to_contain_text(f"Downloaded {total:,} records")
 
 
+def test_a_csv_download_waits_out_the_rate_limit(page: Page, base_url, watch):
+    sign_in(page, base_url, "ATF")
+    page.goto(f"{base_url}/#/trace/records")
+    wait_idle(page)
+    form = page.locator("form.filters")
+    form.get_by_label("Recovery state").select_option("MX-SON")
+    year = form.locator("fieldset", has_text="Year recovered")
+    year.get_by_label("From").fill("2023")
+    form.get_by_role("button", name="Apply filters").click()
+    wait_idle(page)
+    total = int(re.search(r"([\d,]+) records match", page.locator(".paged .status").inner_text()).group(1).replace(",", ""))
+    assert total > 200, "several pages of 100"
+    watch.allow_console("status of 429")
+    refused = []
+
+    def limit_once(route):
+        if "PortalTracesExport" in (route.request.post_data or "") and not refused:
+            refused.append(route.request.url)
+            route.fulfill(status=429, headers={"Retry-After": "1"}, content_type="application/json",
+                          body='{"errors":[{"message":"rate limit exceeded","extensions":{"code":"RATE_LIMITED"}}]}')
+        else:
+            route.fallback()
+
+    page.route("**/graphql", limit_once)
+    with page.expect_download() as info:
+        page.get_by_role("button", name="Download CSV of this filter").click()
+    rows = list(csv.DictReader(io.StringIO(info.value.path().read_text(encoding="utf-8-sig"))))
+    assert refused, "the second page was refused once"
+    assert len(rows) == total and len({r["traceNumber"] for r in rows}) == total
+
+
 def test_oversight_reads_the_audit_trail_with_filters(page: Page, base_url):
     sign_in(page, base_url, "OVERSIGHT")
     page.goto(f"{base_url}/#/audit")

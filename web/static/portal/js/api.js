@@ -143,7 +143,10 @@ export async function gql(query, variables = {}, { signal, purpose } = {}) {
   }
   reportWithheld(body);
   if (!body.data) {
-    throw new ApiError(first ? codeOf(first) : 'INTERNAL', first ? first.message : `HTTP ${response.status}`, response.status);
+    const error = new ApiError(first ? codeOf(first) : 'INTERNAL', first ? first.message : `HTTP ${response.status}`, response.status);
+    // Seconds to wait before trying again, when the hub says (429, 503).
+    error.retryAfter = Number(response.headers.get('Retry-After')) || null;
+    throw error;
   }
   return new Result(body);
 }

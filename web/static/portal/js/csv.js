@@ -3,7 +3,7 @@
 // offered as one download. Values are as the API sends them (codes, ISO dates, decimal money), so
 // the file reads back unchanged in any language; fields the role may not read are left out.
 
-import { gql } from './api.js';
+import { gql, ApiError } from './api.js';
 import { ENTITIES, readsRows } from './entities.js';
 
 const PAGE = 100;
@@ -44,6 +44,24 @@ export function csvColumns(key, perms) {
   return cols;
 }
 
+/** One page; over the rate limit or while the hub is briefly unavailable, waits as the hub asks
+ *  (Retry-After) and tries again, a few times, so a long download is not lost to a pause. */
+async function fetchPage(query, variables, signal) {
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      return await gql(query, variables, { signal });
+    } catch (error) {
+      const transient = error instanceof ApiError && ['RATE_LIMITED', 'UNAVAILABLE'].includes(error.code);
+      if (!transient || attempt >= 5) throw error;
+      const seconds = Math.min(error.retryAfter || 1, 30);
+      await new Promise((resolve, reject) => {
+        const timer = setTimeout(resolve, seconds * 1000);
+        signal.addEventListener('abort', () => { clearTimeout(timer); reject(new DOMException('aborted', 'AbortError')); }, { once: true });
+      });
+    }
+  }
+}
+
 /** Fetches every page of the filter and downloads the CSV; resolves to the number of rows. */
 export async function downloadCsv({ def, listQuery, filter, order, perms, signal, onProgress }) {
   const cols = csvColumns(def.key, perms);
@@ -54,7 +72,7 @@ export async function downloadCsv({ def, listQuery, filter, order, perms, signal
   for (;;) {
     const variables = { filter, first: PAGE, after };
     if (def.orderType && order) variables.orderBy = [order];
-    const result = await gql(listQuery(total === null), variables, { signal });
+    const result = await fetchPage(listQuery(total === null), variables, signal);
     const conn = result.data[def.list];
     if (!conn) throw result.errors[0] || new Error('no data');
     for (const node of conn.nodes) chunks.push(csvLine(cols.map((c) => c[1](node))));
