@@ -97,8 +97,12 @@ impl Default for DatabaseSettings {
 #[serde(default, deny_unknown_fields)]
 pub struct ServerSettings {
     pub bind: String,
-    /// Development mode: GraphiQL on `GET /graphql`, tokens printed by `serve --demo`.
+    /// Development mode: GraphiQL on `GET /graphql`, development tokens from `POST /dev/token`
+    /// (loopback only), tokens printed by `serve --demo`.
     pub development: bool,
+    /// The origins (scheme, host and port, exactly: `https://portal.example.gov`) whose pages may
+    /// call the API from the browser (CORS). No wildcard; empty allows no other origin.
+    pub cors_origins: Vec<String>,
     pub workers: usize,
     /// Seconds a graceful shutdown waits for in-flight requests.
     pub shutdown_timeout_secs: u64,
@@ -112,11 +116,84 @@ impl Default for ServerSettings {
         Self {
             bind: "127.0.0.1:8080".to_owned(),
             development: false,
+            cors_origins: Vec::new(),
             workers: 2,
             shutdown_timeout_secs: 10,
             shutdown_drain_secs: 0,
         }
     }
+}
+
+impl ServerSettings {
+    /// Refuses a `server.cors_origins` entry that is not one exact origin: a wildcard, `null`, a
+    /// path, a query, user information or a scheme other than `http` or `https`.
+    pub fn check_cors_origins(&self) -> anyhow::Result<()> {
+        for origin in &self.cors_origins {
+            check_origin(origin).map_err(|problem| {
+                anyhow::anyhow!(
+                    "invalid settings: server.cors_origins: {origin:?} {problem}; list exact \
+                     origins such as \"https://portal.example.gov\" or \"http://localhost:3000\""
+                )
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// Why `origin` is not one exact `scheme://host[:port]` origin, if it is not.
+fn check_origin(origin: &str) -> Result<(), &'static str> {
+    if origin.contains('*') {
+        return Err("is a wildcard, which is not allowed (browsers refuse it with credentials)");
+    }
+    let Some((scheme, authority)) = origin.split_once("://") else {
+        return Err("is not an origin (scheme://host[:port])");
+    };
+    if scheme != "http" && scheme != "https" {
+        return Err("must start with http:// or https://");
+    }
+    if authority.is_empty() {
+        return Err("has no host");
+    }
+    if authority.contains(['/', '?', '#']) {
+        return Err("has a path, query or fragment; an origin is only scheme://host[:port]");
+    }
+    if authority.contains('@') {
+        return Err("has user information; an origin is only scheme://host[:port]");
+    }
+    if authority
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control())
+        || origin != origin.trim()
+    {
+        return Err("contains white space");
+    }
+    if authority.chars().any(|c| c.is_ascii_uppercase()) {
+        return Err("must be in lower case, as browsers send it");
+    }
+    let host = match authority.strip_prefix('[') {
+        Some(rest) => match rest.split_once(']') {
+            Some((_, port)) => {
+                if !(port.is_empty() || port.strip_prefix(':').is_some_and(valid_port)) {
+                    return Err("has an invalid port");
+                }
+                return Ok(());
+            }
+            None => return Err("has an unclosed IPv6 address"),
+        },
+        None => match authority.split_once(':') {
+            Some((host, port)) if valid_port(port) => host,
+            Some(_) => return Err("has an invalid port"),
+            None => authority,
+        },
+    };
+    if host.is_empty() {
+        return Err("has no host");
+    }
+    Ok(())
+}
+
+fn valid_port(port: &str) -> bool {
+    !port.is_empty() && port.len() <= 5 && port.parse::<u16>().is_ok_and(|p| p > 0)
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -325,8 +402,12 @@ pub struct LimitsSettings {
     pub document_bytes: usize,
     /// Most lexical tokens (names, punctuators, values) in a document.
     pub tokens: usize,
-    /// Deepest selection nesting.
+    /// Deepest nesting of data fields (introspection under `__schema` and `__type` excluded).
     pub depth: usize,
+    /// Deepest nesting under `__schema` or `__type`, counting them; standard tooling's
+    /// introspection query needs 15. The lists `fields`, `interfaces`, `possibleTypes` and
+    /// `inputFields` may besides nest only two deep there, as graphql-js has it.
+    pub introspection_depth: usize,
     /// Most field selections, counting every alias, repetition and fragment expansion.
     pub complexity: usize,
     /// Deepest nesting counting fragment spreads and inline fragments.
@@ -348,6 +429,7 @@ impl Default for LimitsSettings {
             document_bytes: 32 * 1024,
             tokens: 4_000,
             depth: 12,
+            introspection_depth: 20,
             complexity: 2_000,
             recursive_depth: 32,
             directives_per_field: 4,
@@ -420,6 +502,7 @@ impl Settings {
             .merge(flags)
             .extract()
             .map_err(|e| anyhow::anyhow!("invalid settings: {e}"))?;
+        settings.server.check_cors_origins()?;
         anyhow::ensure!(
             settings.cache.generation_poll_ms >= 10,
             "invalid settings: cache.generation_poll_ms must be at least 10 (milliseconds), got {}",
@@ -490,6 +573,64 @@ mod tests {
             assert_eq!(settings.limits.rate_burst, 7);
             assert_eq!(settings.limits.body_bytes, 1024);
             assert_eq!(settings.limits.depth, LimitsSettings::default().depth);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn cors_origins_must_be_exact_origins() {
+        for good in [
+            "https://portal.example.gov",
+            "http://localhost:3000",
+            "http://127.0.0.1:8080",
+            "http://[::1]:8080",
+        ] {
+            let settings = ServerSettings {
+                cors_origins: vec![good.to_owned()],
+                ..ServerSettings::default()
+            };
+            assert!(settings.check_cors_origins().is_ok(), "{good}");
+        }
+        for (bad, why) in [
+            ("*", "wildcard"),
+            ("https://*.example.gov", "wildcard"),
+            ("null", "not an origin"),
+            ("portal.example.gov", "not an origin"),
+            ("ftp://portal.example.gov", "http:// or https://"),
+            ("https://portal.example.gov/", "path"),
+            ("https://portal.example.gov/app", "path"),
+            ("https://user@portal.example.gov", "user information"),
+            ("https://Portal.example.gov", "lower case"),
+            ("https://portal.example.gov:0", "port"),
+            ("https://portal.example.gov:99999", "port"),
+            ("https://", "no host"),
+        ] {
+            let settings = ServerSettings {
+                cors_origins: vec![bad.to_owned()],
+                ..ServerSettings::default()
+            };
+            let error = settings.check_cors_origins().expect_err(bad).to_string();
+            assert!(error.contains("server.cors_origins"), "{error}");
+            assert!(error.contains(why), "{bad}: {error}");
+        }
+    }
+
+    #[test]
+    #[expect(
+        clippy::result_large_err,
+        reason = "figment's Jail API returns its own error type"
+    )]
+    fn a_wildcard_cors_origin_is_refused_when_loading() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("hub.toml", "[server]\ncors_origins = [\"*\"]\n")?;
+            let error = Settings::load(None, &Overrides::default()).expect_err("refused");
+            assert!(error.to_string().contains("wildcard"), "{error}");
+            jail.create_file(
+                "hub.toml",
+                "[server]\ncors_origins = [\"https://portal.example.gov\"]\n",
+            )?;
+            let settings = Settings::load(None, &Overrides::default()).expect("settings load");
+            assert_eq!(settings.server.cors_origins, ["https://portal.example.gov"]);
             Ok(())
         });
     }

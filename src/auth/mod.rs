@@ -41,6 +41,7 @@ mod remote;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use claims::{KNOWN_SCOPES, parse_role_exact};
 pub(crate) use keys::Verifier;
 pub use mint::mint_dev_token;
 pub(crate) use mint::{dev_token_command, ensure_dev_secret, parse_role_arg, parse_ttl};

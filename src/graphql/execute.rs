@@ -15,6 +15,10 @@ use crate::policy::{Access, validate_purpose};
 /// The header a caller states its purpose of access in.
 pub(crate) const PURPOSE_HEADER: &str = "X-Access-Purpose";
 
+/// `extensions.reason` of the error reporting rows withheld for want of a stated purpose, so a
+/// client can ask for one and resend without reading the message.
+pub(crate) const PURPOSE_REQUIRED: &str = "PURPOSE_REQUIRED";
+
 /// Reads and checks the stated purpose, if any.
 pub(crate) fn purpose_from_header(value: Option<&str>) -> Result<Option<String>, String> {
     value.map(validate_purpose).transpose()
@@ -32,7 +36,10 @@ fn withheld_error() -> ServerError {
     let error = async_graphql::Error::new(format!(
         "rows owned by other agencies were withheld: reading them requires a stated purpose; send the {PURPOSE_HEADER} header with a case number or a short reason"
     ))
-    .extend_with(|_, e| e.set("code", code::FORBIDDEN));
+    .extend_with(|_, e| {
+        e.set("code", code::FORBIDDEN);
+        e.set("reason", PURPOSE_REQUIRED);
+    });
     unplaced(error)
 }
 

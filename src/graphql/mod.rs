@@ -5,6 +5,7 @@ pub(crate) mod analytics;
 pub(crate) mod args;
 pub(crate) mod completion;
 pub(crate) mod context;
+pub(crate) mod depth;
 pub(crate) mod errors;
 pub(crate) mod execute;
 pub(crate) mod grants;
@@ -28,6 +29,7 @@ pub(crate) type HubSchema = Schema<query::Query, mutation::Mutation, EmptySubscr
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Limits {
     pub depth: usize,
+    pub introspection_depth: usize,
     pub complexity: usize,
     pub recursive_depth: usize,
     pub directives: usize,
@@ -44,6 +46,7 @@ impl Limits {
     pub(crate) fn from_settings(settings: &crate::config::LimitsSettings) -> Self {
         Self {
             depth: settings.depth,
+            introspection_depth: settings.introspection_depth,
             complexity: settings.complexity,
             recursive_depth: settings.recursive_depth,
             directives: settings.directives_per_field,
@@ -79,7 +82,11 @@ fn builder(
         mutation::Mutation::default(),
         EmptySubscription,
     )
-    .limit_depth(limits.depth)
+    // Depth is bounded by `depth::DepthLimit`, which bounds data and introspection apart.
+    .extension(depth::DepthLimit {
+        depth: limits.depth,
+        introspection_depth: limits.introspection_depth,
+    })
     .limit_complexity(limits.complexity)
     .limit_recursive_depth(limits.recursive_depth)
     .limit_directives(limits.directives)

@@ -8,7 +8,7 @@ use entity::{firearm, funding_award, seizure, trace, training_event};
 use super::args::{root_page_args, row_id};
 use super::context::request;
 use super::errors::ResultExt;
-use super::stats::{FundingStats, SeizureStats, TraceStats, TrainingStats};
+use super::stats::{DisclosureControl, FundingStats, SeizureStats, TraceStats, TrainingStats};
 use super::types::{
     AuditEvent, Conn, EntityPermission, Firearm, FundingAward, RowAccess, Seizure, Trace, Training,
     Viewer, connection,
@@ -23,6 +23,7 @@ use crate::store::stats::Grouped;
 #[derive(MergedObject, Default)]
 pub(crate) struct Query(
     ViewerQuery,
+    DisclosureQuery,
     TraceQuery,
     SeizureQuery,
     TrainingQuery,
@@ -88,6 +89,21 @@ impl ViewerQuery {
             permissions,
             grants,
         })
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct DisclosureQuery;
+
+#[Object]
+impl DisclosureQuery {
+    /// How protected answers (`suppressed: true`) are protected: the cell key method's public
+    /// parameters, the same for every role.
+    async fn disclosure_control(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<DisclosureControl> {
+        Ok(DisclosureControl::of(&request(ctx)?.access.policy))
     }
 }
 

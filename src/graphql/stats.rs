@@ -13,6 +13,34 @@ use crate::store::filters::{
     FundingDimension, SeizureDimension, TraceDimension, TrainingDimension,
 };
 
+/// The public parameters of the cell key method that protects aggregate-only answers, so a client
+/// can say what a protected number means (README, "Aggregate-only access").
+#[derive(SimpleObject)]
+pub(crate) struct DisclosureControl {
+    /// `js`: no protected count from 1 to `js − 1` is ever published, and a median needs `js`
+    /// values.
+    pub suppression_threshold: i64,
+    /// `D`: a protected count is within ±D of the truth, and a combination a protected answer does
+    /// not list holds at most D records (possibly none).
+    pub max_change: i64,
+    /// Protected medians are rounded to a multiple of this many days, and withheld when the
+    /// group's published count is under `js + D`.
+    pub median_rounding: i64,
+    /// `m`: a protected sum S is within ±max(m·S, the metric's floor) of the truth.
+    pub sum_noise: f64,
+}
+
+impl DisclosureControl {
+    pub(crate) fn of(policy: &crate::policy::Policy) -> DisclosureControl {
+        DisclosureControl {
+            suppression_threshold: policy.suppression_threshold,
+            max_change: policy.perturbation.max_change,
+            median_rounding: policy.perturbation.median_rounding,
+            sum_noise: policy.perturbation.sum_noise,
+        }
+    }
+}
+
 fn int(cell: Option<&Cell>) -> Option<i32> {
     cell.and_then(Cell::as_int)
         .and_then(|i| i32::try_from(i).ok())

@@ -127,9 +127,8 @@ fn record_in_background(state: &AppState, event: NewEvent, what: &'static str) {
 }
 
 /// The messages of async-graphql's own limit errors, which carry no code of their own.
-const LIMIT_MESSAGES: [(&str, &str); 4] = [
+const LIMIT_MESSAGES: [(&str, &str); 3] = [
     ("Query is too complex", "limits.complexity"),
-    ("Query is nested too deep", "limits.depth"),
     (
         "The recursion depth of the query cannot be greater than",
         "limits.recursive_depth",
@@ -168,6 +167,14 @@ fn finish(mut response: async_graphql::Response, operation: Option<String>) -> H
         status = StatusCode::SERVICE_UNAVAILABLE;
         outcome = Outcome::Unavailable;
     } else if response.data == async_graphql::Value::Null {
+        if response
+            .errors
+            .iter()
+            .any(crate::graphql::depth::is_refusal)
+        {
+            status = StatusCode::BAD_REQUEST;
+            outcome = Outcome::Rejected;
+        }
         for error in &mut response.errors {
             let setting = LIMIT_MESSAGES
                 .iter()

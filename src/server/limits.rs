@@ -25,7 +25,11 @@ pub(crate) fn check_text(query: &str, limits: &LimitsSettings) -> Result<(), Exc
             limits.document_bytes
         )));
     }
-    let max_nesting = limits.depth.max(limits.recursive_depth) + 32;
+    let max_nesting = limits
+        .depth
+        .max(limits.introspection_depth)
+        .max(limits.recursive_depth)
+        + 32;
     let mut tokens = 0usize;
     let mut nesting = 0usize;
     let bytes = query.as_bytes();

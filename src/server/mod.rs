@@ -1,6 +1,9 @@
 //! The HTTP server: `POST /graphql`, GraphiQL on `GET /graphql` in development mode, `GET /healthz`,
-//! `GET /readyz` and `GET /metrics`. `Application::build` binds its own listener, so production
-//! passes a port and tests pass 0.
+//! `GET /readyz`, `GET /metrics`, the portal at `GET /` and the browser's files at
+//! `GET /static/{path}` (`assets.rs`), and in development mode the development tokens of
+//! `dev.rs`. Every response carries the security headers of `assets::security_headers`; CORS
+//! answers the origins of `server.cors_origins` and no other. `Application::build` binds its own
+//! listener, so production passes a port and tests pass 0.
 //!
 //! A request to `POST /graphql` meets, in order and each before any database work: the JSON
 //! content type (415), the token (401), the subject's rate (429), the body size (413), the JSON
@@ -12,6 +15,8 @@
 //! `UNAVAILABLE` error is sent with 503.
 
 mod admission;
+mod assets;
+mod dev;
 mod execution;
 pub(crate) mod limits;
 pub(crate) mod rate;
@@ -23,10 +28,9 @@ use std::time::{Duration, Instant};
 
 use actix_web::dev::{Server, Service};
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, ContentType};
+use actix_web::http::header;
 use actix_web::{App, HttpMessage, HttpRequest, HttpResponse, HttpServer, web};
 use anyhow::Context;
-use async_graphql::http::GraphiQLSource;
 use sea_orm::DatabaseConnection;
 use serde_json::json;
 use tokio::sync::watch;
@@ -171,6 +175,7 @@ impl Application {
         );
         let audit = Appender::new(db.clone(), settings.database.audit_batch_max);
         let verifier = Verifier::from_settings(&settings.auth)?;
+        settings.server.check_cors_origins()?;
         let listener = TcpListener::bind(&settings.server.bind)
             .with_context(|| format!("cannot listen on {}", settings.server.bind))?;
         let port = listener.local_addr()?.port();
@@ -183,6 +188,13 @@ impl Application {
             poll: Duration::from_millis(settings.cache.generation_poll_ms.max(10)),
             keys: verifier.provider().cloned(),
         };
+        let dev_tokens = settings.server.development.then(|| {
+            web::Data::new(dev::DevTokens {
+                auth: settings.auth.clone(),
+                policy: policy.clone(),
+            })
+        });
+        let cors_origins = settings.server.cors_origins.clone();
         let state = AppState {
             grants,
             schema: serving_schema(
@@ -210,8 +222,18 @@ impl Application {
             }
         };
         let server = HttpServer::new(move || {
+            let dev_tokens = dev_tokens.clone();
             App::new()
                 .app_data(web::Data::new(state.clone()))
+                .wrap(cors(&cors_origins))
+                .wrap_fn(|req, service| {
+                    let response = service.call(req);
+                    async move {
+                        let mut response = response.await?;
+                        only_for_allowed_origins(response.headers_mut());
+                        Ok(response)
+                    }
+                })
                 .wrap_fn(|req, service| {
                     let correlation = req.extensions().get::<request_id::CorrelationId>().cloned();
                     let response = service.call(req);
@@ -222,11 +244,20 @@ impl Application {
                     }
                 })
                 .wrap(tracing_actix_web::TracingLogger::<request_id::HubRootSpan>::new())
+                .wrap(assets::security_headers())
                 .route("/graphql", web::post().to(graphql))
                 .route("/graphql", web::get().to(graphiql))
                 .route("/healthz", web::get().to(healthz))
                 .route("/readyz", web::get().to(readyz))
                 .route("/metrics", web::get().to(metrics_text))
+                .route("/", web::get().to(assets::portal))
+                .route("/static/{path:.*}", web::get().to(assets::static_file))
+                .configure(move |config| {
+                    if let Some(dev_tokens) = dev_tokens {
+                        config.app_data(dev_tokens);
+                        dev::routes(config);
+                    }
+                })
         })
         .workers(workers)
         .shutdown_timeout(settings.server.shutdown_timeout_secs)
@@ -373,13 +404,54 @@ async fn graphql(
     handled.response
 }
 
-async fn graphiql(state: web::Data<AppState>) -> HttpResponse {
+/// The headers a page of another origin may send, besides the CORS-safelisted ones.
+const CORS_REQUEST_HEADERS: [header::HeaderName; 3] = [
+    header::AUTHORIZATION,
+    header::CONTENT_TYPE,
+    header::HeaderName::from_static("x-access-purpose"),
+];
+
+/// How long a browser may reuse a preflight answer (Chromium caps it at two hours).
+const CORS_MAX_AGE_SECS: usize = 3600;
+
+/// CORS for the exact origins of `server.cors_origins` (checked at start: no wildcard). A
+/// preflight from one of them may send `GET` or `POST` with `Authorization`, `Content-Type` and
+/// `X-Access-Purpose`, and its answer is cached for [`CORS_MAX_AGE_SECS`]; a response to one of
+/// them names it in `Access-Control-Allow-Origin` and lets it read `Retry-After` and
+/// `X-Request-Id`. A request from any other origin is served as if CORS did not exist (no CORS
+/// header, so the browser keeps the answer from the page); its preflight is refused. Every
+/// response says `Vary: Origin`.
+fn cors(origins: &[String]) -> actix_cors::Cors {
+    let mut cors = actix_cors::Cors::default()
+        .allowed_methods(["GET", "POST"])
+        .allowed_headers(CORS_REQUEST_HEADERS)
+        .expose_headers([
+            header::RETRY_AFTER,
+            header::HeaderName::from_static(request_id::HEADER),
+        ])
+        .max_age(CORS_MAX_AGE_SECS)
+        .block_on_origin_mismatch(false);
+    for origin in origins {
+        cors = cors.allowed_origin(origin);
+    }
+    cors
+}
+
+/// Leaves `Access-Control-Expose-Headers` (which actix-cors adds to every response) only on the
+/// responses to an allowed origin: another origin gets no CORS header at all.
+fn only_for_allowed_origins(headers: &mut header::HeaderMap) {
+    if !headers.contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN) {
+        headers.remove(header::ACCESS_CONTROL_EXPOSE_HEADERS);
+    }
+}
+
+/// `GET /graphql`: GraphiQL's page in development mode (every asset it loads is served by the
+/// hub); 404 otherwise. It never executes an operation.
+async fn graphiql(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     if !state.development {
         return HttpResponse::NotFound().finish();
     }
-    HttpResponse::Ok()
-        .content_type(ContentType::html())
-        .body(GraphiQLSource::build().endpoint("/graphql").finish())
+    assets::graphiql(&req)
 }
 
 /// The process is up.

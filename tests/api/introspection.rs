@@ -342,3 +342,112 @@ async fn the_cli_and_http_introspection_agree_for_every_role() {
         assert_eq!(sdl_objects, http_objects, "{label}: the object types");
     }
 }
+
+/// The standard introspection query: graphql-js's `getIntrospectionQuery` with descriptions,
+/// `specifiedByURL`, `isRepeatable`, input-value deprecation and the schema's description, as
+/// graphql-core prints it (`get_introspection_query(descriptions=True, specified_by_url=True,
+/// directive_is_repeatable=True, schema_description=True, input_value_deprecation=True)`), the
+/// query GraphiQL, GraphQL Code Generator, Postman and Rover send. Its type references nest
+/// `ofType` nine deep: 15 levels in all.
+const STANDARD_INTROSPECTION: &str = include_str!("../fixtures/introspection-query.graphql");
+
+/// The chain of kinds of a type reference, outermost first: `NON_NULL LIST NON_NULL OBJECT`.
+fn type_chain(reference: &Value) -> Vec<String> {
+    let mut chain = Vec::new();
+    let mut at = reference;
+    while let Some(kind) = at["kind"].as_str() {
+        chain.push(kind.to_owned());
+        at = &at["ofType"];
+    }
+    chain
+}
+
+#[tokio::test]
+async fn the_standard_introspection_query_passes_for_every_role_and_shows_its_schema() {
+    assert!(STANDARD_INTROSPECTION.contains("query IntrospectionQuery"));
+    assert!(STANDARD_INTROSPECTION.contains("specifiedByURL"));
+    assert!(STANDARD_INTROSPECTION.contains("isRepeatable"));
+    assert!(STANDARD_INTROSPECTION.contains("args(includeDeprecated: true)"));
+    let app = spawn_app().await;
+    let cases: Vec<(Role, &[&str])> = vec![
+        (Role::Atf, &[]),
+        (Role::Atf, &["pii"]),
+        (Role::Ice, &[]),
+        (Role::Cbp, &[]),
+        (Role::State, &[]),
+        (Role::Oversight, &[]),
+    ];
+    for (role, scopes) in cases {
+        let label = format!("{role:?} {scopes:?}");
+        let (status, response) = app
+            .as_role_with(role, scopes)
+            .send(STANDARD_INTROSPECTION, json!({}))
+            .await;
+        assert_eq!(status, 200, "{label}: {response}");
+        assert!(response.get("errors").is_none(), "{label}: {response}");
+        let schema = &response["data"]["__schema"];
+        assert_eq!(schema["queryType"]["name"], "Query", "{label}");
+        assert!(
+            schema["directives"]
+                .as_array()
+                .is_some_and(|d| d.iter().any(|d| d["name"] == "include")),
+            "{label}"
+        );
+
+        // The documentation is the role's own: every type and field `schema --role` prints.
+        let mut args = vec!["--role", role.as_str()];
+        for scope in scopes {
+            args.extend(["--scope", scope]);
+        }
+        let (sdl_types, sdl_objects) = sdl_shape(&schema_cli(&args));
+        let mut http_objects = object_fields(&response);
+        let mut http_types = type_names(&response);
+        let empty: Vec<String> = http_objects
+            .iter()
+            .filter(|(_, fields)| fields.is_empty())
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in &empty {
+            http_objects.remove(name);
+            http_types.remove(name);
+        }
+        assert_eq!(sdl_types, http_types, "{label}: the types");
+        assert_eq!(sdl_objects, http_objects, "{label}: the object types");
+
+        // Deep type references come back whole: `me: Viewer!`, and a list of non-null
+        // records inside a non-null connection field.
+        let query = schema["types"]
+            .as_array()
+            .and_then(|types| types.iter().find(|t| t["name"] == "Query"))
+            .expect("the Query type");
+        let field = |name: &str| {
+            query["fields"]
+                .as_array()
+                .and_then(|fields| fields.iter().find(|f| f["name"] == name))
+                .unwrap_or_else(|| panic!("{label}: Query.{name}"))
+        };
+        assert_eq!(type_chain(&field("me")["type"]), ["NON_NULL", "OBJECT"]);
+        let viewer = schema["types"]
+            .as_array()
+            .and_then(|types| types.iter().find(|t| t["name"] == "Viewer"))
+            .expect("the Viewer type");
+        let permissions = viewer["fields"]
+            .as_array()
+            .and_then(|fields| fields.iter().find(|f| f["name"] == "permissions"))
+            .expect("Viewer.permissions");
+        assert_eq!(
+            type_chain(&permissions["type"]),
+            ["NON_NULL", "LIST", "NON_NULL", "OBJECT"],
+            "{label}"
+        );
+    }
+
+    // What the role may not read is not in its documentation.
+    let (_, cbp) = app
+        .as_role(Role::Cbp)
+        .send(STANDARD_INTROSPECTION, json!({}))
+        .await;
+    let cbp_types = type_names(&cbp);
+    assert!(!cbp_types.contains("Trace"), "{cbp_types:?}");
+    assert!(cbp_types.contains("Seizure"));
+}

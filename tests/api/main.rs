@@ -27,6 +27,7 @@ mod operations;
 mod plans;
 mod policy;
 mod policy_table;
+mod portal;
 mod purpose;
 mod queries;
 mod readme;

@@ -136,17 +136,55 @@ async fn query_shape_bombs_are_refused_with_limit_exceeded() {
     let app = spawn_app_with(|s| s.limits.complexity = 50).await;
     let token = app.as_role(Role::Atf).token().to_owned();
 
-    // Depth: 13 levels, valid against the schema.
+    // Depth: data nested 13 levels, valid against the schema.
     let depth = format!(
-        "{{ __schema {{ types {{ fields {{ type {{ {} name {} }} }} }} }} }}",
-        "ofType { ".repeat(8),
-        "} ".repeat(8)
+        "{{ {} traceNumber {} }}",
+        "traces { nodes { firearm { traces { nodes { firearm { ".repeat(2),
+        "} } } } } } ".repeat(2)
     );
     let (status, response) = app
         .post_raw(Some(&token), "application/json", body(&depth))
         .await;
     assert_refused(status, &response, 400, "LIMIT_EXCEEDED", "depth bomb");
     assert_names_setting(&response, "limits.depth");
+
+    // Introspection has a bound of its own: 15 levels pass (standard tooling's query nests that
+    // deep), 23 do not, and the lists that multiply an answer nest at most twice.
+    let introspection = |chain: usize| {
+        format!(
+            "{{ __schema {{ types {{ fields {{ args {{ type {{ {} name {} }} }} }} }} }} }}",
+            "ofType { ".repeat(chain),
+            "} ".repeat(chain)
+        )
+    };
+    let (status, response) = app
+        .post_raw(Some(&token), "application/json", body(&introspection(9)))
+        .await;
+    assert_eq!(status, 200, "{response}");
+    assert!(response.get("errors").is_none(), "{response}");
+    let (status, response) = app
+        .post_raw(Some(&token), "application/json", body(&introspection(17)))
+        .await;
+    assert_refused(
+        status,
+        &response,
+        400,
+        "LIMIT_EXCEEDED",
+        "introspection depth",
+    );
+    assert_names_setting(&response, "limits.introspection_depth");
+    let lists =
+        "{ __schema { types { fields { type { fields { type { fields { name } } } } } } } }";
+    let (status, response) = app
+        .post_raw(Some(&token), "application/json", body(lists))
+        .await;
+    assert_refused(
+        status,
+        &response,
+        400,
+        "LIMIT_EXCEEDED",
+        "introspection lists",
+    );
 
     // Aliases: 40 copies of a two-field selection exceed a complexity of 50.
     let aliases: String = (0..40).map(|i| format!("a{i}: me {{ role }} ")).collect();

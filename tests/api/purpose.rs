@@ -532,6 +532,10 @@ async fn request_level_errors_carry_no_zero_locations() {
         .expect("an error says what was withheld");
     assert_eq!(errors.len(), 1, "{withheld}");
     assert_eq!(errors[0]["extensions"]["code"], "FORBIDDEN");
+    assert_eq!(
+        errors[0]["extensions"]["reason"], "PURPOSE_REQUIRED",
+        "a client recognises the withheld rows without reading the message: {withheld}"
+    );
     assert!(
         errors[0].get("locations").is_none(),
         "an error of the whole request names no place in the document: {withheld}"
@@ -548,6 +552,7 @@ async fn request_level_errors_carry_no_zero_locations() {
         error["path"],
         json!(["traces", "nodes", 0, "purchaserName"])
     );
+    assert!(error["extensions"]["reason"].is_null(), "{hidden}");
     assert!(
         error
             .get("locations")

@@ -361,6 +361,20 @@ async fn the_perturbation_is_read_from_the_policy_file() {
         .query_ok("{ traceStats(groupBy: [RECOVERY_STATE]) { total } }")
         .await;
     assert_eq!(exact["data"]["traceStats"]["total"], 48, "{exact}");
+    // Every role is told the parameters its protected answers were made with.
+    for role in [Role::Atf, Role::State, Role::Oversight] {
+        let told = app
+            .as_role(role)
+            .query_ok(
+                "{ disclosureControl { suppressionThreshold maxChange medianRounding sumNoise } }",
+            )
+            .await;
+        assert_eq!(
+            told["data"]["disclosureControl"],
+            json!({ "suppressionThreshold": 11, "maxChange": 12, "medianRounding": 10, "sumNoise": 0.1 }),
+            "{role:?}: {told}"
+        );
+    }
 
     // Settings that cannot hold are refused at load, naming the problem.
     for (edit, needle) in [
