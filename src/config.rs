@@ -215,7 +215,8 @@ pub struct AuthSettings {
     /// Clock skew allowed on `exp` and `nbf`, in seconds.
     pub leeway_secs: u64,
     /// The identity provider's JWKS address: its keys are fetched at start and refreshed while the
-    /// hub runs. HTTPS, except on loopback. Not together with `oidc_issuer`.
+    /// hub runs. HTTPS, except on loopback. Not together with `oidc_issuer`. Needs `issuer` set
+    /// to the provider's issuer (the default is refused at start).
     pub jwks_url: Option<String>,
     /// The identity provider's issuer: its JWKS address is discovered through
     /// `{issuer}/.well-known/openid-configuration`, whose `issuer` must be exactly this. HTTPS,

@@ -195,16 +195,15 @@ impl Verifier {
 
     /// Verifies a compact JWT and returns who it identifies. A token naming a `kid` the hub does
     /// not know makes it fetch the identity provider's keys again (at most once per
-    /// `auth.jwks_min_refetch_secs`) and look once more.
+    /// `auth.jwks_min_refetch_secs`), or wait for a fetch under way, and look once more.
     pub(crate) async fn verify(&self, token: &str) -> Result<Caller, AuthError> {
         match self.verify_with_known_keys(token) {
             Err(AuthError::UnknownKey) => match &self.keys.remote {
                 Some(remote) if read_header(token).is_ok_and(|header| header.kid.is_some()) => {
-                    if remote.refetch_for_unknown_key().await {
-                        self.verify_with_known_keys(token)
-                    } else {
-                        Err(AuthError::UnknownKey)
-                    }
+                    // Whether or not this request fetched, another fetch may have installed the
+                    // key since it looked: looking again is a map lookup.
+                    remote.refetch_for_unknown_key().await;
+                    self.verify_with_known_keys(token)
                 }
                 _ => Err(AuthError::UnknownKey),
             },

@@ -5,10 +5,13 @@
 //!
 //! Fetching never loses keys: a provider that cannot be reached, answers an error or a document
 //! the hub cannot use leaves the last good key set in force, and [`Remote::status`] reports it
-//! for `/readyz`. Addresses are HTTPS, except on loopback; redirects are followed (at most three)
-//! only to addresses that are too. Each fetch is bounded in time ([`FETCH_TIMEOUT`]) and size
+//! for `/readyz`. Addresses are HTTPS, except on loopback; redirects (at most three) and a
+//! discovered `jwks_uri` are followed only to HTTPS, or to plain HTTP on loopback when the
+//! configured address is itself plain HTTP on loopback ([`may_lead_to`]): an HTTPS provider never
+//! sends the hub to plain HTTP. Proxies named in the environment (`HTTP_PROXY`, `HTTPS_PROXY`,
+//! `ALL_PROXY`) are not used. Each fetch is bounded in time ([`FETCH_TIMEOUT`]) and size
 //! ([`MAX_DOCUMENT_BYTES`]). Fetches are single-flight: requests that meet an unknown key while
-//! one is under way wait for it instead of starting another.
+//! one is under way wait for it instead of starting another, then look the key up again.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
@@ -61,7 +64,8 @@ pub(crate) enum Outcome {
     /// An answer other than 2xx.
     HttpError,
     /// An answer the hub cannot use: too large, not JSON, not a key set, no usable key, a
-    /// discovery document of another issuer.
+    /// discovery document of another issuer, a redirect (or a discovered `jwks_uri`) to an
+    /// address the hub may not fetch from, too many redirects.
     Invalid,
 }
 
@@ -90,9 +94,16 @@ struct Failure {
 }
 
 impl Failure {
-    fn unreachable(error: &reqwest::Error) -> Failure {
+    /// A request that failed: a redirect the policy refused is [`Outcome::Invalid`] (the
+    /// provider answered, with somewhere the hub may not go), anything else
+    /// [`Outcome::Unreachable`].
+    fn request(error: &reqwest::Error) -> Failure {
         Failure {
-            outcome: Outcome::Unreachable,
+            outcome: if error.is_redirect() {
+                Outcome::Invalid
+            } else {
+                Outcome::Unreachable
+            },
             message: error_chain(error),
         }
     }
@@ -115,8 +126,8 @@ struct Fetched {
 /// The schedule and the record of fetches.
 #[derive(Default)]
 struct FetchState {
-    /// Fetches started.
-    attempts: u64,
+    /// Fetches finished (whatever their outcome).
+    completed: u64,
     last_attempt: Option<Instant>,
     last_outcome: Option<Outcome>,
     /// Failed fetches since the last good one.
@@ -141,6 +152,9 @@ pub(crate) enum KeyStatus {
 /// The provider's keys and how they are kept current.
 pub(crate) struct Remote {
     source: Source,
+    /// The configured address (`auth.jwks_url` or `auth.oidc_issuer`), which decides where
+    /// redirects and discovery may lead ([`may_lead_to`]).
+    configured: Url,
     /// The configured address (without query or fragment), in logs and the metrics.
     label: String,
     client: reqwest::Client,
@@ -163,7 +177,7 @@ impl Remote {
         rules: Arc<TokenRules>,
         local_kids: HashSet<String>,
     ) -> anyhow::Result<Option<Remote>> {
-        let (source, label) = match (&settings.jwks_url, &settings.oidc_issuer) {
+        let (source, configured) = match (&settings.jwks_url, &settings.oidc_issuer) {
             (None, None) => return Ok(None),
             (Some(_), Some(_)) => bail!(
                 "set either auth.jwks_url or auth.oidc_issuer (whose discovery document names \
@@ -171,8 +185,15 @@ impl Remote {
             ),
             (Some(url), None) => {
                 let url = check_address(url, "auth.jwks_url")?;
-                let label = label_of(&url);
-                (Source::Jwks(url), label)
+                ensure!(
+                    settings.issuer != crate::config::DEFAULT_ISSUER,
+                    "auth.jwks_url is set but auth.issuer is left at its default {:?}: tokens from \
+                     the identity provider carry the provider's own issuer in `iss`, so set \
+                     auth.issuer to it (or configure auth.oidc_issuer instead of auth.jwks_url, \
+                     and auth.issuer follows it)",
+                    crate::config::DEFAULT_ISSUER
+                );
+                (Source::Jwks(url.clone()), url)
             }
             (None, Some(issuer)) => {
                 let url = check_address(issuer, "auth.oidc_issuer")?;
@@ -193,13 +214,12 @@ impl Remote {
                 );
                 let document = Url::parse(&document)
                     .with_context(|| format!("auth.oidc_issuer {issuer:?} is not an address"))?;
-                let label = label_of(&url);
                 (
                     Source::Discovery {
                         issuer: issuer.clone(),
                         document,
                     },
-                    label,
+                    url,
                 )
             }
         };
@@ -220,10 +240,11 @@ impl Remote {
             settings.jwks_stale_secs,
             settings.jwks_refresh_secs
         );
-        let client = client(settings)?;
+        let client = client(settings, &configured)?;
         Ok(Some(Remote {
             source,
-            label,
+            label: label_of(&configured),
+            configured,
             client,
             refresh: Duration::from_secs(settings.jwks_refresh_secs),
             min_refetch: Duration::from_secs(settings.jwks_min_refetch_secs),
@@ -263,25 +284,25 @@ impl Remote {
     }
 
     /// A token named a key the hub does not know: fetches the key set again, unless a fetch
-    /// started less than `auth.jwks_min_refetch_secs` ago. Waits for a fetch already under way
-    /// instead of starting another. Returns whether the key set may have changed since the
-    /// caller looked (and the key is worth looking up again).
-    pub(super) async fn refetch_for_unknown_key(&self) -> bool {
-        let seen = self.state().attempts;
+    /// finished while this call waited for one under way (it waits instead of starting another),
+    /// or a fetch started less than `auth.jwks_min_refetch_secs` ago. Either way the caller
+    /// looks the key up again afterwards: the key set may have changed since it looked, even
+    /// when this call fetched nothing.
+    pub(super) async fn refetch_for_unknown_key(&self) {
+        let seen = self.state().completed;
         let _fetching = self.fetching.lock().await;
-        let (attempts, last_attempt) = {
+        let (completed, last_attempt) = {
             let state = self.state();
-            (state.attempts, state.last_attempt)
+            (state.completed, state.last_attempt)
         };
-        if attempts != seen {
-            // Another fetch ran while this one waited.
-            return true;
+        if completed != seen {
+            // A fetch finished while this one waited: its key set is the newest there is.
+            return;
         }
         if last_attempt.is_some_and(|last| last.elapsed() < self.min_refetch) {
-            return false;
+            return;
         }
         self.fetch().await;
-        true
     }
 
     /// Fetches now (the fetch at start), after any fetch under way.
@@ -343,9 +364,7 @@ impl Remote {
     /// One fetch; the caller holds `fetching`. Never fails: a failure keeps the last good set.
     async fn fetch(&self) {
         {
-            let mut state = self.state();
-            state.attempts += 1;
-            state.last_attempt = Some(Instant::now());
+            self.state().last_attempt = Some(Instant::now());
         }
         let result = self.download().await;
         let now = Instant::now();
@@ -383,7 +402,11 @@ impl Remote {
                 failure.outcome
             }
         };
-        self.state().last_outcome = Some(outcome);
+        {
+            let mut state = self.state();
+            state.last_outcome = Some(outcome);
+            state.completed += 1;
+        }
         telemetry::jwks_fetched(
             &self.label,
             outcome.as_str(),
@@ -433,7 +456,7 @@ impl Remote {
             Source::Jwks(url) => url.clone(),
             Source::Discovery { issuer, document } => {
                 let (body, _) = self.get(document).await?;
-                discovered_jwks_uri(&body, issuer)?
+                discovered_jwks_uri(&body, issuer, &self.configured)?
             }
         };
         let (body, headers) = self.get(&jwks_url).await?;
@@ -453,7 +476,7 @@ impl Remote {
             .header(ACCEPT, "application/json")
             .send()
             .await
-            .map_err(|error| Failure::unreachable(&error))?;
+            .map_err(|error| Failure::request(&error))?;
         let status = response.status();
         if !status.is_success() {
             return Err(Failure {
@@ -474,7 +497,7 @@ impl Remote {
         while let Some(chunk) = response
             .chunk()
             .await
-            .map_err(|error| Failure::unreachable(&error))?
+            .map_err(|error| Failure::request(&error))?
         {
             if body.len() + chunk.len() > MAX_DOCUMENT_BYTES {
                 return Err(too_large());
@@ -485,19 +508,30 @@ impl Remote {
     }
 }
 
-/// The HTTP client: timeouts, redirects only to allowed addresses, and the extra trusted
-/// certificates of `auth.jwks_ca_file`.
-fn client(settings: &AuthSettings) -> anyhow::Result<reqwest::Client> {
-    let redirects = reqwest::redirect::Policy::custom(|attempt| {
+/// The HTTP client: timeouts, redirects only where the configured address may lead
+/// ([`may_lead_to`]), no proxy, and the extra trusted certificates of `auth.jwks_ca_file`.
+///
+/// Proxies from the environment are not used: a plain-HTTP fetch on loopback must not leave the
+/// host through one, and an HTTPS fetch goes to the provider directly.
+fn client(settings: &AuthSettings, configured: &Url) -> anyhow::Result<reqwest::Client> {
+    let configured = configured.clone();
+    let redirects = reqwest::redirect::Policy::custom(move |attempt| {
         if attempt.previous().len() >= MAX_REDIRECTS {
             attempt.error(format!("more than {MAX_REDIRECTS} redirects"))
-        } else if !allowed(attempt.url()) {
-            attempt.error("a redirect to an address that is neither https:// nor loopback")
+        } else if !may_lead_to(&configured, attempt.url()) {
+            let refusal = if configured.scheme() == "https" {
+                "a redirect to an address that is not https:// (an https:// address never \
+                 leads to plain http://)"
+            } else {
+                "a redirect to an address that is neither https:// nor http:// on loopback"
+            };
+            attempt.error(refusal)
         } else {
             attempt.follow()
         }
     });
     let mut builder = reqwest::Client::builder()
+        .no_proxy()
         .timeout(FETCH_TIMEOUT)
         .connect_timeout(CONNECT_TIMEOUT)
         .redirect(redirects)
@@ -551,6 +585,18 @@ fn allowed(url: &Url) -> bool {
     }
 }
 
+/// Whether a fetch from the configured address may go on to `target` (a redirect, or the
+/// `jwks_uri` of the discovery document): https:// always; http:// only on loopback, and only
+/// when the configured address is itself http:// on loopback, so an https:// provider can never
+/// send the hub to plain http://, not even on loopback.
+fn may_lead_to(configured: &Url, target: &Url) -> bool {
+    match target.scheme() {
+        "https" => true,
+        "http" => configured.scheme() == "http" && allowed(configured) && allowed(target),
+        _ => false,
+    }
+}
+
 fn is_loopback(host: &str) -> bool {
     if host.eq_ignore_ascii_case("localhost") {
         return true;
@@ -567,8 +613,9 @@ fn label_of(url: &Url) -> String {
     url.to_string()
 }
 
-/// The `jwks_uri` of a discovery document, which must name `issuer` exactly.
-fn discovered_jwks_uri(body: &[u8], issuer: &str) -> Result<Url, Failure> {
+/// The `jwks_uri` of a discovery document, which must name `issuer` exactly; it may lead only
+/// where the configured issuer address may ([`may_lead_to`]).
+fn discovered_jwks_uri(body: &[u8], issuer: &str, configured: &Url) -> Result<Url, Failure> {
     let document: Value = serde_json::from_slice(body)
         .map_err(|_| Failure::invalid("the discovery document is not JSON"))?;
     match document.get("issuer") {
@@ -584,8 +631,17 @@ fn discovered_jwks_uri(body: &[u8], issuer: &str) -> Result<Url, Failure> {
     let Some(Value::String(uri)) = document.get("jwks_uri") else {
         return Err(Failure::invalid("the discovery document has no `jwks_uri`"));
     };
-    check_address(uri, "the discovered jwks_uri")
-        .map_err(|error| Failure::invalid(error.to_string()))
+    let uri = check_address(uri, "the discovered jwks_uri")
+        .map_err(|error| Failure::invalid(error.to_string()))?;
+    if !may_lead_to(configured, &uri) {
+        return Err(Failure::invalid(format!(
+            "the discovered jwks_uri {} is plain http:// but auth.oidc_issuer is {}: an https:// \
+             issuer never leads to plain http://",
+            label_of(&uri),
+            label_of(configured)
+        )));
+    }
+    Ok(uri)
 }
 
 /// `max-age` of a `Cache-Control` header, if it has one.
@@ -675,12 +731,48 @@ mod tests {
         assert_eq!(max_age(&headers), Some(Duration::from_secs(7)));
     }
 
+    fn url(text: &str) -> Url {
+        Url::parse(text).expect("an address")
+    }
+
+    #[test]
+    fn https_never_leads_to_plain_http() {
+        let https = url("https://idp.example.gov/realms/hub");
+        let https_loopback = url("https://127.0.0.1:8443/jwks");
+        let http_loopback = url("http://127.0.0.1:8080/jwks");
+        // HTTPS targets are fine from anywhere.
+        for configured in [&https, &https_loopback, &http_loopback] {
+            assert!(may_lead_to(
+                configured,
+                &url("https://keys.example.gov/certs")
+            ));
+            assert!(may_lead_to(configured, &url("https://localhost/certs")));
+        }
+        // Plain HTTP on loopback only from plain HTTP on loopback.
+        for target in [
+            "http://127.0.0.1:9/jwks",
+            "http://[::1]/jwks",
+            "http://localhost:8080/jwks",
+        ] {
+            assert!(may_lead_to(&http_loopback, &url(target)), "{target}");
+            assert!(!may_lead_to(&https, &url(target)), "{target}");
+            assert!(!may_lead_to(&https_loopback, &url(target)), "{target}");
+        }
+        // Plain HTTP elsewhere, and other schemes, never.
+        for target in ["http://keys.example.gov/certs", "ftp://127.0.0.1/jwks"] {
+            for configured in [&https, &https_loopback, &http_loopback] {
+                assert!(!may_lead_to(configured, &url(target)), "{target}");
+            }
+        }
+    }
+
     #[test]
     fn discovery_must_name_the_configured_issuer() {
         let issuer = "https://idp.example.gov/realms/hub";
+        let configured = url(issuer);
         let good =
             serde_json::json!({"issuer": issuer, "jwks_uri": "https://idp.example.gov/certs"});
-        let uri = discovered_jwks_uri(good.to_string().as_bytes(), issuer).ok();
+        let uri = discovered_jwks_uri(good.to_string().as_bytes(), issuer, &configured).ok();
         assert_eq!(
             uri.map(String::from),
             Some("https://idp.example.gov/certs".to_owned())
@@ -704,12 +796,31 @@ mod tests {
                 "https://",
             ),
         ] {
-            let failure =
-                discovered_jwks_uri(document.to_string().as_bytes(), issuer).expect_err("refused");
+            let failure = discovered_jwks_uri(document.to_string().as_bytes(), issuer, &configured)
+                .expect_err("refused");
             assert_eq!(failure.outcome, Outcome::Invalid);
             assert!(failure.message.contains(mentions), "{}", failure.message);
         }
-        let failure = discovered_jwks_uri(b"<html>", issuer).expect_err("refused");
+        let failure = discovered_jwks_uri(b"<html>", issuer, &configured).expect_err("refused");
         assert!(failure.message.contains("not JSON"));
+
+        // An https:// issuer's document may not send the hub to plain http://, even on loopback;
+        // a plain http:// issuer on loopback may.
+        let plain = serde_json::json!({"issuer": issuer, "jwks_uri": "http://127.0.0.1:8080/jwks"});
+        let failure = discovered_jwks_uri(plain.to_string().as_bytes(), issuer, &configured)
+            .expect_err("refused");
+        assert_eq!(failure.outcome, Outcome::Invalid);
+        assert!(
+            failure.message.contains("plain http://") && failure.message.contains(issuer),
+            "{}",
+            failure.message
+        );
+        let local = "http://127.0.0.1:8080/realms/hub";
+        let plain = serde_json::json!({"issuer": local, "jwks_uri": "http://127.0.0.1:8080/jwks"});
+        let uri = discovered_jwks_uri(plain.to_string().as_bytes(), local, &url(local)).ok();
+        assert_eq!(
+            uri.map(String::from),
+            Some("http://127.0.0.1:8080/jwks".to_owned())
+        );
     }
 }

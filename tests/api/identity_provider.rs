@@ -94,6 +94,8 @@ struct ProviderState {
     cache_control: Option<String>,
     /// The `issuer` its discovery documents name; `None`: the address they were asked at.
     issuer: Option<String>,
+    /// How long the provider takes to answer at its JWKS address.
+    delay: Duration,
     jwks_hits: usize,
     discovery_hits: usize,
 }
@@ -119,6 +121,7 @@ impl Provider {
             answer: Answer::Keys,
             cache_control: None,
             issuer: None,
+            delay: Duration::ZERO,
             jwks_hits: 0,
             discovery_hits: 0,
         }));
@@ -168,7 +171,12 @@ async fn provider_answer(
     req: HttpRequest,
     state: web::Data<Arc<Mutex<ProviderState>>>,
 ) -> HttpResponse {
-    let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
+    let lock = || state.lock().unwrap_or_else(PoisonError::into_inner);
+    let delay = lock().delay;
+    if req.path() == "/jwks" && !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    let mut state = lock();
     let path = req.path();
     if let Some(issuer_path) = path.strip_suffix("/.well-known/openid-configuration") {
         state.discovery_hits += 1;
@@ -211,22 +219,29 @@ fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
+/// The issuer of the provider served at a JWKS address (`auth.issuer` of those hubs).
+const PROVIDER_ISSUER: &str = "https://idp.example.gov/realms/firearms";
+
 /// A provider's access token for the hub (no `nbf`, as Keycloak and Okta send them).
 fn claims(role: &str) -> Value {
     json!({
-        "iss": "firearms-hub", "aud": "firearms-hub", "sub": "system-7", "role": role,
+        "iss": PROVIDER_ISSUER, "aud": "firearms-hub", "sub": "system-7", "role": role,
         "iat": now(), "exp": now() + 600
     })
 }
 
-/// The hub over a fresh database, taking keys from `jwks_url` (refetches at most once a second,
-/// no scheduled refresh within a test).
+/// The hub over a fresh database, taking keys from the provider `adjust` names (refetches at most
+/// once a second, no scheduled refresh within a test). With `auth.jwks_url`, `auth.issuer` is
+/// [`PROVIDER_ISSUER`] unless `adjust` sets it.
 async fn hub(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     spawn_app_with(|s| {
         s.auth.jwks_min_refetch_secs = 1;
         s.auth.jwks_refresh_secs = 3600;
         s.auth.jwks_stale_secs = 7200;
         adjust(s);
+        if s.auth.jwks_url.is_some() && s.auth.issuer == "firearms-hub" {
+            s.auth.issuer = PROVIDER_ISSUER.to_owned();
+        }
     })
     .await
 }
@@ -502,6 +517,7 @@ async fn a_stale_key_set_makes_the_hub_not_ready_but_still_verifies() {
     let provider = Provider::start(vec![KeyPair::RsaA.jwk("k1")]).await;
     let app = spawn_app_with(|s| {
         s.auth.jwks_url = Some(provider.jwks_url());
+        s.auth.issuer = PROVIDER_ISSUER.to_owned();
         s.auth.jwks_min_refetch_secs = 1;
         s.auth.jwks_refresh_secs = 1;
         s.auth.jwks_stale_secs = 2;
@@ -585,6 +601,145 @@ async fn unknown_kid_refetches_are_rate_limited() {
     assert_eq!(provider.jwks_hits(), 3);
 }
 
+#[tokio::test]
+async fn requests_meeting_a_new_key_while_it_is_fetched_all_verify_after_one_fetch() {
+    let provider = Provider::start(vec![KeyPair::RsaA.jwk("k1")]).await;
+    let app = hub(|s| s.auth.jwks_url = Some(provider.jwks_url())).await;
+    ready(&app).await;
+    assert_eq!(provider.jwks_hits(), 1);
+    // The provider rotates a key in and answers slowly (300 ms): requests signed with it arrive
+    // every 20 ms, before, during and after the fetch the first of them causes.
+    provider.publish(vec![KeyPair::RsaA.jwk("k1"), KeyPair::RsaB.jwk("k2")]);
+    provider.with(|state| state.delay = Duration::from_millis(300));
+    past_the_refetch_interval().await;
+    let token = KeyPair::RsaB.sign("k2", &claims("ATF"));
+    let answers = futures_util::future::join_all((0..24u64).map(|n| {
+        let (app, token) = (&app, &token);
+        async move {
+            tokio::time::sleep(Duration::from_millis(20 * n)).await;
+            me(app, token).await
+        }
+    }))
+    .await;
+    for (n, (status, body)) in answers.iter().enumerate() {
+        assert_eq!(*status, 200, "request {n}: {body}");
+        assert_eq!(body["data"]["me"]["role"], "ATF", "request {n}: {body}");
+    }
+    assert_eq!(provider.jwks_hits(), 2, "one fetch for the whole burst");
+}
+
+/// A `serve` process, killed when dropped.
+struct Serve(std::process::Child);
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn key_fetches_never_go_through_a_proxy_named_in_the_environment() {
+    let provider = Provider::start(vec![KeyPair::RsaA.jwk("k1")]).await;
+    // A proxy that counts the connections it gets and answers each with 502 (on a thread of its
+    // own: this test blocks its runtime while it reads the hub's output).
+    let proxy = std::net::TcpListener::bind("127.0.0.1:0").expect("proxy binds");
+    let proxy_url = format!("http://{}", proxy.local_addr().expect("address"));
+    let proxied = Arc::new(AtomicUsize::new(0));
+    let counter = proxied.clone();
+    std::thread::spawn(move || {
+        use std::io::Write;
+        for mut stream in proxy.incoming().map_while(Result::ok) {
+            counter.fetch_add(1, Ordering::SeqCst);
+            let _ = stream.write_all(
+                b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            );
+        }
+    });
+
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_firearms-hub"));
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy().to_ascii_uppercase();
+        if name.starts_with("HUB_") || name.ends_with("_PROXY") {
+            command.env_remove(&name);
+            command.env_remove(name.to_ascii_lowercase());
+        }
+    }
+    for variable in ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"] {
+        command.env(variable, &proxy_url);
+        command.env(variable.to_ascii_lowercase(), &proxy_url);
+    }
+    let mut child = command
+        .args(["serve", "--bind", "127.0.0.1:0", "--database-url", &db.url])
+        .current_dir(dir.path())
+        .env("HUB_AUTH_DEV_SECRET", crate::helpers::TEST_DEV_SECRET)
+        .env("HUB_AUTH_JWKS_URL", provider.jwks_url())
+        .env("HUB_AUTH_ISSUER", PROVIDER_ISSUER)
+        .env("HUB_LOG_LEVEL", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("serve starts");
+    let stderr = child.stderr.take().expect("stderr");
+    let _serve = Serve(child);
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let mut log = Vec::new();
+    let base = loop {
+        match lines_rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(line) => match line.split_once(" on http://") {
+                Some((_, at)) if line.contains("serving") => {
+                    break format!("http://{}", at.trim().trim_end_matches("/graphql"));
+                }
+                _ => log.push(line),
+            },
+            Err(error) => panic!("serve printed no address ({error}): {log:#?}"),
+        }
+    };
+    // The key set was fetched from the provider itself before serve printed its address.
+    assert_eq!(
+        proxied.load(Ordering::SeqCst),
+        0,
+        "a key fetch went through the proxy"
+    );
+    assert_eq!(provider.jwks_hits(), 1, "{log:#?}");
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
+    let response = client
+        .get(format!("{base}/readyz"))
+        .send()
+        .await
+        .expect("readyz");
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.expect("readyz json");
+    assert_eq!((status, &body["status"]), (200, &json!("ready")), "{body}");
+    let token = KeyPair::RsaA.sign("k1", &claims("ICE"));
+    let body: Value = client
+        .post(format!("{base}/graphql"))
+        .bearer_auth(&token)
+        .json(&json!({ "query": "{ me { role } }" }))
+        .send()
+        .await
+        .expect("graphql")
+        .json()
+        .await
+        .expect("graphql json");
+    assert_eq!(body["data"]["me"]["role"], "ICE", "{body}");
+    assert_eq!(proxied.load(Ordering::SeqCst), 0);
+}
+
 fn tls_file(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/tls")
@@ -595,6 +750,18 @@ fn tls_file(name: &str) -> PathBuf {
 /// the test-only authority): its key set address, and how many requests completed a TLS
 /// handshake and were answered.
 async fn https_provider(keys: Vec<Value>) -> (String, Arc<AtomicUsize>) {
+    let body = json!({ "keys": keys }).to_string();
+    let (origin, answered) = https_server(move |_, _| (200, Vec::new(), body.clone())).await;
+    (format!("{origin}/jwks"), answered)
+}
+
+/// An HTTPS server with the test-only certificate for 127.0.0.1 that answers each request with
+/// what `answer` makes of its path and the server's own origin (a status, headers and a JSON
+/// body): its origin (`https://127.0.0.1:port`), and how many requests completed a TLS handshake
+/// and were answered.
+async fn https_server(
+    answer: impl Fn(&str, &str) -> (u16, Vec<(&'static str, String)>, String) + Send + Sync + 'static,
+) -> (String, Arc<AtomicUsize>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio_rustls::rustls;
     use tokio_rustls::rustls::pki_types::pem::PemObject;
@@ -617,15 +784,20 @@ async fn https_provider(keys: Vec<Value>) -> (String, Arc<AtomicUsize>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("binds");
-    let port = listener.local_addr().expect("address").port();
-    let body = json!({ "keys": keys }).to_string();
+    let origin = format!(
+        "https://127.0.0.1:{}",
+        listener.local_addr().expect("address").port()
+    );
+    let answer = Arc::new(answer);
     let answered = Arc::new(AtomicUsize::new(0));
     let counter = answered.clone();
+    let server_origin = origin.clone();
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
             let acceptor = acceptor.clone();
-            let body = body.clone();
+            let answer = answer.clone();
             let counter = counter.clone();
+            let origin = server_origin.clone();
             tokio::spawn(async move {
                 // A client that does not trust the certificate ends here.
                 let Ok(mut tls) = acceptor.accept(stream).await else {
@@ -639,18 +811,26 @@ async fn https_provider(keys: Vec<Value>) -> (String, Arc<AtomicUsize>) {
                         Ok(n) => request.extend_from_slice(&buffer[..n]),
                     }
                 }
+                let request = String::from_utf8_lossy(&request);
+                let path = request.split(' ').nth(1).unwrap_or("/").to_owned();
                 counter.fetch_add(1, Ordering::SeqCst);
-                let response = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
-                     Connection: close\r\n\r\n{body}",
+                let (status, headers, body) = answer(&path, &origin);
+                let mut response = format!(
+                    "HTTP/1.1 {status} Answer\r\nContent-Type: application/json\r\n\
+                     Content-Length: {}\r\nConnection: close\r\n",
                     body.len()
                 );
+                for (name, value) in headers {
+                    response.push_str(&format!("{name}: {value}\r\n"));
+                }
+                response.push_str("\r\n");
+                response.push_str(&body);
                 let _ = tls.write_all(response.as_bytes()).await;
                 let _ = tls.shutdown().await;
             });
         }
     });
-    (format!("https://127.0.0.1:{port}/jwks"), answered)
+    (origin, answered)
 }
 
 #[tokio::test]
@@ -683,6 +863,7 @@ async fn keys_come_over_https_from_a_provider_the_ca_file_vouches_for() {
     let db = TestDb::new().await;
     let mut settings = db.server_settings();
     settings.auth.jwks_url = Some(jwks_url);
+    settings.auth.issuer = PROVIDER_ISSUER.to_owned();
     settings.auth.jwks_ca_file = Some(key_file("test-only-jwks.json"));
     let error = firearms_hub::server::Application::build_with(
         settings,
@@ -693,6 +874,101 @@ async fn keys_come_over_https_from_a_provider_the_ca_file_vouches_for() {
     .map_err(|error| format!("{error:#}"))
     .expect_err("not a CA file");
     assert!(error.contains("auth.jwks_ca_file"), "{error}");
+}
+
+#[tokio::test]
+async fn an_https_provider_never_leads_the_hub_to_plain_http() {
+    // A plain-HTTP provider on loopback, where an HTTPS provider must not send the hub.
+    let plain = Provider::start(vec![KeyPair::RsaA.jwk("k1")]).await;
+    let plain_jwks = plain.jwks_url();
+    let keys = json!({ "keys": [KeyPair::RsaA.jwk("k1")] }).to_string();
+    let (origin, _) = https_server(move |path, origin| {
+        let discovery = |realm: &str, jwks_uri: &str| {
+            json!({ "issuer": format!("{origin}/realms/{realm}"), "jwks_uri": jwks_uri })
+                .to_string()
+        };
+        match path {
+            "/jwks" => (200, Vec::new(), keys.clone()),
+            "/moved" => (
+                302,
+                vec![("Location", format!("{origin}/jwks"))],
+                "{}".into(),
+            ),
+            "/moved-to-http" => (302, vec![("Location", plain_jwks.clone())], "{}".into()),
+            "/realms/good/.well-known/openid-configuration" => (
+                200,
+                Vec::new(),
+                discovery("good", &format!("{origin}/jwks")),
+            ),
+            "/realms/plain/.well-known/openid-configuration" => {
+                (200, Vec::new(), discovery("plain", &plain_jwks))
+            }
+            _ => (404, Vec::new(), "{}".into()),
+        }
+    })
+    .await;
+    // Hubs trusting the test-only authority, taking keys from a key set or an issuer.
+    let trusting = |jwks_url: Option<String>, oidc_issuer: Option<String>| {
+        hub(move |s| {
+            s.auth.jwks_ca_file = Some(tls_file("test-only-ca.pem"));
+            s.auth.jwks_url = jwks_url;
+            s.auth.oidc_issuer = oidc_issuer;
+        })
+    };
+
+    // Redirects and discovery that stay on HTTPS are followed.
+    let moved = trusting(Some(format!("{origin}/moved")), None).await;
+    ready(&moved).await;
+    accepted(&moved, &KeyPair::RsaA.sign("k1", &claims("ATF")), "ATF").await;
+    let issuer = format!("{origin}/realms/good");
+    let discovered = trusting(None, Some(issuer.clone())).await;
+    ready(&discovered).await;
+    let mut good_claims = claims("ATF");
+    good_claims["iss"] = json!(issuer);
+    accepted(&discovered, &KeyPair::RsaA.sign("k1", &good_claims), "ATF").await;
+
+    // A redirect, or a discovery document, from HTTPS to plain HTTP (even on loopback) is refused:
+    // the fetch is `invalid`, and the plain provider is never asked.
+    for (source, discovery) in [
+        (format!("{origin}/moved-to-http"), false),
+        (format!("{origin}/realms/plain"), true),
+    ] {
+        let app = if discovery {
+            trusting(None, Some(source.clone())).await
+        } else {
+            trusting(Some(source.clone()), None).await
+        };
+        let (status, body) = readyz_until(&app, |_, body| {
+            body["reason"]
+                .as_str()
+                .is_some_and(|reason| reason.contains("last fetch: invalid"))
+        })
+        .await;
+        assert_eq!(status, 503, "{source}: {body}");
+        assert!(
+            body["reason"]
+                .as_str()
+                .is_some_and(|reason| reason.contains("last fetch: invalid")),
+            "{source}: {body}"
+        );
+        let invalid = [("source", source.as_str()), ("outcome", "invalid")];
+        assert_eq!(
+            metric(&app, "hub_jwks_last_fetch", &invalid).await,
+            Some(1.0),
+            "{source}"
+        );
+        assert!(
+            metric(&app, "hub_jwks_fetches_total", &invalid)
+                .await
+                .is_some_and(|count| count >= 1.0),
+            "{source}"
+        );
+        let mut token_claims = claims("ATF");
+        token_claims["iss"] = json!(source);
+        refused(&app, &KeyPair::RsaA.sign("k1", &token_claims)).await;
+        refused(&app, &KeyPair::RsaA.sign("k1", &claims("ATF"))).await;
+    }
+    assert_eq!(plain.jwks_hits(), 0, "the plain-HTTP provider was asked");
 }
 
 #[tokio::test]
@@ -733,9 +1009,24 @@ async fn provider_addresses_must_be_https_except_on_loopback() {
     })
     .expect_err("two issuers");
     assert!(error.contains("auth.issuer"), "{error}");
+    // A key set's address alone does not say whose tokens to expect: `auth.issuer` must be set.
+    let error = build(&|s| s.auth.jwks_url = Some("https://idp.example.gov/jwks".into()))
+        .expect_err("the default issuer");
+    assert!(
+        error.contains("auth.issuer") && error.contains("auth.jwks_url"),
+        "{error}"
+    );
     // HTTPS anywhere, and HTTP on loopback, start (nothing is fetched before the server runs).
-    build(&|s| s.auth.jwks_url = Some("https://idp.example.gov/jwks".into())).expect("https");
-    build(&|s| s.auth.jwks_url = Some("http://localhost:9/jwks".into())).expect("loopback");
+    build(&|s| {
+        s.auth.jwks_url = Some("https://idp.example.gov/jwks".into());
+        s.auth.issuer = PROVIDER_ISSUER.into();
+    })
+    .expect("https");
+    build(&|s| {
+        s.auth.jwks_url = Some("http://localhost:9/jwks".into());
+        s.auth.issuer = PROVIDER_ISSUER.into();
+    })
+    .expect("loopback");
     build(&|s| s.auth.oidc_issuer = Some("http://[::1]:9/realms/hub".into())).expect("loopback");
 }
 
