@@ -6,6 +6,11 @@
 //! other) and answer only a caller on this machine: the peer must be a loopback address, the
 //! `Host` a loopback name (so a page of another site whose name was pointed at 127.0.0.1 cannot
 //! use them) and an `Origin`, when the browser sends one, this server's own. Anyone else gets 403.
+//!
+//! A reverse proxy on the same machine would make every caller look local (its peer address is
+//! loopback, and it may pass the `Host` through), so a request that carries any of the headers a
+//! proxy adds (`Forwarded`, `X-Forwarded-For`, `X-Forwarded-Host`, `X-Real-IP`) is refused too:
+//! development mode must not run behind a proxy.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -49,8 +54,26 @@ fn refuse(status: actix_web::http::StatusCode, message: &str) -> HttpResponse {
     HttpResponse::build(status).json(json!({ "error": message }))
 }
 
+/// The headers a reverse proxy adds to say whom it is forwarding for.
+const PROXY_HEADERS: [&str; 4] = [
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-real-ip",
+];
+
 /// Why a request is not from this machine, if it is not.
 fn not_local(req: &HttpRequest) -> Option<&'static str> {
+    if PROXY_HEADERS
+        .iter()
+        .any(|name| req.headers().contains_key(*name))
+    {
+        return Some(
+            "development tokens are not given through a proxy (the request carries Forwarded, \
+             X-Forwarded-For, X-Forwarded-Host or X-Real-IP); development mode must not run \
+             behind a proxy",
+        );
+    }
     let peer_is_loopback = req
         .peer_addr()
         .is_some_and(|addr| addr.ip().to_canonical().is_loopback());
@@ -265,6 +288,44 @@ mod tests {
         assert_eq!(response.status().as_u16(), 200);
         let body: serde_json::Value = web_test::read_body_json(response).await;
         assert_eq!(body["role"], "ICE");
+    }
+
+    #[actix_web::test]
+    async fn a_request_through_a_proxy_is_refused_on_loopback() {
+        let app = web_test::init_service(App::new().app_data(app_data()).configure(routes)).await;
+        let forwarded = [
+            ("Forwarded", "for=203.0.113.7;host=127.0.0.1:8080"),
+            ("X-Forwarded-For", "203.0.113.7"),
+            ("x-forwarded-host", "127.0.0.1:8080"),
+            ("X-Real-IP", "203.0.113.7"),
+        ];
+        for (name, value) in forwarded {
+            let request = web_test::TestRequest::post()
+                .uri("/dev/token")
+                .peer_addr("127.0.0.1:50000".parse().expect("address"))
+                .insert_header((header::HOST, "127.0.0.1:8080"))
+                .insert_header((name, value))
+                .insert_header((header::CONTENT_TYPE, "application/json"))
+                .set_payload(r#"{"role":"ATF"}"#)
+                .to_request();
+            let response = web_test::call_service(&app, request).await;
+            assert_eq!(response.status().as_u16(), 403, "{name}");
+            let body: serde_json::Value = web_test::read_body_json(response).await;
+            assert!(
+                body["error"].as_str().is_some_and(|m| m.contains("proxy")),
+                "{name}: {body}"
+            );
+            assert!(body.get("token").is_none());
+
+            let request = web_test::TestRequest::get()
+                .uri("/dev/roles")
+                .peer_addr("127.0.0.1:50000".parse().expect("address"))
+                .insert_header((header::HOST, "127.0.0.1:8080"))
+                .insert_header((name, value))
+                .to_request();
+            let response = web_test::call_service(&app, request).await;
+            assert_eq!(response.status().as_u16(), 403, "{name}");
+        }
     }
 
     #[test]

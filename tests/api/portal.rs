@@ -543,6 +543,47 @@ async fn development_tokens_are_given_on_loopback_in_development_mode() {
 }
 
 #[tokio::test]
+async fn development_tokens_are_refused_through_a_proxy() {
+    // A reverse proxy on this machine connects from loopback and may pass the Host through, so
+    // only the headers it adds tell its callers apart from a local one.
+    let app = spawn_app_with(|s| s.server.development = true).await;
+    let forwarded = [
+        ("X-Forwarded-For", "203.0.113.7"),
+        ("Forwarded", "for=203.0.113.7"),
+        ("X-Forwarded-Host", "127.0.0.1"),
+        ("X-Real-IP", "203.0.113.7"),
+    ];
+    for (name, value) in forwarded {
+        let response = app
+            .client
+            .post(format!("{}/dev/token", app.address))
+            .header("Content-Type", "application/json")
+            .header(name, value)
+            .body(r#"{"role":"ATF"}"#)
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(response.status().as_u16(), 403, "{name}");
+        let body: Value = response.json().await.expect("JSON");
+        let message = body["error"].as_str().unwrap_or_default();
+        assert!(message.contains("proxy"), "{name}: {message}");
+        assert!(body.get("token").is_none(), "{name}: {body}");
+
+        let roles = app
+            .client
+            .get(format!("{}/dev/roles", app.address))
+            .header(name, value)
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(roles.status().as_u16(), 403, "{name}");
+    }
+    // The same request without them is answered.
+    let (status, issued) = post_token(&app, "application/json", r#"{"role":"ATF"}"#).await;
+    assert_eq!(status, 200, "{issued}");
+}
+
+#[tokio::test]
 async fn a_bad_development_token_request_is_refused_by_name() {
     let app = spawn_app_with(|s| s.server.development = true).await;
     let cases = [

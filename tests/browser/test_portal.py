@@ -197,6 +197,62 @@ def test_ice_is_asked_for_a_purpose_and_then_reads_atf_traces(page: Page, base_u
     expect(page.locator("#purpose-in-force")).to_have_count(0)
 
 
+def test_rows_withheld_without_a_purpose_are_said_so_and_never_downloaded(page: Page, base_url):
+    """Cancelling the purpose prompt leaves a notice, not an empty result that looks complete; a
+    CSV download is refused with the reason instead of saving a partial file; the notice's button
+    asks again, and with a purpose the rows and the download come."""
+    sign_in(page, base_url, "ICE")
+    page.goto(f"{base_url}/#/trace/records")
+    dialog = page.get_by_role("dialog", name="Purpose of access")
+    expect(dialog).to_be_visible()
+    dialog.get_by_role("button", name="Cancel").click()
+    expect(dialog).to_have_count(0)
+    wait_idle(page)
+    notice = page.locator(".paged .withheld")
+    expect(notice).to_be_visible()
+    expect(notice).to_contain_text("Rows owned by other agencies were left out because no purpose of access is stated")
+    empty = page.locator(".paged .empty")
+    expect(empty).to_have_text("None of your own agency's records match; other agencies' rows were left out.")
+
+    downloads = []
+    page.on("download", lambda download: downloads.append(download))
+    page.get_by_role("button", name="Download CSV of this filter").click()
+    refused = page.locator(".csv-row .withheld")
+    expect(refused).to_contain_text("The CSV was not saved")
+    expect(refused).to_contain_text("could be incomplete")
+    expect(page.get_by_role("button", name="Download CSV of this filter")).to_be_enabled()
+    page.wait_for_load_state("networkidle")
+    assert downloads == [], "no file is saved while rows are withheld"
+    # No prompt was forced open again; the person asks for it.
+    expect(page.get_by_role("dialog", name="Purpose of access")).to_have_count(0)
+    screenshot(page, "ICE-trace-records-withheld")
+
+    notice.get_by_role("button", name="State purpose").click()
+    dialog = page.get_by_role("dialog", name="Purpose of access")
+    expect(dialog).to_be_visible()
+    dialog.get_by_label("Case number or reason").fill(PURPOSE)
+    dialog.get_by_role("button", name="State purpose").click()
+    expect(page.locator("#purpose-in-force")).to_contain_text(PURPOSE)
+    wait_idle(page)
+    expect(page.locator("table.records tbody tr").first).to_be_visible()
+    expect(page.locator(".withheld")).to_have_count(0)
+
+    # With the purpose, the same download is saved, complete.
+    form = page.locator("form.filters")
+    form.get_by_label("Recovery state").select_option("MX-SON")
+    year = form.locator("fieldset", has_text="Year recovered")
+    year.get_by_label("From").fill("2021")
+    year.get_by_label("To").fill("2021")
+    form.get_by_role("button", name="Apply filters").click()
+    wait_idle(page)
+    total = int(re.search(r"([\d,]+) records match", page.locator(".paged .status").inner_text()).group(1).replace(",", ""))
+    assert total > 0
+    with page.expect_download() as info:
+        page.get_by_role("button", name="Download CSV of this filter").click()
+    rows = list(csv.DictReader(io.StringIO(info.value.path().read_text(encoding="utf-8-sig"))))
+    assert len(rows) == total and {r["recoveryState"] for r in rows} == {"MX-SON"}
+
+
 def test_fields_the_role_may_not_read_say_so_in_the_table(page: Page, base_url):
     sign_in(page, base_url, "ATF")
     page.goto(f"{base_url}/#/seizure/records")
@@ -563,6 +619,61 @@ def _graphql(page: Page, base_url: str, token: str, query: str, variables=None, 
     body = response.json()
     assert not body.get("errors"), body
     return body["data"]
+
+
+def test_csv_text_never_opens_as_a_formula(page: Page, base_url):
+    """Free text another agency typed (here an operation and a concealment method beginning as
+    formulas) reaches a CSV as text: a leading apostrophe keeps a spreadsheet from running it.
+    Numbers and dates are written as they are."""
+    cbp = page.request.post(f"{base_url}/dev/token", data={"role": "CBP", "scopes": []}).json()["token"]
+    case = "CSV-FORMULA-0001"
+    formulas = {
+        "operation": "=1+1",
+        "concealmentMethod": "@SUM(1+1)*cmd|' /C calc'!A0",
+    }
+    created = _graphql(page, base_url, cbp, """mutation($input: SeizureInput!) { recordSeizure(input: $input) { id } }""", {
+        "input": {
+            "caseNumber": case, "seizingAgency": "CBP", "seizedOn": "2022-03-04", "usState": "AZ",
+            "direction": "OUTBOUND", "ammunitionRounds": 12, **formulas,
+            "firearms": [{"manufacturer": "Ruger", "type": "PISTOL"}],
+        }})["recordSeizure"]
+    try:
+        sign_in(page, base_url, "CBP")
+        page.goto(f"{base_url}/#/seizure/records")
+        # Seizures may be ICE's too: a complete download needs a purpose.
+        expect(page.get_by_role("dialog", name="Purpose of access")).to_be_visible()
+        answer_purpose_if_asked(page, "CBP export check 2026")
+        form = page.locator("form.filters")
+        form.get_by_label("Operation").fill(formulas["operation"])
+        form.get_by_role("button", name="Apply filters").click()
+        wait_idle(page)
+        expect(page.locator(".paged .status")).to_contain_text("1 records match")
+        # On screen the text is shown as it was recorded.
+        page.locator("table.records tbody tr").first.get_by_role("button").click()
+        detail = page.locator("dialog.detail-dialog")
+        dd = detail.locator("dt", has_text=re.compile("^Operation$")).locator("xpath=following-sibling::dd[1]")
+        expect(dd).to_have_text(formulas["operation"])
+        detail.get_by_role("button", name="Close").click()
+        expect(page.locator(".csv-row .hint")).to_contain_text("leading apostrophe")
+
+        with page.expect_download() as info:
+            page.get_by_role("button", name="Download CSV of this filter").click()
+        text = info.value.path().read_text(encoding="utf-8-sig")
+        rows = list(csv.DictReader(io.StringIO(text)))
+        assert len(rows) == 1, rows
+        row = rows[0]
+        assert row["operation"] == "'=1+1", row
+        assert row["concealmentMethod"] == "'@SUM(1+1)*cmd|' /C calc'!A0", row
+        # No cell of the file begins as a formula.
+        cells = [cell for r in csv.reader(io.StringIO(text)) for cell in r]
+        assert not [c for c in cells if re.match(r"\s*[=+\-@]|[\t\r]", c)], cells
+        # Other text, numbers and dates are as the API sends them.
+        assert row["caseNumber"] == case
+        assert row["ammunitionRounds"] == "12"
+        assert row["seizedOn"] == "2022-03-04"
+        assert row["id"] == created["id"]
+    finally:
+        _graphql(page, base_url, cbp, "mutation($id: ID!) { deleteSeizure(id: $id) }", {"id": created["id"]})
 
 
 def test_a_grant_in_force_opens_the_rows_it_names(page: Page, base_url):

@@ -3,7 +3,7 @@
 
 import { h, replace, labelled, uid } from './js/dom.js';
 import { t, label, setLanguage, currentLanguage, onLanguageChange, LANGUAGES, locale, fmtDateTime } from './js/i18n.js';
-import { gql, session, devRoles, devToken, purposeProblem, ApiError, onWithheld } from './js/api.js';
+import { gql, session, devRoles, devToken, purposeProblem, ApiError, onWithheld, setPurposePrompt } from './js/api.js';
 import { errorBox } from './js/ui.js';
 import { destroyCharts } from './js/charts.js';
 import { ENTITIES, SECTION_ENTITIES, ROW_ACCESS } from './js/entities.js';
@@ -319,6 +319,8 @@ onWithheld(() => {
     askPurpose(true);
   }
 });
+// A view's notice of withheld rows reopens the dialog with its "State purpose" button.
+setPurposePrompt(() => { if (state.ctx) askPurpose(true); });
 window.addEventListener('hashchange', () => {
   if (location.hash === '#main') return;
   render().then(() => {

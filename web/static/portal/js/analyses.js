@@ -5,7 +5,7 @@
 import { h, replace, labelled } from './dom.js';
 import { t, label, stateName, fmtInt } from './i18n.js';
 import { gql } from './api.js';
-import { errorBox, filterForm, forbiddenCell } from './ui.js';
+import { errorBox, filterForm, forbiddenCell, resultErrors } from './ui.js';
 import { gridFigure, cellText, protectedNote } from './charts.js';
 
 const SHOWN = 50;
@@ -73,6 +73,7 @@ function corridors(view) {
       const top = list.slice(0, 15);
       const opt = { protectedAnswer: answer.suppressed, disclosure: d };
       replace(out,
+        resultErrors(result),
         list.length ? gridFigure({
           id: 'corridors',
           title: t('analyses.corridors.chart'),
@@ -92,8 +93,7 @@ function corridors(view) {
             h('td', { text: stateName(c.recoveryState) }),
             h('td', { text: String(c.year) }),
             td(cellText(c.count, opt)),
-            td(cellText(c.medianTimeToCrimeDays, { ...opt, withheld: c.medianTimeToCrimeDays === null }))))) : null,
-        result.requestErrors.map((e) => errorBox(e)));
+            td(cellText(c.medianTimeToCrimeDays, { ...opt, withheld: c.medianTimeToCrimeDays === null }))))) : null);
     } catch (error) {
       replace(out, errorBox(error));
     }
@@ -152,6 +152,7 @@ function trainingOutcomes(view) {
       if (!answer) { replace(out, errorBox(result.errorAt(['trainingOutcomes']) || result.errors[0])); return; }
       const anyProtected = answer.outcomes.some((o) => o.trainings.suppressed || (o.traces && o.traces.suppressed));
       replace(out,
+        resultErrors(result),
         anyProtected ? protectedNote(d) : null,
         answer.outcomes.length ? growingTable(t('analyses.outcomes.table'),
           Object.assign([t('axis.mexicanState'), t('axis.fiscalYear'), t('axis.trainings'), t('axis.participants'), t('axis.etraceAccounts'), t('analyses.tracesBefore'), t('analyses.tracesAfter')], { numericFrom: 2 }),
@@ -159,8 +160,7 @@ function trainingOutcomes(view) {
             h('th', { scope: 'row', text: stateName(o.mexicanState) }),
             h('td', { text: t('axis.fy', { year: o.fiscalYear }) }),
             ...trainingCells(o.trainings, result, ['trainingOutcomes', 'outcomes', i], d),
-            ...traceWindowCells(o.traces, result, ['trainingOutcomes', 'outcomes', i], d)))) : h('p', { class: 'empty', text: t('charts.noData') }),
-        result.requestErrors.map((e) => errorBox(e)));
+            ...traceWindowCells(o.traces, result, ['trainingOutcomes', 'outcomes', i], d)))) : h('p', { class: 'empty', text: t('charts.noData') }));
     } catch (error) {
       replace(out, errorBox(error));
     }
@@ -196,6 +196,7 @@ function fundingOutcomes(view) {
       if (!answer) { replace(out, errorBox(result.errorAt(['fundingOutcomes']) || result.errors[0])); return; }
       const opt = { protectedAnswer: answer.suppressed, disclosure: d };
       replace(out,
+        resultErrors(result),
         answer.suppressed ? protectedNote(d) : null,
         h('p', { class: 'hint', text: answer.byAward ? t('analyses.funding.byAward') : t('analyses.funding.byCell') }),
         answer.outcomes.length ? growingTable(t('analyses.funding.table'),
@@ -214,8 +215,7 @@ function fundingOutcomes(view) {
               h('td', { text: o.trainings ? o.trainings.mexicanStates.map(stateName).join(', ') : '' }),
               ...trainingCells(o.trainings, result, path, d),
               ...traceWindowCells(o.traces, result, path, d));
-          })) : h('p', { class: 'empty', text: t('charts.noData') }),
-        result.requestErrors.map((e) => errorBox(e)));
+          })) : h('p', { class: 'empty', text: t('charts.noData') }));
     } catch (error) {
       replace(out, errorBox(error));
     }

@@ -25,6 +25,12 @@ const withheldListeners = new Set();
 /** Calls `fn` whenever the hub reports rows withheld for want of a stated purpose. */
 export function onWithheld(fn) { withheldListeners.add(fn); }
 
+let purposePrompt = null;
+/** Sets how the portal asks for a purpose of access (its dialog). */
+export function setPurposePrompt(fn) { purposePrompt = fn; }
+/** Asks for a purpose of access, as a view's "State purpose" button does after rows were withheld. */
+export function askForPurpose() { if (purposePrompt) purposePrompt(); }
+
 function reportWithheld(body) {
   if ((body.errors || []).some((e) => e.extensions && e.extensions.reason === PURPOSE_REQUIRED)) {
     for (const fn of withheldListeners) fn();

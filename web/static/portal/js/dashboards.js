@@ -5,7 +5,7 @@
 import { h, replace, labelled } from './dom.js';
 import { t, label, stateName, fmtInt, fmtMoney, fmtMoneyCompact, compareText } from './i18n.js';
 import { gql } from './api.js';
-import { errorBox, MX_STATES } from './ui.js';
+import { errorBox, resultErrors, MX_STATES } from './ui.js';
 import { figure, gridFigure, cellText, protectedNote, seriesColor } from './charts.js';
 
 const BUCKET = 'suppressed';
@@ -77,7 +77,7 @@ export function chartsView(main, view, def) {
         break;
     }
     box.setAttribute('aria-busy', 'false');
-    replace(box, result.requestErrors.map((e) => errorBox(e)), parts);
+    replace(box, resultErrors(result), parts);
   }).catch((error) => {
     box.setAttribute('aria-busy', 'false');
     replace(box, errorBox(error));

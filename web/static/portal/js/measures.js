@@ -4,7 +4,7 @@
 import { h, replace } from './dom.js';
 import { t, label, fmtInt, fmtMoney, fmtPerMille, fmtDate, fmtDateTime } from './i18n.js';
 import { gql } from './api.js';
-import { errorBox, forbiddenCell } from './ui.js';
+import { errorBox, forbiddenCell, resultErrors } from './ui.js';
 import { cellText, protectedNote } from './charts.js';
 
 const QUERY = `query PortalMeasures {
@@ -34,7 +34,7 @@ export function measuresView(main, view) {
     const list = result.data.performanceMeasures || [];
     const anyProtected = list.some((m) => m.actuals.some((a) => a.suppressed));
     replace(box,
-      result.requestErrors.map((e) => errorBox(e)),
+      resultErrors(result),
       anyProtected ? protectedNote(d) : null,
       list.length ? list.map((m, i) => measureCard(m, i, result, d)) : h('p', { class: 'empty', text: t('measures.none') }));
   }).catch((error) => replace(box, errorBox(error)));

@@ -6,9 +6,9 @@ import { h, replace, uid, labelled } from './dom.js';
 import { t, label, fmtInt } from './i18n.js';
 import { gql } from './api.js';
 import { ENTITIES, selection, readsRows } from './entities.js';
-import { errorBox, filterForm, pagedList, valueNode, forbiddenCell, formatValue } from './ui.js';
+import { errorBox, filterForm, pagedList, valueNode, forbiddenCell, formatValue, resultErrors, withheldNotice } from './ui.js';
+import { downloadCsv, WithheldError } from './csv.js';
 import { chartsView } from './dashboards.js';
-import { downloadCsv } from './csv.js';
 
 export function entitySection(main, view, section) {
   const def = ENTITIES[section.id];
@@ -124,6 +124,7 @@ function csvButton(view, def, listQuery, current) {
           status.textContent = t('csv.done', { count: fmtInt(count) });
         } catch (error) {
           if (error && error.name === 'AbortError') status.textContent = t('csv.cancelled');
+          else if (error instanceof WithheldError) replace(status, withheldNotice('withheld.csv'));
           else replace(status, errorBox(error));
         } finally {
           button.disabled = false;
@@ -239,7 +240,7 @@ export async function openDetail(view, key, id) {
     const result = await gql(detailQuery(key, perms), { id }, { signal: view.signal });
     const node = result.data[def.one];
     if (!node) {
-      replace(body, result.requestErrors.length ? result.requestErrors.map((e) => errorBox(e)) : h('p', { text: t('detail.notFound') }));
+      replace(body, result.requestErrors.length || result.withheld ? resultErrors(result) : h('p', { text: t('detail.notFound') }));
       return;
     }
     content.querySelector('h2').textContent = `${t(`entity.${key}.one`)}: ${def.title(node)}`;
@@ -255,7 +256,7 @@ export async function openDetail(view, key, id) {
     }
     if (key === 'fundingAward' && node.trainings) parts.push(related(view, t('entity.training.plural'), 'training', node.trainings, (n) => `${label('CourseKind', n.course)} · ${formatValue('date', n.startDate)} · ${formatValue('mxState', n.mexicanState) || '—'} · ${fmtInt(n.participants)}`));
     if (key === 'firearm') parts.push(firearmBlock(view, node, result, [def.one], perms).slice(1));
-    replace(body, result.requestErrors.map((e) => errorBox(e)), parts);
+    replace(body, resultErrors(result), parts);
   } catch (error) {
     replace(body, errorBox(error));
   }

@@ -3,7 +3,7 @@
 
 import { h, replace, uid, labelled } from './dom.js';
 import { t, label, stateName, fmtInt, fmtMoney, fmtDate, fmtDateTime } from './i18n.js';
-import { ApiError } from './api.js';
+import { ApiError, askForPurpose } from './api.js';
 
 const KNOWN_CODES = ['UNAUTHENTICATED', 'FORBIDDEN', 'BAD_USER_INPUT', 'NOT_FOUND', 'CONFLICT', 'INTERNAL',
   'UNAVAILABLE', 'TIMEOUT', 'RATE_LIMITED', 'LIMIT_EXCEEDED', 'NETWORK', 'GRAPHQL_VALIDATION_FAILED'];
@@ -19,9 +19,23 @@ export function errorBox(error) {
     message ? h('p', { class: 'detail' }, h('span', { text: `${t('errors.hubSays')} ` }), h('code', { text: message })) : null);
 }
 
-/** Errors of a Result that are not about one field (shown above a view's content). */
+/**
+ * The notice that rows owned by other agencies were withheld for want of a stated purpose, so what
+ * is shown is incomplete, with a button that asks for one. `key` is the message (a CSV download
+ * refused says why).
+ */
+export function withheldNotice(key = 'withheld.notice') {
+  return h('div', { class: 'withheld note', role: 'status' },
+    h('p', { text: t(key) }),
+    h('button', { type: 'button', class: 'primary', text: t('withheld.state'), on: { click: () => askForPurpose() } }));
+}
+
+/**
+ * What a Result says beside its data (shown above a view's content): the notice of withheld rows,
+ * then the errors that are not about one field.
+ */
 export function resultErrors(result) {
-  return result.requestErrors.map((e) => errorBox(e));
+  return [result.withheld ? withheldNotice() : null, ...result.requestErrors.map((e) => errorBox(e))];
 }
 
 /** The cell of a field the role may not read. */
@@ -226,7 +240,7 @@ export function pagedList({ caption, columns, load, onOpen, pageSizes = [25, 50,
     try {
       const { nodes, pageInfo, totalCount, result } = await load(cursors[page], Number(sizeSelect.value));
       if (onResult) onResult(result);
-      replace(errors, result ? result.requestErrors.map((e) => errorBox(e)) : []);
+      replace(errors, result ? resultErrors(result) : []);
       cursors[page + 1] = pageInfo.endCursor;
       status.textContent = totalCount === null || totalCount === undefined
         ? t('pager.shown', { count: fmtInt(nodes.length) })
@@ -242,7 +256,7 @@ export function pagedList({ caption, columns, load, onOpen, pageSizes = [25, 50,
         })) : null));
       replace(tableBox, nodes.length
         ? h('table', { class: 'data records' }, h('caption', { class: 'sr-only', text: caption }), h('thead', {}, head), h('tbody', {}, body))
-        : h('p', { class: 'empty', text: t('pager.none') }));
+        : h('p', { class: 'empty', text: t(result && result.withheld ? 'withheld.none' : 'pager.none') }));
       prev.disabled = page === 0;
       next.disabled = !pageInfo.hasNextPage;
     } catch (error) {

@@ -219,9 +219,15 @@ export default {
     none: '—',
     noneExplained: 'No value recorded',
   },
+  withheld: {
+    notice: 'Rows owned by other agencies were left out because no purpose of access is stated: what is shown here may be incomplete.',
+    none: 'None of your own agency\'s records match; other agencies\' rows were left out.',
+    csv: 'The CSV was not saved: rows owned by other agencies were left out because no purpose of access is stated, so the file could be incomplete. State a purpose and download again.',
+    state: 'State purpose',
+  },
   csv: {
     download: 'Download CSV of this filter',
-    hint: 'Every record the current filter matches, fetched page by page. Fields your role may not read are left out.',
+    hint: 'Every record the current filter matches, fetched page by page. Fields your role may not read are left out. Text beginning with =, +, -, @, a tab or a carriage return is written with a leading apostrophe (\') so that a spreadsheet shows it as text and never runs it as a formula.',
     progress: 'Fetched {done} of {total} records…',
     done: 'Downloaded {count} records.',
     cancel: 'Stop',

@@ -219,9 +219,15 @@ export default {
     none: '—',
     noneExplained: 'Sin valor registrado',
   },
+  withheld: {
+    notice: 'Se omitieron las filas de otras agencias porque no se ha declarado un propósito de acceso: lo que se muestra aquí puede estar incompleto.',
+    none: 'Ningún registro de su propia agencia coincide; se omitieron las filas de otras agencias.',
+    csv: 'No se guardó el CSV: se omitieron las filas de otras agencias porque no se ha declarado un propósito de acceso, así que el archivo podría estar incompleto. Declare un propósito y vuelva a descargarlo.',
+    state: 'Declarar propósito',
+  },
   csv: {
     download: 'Descargar CSV de este filtro',
-    hint: 'Todos los registros que coinciden con el filtro actual, obtenidos página por página. Se omiten los campos que su rol no puede leer.',
+    hint: 'Todos los registros que coinciden con el filtro actual, obtenidos página por página. Se omiten los campos que su rol no puede leer. El texto que empieza con =, +, -, @, un tabulador o un retorno de carro se escribe precedido de un apóstrofo (\') para que una hoja de cálculo lo muestre como texto y nunca lo ejecute como fórmula.',
     progress: 'Obtenidos {done} de {total} registros…',
     done: 'Se descargaron {count} registros.',
     cancel: 'Detener',
