@@ -11,9 +11,11 @@
 //! under a near-identical serial ([`cal::NEAR_SERIAL_PER_MILLE`]): the seizing agency's record keeps the
 //! traced firearm's manufacturer, model, type and caliber, and its serial is the traced one with
 //! one edit (a confusable substitution such as O for 0 or S for 5, two adjacent characters
-//! swapped, one character dropped or one added). Each such serial is chosen so that the traced
-//! firearm's is the only traced serial of that manufacturer and type within one edit of it, so the
-//! seeded pair is the one right answer. These choices draw from a source of their own (seeded from
+//! swapped, one character dropped or one added). Each such serial is chosen so that the candidate
+//! search pairs it with the traced firearm alone: no other traced serial of that manufacturer and
+//! type is within one edit of it, and no other traced serial of that manufacturer, of any type,
+//! equals it (which would link the seized record by an identical serial). The seeded pair is the
+//! one right answer. These choices draw from a source of their own (seeded from
 //! the seed), so every other figure of the dataset is what it was without them. The pairs are
 //! recorded in `demo_near_serial` for the tests and the benchmark; the API never reads it.
 
@@ -21,7 +23,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{Duration, NaiveDate};
 use entity::{
-    Agency, Direction, Disposition, SourceClass, demo_near_serial, firearm, seizure,
+    Agency, Direction, Disposition, FirearmType, SourceClass, demo_near_serial, firearm, seizure,
     seizure_firearm,
 };
 use rand::{Rng, SeedableRng};
@@ -505,8 +507,11 @@ fn neighbourhood(serial: &str) -> Vec<String> {
     out
 }
 
-/// A near-identical serial for a traced firearm whose one-edit neighbourhood holds no other
-/// traced serial of its manufacturer and type, and the edit made; `None` when no try finds one.
+/// A near-identical serial for a traced firearm that the candidate search pairs with that firearm
+/// alone, and the edit made; `None` when no try finds one. The search sees two things of another
+/// traced firearm: an identical serial of the same manufacturer, whatever the type (the
+/// identical-serial link, which identifies the seized record), and a serial within one edit of the
+/// same manufacturer and type (another candidate). Neither may exist.
 fn unambiguous_near_serial(
     rng: &mut ChaCha8Rng,
     traced: &Traced,
@@ -515,15 +520,26 @@ fn unambiguous_near_serial(
     let serial = original.serial_normalized.as_deref()?;
     let manufacturer = firearm::normalize_manufacturer(&original.manufacturer);
     let prefixes = Traced::prefixes(&manufacturer, original.firearm_type);
+    let of_any_type: Vec<(FirearmType, Vec<String>)> = FirearmType::ALL
+        .iter()
+        .map(|&kind| (kind, Traced::prefixes(&manufacturer, kind)))
+        .filter(|(_, prefixes)| !prefixes.is_empty())
+        .collect();
     for _ in 0..NEAR_SERIAL_TRIES {
         let Some(edited) = near_serial(rng, serial) else {
             continue;
         };
-        let alone = neighbourhood(&edited).iter().all(|v| {
+        let identical = of_any_type.iter().any(|(kind, prefixes)| {
             traced
-                .find(v, &prefixes, &manufacturer, original.firearm_type)
-                .is_none_or(|id| id == original.id)
+                .find(&edited, prefixes, &manufacturer, *kind)
+                .is_some_and(|id| id != original.id)
         });
+        let alone = !identical
+            && neighbourhood(&edited).iter().all(|v| {
+                traced
+                    .find(v, &prefixes, &manufacturer, original.firearm_type)
+                    .is_none_or(|id| id == original.id)
+            });
         if alone {
             let edit = one_edit(&edited, serial)?;
             return Some((edited, edit));

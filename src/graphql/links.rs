@@ -194,8 +194,10 @@ pub(crate) struct LinkCandidateQuery;
 #[Object]
 impl LinkCandidateQuery {
     /// Pairs of a seized firearm record and a traced one, of the same manufacturer and type, whose
-    /// serials are one edit apart and that no identical serial links yet; only those whose both
-    /// records the caller reads. Ordered by seized record, then traced record.
+    /// serials are one edit apart; only those whose both records the caller reads, and whose seized
+    /// record the caller does not see linked to a traced record it reads already (by an identical
+    /// serial or a confirmed near serial, over links it may follow). Ordered by seized record, then
+    /// traced record.
     #[graphql(visible = "crate::graphql::visibility::query::link_candidates")]
     async fn link_candidates(
         &self,

@@ -1,16 +1,22 @@
 //! Link candidates: pairs of a seized firearm record (CBP's or ICE's) and a traced firearm record
 //! (ATF's) whose normalized serials are one edit apart, of the same manufacturer and firearm type,
-//! that no identical-serial link joins already.
+//! whose seized record the caller does not see identified already.
 //!
-//! Generation is blocked and exact. Each seized record not linked to a traced one by an identical
-//! serial is indexed under its block (normalized manufacturer and type) and its deletion keys: the
-//! serial itself and each of its one-character deletions. Two serials within one substitution,
-//! insertion or deletion of each other share a key (symmetric deletion); an adjacent transposition
+//! Generation is blocked and exact, and the same whoever asks. Each seized record with a serial is
+//! indexed under its block (normalized manufacturer and type) and its deletion keys: the serial
+//! itself and each of its one-character deletions. Two serials within one substitution, insertion
+//! or deletion of each other share a key (symmetric deletion); an adjacent transposition
 //! `…ab…`/`…ba…` shares the key with both characters' positions deleted in turn (deleting `a` from
-//! one and `b` from the other leaves the same string), so it shares a one-deletion key too. Every
-//! traced record of a block some seized record is in is then read once, its keys probed, and each
-//! pair found is checked by [`one_edit`], which names the edit. Nothing is missed (every pair within
-//! one edit shares a key) and nothing further than one edit is kept.
+//! one and `b` from the other leaves the same string), so it shares a one-deletion key too. The
+//! traced records are then read once, in ranges of ids, their keys probed, and each pair found is
+//! checked by [`one_edit`], which names the edit. Nothing is missed (every pair within one edit
+//! shares a key) and nothing further than one edit is kept.
+//!
+//! What a caller sees of them is decided per request ([`visible`]): both records must be rows it
+//! reads, and the seized record must not be identified for it, that is linked (by an identical
+//! serial or a confirmed near serial, in any number of steps, over links it may follow) to a traced
+//! record it reads. Identification thus never depends on a record hidden from the caller: a trace
+//! it may not read cannot take a candidate away from it.
 //!
 //! Candidates are computed on demand and cached per `records` data generation (see
 //! [`CandidateCache`]): a change to any record or link moves the generation and the next request
@@ -23,9 +29,8 @@ use chrono::Utc;
 use entity::{
     Agency, FirearmType, LinkDecisionKind, firearm, firearm_link, link_decision, seizure_firearm,
 };
-use futures_util::TryStreamExt;
 use sea_orm::ActiveValue::{NotSet, Set};
-use sea_orm::sea_query::Query;
+use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
     QueryFilter, QuerySelect,
@@ -195,55 +200,255 @@ type SeizedRow = (
     Option<String>,
 );
 
-/// The hash of a deletion key in its block: the block, then the serial without the character at
-/// `skip` (none when `skip` is past its end). Equal keys hash alike; a collision only costs a
-/// check by [`one_edit`].
-fn key_hash(block: u32, serial: &[u8], skip: usize, buffer: &mut Vec<u8>) -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    buffer.clear();
-    buffer.extend_from_slice(&block.to_le_bytes());
-    for (i, b) in serial.iter().enumerate() {
-        if i != skip {
-            buffer.push(*b);
-        }
-    }
-    let mut hasher = KEY_HASHER.build_hasher();
-    hasher.write(buffer);
-    hasher.finish()
+/// The multiplier of the serials' polynomial hashes.
+const BASE: u64 = 0x100_0000_01b3;
+
+/// Mixes a polynomial hash with the block and the key's length into a well-spread 64-bit key
+/// (splitmix64's finaliser).
+fn finish(hash: u64, block: u32, len: usize) -> u64 {
+    let mut z = hash ^ (u64::from(block) << 40) ^ (len as u64);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
-/// Fixed keys: the index lives only as long as one generation.
-const KEY_HASHER: std::hash::BuildHasherDefault<std::collections::hash_map::DefaultHasher> =
-    std::hash::BuildHasherDefault::new();
-
-/// Calls `f` with the hash of each deletion key of `serial` in `block` (see [`deletion_keys`]);
-/// a key repeated by deleting either of two equal neighbours is visited once per position, which
-/// callers deduplicate.
-fn for_each_key(block: u32, serial: &str, buffer: &mut Vec<u8>, mut f: impl FnMut(u64)) {
-    let bytes = serial.as_bytes();
-    f(key_hash(block, bytes, usize::MAX, buffer));
-    for skip in 0..bytes.len() {
-        if skip > 0 && bytes[skip] == bytes[skip - 1] {
+/// Calls `f` with the key of each deletion key of `serial` in `block` (see [`deletion_keys`]):
+/// the serial itself, then the serial without each character in turn. The keys are polynomial
+/// hashes computed from the serial's prefix hashes in one pass, with no string built; equal keys
+/// hash alike, and a collision only costs a check by [`one_edit`]. Deleting either of two equal
+/// neighbours gives the same key, which is visited once.
+fn for_each_key(block: u32, serial: &[u8], prefix: &mut Vec<u64>, mut f: impl FnMut(u64)) {
+    let n = serial.len();
+    prefix.clear();
+    prefix.push(0);
+    for &b in serial {
+        let last = prefix.last().copied().unwrap_or(0);
+        prefix.push(last.wrapping_mul(BASE).wrapping_add(u64::from(b)));
+    }
+    let whole = prefix[n];
+    f(finish(whole, block, n));
+    // Without the character at `skip`: the prefix before it, shifted over the rest, plus the rest.
+    let mut power = 1u64; // BASE^(n - skip - 1)
+    for skip in (0..n).rev() {
+        if skip + 1 < n {
+            power = power.wrapping_mul(BASE);
+        }
+        if skip > 0 && serial[skip] == serial[skip - 1] {
             continue;
         }
-        f(key_hash(block, bytes, skip, buffer));
+        let rest = whole.wrapping_sub(prefix[skip + 1].wrapping_mul(power));
+        let key = prefix[skip].wrapping_mul(power).wrapping_add(rest);
+        f(finish(key, block, n - 1));
     }
 }
 
-/// Every candidate, seized record then traced record in id order.
-pub(crate) async fn generate(
+/// A hasher for keys that are well-spread hashes already ([`finish`]): it passes them through.
+#[derive(Default)]
+struct PassThrough(u64);
+
+impl std::hash::Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+type Keys = HashMap<u64, u32, std::hash::BuildHasherDefault<PassThrough>>;
+
+/// The seized records' deletion keys, blocked by normalized manufacturer and type: each key leads
+/// to a chain of the records having it.
+struct Index {
+    records: Vec<Record>,
+    blocks: HashMap<(String, FirearmType), u32>,
+    /// A key's first entry in `chain`.
+    keys: Keys,
+    /// (record, next entry of the same key, or `u32::MAX`).
+    chain: Vec<(u32, u32)>,
+}
+
+/// What a traced record's probe found: the seized record (its place in the index), the traced
+/// record's id and the edit between their serials.
+type Hit = (u32, i64, Edit);
+
+impl Index {
+    fn build(seized: Vec<SeizedRow>) -> Index {
+        let mut index = Index {
+            records: Vec::with_capacity(seized.len()),
+            blocks: HashMap::new(),
+            keys: Keys::with_capacity_and_hasher(seized.len() * 12, Default::default()),
+            chain: Vec::with_capacity(seized.len() * 12),
+        };
+        let mut prefix = Vec::with_capacity(64);
+        for (id, owner, serial, manufacturer, kind, caliber, model) in seized {
+            let count = u32::try_from(index.blocks.len()).unwrap_or(u32::MAX);
+            let block = *index
+                .blocks
+                .entry((firearm::normalize_manufacturer(&manufacturer), kind))
+                .or_insert(count);
+            let at = u32::try_from(index.records.len()).unwrap_or(u32::MAX);
+            let (keys, chain) = (&mut index.keys, &mut index.chain);
+            for_each_key(block, serial.as_bytes(), &mut prefix, |key| {
+                let entry = u32::try_from(chain.len()).unwrap_or(u32::MAX);
+                let head = keys.entry(key).or_insert(u32::MAX);
+                // A record's keys are distinct but for hash collisions: one entry per key.
+                if *head != u32::MAX && chain[*head as usize].0 == at {
+                    return;
+                }
+                chain.push((at, *head));
+                *head = entry;
+            });
+            index.records.push(Record {
+                id,
+                owner,
+                serial,
+                caliber,
+                model,
+            });
+        }
+        index
+    }
+
+    /// The block of a traced record's type and manufacturer as recorded (`"TYPE manufacturer"`),
+    /// if any seized record is of it.
+    fn block_of(&self, spelled: &str) -> Option<u32> {
+        let (kind, manufacturer) = spelled.split_once(' ')?;
+        let kind = FirearmType::ALL.iter().find(|t| t.as_str() == kind)?;
+        self.blocks
+            .get(&(firearm::normalize_manufacturer(manufacturer), *kind))
+            .copied()
+    }
+
+    /// Probes the index with each traced record of `rows` (lines of `id TAB serial TAB type SPACE
+    /// manufacturer`, as [`traced_rows`] reads them) and returns each pair one edit apart.
+    fn probe(&self, rows: &str) -> std::result::Result<Vec<Hit>, DbErr> {
+        let mut found = Vec::new();
+        let mut spellings: HashMap<&str, Option<u32>> = HashMap::new();
+        let mut prefix = Vec::with_capacity(64);
+        let mut seen: Vec<u32> = Vec::new();
+        for line in rows.split('\n').filter(|l| !l.is_empty()) {
+            let mut fields = line.splitn(3, '\t');
+            let (Some(id), Some(serial), Some(spelled)) =
+                (fields.next(), fields.next(), fields.next())
+            else {
+                return Err(DbErr::Custom(format!(
+                    "unreadable traced record row: {line:?}"
+                )));
+            };
+            let block = *spellings
+                .entry(spelled)
+                .or_insert_with(|| self.block_of(spelled));
+            let Some(block) = block else { continue };
+            seen.clear();
+            for_each_key(block, serial.as_bytes(), &mut prefix, |key| {
+                let mut at = self.keys.get(&key).copied().unwrap_or(u32::MAX);
+                while let Some(&(record, next)) = self.chain.get(at as usize) {
+                    seen.push(record);
+                    at = next;
+                }
+            });
+            if seen.is_empty() {
+                continue;
+            }
+            seen.sort_unstable();
+            seen.dedup();
+            let id: i64 = id
+                .parse()
+                .map_err(|_| DbErr::Custom(format!("unreadable traced record id: {id:?}")))?;
+            for &at in &seen {
+                if let Some(edit) = one_edit(&self.records[at as usize].serial, serial) {
+                    found.push((at, id, edit));
+                }
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// Firearm ids per statement of the scan of the traced records.
+const SCAN_IDS: i64 = 1 << 16;
+
+/// The traced records (ATF's, with a serial) whose ids are in `from..to`, as one text of lines
+/// `id TAB serial TAB type SPACE manufacturer`: one row per statement rather than one per record,
+/// so the scan costs the database's reading and not a row's hand-over per record. A tab or a line
+/// break in a manufacturer's name is read as a space, which its normalized form does anyway.
+async fn traced_rows(
     db: &DatabaseConnection,
-) -> std::result::Result<Vec<Candidate>, DbErr> {
-    use firearm::Column as F;
-    // Seized records already linked to a record of ATF's by an identical serial are identified.
-    let exact: Vec<(i64, i64)> = firearm_link::Entity::find()
-        .filter(firearm_link::Column::Basis.eq(entity::LinkBasis::ExactSerialManufacturer))
-        .select_only()
-        .column(firearm_link::Column::FirearmId)
-        .column(firearm_link::Column::LinkedFirearmId)
-        .into_tuple::<(i64, i64)>()
-        .all(db)
+    from: i64,
+    to: i64,
+) -> std::result::Result<String, DbErr> {
+    let backend = db.get_database_backend();
+    let (sql, values): (&str, Vec<sea_orm::Value>) = match backend {
+        sea_orm::DbBackend::Postgres => (
+            "SELECT string_agg(id::text || chr(9) || serial_normalized || chr(9) || firearm_type \
+             || ' ' || replace(replace(manufacturer, chr(9), ' '), chr(10), ' '), chr(10)) AS t \
+             FROM firearm WHERE id >= $1 AND id < $2 AND owner_agency = 'ATF' \
+             AND serial_normalized IS NOT NULL",
+            vec![from.into(), to.into()],
+        ),
+        _ => (
+            "SELECT group_concat(id || char(9) || serial_normalized || char(9) || firearm_type \
+             || ' ' || replace(replace(manufacturer, char(9), ' '), char(10), ' '), char(10)) AS t \
+             FROM firearm WHERE id >= ? AND id < ? AND owner_agency = 'ATF' \
+             AND serial_normalized IS NOT NULL",
+            vec![from.into(), to.into()],
+        ),
+    };
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_sql_and_values(
+            backend, sql, values,
+        ))
         .await?;
+    Ok(match row {
+        Some(row) => row.try_get::<Option<String>>("", "t")?.unwrap_or_default(),
+        None => String::new(),
+    })
+}
+
+/// The lowest and highest firearm ids, if there is a firearm.
+async fn id_bounds(db: &DatabaseConnection) -> std::result::Result<Option<(i64, i64)>, DbErr> {
+    use sea_orm::sea_query::ExprTrait as _;
+    let bounds: Option<(Option<i64>, Option<i64>)> = firearm::Entity::find()
+        .select_only()
+        .column_as(Expr::col(firearm::Column::Id).min(), "lo")
+        .column_as(Expr::col(firearm::Column::Id).max(), "hi")
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(match bounds {
+        Some((Some(lo), Some(hi))) => Some((lo, hi)),
+        _ => None,
+    })
+}
+
+fn joined(e: tokio::task::JoinError) -> DbErr {
+    DbErr::Custom(format!("the link candidates' computation failed: {e}"))
+}
+
+/// Every candidate of the data, whoever asks, and the links around their seized records: what a
+/// caller sees of them is decided per request ([`visible`]), since whether a seized record is
+/// identified depends on the links the caller may follow and the records it reads.
+pub(crate) struct Generated {
+    /// Seized record then traced record, in id order.
+    pub candidates: Vec<Candidate>,
+    graph: Graph,
+}
+
+/// Every candidate: each pair of a seized record (not ATF's, held by a seizure) and a traced record
+/// (ATF's) of one block whose serials are one edit apart, whatever links either has.
+///
+/// The seized records are read and indexed; the traced records are then read in ranges of ids,
+/// two statements at a time, each range's rows probed on the blocking pool while the next ones
+/// are read, so the asynchronous workers never run the probing.
+pub(crate) async fn generate(db: &DatabaseConnection) -> std::result::Result<Generated, DbErr> {
+    use firearm::Column as F;
+    use futures_util::StreamExt;
     let held_by_seizure = Query::select()
         .column(seizure_firearm::Column::FirearmId)
         .from(seizure_firearm::Entity)
@@ -265,92 +470,40 @@ pub(crate) async fn generate(
         .into_tuple()
         .all(db)
         .await?;
-    let seized_ids: HashSet<i64> = seized.iter().map(|r| r.0).collect();
-    // A seized record exactly linked to a traced one is not a candidate for another.
-    let identified: HashSet<i64> = exact
-        .iter()
-        .flat_map(|&(a, b)| [(a, b), (b, a)])
-        .filter(|(s, t)| seized_ids.contains(s) && !seized_ids.contains(t))
-        .map(|(s, _)| s)
-        .collect();
-    let mut blocks: HashMap<(String, FirearmType), u32> = HashMap::new();
-    let mut records: Vec<Record> = Vec::new();
-    let mut index: HashMap<u64, Vec<u32>> = HashMap::new();
-    let mut buffer = Vec::with_capacity(64);
-    for (id, owner, serial, manufacturer, kind, caliber, model) in seized {
-        if identified.contains(&id) {
-            continue;
-        }
-        let block_count = u32::try_from(blocks.len()).unwrap_or(u32::MAX);
-        let block = *blocks
-            .entry((firearm::normalize_manufacturer(&manufacturer), kind))
-            .or_insert(block_count);
-        let at = u32::try_from(records.len()).unwrap_or(u32::MAX);
-        for_each_key(block, &serial, &mut buffer, |key| {
-            let hits = index.entry(key).or_default();
-            if hits.last() != Some(&at) {
-                hits.push(at);
-            }
-        });
-        records.push(Record {
-            id,
-            owner,
-            serial,
-            caliber,
-            model,
-        });
+    let empty = || Generated {
+        candidates: Vec::new(),
+        graph: Graph::default(),
+    };
+    if seized.is_empty() {
+        return Ok(empty());
     }
-    if records.is_empty() {
-        return Ok(Vec::new());
+    let Some((lo, hi)) = id_bounds(db).await? else {
+        return Ok(empty());
+    };
+    let index = Arc::new(
+        tokio::task::spawn_blocking(move || Index::build(seized))
+            .await
+            .map_err(joined)?,
+    );
+    let ranges = std::iter::successors(Some(lo), |from| {
+        from.checked_add(SCAN_IDS).filter(|next| *next <= hi)
+    });
+    let mut texts = futures_util::stream::iter(ranges)
+        .map(|from| traced_rows(db, from, from.saturating_add(SCAN_IDS)))
+        .buffered(2);
+    let mut hits: Vec<Hit> = Vec::new();
+    let mut probing: Option<tokio::task::JoinHandle<std::result::Result<Vec<Hit>, DbErr>>> = None;
+    while let Some(text) = texts.next().await {
+        let text = text?;
+        if let Some(done) = probing.take() {
+            hits.extend(done.await.map_err(joined)??);
+        }
+        let index = index.clone();
+        probing = Some(tokio::task::spawn_blocking(move || index.probe(&text)));
     }
-    // The blocks of each manufacturer as recorded (a handful of spellings), so a traced row finds
-    // its block without normalizing or allocating.
-    let mut by_spelling: HashMap<String, Vec<(FirearmType, u32)>> = HashMap::new();
-    let mut hits: Vec<(u32, i64, String)> = Vec::new();
-    let mut seen: Vec<u32> = Vec::new();
-    let mut traced = firearm::Entity::find()
-        .select_only()
-        .columns([F::Id, F::SerialNormalized, F::Manufacturer, F::FirearmType])
-        .filter(F::SerialNormalized.is_not_null())
-        .filter(F::OwnerAgency.eq(Agency::Atf))
-        .into_tuple::<(i64, String, String, FirearmType)>()
-        .stream(db)
-        .await?;
-    while let Some((id, serial, manufacturer, kind)) = traced.try_next().await? {
-        if !by_spelling.contains_key(manufacturer.as_str()) {
-            let normalized = firearm::normalize_manufacturer(&manufacturer);
-            let of_spelling = blocks
-                .iter()
-                .filter(|((m, _), _)| *m == normalized)
-                .map(|((_, t), b)| (*t, *b))
-                .collect();
-            by_spelling.insert(manufacturer.clone(), of_spelling);
-        }
-        let Some(block) = by_spelling
-            .get(manufacturer.as_str())
-            .and_then(|of| of.iter().find(|(t, _)| *t == kind))
-            .map(|(_, b)| *b)
-        else {
-            continue;
-        };
-        seen.clear();
-        for_each_key(block, &serial, &mut buffer, |key| {
-            if let Some(found) = index.get(&key) {
-                seen.extend(found);
-            }
-        });
-        if seen.is_empty() {
-            continue;
-        }
-        seen.sort_unstable();
-        seen.dedup();
-        for &at in &seen {
-            if one_edit(&records[at as usize].serial, &serial).is_some() {
-                hits.push((at, id, serial.clone()));
-            }
-        }
+    if let Some(done) = probing {
+        hits.extend(done.await.map_err(joined)??);
     }
-    drop(traced);
     // The traced records' other attributes, for the hits only.
     let traced_ids: Vec<i64> = hits
         .iter()
@@ -371,17 +524,15 @@ pub(crate) async fn generate(
             attributes.insert(id, (caliber, model));
         }
     }
-    let mut found: Vec<Candidate> = Vec::with_capacity(hits.len());
-    for (at, traced_id, serial) in hits {
-        let record = &records[at as usize];
-        let Some(edit) = one_edit(&record.serial, &serial) else {
-            continue;
-        };
-        let (caliber, model) = attributes.remove(&traced_id).unwrap_or_default();
-        let caliber_agrees = record.caliber.is_some() && record.caliber == caliber;
-        let model_agrees = record.model.is_some() && record.model == model;
-        attributes.insert(traced_id, (caliber, model));
-        found.push(Candidate {
+    let mut candidates: Vec<Candidate> = Vec::with_capacity(hits.len());
+    for (at, traced_id, edit) in hits {
+        let record = &index.records[at as usize];
+        let (caliber, model) = attributes
+            .get(&traced_id)
+            .map_or((None, None), |(c, m)| (c.as_ref(), m.as_ref()));
+        let caliber_agrees = record.caliber.is_some() && record.caliber.as_ref() == caliber;
+        let model_agrees = record.model.is_some() && record.model.as_ref() == model;
+        candidates.push(Candidate {
             seized_firearm_id: record.id,
             seized_owner: record.owner,
             traced_firearm_id: traced_id,
@@ -391,14 +542,133 @@ pub(crate) async fn generate(
             score: score(edit, caliber_agrees, model_agrees),
         });
     }
-    found.sort_by_key(|c| (c.seized_firearm_id, c.traced_firearm_id));
-    Ok(found)
+    candidates.sort_by_key(|c| (c.seized_firearm_id, c.traced_firearm_id));
+    let seized_ids: Vec<i64> = candidates
+        .iter()
+        .map(|c| c.seized_firearm_id)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let graph = Graph::around(db, &seized_ids).await?;
+    Ok(Generated { candidates, graph })
+}
+
+/// Which records a caller may step onto over a link: none without the `firearmLink` rule; without
+/// a stated purpose only its own agency's (as `links::same_gun` walks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Follow {
+    Nothing,
+    Own(Agency),
+    Everything,
+}
+
+impl Follow {
+    fn of(access: &Access) -> Follow {
+        if access.rule(EntityKind::FirearmLink).rows != Rows::All {
+            return Follow::Nothing;
+        }
+        if !access.needs_purpose(EntityKind::FirearmLink) {
+            return Follow::Everything;
+        }
+        access.agency().map_or(Follow::Nothing, Follow::Own)
+    }
+
+    fn onto(self, owner: Agency) -> bool {
+        match self {
+            Follow::Nothing => false,
+            Follow::Own(agency) => owner == agency,
+            Follow::Everything => true,
+        }
+    }
+}
+
+/// The links around some records: every record linked to one of them, in any number of steps,
+/// with its owner and its links.
+#[derive(Default)]
+struct Graph {
+    links: HashMap<i64, Vec<i64>>,
+    owners: HashMap<i64, Agency>,
+}
+
+impl Graph {
+    /// The links around `ids`, read in a few statements per chunk of ids: the records reached by
+    /// the recursive walk over links, their owners and their links.
+    async fn around<C: ConnectionTrait>(db: &C, ids: &[i64]) -> std::result::Result<Graph, DbErr> {
+        let mut graph = Graph::default();
+        let mut reached: BTreeSet<i64> = BTreeSet::new();
+        for chunk in ids.chunks(super::door::ID_CHUNK) {
+            for (start, id) in super::links::walk(db, chunk, None).await? {
+                reached.insert(start);
+                reached.insert(id);
+            }
+        }
+        let reached: Vec<i64> = reached.into_iter().collect();
+        for chunk in reached.chunks(super::door::ID_CHUNK) {
+            // Every link has its lower id as `firearm_id`, and both its ends are reached.
+            for (a, b) in firearm_link::Entity::find()
+                .select_only()
+                .column(firearm_link::Column::FirearmId)
+                .column(firearm_link::Column::LinkedFirearmId)
+                .filter(firearm_link::Column::FirearmId.is_in(chunk.iter().copied()))
+                .into_tuple::<(i64, i64)>()
+                .all(db)
+                .await?
+            {
+                graph.links.entry(a).or_default().push(b);
+                graph.links.entry(b).or_default().push(a);
+            }
+            for (id, owner) in firearm::Entity::find()
+                .select_only()
+                .column(firearm::Column::Id)
+                .column(firearm::Column::OwnerAgency)
+                .filter(firearm::Column::Id.is_in(chunk.iter().copied()))
+                .into_tuple::<(i64, Agency)>()
+                .all(db)
+                .await?
+            {
+                graph.owners.insert(id, owner);
+            }
+        }
+        Ok(graph)
+    }
+
+    /// The traced records (ATF's) reached from the seized record `seized` over links as `follow`
+    /// allows, in any number of steps, not counting a link between `seized` and `traced` (the
+    /// pair's own confirmed link): the records whose reading identifies `seized` for the caller,
+    /// so that it offers no candidate.
+    fn traced_reached(&self, seized: i64, traced: i64, follow: Follow) -> Vec<i64> {
+        let mut found = Vec::new();
+        if follow == Follow::Nothing || !self.links.contains_key(&seized) {
+            return found;
+        }
+        let mut seen: HashSet<i64> = HashSet::from([seized]);
+        let mut queue = vec![seized];
+        while let Some(at) = queue.pop() {
+            for &next in self.links.get(&at).into_iter().flatten() {
+                if (at == seized && next == traced) || seen.contains(&next) {
+                    continue;
+                }
+                let Some(&owner) = self.owners.get(&next) else {
+                    continue;
+                };
+                if !follow.onto(owner) {
+                    continue;
+                }
+                seen.insert(next);
+                if owner == Agency::Atf {
+                    found.push(next);
+                }
+                queue.push(next);
+            }
+        }
+        found
+    }
 }
 
 /// The candidates of one `records` generation.
 struct Cached {
     generation: i64,
-    candidates: Arc<Vec<Candidate>>,
+    candidates: Arc<Generated>,
 }
 
 /// The process's candidates, computed for the `records` generation last read and computed again
@@ -415,7 +685,7 @@ impl CandidateCache {
     pub(crate) async fn current(
         &self,
         db: &DatabaseConnection,
-    ) -> std::result::Result<Arc<Vec<Candidate>>, DbErr> {
+    ) -> std::result::Result<Arc<Generated>, DbErr> {
         let mut slot = self.slot.clone().lock_owned().await;
         let generation = super::generation::current(db).await?.records;
         if let Some(cached) = slot.as_ref()
@@ -466,11 +736,40 @@ mod tests {
         assert_eq!(one_edit("GLK1000123", "GLK10001299"), None);
     }
 
+    /// The key of a whole string, as [`for_each_key`] computes it first.
+    fn key_of(block: u32, key: &str) -> u64 {
+        let mut first = None;
+        for_each_key(block, key.as_bytes(), &mut Vec::new(), |k| {
+            first.get_or_insert(k);
+        });
+        first.expect("a key")
+    }
+
+    #[test]
+    fn the_hashed_deletion_keys_are_the_keys_of_the_deleted_strings() {
+        for serial in [
+            "GLK10001234",
+            "SWM1OOO4321",
+            "AAB",
+            "7",
+            "ABBA",
+            "X10000001",
+        ] {
+            let mut hashed = HashSet::new();
+            for_each_key(5, serial.as_bytes(), &mut Vec::new(), |k| {
+                hashed.insert(k);
+            });
+            let strings: HashSet<u64> =
+                deletion_keys(serial).iter().map(|k| key_of(5, k)).collect();
+            assert_eq!(hashed, strings, "{serial}");
+        }
+    }
+
     #[test]
     fn hashed_keys_meet_where_the_string_keys_do() {
         let hashed = |serial: &str| {
             let mut keys = HashSet::new();
-            for_each_key(3, serial, &mut Vec::new(), |k| {
+            for_each_key(3, serial.as_bytes(), &mut Vec::new(), |k| {
                 keys.insert(k);
             });
             keys
@@ -493,7 +792,7 @@ mod tests {
         }
         assert!(hashed("GLK10001234").is_disjoint(&{
             let mut other = HashSet::new();
-            for_each_key(4, "GLK10001234", &mut Vec::new(), |k| {
+            for_each_key(4, b"GLK10001234", &mut Vec::new(), |k| {
                 other.insert(k);
             });
             other
@@ -570,7 +869,7 @@ pub(crate) fn candidate_key(c: &Candidate) -> i64 {
 async fn all_candidates(
     db: &DatabaseConnection,
     cache: Option<&CandidateCache>,
-) -> Result<Arc<Vec<Candidate>>> {
+) -> Result<Arc<Generated>> {
     Ok(match cache {
         Some(cache) => cache.current(db).await?,
         None => Arc::new(generate(db).await?),
@@ -584,7 +883,10 @@ async fn readable<C: ConnectionTrait>(
     access: &Access,
     ids: &BTreeSet<i64>,
 ) -> Result<HashSet<i64>> {
-    let visible = super::firearms::visible(access)?;
+    if ids.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let visible = super::firearms::visible_probing(access)?;
     let ids: Vec<i64> = ids.iter().copied().collect();
     let mut out = HashSet::new();
     for chunk in ids.chunks(super::door::ID_CHUNK) {
@@ -602,8 +904,14 @@ async fn readable<C: ConnectionTrait>(
     Ok(out)
 }
 
-/// The candidates the caller may see: its role's `linkCandidate` rule reads them, and it reads
-/// both records' rows (another agency's only with a stated purpose or a grant). In list order.
+/// The candidates the caller may see: its role's `linkCandidate` rule reads them, it reads both
+/// records' rows (another agency's only with a stated purpose or a grant), and the seized record
+/// is not identified for it. A seized record is identified when, over the links the caller may
+/// follow (its `firearmLink` rule; another agency's record needs a purpose), in any number of
+/// steps and not counting the pair's own confirmed link, it reaches a traced record the caller
+/// reads: the gun is traced already, and the caller can see so. Whether a candidate is shown thus
+/// depends only on records and links the caller may read, never on a trace hidden from it. In
+/// list order.
 pub(crate) async fn visible(
     db: &DatabaseConnection,
     access: &Access,
@@ -619,7 +927,30 @@ pub(crate) async fn visible(
         return Err(Error::invalid("minScore", "must be between 0 and 1"));
     }
     let all = all_candidates(db, cache).await?;
-    let wanted: Vec<&Candidate> = all.iter().filter(|c| criteria.matches(c)).collect();
+    let follow = Follow::of(access);
+    let wanted: Vec<(&Candidate, Vec<i64>)> = all
+        .candidates
+        .iter()
+        .filter(|c| criteria.matches(c))
+        .map(|c| {
+            let reached =
+                all.graph
+                    .traced_reached(c.seized_firearm_id, c.traced_firearm_id, follow);
+            (c, reached)
+        })
+        .collect();
+    // The identifying records first: most candidates of a caller that reads every trace end
+    // there, and only the rest need their own two records checked.
+    let identifying: BTreeSet<i64> = wanted
+        .iter()
+        .flat_map(|(_, reached)| reached.iter().copied())
+        .collect();
+    let identifying = readable(db, access, &identifying).await?;
+    let wanted: Vec<&Candidate> = wanted
+        .into_iter()
+        .filter(|(_, reached)| !reached.iter().any(|x| identifying.contains(x)))
+        .map(|(c, _)| c)
+        .collect();
     let ids: BTreeSet<i64> = wanted
         .iter()
         .flat_map(|c| [c.seized_firearm_id, c.traced_firearm_id])
@@ -825,8 +1156,8 @@ pub(crate) async fn details<C: ConnectionTrait>(
 
 /// The one pair `decide` names, checked alone with a few indexed reads rather than a generation:
 /// both records readable by the caller, a seized record (not ATF's, held by a seizure) and a
-/// traced one (ATF's), of the same manufacturer and type, serials one edit apart, and no
-/// identical-serial link joining the seized record to a trace. A pair already joined by a
+/// traced one (ATF's), of the same manufacturer and type, serials one edit apart, and the seized
+/// record not identified for the caller (exactly as [`visible`] decides). A pair already joined by a
 /// confirmed near-serial link stays decidable even if it is no longer a candidate (its records
 /// since changed), so a confirmed link can always be undone. `None` when it is neither.
 async fn pair<C: ConnectionTrait>(
@@ -894,26 +1225,22 @@ async fn pair<C: ConnectionTrait>(
         && seized.firearm_type == traced.firearm_type;
     let candidate = edit.filter(|_| same_block);
     if !confirmed {
-        // Linked to a record of ATF's by an identical serial: identified, no candidate.
-        let others: Vec<i64> = links
-            .iter()
-            .filter(|l| l.basis == entity::LinkBasis::ExactSerialManufacturer)
-            .map(|l| {
-                if l.firearm_id == seized_firearm_id {
-                    l.linked_firearm_id
-                } else {
-                    l.firearm_id
-                }
-            })
-            .collect();
-        let identified = !others.is_empty()
-            && firearm::Entity::find()
-                .filter(F::Id.is_in(others))
-                .filter(F::OwnerAgency.eq(Agency::Atf))
-                .one(db)
+        if candidate.is_none() {
+            return Ok(None);
+        }
+        // Identified for the caller (see [`visible`]): no candidate.
+        let reached = if links.is_empty() {
+            Vec::new()
+        } else {
+            Graph::around(db, &[seized_firearm_id])
                 .await?
-                .is_some();
-        if candidate.is_none() || identified {
+                .traced_reached(seized_firearm_id, traced_firearm_id, Follow::of(access))
+        };
+        if !reached.is_empty()
+            && !readable(db, access, &reached.into_iter().collect())
+                .await?
+                .is_empty()
+        {
             return Ok(None);
         }
     }
@@ -962,6 +1289,10 @@ async fn lock_pair<C: ConnectionTrait>(
     .await?;
     Ok(())
 }
+
+/// Fixed keys: a pair's lock key must be the same in every process.
+const KEY_HASHER: std::hash::BuildHasherDefault<std::collections::hash_map::DefaultHasher> =
+    std::hash::BuildHasherDefault::new();
 
 /// The first key of the pair locks ("LINK" in ASCII).
 const PAIR_LOCK_CLASS: i32 = 0x4C49_4E4B;
@@ -1070,7 +1401,10 @@ impl Described for LinkCandidates {
 /// What `firearms-hub link-candidates` reports: the candidates of the data, how long generating
 /// them took, and how they compare with the demo's seeded near-serial pairs.
 pub struct Measured {
+    /// The candidates a caller reading every record and following every link sees.
     pub candidates: usize,
+    /// Every pair one edit apart, before the seized records identified by links are left out.
+    pub pairs: usize,
     pub seconds: f64,
     pub seeded: usize,
     pub seeded_found: usize,
@@ -1085,20 +1419,33 @@ impl std::fmt::Display for Measured {
         );
         write!(
             f,
-            "{} link candidates generated in {:.2} s; {} seeded near-serial pairs, {} of them \
-             found: recall {recall:.4}, precision {precision:.4}",
-            self.candidates, self.seconds, self.seeded, self.seeded_found
+            "{} link candidates ({} pairs one edit apart, the others' seized records identified \
+             by links) generated in {:.2} s; {} seeded near-serial pairs, {} of them found: \
+             recall {recall:.4}, precision {precision:.4}",
+            self.candidates, self.pairs, self.seconds, self.seeded, self.seeded_found
         )
     }
 }
 
-/// Generates every candidate once, timed, and scores them against `demo_near_serial`.
+/// Generates every candidate once, timed (the candidates a caller reading every record and
+/// following every link sees, as the server's first request after a change would), and scores
+/// them against `demo_near_serial`.
 pub async fn measure(db: &DatabaseConnection) -> anyhow::Result<Measured> {
     use anyhow::Context;
     let started = std::time::Instant::now();
-    let found = generate(db)
+    let generated = generate(db)
         .await
         .context("cannot generate the link candidates")?;
+    let found: Vec<&Candidate> = generated
+        .candidates
+        .iter()
+        .filter(|c| {
+            generated
+                .graph
+                .traced_reached(c.seized_firearm_id, c.traced_firearm_id, Follow::Everything)
+                .is_empty()
+        })
+        .collect();
     let seconds = started.elapsed().as_secs_f64();
     let seeded: HashSet<(i64, i64)> = entity::demo_near_serial::Entity::find()
         .all(db)
@@ -1113,6 +1460,7 @@ pub async fn measure(db: &DatabaseConnection) -> anyhow::Result<Measured> {
         .count();
     Ok(Measured {
         candidates: found.len(),
+        pairs: generated.candidates.len(),
         seconds,
         seeded: seeded.len(),
         seeded_found,

@@ -65,6 +65,12 @@ pub(crate) fn visible(access: &Access) -> Result<Condition> {
     visible_as(access, super::backend_is_postgres())
 }
 
+/// The firearms the caller may read, for a statement that names its firearms by id: each named
+/// firearm probed with the correlated EXISTS on both backends (see `visible_as`).
+pub(crate) fn visible_probing(access: &Access) -> Result<Condition> {
+    visible_as(access, true)
+}
+
 /// The firearms the caller may read, the link to its traces and seizures written as a correlated
 /// EXISTS (`correlated`) or, on SQLite, as `IN (SELECT …)` over the whole slice (see below).
 fn visible_as(access: &Access, correlated: bool) -> Result<Condition> {

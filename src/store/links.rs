@@ -318,22 +318,123 @@ pub(crate) async fn by_firearms<C: ConnectionTrait>(
     Ok(out)
 }
 
-/// Each record with the records the caller may follow links to: the ids whose traces and seizures
-/// `Firearm.traces` and `Firearm.seizures` show.
+/// Each record with the records of the same gun the caller may follow links to, in any number of
+/// steps: the ids whose traces and seizures `Firearm.traces` and `Firearm.seizures` show. Records
+/// with identical serials are all linked to each other, so one step reaches them; a confirmed
+/// near-serial link joins two such groups, and the walk goes on through it, so every record of
+/// either group reaches every record of the other, exactly as if the serials were identical.
+/// Without a stated purpose the walk steps only onto the caller's own agency's records (another
+/// agency's record is neither shown nor passed through), and the response says rows were withheld.
 pub(crate) async fn same_gun<C: ConnectionTrait>(
     db: &C,
     access: &Access,
     ids: &[i64],
 ) -> Result<HashMap<i64, Vec<i64>>> {
-    let followed = followed(db, access, ids).await?;
-    Ok(ids
-        .iter()
-        .map(|id| {
-            let mut group = vec![*id];
-            group.extend(followed.get(id).into_iter().flatten().map(|(_, f)| f.id));
-            (*id, group)
-        })
-        .collect())
+    let mut out: HashMap<i64, Vec<i64>> = ids.iter().map(|id| (*id, vec![*id])).collect();
+    if access.rule(EntityKind::FirearmLink).rows != Rows::All || ids.is_empty() {
+        return Ok(out);
+    }
+    let only = if access.needs_purpose(EntityKind::FirearmLink) {
+        access.withhold();
+        match access.agency() {
+            Some(agency) => Some(agency),
+            None => return Ok(out),
+        }
+    } else {
+        None
+    };
+    let asked: BTreeSet<i64> = ids.iter().copied().collect();
+    let asked: Vec<i64> = asked.into_iter().collect();
+    for chunk in asked.chunks(CHUNK) {
+        for (start, id) in walk(db, chunk, only).await? {
+            out.entry(start).or_default().push(id);
+        }
+    }
+    Ok(out)
+}
+
+/// The records reachable from each of `ids` over links of any basis, in any number of steps, as
+/// `(start, reached)` pairs (the start itself left out), in one recursive statement. `only`: step
+/// onto that agency's records alone.
+pub(crate) async fn walk<C: ConnectionTrait>(
+    db: &C,
+    ids: &[i64],
+    only: Option<entity::Agency>,
+) -> std::result::Result<Vec<(i64, i64)>, DbErr> {
+    use sea_orm::{DbBackend, Statement};
+    let backend = db.get_database_backend();
+    let placeholder = |i: usize| match backend {
+        DbBackend::Postgres => format!("${i}"),
+        _ => "?".to_owned(),
+    };
+    let list = (1..=ids.len())
+        .map(placeholder)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut values: Vec<sea_orm::Value> = ids.iter().map(|id| (*id).into()).collect();
+    let (links, other) = step(backend, "w.id");
+    let owner = match only {
+        Some(agency) => {
+            values.push(agency.as_str().into());
+            format!(
+                " JOIN firearm f ON f.id = {other} AND f.owner_agency = {}",
+                placeholder(ids.len() + 1)
+            )
+        }
+        None => String::new(),
+    };
+    let sql = format!(
+        "WITH RECURSIVE walk(start, id) AS ( \
+           SELECT id, id FROM firearm WHERE id IN ({list}) \
+           UNION \
+           SELECT w.start, {other} FROM walk w {links}{owner} \
+         ) SELECT start, id FROM walk WHERE id <> start"
+    );
+    let rows = db
+        .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
+        .await?;
+    rows.iter()
+        .map(|row| Ok((row.try_get_by_index(0)?, row.try_get_by_index(1)?)))
+        .collect()
+}
+
+/// SQL saying that the firearm record `column` is a record of a traced gun: a trace holds it, or
+/// it is reached over links of any basis, in any number of steps, from a record a trace holds (the
+/// walk of [`same_gun`] for a caller following every link). The walk starts from the traced
+/// records that have a link at all, so it reads the links, not the traces.
+pub(crate) fn of_a_traced_gun(backend: sea_orm::DbBackend, column: &str) -> String {
+    let (links, other) = step(backend, "w.id");
+    format!(
+        "(EXISTS (SELECT 1 FROM trace mt WHERE mt.firearm_id = {column}) \
+          OR {column} IN (WITH RECURSIVE traced(id) AS ( \
+              SELECT mt.firearm_id FROM trace mt WHERE mt.firearm_id IN \
+                (SELECT firearm_id FROM firearm_link UNION SELECT linked_firearm_id FROM firearm_link) \
+              UNION \
+              SELECT {other} FROM traced w {links} \
+            ) SELECT id FROM traced))"
+    )
+}
+
+/// The step of a recursive walk over links, as SQL to follow the walk's `FROM` item, and the
+/// expression of the record it steps onto: the links at either end of the record `at` (a column
+/// of the walk), and the record across each. PostgreSQL reads the two ends through a `LATERAL`
+/// union of two index probes; SQLite, which has no `LATERAL`, joins the links by either end (an OR
+/// its planner answers with the index of each end).
+fn step(backend: sea_orm::DbBackend, at: &str) -> (String, String) {
+    match backend {
+        sea_orm::DbBackend::Postgres => (
+            format!(
+                "CROSS JOIN LATERAL ( \
+                   SELECT linked_firearm_id AS other FROM firearm_link WHERE firearm_id = {at} \
+                   UNION ALL SELECT firearm_id FROM firearm_link WHERE linked_firearm_id = {at}) e"
+            ),
+            "e.other".to_owned(),
+        ),
+        _ => (
+            format!("JOIN firearm_link l ON l.firearm_id = {at} OR l.linked_firearm_id = {at}"),
+            format!("CASE WHEN l.firearm_id = {at} THEN l.linked_firearm_id ELSE l.firearm_id END"),
+        ),
+    }
 }
 
 /// Every record id in `same_gun`'s answer, once each, in id order.

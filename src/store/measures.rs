@@ -255,7 +255,7 @@ pub(crate) const CATALOGUE: &[Metric] = &[
     },
     Metric {
         name: "seized_firearms_matched_to_traces",
-        description: "Firearms of the seizures of the fiscal year whose record is held by a trace, or linked (firearmLink) to a firearm record a trace holds.",
+        description: "Firearms of the seizures of the fiscal year whose record is held by a trace, or linked (firearmLink: an identical serial or a confirmed near serial, over any number of links) to a firearm record a trace holds.",
         unit: Unit::Count,
         span: Span::FiscalYear,
         reads: &[S, T],
@@ -998,16 +998,19 @@ async fn exact_reference<C: ConnectionTrait>(db: &C, fy: i32) -> Result<Actual> 
     Ok(single(Some(i64::try_from(n).unwrap_or(i64::MAX)), false))
 }
 
-/// The seized firearm (`seizure_firearm.firearm_id`) is held by a trace, or linked to a firearm
-/// record a trace holds.
+/// The seized firearm (`seizure_firearm.firearm_id`) is a traced gun's record: held by a trace,
+/// or linked, by identical serials or a confirmed near serial and in any number of steps, to a
+/// record a trace holds (`links::of_a_traced_gun`).
 fn traced() -> SimpleExpr {
-    Expr::cust(
-        "(EXISTS (SELECT 1 FROM trace mt WHERE mt.firearm_id = seizure_firearm.firearm_id) \
-         OR EXISTS (SELECT 1 FROM firearm_link ml JOIN trace mt ON mt.firearm_id = ml.linked_firearm_id \
-                    WHERE ml.firearm_id = seizure_firearm.firearm_id) \
-         OR EXISTS (SELECT 1 FROM firearm_link ml JOIN trace mt ON mt.firearm_id = ml.firearm_id \
-                    WHERE ml.linked_firearm_id = seizure_firearm.firearm_id))",
-    )
+    let backend = if super::backend_is_postgres() {
+        sea_orm::DbBackend::Postgres
+    } else {
+        sea_orm::DbBackend::Sqlite
+    };
+    Expr::cust(super::links::of_a_traced_gun(
+        backend,
+        "seizure_firearm.firearm_id",
+    ))
 }
 
 /// The time of the data a metric reads: the latest `ingestedAt` of the records of its entities;

@@ -10,7 +10,7 @@ use firearms_hub::demo::{self, DemoOptions};
 use sea_orm::EntityTrait;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, error_codes, spawn_app};
+use crate::helpers::{As, TestApp, error_codes, spawn_app};
 
 const CANDIDATES: &str = "query($after: String) { linkCandidates(first: 100, after: $after) { \
     totalCount pageInfo { hasNextPage endCursor } \
@@ -505,4 +505,308 @@ async fn a_new_identical_serial_keeps_the_confirmed_link_which_can_still_be_undo
     assert_eq!(app.db.scalar(&confirmed_links).await, 0);
     let r = ice.query(DECIDE, vars("CONFIRM")).await;
     assert_eq!(error_codes(&r), vec!["NOT_FOUND"], "{r}");
+}
+
+/// A trace by ATF of a gun of `manufacturer` (a pistol) recovered in `state`, recorded with
+/// `serial`; the id of ATF's firearm record.
+async fn traced(atf: &As<'_>, number: &str, state: &str, manufacturer: &str, serial: &str) -> i64 {
+    let mut input = crate::fixtures::trace_input(number, serial);
+    input["recoveryState"] = json!(state);
+    input["firearm"]["manufacturer"] = json!(manufacturer);
+    let r = atf
+        .query(
+            "mutation($input: TraceInput!) { createTrace(input: $input) { firearm { id } } }",
+            json!({ "input": input }),
+        )
+        .await;
+    assert!(r["errors"].is_null(), "{r}");
+    id_of(&r["data"]["createTrace"]["firearm"]["id"])
+}
+
+/// A seizure by `agency` (the caller's) of one pistol of `manufacturer` recorded with `serial`,
+/// in fiscal year 2022; the id of the seizing agency's firearm record.
+async fn seized(
+    caller: &As<'_>,
+    case: &str,
+    agency: &str,
+    manufacturer: &str,
+    serial: &str,
+) -> i64 {
+    let input = json!({
+        "caseNumber": case,
+        "seizingAgency": agency,
+        "seizedOn": "2022-03-04",
+        "usState": "AZ",
+        "direction": "OUTBOUND",
+        "ammunitionRounds": 10,
+        "firearms": [{ "manufacturer": manufacturer, "type": "PISTOL", "caliber": "9mm", "serialNumber": serial }]
+    });
+    let r = caller
+        .query(
+            "mutation($input: SeizureInput!) { recordSeizure(input: $input) { firearms { id } } }",
+            json!({ "input": input }),
+        )
+        .await;
+    assert!(r["errors"].is_null(), "{r}");
+    id_of(&r["data"]["recordSeizure"]["firearms"][0]["id"])
+}
+
+fn id_of(id: &Value) -> i64 {
+    id.as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("an id: {id}"))
+}
+
+const OF_SEIZED: &str = "query($s: ID!) { linkCandidates(filter: { seizedFirearmId: $s }) { \
+    totalCount nodes { score status reason { edit agreeing } \
+    seizedFirearm { id serialNumber } tracedFirearm { id serialNumber } } } }";
+
+/// Oversight opens to CBP, for the hour around now, the traces recovered in `states`.
+async fn grant_cbp_traces(app: &TestApp, states: &[&str]) {
+    let now = chrono::Utc::now();
+    let filter = json!({ "recoveryState": states }).to_string();
+    let r = app
+        .as_role(Role::Oversight)
+        .query(
+            "mutation($input: GrantInput!) { grantAccess(input: $input) { id } }",
+            json!({ "input": {
+                "role": "CBP", "entity": "trace", "rowFilter": filter,
+                "reason": "MOU 2026-7 serial review",
+                "startsAt": (now - chrono::Duration::hours(1)).to_rfc3339(),
+                "endsAt": (now + chrono::Duration::hours(1)).to_rfc3339(),
+            } }),
+        )
+        .await;
+    assert!(r["errors"].is_null(), "{r}");
+}
+
+/// The attack: a seized record whose serial is one keying error from a trace the caller reads, and
+/// identical to the serial of another trace. Two callers that differ only in whether they may read
+/// that other trace must not be able to tell, from the candidates or from deciding on them, that
+/// it exists. CBP follows firearm links here (it does not by default) and reads traces only
+/// through grants, so its grants alone decide which traces it reads.
+#[tokio::test]
+async fn a_trace_the_caller_may_not_read_never_takes_a_candidate_away() {
+    let policy = firearms_hub::policy::DEFAULT_POLICY.replace(
+        "[roles.CBP.firearmLink]\nrows = \"none\"",
+        "[roles.CBP.firearmLink]\nrows = \"all\"",
+    );
+    assert_ne!(
+        policy,
+        firearms_hub::policy::DEFAULT_POLICY,
+        "the edit applies"
+    );
+    let app = crate::helpers::spawn_app_with_policy(&policy).await;
+    let atf = app.as_role(Role::Atf);
+    let cbp = app.as_role(Role::Cbp);
+    let ice = app.as_role(Role::Ice);
+    let near = traced(&atf, "T-NEAR", "MX-SON", "Glock", "GLK-7700-1234").await;
+    let s = seized(&cbp, "CBP-NEAR", "CBP", "Glock", "GLK7700I234").await;
+    let vars = json!({ "s": s.to_string() });
+    grant_cbp_traces(&app, &["MX-SON"]).await;
+    let before = cbp.query(OF_SEIZED, vars.clone()).await;
+    assert!(before["errors"].is_null(), "{before}");
+    let nodes = &before["data"]["linkCandidates"]["nodes"];
+    assert_eq!(nodes.as_array().map(Vec::len), Some(1), "{before}");
+    assert_eq!(nodes[0]["tracedFirearm"]["id"], near.to_string());
+    assert_eq!(nodes[0]["reason"]["edit"], "CONFUSABLE_SUBSTITUTION");
+
+    // ATF traces, in Jalisco, a gun recorded with the seized serial exactly: the identical serial
+    // links the seized record to it.
+    let same = traced(&atf, "T-SAME", "MX-JAL", "Glock", "GLK-7700-I234").await;
+    assert_eq!(
+        app.db
+            .scalar(&format!(
+                "SELECT COUNT(*) FROM firearm_link WHERE basis = 'EXACT_SERIAL_MANUFACTURER' \
+                 AND firearm_id = {} AND linked_firearm_id = {}",
+                s.min(same),
+                s.max(same)
+            ))
+            .await,
+        1
+    );
+    // CBP reads no Jalisco trace: it sees exactly what it saw before that trace existed, and may
+    // decide on the pair as before.
+    let after = cbp.query(OF_SEIZED, vars.clone()).await;
+    assert_eq!(after["data"], before["data"], "{after}");
+    assert_eq!(after["errors"], before["errors"], "{after}");
+    let decide = json!({ "s": s.to_string(), "t": near.to_string(), "d": "REJECT" });
+    let r = cbp.query(DECIDE, decide.clone()).await;
+    assert!(r["errors"].is_null(), "{r}");
+    assert_eq!(
+        r["data"]["decideLinkCandidate"]["status"], "REJECTED",
+        "{r}"
+    );
+
+    // A caller that reads the Jalisco trace and follows the link sees the seized record
+    // identified: no candidate, and none to decide on.
+    for caller in [&ice, &atf] {
+        let r = caller.query(OF_SEIZED, vars.clone()).await;
+        assert_eq!(r["data"]["linkCandidates"]["totalCount"], 0, "{r}");
+    }
+    let r = atf
+        .query(
+            DECIDE,
+            json!({ "s": s.to_string(), "t": near.to_string(), "d": "CONFIRM" }),
+        )
+        .await;
+    assert_eq!(error_codes(&r), vec!["NOT_FOUND"], "{r}");
+    // CBP once granted the Jalisco traces too: the same.
+    grant_cbp_traces(&app, &["MX-JAL"]).await;
+    let r = cbp.query(OF_SEIZED, vars.clone()).await;
+    assert_eq!(r["data"]["linkCandidates"]["totalCount"], 0, "{r}");
+    let r = cbp.query(DECIDE, decide).await;
+    assert_eq!(error_codes(&r), vec!["NOT_FOUND"], "{r}");
+}
+
+/// Firearm edges and the matched-seizures measure for one gun: (traces of each seizing agency's
+/// record as ICE sees them, seizures of each ATF record as ATF sees them).
+async fn edges(ice: &As<'_>, atf: &As<'_>, seized: &[i64], traced: &[i64]) -> Vec<i64> {
+    let mut out = Vec::new();
+    for id in seized {
+        let r = ice
+            .query_on(
+                "query($id: ID!) { firearm(id: $id) { traces { totalCount } } }",
+                *id,
+            )
+            .await;
+        assert!(r["errors"].is_null(), "{r}");
+        out.push(
+            r["data"]["firearm"]["traces"]["totalCount"]
+                .as_i64()
+                .expect("a count"),
+        );
+    }
+    for id in traced {
+        let r = atf
+            .query_on(
+                "query($id: ID!) { firearm(id: $id) { seizures { totalCount } } }",
+                *id,
+            )
+            .await;
+        assert!(r["errors"].is_null(), "{r}");
+        out.push(
+            r["data"]["firearm"]["seizures"]["totalCount"]
+                .as_i64()
+                .expect("a count"),
+        );
+    }
+    out
+}
+
+async fn matched_in_fy2022(caller: &As<'_>) -> i64 {
+    let r = caller
+        .run("{ performanceMeasure(code: \"S-MATCHED-TEST\") { actuals(fiscalYear: 2022) { value } } }")
+        .await;
+    assert!(r["errors"].is_null(), "{r}");
+    r["data"]["performanceMeasure"]["actuals"][0]["value"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("a value: {r}"))
+}
+
+/// A confirmed near-serial link joins two guns' groups of records exactly as an identical serial
+/// would: every record of either reaches every record of the other (over several links), in
+/// `Firearm.traces`, `Firearm.seizures`, the candidates and the matched-seizures measure; a later
+/// rejection undoes all of it.
+#[tokio::test]
+async fn a_confirmed_link_counts_everywhere_as_an_identical_serial_would_until_it_is_rejected() {
+    let app = crate::helpers::spawn_app().await;
+    let atf = app.as_role(Role::Atf);
+    let ice = app.as_role(Role::Ice);
+    let cbp = app.as_role(Role::Cbp);
+    // One gun, every serial identical: ATF traced it twice (one record of ATF's, held by both
+    // traces), ICE and CBP each seized it (a record each, all three linked by the serial).
+    let same_traced = traced(&atf, "T-E1", "MX-SON", "Ruger", "RUG-5500-3300").await;
+    assert_eq!(
+        traced(&atf, "T-E2", "MX-JAL", "Ruger", "RUG55003300").await,
+        same_traced
+    );
+    let same_seized = [
+        seized(&ice, "HSI-E", "ICE", "Ruger", "RUG-5500-3300").await,
+        seized(&cbp, "CBP-E", "CBP", "Ruger", "rug 5500 3300").await,
+    ];
+    // Another, the same but for ICE keying O for a 0, and CBP keying the serial as ICE did: ICE's
+    // and CBP's records are linked by their identical serial, neither to ATF's.
+    let near_traced = traced(&atf, "T-N1", "MX-SON", "Smith & Wesson", "SWM-4400-1200").await;
+    assert_eq!(
+        traced(&atf, "T-N2", "MX-JAL", "Smith & Wesson", "SWM44001200").await,
+        near_traced
+    );
+    let near_seized = [
+        seized(&ice, "HSI-N", "ICE", "Smith & Wesson", "SWM-440O-1200").await,
+        seized(&cbp, "CBP-N", "CBP", "Smith & Wesson", "swm 440o 1200").await,
+    ];
+    let r = app
+        .as_role(Role::Oversight)
+        .query(
+            "mutation($input: PerformanceMeasureInput!) { createPerformanceMeasure(input: $input) { code } }",
+            json!({ "input": {
+                "code": "S-MATCHED-TEST", "ownerAgency": "ICE", "goal": "Seized guns traced",
+                "indicator": "Seized firearms matched to traces",
+                "metric": "seized_firearms_matched_to_traces", "parameters": [],
+                "baseline": 0, "target": 10, "periodStart": "2021-10-01", "periodEnd": "2022-09-30"
+            } }),
+        )
+        .await;
+    assert!(r["errors"].is_null(), "{r}");
+
+    let identical = edges(&ice, &atf, &same_seized, &[same_traced]).await;
+    assert_eq!(
+        identical,
+        vec![2, 2, 2],
+        "each record reaches the other agencies' records"
+    );
+    let apart = edges(&ice, &atf, &near_seized, &[near_traced]).await;
+    assert_eq!(apart, vec![0, 0, 0]);
+    assert_eq!(
+        matched_in_fy2022(&ice).await,
+        2,
+        "the identical serials' two seizures"
+    );
+    // Each seized record of the near gun is a candidate for ATF's record.
+    let pairs = |found: &[(i64, i64, Value)]| -> BTreeSet<(i64, i64, String)> {
+        found
+            .iter()
+            .map(|(s, t, n)| (*s, *t, n["status"].as_str().unwrap_or_default().to_owned()))
+            .collect()
+    };
+    let open: BTreeSet<(i64, i64, String)> = near_seized
+        .iter()
+        .map(|s| (*s, near_traced, "OPEN".to_owned()))
+        .collect();
+    assert_eq!(pairs(&all_candidates(&atf).await), open);
+
+    // ATF and ICE confirm ICE's record against ATF's.
+    let vars =
+        |d: &str| json!({ "s": near_seized[0].to_string(), "t": near_traced.to_string(), "d": d });
+    for caller in [&atf, &ice] {
+        let r = caller.query(DECIDE, vars("CONFIRM")).await;
+        assert!(r["errors"].is_null(), "{r}");
+    }
+    // The near gun's records now reach each other exactly as the identical gun's do: CBP's record
+    // reaches both traces over its identical serial to ICE's record and the confirmed link, and
+    // ATF's record both seizures the other way.
+    assert_eq!(
+        edges(&ice, &atf, &near_seized, &[near_traced]).await,
+        identical
+    );
+    assert_eq!(matched_in_fy2022(&ice).await, 4);
+    // CBP's record is identified, as it would be by an identical serial: only the confirmed pair
+    // stays, confirmed.
+    let confirmed: BTreeSet<(i64, i64, String)> =
+        [(near_seized[0], near_traced, "CONFIRMED".to_owned())].into();
+    assert_eq!(pairs(&all_candidates(&atf).await), confirmed);
+    assert_eq!(pairs(&all_candidates(&ice).await), confirmed);
+
+    // ATF rejects: all of it goes back.
+    let r = atf.query(DECIDE, vars("REJECT")).await;
+    assert!(r["errors"].is_null(), "{r}");
+    assert_eq!(edges(&ice, &atf, &near_seized, &[near_traced]).await, apart);
+    assert_eq!(matched_in_fy2022(&ice).await, 2);
+    let reopened: BTreeSet<(i64, i64, String)> = [
+        (near_seized[0], near_traced, "REJECTED".to_owned()),
+        (near_seized[1], near_traced, "OPEN".to_owned()),
+    ]
+    .into();
+    assert_eq!(pairs(&all_candidates(&atf).await), reopened);
 }

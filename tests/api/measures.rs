@@ -312,13 +312,35 @@ async fn oracle(
         ),
         "seized_firearms_matched_to_traces" => {
             let agency = and_params(params, &[("seizingAgency", "s.seizing_agency")]);
+            // Without `firearm_link`: two records are one gun when their normalized serials and
+            // manufacturers are equal, or when ATF's and the seizing agency's latest decisions
+            // on them both confirm; a seized firearm is matched when its gun, over any number of
+            // such steps, has a record a trace holds.
             one(db
                 .scalar(&format!(
-                    "SELECT COUNT(*) FROM seizure_firearm sf JOIN seizure s ON s.id = sf.seizure_id \
-                     WHERE s.fiscal_year = {fy}{agency} AND sf.firearm_id IN ( \
-                       SELECT firearm_id FROM trace \
-                       UNION SELECT l.firearm_id FROM firearm_link l JOIN trace t ON t.firearm_id = l.linked_firearm_id \
-                       UNION SELECT l.linked_firearm_id FROM firearm_link l JOIN trace t ON t.firearm_id = l.firearm_id)"
+                    "WITH RECURSIVE \
+                       confirmed(s, t) AS ( \
+                         SELECT DISTINCT d.seized_firearm_id, d.traced_firearm_id \
+                         FROM link_decision d JOIN firearm sr ON sr.id = d.seized_firearm_id \
+                         JOIN firearm tr ON tr.id = d.traced_firearm_id \
+                         WHERE (SELECT a.decision FROM link_decision a \
+                                WHERE a.seized_firearm_id = d.seized_firearm_id \
+                                AND a.traced_firearm_id = d.traced_firearm_id AND a.side = 'ATF' \
+                                ORDER BY a.id DESC LIMIT 1) = 'CONFIRM' \
+                         AND (SELECT b.decision FROM link_decision b \
+                              WHERE b.seized_firearm_id = d.seized_firearm_id \
+                              AND b.traced_firearm_id = d.traced_firearm_id \
+                              AND b.side = sr.owner_agency ORDER BY b.id DESC LIMIT 1) = 'CONFIRM'), \
+                       edge(a, b) AS ( \
+                         SELECT x.id, y.id FROM firearm x JOIN firearm y \
+                           ON y.serial_normalized = x.serial_normalized AND y.id <> x.id \
+                           AND LOWER(TRIM(y.manufacturer)) = LOWER(TRIM(x.manufacturer)) \
+                         UNION SELECT s, t FROM confirmed UNION SELECT t, s FROM confirmed), \
+                       matched(id) AS ( \
+                         SELECT firearm_id FROM trace \
+                         UNION SELECT e.b FROM matched m JOIN edge e ON e.a = m.id) \
+                     SELECT COUNT(*) FROM seizure_firearm sf JOIN seizure s ON s.id = sf.seizure_id \
+                     WHERE s.fiscal_year = {fy}{agency} AND sf.firearm_id IN (SELECT id FROM matched)"
                 ))
                 .await)
         }
@@ -373,9 +395,75 @@ fn params_of(measure: &Value) -> BTreeMap<String, String> {
         .collect()
 }
 
+const DECIDE: &str = "mutation($s: ID!, $t: ID!, $d: LinkDecisionKind!) { \
+    decideLinkCandidate(input: { seizedFirearmId: $s, tracedFirearmId: $t, decision: $d }) { status } }";
+
+/// Decides on the demo's link candidates so that the data holds confirmed links: ATF confirms
+/// every candidate, ICE confirms its own (CBP reads no traces, so it decides on none), and one
+/// side of the first confirmed pair changes its mind and back. CBP then records a seizure of that
+/// pair's gun with ICE's very serial, which reaches the trace only over two links (its identical
+/// serial to ICE's record, then the confirmed link). Returns how many pairs are confirmed.
+async fn confirm_some_candidates(app: &TestApp) -> usize {
+    let atf = app.as_role(Role::Atf);
+    let ice = app.as_role(Role::Ice);
+    let found = atf
+        .query_ok(
+            "{ linkCandidates(first: 100) { nodes { \
+               seizedFirearm { id manufacturer type serialNumber provenance { ownerAgency } } \
+               tracedFirearm { id } } } }",
+        )
+        .await;
+    let nodes = found["data"]["linkCandidates"]["nodes"]
+        .as_array()
+        .expect("candidates")
+        .clone();
+    let mut first: Option<Value> = None;
+    let mut confirmed = 0;
+    for node in &nodes {
+        let vars = |d: &str| json!({ "s": node["seizedFirearm"]["id"], "t": node["tracedFirearm"]["id"], "d": d });
+        ok(&atf, DECIDE, vars("CONFIRM")).await;
+        if node["seizedFirearm"]["provenance"]["ownerAgency"] == "ICE" {
+            ok(&ice, DECIDE, vars("CONFIRM")).await;
+            if first.is_none() {
+                ok(&ice, DECIDE, vars("REJECT")).await;
+                ok(&ice, DECIDE, vars("CONFIRM")).await;
+                first = Some(node["seizedFirearm"].clone());
+            }
+            confirmed += 1;
+        }
+    }
+    let first = first.unwrap_or_else(|| panic!("a candidate on an ICE seizure: {found}"));
+    ok(
+        &app.as_role(Role::Cbp),
+        "mutation($input: SeizureInput!) { recordSeizure(input: $input) { id } }",
+        json!({ "input": {
+            "caseNumber": "TWO-HOPS-1", "seizingAgency": "CBP", "seizedOn": "2022-03-04",
+            "usState": "AZ", "direction": "OUTBOUND", "ammunitionRounds": 0,
+            "firearms": [{ "manufacturer": first["manufacturer"], "type": first["type"],
+                           "serialNumber": first["serialNumber"] }]
+        } }),
+    )
+    .await;
+    confirmed
+}
+
+/// Runs `query` and expects no error.
+async fn ok(caller: &crate::helpers::As<'_>, query: &str, variables: Value) -> Value {
+    let answer = caller.query(query, variables).await;
+    assert!(answer["errors"].is_null(), "{query}: {answer}");
+    answer
+}
+
 #[tokio::test]
 async fn every_metric_equals_independent_sql_for_an_exact_role() {
     let app = demo_app().await;
+    let confirmed = confirm_some_candidates(&app).await;
+    assert_eq!(
+        app.db
+            .scalar("SELECT COUNT(*) FROM firearm_link WHERE basis = 'CONFIRMED_NEAR_SERIAL'")
+            .await,
+        i64::try_from(confirmed).expect("a count")
+    );
     for (code, owner, metric, params) in extra_measures() {
         let made = create_as_oversight(&app, code, owner, metric, &params).await;
         assert!(made["errors"].is_null(), "{code}: {made}");
