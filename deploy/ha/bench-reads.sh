@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Read throughput on HAProxy's read port with one and with two replicas serving, measured with
+# pgbench (select-only, a custom script of the statements behind the portal's read pages: a page
+# of one Mexican state's traces newest first, a page of seizures, a count of traces by year and
+# source class). Between the two runs one replica is taken out of the read pool through HAProxy's
+# admin socket, and put back after. Needs the topology of deploy/ha/up.sh.
+#
+#   deploy/ha/bench-reads.sh                 # 30 s per run, 8 clients
+#   BENCH_SECONDS=10 BENCH_CLIENTS=4 deploy/ha/bench-reads.sh
+#
+# Prints a Markdown table. Every part runs on this one machine, so its cores bound the figures:
+# two replicas share the CPUs that one would have had to itself.
+set -euo pipefail
+# shellcheck source=deploy/ha/common.sh
+source "$(dirname "$0")/common.sh"
+[[ -f "$HA_DIR/topology.json" ]] && ha_running haproxy || ha_die "the topology in $HA_DIR is not up: run deploy/ha/up.sh first"
+SECONDS_PER_RUN="${BENCH_SECONDS:-30}"
+CLIENTS="${BENCH_CLIENTS:-8}"
+SCRIPT="$HA_DIR/bench-reads.sql"
+cat >"$SCRIPT" <<'SQL'
+\set s random(1, 5)
+select id, trace_number, recovery_date from trace
+ where recovery_state = (array['MX-SON','MX-JAL','MX-TAM','MX-CHH','MX-BCN'])[:s]
+ order by recovery_date desc, id limit 20;
+select id, case_number, seized_on from seizure order by seized_on desc, id limit 20;
+select recovery_year, source_class, count(*) from trace group by 1, 2;
+SQL
+
+haproxy_admin() {
+  python3 - "$HA_DIR/haproxy/admin.sock" "$1" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.sendall((sys.argv[2] + "\n").encode())
+print(s.recv(65536).decode().strip())
+PY
+}
+read_servers() {
+  curl -s --max-time 2 "http://127.0.0.1:$HA_STATS_PORT/;csv" | awk -F, '$1 == "postgres_read" && $18 == "UP" { print $2 }'
+}
+mapfile -t replicas < <(read_servers)
+((${#replicas[@]} >= 2)) || ha_die "the read port has ${#replicas[@]} replicas up; two are needed"
+
+run() {
+  PGPASSWORD="$(ha_secret hub)" "$HA_PG_BIN/pgbench" -n -h 127.0.0.1 -p "$HA_READ_PORT" -U hub hub \
+    -f "$SCRIPT" -c "$CLIENTS" -j 2 -T "$SECONDS_PER_RUN" -M prepared 2>/dev/null |
+    awk '/^tps/ { printf "%.0f", $3 } /latency average/ { lat = $4 } END { printf " %s\n", lat }'
+}
+restore() { haproxy_admin "enable server postgres_read/${replicas[1]}" >/dev/null; }
+trap restore EXIT
+
+two="$(run)"
+haproxy_admin "disable server postgres_read/${replicas[1]}" >/dev/null
+one="$(run)"
+restore
+scale="$(ha_psql "$HA_WRITE_PORT" hub -c "select count(*) from trace")"
+echo "| replicas serving reads | transactions/s (3 statements each) | mean latency (ms) |"
+echo "|---|---|---|"
+echo "| 1 (${replicas[0]}) | ${one% *} | ${one#* } |"
+echo "| 2 (${replicas[*]}) | ${two% *} | ${two#* } |"
+echo
+echo "pgbench: $CLIENTS clients, 2 threads, ${SECONDS_PER_RUN} s per run, prepared statements, against 127.0.0.1:$HA_READ_PORT; $scale traces; $(nproc) cores shared by every part."
