@@ -36,7 +36,7 @@ print(s.recv(65536).decode().strip())
 PY
 }
 read_servers() {
-  curl -s --max-time 2 "http://127.0.0.1:$HA_STATS_PORT/;csv" | awk -F, '$1 == "postgres_read" && $18 == "UP" { print $2 }'
+  curl -s --max-time 2 "http://127.0.0.1:$HA_STATS_PORT/;csv" | awk -F, '$1 == "postgres_read" && $2 != "BACKEND" && $18 == "UP" { print $2 }'
 }
 mapfile -t replicas < <(read_servers)
 ((${#replicas[@]} >= 2)) || ha_die "the read port has ${#replicas[@]} replicas up; two are needed"

@@ -18,6 +18,11 @@
 
 HA_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 HA_DIR="${HA_DIR:-$HA_ROOT/target/ha}"
+# A topology that is up recorded its settings here (up.sh); they win over the defaults below.
+if [[ -f "$HA_DIR/settings.sh" ]]; then
+  # shellcheck source=/dev/null
+  source "$HA_DIR/settings.sh"
+fi
 HA_VENV="${HA_VENV:-$HA_ROOT/target/ha-venv}"
 HA_HUB_BIN="${HA_HUB_BIN:-$HA_ROOT/target/debug/firearms-hub}"
 HA_ETCD_PORT="${HA_ETCD_PORT:-2479}"

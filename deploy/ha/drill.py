@@ -153,10 +153,10 @@ class Tally:
         self.unexpected = []       # descriptions of answers that miss the target
 
 
-def classify(response):
+def classify(response, failure=None):
     """(status, code, answered_by) of an answer; code None for success."""
     if response is None:
-        return 0, "no answer", "-"
+        return 0, f"connection closed ({type(failure).__name__})", "-"
     by = "proxy" if response.headers.get("X-Answered-By") == "proxy" else "hub"
     try:
         body = response.json()
@@ -187,10 +187,11 @@ def writer(hub, tally, agency, token_, run, worker, stop):
         try:
             response = session.post(hub, json={"query": RECORD_SEIZURE, "variables": variables},
                                     headers=headers, timeout=30)
-        except requests.RequestException:
-            response = None
+            failure = None
+        except requests.RequestException as e:
+            response, failure = None, e
             session = requests.Session()
-        status, code, by = classify(response)
+        status, code, by = classify(response, failure)
         now = time.monotonic()
         with tally.lock:
             if response is not None and status == 200 and code is None and \
@@ -203,7 +204,7 @@ def writer(hub, tally, agency, token_, run, worker, stop):
                     tally.in_doubt.add(key)
                 else:
                     tally.refused.add(key)
-            if code is not None and not (status == 503 and code == "UNAVAILABLE"):
+            if status != 0 and code is not None and not (status == 503 and code == "UNAVAILABLE"):
                 tally.unexpected.append(f"write {key}: HTTP {status} {code} from the {by}")
         if response is not None and status == 503:
             time.sleep(min(float(response.headers.get("Retry-After", "1") or 1), 1.0) * 0.25)
@@ -219,16 +220,17 @@ def reader(hub, tally, tokens, worker, stop):
             response = session.post(hub, json={"query": query},
                                     headers={"Authorization": f"Bearer {tokens[role]}",
                                              "X-Access-Purpose": PURPOSE}, timeout=30)
-        except requests.RequestException:
-            response = None
+            failure = None
+        except requests.RequestException as e:
+            response, failure = None, e
             session = requests.Session()
-        status, code, by = classify(response)
+        status, code, by = classify(response, failure)
         with tally.lock:
             if status == 200 and code is None:
                 tally.ok["read"] += 1
             else:
                 tally.answers[(status, code, by)] += 1
-                if not (status == 503 and code == "UNAVAILABLE"):
+                if status != 0 and not (status == 503 and code == "UNAVAILABLE"):
                     tally.unexpected.append(f"read as {role}: HTTP {status} {code} from the {by}")
         if response is not None and status == 503:
             time.sleep(0.25)
@@ -388,18 +390,26 @@ def fmt_s(v):
     return "none" if v is None else f"{v:.1f} s"
 
 
+def answer_counts(r):
+    unavailable = sum(n for s, c, _, n in r["answers"] if s == 503 and c == "UNAVAILABLE")
+    five_hundred = sum(n for s, _, _, n in r["answers"] if s == 500)
+    none = sum(n for s, _, _, n in r["answers"] if s == 0)
+    other = sum(n for _, _, _, n in r["answers"]) - unavailable - five_hundred - none
+    return f"{unavailable} / {five_hundred} / {other} / {none}"
+
+
 def report(results, args):
     lines = ["# Failover drill report", "",
              f"{time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}; {'short' if args.short else 'full'} form: "
              f"{args.writers} writers (CBP and ICE alternately), {args.readers} readers, "
              f"{args.warmup:.0f} s of load before each kill and {args.after:.0f} s after writes resume.", "",
-             "| drill | killed | first write after kill | longest write gap | acknowledged | present | lost | phantom | in doubt (present / absent) | reads ok | audit verify | targets |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| drill | killed | first write after kill | longest write gap | acknowledged | present | lost | phantom | in doubt (present / absent) | reads ok | 503 UNAVAILABLE / 500 / other / no answer | audit verify | targets |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         lines.append(
             f"| {r['name']} | {r['killed']} | {fmt_s(r['first_write_s'])} | {fmt_s(r['longest_write_gap_s'])} | "
             f"{r['acked']} | {r['present']} | {len(r['lost'])} | {len(r['phantom'])} | "
-            f"{r['in_doubt_present']} / {r['in_doubt_absent']} | {r['reads_ok']} | "
+            f"{r['in_doubt_present']} / {r['in_doubt_absent']} | {r['reads_ok']} | {answer_counts(r)} | "
             f"{'intact' if r['audit_verify'][0] == 0 else 'exit %d' % r['audit_verify'][0]} | "
             f"{'met' if not r['missed'] else 'MISSED'} |")
     for r in results:
@@ -425,7 +435,12 @@ def report(results, args):
         lines.append(f"- targets: {'met' if not r['missed'] else 'MISSED: ' + '; '.join(r['missed'])}")
     lines += ["", "A write is *in doubt* when it got no answer or 503 UNAVAILABLE: the database connection "
               "failed and the commit may or may not have happened; such rows are neither lost nor phantom. "
-              "*Phantom*: a row of the run whose write was neither acknowledged nor in doubt."]
+              "*Phantom*: a row of the run whose write was neither acknowledged nor in doubt. "
+              "*No answer*: the connection closed before any response. HAProxy does this on purpose for a "
+              "request on a reused (keep-alive) client connection whose hub replica died before answering, "
+              "as HTTP's rule for persistent connections lets the client retry; the first request of a "
+              "connection gets the proxy's 503 UNAVAILABLE instead. Such requests are counted, not "
+              "treated as error answers."]
     return "\n".join(lines) + "\n"
 
 

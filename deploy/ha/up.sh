@@ -51,7 +51,7 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 apt-get -o DPkg::Lock::Timeout=600 install -y -qq \
     --no-install-recommends "${missing[@]}" >/dev/null
 fi
-if [[ ! -x "$HA_VENV/bin/patroni" ]] || ! "$HA_VENV/bin/python" -c 'import psycopg2, etcd3, jwt, requests' 2>/dev/null; then
+if [[ ! -x "$HA_VENV/bin/patroni" ]] || ! "$HA_VENV/bin/python" -c 'import patroni, psycopg2, jwt, requests' 2>/dev/null; then
   ha_log "installing Patroni and the drill's libraries from PyPI into $HA_VENV"
   "$HA_PYTHON" -m venv "$HA_VENV"
   "$HA_VENV/bin/pip" install -q --disable-pip-version-check \
@@ -64,6 +64,13 @@ fi
 
 # ---- the state folder --------------------------------------------------------------------------
 mkdir -p "$HA_DIR"/{run,log,secrets,wal-archive,etcd,haproxy}
+# The settings of this topology, for down.sh, ctl.sh and the drills run later from any shell.
+{
+  for name in HA_VENV HA_HUB_BIN HA_ETCD_PORT HA_WRITE_PORT HA_READ_PORT HA_STATS_PORT HA_HUB_PORT HA_DEMO_SCALE; do
+    printf '%s=%q\n' "$name" "${!name}"
+  done
+  printf 'HA_PG_PORTS=%q\nHA_REST_PORTS=%q\nHA_HUB_PORTS=%q\n' "${HA_PG_PORTS[*]}" "${HA_REST_PORTS[*]}" "${HA_HUB_PORTS[*]}"
+} >"$HA_DIR/settings.sh"
 chmod 700 "$HA_DIR/secrets"
 for node in "${HA_NODES[@]}"; do mkdir -p "$HA_DIR/$node"; done
 if [[ "$(id -u)" == 0 ]]; then chown -R postgres:postgres "$HA_DIR/wal-archive" "${HA_NODES[@]/#/$HA_DIR/}"; fi
