@@ -13,7 +13,7 @@
 set -euo pipefail
 # shellcheck source=deploy/ha/common.sh
 source "$(dirname "$0")/common.sh"
-[[ -f "$HA_DIR/topology.json" ]] && ha_running haproxy || ha_die "the topology in $HA_DIR is not up: run deploy/ha/up.sh first"
+{ [[ -f "$HA_DIR/topology.json" ]] && ha_running haproxy; } || ha_die "the topology in $HA_DIR is not up: run deploy/ha/up.sh first"
 SECONDS_PER_RUN="${BENCH_SECONDS:-30}"
 CLIENTS="${BENCH_CLIENTS:-8}"
 SCRIPT="$HA_DIR/bench-reads.sql"
@@ -41,6 +41,21 @@ read_servers() {
 mapfile -t replicas < <(read_servers)
 ((${#replicas[@]} >= 2)) || ha_die "the read port has ${#replicas[@]} replicas up; two are needed"
 
+# sessions: "server=total sessions" of the read port's servers, from the stats page.
+sessions() {
+  curl -s --max-time 2 "http://127.0.0.1:$HA_STATS_PORT/;csv" |
+    awk -F, '$1 == "postgres_read" && $2 != "BACKEND" && $2 != "FRONTEND" { printf "%s=%s ", $2, $8 }'
+}
+# spread BEFORE AFTER: the sessions each server took between two readings.
+spread() {
+  python3 - "$1" "$2" <<'PY'
+import sys
+before = dict(p.split("=") for p in sys.argv[1].split())
+after = dict(p.split("=") for p in sys.argv[2].split())
+print(", ".join(f"{k} {int(after[k]) - int(before.get(k, 0))}" for k in sorted(after) if int(after[k]) - int(before.get(k, 0))))
+PY
+}
+
 run() {
   PGPASSWORD="$(ha_secret hub)" "$HA_PG_BIN/pgbench" -n -h 127.0.0.1 -p "$HA_READ_PORT" -U hub hub \
     -f "$SCRIPT" -c "$CLIENTS" -j 2 -T "$SECONDS_PER_RUN" -M prepared 2>/dev/null |
@@ -49,14 +64,17 @@ run() {
 restore() { haproxy_admin "enable server postgres_read/${replicas[1]}" >/dev/null; }
 trap restore EXIT
 
+s0="$(sessions)"
 two="$(run)"
+s1="$(sessions)"
 haproxy_admin "disable server postgres_read/${replicas[1]}" >/dev/null
 one="$(run)"
+s2="$(sessions)"
 restore
 scale="$(ha_psql "$HA_WRITE_PORT" hub -c "select count(*) from trace")"
-echo "| replicas serving reads | transactions/s (3 statements each) | mean latency (ms) |"
-echo "|---|---|---|"
-echo "| 1 (${replicas[0]}) | ${one% *} | ${one#* } |"
-echo "| 2 (${replicas[*]}) | ${two% *} | ${two#* } |"
+echo "| replicas serving reads | transactions/s (3 statements each) | mean latency (ms) | connections per replica |"
+echo "|---|---|---|---|"
+echo "| 1 (${replicas[0]}) | ${one% *} | ${one#* } | $(spread "$s1" "$s2") |"
+echo "| 2 (${replicas[*]}) | ${two% *} | ${two#* } | $(spread "$s0" "$s1") |"
 echo
 echo "pgbench: $CLIENTS clients, 2 threads, ${SECONDS_PER_RUN} s per run, prepared statements, against 127.0.0.1:$HA_READ_PORT; $scale traces; $(nproc) cores shared by every part."

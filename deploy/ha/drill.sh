@@ -10,6 +10,6 @@
 set -euo pipefail
 # shellcheck source=deploy/ha/common.sh
 source "$(dirname "$0")/common.sh"
-[[ -f "$HA_DIR/topology.json" ]] && ha_running haproxy ||
+{ [[ -f "$HA_DIR/topology.json" ]] && ha_running haproxy; } ||
   ha_die "the topology in $HA_DIR is not up: run deploy/ha/up.sh first"
 exec "$HA_VENV/bin/python" "$(dirname "$0")/drill.py" --state "$HA_DIR" drill "$@"

@@ -30,7 +30,7 @@ for arg in "$@"; do
     *) ha_die "usage: $0 [--latest] [--keep]" ;;
   esac
 done
-[[ -f "$HA_DIR/topology.json" ]] && ha_running haproxy || ha_die "the topology in $HA_DIR is not up: run deploy/ha/up.sh first"
+{ [[ -f "$HA_DIR/topology.json" ]] && ha_running haproxy; } || ha_die "the topology in $HA_DIR is not up: run deploy/ha/up.sh first"
 PORT="${HA_RESTORE_PORT:-5460}"
 WORK="$HA_DIR/restore"
 DATA="$WORK/data"

@@ -57,10 +57,13 @@ if [[ ! -x "$HA_VENV/bin/patroni" ]] || ! "$HA_VENV/bin/python" -c 'import patro
   "$HA_VENV/bin/pip" install -q --disable-pip-version-check \
     'patroni[etcd3]>=4,<5' 'psycopg2-binary>=2.9,<3' 'pyjwt[crypto]>=2.8,<3' 'requests>=2.31,<3'
 fi
-if [[ ! -x "$HA_HUB_BIN" ]]; then
-  ha_log "building the hub"
+# The default binary is this checkout's debug build, brought up to date (a no-op when it is); a
+# binary named by HA_HUB_BIN is used as it is.
+if [[ "$HA_HUB_BIN" == "$HA_ROOT/target/debug/firearms-hub" ]]; then
+  ha_log "building the hub (cargo build)"
   (cd "$HA_ROOT" && cargo build --locked --quiet --bin firearms-hub)
 fi
+[[ -x "$HA_HUB_BIN" ]] || ha_die "no hub binary at $HA_HUB_BIN"
 
 # ---- the state folder --------------------------------------------------------------------------
 mkdir -p "$HA_DIR"/{run,log,secrets,wal-archive,etcd,haproxy}
