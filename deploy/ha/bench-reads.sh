@@ -7,9 +7,12 @@
 #
 #   deploy/ha/bench-reads.sh                 # 30 s per run, 8 clients
 #   BENCH_SECONDS=10 BENCH_CLIENTS=4 deploy/ha/bench-reads.sh
+#   BENCH_PIN=1 deploy/ha/bench-reads.sh     # each replica's PostgreSQL pinned to a core of its own
 #
 # Prints a Markdown table. Every part runs on this one machine, so its cores bound the figures:
-# two replicas share the CPUs that one would have had to itself.
+# two replicas share the CPUs that one would have had to itself. BENCH_PIN=1 pins the first
+# replica's postmaster and backends to core 0 and the second's to core 1 (taskset; new backends
+# inherit it), as if each replica had one core of its own, and unpins them afterwards.
 set -euo pipefail
 # shellcheck source=deploy/ha/common.sh
 source "$(dirname "$0")/common.sh"
@@ -61,9 +64,28 @@ run() {
     -f "$SCRIPT" -c "$CLIENTS" -j 2 -T "$SECONDS_PER_RUN" -M prepared 2>/dev/null |
     awk '/^tps/ { printf "%.0f", $3 } /latency average/ { lat = $4 } END { printf " %s\n", lat }'
 }
-restore() { haproxy_admin "enable server postgres_read/${replicas[1]}" >/dev/null; }
+# pin NODE CORES: sets the CPU affinity of NODE's postmaster and every process under it.
+pin() {
+  local pid
+  pid="$(head -n 1 "$HA_DIR/$1/data/postmaster.pid")"
+  taskset -a -p -c "$2" "$pid" >/dev/null
+  for child in $(pgrep -P "$pid"); do taskset -a -p -c "$2" "$child" >/dev/null 2>&1 || true; done
+}
+all_cores="0-$(($(nproc) - 1))"
+restore() {
+  haproxy_admin "enable server postgres_read/${replicas[1]}" >/dev/null
+  if [[ "${BENCH_PIN:-0}" == 1 ]]; then
+    pin "${replicas[0]}" "$all_cores"
+    pin "${replicas[1]}" "$all_cores"
+  fi
+}
+if [[ "${BENCH_PIN:-0}" == 1 ]]; then
+  pin "${replicas[0]}" 0
+  pin "${replicas[1]}" $((1 % $(nproc)))
+fi
 trap restore EXIT
 
+load="$(cut -d' ' -f1 /proc/loadavg)"
 s0="$(sessions)"
 two="$(run)"
 s1="$(sessions)"
@@ -77,4 +99,6 @@ echo "|---|---|---|---|"
 echo "| 1 (${replicas[0]}) | ${one% *} | ${one#* } | $(spread "$s1" "$s2") |"
 echo "| 2 (${replicas[*]}) | ${two% *} | ${two#* } | $(spread "$s0" "$s1") |"
 echo
-echo "pgbench: $CLIENTS clients, 2 threads, ${SECONDS_PER_RUN} s per run, prepared statements, against 127.0.0.1:$HA_READ_PORT; $scale traces; $(nproc) cores shared by every part."
+pinned="$(nproc) cores shared by every part"
+[[ "${BENCH_PIN:-0}" == 1 ]] && pinned="each replica's PostgreSQL pinned to one core of $(nproc), pgbench and the rest unpinned"
+echo "pgbench: $CLIENTS clients, 2 threads, ${SECONDS_PER_RUN} s per run, prepared statements, against 127.0.0.1:$HA_READ_PORT; $scale traces; $pinned; load average before the runs: $load."

@@ -174,6 +174,14 @@ YAML
   chmod 600 "$HA_DIR/$node/patroni.yml"
   if [[ "$(id -u)" == 0 ]]; then chown postgres:postgres "$HA_DIR/$node/patroni.yml"; fi
 done
+# Patroni and PostgreSQL run as postgres: every folder on the way to the virtualenv and to the
+# state folder must let that user through (a checkout under /root does not).
+if [[ "$(id -u)" == 0 ]]; then
+  "${HA_AS_POSTGRES[@]}" "$HA_VENV/bin/python" -c "import patroni" 2>/dev/null ||
+    ha_die "the postgres user cannot run $HA_VENV/bin/python: put the virtualenv where it can (HA_VENV=/var/tmp/hub-ha-venv)"
+  "${HA_AS_POSTGRES[@]}" test -r "$HA_DIR/node1/patroni.yml" ||
+    ha_die "the postgres user cannot reach $HA_DIR: put the state folder where it can (HA_DIR=/var/tmp/hub-ha)"
+fi
 for i in 0 1 2; do
   node="${HA_NODES[$i]}"
   ha_log "Patroni $node: PostgreSQL on 127.0.0.1:${HA_PG_PORTS[$i]}, REST on 127.0.0.1:${HA_REST_PORTS[$i]}"
