@@ -182,21 +182,34 @@ if [[ "$(id -u)" == 0 ]]; then
   "${HA_AS_POSTGRES[@]}" test -r "$HA_DIR/node1/patroni.yml" ||
     ha_die "the postgres user cannot reach $HA_DIR: put the state folder where it can (HA_DIR=/var/tmp/hub-ha)"
 fi
+# A new cluster: the first node bootstraps it alone, so the others clone from it. A cluster kept by
+# `down.sh` (no --purge): all three start, and whichever Patroni finds the most advanced leads.
+existing=0
+[[ -f "$HA_DIR/node1/data/PG_VERSION" ]] && existing=1
 for i in 0 1 2; do
   node="${HA_NODES[$i]}"
   ha_log "Patroni $node: PostgreSQL on 127.0.0.1:${HA_PG_PORTS[$i]}, REST on 127.0.0.1:${HA_REST_PORTS[$i]}"
   ha_start_patroni "$node"
-  # The first node bootstraps the cluster alone, so the others clone from it.
-  if ((i == 0)); then
+  if ((i == 0 && existing == 0)); then
     ha_wait_while_running "patroni-$node" 120 "$node to become the leader" \
       bash -c "curl -fs --max-time 1 http://127.0.0.1:${HA_REST_PORTS[0]}/primary" ||
       { tail -n 30 "$HA_DIR/log/patroni-$node.log" >&2; exit 1; }
   fi
 done
-for i in 1 2; do
-  ha_wait_while_running "patroni-${HA_NODES[$i]}" 180 "${HA_NODES[$i]} to stream from the leader" \
+any_primary() {
+  local port
+  for port in "${HA_REST_PORTS[@]}"; do
+    curl -fs --max-time 1 "http://127.0.0.1:$port/primary" >/dev/null 2>&1 && return 0
+  done
+  return 1
+}
+ha_wait_for 180 "a leader" any_primary || { tail -n 30 "$HA_DIR"/log/patroni-node*.log >&2; exit 1; }
+for i in 0 1 2; do
+  node="${HA_NODES[$i]}"
+  [[ "$(ha_leader)" == "$node" ]] && continue
+  ha_wait_while_running "patroni-$node" 180 "$node to stream from the leader" \
     bash -c "curl -fs --max-time 1 http://127.0.0.1:${HA_REST_PORTS[$i]}/replica" ||
-    { tail -n 30 "$HA_DIR/log/patroni-${HA_NODES[$i]}.log" >&2; exit 1; }
+    { tail -n 30 "$HA_DIR/log/patroni-$node.log" >&2; exit 1; }
 done
 ha_wait_for 60 "a synchronous standby" \
   bash -c "curl -fs --max-time 1 http://127.0.0.1:${HA_REST_PORTS[0]}/cluster | grep -q '\"sync_standby\"'"
