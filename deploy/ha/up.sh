@@ -265,7 +265,7 @@ listen postgres_write
     bind 127.0.0.1:$HA_WRITE_PORT
     option httpchk OPTIONS /primary
     http-check expect status 200
-    default-server inter 1s fall 2 rise 1 on-marked-down shutdown-sessions
+    default-server inter 1s downinter 250ms fall 2 rise 1 on-marked-down shutdown-sessions
 $(pg_servers)
 
 # Reads: the streaming replicas (Patroni's /replica), balanced by connection count.
@@ -275,7 +275,7 @@ listen postgres_read
     balance leastconn
     option httpchk OPTIONS /replica
     http-check expect status 200
-    default-server inter 1s fall 2 rise 1 on-marked-down shutdown-sessions
+    default-server inter 1s downinter 250ms fall 2 rise 1 on-marked-down shutdown-sessions
 $(pg_servers)
 
 frontend hub
