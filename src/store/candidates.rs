@@ -944,18 +944,30 @@ mod tests {
     #[test]
     fn the_bit_filter_passes_every_key_of_the_index_and_rejects_most_others() {
         let seized: Vec<SeizedRow> = (0..5_000)
-            .map(|n| seized_row(n, &format!("GLK{}", 90_000_000 + n), "Glock", FirearmType::Pistol))
+            .map(|n| {
+                seized_row(
+                    n,
+                    &format!("GLK{}", 90_000_000 + n),
+                    "Glock",
+                    FirearmType::Pistol,
+                )
+            })
             .collect();
         let index = Index::build(seized);
         assert!(index.keys.keys().all(|&k| index.filter.may_contain(k)));
         let mut passed = 0;
         let mut prefix = Vec::new();
         for n in 0..5_000 {
-            for_each_key(0, format!("SWM{}", 10_000_000 + n).as_bytes(), &mut prefix, |key| {
-                if index.filter.may_contain(key) {
-                    passed += 1;
-                }
-            });
+            for_each_key(
+                0,
+                format!("SWM{}", 10_000_000 + n).as_bytes(),
+                &mut prefix,
+                |key| {
+                    if index.filter.may_contain(key) {
+                        passed += 1;
+                    }
+                },
+            );
         }
         // About 1 in 100 keys not in the index passes (16 bits per key); 60,000 were tried.
         assert!(passed < 3_000, "{passed} of 60,000 foreign keys passed");

@@ -564,7 +564,10 @@ async fn only_a_sides_own_confirmation_of_a_pair_no_longer_a_candidate_can_be_wi
     let own = &r["data"]["decideLinkCandidate"]["decisions"];
     assert_eq!(own[1]["side"], "ATF", "{r}");
     assert_eq!(own[1]["decision"], "REJECT", "{r}");
-    assert_eq!(r["data"]["decideLinkCandidate"]["status"], "REJECTED", "{r}");
+    assert_eq!(
+        r["data"]["decideLinkCandidate"]["status"], "REJECTED",
+        "{r}"
+    );
     // Withdrawn: nothing is left to reverse.
     for d in ["REJECT", "CONFIRM"] {
         let r = atf.query(DECIDE, vars(d)).await;
