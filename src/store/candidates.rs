@@ -293,10 +293,6 @@ impl Filter {
     /// The word and the two bits of a key, from bits of the (well-spread) key the map's own
     /// placement does not start from.
     fn place(&self, key: u64) -> (usize, u64) {
-        #[expect(
-            clippy::cast_possible_truncation,
-            reason = "masked to the number of words, which is a usize"
-        )]
         let word = ((key >> 40) & self.mask) as usize;
         let bits = (1u64 << (key & 63)) | (1u64 << ((key >> 6) & 63));
         (word, bits)
