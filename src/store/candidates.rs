@@ -7,10 +7,13 @@
 //! itself and each of its one-character deletions. Two serials within one substitution, insertion
 //! or deletion of each other share a key (symmetric deletion); an adjacent transposition
 //! `…ab…`/`…ba…` shares the key with both characters' positions deleted in turn (deleting `a` from
-//! one and `b` from the other leaves the same string), so it shares a one-deletion key too. The
-//! traced records are then read once, in ranges of ids, their keys probed, and each pair found is
-//! checked by [`one_edit`], which names the edit. Nothing is missed (every pair within one edit
-//! shares a key) and nothing further than one edit is kept.
+//! one and `b` from the other leaves the same string), so it shares a one-deletion key too. Keys
+//! are 64-bit hashes of (block, key string), kept in a map and in a bit filter that turns most
+//! keys away before the map is looked at. The traced records are then read once, in ranges of
+//! ids and only their serial, type and manufacturer, their keys probed, and each pair found is
+//! checked by [`one_edit`], which names the edit; the traced records of the serials found are read
+//! whole afterwards. Nothing is missed (every pair within one edit shares a key) and nothing
+//! further than one edit is kept.
 //!
 //! What a caller sees of them is decided per request ([`visible`]): both records must be rows it
 //! reads, and the seized record must not be identified for it, that is linked (by an identical
@@ -185,6 +188,8 @@ fn score(edit: Edit, caliber_agrees: bool, model_agrees: bool) -> f64 {
 struct Record {
     id: i64,
     owner: Agency,
+    /// The record's block (normalized manufacturer and type) in the index.
+    block: u32,
     serial: String,
     caliber: Option<String>,
     model: Option<String>,
@@ -262,6 +267,43 @@ impl std::hash::Hasher for PassThrough {
 
 type Keys = HashMap<u64, u32, std::hash::BuildHasherDefault<PassThrough>>;
 
+/// A bit filter over the index's keys (a blocked Bloom filter): each key sets two bits of one
+/// 64-bit word. A traced record's key whose bits are not both set is in no seized record's keys,
+/// and is rejected without a probe of the key map, whose table is far larger than the processor's
+/// caches; about 1 key in 100 not in the map passes (16 bits per key).
+struct Filter {
+    words: Vec<u64>,
+    mask: u64,
+}
+
+impl Filter {
+    fn with_keys(keys: &Keys) -> Filter {
+        let words = (keys.len() / 4).max(1).next_power_of_two();
+        let mut filter = Filter {
+            words: vec![0; words],
+            mask: words as u64 - 1,
+        };
+        for &key in keys.keys() {
+            let (word, bits) = filter.place(key);
+            filter.words[word] |= bits;
+        }
+        filter
+    }
+
+    /// The word and the two bits of a key, from bits of the (well-spread) key the map's own
+    /// placement does not start from.
+    fn place(&self, key: u64) -> (usize, u64) {
+        let word = ((key >> 40) & self.mask) as usize;
+        let bits = (1u64 << (key & 63)) | (1u64 << ((key >> 6) & 63));
+        (word, bits)
+    }
+
+    fn may_contain(&self, key: u64) -> bool {
+        let (word, bits) = self.place(key);
+        self.words.get(word).is_some_and(|w| w & bits == bits)
+    }
+}
+
 /// The seized records' deletion keys, blocked by normalized manufacturer and type: each key leads
 /// to a chain of the records having it.
 struct Index {
@@ -269,20 +311,25 @@ struct Index {
     blocks: HashMap<(String, FirearmType), u32>,
     /// A key's first entry in `chain`.
     keys: Keys,
+    /// Rejects most keys that are not in `keys` before they are looked up there.
+    filter: Filter,
     /// (record, next entry of the same key, or `u32::MAX`).
     chain: Vec<(u32, u32)>,
 }
 
-/// What a traced record's probe found: the seized record (its place in the index), the traced
-/// record's id and the edit between their serials.
-type Hit = (u32, i64, Edit);
+/// What the probes found: per traced serial, the seized records (their places in the index) one
+/// edit from it in the traced record's block. The traced records having the serial are read
+/// afterwards ([`traced_of`]), as only a few thousand serials are found.
+type Hits = HashMap<String, Vec<u32>>;
 
 impl Index {
     fn build(seized: Vec<SeizedRow>) -> Index {
+        let mut keys = Keys::with_capacity_and_hasher(seized.len() * 12, Default::default());
         let mut index = Index {
             records: Vec::with_capacity(seized.len()),
             blocks: HashMap::new(),
-            keys: Keys::with_capacity_and_hasher(seized.len() * 12, Default::default()),
+            keys: Keys::default(),
+            filter: Filter::with_keys(&Keys::default()),
             chain: Vec::with_capacity(seized.len() * 12),
         };
         let mut prefix = Vec::with_capacity(64);
@@ -293,7 +340,7 @@ impl Index {
                 .entry((firearm::normalize_manufacturer(&manufacturer), kind))
                 .or_insert(count);
             let at = u32::try_from(index.records.len()).unwrap_or(u32::MAX);
-            let (keys, chain) = (&mut index.keys, &mut index.chain);
+            let chain = &mut index.chain;
             for_each_key(block, serial.as_bytes(), &mut prefix, |key| {
                 let entry = u32::try_from(chain.len()).unwrap_or(u32::MAX);
                 let head = keys.entry(key).or_insert(u32::MAX);
@@ -307,11 +354,14 @@ impl Index {
             index.records.push(Record {
                 id,
                 owner,
+                block,
                 serial,
                 caliber,
                 model,
             });
         }
+        index.filter = Filter::with_keys(&keys);
+        index.keys = keys;
         index
     }
 
@@ -325,18 +375,15 @@ impl Index {
             .copied()
     }
 
-    /// Probes the index with each traced record of `rows` (lines of `id TAB serial TAB type SPACE
-    /// manufacturer`, as [`traced_rows`] reads them) and returns each pair one edit apart.
-    fn probe(&self, rows: &str) -> std::result::Result<Vec<Hit>, DbErr> {
-        let mut found = Vec::new();
+    /// Probes the index with each traced record of `rows` (lines of `serial TAB type SPACE
+    /// manufacturer`, as [`traced_rows`] reads them) and adds to `hits` each seized record one
+    /// edit from it, checked by [`one_edit`].
+    fn probe(&self, rows: &str, hits: &mut Hits) -> std::result::Result<(), DbErr> {
         let mut spellings: HashMap<&str, Option<u32>> = HashMap::new();
         let mut prefix = Vec::with_capacity(64);
         let mut seen: Vec<u32> = Vec::new();
         for line in rows.split('\n').filter(|l| !l.is_empty()) {
-            let mut fields = line.splitn(3, '\t');
-            let (Some(id), Some(serial), Some(spelled)) =
-                (fields.next(), fields.next(), fields.next())
-            else {
+            let Some((serial, spelled)) = line.split_once('\t') else {
                 return Err(DbErr::Custom(format!(
                     "unreadable traced record row: {line:?}"
                 )));
@@ -347,6 +394,9 @@ impl Index {
             let Some(block) = block else { continue };
             seen.clear();
             for_each_key(block, serial.as_bytes(), &mut prefix, |key| {
+                if !self.filter.may_contain(key) {
+                    return;
+                }
                 let mut at = self.keys.get(&key).copied().unwrap_or(u32::MAX);
                 while let Some(&(record, next)) = self.chain.get(at as usize) {
                     seen.push(record);
@@ -358,16 +408,16 @@ impl Index {
             }
             seen.sort_unstable();
             seen.dedup();
-            let id: i64 = id
-                .parse()
-                .map_err(|_| DbErr::Custom(format!("unreadable traced record id: {id:?}")))?;
             for &at in &seen {
-                if let Some(edit) = one_edit(&self.records[at as usize].serial, serial) {
-                    found.push((at, id, edit));
+                if one_edit(&self.records[at as usize].serial, serial).is_some() {
+                    let found = hits.entry(serial.to_owned()).or_default();
+                    if !found.contains(&at) {
+                        found.push(at);
+                    }
                 }
             }
         }
-        Ok(found)
+        Ok(())
     }
 }
 
@@ -375,9 +425,11 @@ impl Index {
 const SCAN_IDS: i64 = 1 << 16;
 
 /// The traced records (ATF's, with a serial) whose ids are in `from..to`, as one text of lines
-/// `id TAB serial TAB type SPACE manufacturer`: one row per statement rather than one per record,
-/// so the scan costs the database's reading and not a row's hand-over per record. A tab or a line
-/// break in a manufacturer's name is read as a space, which its normalized form does anyway.
+/// `serial TAB type SPACE manufacturer`: one row per statement rather than one per record, so the
+/// scan costs the database's reading and not a row's hand-over per record, and no more than the
+/// probe needs (the ids and other attributes are read for the serials found only). A normalized
+/// serial holds neither a tab nor a line break; a line break in a manufacturer's name is read as a
+/// space, which its normalized form does anyway.
 async fn traced_rows(
     db: &DatabaseConnection,
     from: i64,
@@ -386,15 +438,15 @@ async fn traced_rows(
     let backend = db.get_database_backend();
     let (sql, values): (&str, Vec<sea_orm::Value>) = match backend {
         sea_orm::DbBackend::Postgres => (
-            "SELECT string_agg(id::text || chr(9) || serial_normalized || chr(9) || firearm_type \
-             || ' ' || replace(replace(manufacturer, chr(9), ' '), chr(10), ' '), chr(10)) AS t \
+            "SELECT string_agg(serial_normalized || chr(9) || firearm_type || ' ' \
+             || replace(manufacturer, chr(10), ' '), chr(10)) AS t \
              FROM firearm WHERE id >= $1 AND id < $2 AND owner_agency = 'ATF' \
              AND serial_normalized IS NOT NULL",
             vec![from.into(), to.into()],
         ),
         _ => (
-            "SELECT group_concat(id || char(9) || serial_normalized || char(9) || firearm_type \
-             || ' ' || replace(replace(manufacturer, char(9), ' '), char(10), ' '), char(10)) AS t \
+            "SELECT group_concat(serial_normalized || char(9) || firearm_type || ' ' \
+             || replace(manufacturer, char(10), ' '), char(10)) AS t \
              FROM firearm WHERE id >= ? AND id < ? AND owner_agency = 'ATF' \
              AND serial_normalized IS NOT NULL",
             vec![from.into(), to.into()],
@@ -409,6 +461,46 @@ async fn traced_rows(
         Some(row) => row.try_get::<Option<String>>("", "t")?.unwrap_or_default(),
         None => String::new(),
     })
+}
+
+/// A traced record having a serial found: id, normalized serial, manufacturer, type, caliber and
+/// model.
+type TracedRow = (
+    i64,
+    String,
+    String,
+    FirearmType,
+    Option<String>,
+    Option<String>,
+);
+
+/// The traced records (ATF's) whose normalized serial is one of `serials`, by the serials' index.
+async fn traced_of(
+    db: &DatabaseConnection,
+    serials: &[&str],
+) -> std::result::Result<Vec<TracedRow>, DbErr> {
+    use firearm::Column as F;
+    let mut out = Vec::new();
+    for chunk in serials.chunks(super::door::ID_CHUNK) {
+        out.extend(
+            firearm::Entity::find()
+                .select_only()
+                .columns([
+                    F::Id,
+                    F::SerialNormalized,
+                    F::Manufacturer,
+                    F::FirearmType,
+                    F::Caliber,
+                    F::Model,
+                ])
+                .filter(F::OwnerAgency.eq(Agency::Atf))
+                .filter(F::SerialNormalized.is_in(chunk.iter().copied()))
+                .into_tuple::<TracedRow>()
+                .all(db)
+                .await?,
+        );
+    }
+    Ok(out)
 }
 
 /// The lowest and highest firearm ids, if there is a firearm.
@@ -443,9 +535,10 @@ pub(crate) struct Generated {
 /// Every candidate: each pair of a seized record (not ATF's, held by a seizure) and a traced record
 /// (ATF's) of one block whose serials are one edit apart, whatever links either has.
 ///
-/// The seized records are read and indexed; the traced records are then read in ranges of ids,
-/// two statements at a time, each range's rows probed on the blocking pool while the next ones
-/// are read, so the asynchronous workers never run the probing.
+/// The seized records are read and indexed; the traced records' serials, types and manufacturers
+/// are then read in ranges of ids, two statements at a time, each range's rows probed on the
+/// blocking pool while the next ones are read, so the asynchronous workers never run the
+/// probing. Only the traced records having a serial found are then read whole.
 pub(crate) async fn generate(db: &DatabaseConnection) -> std::result::Result<Generated, DbErr> {
     use firearm::Column as F;
     use futures_util::StreamExt;
@@ -491,56 +584,59 @@ pub(crate) async fn generate(db: &DatabaseConnection) -> std::result::Result<Gen
     let mut texts = futures_util::stream::iter(ranges)
         .map(|from| traced_rows(db, from, from.saturating_add(SCAN_IDS)))
         .buffered(2);
-    let mut hits: Vec<Hit> = Vec::new();
-    let mut probing: Option<tokio::task::JoinHandle<std::result::Result<Vec<Hit>, DbErr>>> = None;
+    // One probing at a time, on the blocking pool, while the next ranges are read; the hits
+    // travel with it.
+    let mut hits = Hits::new();
+    let mut probing: Option<tokio::task::JoinHandle<std::result::Result<Hits, DbErr>>> = None;
     while let Some(text) = texts.next().await {
         let text = text?;
         if let Some(done) = probing.take() {
-            hits.extend(done.await.map_err(joined)??);
+            hits = done.await.map_err(joined)??;
         }
         let index = index.clone();
-        probing = Some(tokio::task::spawn_blocking(move || index.probe(&text)));
+        let mut found = std::mem::take(&mut hits);
+        probing = Some(tokio::task::spawn_blocking(move || {
+            index.probe(&text, &mut found).map(|()| found)
+        }));
     }
     if let Some(done) = probing {
-        hits.extend(done.await.map_err(joined)??);
+        hits = done.await.map_err(joined)??;
     }
-    // The traced records' other attributes, for the hits only.
-    let traced_ids: Vec<i64> = hits
-        .iter()
-        .map(|h| h.1)
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let mut attributes: HashMap<i64, (Option<String>, Option<String>)> = HashMap::new();
-    for chunk in traced_ids.chunks(super::door::ID_CHUNK) {
-        for (id, caliber, model) in firearm::Entity::find()
-            .select_only()
-            .columns([F::Id, F::Caliber, F::Model])
-            .filter(F::Id.is_in(chunk.iter().copied()))
-            .into_tuple::<(i64, Option<String>, Option<String>)>()
-            .all(db)
-            .await?
-        {
-            attributes.insert(id, (caliber, model));
+    // The traced records of the serials found, with their ids and other attributes: each pairs
+    // with the seized records found for its serial that are of its block.
+    let serials: Vec<&str> = hits.keys().map(String::as_str).collect();
+    let traced = traced_of(db, &serials).await?;
+    let mut candidates: Vec<Candidate> = Vec::new();
+    for (traced_id, serial, manufacturer, kind, caliber, model) in traced {
+        let Some(found) = hits.get(&serial) else {
+            continue;
+        };
+        let Some(&block) = index
+            .blocks
+            .get(&(firearm::normalize_manufacturer(&manufacturer), kind))
+        else {
+            continue;
+        };
+        for &at in found {
+            let record = &index.records[at as usize];
+            if record.block != block {
+                continue;
+            }
+            let Some(edit) = one_edit(&record.serial, &serial) else {
+                continue;
+            };
+            let caliber_agrees = record.caliber.is_some() && record.caliber == caliber;
+            let model_agrees = record.model.is_some() && record.model == model;
+            candidates.push(Candidate {
+                seized_firearm_id: record.id,
+                seized_owner: record.owner,
+                traced_firearm_id: traced_id,
+                edit,
+                caliber_agrees,
+                model_agrees,
+                score: score(edit, caliber_agrees, model_agrees),
+            });
         }
-    }
-    let mut candidates: Vec<Candidate> = Vec::with_capacity(hits.len());
-    for (at, traced_id, edit) in hits {
-        let record = &index.records[at as usize];
-        let (caliber, model) = attributes
-            .get(&traced_id)
-            .map_or((None, None), |(c, m)| (c.as_ref(), m.as_ref()));
-        let caliber_agrees = record.caliber.is_some() && record.caliber.as_ref() == caliber;
-        let model_agrees = record.model.is_some() && record.model.as_ref() == model;
-        candidates.push(Candidate {
-            seized_firearm_id: record.id,
-            seized_owner: record.owner,
-            traced_firearm_id: traced_id,
-            edit,
-            caliber_agrees,
-            model_agrees,
-            score: score(edit, caliber_agrees, model_agrees),
-        });
     }
     candidates.sort_by_key(|c| (c.seized_firearm_id, c.traced_firearm_id));
     let seized_ids: Vec<i64> = candidates
@@ -827,6 +923,81 @@ mod tests {
                 "{seized} against {traced}"
             );
         }
+    }
+
+    fn seized_row(id: i64, serial: &str, manufacturer: &str, kind: FirearmType) -> SeizedRow {
+        (
+            id,
+            Agency::Cbp,
+            serial.to_owned(),
+            manufacturer.to_owned(),
+            kind,
+            None,
+            None,
+        )
+    }
+
+    #[test]
+    fn the_bit_filter_passes_every_key_of_the_index_and_rejects_most_others() {
+        let seized: Vec<SeizedRow> = (0..5_000)
+            .map(|n| {
+                seized_row(
+                    n,
+                    &format!("GLK{}", 90_000_000 + n),
+                    "Glock",
+                    FirearmType::Pistol,
+                )
+            })
+            .collect();
+        let index = Index::build(seized);
+        assert!(index.keys.keys().all(|&k| index.filter.may_contain(k)));
+        let mut passed = 0;
+        let mut prefix = Vec::new();
+        for n in 0..5_000 {
+            for_each_key(
+                0,
+                format!("SWM{}", 10_000_000 + n).as_bytes(),
+                &mut prefix,
+                |key| {
+                    if index.filter.may_contain(key) {
+                        passed += 1;
+                    }
+                },
+            );
+        }
+        // About 1 in 100 keys not in the index passes (16 bits per key); 60,000 were tried.
+        assert!(passed < 3_000, "{passed} of 60,000 foreign keys passed");
+    }
+
+    #[test]
+    fn the_probe_finds_each_seized_record_one_edit_away_in_the_traced_records_block_only() {
+        let index = Index::build(vec![
+            seized_row(1, "GLK1O001234", "Glock", FirearmType::Pistol),
+            seized_row(2, "GLK10002134", "GLOCK ", FirearmType::Pistol),
+            seized_row(3, "GLK10001234", "Glock", FirearmType::Rifle),
+            seized_row(4, "GLK99999999", "Glock", FirearmType::Pistol),
+        ]);
+        let mut hits = Hits::new();
+        index
+            .probe(
+                "GLK10001234\tPISTOL  glock\nGLK10001234\tPISTOL Colt\nGLK1000123\tRIFLE Glock\n",
+                &mut hits,
+            )
+            .expect("readable rows");
+        let found = |serial: &str| -> Vec<i64> {
+            let mut ids: Vec<i64> = hits
+                .get(serial)
+                .into_iter()
+                .flatten()
+                .map(|&at| index.records[at as usize].id)
+                .collect();
+            ids.sort_unstable();
+            ids
+        };
+        assert_eq!(found("GLK10001234"), vec![1, 2]);
+        assert_eq!(found("GLK1000123"), vec![3]);
+        assert_eq!(hits.len(), 2);
+        assert!(index.probe("no tab here", &mut hits).is_err());
     }
 
     #[test]
@@ -1157,14 +1328,17 @@ pub(crate) async fn details<C: ConnectionTrait>(
 /// The one pair `decide` names, checked alone with a few indexed reads rather than a generation:
 /// both records readable by the caller, a seized record (not ATF's, held by a seizure) and a
 /// traced one (ATF's), of the same manufacturer and type, serials one edit apart, and the seized
-/// record not identified for the caller (exactly as [`visible`] decides). A pair already joined by a
-/// confirmed near-serial link stays decidable even if it is no longer a candidate (its records
-/// since changed), so a confirmed link can always be undone. `None` when it is neither.
+/// record not identified for the caller (exactly as [`visible`] decides). A pair that is no longer
+/// a candidate (its records or links since changed) stays open to one decision only: the
+/// `withdrawing` side (a REJECT by ATF or the seizing agency) reversing its own CONFIRM, the latest
+/// decision of that side on the pair, so that a confirmation, and the link it made, can always be
+/// withdrawn; nobody decides anew on such a pair otherwise. `None` when it is neither.
 async fn pair<C: ConnectionTrait>(
     db: &C,
     access: &Access,
     seized_firearm_id: i64,
     traced_firearm_id: i64,
+    withdrawing: Option<Agency>,
 ) -> Result<Option<Candidate>> {
     use firearm::Column as F;
     use firearm_link::Column as L;
@@ -1199,10 +1373,6 @@ async fn pair<C: ConnectionTrait>(
     if !held_by_seizure {
         return Ok(None);
     }
-    let (low, high) = (
-        seized_firearm_id.min(traced_firearm_id),
-        seized_firearm_id.max(traced_firearm_id),
-    );
     let links: Vec<firearm_link::Model> = firearm_link::Entity::find()
         .filter(
             sea_orm::Condition::any()
@@ -1211,11 +1381,23 @@ async fn pair<C: ConnectionTrait>(
         )
         .all(db)
         .await?;
-    let confirmed = links.iter().any(|l| {
-        l.basis == entity::LinkBasis::ConfirmedNearSerial
-            && l.firearm_id == low
-            && l.linked_firearm_id == high
-    });
+    // The side's own CONFIRM in force on the pair, which it may withdraw whatever became of the
+    // records since.
+    let withdrawal = match withdrawing {
+        Some(side) => {
+            let decisions = link_decision::Entity::find()
+                .filter(link_decision::Column::SeizedFirearmId.eq(seized_firearm_id))
+                .filter(link_decision::Column::TracedFirearmId.eq(traced_firearm_id))
+                .filter(link_decision::Column::Side.eq(side))
+                .all(db)
+                .await?;
+            decisions
+                .iter()
+                .max_by_key(|d| d.id)
+                .is_some_and(|d| d.decision == LinkDecisionKind::Confirm)
+        }
+        None => false,
+    };
     let edit = match (&seized.serial_normalized, &traced.serial_normalized) {
         (Some(s), Some(t)) => one_edit(s, t),
         _ => None,
@@ -1224,7 +1406,7 @@ async fn pair<C: ConnectionTrait>(
         == firearm::normalize_manufacturer(&traced.manufacturer)
         && seized.firearm_type == traced.firearm_type;
     let candidate = edit.filter(|_| same_block);
-    if !confirmed {
+    if !withdrawal {
         if candidate.is_none() {
             return Ok(None);
         }
@@ -1246,8 +1428,8 @@ async fn pair<C: ConnectionTrait>(
     }
     let caliber_agrees = seized.caliber.is_some() && seized.caliber == traced.caliber;
     let model_agrees = seized.model.is_some() && seized.model == traced.model;
-    // A confirmed pair whose serials no longer are one edit apart keeps the edit it had to be
-    // named by something: it is shown as an arbitrary substitution.
+    // A withdrawn confirmation whose serials no longer are one edit apart keeps the edit it had to
+    // be named by something: it is shown as an arbitrary substitution.
     let edit = candidate.unwrap_or(Edit::Substitution);
     Ok(Some(Candidate {
         seized_firearm_id,
@@ -1321,17 +1503,19 @@ pub(crate) async fn decide(
     if access.rule(KIND).rows == Rows::None {
         return Err(super::scope::rows_forbidden(access, KIND));
     }
+    let agency = access.agency().ok_or_else(|| {
+        Error::Forbidden("only ATF and the seizing agency decide on a candidate".to_owned())
+    })?;
+    let withdrawing = (decision == LinkDecisionKind::Reject).then_some(agency);
     let candidate = pair(
         db,
         &access.for_write(),
         seized_firearm_id,
         traced_firearm_id,
+        withdrawing,
     )
     .await?
     .ok_or(Error::NotFound)?;
-    let agency = access.agency().ok_or_else(|| {
-        Error::Forbidden("only ATF and the seizing agency decide on a candidate".to_owned())
-    })?;
     if agency != Agency::Atf && agency != candidate.seized_owner {
         // Another seizing agency's candidate is not the caller's to decide, and is answered as
         // a pair that is no candidate: the refusal does not say it exists.
