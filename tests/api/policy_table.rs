@@ -302,6 +302,7 @@ async fn seed(db: &DatabaseConnection, threshold: i64) {
                 rows_returned: 3,
                 outcome: Outcome::Ok,
                 correlation_id: format!("seeded-{role}"),
+                document_hash: None,
             },
         )
         .await
