@@ -41,7 +41,7 @@ impl MigrationTrait for Migration {
                 PersistedQuery::Table,
                 PersistedQuery::Id,
                 [
-                    string_len(PersistedQuery::Hash, 64).unique_key(),
+                    string_len(PersistedQuery::Hash, 64).unique_key().to_owned(),
                     text(PersistedQuery::Document),
                     timestamp_with_time_zone(PersistedQuery::CreatedAt),
                     timestamp_with_time_zone(PersistedQuery::LastUsedAt),

@@ -105,7 +105,15 @@ pub(crate) async fn execute(
             async_graphql::Error::new("NUL characters are not accepted in documents or variables")
                 .extend_with(|_, e| e.set("code", code::BAD_USER_INPUT));
         let response = Response::from_errors(vec![unplaced(error)]);
-        return record(appender, &access, operation, document_hash, response, correlation_id).await;
+        return record(
+            appender,
+            &access,
+            operation,
+            document_hash,
+            response,
+            correlation_id,
+        )
+        .await;
     }
     // The grants in force now, from the process's grant cache: a grant starts and ends at its
     // own times, and a revoked one stops working as soon as the cache hears of it.
@@ -117,8 +125,15 @@ pub(crate) async fn execute(
         Err(error) => {
             let error = async_graphql::ErrorExtensions::extend(&error);
             let response = Response::from_errors(vec![unplaced(error)]);
-            return record(appender, &access, operation, document_hash, response, correlation_id)
-                .await;
+            return record(
+                appender,
+                &access,
+                operation,
+                document_hash,
+                response,
+                correlation_id,
+            )
+            .await;
         }
     };
     let mut context = RequestContext::new(db.clone(), access.clone());
@@ -130,7 +145,15 @@ pub(crate) async fn execute(
     if trail.withheld {
         response.errors.push(withheld_error());
     }
-    record(appender, &access, operation, document_hash, response, correlation_id).await
+    record(
+        appender,
+        &access,
+        operation,
+        document_hash,
+        response,
+        correlation_id,
+    )
+    .await
 }
 
 /// The SHA-256 of the request's document, when it has one.
@@ -152,14 +175,14 @@ async fn record(
     let event = NewEvent::of(access, operation, outcome(&response), correlation_id)
         .with_document_hash(document_hash)
         .touching(
-        trail
-            .entities
-            .iter()
-            .map(|e| e.as_str().to_owned())
-            .collect(),
-        trail.owners.iter().copied().collect(),
-        trail.rows,
-    );
+            trail
+                .entities
+                .iter()
+                .map(|e| e.as_str().to_owned())
+                .collect(),
+            trail.owners.iter().copied().collect(),
+            trail.rows,
+        );
     if let Err(error) = appender.append(event).await {
         tracing::error!(%correlation_id, error = %error, "cannot record the audit event; refusing the response");
         let failure = match crate::error::Error::from(error) {

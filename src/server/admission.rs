@@ -227,6 +227,12 @@ async fn admit_caller(
         }
     };
     let persisted = persisted::persisted_query(&request).map_err(bad_request)?;
+    // A refusal names the document it was sent, or the one its hash names.
+    known.document_hash = match (&persisted, request.query.is_empty()) {
+        (_, false) => Some(document_hash(&request.query)),
+        (Some(persisted), true) => Some(persisted.hash.clone()),
+        (None, true) => None,
+    };
     let mut source = resolve(state, &mut request, persisted.as_ref(), document_id).await?;
     let hash = document_hash(&request.query);
     known.document_hash = Some(hash.clone());
@@ -263,13 +269,9 @@ async fn admit_caller(
 /// Keeps a document sent with its hash. Best effort: when it cannot be stored the request still
 /// runs, and the client's next request by hash alone is answered `PERSISTED_QUERY_NOT_FOUND`.
 async fn register(state: &AppState, hash: &str, document: &str) {
-    let stored = crate::store::persisted::register(
-        &state.db,
-        hash,
-        document,
-        state.limits.persisted_max,
-    )
-    .await;
+    let stored =
+        crate::store::persisted::register(&state.db, hash, document, state.limits.persisted_max)
+            .await;
     if let Err(error) = stored {
         tracing::warn!(%error, "cannot register an automatic persisted query");
     }

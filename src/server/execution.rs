@@ -171,7 +171,11 @@ fn error_code(error: &async_graphql::ServerError) -> Option<String> {
 /// `application/graphql-response+json`, a request that failed before execution (it did not
 /// parse or validate, or its variables were wrong: no `data`, every error unplaced) is a 400
 /// without `data`, and one whose result was withheld for an internal failure a 500.
-fn finish(mut response: async_graphql::Response, media: Media, operation: Option<String>) -> Handled {
+fn finish(
+    mut response: async_graphql::Response,
+    media: Media,
+    operation: Option<String>,
+) -> Handled {
     let mut status = StatusCode::OK;
     let mut outcome = if response.errors.is_empty() {
         Outcome::Ok

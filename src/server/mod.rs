@@ -30,7 +30,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_web::dev::{Server, Service};
-use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::{App, HttpMessage, HttpRequest, HttpResponse, HttpServer, web};
 use anyhow::Context;
@@ -395,14 +394,13 @@ async fn graphql_post(
 /// `GET /graphql`: a query from the query string; GraphiQL's page for a browser (`Accept` names
 /// `text/html`) that sends no operation, in development mode (404 outside it).
 async fn graphql_get(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let names_operation = web::Query::<std::collections::HashMap<String, String>>::from_query(
-        req.query_string(),
-    )
-    .map_or(true, |params| {
-        ["query", "extensions", "documentId", "id"]
-            .iter()
-            .any(|name| params.contains_key(*name))
-    });
+    let names_operation =
+        web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string())
+            .map_or(true, |params| {
+                ["query", "extensions", "documentId", "id"]
+                    .iter()
+                    .any(|name| params.contains_key(*name))
+            });
     if !names_operation && admission::accepts_html(&req) {
         return graphiql(req, state).await;
     }
@@ -458,10 +456,10 @@ async fn graphql(
         );
     }
     // Caches between the client and the hub keep a GET's answer per media type.
-    handled.response.headers_mut().append(
-        header::VARY,
-        header::HeaderValue::from_static("Accept"),
-    );
+    handled
+        .response
+        .headers_mut()
+        .append(header::VARY, header::HeaderValue::from_static("Accept"));
     let elapsed = started.elapsed();
     telemetry::record_request(handled.operation.as_deref(), handled.outcome, elapsed);
     if let Some((hash, source)) = &handled.document {

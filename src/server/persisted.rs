@@ -121,9 +121,7 @@ impl Manifest {
             for (id, body) in &top {
                 let entry = format!("entry {id:?}");
                 let Some(body) = body.as_str() else {
-                    bail!(
-                        "{entry}: a Relay manifest maps each id to its document as a string"
-                    );
+                    bail!("{entry}: a Relay manifest maps each id to its document as a string");
                 };
                 manifest.add(&entry, id, body)?;
             }

@@ -42,7 +42,7 @@ pub(crate) async fn find(db: &impl ConnectionTrait, hash: &str) -> Result<Option
         return Ok(None);
     }
     let now = Utc::now();
-    if now - row.last_used_at > TOUCH_AFTER
+    if now.signed_duration_since(row.last_used_at) > TOUCH_AFTER
         && let Err(error) = touch(db, row.id, now).await
     {
         // Recency is a hint for eviction; a failed write must not fail the request.

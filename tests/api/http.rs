@@ -41,7 +41,12 @@ async fn get(
 }
 
 /// A request sent with `POST`: status, content type and body as sent.
-async fn post(app: &TestApp, role: Role, accept: Option<&str>, body: Value) -> (u16, String, String) {
+async fn post(
+    app: &TestApp,
+    role: Role,
+    accept: Option<&str>,
+    body: Value,
+) -> (u16, String, String) {
     let token = app.as_role(role).token().to_owned();
     let mut request = app
         .client
@@ -139,9 +144,15 @@ async fn a_query_over_get_answers_as_over_post_in_both_media_types_and_conforms(
         assert_eq!(content_type, expected);
         let body = parsed(&text);
         assert_eq!(body, parsed(&over_post), "GET and POST answer alike");
-        assert_eq!(body["data"]["traces"]["nodes"].as_array().map(Vec::len), Some(2));
+        assert_eq!(
+            body["data"]["traces"]["nodes"].as_array().map(Vec::len),
+            Some(2)
+        );
         // ICE may not read purchasers: a field error, and execution went on.
-        assert!(error_codes(&body).iter().all(|c| c == "FORBIDDEN"), "{body}");
+        assert!(
+            error_codes(&body).iter().all(|c| c == "FORBIDDEN"),
+            "{body}"
+        );
         cases.push(Case {
             name: format!("GET, Accept {accept:?}"),
             introspection: introspection.clone(),
@@ -174,7 +185,10 @@ async fn a_mutation_over_get_is_405_with_allow_post_and_is_audited_as_refused() 
             .expect("sent");
         assert_eq!(response.status().as_u16(), 405);
         assert_eq!(
-            response.headers().get("allow").and_then(|v| v.to_str().ok()),
+            response
+                .headers()
+                .get("allow")
+                .and_then(|v| v.to_str().ok()),
             Some("POST")
         );
         let body = parsed(&response.text().await.expect("body"));
@@ -209,20 +223,32 @@ async fn the_graphql_response_media_type_gives_the_specifications_status_codes()
     let refused = [
         ("{ me { role ", json!({})),
         ("{ me { nosuchfield } }", json!({})),
-        ("query Q($n: Int!) { traces(first: $n) { totalCount } }", json!({ "n": "two" })),
+        (
+            "query Q($n: Int!) { traces(first: $n) { totalCount } }",
+            json!({ "n": "two" }),
+        ),
     ];
     for (query, variables) in &refused {
         if variables.as_object().is_some_and(|v| v.is_empty()) {
-            assert!(graphql_core_errors(query) > 0, "graphql-core accepts {query}");
+            assert!(
+                graphql_core_errors(query) > 0,
+                "graphql-core accepts {query}"
+            );
         }
         let body = json!({ "query": query, "variables": variables });
         let (status, content_type, text) =
             post(&app, Role::Atf, Some(GRAPHQL_RESPONSE), body.clone()).await;
         assert_eq!(status, 400, "{query}: {text}");
-        assert_eq!(content_type, "application/graphql-response+json; charset=utf-8");
+        assert_eq!(
+            content_type,
+            "application/graphql-response+json; charset=utf-8"
+        );
         let answer = parsed(&text);
         assert!(answer.get("data").is_none(), "{query}: {answer}");
-        assert!(!answer["errors"].as_array().is_none_or(Vec::is_empty), "{answer}");
+        assert!(
+            !answer["errors"].as_array().is_none_or(Vec::is_empty),
+            "{answer}"
+        );
         let (status, content_type, text) = post(&app, Role::Atf, None, body).await;
         assert_eq!(status, 200, "{query}: {text}");
         assert_eq!(content_type, "application/json");
@@ -252,8 +278,13 @@ async fn the_graphql_response_media_type_gives_the_specifications_status_codes()
         ),
         ("application/*", "application/json"),
     ] {
-        let (status, content_type, _) =
-            post(&app, Role::Atf, Some(accept), json!({ "query": "{ me { role } }" })).await;
+        let (status, content_type, _) = post(
+            &app,
+            Role::Atf,
+            Some(accept),
+            json!({ "query": "{ me { role } }" }),
+        )
+        .await;
         assert_eq!((status, content_type.as_str()), (200, expected), "{accept}");
     }
     // No token: 401 in the negotiated media type.
@@ -272,12 +303,22 @@ async fn the_graphql_response_media_type_gives_the_specifications_status_codes()
 async fn an_accept_that_allows_neither_media_type_is_406() {
     let app = spawn_app().await;
     for accept in ["text/plain", "application/xml", "application/json;q=0"] {
-        let (status, _, text) =
-            get(&app, Some(Role::Atf), Some(accept), &[("query", "{ me { role } }")]).await;
+        let (status, _, text) = get(
+            &app,
+            Some(Role::Atf),
+            Some(accept),
+            &[("query", "{ me { role } }")],
+        )
+        .await;
         assert_eq!(status, 406, "{accept}: {text}");
         assert_eq!(error_codes(&parsed(&text)), ["NOT_ACCEPTABLE"]);
-        let (status, _, _) =
-            post(&app, Role::Atf, Some(accept), json!({ "query": "{ me { role } }" })).await;
+        let (status, _, _) = post(
+            &app,
+            Role::Atf,
+            Some(accept),
+            json!({ "query": "{ me { role } }" }),
+        )
+        .await;
         assert_eq!(status, 406, "{accept}");
     }
 }
@@ -299,8 +340,13 @@ async fn graphiql_is_only_for_a_browser_and_a_get_without_a_query_is_a_clear_400
         assert!(message.contains("no GraphQL document"), "{message}");
     }
     // A browser that sends a query gets its answer, not the page.
-    let (status, content_type, text) =
-        get(&dev, Some(Role::Atf), Some(browser), &[("query", "{ me { role } }")]).await;
+    let (status, content_type, text) = get(
+        &dev,
+        Some(Role::Atf),
+        Some(browser),
+        &[("query", "{ me { role } }")],
+    )
+    .await;
     assert_eq!(status, 200, "{text}");
     assert_eq!(content_type, "application/json");
     assert_eq!(parsed(&text)["data"]["me"]["role"], "ATF");

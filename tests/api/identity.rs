@@ -226,8 +226,8 @@ async fn graphiql_and_health_answer_as_configured() {
         .expect("sent");
     assert_eq!(
         graphiql.status().as_u16(),
-        400,
-        "a GET without a query is a GraphQL request without a document, GraphiQL or not"
+        401,
+        "a GET that is not a browser's asks for GraphQL, not GraphiQL: a token comes first"
     );
 
     let dev = spawn_app_with(|s| s.server.development = true).await;
