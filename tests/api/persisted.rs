@@ -346,7 +346,10 @@ async fn allow_list_mode_runs_only_the_apollo_manifests_operations() {
             3,
         )
         .await;
-    assert_eq!(refused, 3, "the refusals that sent the document or its hash name it");
+    assert_eq!(
+        refused, 3,
+        "the refusals that sent the document or its hash name it"
+    );
     let all_refusals = app
         .db
         .scalar_reaching(

@@ -745,6 +745,7 @@ fn event_value(e: &audit_event::Model, field: &str) -> Value {
         "role" => json!(e.role.as_str()),
         "purpose" => json!(e.purpose),
         "operation" => json!(e.operation),
+        "documentHash" => json!(e.document_hash),
         "entities" => json!(
             e.entities
                 .split(',')
