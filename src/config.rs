@@ -421,6 +421,18 @@ pub struct LimitsSettings {
     pub rate_per_second: f64,
     /// Requests a subject may send at once before the sustained rate applies.
     pub rate_burst: u32,
+    /// Most documents kept as automatic persisted queries (in the database, shared by every
+    /// process); registering one more evicts the least recently used. 0 turns registration off.
+    pub persisted_max: usize,
+    /// Largest document accepted for registration as an automatic persisted query, in bytes
+    /// (never more than `document_bytes`).
+    pub persisted_document_bytes: usize,
+    /// Allow-list mode: only the operations of `persisted_manifest` run; any other document,
+    /// and any registration, is refused with `PERSISTED_QUERY_NOT_ALLOWED`.
+    pub persisted_only: bool,
+    /// A persisted-operation manifest (Apollo's `apollo-persisted-query-manifest` format, or
+    /// Relay's `{"<id>": "<document>"}`), read at start: its operations run by id or hash.
+    pub persisted_manifest: Option<std::path::PathBuf>,
 }
 
 impl Default for LimitsSettings {
@@ -437,6 +449,10 @@ impl Default for LimitsSettings {
             request_timeout_secs: 30,
             rate_per_second: 20.0,
             rate_burst: 60,
+            persisted_max: 10_000,
+            persisted_document_bytes: 32 * 1024,
+            persisted_only: false,
+            persisted_manifest: None,
         }
     }
 }

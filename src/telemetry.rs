@@ -8,6 +8,11 @@
 //! - `hub_graphql_requests_total{operation, outcome}`: `POST /graphql` requests by operation name
 //!   and outcome (see [`Outcome`]);
 //! - `hub_graphql_request_duration_seconds`: a latency histogram of the same requests;
+//! - `hub_graphql_operations_total{operation, document, source}`: the operations run, by name
+//!   (`anonymous` when unnamed), the first 16 hexadecimal digits of their document's SHA-256
+//!   and where the document came from (`document`, `persisted`, `registered`, `manifest`); at
+//!   most 200 (name, document) pairs get labels of their own, later ones count as `other`
+//!   ([`record_operation`]);
 //! - `hub_db_connections{state="in_use"|"idle"}` and `hub_db_connections_max`: the pool;
 //! - `audit_write_failures_total`: audit events that could not be written; `audit` counts each
 //!   of its failed appends through [`audit_write_failed`];
@@ -78,6 +83,9 @@ pub(crate) enum Outcome {
     Timeout,
     /// The database was unavailable.
     Unavailable,
+    /// An automatic persisted query's hash the hub does not hold (the client resends it with
+    /// its document).
+    PersistedQueryNotFound,
 }
 
 impl Outcome {
@@ -90,6 +98,7 @@ impl Outcome {
             Outcome::RateLimited => "rate_limited",
             Outcome::Timeout => "timeout",
             Outcome::Unavailable => "unavailable",
+            Outcome::PersistedQueryNotFound => "persisted_query_not_found",
         }
     }
 }
@@ -98,6 +107,13 @@ impl Outcome {
 struct RequestLabels {
     operation: String,
     outcome: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OperationLabels {
+    operation: String,
+    document: String,
+    source: &'static str,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -139,6 +155,9 @@ struct Metrics {
     jwks_keys: Family<JwksLabels, Gauge>,
     jwks_age: Family<JwksLabels, Gauge>,
     operations: Mutex<HashSet<String>>,
+    documents: Family<OperationLabels, Counter>,
+    /// The (name, document) pairs labelled so far.
+    document_labels: Mutex<HashSet<(String, String)>>,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
@@ -155,6 +174,12 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "hub_graphql_request_duration_seconds",
         "Time to answer POST /graphql, in seconds",
         duration.clone(),
+    );
+    let documents = Family::<OperationLabels, Counter>::default();
+    registry.register(
+        "hub_graphql_operations",
+        "GraphQL operations run, by name, document hash (16 hex digits) and source",
+        documents.clone(),
     );
     let connections = Family::<PoolLabels, Gauge>::default();
     registry.register(
@@ -253,6 +278,8 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         audit_batches,
         audit_batch_events,
         operations: Mutex::new(HashSet::new()),
+        documents,
+        document_labels: Mutex::new(HashSet::new()),
     }
 });
 
@@ -341,6 +368,46 @@ pub(crate) fn record_request(operation: Option<&str>, outcome: Outcome, elapsed:
         })
         .inc();
     METRICS.duration.observe(elapsed.as_secs_f64());
+}
+
+/// Counts one operation run: its name, the SHA-256 of its document (`hash`, hexadecimal) and
+/// where the document came from. The labels stay bounded: an invalid or long name counts as
+/// `other`, and past [`MAX_OPERATION_LABELS`] distinct (name, document) pairs both labels are
+/// `other`.
+pub(crate) fn record_operation(operation: Option<&str>, hash: &str, source: &'static str) {
+    let name = match operation {
+        None => "anonymous".to_owned(),
+        Some(name)
+            if !name.is_empty()
+                && name.len() <= MAX_OPERATION_NAME
+                && name.bytes().all(|b| b == b'_' || b.is_ascii_alphanumeric()) =>
+        {
+            name.to_owned()
+        }
+        Some(_) => "other".to_owned(),
+    };
+    let document: String = hash.chars().take(16).collect();
+    let pair = (name, document);
+    let (operation, document) = {
+        let mut known = METRICS
+            .document_labels
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if known.contains(&pair) || known.len() < MAX_OPERATION_LABELS {
+            known.insert(pair.clone());
+            pair
+        } else {
+            ("other".to_owned(), "other".to_owned())
+        }
+    };
+    METRICS
+        .documents
+        .get_or_create(&OperationLabels {
+            operation,
+            document,
+            source,
+        })
+        .inc();
 }
 
 fn operation_label(operation: Option<&str>) -> String {

@@ -24,6 +24,8 @@ pub struct Model {
     /// "ok", "denied" or "error".
     pub outcome: String,
     pub correlation_id: String,
+    /// Lower-case hex SHA-256 of the GraphQL document the operation ran, when it ran one.
+    pub document_hash: Option<String>,
     /// Hash of the previous event ("" for the first).
     pub prev_hash: String,
     /// Hash over this event's fields and `prev_hash`.

@@ -38,6 +38,7 @@ pub mod funding_award;
 pub mod link_decision;
 pub mod performance_measure;
 pub mod performance_measure_version;
+pub mod persisted_query;
 pub mod seizure;
 pub mod seizure_firearm;
 pub mod trace;

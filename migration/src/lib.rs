@@ -21,6 +21,7 @@ mod m20261203_000014_data_generations;
 mod m20261203_000015_plan_indexes;
 mod m20261204_000016_measure_versions;
 mod m20261204_000017_link_decisions;
+mod m20261205_000018_persisted_operations;
 
 pub struct Migrator;
 
@@ -45,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000015_plan_indexes::Migration),
             Box::new(m20261204_000016_measure_versions::Migration),
             Box::new(m20261204_000017_link_decisions::Migration),
+            Box::new(m20261205_000018_persisted_operations::Migration),
         ]
     }
 }

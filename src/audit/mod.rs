@@ -16,6 +16,11 @@
 //!   prefixed by its length in bytes as a big-endian u64; `purpose` as one byte 0 when absent or
 //!   1 followed by the prefixed text; `rows_returned` as eight big-endian bytes (two's complement).
 //!   The id is not hashed: the database assigns it, and `prev_hash` already fixes the order.
+//! - An event that records the SHA-256 of the GraphQL document its operation ran
+//!   (`document_hash`) is hashed with [`ENCODING_TAG_V2`] instead, the same fields, then
+//!   `document_hash` as a prefixed text. An event without one keeps the first encoding, so the
+//!   events recorded before the column existed verify as they did, and removing or adding a hash
+//!   breaks the event's hash.
 //! - `at` is truncated to microseconds before it is hashed and stored, so SQLite and PostgreSQL
 //!   give back exactly the instant that was hashed.
 //!
@@ -81,10 +86,13 @@ pub const GENESIS: &str = "";
 /// The bytes every hashed encoding starts with; a new encoding gets a new tag.
 pub(crate) const ENCODING_TAG: &[u8] = b"firearms-hub audit event v1\n";
 
+/// The tag of the encoding of an event that records its document's hash.
+pub(crate) const ENCODING_TAG_V2: &[u8] = b"firearms-hub audit event v2\n";
+
 /// The PostgreSQL advisory lock key that serializes appends across hub processes ("FHAUDIT1").
 const PG_LOCK_KEY: i64 = 0x4648_4155_4449_5431;
 
-/// Rows per `INSERT` statement: 12 bound values each, well under SQLite's 32,766 and
+/// Rows per `INSERT` statement: 13 bound values each, well under SQLite's 32,766 and
 /// PostgreSQL's 65,535 parameters per statement.
 pub const INSERT_ROWS: usize = 200;
 
@@ -98,6 +106,7 @@ const PURPOSE_WIDTH: usize = 200;
 const OPERATION_WIDTH: usize = 200;
 const ENTITIES_WIDTH: usize = 200;
 const CORRELATION_WIDTH: usize = 64;
+const DOCUMENT_HASH_WIDTH: usize = 64;
 
 /// The longest operation label taken from an operation name.
 const LABEL_WIDTH: usize = 100;
@@ -144,6 +153,9 @@ pub struct NewEvent {
     pub rows_returned: i64,
     pub outcome: Outcome,
     pub correlation_id: String,
+    /// Lower-case hex SHA-256 of the GraphQL document the operation ran, when it ran one
+    /// ([`document_hash`]).
+    pub document_hash: Option<String>,
 }
 
 impl NewEvent {
@@ -165,7 +177,14 @@ impl NewEvent {
             rows_returned: 0,
             outcome,
             correlation_id: correlation_id.to_owned(),
+            document_hash: None,
         }
+    }
+
+    /// The same event, recording the SHA-256 of the document its operation ran.
+    pub fn with_document_hash(mut self, hash: Option<String>) -> NewEvent {
+        self.document_hash = hash;
+        self
     }
 
     /// The same event, recording what the operation touched.
@@ -193,6 +212,12 @@ pub fn operation_label(name: Option<&str>, document: &str) -> String {
             format!("sha256:{}", &digest[..16])
         }
     }
+}
+
+/// The lower-case hex SHA-256 of a GraphQL document's text: what the audit trail, the metrics and
+/// persisted queries name a document by.
+pub fn document_hash(document: &str) -> String {
+    hex::encode(Sha256::digest(document.as_bytes()))
 }
 
 /// Held by the caller of [`append_in`] until its transaction has committed or rolled back; while
@@ -550,6 +575,7 @@ async fn insert_at_head<C: ConnectionTrait>(
             rows_returned: fields.rows_returned,
             outcome: fields.outcome,
             correlation_id: fields.correlation_id,
+            document_hash: fields.document_hash,
             prev_hash: std::mem::replace(&mut prev_hash, hash.clone()),
             hash,
         });
@@ -567,6 +593,7 @@ async fn insert_at_head<C: ConnectionTrait>(
             rows_returned: ActiveValue::Set(m.rows_returned),
             outcome: ActiveValue::Set(m.outcome.clone()),
             correlation_id: ActiveValue::Set(m.correlation_id.clone()),
+            document_hash: ActiveValue::Set(m.document_hash.clone()),
             prev_hash: ActiveValue::Set(m.prev_hash.clone()),
             hash: ActiveValue::Set(m.hash.clone()),
         }))
@@ -600,6 +627,7 @@ struct Fields<R> {
     rows_returned: i64,
     outcome: String,
     correlation_id: String,
+    document_hash: Option<String>,
 }
 
 impl Fields<Role> {
@@ -633,6 +661,9 @@ impl Fields<Role> {
             rows_returned: event.rows_returned,
             outcome: event.outcome.as_str().to_owned(),
             correlation_id: truncate_chars(&event.correlation_id, CORRELATION_WIDTH),
+            document_hash: event
+                .document_hash
+                .map(|h| truncate_chars(&h, DOCUMENT_HASH_WIDTH)),
         }
     }
 
@@ -672,6 +703,7 @@ impl<R: RoleWord> Fields<R> {
             rows_returned: self.rows_returned,
             outcome: &self.outcome,
             correlation_id: &self.correlation_id,
+            document_hash: self.document_hash.as_deref(),
         }
     }
 }
@@ -688,6 +720,7 @@ struct StoredFields<'a> {
     rows_returned: i64,
     outcome: &'a str,
     correlation_id: &'a str,
+    document_hash: Option<&'a str>,
 }
 
 /// The canonical hash of an event (see the module docs for the encoding).
@@ -697,7 +730,10 @@ fn event_hash(prev_hash: &str, f: &StoredFields<'_>) -> String {
         hasher.update(value.as_bytes());
     }
     let mut h = Sha256::new();
-    h.update(ENCODING_TAG);
+    h.update(match f.document_hash {
+        None => ENCODING_TAG,
+        Some(_) => ENCODING_TAG_V2,
+    });
     text(&mut h, prev_hash);
     text(&mut h, &f.at.to_rfc3339_opts(SecondsFormat::Micros, true));
     text(&mut h, f.subject);
@@ -715,6 +751,9 @@ fn event_hash(prev_hash: &str, f: &StoredFields<'_>) -> String {
     h.update(f.rows_returned.to_be_bytes());
     text(&mut h, f.outcome);
     text(&mut h, f.correlation_id);
+    if let Some(document_hash) = f.document_hash {
+        text(&mut h, document_hash);
+    }
     hex::encode(h.finalize())
 }
 
@@ -861,6 +900,7 @@ async fn read_batch(
             C::RowsReturned,
             C::Outcome,
             C::CorrelationId,
+            C::DocumentHash,
             C::PrevHash,
             C::Hash,
         ])
@@ -888,6 +928,7 @@ fn decode(row: &sea_orm::QueryResult) -> Result<(String, String, Fields<String>)
         rows_returned: row.try_get("", "rows_returned")?,
         outcome: row.try_get("", "outcome")?,
         correlation_id: row.try_get("", "correlation_id")?,
+        document_hash: row.try_get("", "document_hash")?,
     };
     Ok((
         row.try_get("", "prev_hash")?,
@@ -911,6 +952,7 @@ mod tests {
             rows_returned: 3,
             outcome: Outcome::Ok,
             correlation_id: "c-1".into(),
+            document_hash: None,
         }
     }
 
@@ -940,6 +982,15 @@ mod tests {
         c.purpose = Some(String::new());
         assert_ne!(c.hash(""), Fields::from_new(sample(), now).hash(""));
         assert_ne!(c.hash(""), c.hash("x"));
+        // The document's hash is hashed, and its absence differs from an empty one.
+        let mut d = Fields::from_new(sample(), now);
+        d.document_hash = Some(document_hash("{ me { role } }"));
+        let mut e = Fields::from_new(sample(), now);
+        e.document_hash = Some(String::new());
+        let plain = Fields::from_new(sample(), now).hash("");
+        assert_ne!(d.hash(""), plain);
+        assert_ne!(e.hash(""), plain);
+        assert_ne!(d.hash(""), e.hash(""));
     }
 
     /// A database without the audit table: every append to it fails.

@@ -45,6 +45,8 @@ pub(crate) struct RequestContext {
     pub field_errors: super::completion::FieldErrors,
     /// The process's grant cache, dropped by the grant mutations once they are done.
     pub grants: Option<std::sync::Arc<crate::store::grant_cache::GrantCache>>,
+    /// The SHA-256 of the request's document, for audit events of writes.
+    pub document_hash: Option<String>,
 }
 
 impl RequestContext {
@@ -67,6 +69,7 @@ impl RequestContext {
             correlation_id: String::new(),
             field_errors: Default::default(),
             grants: None,
+            document_hash: None,
         }
     }
 }
@@ -110,6 +113,7 @@ impl RequestContext {
             crate::audit::Outcome::Ok,
             &self.correlation_id,
         )
+        .with_document_hash(self.document_hash.clone())
     }
 
     /// The audit event of a write by this request's caller.
@@ -124,6 +128,7 @@ impl RequestContext {
             crate::audit::Outcome::Ok,
             &self.correlation_id,
         )
+        .with_document_hash(self.document_hash.clone())
         .touching(
             vec![kind.as_str().to_owned()],
             self.access.agency().into_iter().collect(),

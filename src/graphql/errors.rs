@@ -22,6 +22,19 @@ pub(crate) mod code {
     /// The operation exceeds a request limit (size, tokens, depth, complexity, directives,
     /// fragment recursion); HTTP 400, refused before any database work.
     pub(crate) const LIMIT_EXCEEDED: &str = "LIMIT_EXCEEDED";
+    /// An automatic persisted query's hash this hub does not know (Apollo clients then resend
+    /// it with its document).
+    pub(crate) const PERSISTED_QUERY_NOT_FOUND: &str = "PERSISTED_QUERY_NOT_FOUND";
+    /// Automatic persisted queries are turned off (`limits.persisted_max = 0`).
+    pub(crate) const PERSISTED_QUERY_NOT_SUPPORTED: &str = "PERSISTED_QUERY_NOT_SUPPORTED";
+    /// A document whose SHA-256 is not the `sha256Hash` sent with it.
+    pub(crate) const PERSISTED_QUERY_HASH_MISMATCH: &str = "PERSISTED_QUERY_HASH_MISMATCH";
+    /// In allow-list mode (`limits.persisted_only`), an operation not in the manifest.
+    pub(crate) const PERSISTED_QUERY_NOT_ALLOWED: &str = "PERSISTED_QUERY_NOT_ALLOWED";
+    /// A mutation (or subscription) sent with `GET`; HTTP 405.
+    pub(crate) const METHOD_NOT_ALLOWED: &str = "METHOD_NOT_ALLOWED";
+    /// No response media type the client accepts; HTTP 406.
+    pub(crate) const NOT_ACCEPTABLE: &str = "NOT_ACCEPTABLE";
 }
 
 impl ErrorExtensions for Error {

@@ -90,6 +90,7 @@ pub(crate) async fn execute(
         grants,
     } = served;
     let operation = audit::operation_label(operation_name, &request.query);
+    let document_hash = request_document_hash(&request);
     if request.query.contains('\0')
         || json_has_nul(
             &request
@@ -104,7 +105,15 @@ pub(crate) async fn execute(
             async_graphql::Error::new("NUL characters are not accepted in documents or variables")
                 .extend_with(|_, e| e.set("code", code::BAD_USER_INPUT));
         let response = Response::from_errors(vec![unplaced(error)]);
-        return record(appender, &access, operation, response, correlation_id).await;
+        return record(
+            appender,
+            &access,
+            operation,
+            document_hash,
+            response,
+            correlation_id,
+        )
+        .await;
     }
     // The grants in force now, from the process's grant cache: a grant starts and ends at its
     // own times, and a revoked one stops working as soon as the cache hears of it.
@@ -116,18 +125,40 @@ pub(crate) async fn execute(
         Err(error) => {
             let error = async_graphql::ErrorExtensions::extend(&error);
             let response = Response::from_errors(vec![unplaced(error)]);
-            return record(appender, &access, operation, response, correlation_id).await;
+            return record(
+                appender,
+                &access,
+                operation,
+                document_hash,
+                response,
+                correlation_id,
+            )
+            .await;
         }
     };
     let mut context = RequestContext::new(db.clone(), access.clone());
     context.grants = Some(grants.clone());
     context.correlation_id = correlation_id.to_owned();
+    context.document_hash = document_hash.clone();
     let mut response = schema.execute(request.data(context)).await;
     let trail = access.trail.snapshot();
     if trail.withheld {
         response.errors.push(withheld_error());
     }
-    record(appender, &access, operation, response, correlation_id).await
+    record(
+        appender,
+        &access,
+        operation,
+        document_hash,
+        response,
+        correlation_id,
+    )
+    .await
+}
+
+/// The SHA-256 of the request's document, when it has one.
+pub(crate) fn request_document_hash(request: &async_graphql::Request) -> Option<String> {
+    (!request.query.is_empty()).then(|| audit::document_hash(&request.query))
 }
 
 /// Appends the operation's audit event (with those of concurrent requests) and returns the
@@ -136,19 +167,22 @@ async fn record(
     appender: &Appender,
     access: &Access,
     operation: String,
+    document_hash: Option<String>,
     response: Response,
     correlation_id: &str,
 ) -> Response {
     let trail = access.trail.snapshot();
-    let event = NewEvent::of(access, operation, outcome(&response), correlation_id).touching(
-        trail
-            .entities
-            .iter()
-            .map(|e| e.as_str().to_owned())
-            .collect(),
-        trail.owners.iter().copied().collect(),
-        trail.rows,
-    );
+    let event = NewEvent::of(access, operation, outcome(&response), correlation_id)
+        .with_document_hash(document_hash)
+        .touching(
+            trail
+                .entities
+                .iter()
+                .map(|e| e.as_str().to_owned())
+                .collect(),
+            trail.owners.iter().copied().collect(),
+            trail.rows,
+        );
     if let Err(error) = appender.append(event).await {
         tracing::error!(%correlation_id, error = %error, "cannot record the audit event; refusing the response");
         let failure = match crate::error::Error::from(error) {

@@ -515,6 +515,11 @@ impl AuditEvent {
     async fn operation(&self) -> &str {
         &self.0.operation
     }
+    /// Lower-case hex SHA-256 of the GraphQL document the operation ran, when it ran one (a
+    /// persisted operation's hash is this hash).
+    async fn document_hash(&self) -> Option<&str> {
+        self.0.document_hash.as_deref()
+    }
     async fn entities(&self) -> Vec<&str> {
         self.0
             .entities

@@ -1,4 +1,4 @@
-//! Execution of an admitted `POST /graphql` request: under `limits.request_timeout_secs` (503,
+//! Execution of an admitted `/graphql` request: under `limits.request_timeout_secs` (503,
 //! `TIMEOUT`, the work dropped and its statements cancelled, as they are when the client goes
 //! away), with the HTTP status set from the response's errors (503 for
 //! `UNAVAILABLE`, 400 and `LIMIT_EXCEEDED` for async-graphql's own limits). Every operation leaves
@@ -9,10 +9,9 @@ use std::time::Duration;
 
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
-use actix_web::http::header::ContentType;
 
-use super::admission::Admitted;
-use super::{AppState, Handled, error_response, retry_after};
+use super::admission::{Admitted, Media, error_response};
+use super::{AppState, Handled, retry_after};
 use crate::audit::{self, NewEvent};
 use crate::graphql::errors::{code, with_correlation_id};
 use crate::graphql::execute::{Served, execute};
@@ -26,6 +25,9 @@ pub(super) async fn run(admitted: Admitted, state: &AppState, correlation: &str)
         access,
         request,
         operation,
+        media,
+        document_hash,
+        source,
         ..
     } = admitted;
     let timed_out_event = NewEvent::of(
@@ -33,7 +35,11 @@ pub(super) async fn run(admitted: Admitted, state: &AppState, correlation: &str)
         audit::operation_label(operation.as_deref(), &request.query),
         audit::Outcome::Error,
         correlation,
-    );
+    )
+    .with_document_hash(Some(document_hash.clone()));
+    let handled = |response: async_graphql::Response| {
+        finish(response, media, operation.clone()).with_document(document_hash.clone(), source)
+    };
     // The request's statements stop with it: at its deadline, or when this future is dropped
     // because the client went away (`store::budget`).
     let timeout_secs = state.limits.request_timeout_secs;
@@ -60,17 +66,18 @@ pub(super) async fn run(admitted: Admitted, state: &AppState, correlation: &str)
     let Some(limit) = limit else {
         let response = execution.await;
         stop.finish();
-        return finish(response, operation);
+        return handled(response);
     };
     match tokio::time::timeout(limit, execution).await {
         Ok(response) => {
             stop.finish();
-            finish(response, operation)
+            handled(response)
         }
         Err(_) => {
             // Dropping the guard cancels what is still running.
             drop(stop);
-            timed_out(state, timed_out_event, operation)
+            timed_out(state, timed_out_event, media, operation.clone())
+                .with_document(document_hash.clone(), source)
         }
     }
 }
@@ -79,11 +86,17 @@ pub(super) async fn run(admitted: Admitted, state: &AppState, correlation: &str)
 /// open transaction (rolled back), has been dropped and its statements cancelled; the abandoned operation still leaves its
 /// audit event, as an error, recorded in the background since the database may be what made it
 /// slow.
-fn timed_out(state: &AppState, event: NewEvent, operation: Option<String>) -> Handled {
+fn timed_out(
+    state: &AppState,
+    event: NewEvent,
+    media: Media,
+    operation: Option<String>,
+) -> Handled {
     let timeout_secs = state.limits.request_timeout_secs;
     tracing::warn!(timeout_secs, "request timed out");
     record_in_background(state, event, "timed-out");
     let response = error_response(
+        media,
         StatusCode::SERVICE_UNAVAILABLE,
         code::TIMEOUT,
         &format!(
@@ -96,6 +109,7 @@ fn timed_out(state: &AppState, event: NewEvent, operation: Option<String>) -> Ha
         response: retry_after(response, Duration::from_secs(1)),
         outcome: Outcome::Timeout,
         operation,
+        document: None,
     }
 }
 
@@ -105,6 +119,7 @@ pub(super) fn audit_refusal(
     state: &AppState,
     caller: &Access,
     operation: Option<&str>,
+    document_hash: Option<&str>,
     correlation: &str,
 ) {
     let event = NewEvent::of(
@@ -112,7 +127,8 @@ pub(super) fn audit_refusal(
         operation.unwrap_or("(refused before execution)"),
         audit::Outcome::Denied,
         correlation,
-    );
+    )
+    .with_document_hash(document_hash.map(str::to_owned));
     record_in_background(state, event, "refused");
 }
 
@@ -151,8 +167,15 @@ fn error_code(error: &async_graphql::ServerError) -> Option<String> {
 }
 
 /// Sets the HTTP status from the response's errors: 503 when the database was unavailable, 400
-/// (and `LIMIT_EXCEEDED`) when async-graphql refused the operation for a limit, else 200.
-fn finish(mut response: async_graphql::Response, operation: Option<String>) -> Handled {
+/// (and `LIMIT_EXCEEDED`) when async-graphql refused the operation for a limit, else 200. With
+/// `application/graphql-response+json`, a request that failed before execution (it did not
+/// parse or validate, or its variables were wrong: no `data`, every error unplaced) is a 400
+/// without `data`, and one whose result was withheld for an internal failure a 500.
+fn finish(
+    mut response: async_graphql::Response,
+    media: Media,
+    operation: Option<String>,
+) -> Handled {
     let mut status = StatusCode::OK;
     let mut outcome = if response.errors.is_empty() {
         Outcome::Ok
@@ -194,9 +217,47 @@ fn finish(mut response: async_graphql::Response, operation: Option<String>) -> H
             }
         }
     }
-    let mut http = HttpResponse::build(status);
-    http.content_type(ContentType::json());
-    let http = http.json(response);
+    let body = if media == Media::GraphqlResponse
+        && status == StatusCode::OK
+        && response.data == async_graphql::Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|e| e.path.is_empty())
+    {
+        let internal = response
+            .errors
+            .iter()
+            .any(|e| error_code(e).as_deref() == Some(code::INTERNAL));
+        status = if internal {
+            StatusCode::INTERNAL_SERVER_ERROR
+        } else {
+            StatusCode::BAD_REQUEST
+        };
+        outcome = if internal {
+            Outcome::Error
+        } else {
+            Outcome::Rejected
+        };
+        serde_json::to_vec(&serde_json::json!({ "errors": response.errors }))
+    } else if media == Media::GraphqlResponse && status == StatusCode::BAD_REQUEST {
+        // Refused for a limit before execution: no `data` either.
+        serde_json::to_vec(&serde_json::json!({ "errors": response.errors }))
+    } else {
+        serde_json::to_vec(&response)
+    };
+    let http = match body {
+        Ok(body) => HttpResponse::build(status)
+            .content_type(media.content_type())
+            .body(body),
+        Err(error) => {
+            tracing::error!(%error, "cannot serialise a GraphQL response");
+            error_response(
+                media,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                code::INTERNAL,
+                "the response could not be written",
+            )
+        }
+    };
     let http = if status == StatusCode::SERVICE_UNAVAILABLE {
         retry_after(http, Duration::from_secs(1))
     } else {
@@ -206,5 +267,6 @@ fn finish(mut response: async_graphql::Response, operation: Option<String>) -> H
         response: http,
         outcome,
         operation,
+        document: None,
     }
 }

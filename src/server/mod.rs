@@ -1,14 +1,16 @@
-//! The HTTP server: `POST /graphql`, GraphiQL on `GET /graphql` in development mode, `GET /healthz`,
+//! The HTTP server: `POST /graphql` and `GET /graphql` (GraphQL over HTTP: queries only over
+//! `GET`, the response media type by `Accept`; GraphiQL for a browser's `GET` without a query
+//! in development mode), `GET /healthz`,
 //! `GET /readyz`, `GET /metrics`, the portal at `GET /` and the browser's files at
 //! `GET /static/{path}` (`assets.rs`), and in development mode the development tokens of
 //! `dev.rs`. Every response carries the security headers of `assets::security_headers`; CORS
 //! answers the origins of `server.cors_origins` and no other. `Application::build` binds its own
 //! listener, so production passes a port and tests pass 0.
 //!
-//! A request to `POST /graphql` meets, in order and each before any database work: the JSON
-//! content type (415), the token (401), the subject's rate (429), the body size (413), the JSON
-//! shape (400; no batches), the document's size and tokens and its fragment expansion (400,
-//! `LIMIT_EXCEEDED`) and the stated purpose (400): its admission (`admission.rs`), which verifies
+//! A request to `/graphql` meets, in order and each before any work on the data: the response
+//! media type (406), the JSON content type of a POST (415), the token (401), the subject's rate (429), the body size (413), the JSON
+//! shape (400; no batches), the persisted operation it names (`persisted.rs`), the document's size and tokens and its fragment expansion (400,
+//! `LIMIT_EXCEEDED`), a mutation over GET (405) and the stated purpose (400): its admission (`admission.rs`), which verifies
 //! the token once and carries the caller on. Then async-graphql's depth, complexity, directive and
 //! recursion limits (400, `LIMIT_EXCEEDED`). Execution (`execution.rs`) runs under
 //! `limits.request_timeout_secs` (503, `TIMEOUT`, the work dropped); a response with an
@@ -19,6 +21,7 @@ mod assets;
 mod dev;
 mod execution;
 pub(crate) mod limits;
+pub(crate) mod persisted;
 pub(crate) mod rate;
 pub(crate) mod request_id;
 
@@ -27,7 +30,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_web::dev::{Server, Service};
-use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::{App, HttpMessage, HttpRequest, HttpResponse, HttpServer, web};
 use anyhow::Context;
@@ -59,6 +61,8 @@ pub(crate) struct AppState {
     pub rate: Option<Arc<RateLimiter>>,
     pub shutdown: Shutdown,
     pub grants: Arc<crate::store::grant_cache::GrantCache>,
+    /// The persisted-operation manifest (`limits.persisted_manifest`), read at start.
+    pub manifest: Option<Arc<persisted::Manifest>>,
 }
 
 /// The "shutting down" flag: once raised, `/readyz` answers 503 and, after
@@ -176,6 +180,23 @@ impl Application {
         let audit = Appender::new(db.clone(), settings.database.audit_batch_max);
         let verifier = Verifier::from_settings(&settings.auth)?;
         settings.server.check_cors_origins()?;
+        let manifest = match &settings.limits.persisted_manifest {
+            Some(path) => {
+                let manifest = persisted::Manifest::load(path)?;
+                tracing::info!(
+                    path = %path.display(),
+                    operations = manifest.len(),
+                    "persisted-operation manifest loaded"
+                );
+                Some(Arc::new(manifest))
+            }
+            None => None,
+        };
+        anyhow::ensure!(
+            !settings.limits.persisted_only || manifest.is_some(),
+            "limits.persisted_only is set but no limits.persisted_manifest names the operations \
+             allowed to run"
+        );
         let listener = TcpListener::bind(&settings.server.bind)
             .with_context(|| format!("cannot listen on {}", settings.server.bind))?;
         let port = listener.local_addr()?.port();
@@ -209,6 +230,7 @@ impl Application {
             rate: RateLimiter::new(limits.rate_per_second, limits.rate_burst).map(Arc::new),
             limits,
             shutdown: shutdown.clone(),
+            manifest,
         };
         let workers = settings.server.workers.max(1);
         let drain = Duration::from_secs(settings.server.shutdown_drain_secs);
@@ -245,8 +267,8 @@ impl Application {
                 })
                 .wrap(tracing_actix_web::TracingLogger::<request_id::HubRootSpan>::new())
                 .wrap(assets::security_headers())
-                .route("/graphql", web::post().to(graphql))
-                .route("/graphql", web::get().to(graphiql))
+                .route("/graphql", web::post().to(graphql_post))
+                .route("/graphql", web::get().to(graphql_get))
                 .route("/healthz", web::get().to(healthz))
                 .route("/readyz", web::get().to(readyz))
                 .route("/metrics", web::get().to(metrics_text))
@@ -336,13 +358,6 @@ async fn wait_for_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
-/// A GraphQL-shaped error response for failures before execution.
-fn error_response(status: StatusCode, code: &str, message: &str) -> HttpResponse {
-    HttpResponse::build(status).json(json!({
-        "errors": [{ "message": message, "extensions": { "code": code } }]
-    }))
-}
-
 fn retry_after(mut response: HttpResponse, after: Duration) -> HttpResponse {
     let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
     if let Ok(value) = header::HeaderValue::from_str(&secs.max(1).to_string()) {
@@ -351,19 +366,54 @@ fn retry_after(mut response: HttpResponse, after: Duration) -> HttpResponse {
     response
 }
 
-/// What one `POST /graphql` came to, for the metrics and the request log line.
+/// What one `/graphql` request came to, for the metrics and the request log line.
 struct Handled {
     response: HttpResponse,
     outcome: Outcome,
     operation: Option<String>,
+    /// The SHA-256 of the document it ran, and where the document came from.
+    document: Option<(String, persisted::Source)>,
 }
 
-/// `POST /graphql`: admission, then execution as the verified caller; a refused request of a
-/// verified caller is recorded as denied (not for 429s: recording every refused request would
-/// hand the rate it limits to the database).
-async fn graphql(
+impl Handled {
+    fn with_document(mut self, hash: String, source: persisted::Source) -> Handled {
+        self.document = Some((hash, source));
+        self
+    }
+}
+
+/// `POST /graphql`.
+async fn graphql_post(
     req: HttpRequest,
     payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    graphql(req, admission::Transport::Post(payload), state).await
+}
+
+/// `GET /graphql`: a query from the query string; GraphiQL's page for a browser (`Accept` names
+/// `text/html`) that sends no operation, in development mode (404 outside it).
+async fn graphql_get(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let names_operation =
+        web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string())
+            .map_or(true, |params| {
+                ["query", "extensions", "documentId", "id"]
+                    .iter()
+                    .any(|name| params.contains_key(*name))
+            });
+    if !names_operation && admission::accepts_html(&req) {
+        return graphiql(req, state).await;
+    }
+    graphql(req, admission::Transport::Get, state).await
+}
+
+/// `/graphql`: admission, then execution as the verified caller; a refused request of a
+/// verified caller is recorded as denied (not for 429s: recording every refused request would
+/// hand the rate it limits to the database, nor for an unknown persisted query's hash, which
+/// touches nothing and is the first step of every automatic persisted query).
+async fn graphql(
+    req: HttpRequest,
+    transport: admission::Transport,
     state: web::Data<AppState>,
 ) -> HttpResponse {
     let started = Instant::now();
@@ -372,28 +422,49 @@ async fn graphql(
         .get::<request_id::CorrelationId>()
         .map(|c| c.0.clone())
         .unwrap_or_default();
-    let (handled, caller) = match admission::admit(&req, payload, &state).await {
-        Ok(admitted) => {
-            let caller = admitted.caller.clone();
-            let handled = execution::run(admitted, &state, &correlation).await;
-            (handled, Some(caller))
-        }
-        Err(refused) => {
-            let handled = Handled {
-                response: refused.response,
-                outcome: refused.outcome,
-                operation: None,
-            };
-            (handled, refused.caller)
-        }
-    };
+    let (mut handled, caller, refused_document) =
+        match admission::admit(&req, transport, &state).await {
+            Ok(admitted) => {
+                let caller = admitted.caller.clone();
+                let handled = execution::run(admitted, &state, &correlation).await;
+                (handled, Some(caller), None)
+            }
+            Err(refused) => {
+                let handled = Handled {
+                    response: refused.response,
+                    outcome: refused.outcome,
+                    operation: refused.operation,
+                    document: None,
+                };
+                (handled, refused.caller, refused.document_hash)
+            }
+        };
     if handled.outcome == Outcome::Rejected
         && let Some(caller) = &caller
     {
-        execution::audit_refusal(&state, caller, handled.operation.as_deref(), &correlation);
+        let hash = handled
+            .document
+            .as_ref()
+            .map(|(hash, _)| hash.as_str())
+            .or(refused_document.as_deref());
+        execution::audit_refusal(
+            &state,
+            caller,
+            handled.operation.as_deref(),
+            hash,
+            &correlation,
+        );
     }
+    // Caches between the client and the hub keep a GET's answer per media type.
+    handled
+        .response
+        .headers_mut()
+        .append(header::VARY, header::HeaderValue::from_static("Accept"));
     let elapsed = started.elapsed();
     telemetry::record_request(handled.operation.as_deref(), handled.outcome, elapsed);
+    if let Some((hash, source)) = &handled.document {
+        telemetry::record_operation(handled.operation.as_deref(), hash, source.as_str());
+    }
     tracing::info!(
         operation = handled.operation.as_deref().unwrap_or(""),
         outcome = handled.outcome.as_str(),
@@ -445,8 +516,8 @@ fn only_for_allowed_origins(headers: &mut header::HeaderMap) {
     }
 }
 
-/// `GET /graphql`: GraphiQL's page in development mode (every asset it loads is served by the
-/// hub); 404 otherwise. It never executes an operation.
+/// GraphiQL's page in development mode (every asset it loads is served by the hub); 404
+/// otherwise. It never executes an operation.
 async fn graphiql(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     if !state.development {
         return HttpResponse::NotFound().finish();

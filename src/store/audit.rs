@@ -24,6 +24,7 @@ impl Described for event::Entity {
         Field::shown("role"),
         Field::shown("purpose"),
         Field::shown("operation"),
+        Field::shown("documentHash"),
         Field::shown("entities"),
         Field::shown("rowsReturned"),
         Field::shown("outcome"),

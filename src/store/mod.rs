@@ -20,6 +20,7 @@ pub(crate) mod import;
 pub(crate) mod links;
 pub(crate) mod measures;
 pub(crate) mod page;
+pub(crate) mod persisted;
 pub mod planner;
 pub(crate) mod scope;
 pub(crate) mod seizures;

@@ -32,6 +32,7 @@ fn new_event(subject: &str, n: usize) -> NewEvent {
         rows_returned: i64::try_from(n).unwrap_or(0),
         outcome: Outcome::Ok,
         correlation_id: format!("batch-{n}"),
+        document_hash: None,
     }
 }
 

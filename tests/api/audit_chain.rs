@@ -22,6 +22,7 @@ fn new_event(n: usize) -> NewEvent {
         rows_returned: i64::try_from(n).unwrap_or(0),
         outcome: Outcome::Ok,
         correlation_id: format!("corr-{n}"),
+        document_hash: None,
     }
 }
 

@@ -21,7 +21,7 @@ const GRAPHQL_CORE: &str = "3.2.6";
 const CHECKER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/api/conformance.py");
 
 /// The Python of a virtual environment holding graphql-core, made on first use.
-fn python() -> &'static Path {
+pub(crate) fn python() -> &'static Path {
     static PYTHON: OnceLock<PathBuf> = OnceLock::new();
     PYTHON.get_or_init(|| {
         let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("graphql-core-{GRAPHQL_CORE}"));
@@ -82,7 +82,7 @@ fn run(command: &mut Command) {
 }
 
 /// The standard introspection query, as graphql-core writes it.
-fn introspection_query() -> &'static str {
+pub(crate) fn introspection_query() -> &'static str {
     static QUERY: OnceLock<String> = OnceLock::new();
     QUERY.get_or_init(|| {
         let output = Command::new(python())
@@ -96,15 +96,15 @@ fn introspection_query() -> &'static str {
 }
 
 /// One query as one role, and the hub's answer.
-struct Case {
-    name: String,
-    introspection: Value,
-    query: String,
-    variables: Value,
+pub(crate) struct Case {
+    pub(crate) name: String,
+    pub(crate) introspection: Value,
+    pub(crate) query: String,
+    pub(crate) variables: Value,
     /// The response as parsed here (for the corpus's own checks).
-    response: Value,
+    pub(crate) response: Value,
     /// The response as the hub sent it, for the checker, which compares the order of keys too.
-    text: String,
+    pub(crate) text: String,
 }
 
 impl Case {
@@ -122,7 +122,7 @@ impl Case {
 
 /// What graphql-core finds wrong with each case: `(case name, problems)` for the cases that do not
 /// conform.
-fn check(cases: &[Case]) -> Vec<(String, Vec<String>)> {
+pub(crate) fn check(cases: &[Case]) -> Vec<(String, Vec<String>)> {
     let payload = json!({
         "full_sdl": firearms_hub::graphql::sdl(),
         "cases": cases.iter().map(Case::json).collect::<Vec<_>>(),

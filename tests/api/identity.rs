@@ -226,14 +226,15 @@ async fn graphiql_and_health_answer_as_configured() {
         .expect("sent");
     assert_eq!(
         graphiql.status().as_u16(),
-        404,
-        "GraphiQL is off outside development mode"
+        401,
+        "a GET that is not a browser's asks for GraphQL, not GraphiQL: a token comes first"
     );
 
     let dev = spawn_app_with(|s| s.server.development = true).await;
     let page = dev
         .client
         .get(format!("{}/graphql", dev.address))
+        .header("Accept", "text/html")
         .send()
         .await
         .expect("sent");

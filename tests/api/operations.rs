@@ -271,19 +271,21 @@ async fn oversized_documents_too_many_tokens_and_bodies_are_refused() {
 }
 
 #[tokio::test]
-async fn suggestions_are_off_and_get_never_executes_operations() {
+async fn suggestions_are_off_and_get_never_executes_mutations() {
     let app = spawn_app_with(|s| s.server.development = true).await;
     let wrong = app.as_role(Role::Atf).run("{ mee { role } }").await;
     let message = wrong["errors"][0]["message"].as_str().unwrap_or_default();
     assert!(!message.is_empty(), "{wrong}");
     assert!(!message.to_lowercase().contains("did you mean"), "{wrong}");
 
-    // GET serves only GraphiQL (in development mode), never an operation, not even with a token.
+    // A mutation over GET is refused with 405 (even a browser's, even with a token), and
+    // nothing runs.
     let mutation = "mutation { deleteTrace(id: \"1\") }";
     let response = app
         .client
         .get(format!("{}/graphql", app.address))
         .query(&[("query", mutation)])
+        .header("Accept", "text/html,application/xhtml+xml,*/*;q=0.8")
         .header(
             "Authorization",
             format!("Bearer {}", app.as_role(Role::Atf).token()),
@@ -291,9 +293,9 @@ async fn suggestions_are_off_and_get_never_executes_operations() {
         .send()
         .await
         .expect("sent");
-    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(response.status().as_u16(), 405);
     let page = response.text().await.expect("body");
-    assert!(page.contains("graphiql"), "only the GraphiQL page");
+    assert!(!page.contains("graphiql"), "not the GraphiQL page");
     assert!(!page.contains("\"data\""), "nothing executed");
 
     let production = spawn_app().await;
@@ -302,7 +304,7 @@ async fn suggestions_are_off_and_get_never_executes_operations() {
         &format!("/graphql?query={}", "mutation%20%7B%20x%20%7D"),
     )
     .await;
-    assert_eq!(status, 404, "no GET endpoint outside development mode");
+    assert_eq!(status, 401, "no token: refused before anything else");
 }
 
 #[tokio::test]

@@ -302,6 +302,7 @@ async fn seed(db: &DatabaseConnection, threshold: i64) {
                 rows_returned: 3,
                 outcome: Outcome::Ok,
                 correlation_id: format!("seeded-{role}"),
+                document_hash: None,
             },
         )
         .await
@@ -744,6 +745,7 @@ fn event_value(e: &audit_event::Model, field: &str) -> Value {
         "role" => json!(e.role.as_str()),
         "purpose" => json!(e.purpose),
         "operation" => json!(e.operation),
+        "documentHash" => json!(e.document_hash),
         "entities" => json!(
             e.entities
                 .split(',')
