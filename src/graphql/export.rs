@@ -107,7 +107,9 @@ impl Exported for trace::Entity {
         col("status", |m| m.status.to_value()),
         col("sourceClass", |m| m.source_class.to_value()),
         col("purchaseState", |m| optional(m.purchase_state.as_deref())),
-        col("purchaseDate", |m| m.purchase_date.map_or(Value::Null, date)),
+        col("purchaseDate", |m| {
+            m.purchase_date.map_or(Value::Null, date)
+        }),
         col("timeToCrimeDays", |m| {
             m.time_to_crime_days.map_or(Value::Null, Value::from)
         }),
@@ -228,12 +230,41 @@ where
     E::Model: Sync,
 {
     let value = input_value(json, "filter")?;
-    E::Filter::parse(Some(value)).map_err(|e| {
+    let filter = E::Filter::parse(Some(value.clone())).map_err(|e| {
         format!(
             "filter: {}",
             e.into_server_error(async_graphql::Pos::default()).message
         )
-    })
+    })?;
+    unknown_field(&value, &filter.to_value(), "filter")?;
+    Ok(filter)
+}
+
+/// Refuses a field of `given` that the input type does not have: `read` is what the type read of
+/// it, written back (every field of an input object, `null` when absent), so a key of `given`
+/// missing from it was ignored.
+fn unknown_field(given: &Value, read: &Value, at: &str) -> Result<(), String> {
+    match (given, read) {
+        (Value::Object(given), Value::Object(read)) => {
+            for (name, value) in given {
+                let here = format!("{at}.{name}");
+                match read.get(name) {
+                    Some(read) => unknown_field(value, read, &here)?,
+                    None => return Err(format!("{here} is not a field of the list's filter")),
+                }
+            }
+            Ok(())
+        }
+        (Value::List(given), Value::List(read)) => {
+            for (i, (given, read)) in given.iter().zip(read).enumerate() {
+                unknown_field(given, read, &format!("{at}[{i}]"))?;
+            }
+            Ok(())
+        }
+        // A single value given for a list is read as a list of one.
+        (given, Value::List(read)) if read.len() == 1 => unknown_field(given, &read[0], at),
+        _ => Ok(()),
+    }
 }
 
 /// The list's order, given as the JSON of its `orderBy` argument (`[TraceOrder!]`, …).
@@ -243,12 +274,14 @@ where
     E::Model: Sync,
 {
     let value = input_value(json, "orderBy")?;
-    let keys = Vec::<E::OrderInput>::parse(Some(value)).map_err(|e| {
+    let keys = Vec::<E::OrderInput>::parse(Some(value.clone())).map_err(|e| {
         format!(
             "orderBy: {}",
             e.into_server_error(async_graphql::Pos::default()).message
         )
     })?;
+    let written = Value::List(keys.iter().map(InputType::to_value).collect());
+    unknown_field(&value, &written, "orderBy")?;
     Ok(keys.iter().map(E::order_of).collect())
 }
 

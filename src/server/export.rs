@@ -240,10 +240,7 @@ where
         response.insert_header((WITHHELD_FIELDS, withheld_fields.join(", ")));
     }
     if access.trail.snapshot().withheld {
-        response.insert_header((
-            WITHHELD_ROWS,
-            crate::graphql::execute::PURPOSE_REQUIRED,
-        ));
+        response.insert_header((WITHHELD_ROWS, crate::graphql::execute::PURPOSE_REQUIRED));
     }
     let timeout_secs = state.limits.request_timeout_secs;
     let exporting = Exporting::<E> {
@@ -305,7 +302,11 @@ async fn failed(
     };
     let trail = access.trail.snapshot();
     let event = NewEvent::of(access, operation, outcome, correlation).touching(
-        trail.entities.iter().map(|e| e.as_str().to_owned()).collect(),
+        trail
+            .entities
+            .iter()
+            .map(|e| e.as_str().to_owned())
+            .collect(),
         trail.owners.iter().copied().collect(),
         0,
     );
@@ -331,7 +332,11 @@ impl Audit {
     fn event(&self, outcome: audit::Outcome) -> NewEvent {
         let trail = self.access.trail.snapshot();
         NewEvent::of(&self.access, &self.operation, outcome, &self.correlation).touching(
-            trail.entities.iter().map(|e| e.as_str().to_owned()).collect(),
+            trail
+                .entities
+                .iter()
+                .map(|e| e.as_str().to_owned())
+                .collect(),
             trail.owners.iter().copied().collect(),
             i64::try_from(self.sent).unwrap_or(i64::MAX),
         )
@@ -414,10 +419,7 @@ where
     async fn read_chunk(&mut self, access: &Access) -> crate::error::Result<Vec<E::Model>> {
         let budget = Budget::new(&self.db, self.chunk_limit);
         let stop = budget.stop_on_drop();
-        let read = budget::within(
-            budget,
-            self.scan.next_chunk(&self.db, access, CHUNK_ROWS),
-        );
+        let read = budget::within(budget, self.scan.next_chunk(&self.db, access, CHUNK_ROWS));
         let rows = match self.chunk_limit {
             Some(limit) => match tokio::time::timeout(limit, read).await {
                 Ok(rows) => rows,
@@ -443,7 +445,10 @@ where
             Err(error) => {
                 tracing::error!(correlation = %audit.correlation, error = %error, "cannot record an export's audit event; the download is cut");
                 audit.finished(Outcome::Error);
-                Some((Err(std::io::Error::other("the export could not be audited")), self))
+                Some((
+                    Err(std::io::Error::other("the export could not be audited")),
+                    self,
+                ))
             }
         }
     }

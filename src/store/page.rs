@@ -172,7 +172,8 @@ where
     } else {
         select.clone().count(db).await? as i64
     };
-    let mut models = ordered_rows(db, select, keys, args.after.as_deref(), limit + 1, merge).await?;
+    let mut models =
+        ordered_rows(db, select, keys, args.after.as_deref(), limit + 1, merge).await?;
     let has_next = models.len() as u64 > limit;
     models.truncate(limit as usize);
     Ok(Page {
