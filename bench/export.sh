@@ -140,4 +140,4 @@ else:
 open(out, "w").write(text)
 PY
 hub_log "wrote the export section of BENCHMARKS.md"
-cat "$RESULTS" | cut -d' ' -f1-5 >&2
+cut -d" " -f1-5 <"$RESULTS" >&2
