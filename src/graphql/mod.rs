@@ -8,6 +8,7 @@ pub(crate) mod context;
 pub(crate) mod depth;
 pub(crate) mod errors;
 pub(crate) mod execute;
+pub(crate) mod export;
 pub(crate) mod grants;
 pub(crate) mod links;
 pub(crate) mod loaders;

@@ -740,3 +740,31 @@ fn stated_purpose(req: &HttpRequest) -> Checked<Option<String>> {
     purpose_from_header(stated)
         .map_err(|message| rejected(StatusCode::BAD_REQUEST, code::BAD_USER_INPUT, &message))
 }
+
+/// Admission of a `GET /export/{list}` request: the token (401), the subject's rate (429) and the
+/// stated purpose (400). The caller comes back with its purpose; a download has no body to check.
+pub(super) async fn admit_export(req: &HttpRequest, state: &AppState) -> Result<Access, Refused> {
+    let header = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let caller = state
+        .verifier
+        .verify_header(header)
+        .await
+        .map(|caller| Access::new(caller, state.policy.clone()))
+        .map_err(|error| Refused {
+            response: unauthenticated(&error),
+            outcome: Outcome::Unauthenticated,
+            caller: None,
+        })?;
+    let checked = check_rate(state, &caller.caller.subject).and_then(|()| stated_purpose(req));
+    match checked {
+        Ok(purpose) => Ok(caller.with_purpose(purpose)),
+        Err(refusal) => Err(Refused {
+            outcome: refusal.outcome,
+            response: refusal.response(),
+            caller: Some(caller),
+        }),
+    }
+}

@@ -3,7 +3,8 @@
 //! in development mode), `GET /healthz`,
 //! `GET /readyz`, `GET /metrics`, the portal at `GET /` and the browser's files at
 //! `GET /static/{path}` (`assets.rs`), and in development mode the development tokens of
-//! `dev.rs`. Every response carries the security headers of `assets::security_headers`; CORS
+//! `dev.rs`, and `GET /export/{list}`, a list's rows as CSV or NDJSON, streamed (`export.rs`).
+//! Every response carries the security headers of `assets::security_headers`; CORS
 //! answers the origins of `server.cors_origins` and no other. `Application::build` binds its own
 //! listener, so production passes a port and tests pass 0.
 //!
@@ -20,6 +21,7 @@ mod admission;
 mod assets;
 mod dev;
 mod execution;
+mod export;
 pub(crate) mod limits;
 pub(crate) mod persisted;
 pub(crate) mod rate;
@@ -269,6 +271,7 @@ impl Application {
                 .wrap(assets::security_headers())
                 .route("/graphql", web::post().to(graphql_post))
                 .route("/graphql", web::get().to(graphql_get))
+                .route("/export/{list}", web::get().to(export::export))
                 .route("/healthz", web::get().to(healthz))
                 .route("/readyz", web::get().to(readyz))
                 .route("/metrics", web::get().to(metrics_text))

@@ -433,3 +433,88 @@ where
         })
         .collect())
 }
+
+/// Every row the caller may read that matches a filter, in a list's order, read a chunk at a time
+/// by keyset (for exports): the same rows, order and masking as the pages of [`list`], without a
+/// page size limit and without holding more than one chunk.
+pub(crate) struct Scan<E: Owned> {
+    /// The caller's rows and the filter's condition, compiled once.
+    condition: Condition,
+    merge: Option<Merge>,
+    order: Vec<(E::OrderField, bool)>,
+    /// The key values of the last row read; `None` before the first chunk.
+    after: Option<Vec<KeyValue>>,
+    done: bool,
+}
+
+impl<E> Scan<E>
+where
+    E: Owned,
+    E::Model: Sync,
+{
+    /// The scan of `filter`'s rows in `order` (then by id). FORBIDDEN when the role reads no rows
+    /// of the entity; an invalid filter is refused as the list refuses it. Without a stated
+    /// purpose, another agency's rows are withheld as in [`list`] (the access's trail says so).
+    pub(crate) fn new(
+        access: &Access,
+        filter: Option<&E::Filter>,
+        order: &[(E::OrderField, bool)],
+    ) -> Result<Scan<E>> {
+        let mut condition = Condition::all().add(E::visible(access)?);
+        let mut merge = None;
+        if let Some(filter) = filter {
+            condition = condition.add(E::condition(filter)?);
+            merge = E::merge(filter, order);
+        }
+        Ok(Scan {
+            condition,
+            merge,
+            order: order.to_vec(),
+            after: None,
+            done: false,
+        })
+    }
+
+    /// The next chunk of at most `size` rows, recorded in the trail and masked; empty once every
+    /// row has been read.
+    pub(crate) async fn next_chunk<C: ConnectionTrait>(
+        &mut self,
+        db: &C,
+        access: &Access,
+        size: u64,
+    ) -> Result<Vec<E::Model>> {
+        if self.done {
+            return Ok(Vec::new());
+        }
+        let order: Vec<(OrderKey<E::Model>, bool)> = self
+            .order
+            .iter()
+            .map(|(field, descending)| (E::order_key(*field), *descending))
+            .collect();
+        let mut keys: Vec<SortKey> = order
+            .iter()
+            .map(|(key, descending)| SortKey::new(key.expr.clone(), key.kind, *descending))
+            .collect();
+        keys.push(SortKey::new(E::id_expr(), KeyKind::Int, false));
+        let select = E::find().filter(self.condition.clone());
+        let rows = super::page::ordered_rows(
+            db,
+            select,
+            &keys,
+            self.after.as_deref(),
+            size.max(1),
+            self.merge.clone(),
+        )
+        .await?;
+        match rows.last() {
+            Some(last) if rows.len() as u64 >= size.max(1) => {
+                let mut values: Vec<KeyValue> =
+                    order.iter().map(|(key, _)| (key.value)(last)).collect();
+                values.push(KeyValue::Int(last.id()));
+                self.after = Some(values);
+            }
+            _ => self.done = true,
+        }
+        Ok(seen::<E>(access, rows))
+    }
+}

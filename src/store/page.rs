@@ -172,8 +172,36 @@ where
     } else {
         select.clone().count(db).await? as i64
     };
+    let mut models =
+        ordered_rows(db, select, keys, args.after.as_deref(), limit + 1, merge).await?;
+    let has_next = models.len() as u64 > limit;
+    models.truncate(limit as usize);
+    Ok(Page {
+        rows: models.into_iter().map(|m| (key_of(&m), m)).collect(),
+        has_next,
+        has_previous: args.after.is_some(),
+        total,
+    })
+}
+
+/// Up to `limit` rows of `select` strictly after `after` in the order of `keys` (which must end in
+/// a unique key), read as one range or merged per value (see [`Merge`]): a page's rows, or an
+/// export's next chunk.
+pub(crate) async fn ordered_rows<E, C>(
+    db: &C,
+    select: Select<E>,
+    keys: &[SortKey],
+    after: Option<&[KeyValue]>,
+    limit: u64,
+    merge: Option<Merge>,
+) -> Result<Vec<E::Model>>
+where
+    E: EntityTrait,
+    E::Model: Sync,
+    C: ConnectionTrait,
+{
     let mut query = select;
-    if let Some(after) = &args.after {
+    if let Some(after) = after {
         query = query.filter(after_condition(keys, after)?);
     }
     let ordered = |mut query: Select<E>| {
@@ -185,9 +213,9 @@ where
             };
             query = query.order_by(key.expr.clone(), order);
         }
-        query.limit(limit + 1)
+        query.limit(limit)
     };
-    let mut models = match merge.filter(|m| (2..=MAX_MERGED).contains(&m.values.len())) {
+    let models = match merge.filter(|m| (2..=MAX_MERGED).contains(&m.values.len())) {
         None => ordered(query).all(db).await?,
         Some(merge) => {
             // One ordered range per value, each under its own alias, then the page over their
@@ -230,17 +258,10 @@ where
                 };
                 page.order_by_expr(key.expr.clone(), order);
             }
-            page.limit(limit + 1);
+            page.limit(limit);
             let statement = db.get_database_backend().build(&page);
             E::find().from_raw_sql(statement).all(db).await?
         }
     };
-    let has_next = models.len() as u64 > limit;
-    models.truncate(limit as usize);
-    Ok(Page {
-        rows: models.into_iter().map(|m| (key_of(&m), m)).collect(),
-        has_next,
-        has_previous: args.after.is_some(),
-        total,
-    })
+    Ok(models)
 }

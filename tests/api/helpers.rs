@@ -399,6 +399,20 @@ impl As<'_> {
     pub(crate) fn token(&self) -> &str {
         &self.token
     }
+
+    /// A `GET` of a path of the hub (e.g. `/export/traces?format=csv`) as this caller, with its
+    /// token and stated purpose.
+    pub(crate) fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        let mut request = self
+            .app
+            .client
+            .get(format!("{}{path}", self.app.address))
+            .header("Authorization", format!("Bearer {}", self.token));
+        if let Some(purpose) = &self.purpose {
+            request = request.header("X-Access-Purpose", purpose);
+        }
+        request
+    }
 }
 
 /// The `extensions.code` of every error in a response.
