@@ -754,17 +754,21 @@ pub(super) async fn admit_export(req: &HttpRequest, state: &AppState) -> Result<
         .await
         .map(|caller| Access::new(caller, state.policy.clone()))
         .map_err(|error| Refused {
-            response: unauthenticated(&error),
+            response: unauthenticated(Media::Json, &error),
             outcome: Outcome::Unauthenticated,
             caller: None,
+            operation: None,
+            document_hash: None,
         })?;
     let checked = check_rate(state, &caller.caller.subject).and_then(|()| stated_purpose(req));
     match checked {
         Ok(purpose) => Ok(caller.with_purpose(purpose)),
         Err(refusal) => Err(Refused {
             outcome: refusal.outcome,
-            response: refusal.response(),
+            response: refusal.response(Media::Json),
             caller: Some(caller),
+            operation: None,
+            document_hash: None,
         }),
     }
 }

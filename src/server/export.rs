@@ -32,7 +32,8 @@ use entity::{funding_award, seizure, trace, training_event};
 use futures_util::stream;
 use sea_orm::DatabaseConnection;
 
-use super::{AppState, admission, error_response, execution, request_id};
+use super::admission::Media;
+use super::{AppState, admission, execution, request_id};
 use crate::audit::{self, Appender, NewEvent};
 use crate::graphql::errors::code;
 use crate::graphql::export::{self, Exported, Format, Writer};
@@ -171,7 +172,7 @@ where
         .unwrap_or_default();
     let operation = format!("export {}", E::LIST);
     let refused = |caller: &Access, response: HttpResponse| {
-        execution::audit_refusal(state, caller, Some(&operation), &correlation);
+        execution::audit_refusal(state, caller, Some(&operation), None, &correlation);
         telemetry::record_request(Some(&operation), Outcome::Rejected, started.elapsed());
         response
     };
@@ -181,7 +182,7 @@ where
             if refusal.outcome == Outcome::Rejected
                 && let Some(caller) = &refusal.caller
             {
-                execution::audit_refusal(state, caller, Some(&operation), &correlation);
+                execution::audit_refusal(state, caller, Some(&operation), None, &correlation);
             }
             telemetry::record_request(Some(&operation), refusal.outcome, started.elapsed());
             return refusal.response;
@@ -486,4 +487,9 @@ fn record_in_background(audit: &Audit, outcome: audit::Outcome) {
             tracing::error!(error = %error, "cannot record the audit event of a cut export");
         }
     });
+}
+
+/// An error answer of an export: a GraphQL-style error body as `application/json`.
+fn error_response(status: StatusCode, code: &str, message: &str) -> HttpResponse {
+    admission::error_response(Media::Json, status, code, message)
 }
