@@ -45,6 +45,8 @@ pub(crate) struct RequestContext {
     pub field_errors: super::completion::FieldErrors,
     /// The process's grant cache, dropped by the grant mutations once they are done.
     pub grants: Option<std::sync::Arc<crate::store::grant_cache::GrantCache>>,
+    /// The process's bus of record events, told of what the writes commit.
+    pub events: Option<std::sync::Arc<crate::store::events::Events>>,
 }
 
 impl RequestContext {
@@ -67,6 +69,7 @@ impl RequestContext {
             correlation_id: String::new(),
             field_errors: Default::default(),
             grants: None,
+            events: None,
         }
     }
 }

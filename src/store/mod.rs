@@ -26,6 +26,7 @@ pub(crate) mod seizures;
 pub(crate) mod stats;
 pub(crate) mod traces;
 pub(crate) mod trainings;
+pub mod events;
 pub(crate) mod writes;
 
 use std::time::Duration;
