@@ -47,7 +47,7 @@ pub struct SubscriptionSettings {
     /// this process; one more is answered with an `error` message. 0 turns subscriptions off.
     pub per_subject: usize,
     /// Messages waiting to be sent on one connection; a client that lets more pile up is slow
-    /// and its connection is closed with 4429.
+    /// and its connection is closed with 1013.
     pub buffer: usize,
     /// Seconds a new connection has to send `connection_init` before it is closed with 4408.
     pub init_timeout_secs: u64,

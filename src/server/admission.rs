@@ -249,7 +249,10 @@ fn check_document(
 }
 
 /// The name of the operation the request executes, when it has one.
-fn operation_name(document: &ExecutableDocument, requested: Option<&str>) -> Option<String> {
+pub(super) fn operation_name(
+    document: &ExecutableDocument,
+    requested: Option<&str>,
+) -> Option<String> {
     match &document.operations {
         DocumentOperations::Single(_) => None,
         DocumentOperations::Multiple(operations) => match requested {

@@ -419,20 +419,24 @@ impl Connection {
                     "payload": [{ "message": message, "extensions": { "code": code } }],
                 })
             };
-            let operation = audit::operation_label(request.operation_name.as_deref(), &request.query);
             if let Err(super::limits::Exceeded(message)) =
                 super::limits::check_text(&request.query, &state.limits)
             {
                 outbox.send(error(message, code::LIMIT_EXCEEDED));
                 return;
             }
-            if let Ok(document) = request.parsed_query()
-                && let Err(super::limits::Exceeded(message)) =
+            let requested = request.operation_name.clone();
+            let mut name = None;
+            if let Ok(document) = request.parsed_query() {
+                if let Err(super::limits::Exceeded(message)) =
                     super::limits::check_expansion(document, &state.limits)
-            {
-                outbox.send(error(message, code::LIMIT_EXCEEDED));
-                return;
+                {
+                    outbox.send(error(message, code::LIMIT_EXCEEDED));
+                    return;
+                }
+                name = super::admission::operation_name(document, requested.as_deref());
             }
+            let operation = audit::operation_label(name.as_deref(), &request.query);
             let limit = state.subscriptions.per_subject;
             let Some(_held) = state.subscribers.hold(&access.caller.subject, limit) else {
                 outbox.send(error(
@@ -481,9 +485,10 @@ impl Connection {
                     ));
                     return;
                 }
-                let refused = response.data == async_graphql::Value::Null
-                    && !response.errors.is_empty()
-                    && response.errors.iter().all(|e| e.path.is_empty());
+                // No data at all: the operation was refused (invalid, forbidden) or its stream
+                // failed; the subscription ends with the errors.
+                let refused =
+                    response.data == async_graphql::Value::Null && !response.errors.is_empty();
                 if refused {
                     outbox.send(json!({ "type": "error", "id": id, "payload": response.errors }));
                     return;
