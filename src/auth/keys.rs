@@ -442,5 +442,6 @@ pub(crate) fn expiry_of(header: &str) -> Option<i64> {
     let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
     let claims: Map<String, Value> = serde_json::from_slice(&bytes).ok()?;
     let exp = claims.get("exp")?;
-    exp.as_i64().or_else(|| exp.as_f64().map(|secs| secs as i64))
+    exp.as_i64()
+        .or_else(|| exp.as_f64().map(|secs| secs as i64))
 }

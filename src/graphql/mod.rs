@@ -24,8 +24,7 @@ pub(crate) mod write_inputs;
 
 use async_graphql::Schema;
 
-pub(crate) type HubSchema =
-    Schema<query::Query, mutation::Mutation, subscription::Subscription>;
+pub(crate) type HubSchema = Schema<query::Query, mutation::Mutation, subscription::Subscription>;
 
 /// Limits applied to every operation, before any database work.
 #[derive(Debug, Clone, Copy)]
@@ -78,8 +77,7 @@ pub(crate) fn serving_schema(
 
 fn builder(
     limits: Limits,
-) -> async_graphql::SchemaBuilder<query::Query, mutation::Mutation, subscription::Subscription>
-{
+) -> async_graphql::SchemaBuilder<query::Query, mutation::Mutation, subscription::Subscription> {
     Schema::build(
         query::Query::default(),
         mutation::Mutation::default(),

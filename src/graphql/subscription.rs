@@ -24,7 +24,7 @@ use crate::store::filters::{SeizureFilter, TraceFilter, TrainingFilter};
 #[derive(Default)]
 pub(crate) struct Subscription;
 
-#[Subscription]
+#[Subscription(visible = "crate::graphql::visibility::subscriptions")]
 impl Subscription {
     /// Each trace created or changed from now on that the caller could read by query (and that
     /// matches `filter`), as `trace(id:)` would answer it.
@@ -56,7 +56,13 @@ impl Subscription {
         ctx: &Context<'_>,
         filter: Option<TrainingFilter>,
     ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<Training>> + use<>> {
-        recorded::<training_event::Entity, _>(ctx, "trainingRecorded", EntityKind::Training, filter, Training)
+        recorded::<training_event::Entity, _>(
+            ctx,
+            "trainingRecorded",
+            EntityKind::Training,
+            filter,
+            Training,
+        )
     }
 
     /// Each new link between a seized firearm record and a traced one (identical serials, or a
@@ -126,10 +132,7 @@ impl LinkFound {
 fn follow(
     ctx: &Context<'_>,
     field: &str,
-) -> async_graphql::Result<(
-    tokio::sync::broadcast::Receiver<Event>,
-    RequestContext,
-)> {
+) -> async_graphql::Result<(tokio::sync::broadcast::Receiver<Event>, RequestContext)> {
     let r = request(ctx)?.clone();
     if !super::visibility::visible(&r.access, "Subscription", field) {
         return Err(crate::error::Error::Forbidden(format!(
@@ -206,8 +209,7 @@ where
                     Ok(access) => access,
                     Err(error) => return Some((Err(error), Some((receiver, r, filter)))),
                 };
-                match store::door::get_matching::<E, _>(&r.db, &access, id, filter.as_ref()).await
-                {
+                match store::door::get_matching::<E, _>(&r.db, &access, id, filter.as_ref()).await {
                     Ok(Some(model)) => return Some((Ok(node(model)), Some((receiver, r, filter)))),
                     Ok(None) => {
                         r.access.trail.take();

@@ -142,6 +142,18 @@ fn seen(ctx: &Context<'_>, type_name: &str, field: &str) -> bool {
         .is_none_or(|r| visible(&r.access, type_name, field))
 }
 
+/// Whether the caller sees the `Subscription` type at all: when it sees one of its fields.
+pub(crate) fn subscriptions(ctx: &Context<'_>) -> bool {
+    [
+        "traceRecorded",
+        "seizureRecorded",
+        "trainingRecorded",
+        "linkFound",
+    ]
+    .into_iter()
+    .any(|field| seen(ctx, "Subscription", field))
+}
+
 /// One module per type, one function per field: the functions `#[graphql(visible = "…")]` names.
 macro_rules! visibility_fns {
     ($($module:ident = $type_name:literal { $($function:ident = $field:literal),* $(,)? })*) => {

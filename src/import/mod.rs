@@ -26,8 +26,8 @@ pub use read::FileError;
 pub(crate) use records::{FirearmRecord, TraceRecord};
 pub use records::{FundingRecord, SeizureRecord, TrainingRecord};
 
-use crate::store::import::{self as store, Provenance, Upsert, WriteCounts};
 use crate::policy::EntityKind;
+use crate::store::import::{self as store, Provenance, Upsert, WriteCounts};
 use validate::Context;
 
 /// How to import.
@@ -384,15 +384,10 @@ fn record_events(kind: EntityKind, counts: &WriteCounts) -> Vec<crate::store::ev
         .written
         .iter()
         .map(|id| Event::Recorded { kind, id: *id })
-        .chain(
-            counts
-                .linked
-                .iter()
-                .map(|(low, high)| Event::Linked {
-                    low: *low,
-                    high: *high,
-                }),
-        )
+        .chain(counts.linked.iter().map(|(low, high)| Event::Linked {
+            low: *low,
+            high: *high,
+        }))
         .collect()
 }
 

@@ -145,7 +145,9 @@ pub(crate) async fn upgrade(
     );
     let state = state.into_inner();
     actix_web::rt::spawn(async move {
-        Connection::new(state, correlation).serve(session, messages).await;
+        Connection::new(state, correlation)
+            .serve(session, messages)
+            .await;
     });
     Ok(response)
 }
@@ -468,12 +470,17 @@ impl Connection {
             while let Some(mut response) = responses.next().await {
                 response.errors.extend(field_errors.take());
                 let trail = access.trail.take();
-                let event = NewEvent::of(&access, operation.clone(), outcome(&response), &correlation)
-                    .touching(
-                        trail.entities.iter().map(|e| e.as_str().to_owned()).collect(),
-                        trail.owners.iter().copied().collect(),
-                        trail.rows,
-                    );
+                let event =
+                    NewEvent::of(&access, operation.clone(), outcome(&response), &correlation)
+                        .touching(
+                            trail
+                                .entities
+                                .iter()
+                                .map(|e| e.as_str().to_owned())
+                                .collect(),
+                            trail.owners.iter().copied().collect(),
+                            trail.rows,
+                        );
                 if let Err(failure) = state.audit.append(event).await {
                     tracing::error!(error = %failure, "cannot record a subscription delivery; ending the subscription");
                     outbox.send(error(

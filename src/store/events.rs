@@ -223,9 +223,12 @@ mod tests {
         assert!(payloads.iter().all(|p| p.len() <= MAX_PAYLOAD_BYTES));
         let back: Vec<Event> = payloads.iter().flat_map(|p| decode(p)).collect();
         assert_eq!(back, events);
-        assert_eq!(decode("x1,t,l1,t12").collect::<Vec<_>>(), vec![Event::Recorded {
-            kind: EntityKind::Trace,
-            id: 12
-        }]);
+        assert_eq!(
+            decode("x1,t,l1,t12").collect::<Vec<_>>(),
+            vec![Event::Recorded {
+                kind: EntityKind::Trace,
+                id: 12
+            }]
+        );
     }
 }

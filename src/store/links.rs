@@ -163,7 +163,10 @@ pub(crate) async fn sync<C: ConnectionTrait>(
             )
             .all(db)
             .await?;
-        before.extend(held.into_iter().map(|l| (l.firearm_id, l.linked_firearm_id)));
+        before.extend(
+            held.into_iter()
+                .map(|l| (l.firearm_id, l.linked_firearm_id)),
+        );
     }
     for chunk in ids.chunks(CHUNK) {
         firearm_link::Entity::delete_many()

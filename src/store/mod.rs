@@ -10,6 +10,7 @@ pub mod candidates;
 pub(crate) mod canonical;
 pub(crate) mod demo;
 pub(crate) mod door;
+pub mod events;
 pub(crate) mod filters;
 pub(crate) mod firearms;
 pub(crate) mod funding;
@@ -26,7 +27,6 @@ pub(crate) mod seizures;
 pub(crate) mod stats;
 pub(crate) mod traces;
 pub(crate) mod trainings;
-pub mod events;
 pub(crate) mod writes;
 
 use std::time::Duration;

@@ -118,7 +118,10 @@ async fn open(app: &TestApp, role: Role, scopes: &[&str], purpose: Option<&str>)
         json!({ "type": "connection_init", "payload": payload }),
     )
     .await;
-    assert_eq!(next(&mut socket).await, Ok(json!({ "type": "connection_ack" })));
+    assert_eq!(
+        next(&mut socket).await,
+        Ok(json!({ "type": "connection_ack" }))
+    );
     socket
 }
 
@@ -154,7 +157,10 @@ fn seizure_input(case: &str, agency: &str, serial: &str) -> Value {
 async fn create_trace(app: &TestApp, number: &str) -> Value {
     let created = app
         .as_role(Role::Atf)
-        .query(CREATE_TRACE, json!({ "input": trace_input(number, "SUB-0001") }))
+        .query(
+            CREATE_TRACE,
+            json!({ "input": trace_input(number, "SUB-0001") }),
+        )
         .await;
     assert!(created["errors"].is_null(), "{created}");
     created["data"]["createTrace"].clone()
@@ -261,21 +267,35 @@ async fn a_write_reaches_its_subscribers_as_each_reads_it_by_query() {
     assert_eq!(delivered["type"], "next", "{delivered}");
     assert_eq!(delivered["id"], "t");
     let payload = &delivered["payload"];
-    assert_eq!(payload["data"]["traceRecorded"]["traceNumber"], "T-SUB-1", "{payload}");
+    assert_eq!(
+        payload["data"]["traceRecorded"]["traceNumber"], "T-SUB-1",
+        "{payload}"
+    );
     assert_eq!(payload["data"]["traceRecorded"]["recoveryState"], "MX-CHH");
-    assert_eq!(payload["data"]["traceRecorded"]["provenance"]["ownerAgency"], "ATF");
-    assert!(payload["data"]["traceRecorded"]["purchaserName"].is_null(), "{payload}");
-    assert_eq!(payload["errors"][0]["extensions"]["code"], "FORBIDDEN", "{payload}");
+    assert_eq!(
+        payload["data"]["traceRecorded"]["provenance"]["ownerAgency"],
+        "ATF"
+    );
+    assert!(
+        payload["data"]["traceRecorded"]["purchaserName"].is_null(),
+        "{payload}"
+    );
+    assert_eq!(
+        payload["errors"][0]["extensions"]["code"], "FORBIDDEN",
+        "{payload}"
+    );
     assert_eq!(
         payload["errors"][0]["path"],
         json!(["traceRecorded", "purchaserName"])
     );
 
     let own = next(&mut atf).await.expect("a delivery");
-    assert_eq!(own["payload"]["data"]["traceRecorded"]["traceNumber"], "T-SUB-1", "{own}");
     assert_eq!(
-        own["payload"]["data"]["traceRecorded"]["purchaserName"],
-        "Synthetic Purchaser 777",
+        own["payload"]["data"]["traceRecorded"]["traceNumber"], "T-SUB-1",
+        "{own}"
+    );
+    assert_eq!(
+        own["payload"]["data"]["traceRecorded"]["purchaserName"], "Synthetic Purchaser 777",
         "ATF with the pii scope reads the purchaser, as by query"
     );
     assert!(own["payload"]["errors"].is_null(), "{own}");
@@ -287,7 +307,10 @@ async fn a_write_reaches_its_subscribers_as_each_reads_it_by_query() {
         .query(CREATE_TRACE, json!({ "input": elsewhere }))
         .await;
     let second = next(&mut ice).await.expect("a delivery");
-    assert_eq!(second["payload"]["data"]["traceRecorded"]["traceNumber"], "T-SUB-2");
+    assert_eq!(
+        second["payload"]["data"]["traceRecorded"]["traceNumber"],
+        "T-SUB-2"
+    );
     silent(&mut atf, Duration::from_millis(800)).await;
 
     // Each delivery is in the audit trail: the subscriber, its purpose, the operation, what it
@@ -312,7 +335,10 @@ async fn a_write_reaches_its_subscribers_as_each_reads_it_by_query() {
             1,
         )
         .await;
-    assert_eq!(atf_audited, 1, "the filtered-out trace was not delivered, so not audited");
+    assert_eq!(
+        atf_audited, 1,
+        "the filtered-out trace was not delivered, so not audited"
+    );
 }
 
 #[tokio::test]
@@ -321,18 +347,41 @@ async fn other_agencies_records_need_the_purpose_and_unreadable_roles_are_refuse
     fixtures::load(&app.db.db).await;
     // ICE without a purpose: ATF's traces are not delivered; its own seizures are.
     let mut ice = open(&app, Role::Ice, &[], None).await;
-    subscribe(&mut ice, "t", "subscription { traceRecorded { traceNumber } }").await;
-    subscribe(&mut ice, "s", "subscription { seizureRecorded { caseNumber } }").await;
+    subscribe(
+        &mut ice,
+        "t",
+        "subscription { traceRecorded { traceNumber } }",
+    )
+    .await;
+    subscribe(
+        &mut ice,
+        "s",
+        "subscription { seizureRecorded { caseNumber } }",
+    )
+    .await;
     // CBP reads no trace rows: refused when it subscribes, not silently fed.
     let mut cbp = open(&app, Role::Cbp, &[], Some(PURPOSE)).await;
-    subscribe(&mut cbp, "t", "subscription { traceRecorded { traceNumber } }").await;
+    subscribe(
+        &mut cbp,
+        "t",
+        "subscription { traceRecorded { traceNumber } }",
+    )
+    .await;
     let refused = next(&mut cbp).await.expect("an answer");
     assert_eq!(refused["type"], "error", "{refused}");
     assert_eq!(refused["id"], "t");
-    assert_eq!(refused["payload"][0]["extensions"]["code"], "FORBIDDEN", "{refused}");
+    assert_eq!(
+        refused["payload"][0]["extensions"]["code"], "FORBIDDEN",
+        "{refused}"
+    );
     // ATF with a purpose reads ICE's seizures, without their case number (hidden from ATF).
     let mut atf = open(&app, Role::Atf, &[], Some(PURPOSE)).await;
-    subscribe(&mut atf, "s", "subscription { seizureRecorded { seizingAgency caseNumber } }").await;
+    subscribe(
+        &mut atf,
+        "s",
+        "subscription { seizureRecorded { seizingAgency caseNumber } }",
+    )
+    .await;
     settled(&mut ice).await;
     settled(&mut atf).await;
 
@@ -340,15 +389,27 @@ async fn other_agencies_records_need_the_purpose_and_unreadable_roles_are_refuse
     record_seizure(&app, Role::Ice, "ICE-SUB-1", "ICE-SERIAL-1").await;
 
     let first = next(&mut ice).await.expect("a delivery");
-    assert_eq!(first["id"], "s", "the trace was not delivered without a purpose: {first}");
-    assert_eq!(first["payload"]["data"]["seizureRecorded"]["caseNumber"], "ICE-SUB-1");
+    assert_eq!(
+        first["id"], "s",
+        "the trace was not delivered without a purpose: {first}"
+    );
+    assert_eq!(
+        first["payload"]["data"]["seizureRecorded"]["caseNumber"],
+        "ICE-SUB-1"
+    );
     silent(&mut ice, Duration::from_millis(800)).await;
 
     let seen = next(&mut atf).await.expect("a delivery");
     assert_eq!(seen["id"], "s", "{seen}");
-    assert_eq!(seen["payload"]["data"]["seizureRecorded"]["seizingAgency"], "ICE");
+    assert_eq!(
+        seen["payload"]["data"]["seizureRecorded"]["seizingAgency"],
+        "ICE"
+    );
     assert!(seen["payload"]["data"]["seizureRecorded"]["caseNumber"].is_null());
-    assert_eq!(seen["payload"]["errors"][0]["extensions"]["code"], "FORBIDDEN");
+    assert_eq!(
+        seen["payload"]["errors"][0]["extensions"]["code"],
+        "FORBIDDEN"
+    );
     assert_eq!(
         seen["payload"]["errors"][0]["path"],
         json!(["seizureRecorded", "caseNumber"])
@@ -397,16 +458,27 @@ async fn a_subject_holds_at_most_its_limit_of_subscriptions() {
     subscribe(&mut second, "3", "subscription { traceRecorded { id } }").await;
     let refused = next(&mut second).await.expect("an answer");
     assert_eq!(refused["type"], "error", "{refused}");
-    assert_eq!(refused["payload"][0]["extensions"]["code"], "LIMIT_EXCEEDED");
+    assert_eq!(
+        refused["payload"][0]["extensions"]["code"],
+        "LIMIT_EXCEEDED"
+    );
     // Once one completes, another may start.
     send(&mut first, json!({ "type": "complete", "id": "1" })).await;
     settled(&mut first).await;
-    subscribe(&mut second, "4", "subscription { traceRecorded { traceNumber } }").await;
+    subscribe(
+        &mut second,
+        "4",
+        "subscription { traceRecorded { traceNumber } }",
+    )
+    .await;
     settled(&mut second).await;
     create_trace(&app, "T-LIMIT").await;
     let delivered = next(&mut second).await.expect("a delivery");
     assert_eq!(delivered["id"], "4", "{delivered}");
-    assert_eq!(delivered["payload"]["data"]["traceRecorded"]["traceNumber"], "T-LIMIT");
+    assert_eq!(
+        delivered["payload"]["data"]["traceRecorded"]["traceNumber"],
+        "T-LIMIT"
+    );
 }
 
 #[tokio::test]
@@ -426,7 +498,10 @@ async fn the_connection_closes_when_its_token_expires() {
         json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {token}") } }),
     )
     .await;
-    assert_eq!(next(&mut socket).await, Ok(json!({ "type": "connection_ack" })));
+    assert_eq!(
+        next(&mut socket).await,
+        Ok(json!({ "type": "connection_ack" }))
+    );
     let started = std::time::Instant::now();
     assert_eq!(closed_with(&mut socket).await, 4401);
     assert!(started.elapsed() < Duration::from_secs(5));
@@ -474,8 +549,10 @@ async fn a_client_that_does_not_read_is_dropped_with_1013() {
             json!({ "rows": rows }),
         )
         .await;
-    assert_eq!(imported["data"]["importTraces"]["accepted"], ROWS, "{imported}");
-
+    assert_eq!(
+        imported["data"]["importTraces"]["accepted"], ROWS,
+        "{imported}"
+    );
 
     // The server stops delivering (and auditing) once the connection's buffer is full.
     let count = "SELECT COUNT(*) FROM audit_event WHERE operation = 'Big'";
@@ -519,12 +596,32 @@ async fn a_write_through_one_process_reaches_subscribers_of_another() {
     fixtures::load(&app.db.db).await;
     let other = another_process(&app, |_| {}).await;
     let mut ice = open(&other, Role::Ice, &[], Some(PURPOSE)).await;
-    subscribe(&mut ice, "t", "subscription { traceRecorded { traceNumber purchaserName } }").await;
+    subscribe(
+        &mut ice,
+        "t",
+        "subscription { traceRecorded { traceNumber purchaserName } }",
+    )
+    .await;
     let mut blind = open(&other, Role::Ice, &[], None).await;
-    subscribe(&mut blind, "t", "subscription { traceRecorded { traceNumber } }").await;
-    subscribe(&mut blind, "s", "subscription { seizureRecorded { caseNumber } }").await;
+    subscribe(
+        &mut blind,
+        "t",
+        "subscription { traceRecorded { traceNumber } }",
+    )
+    .await;
+    subscribe(
+        &mut blind,
+        "s",
+        "subscription { seizureRecorded { caseNumber } }",
+    )
+    .await;
     let mut atf = open(&other, Role::Atf, &[], Some(PURPOSE)).await;
-    subscribe(&mut atf, "l", "subscription { linkFound { basis tracedFirearm { serialNumber } } }").await;
+    subscribe(
+        &mut atf,
+        "l",
+        "subscription { linkFound { basis tracedFirearm { serialNumber } } }",
+    )
+    .await;
     settled(&mut ice).await;
     settled(&mut blind).await;
     settled(&mut atf).await;
@@ -534,16 +631,25 @@ async fn a_write_through_one_process_reaches_subscribers_of_another() {
     record_seizure(&app, Role::Ice, "ICE-REPLICA", "SUB-0001").await;
 
     let delivered = next(&mut ice).await.expect("a delivery");
-    assert_eq!(delivered["payload"]["data"]["traceRecorded"]["traceNumber"], "T-REPLICA", "{delivered}");
+    assert_eq!(
+        delivered["payload"]["data"]["traceRecorded"]["traceNumber"], "T-REPLICA",
+        "{delivered}"
+    );
     assert!(delivered["payload"]["data"]["traceRecorded"]["purchaserName"].is_null());
     // Without a purpose, ICE's subscriber on the other process receives its own seizure only.
     let first = next(&mut blind).await.expect("a delivery");
     assert_eq!(first["id"], "s", "{first}");
-    assert_eq!(first["payload"]["data"]["seizureRecorded"]["caseNumber"], "ICE-REPLICA");
+    assert_eq!(
+        first["payload"]["data"]["seizureRecorded"]["caseNumber"],
+        "ICE-REPLICA"
+    );
     silent(&mut blind, Duration::from_millis(800)).await;
     // The seizure's firearm has the serial of the new trace's: a link, found on the other process.
     let found = next(&mut atf).await.expect("a delivery");
-    assert_eq!(found["payload"]["data"]["linkFound"]["tracedFirearm"]["serialNumber"], "SUB-0001", "{found}");
+    assert_eq!(
+        found["payload"]["data"]["linkFound"]["tracedFirearm"]["serialNumber"], "SUB-0001",
+        "{found}"
+    );
     // And audited there.
     let audited = app
         .db
@@ -575,7 +681,10 @@ async fn the_readme_example_subscribes_and_receives() {
             serde_json::from_str(&line.replace("$TOKEN", &token)).expect("each line is JSON");
         send(&mut socket, message.clone()).await;
         if message["type"] == "connection_init" {
-            assert_eq!(next(&mut socket).await, Ok(json!({ "type": "connection_ack" })));
+            assert_eq!(
+                next(&mut socket).await,
+                Ok(json!({ "type": "connection_ack" }))
+            );
         } else {
             id = message["id"].as_str().unwrap_or_default().to_owned();
         }
