@@ -15,8 +15,15 @@ pub(crate) const DEFAULT_DATABASE_URL: &str = "sqlite://firearms-hub.db?mode=rwc
 
 /// The sections of the settings; `HUB_DATABASE_URL` sets `database.url`, `HUB_SERVER_BIND` sets
 /// `server.bind`, and so on.
-const SECTIONS: [&str; 7] = [
-    "database", "server", "auth", "log", "policy", "limits", "cache",
+const SECTIONS: [&str; 8] = [
+    "database",
+    "server",
+    "auth",
+    "log",
+    "policy",
+    "limits",
+    "cache",
+    "subscriptions",
 ];
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -29,6 +36,31 @@ pub struct Settings {
     pub policy: PolicySettings,
     pub limits: LimitsSettings,
     pub cache: CacheSettings,
+    pub subscriptions: SubscriptionSettings,
+}
+
+/// GraphQL subscriptions over WebSocket (graphql-transport-ws on `/graphql`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SubscriptionSettings {
+    /// Active subscriptions one token subject may hold at once, over all its connections and
+    /// this process; one more is answered with an `error` message. 0 turns subscriptions off.
+    pub per_subject: usize,
+    /// Messages waiting to be sent on one connection; a client that lets more pile up is slow
+    /// and its connection is closed with 1013.
+    pub buffer: usize,
+    /// Seconds a new connection has to send `connection_init` before it is closed with 4408.
+    pub init_timeout_secs: u64,
+}
+
+impl Default for SubscriptionSettings {
+    fn default() -> Self {
+        Self {
+            per_subject: 20,
+            buffer: 64,
+            init_timeout_secs: 10,
+        }
+    }
 }
 
 /// What each process keeps in memory between requests, and how it learns that the data changed.

@@ -432,3 +432,16 @@ fn load_jwks(path: &Path) -> anyhow::Result<Vec<SigningKey>> {
     let text = std::fs::read(path).context("cannot read the file")?;
     jwks::parse(&text, &path.display().to_string(), Strictness::File)
 }
+
+/// When the token of a verified `Authorization` value (`Bearer <jwt>`) expires: its `exp`, in
+/// seconds since the epoch. Read only after [`Verifier::verify_header`] accepted the value (the
+/// claim was then checked); `None` for anything else.
+pub(crate) fn expiry_of(header: &str) -> Option<i64> {
+    let (_, token) = header.trim().split_once(' ')?;
+    let payload = token.trim().split('.').nth(1)?;
+    let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
+    let claims: Map<String, Value> = serde_json::from_slice(&bytes).ok()?;
+    let exp = claims.get("exp")?;
+    exp.as_i64()
+        .or_else(|| exp.as_f64().map(|secs| secs as i64))
+}

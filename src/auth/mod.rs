@@ -42,7 +42,7 @@ mod remote;
 mod tests;
 
 pub(crate) use claims::{KNOWN_SCOPES, parse_role_exact};
-pub(crate) use keys::Verifier;
+pub(crate) use keys::{Verifier, expiry_of};
 pub use mint::mint_dev_token;
 pub(crate) use mint::{dev_token_command, ensure_dev_secret, parse_role_arg, parse_ttl};
 pub(crate) use remote::{KeyStatus, Outcome as FetchOutcome, Remote};

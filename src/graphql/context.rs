@@ -47,6 +47,8 @@ pub(crate) struct RequestContext {
     pub grants: Option<std::sync::Arc<crate::store::grant_cache::GrantCache>>,
     /// The SHA-256 of the request's document, for audit events of writes.
     pub document_hash: Option<String>,
+    /// The process's bus of record events, told of what the writes commit.
+    pub events: Option<std::sync::Arc<crate::store::events::Events>>,
 }
 
 impl RequestContext {
@@ -70,6 +72,7 @@ impl RequestContext {
             field_errors: Default::default(),
             grants: None,
             document_hash: None,
+            events: None,
         }
     }
 }

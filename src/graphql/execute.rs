@@ -43,7 +43,7 @@ fn withheld_error() -> ServerError {
     unplaced(error)
 }
 
-fn outcome(response: &Response) -> Outcome {
+pub(crate) fn outcome(response: &Response) -> Outcome {
     let codes: Vec<String> = response
         .errors
         .iter()
@@ -73,6 +73,7 @@ pub(crate) struct Served<'a> {
     pub(crate) db: &'a DatabaseConnection,
     pub(crate) appender: &'a Appender,
     pub(crate) grants: &'a std::sync::Arc<crate::store::grant_cache::GrantCache>,
+    pub(crate) events: &'a std::sync::Arc<crate::store::events::Events>,
 }
 
 /// Runs one request as `access` and records it in the audit trail.
@@ -88,6 +89,7 @@ pub(crate) async fn execute(
         db,
         appender,
         grants,
+        events,
     } = served;
     let operation = audit::operation_label(operation_name, &request.query);
     let document_hash = request_document_hash(&request);
@@ -138,6 +140,7 @@ pub(crate) async fn execute(
     };
     let mut context = RequestContext::new(db.clone(), access.clone());
     context.grants = Some(grants.clone());
+    context.events = Some(events.clone());
     context.correlation_id = correlation_id.to_owned();
     context.document_hash = document_hash.clone();
     let mut response = schema.execute(request.data(context)).await;

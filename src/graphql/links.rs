@@ -270,6 +270,7 @@ impl LinkCandidateMutation {
             row_id(&input.traced_firearm_id)?,
             input.decision,
             event,
+            r.events.as_deref(),
         )
         .await
         .gql()?;

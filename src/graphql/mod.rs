@@ -17,14 +17,15 @@ pub(crate) mod mutation;
 pub(crate) mod query;
 pub mod shape;
 pub(crate) mod stats;
+pub(crate) mod subscription;
 pub(crate) mod types;
 pub(crate) mod visibility;
 pub(crate) mod withheld;
 pub(crate) mod write_inputs;
 
-use async_graphql::{EmptySubscription, Schema};
+use async_graphql::Schema;
 
-pub(crate) type HubSchema = Schema<query::Query, mutation::Mutation, EmptySubscription>;
+pub(crate) type HubSchema = Schema<query::Query, mutation::Mutation, subscription::Subscription>;
 
 /// Limits applied to every operation, before any database work.
 #[derive(Debug, Clone, Copy)]
@@ -77,11 +78,11 @@ pub(crate) fn serving_schema(
 
 fn builder(
     limits: Limits,
-) -> async_graphql::SchemaBuilder<query::Query, mutation::Mutation, EmptySubscription> {
+) -> async_graphql::SchemaBuilder<query::Query, mutation::Mutation, subscription::Subscription> {
     Schema::build(
         query::Query::default(),
         mutation::Mutation::default(),
-        EmptySubscription,
+        subscription::Subscription,
     )
     // Depth is bounded by `depth::DepthLimit`, which bounds data and introspection apart.
     .extension(depth::DepthLimit {

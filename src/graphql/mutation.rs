@@ -95,6 +95,7 @@ fn options(
         acting_agency: Some(agency),
         reader: Some(r.access.clone()),
         audit: Some(r.write_event(operation, kind)),
+        events: r.events.clone(),
         ..ImportOptions::new(source)
     })
 }

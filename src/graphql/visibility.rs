@@ -105,6 +105,18 @@ pub(crate) fn visible(access: &Access, type_name: &str, field: &str) -> bool {
                 && has_rows(access, EntityKind::Trace)
                 && has_rows(access, EntityKind::Seizure)
         }
+        // A subscription shows where the role reads the rows its events carry (a link, where the
+        // role may follow links between the firearm records it reads).
+        "Subscription" => match field {
+            "traceRecorded" => has_rows(access, EntityKind::Trace),
+            "seizureRecorded" => has_rows(access, EntityKind::Seizure),
+            "trainingRecorded" => has_rows(access, EntityKind::Training),
+            "linkFound" => {
+                access.rule(EntityKind::FirearmLink).rows == Rows::All
+                    && has_rows(access, EntityKind::Firearm)
+            }
+            _ => true,
+        },
         "Mutation" => MUTATIONS
             .iter()
             .find(|(name, _)| *name == field)
@@ -128,6 +140,18 @@ pub(crate) fn visible(access: &Access, type_name: &str, field: &str) -> bool {
 fn seen(ctx: &Context<'_>, type_name: &str, field: &str) -> bool {
     ctx.data_opt::<RequestContext>()
         .is_none_or(|r| visible(&r.access, type_name, field))
+}
+
+/// Whether the caller sees the `Subscription` type at all: when it sees one of its fields.
+pub(crate) fn subscriptions(ctx: &Context<'_>) -> bool {
+    [
+        "traceRecorded",
+        "seizureRecorded",
+        "trainingRecorded",
+        "linkFound",
+    ]
+    .into_iter()
+    .any(|field| seen(ctx, "Subscription", field))
 }
 
 /// One module per type, one function per field: the functions `#[graphql(visible = "…")]` names.
@@ -187,6 +211,12 @@ visibility_fns! {
         update_funding_award = "updateFundingAward",
         delete_funding_award = "deleteFundingAward",
         decide_link_candidate = "decideLinkCandidate",
+    }
+    subscription = "Subscription" {
+        trace_recorded = "traceRecorded",
+        seizure_recorded = "seizureRecorded",
+        training_recorded = "trainingRecorded",
+        link_found = "linkFound",
     }
     link_candidate = "LinkCandidate" {
         decisions = "decisions",

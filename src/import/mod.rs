@@ -26,6 +26,7 @@ pub use read::FileError;
 pub(crate) use records::{FirearmRecord, TraceRecord};
 pub use records::{FundingRecord, SeizureRecord, TrainingRecord};
 
+use crate::policy::EntityKind;
 use crate::store::import::{self as store, Provenance, Upsert, WriteCounts};
 use validate::Context;
 
@@ -54,6 +55,9 @@ pub struct ImportOptions {
     pub create_only: bool,
     /// Whether the import refreshes the planner's statistics once it committed.
     pub statistics: StatisticsRefresh,
+    /// The process's bus of record events, told of what the import wrote once it committed (on
+    /// PostgreSQL every process hears of it through the database whether or not this is set).
+    pub events: Option<std::sync::Arc<crate::store::events::Events>>,
 }
 
 /// Records an import must write before it refreshes the planner's statistics in the background
@@ -88,6 +92,7 @@ impl ImportOptions {
             audit: None,
             create_only: false,
             statistics: StatisticsRefresh::InBackgroundFrom(REFRESH_STATISTICS_FROM),
+            events: None,
         }
     }
 
@@ -206,6 +211,8 @@ pub(crate) trait Importable: Sized {
     /// The validated row the store writes.
     type Row: Upsert;
     const VALIDATE: Validate<Self, Self::Row>;
+    /// The kind of record imported.
+    const KIND: EntityKind;
 
     /// The natural key as written in the record.
     fn key(&self) -> &Option<String>;
@@ -224,6 +231,7 @@ pub(crate) trait Importable: Sized {
 impl Importable for TraceRecord {
     type Row = store::TraceRow;
     const VALIDATE: Validate<Self, Self::Row> = validate::traces;
+    const KIND: EntityKind = EntityKind::Trace;
 
     fn key(&self) -> &Option<String> {
         &self.trace_number
@@ -237,6 +245,7 @@ impl Importable for TraceRecord {
 impl Importable for SeizureRecord {
     type Row = store::SeizureRow;
     const VALIDATE: Validate<Self, Self::Row> = validate::seizures;
+    const KIND: EntityKind = EntityKind::Seizure;
 
     fn key(&self) -> &Option<String> {
         &self.case_number
@@ -246,6 +255,7 @@ impl Importable for SeizureRecord {
 impl Importable for TrainingRecord {
     type Row = store::TrainingRow;
     const VALIDATE: Validate<Self, Self::Row> = validate::trainings;
+    const KIND: EntityKind = EntityKind::Training;
 
     fn key(&self) -> &Option<String> {
         &self.reference
@@ -263,6 +273,7 @@ impl Importable for TrainingRecord {
 impl Importable for FundingRecord {
     type Row = store::FundingRow;
     const VALIDATE: Validate<Self, Self::Row> = validate::funding;
+    const KIND: EntityKind = EntityKind::FundingAward;
 
     fn key(&self) -> &Option<String> {
         &self.award_number
@@ -293,7 +304,7 @@ pub(crate) async fn import<R: Importable>(
         });
     }
     let counts = R::Row::write(&txn, &valid, &provenance).await?;
-    let outcome = complete(txn, counts, options).await?;
+    let outcome = complete::<R>(txn, counts, options).await?;
     if let StatisticsRefresh::InBackgroundFrom(threshold) = options.statistics
         && !outcome.dry_run
         && outcome.inserted + outcome.updated >= threshold
@@ -330,7 +341,7 @@ async fn context<R: Importable>(
 }
 
 /// Commits, or rolls back on a dry run.
-async fn complete(
+async fn complete<R: Importable>(
     txn: DatabaseTransaction,
     counts: WriteCounts,
     options: &ImportOptions,
@@ -344,6 +355,8 @@ async fn complete(
             dry_run: true,
         });
     }
+    let events = record_events(R::KIND, &counts);
+    crate::store::events::raise(&txn, &events).await?;
     crate::store::generation::bump(&txn, crate::store::generation::Scope::Records).await?;
     if let Some(event) = &options.audit {
         let mut event = event.clone();
@@ -352,12 +365,30 @@ async fn complete(
     } else {
         txn.commit().await?;
     }
+    if let Some(bus) = &options.events {
+        bus.committed(&events);
+    }
     Ok(ImportOutcome {
         inserted: counts.inserted,
         updated: counts.updated,
         unchanged: counts.unchanged,
         dry_run: options.dry_run,
     })
+}
+
+/// The record events of a committed import: each record it created or changed, and each pair of
+/// firearm records it newly linked.
+fn record_events(kind: EntityKind, counts: &WriteCounts) -> Vec<crate::store::events::Event> {
+    use crate::store::events::Event;
+    counts
+        .written
+        .iter()
+        .map(|id| Event::Recorded { kind, id: *id })
+        .chain(counts.linked.iter().map(|(low, high)| Event::Linked {
+            low: *low,
+            high: *high,
+        }))
+        .collect()
 }
 
 /// Imports traces (owned by ATF) by `trace_number`, with their firearms.

@@ -304,6 +304,12 @@ impl Trail {
     pub fn snapshot(&self) -> TrailState {
         self.inner.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
+
+    /// What was touched since the last take, leaving the trail empty: one subscription's trail
+    /// accounts for each delivery apart.
+    pub fn take(&self) -> TrailState {
+        std::mem::take(&mut *self.inner.lock().unwrap_or_else(|e| e.into_inner()))
+    }
 }
 
 /// The longest purpose a caller may state.

@@ -710,6 +710,14 @@ fn check_document(
     }
 }
 
+/// The name of the operation the request executes, when it has one.
+pub(super) fn operation_name(
+    document: &ExecutableDocument,
+    requested: Option<&str>,
+) -> Option<String> {
+    operation(document, requested).0
+}
+
 /// The name (when it has one) and type of the operation the request executes.
 fn operation(
     document: &ExecutableDocument,

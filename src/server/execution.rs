@@ -55,6 +55,7 @@ pub(super) async fn run(admitted: Admitted, state: &AppState, correlation: &str)
                 db: &state.db,
                 appender: &state.audit,
                 grants: &state.grants,
+                events: &state.events,
             },
             access,
             request,

@@ -26,6 +26,7 @@ pub(crate) mod limits;
 pub(crate) mod persisted;
 pub(crate) mod rate;
 pub(crate) mod request_id;
+mod subscriptions;
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -65,6 +66,11 @@ pub(crate) struct AppState {
     pub grants: Arc<crate::store::grant_cache::GrantCache>,
     /// The persisted-operation manifest (`limits.persisted_manifest`), read at start.
     pub manifest: Option<Arc<persisted::Manifest>>,
+    /// The process's bus of record events, which subscriptions follow.
+    pub events: Arc<crate::store::events::Events>,
+    /// The subscriptions each subject holds in this process.
+    pub subscribers: Arc<subscriptions::Subscribers>,
+    pub subscriptions: Arc<crate::config::SubscriptionSettings>,
 }
 
 /// The "shutting down" flag: once raised, `/readyz` answers 503 and, after
@@ -108,6 +114,7 @@ struct Background {
     db: DatabaseConnection,
     poll: Duration,
     keys: Option<Arc<Remote>>,
+    events: Arc<crate::store::events::Events>,
 }
 
 /// The running background tasks, stopped when the server stops (or its future is dropped).
@@ -123,6 +130,10 @@ impl Background {
                 self.poll,
             )),
             tokio::spawn(grant_cache::listen(self.grants.clone(), self.db.clone())),
+            tokio::spawn(crate::store::events::listen(
+                self.events.clone(),
+                self.db.clone(),
+            )),
         ];
         if let Some(keys) = &self.keys {
             tasks.push(tokio::spawn(keys.clone().keep_current()));
@@ -205,7 +216,9 @@ impl Application {
         let limits = Arc::new(settings.limits.clone());
         let shutdown = Shutdown::new();
         let grants = crate::store::grant_cache::GrantCache::new();
+        let events = crate::store::events::Events::new(db.get_database_backend());
         let background = Background {
+            events: events.clone(),
             grants: grants.clone(),
             db: db.clone(),
             poll: Duration::from_millis(settings.cache.generation_poll_ms.max(10)),
@@ -233,6 +246,9 @@ impl Application {
             limits,
             shutdown: shutdown.clone(),
             manifest,
+            events,
+            subscribers: Arc::default(),
+            subscriptions: Arc::new(settings.subscriptions.clone()),
         };
         let workers = settings.server.workers.max(1);
         let drain = Duration::from_secs(settings.server.shutdown_drain_secs);
@@ -270,6 +286,12 @@ impl Application {
                 .wrap(tracing_actix_web::TracingLogger::<request_id::HubRootSpan>::new())
                 .wrap(assets::security_headers())
                 .route("/graphql", web::post().to(graphql_post))
+                .route(
+                    "/graphql",
+                    web::get()
+                        .guard(actix_web::guard::fn_guard(subscriptions::is_upgrade))
+                        .to(subscriptions::upgrade),
+                )
                 .route("/graphql", web::get().to(graphql_get))
                 .route("/export/{list}", web::get().to(export::export))
                 .route("/healthz", web::get().to(healthz))

@@ -1493,6 +1493,7 @@ pub(crate) async fn decide(
     traced_firearm_id: i64,
     decision: LinkDecisionKind,
     mut event: NewEvent,
+    events: Option<&super::events::Events>,
 ) -> Result<CandidateDetail> {
     if !access.can_write(KIND) {
         return Err(Error::Forbidden(format!(
@@ -1557,10 +1558,20 @@ pub(crate) async fn decide(
     event.rows_returned = 1;
     // Candidates derive from the records and their identical-serial links only, and decisions are
     // read afresh: only a link made or removed changes what other reads (and caches) see.
+    let found = (changed && confirmed).then(|| super::events::Event::Linked {
+        low: seized_firearm_id.min(traced_firearm_id),
+        high: seized_firearm_id.max(traced_firearm_id),
+    });
+    if let Some(found) = found {
+        super::events::raise(&txn, &[found]).await?;
+    }
     if changed {
         super::generation::bump(&txn, super::generation::Scope::Records).await?;
     }
     crate::audit::commit_with(txn, event).await?;
+    if let (Some(found), Some(events)) = (found, events) {
+        events.committed(&[found]);
+    }
     let mut found = details(db, access, vec![candidate]).await?;
     found.pop().flatten().ok_or(Error::NotFound)
 }

@@ -236,6 +236,30 @@ where
     one::<E, _>(db, access, E::ID.eq(id)).await
 }
 
+/// One row by id when it matches `filter` (as the entity's list filters): `None` when it does
+/// not exist, does not match, or is outside the caller's rows. What a subscription delivers.
+pub(crate) async fn get_matching<E, C>(
+    db: &C,
+    access: &Access,
+    id: i64,
+    filter: Option<&E::Filter>,
+) -> Result<Option<E::Model>>
+where
+    E: Owned,
+    C: ConnectionTrait,
+{
+    let Some(filter) = filter else {
+        return get::<E, _>(db, access, id).await;
+    };
+    let found = E::find()
+        .filter(E::ID.eq(id))
+        .filter(E::condition(filter)?)
+        .filter(E::visible(access)?)
+        .one(db)
+        .await?;
+    Ok(seen::<E>(access, found.into_iter().collect()).pop())
+}
+
 /// One row by its natural key: `None` when it does not exist or is outside the caller's rows.
 /// Natural keys are unique per owning agency, so the caller's own agency's record comes first;
 /// failing that, the readable record with the lowest id. The API reads back what a write

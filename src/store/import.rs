@@ -71,18 +71,28 @@ where
 }
 
 /// What one import did, record by record.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct WriteCounts {
     pub inserted: usize,
     pub updated: usize,
     pub unchanged: usize,
+    /// The ids of the records inserted or updated, in the order written.
+    pub written: Vec<i64>,
+    /// The firearm record pairs the write newly linked (lower id first).
+    pub linked: Vec<(i64, i64)>,
 }
 
 impl WriteCounts {
     fn count(&mut self, written: Written) {
         match written {
-            Written::Inserted(_) => self.inserted += 1,
-            Written::Updated(_) => self.updated += 1,
+            Written::Inserted(id) => {
+                self.inserted += 1;
+                self.written.push(id);
+            }
+            Written::Updated(id) => {
+                self.updated += 1;
+                self.written.push(id);
+            }
             Written::Unchanged => self.unchanged += 1,
         }
     }
@@ -510,9 +520,15 @@ impl FirearmIndex {
 
     /// Links the records this import inserted to the other records of the same guns, and deletes
     /// the records among `released` (held by the imported records before) nothing holds any more.
-    async fn finish<C: ConnectionTrait>(&self, db: &C, released: &[i64]) -> Result<(), DbErr> {
-        super::links::sync(db, &self.inserted).await?;
-        super::links::prune(db, released).await
+    /// Returns the pairs newly linked.
+    async fn finish<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        released: &[i64],
+    ) -> Result<Vec<(i64, i64)>, DbErr> {
+        let linked = super::links::sync(db, &self.inserted).await?;
+        super::links::prune(db, released).await?;
+        Ok(linked)
     }
 }
 
@@ -751,7 +767,7 @@ impl Upsert for TraceRow {
             }
             counts.count(written);
         }
-        firearms.finish(db, &released).await?;
+        counts.linked = firearms.finish(db, &released).await?;
         Ok(counts)
     }
 }
@@ -821,7 +837,7 @@ impl Upsert for SeizureRow {
             }
             counts.count(written);
         }
-        firearms.finish(db, &released).await?;
+        counts.linked = firearms.finish(db, &released).await?;
         Ok(counts)
     }
 }

@@ -122,13 +122,14 @@ async fn insert_pairs<C: ConnectionTrait>(
 }
 
 /// Makes the exact links of these records current: each is linked to every other record with the
-/// same normalized serial and manufacturer, and to nothing else.
+/// same normalized serial and manufacturer, and to nothing else. Returns the pairs that were not
+/// linked before (lower id first).
 pub(crate) async fn sync<C: ConnectionTrait>(
     db: &C,
     ids: &[i64],
-) -> std::result::Result<(), DbErr> {
+) -> std::result::Result<Vec<(i64, i64)>, DbErr> {
     if ids.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let records = firearms_by(db, firearm::Column::Id, ids).await?;
     let serials: Vec<String> = records
@@ -152,6 +153,21 @@ pub(crate) async fn sync<C: ConnectionTrait>(
             }
         }
     }
+    let mut before = BTreeSet::new();
+    for chunk in ids.chunks(CHUNK) {
+        let held = firearm_link::Entity::find()
+            .filter(
+                Condition::any()
+                    .add(firearm_link::Column::FirearmId.is_in(chunk.iter().copied()))
+                    .add(firearm_link::Column::LinkedFirearmId.is_in(chunk.iter().copied())),
+            )
+            .all(db)
+            .await?;
+        before.extend(
+            held.into_iter()
+                .map(|l| (l.firearm_id, l.linked_firearm_id)),
+        );
+    }
     for chunk in ids.chunks(CHUNK) {
         firearm_link::Entity::delete_many()
             .filter(firearm_link::Column::Basis.eq(LinkBasis::ExactSerialManufacturer))
@@ -163,7 +179,8 @@ pub(crate) async fn sync<C: ConnectionTrait>(
             .exec(db)
             .await?;
     }
-    insert_pairs(db, &pairs).await
+    insert_pairs(db, &pairs).await?;
+    Ok(pairs.difference(&before).copied().collect())
 }
 
 /// Links every two records with the same normalized serial and manufacturer, for a database

@@ -10,6 +10,7 @@ pub mod candidates;
 pub(crate) mod canonical;
 pub(crate) mod demo;
 pub(crate) mod door;
+pub mod events;
 pub(crate) mod filters;
 pub(crate) mod firearms;
 pub(crate) mod funding;

@@ -37,5 +37,6 @@ mod queries;
 mod readme;
 mod schema;
 mod stats_cache;
+mod subscriptions;
 mod suppression;
 mod writes;

@@ -1,0 +1,510 @@
+//! GraphQL subscriptions over WebSocket on `/graphql`: the graphql-transport-ws protocol
+//! (subprotocol `graphql-transport-ws`, as the `graphql-ws` client library speaks it).
+//!
+//! - The connection is authenticated by its `connection_init` message, whose payload carries the
+//!   token as `authorization` (`"Bearer <jwt>"`) and, optionally, a `purpose` (the
+//!   `X-Access-Purpose` of queries) that every subscription of the connection states. It must
+//!   come within `subscriptions.init_timeout_secs` (else 4408). A missing or invalid token closes
+//!   the connection with 4403, an invalid purpose with 4400, a second `connection_init` with
+//!   4429, a `subscribe` before the acknowledgement with 4401, a subscription id in use with 4409,
+//!   a message that is not one of the protocol's with 4400, and a connection without the
+//!   subprotocol with 4406.
+//! - When the token expires the connection is closed with 4401; the client connects again with a
+//!   fresh token (a second `connection_init` is not a re-authentication).
+//! - Each `subscribe` runs its operation as the caller, under the same document limits as a
+//!   request, and with the grants in force; a subject holding `subscriptions.per_subject`
+//!   subscriptions in this process gets an `error` message (`LIMIT_EXCEEDED`) for one more.
+//! - Every message the server sends waits in one buffer of `subscriptions.buffer` messages per
+//!   connection. A client that lets it fill (it does not read fast enough) is closed with 1013
+//!   (try again later) and its subscriptions end: memory never grows with a slow client.
+//! - Every `next` and `error` message of a subscription is recorded in the audit trail first, as
+//!   the caller's operation with what it delivered (entities, owners, rows); if it cannot be
+//!   recorded it is not sent and the subscription ends with an error.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix_web::http::header;
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use actix_ws::{CloseCode, CloseReason, Message, Session};
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+use tokio::sync::{Notify, mpsc};
+
+use super::AppState;
+use crate::audit::{self, NewEvent};
+use crate::graphql::context::RequestContext;
+use crate::graphql::errors::code;
+use crate::graphql::execute::{outcome, purpose_from_header};
+use crate::policy::Access;
+
+/// The subprotocol served.
+pub(crate) const PROTOCOL: &str = "graphql-transport-ws";
+
+/// How long the server waits to hand a closing message to a client that does not read.
+const CLOSE_WAIT: Duration = Duration::from_secs(10);
+
+/// A deadline that never comes (a year), for a connection not yet acknowledged.
+const FAR_SECS: u64 = 365 * 24 * 3600;
+
+/// The close codes of graphql-transport-ws, and 1013 for a slow client.
+mod close {
+    pub(super) const BAD_REQUEST: u16 = 4400;
+    pub(super) const UNAUTHORIZED: u16 = 4401;
+    pub(super) const FORBIDDEN: u16 = 4403;
+    pub(super) const SUBPROTOCOL: u16 = 4406;
+    pub(super) const INIT_TIMEOUT: u16 = 4408;
+    pub(super) const DUPLICATE_ID: u16 = 4409;
+    pub(super) const TOO_MANY_INITS: u16 = 4429;
+    pub(super) const TRY_AGAIN_LATER: u16 = 1013;
+}
+
+/// The subscriptions each subject holds in this process.
+#[derive(Default)]
+pub(crate) struct Subscribers {
+    held: Mutex<HashMap<String, usize>>,
+}
+
+/// One subscription counted against its subject until dropped.
+struct Held {
+    subscribers: Arc<Subscribers>,
+    subject: String,
+}
+
+impl Subscribers {
+    /// Counts one more subscription of `subject`, unless it holds `limit` already.
+    fn hold(self: &Arc<Self>, subject: &str, limit: usize) -> Option<Held> {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        let count = held.entry(subject.to_owned()).or_default();
+        if *count >= limit {
+            return None;
+        }
+        *count += 1;
+        Some(Held {
+            subscribers: self.clone(),
+            subject: subject.to_owned(),
+        })
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let mut held = self
+            .subscribers
+            .held
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = held.get_mut(&self.subject) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                held.remove(&self.subject);
+            }
+        }
+    }
+}
+
+/// Whether a request asks to upgrade to a WebSocket (the route guard of [`upgrade`]).
+pub(crate) fn is_upgrade(ctx: &actix_web::guard::GuardContext<'_>) -> bool {
+    ctx.head()
+        .headers()
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+}
+
+/// `GET /graphql` with `Upgrade: websocket`: the handshake, then the connection's protocol.
+pub(crate) async fn upgrade(
+    req: HttpRequest,
+    body: web::Payload,
+    state: web::Data<AppState>,
+) -> actix_web::Result<HttpResponse> {
+    let offered = req
+        .headers()
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|p| p.trim() == PROTOCOL);
+    let (mut response, session, messages) = actix_ws::handle(&req, body)?;
+    let correlation = req
+        .extensions()
+        .get::<super::request_id::CorrelationId>()
+        .map(|c| c.0.clone())
+        .unwrap_or_default();
+    if !offered {
+        actix_web::rt::spawn(close_with(
+            session,
+            close::SUBPROTOCOL,
+            "Subprotocol not acceptable: use graphql-transport-ws",
+        ));
+        return Ok(response);
+    }
+    response.headers_mut().insert(
+        header::SEC_WEBSOCKET_PROTOCOL,
+        header::HeaderValue::from_static(PROTOCOL),
+    );
+    let state = state.into_inner();
+    actix_web::rt::spawn(async move {
+        Connection::new(state, correlation)
+            .serve(session, messages)
+            .await;
+    });
+    Ok(response)
+}
+
+/// Sends a close frame (waiting at most [`CLOSE_WAIT`] for a client that does not read).
+async fn close_with(session: Session, code: u16, reason: &str) {
+    let reason = CloseReason {
+        code: CloseCode::Other(code),
+        description: Some(reason.to_owned()),
+    };
+    let _ = tokio::time::timeout(CLOSE_WAIT, session.close(Some(reason))).await;
+}
+
+/// Why a connection ends.
+struct Closing(u16, String);
+
+impl Closing {
+    fn new(code: u16, reason: impl Into<String>) -> Closing {
+        Closing(code, reason.into())
+    }
+}
+
+/// The caller of an acknowledged connection.
+struct Caller {
+    access: Access,
+    /// When the token expires (seconds since the epoch).
+    expires: Option<i64>,
+}
+
+/// What the connection's subscriptions share: where they send, and how they say the client is
+/// too slow.
+#[derive(Clone)]
+struct Outbox {
+    sender: mpsc::Sender<String>,
+    slow: Arc<Notify>,
+}
+
+impl Outbox {
+    /// Queues a message; a full buffer means the client does not keep up, and ends the
+    /// connection. Returns whether it was queued.
+    fn send(&self, message: Value) -> bool {
+        match self.sender.try_send(message.to_string()) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.slow.notify_one();
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+}
+
+struct Connection {
+    state: Arc<AppState>,
+    correlation: String,
+    caller: Option<Caller>,
+    running: HashMap<String, tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        for task in self.running.values() {
+            task.abort();
+        }
+    }
+}
+
+impl Connection {
+    fn new(state: Arc<AppState>, correlation: String) -> Connection {
+        Connection {
+            state,
+            correlation,
+            caller: None,
+            running: HashMap::new(),
+        }
+    }
+
+    async fn serve(mut self, mut session: Session, mut messages: actix_ws::MessageStream) {
+        let settings = self.state.subscriptions.clone();
+        let (sender, mut outgoing) = mpsc::channel::<String>(settings.buffer.max(1));
+        let outbox = Outbox {
+            sender,
+            slow: Arc::new(Notify::new()),
+        };
+        let init_deadline = tokio::time::sleep(Duration::from_secs(settings.init_timeout_secs));
+        tokio::pin!(init_deadline);
+        let expiry = tokio::time::sleep(Duration::from_secs(FAR_SECS));
+        tokio::pin!(expiry);
+        let closing = loop {
+            tokio::select! {
+                () = outbox.slow.notified() => {
+                    break Closing::new(close::TRY_AGAIN_LATER, "the client does not read its messages fast enough");
+                }
+                () = &mut init_deadline, if self.caller.is_none() => {
+                    break Closing::new(close::INIT_TIMEOUT, "Connection initialisation timeout");
+                }
+                () = &mut expiry, if self.caller.is_some() => {
+                    break Closing::new(close::UNAUTHORIZED, "the token expired; connect again with a fresh token");
+                }
+                Some(text) = outgoing.recv() => {
+                    tokio::select! {
+                        sent = session.text(text) => if sent.is_err() { return },
+                        () = outbox.slow.notified() => {
+                            break Closing::new(close::TRY_AGAIN_LATER, "the client does not read its messages fast enough");
+                        }
+                    }
+                }
+                message = messages.next() => {
+                    let text = match message {
+                        Some(Ok(Message::Text(text))) => text,
+                        Some(Ok(Message::Ping(bytes))) => {
+                            if session.pong(&bytes).await.is_err() { return }
+                            continue;
+                        }
+                        Some(Ok(Message::Pong(_))) => continue,
+                        Some(Ok(Message::Close(_))) | None => return,
+                        Some(Ok(Message::Binary(_))) => {
+                            break Closing::new(close::BAD_REQUEST, "messages are JSON text");
+                        }
+                        Some(Ok(_)) => continue,
+                        Some(Err(error)) => {
+                            break Closing::new(close::BAD_REQUEST, format!("invalid WebSocket frame: {error}"));
+                        }
+                    };
+                    match self.handle(&text, &outbox).await {
+                        Ok(Some(expires)) => {
+                            let now = chrono::Utc::now().timestamp();
+                            let left = u64::try_from(expires.saturating_sub(now)).unwrap_or(0);
+                            let left = Duration::from_secs(left.min(FAR_SECS));
+                            expiry.as_mut().reset(tokio::time::Instant::now() + left);
+                        }
+                        Ok(None) => {}
+                        Err(closing) => break closing,
+                    }
+                }
+            }
+        };
+        for task in self.running.values() {
+            task.abort();
+        }
+        close_with(session, closing.0, &closing.1).await;
+    }
+
+    /// One message of the client. `Ok(Some(exp))` when it acknowledged the connection of a
+    /// token expiring at `exp`.
+    async fn handle(&mut self, text: &str, outbox: &Outbox) -> Result<Option<i64>, Closing> {
+        let message: Value = serde_json::from_str(text)
+            .map_err(|_| Closing::new(close::BAD_REQUEST, "Invalid message received: not JSON"))?;
+        let kind = message.get("type").and_then(Value::as_str).unwrap_or("");
+        match kind {
+            "connection_init" => {
+                if self.caller.is_some() {
+                    return Err(Closing::new(
+                        close::TOO_MANY_INITS,
+                        "Too many initialisation requests",
+                    ));
+                }
+                let caller = self.initialise(message.get("payload")).await?;
+                let expires = caller.expires;
+                self.caller = Some(caller);
+                outbox.send(json!({ "type": "connection_ack" }));
+                Ok(Some(expires.unwrap_or(i64::MAX)))
+            }
+            "ping" => {
+                outbox.send(json!({ "type": "pong" }));
+                Ok(None)
+            }
+            "pong" => Ok(None),
+            "subscribe" => {
+                let Some(caller) = &self.caller else {
+                    return Err(Closing::new(close::UNAUTHORIZED, "Unauthorized"));
+                };
+                let access = caller.access.clone();
+                let id = message
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .filter(|id| !id.is_empty())
+                    .ok_or_else(|| {
+                        Closing::new(close::BAD_REQUEST, "Invalid message received: no id")
+                    })?
+                    .to_owned();
+                self.running.retain(|_, task| !task.is_finished());
+                if self.running.contains_key(&id) {
+                    return Err(Closing::new(
+                        close::DUPLICATE_ID,
+                        format!("Subscriber for {id} already exists"),
+                    ));
+                }
+                let request = message
+                    .get("payload")
+                    .cloned()
+                    .and_then(|p| serde_json::from_value::<async_graphql::Request>(p).ok())
+                    .ok_or_else(|| {
+                        Closing::new(
+                            close::BAD_REQUEST,
+                            "Invalid message received: the payload is not a GraphQL request",
+                        )
+                    })?;
+                let task = self.subscribe(id.clone(), access, request, outbox.clone());
+                self.running.insert(id, task);
+                Ok(None)
+            }
+            "complete" => {
+                if let Some(id) = message.get("id").and_then(Value::as_str)
+                    && let Some(task) = self.running.remove(id)
+                {
+                    task.abort();
+                }
+                Ok(None)
+            }
+            _ => Err(Closing::new(
+                close::BAD_REQUEST,
+                "Invalid message received: unknown type",
+            )),
+        }
+    }
+
+    /// The caller of a `connection_init` payload: its token verified, its purpose checked.
+    async fn initialise(&self, payload: Option<&Value>) -> Result<Caller, Closing> {
+        let empty = serde_json::Map::new();
+        let payload = match payload {
+            None | Some(Value::Null) => &empty,
+            Some(Value::Object(map)) => map,
+            Some(_) => {
+                return Err(Closing::new(
+                    close::BAD_REQUEST,
+                    "the connection_init payload must be an object",
+                ));
+            }
+        };
+        let authorization = payload.get("authorization").and_then(Value::as_str);
+        let caller = self
+            .state
+            .verifier
+            .verify_header(authorization)
+            .await
+            .map_err(|error| Closing::new(close::FORBIDDEN, format!("Forbidden: {error}")))?;
+        let purpose = match payload.get("purpose") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(text)) => purpose_from_header(Some(text))
+                .map_err(|message| Closing::new(close::BAD_REQUEST, message))?,
+            Some(_) => {
+                return Err(Closing::new(
+                    close::BAD_REQUEST,
+                    "the purpose must be a string",
+                ));
+            }
+        };
+        Ok(Caller {
+            access: Access::new(caller, self.state.policy.clone()).with_purpose(purpose),
+            expires: authorization.and_then(crate::auth::expiry_of),
+        })
+    }
+
+    /// Starts one subscription: its document checked against the limits, then each of its
+    /// responses audited and queued.
+    fn subscribe(
+        &self,
+        id: String,
+        access: Access,
+        mut request: async_graphql::Request,
+        outbox: Outbox,
+    ) -> tokio::task::JoinHandle<()> {
+        let state = self.state.clone();
+        let correlation = self.correlation.clone();
+        actix_web::rt::spawn(async move {
+            let error = |message: String, code: &str| {
+                json!({
+                    "type": "error",
+                    "id": id,
+                    "payload": [{ "message": message, "extensions": { "code": code } }],
+                })
+            };
+            if let Err(super::limits::Exceeded(message)) =
+                super::limits::check_text(&request.query, &state.limits)
+            {
+                outbox.send(error(message, code::LIMIT_EXCEEDED));
+                return;
+            }
+            let requested = request.operation_name.clone();
+            let mut name = None;
+            if let Ok(document) = request.parsed_query() {
+                if let Err(super::limits::Exceeded(message)) =
+                    super::limits::check_expansion(document, &state.limits)
+                {
+                    outbox.send(error(message, code::LIMIT_EXCEEDED));
+                    return;
+                }
+                name = super::admission::operation_name(document, requested.as_deref());
+            }
+            let operation = audit::operation_label(name.as_deref(), &request.query);
+            let limit = state.subscriptions.per_subject;
+            let Some(_held) = state.subscribers.hold(&access.caller.subject, limit) else {
+                outbox.send(error(
+                    format!(
+                        "this subject holds {limit} subscriptions already \
+                         (subscriptions.per_subject); complete one first"
+                    ),
+                    code::LIMIT_EXCEEDED,
+                ));
+                return;
+            };
+            let access = match state
+                .grants
+                .in_force_for(&state.db, access.role(), chrono::Utc::now())
+                .await
+            {
+                Ok(grants) => access.with_grants(grants),
+                Err(failure) => {
+                    outbox.send(error(failure.to_string(), code::UNAVAILABLE));
+                    return;
+                }
+            };
+            let mut context = RequestContext::new(state.db.clone(), access.clone());
+            context.grants = Some(state.grants.clone());
+            context.events = Some(state.events.clone());
+            context.correlation_id = correlation.clone();
+            let field_errors = context.field_errors.clone();
+            let mut responses = state.schema.execute_stream(request.data(context));
+            while let Some(mut response) = responses.next().await {
+                response.errors.extend(field_errors.take());
+                let trail = access.trail.take();
+                let event =
+                    NewEvent::of(&access, operation.clone(), outcome(&response), &correlation)
+                        .touching(
+                            trail
+                                .entities
+                                .iter()
+                                .map(|e| e.as_str().to_owned())
+                                .collect(),
+                            trail.owners.iter().copied().collect(),
+                            trail.rows,
+                        );
+                if let Err(failure) = state.audit.append(event).await {
+                    tracing::error!(error = %failure, "cannot record a subscription delivery; ending the subscription");
+                    outbox.send(error(
+                        format!(
+                            "the delivery could not be recorded in the audit trail, so it is \
+                             withheld and the subscription ended; quote correlation id {correlation}"
+                        ),
+                        code::INTERNAL,
+                    ));
+                    return;
+                }
+                // No data at all: the operation was refused (invalid, forbidden) or its stream
+                // failed; the subscription ends with the errors.
+                let refused =
+                    response.data == async_graphql::Value::Null && !response.errors.is_empty();
+                if refused {
+                    outbox.send(json!({ "type": "error", "id": id, "payload": response.errors }));
+                    return;
+                }
+                if !outbox.send(json!({ "type": "next", "id": id, "payload": response })) {
+                    return;
+                }
+            }
+            outbox.send(json!({ "type": "complete", "id": id }));
+        })
+    }
+}
