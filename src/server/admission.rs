@@ -9,7 +9,7 @@ use std::time::Duration;
 use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use async_graphql::parser::types::{DocumentOperations, ExecutableDocument};
+use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
 
 use super::{AppState, error_response, limits, retry_after};
 use crate::auth::AuthError;
@@ -17,7 +17,12 @@ use crate::config::LimitsSettings;
 use crate::graphql::errors::code;
 use crate::graphql::execute::{PURPOSE_HEADER, purpose_from_header};
 use crate::policy::Access;
+use crate::store::reads::Lsn;
 use crate::telemetry::Outcome;
+
+/// The header a client sends back the write position of its last write in, and that the answer
+/// to a write carries it in.
+pub(crate) const LSN_HEADER: &str = "X-Hub-Lsn";
 
 /// A request admitted for execution.
 pub(super) struct Admitted {
@@ -28,6 +33,10 @@ pub(super) struct Admitted {
     pub request: async_graphql::Request,
     /// The name of the operation the request executes, when it has one.
     pub operation: Option<String>,
+    /// Whether the operation it executes is a query (which may read from a replica).
+    pub query: bool,
+    /// The write position the client sent back (`X-Hub-Lsn`).
+    pub lsn: Option<Lsn>,
 }
 
 /// A request refused at admission.
@@ -72,11 +81,13 @@ pub(super) async fn admit(
         caller: None,
     })?;
     match admit_caller(req, payload, state, &caller).await {
-        Ok((request, operation, purpose)) => Ok(Admitted {
-            access: caller.clone().with_purpose(purpose),
+        Ok(checked) => Ok(Admitted {
+            access: caller.clone().with_purpose(checked.purpose),
             caller,
-            request,
-            operation,
+            request: checked.request,
+            operation: checked.operation.name,
+            query: checked.operation.query,
+            lsn: checked.lsn,
         }),
         Err(refusal) => Err(Refused {
             outcome: refusal.outcome,
@@ -108,20 +119,42 @@ impl Refusal {
 
 type Checked<T> = Result<T, Refusal>;
 
-/// The checks after the token: rate, body, document and purpose.
+/// What passed the checks after the token.
+struct CallerChecked {
+    request: async_graphql::Request,
+    operation: Operation,
+    purpose: Option<String>,
+    lsn: Option<Lsn>,
+}
+
+/// The operation a request executes.
+struct Operation {
+    /// Its name, when it has one.
+    name: Option<String>,
+    /// Whether it is a query (false when it is a mutation or not known).
+    query: bool,
+}
+
+/// The checks after the token: rate, body, document, purpose and write position.
 async fn admit_caller(
     req: &HttpRequest,
     payload: web::Payload,
     state: &AppState,
     caller: &Access,
-) -> Checked<(async_graphql::Request, Option<String>, Option<String>)> {
+) -> Checked<CallerChecked> {
     check_rate(state, &caller.caller.subject)?;
     let limits = &state.limits;
     let body = read_body(req, payload, limits).await?;
     let mut request = parse_request(&body)?;
     let operation = check_document(&mut request, limits)?;
     let purpose = stated_purpose(req)?;
-    Ok((request, operation, purpose))
+    let lsn = sent_lsn(req)?;
+    Ok(CallerChecked {
+        request,
+        operation,
+        purpose,
+        lsn,
+    })
 }
 
 fn is_json(req: &HttpRequest) -> bool {
@@ -225,12 +258,12 @@ fn parse_request(body: &[u8]) -> Checked<async_graphql::Request> {
     }
 }
 
-/// The document's limits, before and after parsing; the name of the operation it executes. A
-/// document that does not parse is left to async-graphql, which reports it as usual.
+/// The document's limits, before and after parsing; the operation it executes. A document that
+/// does not parse is left to async-graphql, which reports it as usual.
 fn check_document(
     request: &mut async_graphql::Request,
     limits: &LimitsSettings,
-) -> Checked<Option<String>> {
+) -> Checked<Operation> {
     let limit_exceeded =
         |message: &str| rejected(StatusCode::BAD_REQUEST, code::LIMIT_EXCEEDED, message);
     if let Err(limits::Exceeded(message)) = limits::check_text(&request.query, limits) {
@@ -242,10 +275,48 @@ fn check_document(
             if let Err(limits::Exceeded(message)) = limits::check_expansion(document, limits) {
                 return Err(limit_exceeded(&message));
             }
-            Ok(operation_name(document, requested.as_deref()))
+            Ok(Operation {
+                name: operation_name(document, requested.as_deref()),
+                query: is_query(document, requested.as_deref()),
+            })
         }
-        Err(_) => Ok(None),
+        Err(_) => Ok(Operation {
+            name: None,
+            query: false,
+        }),
     }
+}
+
+/// Whether the operation the request executes is a query: the one operation, or the one named.
+fn is_query(document: &ExecutableDocument, requested: Option<&str>) -> bool {
+    let executed = match &document.operations {
+        DocumentOperations::Single(operation) => Some(operation),
+        DocumentOperations::Multiple(operations) => match requested {
+            Some(name) => operations
+                .iter()
+                .find(|(k, _)| k.as_str() == name)
+                .map(|(_, operation)| operation),
+            None if operations.len() == 1 => operations.values().next(),
+            None => None,
+        },
+    };
+    executed.is_some_and(|operation| operation.node.ty == OperationType::Query)
+}
+
+/// The write position sent back in `X-Hub-Lsn`, checked.
+fn sent_lsn(req: &HttpRequest) -> Checked<Option<Lsn>> {
+    let Some(value) = req.headers().get(LSN_HEADER) else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .map_err(|_| format!("the {LSN_HEADER} header is not text"))
+        .and_then(|text| {
+            text.parse::<Lsn>()
+                .map_err(|e| format!("{LSN_HEADER}: {e}"))
+        })
+        .map(Some)
+        .map_err(|message| rejected(StatusCode::BAD_REQUEST, code::BAD_USER_INPUT, &message))
 }
 
 /// The name of the operation the request executes, when it has one.
