@@ -149,7 +149,7 @@ pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
     Migrator::up(db, None)
         .await
         .context("cannot apply the database migrations")?;
-    partitions::ensure_coming_years(db).await
+    partitions::ensure_coming_years(db).await.map(drop)
 }
 
 /// Whether every migration the binary knows has been applied.

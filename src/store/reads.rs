@@ -282,7 +282,7 @@ async fn insert_position(db: &DatabaseConnection) -> anyhow::Result<Lsn> {
 
 /// Asks for a WAL position straight on the pool (not through the connection's statement
 /// callbacks: it is the hub's bookkeeping, not a read of data).
-async fn lsn_of(db: &DatabaseConnection, sql: &str) -> anyhow::Result<Lsn> {
+async fn lsn_of(db: &DatabaseConnection, sql: &'static str) -> anyhow::Result<Lsn> {
     let pool = match db.get_database_backend() {
         DbBackend::Postgres => db.get_postgres_connection_pool(),
         _ => anyhow::bail!("WAL positions exist on PostgreSQL only"),

@@ -175,7 +175,7 @@ async fn the_trace_number_stays_unique_across_partitions_and_moves_with_its_trac
     // A new recovery date in another year moves the trace to that year's partition.
     let moved = atf
         .query(
-            "mutation($id: ID!) { updateTrace(id: $id, input: { recoveryDate: \"2022-03-04\" }, expectedVersion: 1) { recoveryDate version } }",
+            "mutation($id: ID!) { updateTrace(id: $id, input: { recoveryDate: \"2022-03-04\", timeToCrimeDays: 1144 }, expectedVersion: 1) { recoveryDate version } }",
             json!({ "id": id }),
         )
         .await;
