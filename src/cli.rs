@@ -344,7 +344,9 @@ async fn serve(mut settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCo
         crate::auth::ensure_dev_secret(&mut settings.auth, args.demo)?;
     }
     let policy = std::sync::Arc::new(crate::policy::Policy::load(&settings.policy)?);
-    let app = crate::server::Application::build_with(settings.clone(), db, policy)?;
+    let replica = store::connect_replica(&settings.database).await?;
+    let app =
+        crate::server::Application::build_with_replica(settings.clone(), db, replica, policy)?;
     app.fetch_provider_keys().await;
     let host = settings
         .server
@@ -357,6 +359,13 @@ async fn serve(mut settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCo
         "firearms-hub serving {} on {base}/graphql",
         store::redact_url(&settings.database.url)
     );
+    if let Some(read_url) = &settings.database.read_url {
+        eprintln!(
+            "firearms-hub reading queries from the replica {} once it has replayed the caller's \
+             last write",
+            store::redact_url(read_url)
+        );
+    }
     if settings.server.development {
         eprintln!("GraphiQL: {base}/graphql (development mode)");
         print_dev_tokens(&settings);

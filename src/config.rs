@@ -97,6 +97,10 @@ pub struct PolicySettings {
 pub struct DatabaseSettings {
     /// `sqlite://PATH?mode=rwc` or `postgres://USER@HOST:PORT/DB`.
     pub url: String,
+    /// A read replica of `url` (PostgreSQL streaming replication, e.g. a load balancer's read
+    /// port): query operations read from it once it has replayed the caller's last write, and
+    /// from `url` otherwise. PostgreSQL only, with `url` PostgreSQL too. Same pool settings.
+    pub read_url: Option<String>,
     pub max_connections: u32,
     pub min_connections: u32,
     pub connect_timeout_secs: u64,
@@ -114,6 +118,7 @@ impl Default for DatabaseSettings {
     fn default() -> Self {
         Self {
             url: DEFAULT_DATABASE_URL.to_owned(),
+            read_url: None,
             max_connections: 10,
             min_connections: 1,
             connect_timeout_secs: 5,
@@ -122,6 +127,31 @@ impl Default for DatabaseSettings {
             statement_timeout_ms: 30_000,
             audit_batch_max: 256,
         }
+    }
+}
+
+impl DatabaseSettings {
+    /// Refuses a `read_url` that is not PostgreSQL, or beside a `url` that is not: a read replica
+    /// is a PostgreSQL standby of the primary.
+    pub fn check_read_url(&self) -> anyhow::Result<()> {
+        let Some(read_url) = &self.read_url else {
+            return Ok(());
+        };
+        let postgres =
+            |url: &str| url.starts_with("postgres://") || url.starts_with("postgresql://");
+        anyhow::ensure!(
+            postgres(read_url),
+            "invalid settings: database.read_url must be a PostgreSQL URL (postgres://…) naming a \
+             streaming replica of database.url; got {}",
+            crate::store::redact_url(read_url)
+        );
+        anyhow::ensure!(
+            postgres(&self.url),
+            "invalid settings: database.read_url is set, but database.url is not PostgreSQL \
+             ({}); read replicas work with PostgreSQL only, so remove database.read_url",
+            crate::store::redact_url(&self.url)
+        );
+        Ok(())
     }
 }
 
@@ -552,6 +582,7 @@ impl Settings {
             .extract()
             .map_err(|e| anyhow::anyhow!("invalid settings: {e}"))?;
         settings.server.check_cors_origins()?;
+        settings.database.check_read_url()?;
         anyhow::ensure!(
             settings.cache.generation_poll_ms >= 10,
             "invalid settings: cache.generation_poll_ms must be at least 10 (milliseconds), got {}",

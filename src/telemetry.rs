@@ -133,6 +133,12 @@ struct JwksLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReadRouteLabels {
+    from: &'static str,
+    reason: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PoolLabels {
     state: &'static str,
 }
@@ -154,6 +160,7 @@ struct Metrics {
     jwks_last_fetch: Family<JwksFetchLabels, Gauge>,
     jwks_keys: Family<JwksLabels, Gauge>,
     jwks_age: Family<JwksLabels, Gauge>,
+    read_routes: Family<ReadRouteLabels, Counter>,
     operations: Mutex<HashSet<String>>,
     documents: Family<OperationLabels, Counter>,
     /// The (name, document) pairs labelled so far.
@@ -260,8 +267,15 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "Seconds since the identity provider's key set in force was fetched (-1: none yet)",
         jwks_age.clone(),
     );
+    let read_routes = Family::<ReadRouteLabels, Counter>::default();
+    registry.register(
+        "hub_read_routes",
+        "GraphQL requests by the server they read from (primary, replica) and why (caught_up, replica_behind, replica_unreachable, write), when database.read_url is set",
+        read_routes.clone(),
+    );
     Metrics {
         registry,
+        read_routes,
         jwks_fetches,
         jwks_last_fetch,
         jwks_keys,
@@ -315,6 +329,14 @@ pub(crate) fn audit_write_failed() {
 pub(crate) fn audit_batch(events: usize) {
     METRICS.audit_batches.inc();
     METRICS.audit_batch_events.observe(events as f64);
+}
+
+/// Counts one request routed to `from` (primary, replica) for `reason`.
+pub(crate) fn read_routed(from: &'static str, reason: &'static str) {
+    METRICS
+        .read_routes
+        .get_or_create(&ReadRouteLabels { from, reason })
+        .inc();
 }
 
 /// Counts one read of the grants into a grant cache.

@@ -1,5 +1,6 @@
 //! Schema migrations of firearms-hub: the only way the schema changes. Every migration produces the
-//! same tables, keys and indexes on SQLite and PostgreSQL.
+//! same tables, keys and indexes on SQLite and PostgreSQL, except that on PostgreSQL `trace` is
+//! partitioned by recovery year (000019), its natural key kept unique by a table of its own.
 
 pub use sea_orm_migration::prelude::*;
 
@@ -22,6 +23,7 @@ mod m20261203_000015_plan_indexes;
 mod m20261204_000016_measure_versions;
 mod m20261204_000017_link_decisions;
 mod m20261205_000018_persisted_operations;
+mod m20261205_000019_partition_traces;
 
 pub struct Migrator;
 
@@ -47,6 +49,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000016_measure_versions::Migration),
             Box::new(m20261204_000017_link_decisions::Migration),
             Box::new(m20261205_000018_persisted_operations::Migration),
+            Box::new(m20261205_000019_partition_traces::Migration),
         ]
     }
 }

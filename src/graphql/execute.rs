@@ -66,11 +66,14 @@ pub(crate) fn outcome(response: &Response) -> Outcome {
     }
 }
 
-/// What a server runs every request with: its schema, its pool, its audit appender and its
-/// grant cache.
+/// What a server runs every request with: its schema, its pool, the pool the request reads from,
+/// its audit appender and its grant cache.
 pub(crate) struct Served<'a> {
     pub(crate) schema: &'a HubSchema,
+    /// The primary: the grants in force are read here.
     pub(crate) db: &'a DatabaseConnection,
+    /// What the operation reads and writes through: the primary, or a read replica for a query.
+    pub(crate) reads: &'a DatabaseConnection,
     pub(crate) appender: &'a Appender,
     pub(crate) grants: &'a std::sync::Arc<crate::store::grant_cache::GrantCache>,
     pub(crate) events: &'a std::sync::Arc<crate::store::events::Events>,
@@ -87,6 +90,7 @@ pub(crate) async fn execute(
     let Served {
         schema,
         db,
+        reads,
         appender,
         grants,
         events,
@@ -138,7 +142,7 @@ pub(crate) async fn execute(
             .await;
         }
     };
-    let mut context = RequestContext::new(db.clone(), access.clone());
+    let mut context = RequestContext::new(reads.clone(), access.clone());
     context.grants = Some(grants.clone());
     context.events = Some(events.clone());
     context.correlation_id = correlation_id.to_owned();

@@ -24,7 +24,12 @@ use crate::config::LimitsSettings;
 use crate::graphql::errors::code;
 use crate::graphql::execute::{PURPOSE_HEADER, purpose_from_header};
 use crate::policy::Access;
+use crate::store::reads::Lsn;
 use crate::telemetry::Outcome;
+
+/// The header a client sends back the write position of its last write in, and that the answer
+/// to a write carries it in.
+pub(crate) const LSN_HEADER: &str = "X-Hub-Lsn";
 
 /// The media type of a response, as the client's `Accept` chose it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +72,10 @@ pub(super) struct Admitted {
     pub document_hash: String,
     /// Where the document came from.
     pub source: Source,
+    /// Whether the operation it executes is a query (which may read from a replica).
+    pub query: bool,
+    /// The write position the client sent back (`X-Hub-Lsn`).
+    pub lsn: Option<Lsn>,
 }
 
 /// A request refused at admission.
@@ -152,6 +161,8 @@ pub(super) async fn admit(
             media,
             document_hash: checked.document_hash,
             source: checked.source,
+            query: checked.query,
+            lsn: checked.lsn,
         }),
         Err(refusal) => Err(Refused {
             outcome: refusal.outcome,
@@ -205,6 +216,8 @@ struct CallerChecked {
     purpose: Option<String>,
     document_hash: String,
     source: Source,
+    query: bool,
+    lsn: Option<Lsn>,
 }
 
 /// The checks after the token: rate, body or parameters, persisted operation, document, method
@@ -249,6 +262,7 @@ async fn admit_caller(
         });
     }
     let purpose = stated_purpose(req)?;
+    let lsn = sent_lsn(req)?;
     if source == Source::Registered {
         // Only a document that parsed and passed the limits is kept.
         if kind.is_some() {
@@ -263,7 +277,25 @@ async fn admit_caller(
         purpose,
         document_hash: hash,
         source,
+        query: kind == Some(OperationType::Query),
+        lsn,
     })
+}
+
+/// The write position sent back in `X-Hub-Lsn`, checked.
+fn sent_lsn(req: &HttpRequest) -> Checked<Option<Lsn>> {
+    let Some(value) = req.headers().get(LSN_HEADER) else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .map_err(|_| format!("the {LSN_HEADER} header is not text"))
+        .and_then(|text| {
+            text.parse::<Lsn>()
+                .map_err(|e| format!("{LSN_HEADER}: {e}"))
+        })
+        .map(Some)
+        .map_err(|message| rejected(StatusCode::BAD_REQUEST, code::BAD_USER_INPUT, &message))
 }
 
 /// Keeps a document sent with its hash. Best effort: when it cannot be stored the request still

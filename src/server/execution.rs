@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
+use actix_web::http::header::{HeaderName, HeaderValue};
 
 use super::admission::{Admitted, Media, error_response};
 use super::{AppState, Handled, retry_after};
@@ -17,6 +18,7 @@ use crate::graphql::errors::{code, with_correlation_id};
 use crate::graphql::execute::{Served, execute};
 use crate::policy::Access;
 use crate::store::budget::{self, Budget};
+use crate::store::reads::ReadFrom;
 use crate::telemetry::Outcome;
 
 /// Executes an admitted request as its caller.
@@ -28,8 +30,14 @@ pub(super) async fn run(admitted: Admitted, state: &AppState, correlation: &str)
         media,
         document_hash,
         source,
+        query,
+        lsn,
         ..
     } = admitted;
+    let subject = access.caller.subject.clone();
+    // Where the operation reads: a query from the read replica once it has replayed the caller's
+    // last write, else the primary (`store::reads`).
+    let route = state.reads.route(&subject, query, lsn).await;
     let timed_out_event = NewEvent::of(
         &access,
         audit::operation_label(operation.as_deref(), &request.query),
@@ -44,7 +52,10 @@ pub(super) async fn run(admitted: Admitted, state: &AppState, correlation: &str)
     // because the client went away (`store::budget`).
     let timeout_secs = state.limits.request_timeout_secs;
     let limit = (timeout_secs > 0).then(|| Duration::from_secs(timeout_secs));
-    let budget = Budget::new(&state.db, limit);
+    let budget = match route.from {
+        ReadFrom::Replica => Budget::over(&[&state.db, &route.db], limit),
+        ReadFrom::Primary => Budget::new(&state.db, limit),
+    };
     let stop = budget.stop_on_drop();
     // INTERNAL errors quote the request's correlation id.
     let execution = with_correlation_id(
@@ -53,6 +64,7 @@ pub(super) async fn run(admitted: Admitted, state: &AppState, correlation: &str)
             Served {
                 schema: &state.schema,
                 db: &state.db,
+                reads: &route.db,
                 appender: &state.audit,
                 grants: &state.grants,
                 events: &state.events,
@@ -64,24 +76,49 @@ pub(super) async fn run(admitted: Admitted, state: &AppState, correlation: &str)
         ),
     );
     let execution = budget::within(budget, execution);
-    let Some(limit) = limit else {
-        let response = execution.await;
-        stop.finish();
-        return handled(response);
-    };
-    match tokio::time::timeout(limit, execution).await {
-        Ok(response) => {
+    let mut handled = match limit {
+        None => {
+            let response = execution.await;
             stop.finish();
             handled(response)
         }
-        Err(_) => {
-            // Dropping the guard cancels what is still running.
-            drop(stop);
-            timed_out(state, timed_out_event, media, operation.clone())
-                .with_document(document_hash.clone(), source)
-        }
+        Some(limit) => match tokio::time::timeout(limit, execution).await {
+            Ok(response) => {
+                stop.finish();
+                handled(response)
+            }
+            Err(_) => {
+                // Dropping the guard cancels what is still running.
+                drop(stop);
+                timed_out(state, timed_out_event, media, operation.clone())
+                    .with_document(document_hash.clone(), source)
+            }
+        },
+    };
+    let headers = handled.response.headers_mut();
+    if state.reads.has_replica() {
+        headers.insert(
+            HeaderName::from_static(READ_FROM_HEADER),
+            HeaderValue::from_static(route.from.as_str()),
+        );
     }
+    // After anything but a query (whose fields may have committed even when it failed or timed
+    // out), the write position that covers it, for the client to send back.
+    if !query
+        && let Some(lsn) = state.reads.after_write(&subject).await
+        && let Ok(value) = HeaderValue::from_str(&lsn.to_string())
+    {
+        headers.insert(HeaderName::from_static(LSN_RESPONSE_HEADER), value);
+    }
+    handled
 }
+
+/// The header naming the server a request read from (`primary`, `replica`), on every answer to
+/// `POST /graphql` when a read replica is configured.
+pub(crate) const READ_FROM_HEADER: &str = "x-hub-read-from";
+
+/// [`super::admission::LSN_HEADER`] as a header name.
+const LSN_RESPONSE_HEADER: &str = "x-hub-lsn";
 
 /// The answer to a request that ran out of time. The execution future, with its queries and any
 /// open transaction (rolled back), has been dropped and its statements cancelled; the abandoned operation still leaves its

@@ -71,6 +71,8 @@ pub(crate) struct AppState {
     /// The subscriptions each subject holds in this process.
     pub subscribers: Arc<subscriptions::Subscribers>,
     pub subscriptions: Arc<crate::config::SubscriptionSettings>,
+    /// Where requests read: the primary, or the read replica of `database.read_url`.
+    pub reads: Arc<store::reads::Reads>,
 }
 
 /// The "shutting down" flag: once raised, `/readyz` answers 503 and, after
@@ -163,8 +165,9 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         let db = store::connect(&settings.database).await?;
         store::migrate(&db).await?;
+        let replica = store::connect_replica(&settings.database).await?;
         let policy = Policy::load(&settings.policy)?;
-        let application = Self::build_with(settings, db, Arc::new(policy))?;
+        let application = Self::build_with_replica(settings, db, replica, Arc::new(policy))?;
         application.fetch_provider_keys().await;
         Ok(application)
     }
@@ -185,6 +188,27 @@ impl Application {
         db: DatabaseConnection,
         policy: Arc<Policy>,
     ) -> anyhow::Result<Application> {
+        anyhow::ensure!(
+            settings.database.read_url.is_none(),
+            "database.read_url is set: open its pool (store::connect_replica) and pass it to \
+             Application::build_with_replica"
+        );
+        Self::build_with_replica(settings, db, None, policy)
+    }
+
+    /// Binds the server over an open database, the open pool of its read replica (when
+    /// `database.read_url` is set) and a policy.
+    pub fn build_with_replica(
+        settings: Settings,
+        db: DatabaseConnection,
+        replica: Option<DatabaseConnection>,
+        policy: Arc<Policy>,
+    ) -> anyhow::Result<Application> {
+        settings.database.check_read_url()?;
+        anyhow::ensure!(
+            settings.database.read_url.is_some() == replica.is_some(),
+            "a read replica's pool is passed exactly when database.read_url is set"
+        );
         policy.check_fields(&crate::store::catalogue())?;
         anyhow::ensure!(
             settings.database.audit_batch_max > 0,
@@ -232,6 +256,7 @@ impl Application {
         });
         let cors_origins = settings.server.cors_origins.clone();
         let state = AppState {
+            reads: Arc::new(store::reads::Reads::new(db.clone(), replica)),
             grants,
             schema: serving_schema(
                 Limits::from_settings(&limits),
@@ -501,20 +526,21 @@ async fn graphql(
 }
 
 /// The headers a page of another origin may send, besides the CORS-safelisted ones.
-const CORS_REQUEST_HEADERS: [header::HeaderName; 3] = [
+const CORS_REQUEST_HEADERS: [header::HeaderName; 4] = [
     header::AUTHORIZATION,
     header::CONTENT_TYPE,
     header::HeaderName::from_static("x-access-purpose"),
+    header::HeaderName::from_static("x-hub-lsn"),
 ];
 
 /// How long a browser may reuse a preflight answer (Chromium caps it at two hours).
 const CORS_MAX_AGE_SECS: usize = 3600;
 
 /// CORS for the exact origins of `server.cors_origins` (checked at start: no wildcard). A
-/// preflight from one of them may send `GET` or `POST` with `Authorization`, `Content-Type` and
-/// `X-Access-Purpose`, and its answer is cached for [`CORS_MAX_AGE_SECS`]; a response to one of
-/// them names it in `Access-Control-Allow-Origin` and lets it read `Retry-After` and
-/// `X-Request-Id`. A request from any other origin is served as if CORS did not exist (no CORS
+/// preflight from one of them may send `GET` or `POST` with `Authorization`, `Content-Type`,
+/// `X-Access-Purpose` and `X-Hub-Lsn`, and its answer is cached for [`CORS_MAX_AGE_SECS`]; a
+/// response to one of them names it in `Access-Control-Allow-Origin` and lets it read
+/// `Retry-After`, `X-Request-Id`, `X-Hub-Lsn` and `X-Hub-Read-From`. A request from any other origin is served as if CORS did not exist (no CORS
 /// header, so the browser keeps the answer from the page); its preflight is refused. Every
 /// response says `Vary: Origin`.
 fn cors(origins: &[String]) -> actix_cors::Cors {
@@ -524,6 +550,8 @@ fn cors(origins: &[String]) -> actix_cors::Cors {
         .expose_headers([
             header::RETRY_AFTER,
             header::HeaderName::from_static(request_id::HEADER),
+            header::HeaderName::from_static("x-hub-lsn"),
+            header::HeaderName::from_static(execution::READ_FROM_HEADER),
         ])
         .max_age(CORS_MAX_AGE_SECS)
         .block_on_origin_mismatch(false);

@@ -49,8 +49,9 @@ pub struct Budget {
     stopped: AtomicBool,
     /// PostgreSQL backends this request's connections run on.
     backends: Mutex<Vec<i32>>,
-    /// The PostgreSQL pool the request reads from, which cancels go through.
-    pool: Option<sqlx::PgPool>,
+    /// The PostgreSQL pools the request reads from (the primary's, and a read replica's), which
+    /// cancels go through.
+    pools: Vec<sqlx::PgPool>,
 }
 
 tokio::task_local! {
@@ -62,14 +63,21 @@ impl Budget {
     /// [`GRACE`] later: a request timing out is stopped by its own timer first (and answered
     /// `TIMEOUT`), which cancels its statements at once; the deadline is the backstop.
     pub fn new(db: &sea_orm::DatabaseConnection, limit: Option<Duration>) -> Arc<Budget> {
-        let pool = match db.get_database_backend() {
-            sea_orm::DbBackend::Postgres => Some(db.get_postgres_connection_pool().clone()),
-            _ => None,
-        };
-        Budget::with_pool(pool, limit)
+        Budget::over(&[db], limit)
     }
 
-    fn with_pool(pool: Option<sqlx::PgPool>, limit: Option<Duration>) -> Arc<Budget> {
+    /// A budget for a request whose connections come from any of `dbs` (the primary and a read
+    /// replica): a stopped request's backends are ended on each.
+    pub fn over(dbs: &[&sea_orm::DatabaseConnection], limit: Option<Duration>) -> Arc<Budget> {
+        let pools = dbs
+            .iter()
+            .filter(|db| db.get_database_backend() == sea_orm::DbBackend::Postgres)
+            .map(|db| db.get_postgres_connection_pool().clone())
+            .collect();
+        Budget::with_pools(pools, limit)
+    }
+
+    fn with_pools(pools: Vec<sqlx::PgPool>, limit: Option<Duration>) -> Arc<Budget> {
         Arc::new(Budget {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             deadline: limit
@@ -77,7 +85,7 @@ impl Budget {
                 .and_then(|t| Instant::now().checked_add(t)),
             stopped: AtomicBool::new(false),
             backends: Mutex::new(Vec::new()),
-            pool,
+            pools,
         })
     }
 
@@ -109,11 +117,13 @@ impl Budget {
         if backends.is_empty() {
             return;
         }
-        let Some(pool) = self.pool.clone() else {
+        if self.pools.is_empty() {
             return;
-        };
+        }
+        // A process id names a backend of one server only; each pool's server is asked to end
+        // those of its own backends that carry this request's name.
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(cancel_backends(pool, self.id, backends));
+            runtime.spawn(cancel_backends(self.pools.clone(), self.id, backends));
         }
     }
 }
@@ -244,8 +254,19 @@ fn backend_name(id: Option<u64>) -> String {
     }
 }
 
-/// Ends the backends last checked out for request `id`.
-async fn cancel_backends(pool: sqlx::PgPool, id: u64, backends: Vec<i32>) {
+/// Ends the backends last checked out for request `id`, on the server of each pool.
+async fn cancel_backends(pools: Vec<sqlx::PgPool>, id: u64, backends: Vec<i32>) {
+    let [pool] = &pools[..] else {
+        // Two servers: a backend's process id may have been given to a backend of the other
+        // server since, so the shared record of owners is not consulted; the server's name check
+        // alone picks this request's backends on each.
+        tokio::time::sleep(RELEASE_PAUSE).await;
+        for pool in pools {
+            end_named_backends(pool, id, backends.clone()).await;
+        }
+        return;
+    };
+    let pool = pool.clone();
     // Let the pool's release of the dropped statements' connections begin first.
     tokio::time::sleep(RELEASE_PAUSE).await;
     // An idle pooled connection if there is one (opening a connection costs a handshake), taken
@@ -269,6 +290,22 @@ async fn cancel_backends(pool: sqlx::PgPool, id: u64, backends: Vec<i32>) {
     if still_ours.is_empty() {
         return;
     }
+    end_on(&pool, pooled.as_mut(), id, still_ours).await;
+}
+
+/// Ends, on `pool`'s server, those of `backends` that still carry request `id`'s name.
+async fn end_named_backends(pool: sqlx::PgPool, id: u64, backends: Vec<i32>) {
+    let mut pooled = pool.try_acquire();
+    let _ending = PG_CANCELLING.lock().await;
+    end_on(&pool, pooled.as_mut(), id, backends).await;
+}
+
+async fn end_on(
+    pool: &sqlx::PgPool,
+    pooled: Option<&mut sqlx::pool::PoolConnection<sqlx::Postgres>>,
+    id: u64,
+    still_ours: Vec<i32>,
+) {
     // Never the connection sending this, which may have worked for the request too. A connection
     // the request had already given back is ended too; the pool replaces it.
     let end = || {
@@ -279,7 +316,7 @@ async fn cancel_backends(pool: sqlx::PgPool, id: u64, backends: Vec<i32>) {
         .bind(still_ours.clone())
         .bind(backend_name(Some(id)))
     };
-    if let Some(conn) = pooled.as_mut()
+    if let Some(conn) = pooled
         && end().execute(&mut **conn).await.is_ok()
     {
         return;
@@ -309,12 +346,12 @@ mod tests {
     fn statement_timeout_is_the_time_left_within_the_configured_one() {
         assert_eq!(statement_timeout_ms(None, 0), 0);
         assert_eq!(statement_timeout_ms(None, 30_000), 30_000);
-        let budget = Budget::with_pool(None, Some(Duration::from_secs(2)));
+        let budget = Budget::with_pools(Vec::new(), Some(Duration::from_secs(2)));
         let ms = statement_timeout_ms(Some(&budget), 0);
         let most = u64::try_from((Duration::from_secs(2) + GRACE).as_millis()).unwrap();
         assert!((most - 100..=most).contains(&ms), "{ms}");
         assert_eq!(statement_timeout_ms(Some(&budget), 500), 500);
-        let spent = Budget::with_pool(None, Some(Duration::ZERO));
+        let spent = Budget::with_pools(Vec::new(), Some(Duration::ZERO));
         assert!(!spent.spent(), "within its grace");
         spent.stop();
         assert!(spent.spent());
@@ -323,7 +360,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_dropped_request_stops_its_budget_and_a_finished_one_stops_nothing_running() {
-        let budget = Budget::with_pool(None, None);
+        let budget = Budget::with_pools(Vec::new(), None);
         assert!(!budget.spent());
         let guard = budget.stop_on_drop();
         let seen = within(budget.clone(), async { current().map(|b| b.id) }).await;

@@ -21,8 +21,10 @@ pub(crate) mod import;
 pub(crate) mod links;
 pub(crate) mod measures;
 pub(crate) mod page;
+pub mod partitions;
 pub(crate) mod persisted;
 pub mod planner;
+pub mod reads;
 pub(crate) mod scope;
 pub(crate) mod seizures;
 pub(crate) mod stats;
@@ -45,7 +47,26 @@ use door::Described;
 /// `synchronous = NORMAL`; PostgreSQL gets the statement timeout. Every connection is armed for the
 /// request that checks it out (`budget`). SQL statements are not logged.
 pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<DatabaseConnection> {
-    let mut options = ConnectOptions::new(settings.url.clone());
+    connect_to(settings, &settings.url).await
+}
+
+/// Opens the pool of the read replica of `database.read_url`, when one is configured, with the
+/// same pool settings as the primary's; refused unless both URLs are PostgreSQL.
+pub async fn connect_replica(
+    settings: &DatabaseSettings,
+) -> anyhow::Result<Option<DatabaseConnection>> {
+    settings.check_read_url()?;
+    match &settings.read_url {
+        Some(url) => connect_to(settings, url)
+            .await
+            .context("cannot open the read replica of database.read_url")
+            .map(Some),
+        None => Ok(None),
+    }
+}
+
+async fn connect_to(settings: &DatabaseSettings, url: &str) -> anyhow::Result<DatabaseConnection> {
+    let mut options = ConnectOptions::new(url.to_owned());
     options
         .max_connections(settings.max_connections.max(1))
         .min_connections(
@@ -70,7 +91,7 @@ pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<DatabaseConn
                 })
         });
     let statement_ms = settings.statement_timeout_ms;
-    if settings.url.starts_with("postgres") {
+    if url.starts_with("postgres") {
         POSTGRES.store(true, std::sync::atomic::Ordering::Relaxed);
         options.map_sqlx_postgres_pool_opts(move |pool| {
             pool.after_connect(move |conn, _| Box::pin(budget::arm_postgres(conn, statement_ms)))
@@ -93,7 +114,7 @@ pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<DatabaseConn
     });
     Database::connect(options)
         .await
-        .with_context(|| format!("cannot open the database at {}", redact_url(&settings.url)))
+        .with_context(|| format!("cannot open the database at {}", redact_url(url)))
 }
 
 /// Whether the pool this process opened speaks PostgreSQL: where the two planners need the same
@@ -124,11 +145,13 @@ pub(crate) async fn begin_write(
     }
 }
 
-/// Applies every pending migration.
+/// Applies every pending migration, then (on PostgreSQL) makes sure the traces of this year and
+/// the next have partitions of their own (`partitions::ensure_coming_years`).
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
     Migrator::up(db, None)
         .await
-        .context("cannot apply the database migrations")
+        .context("cannot apply the database migrations")?;
+    partitions::ensure_coming_years(db).await.map(drop)
 }
 
 /// Whether every migration the binary knows has been applied.
