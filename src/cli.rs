@@ -192,8 +192,7 @@ pub fn run(cli: Cli) -> ExitCode {
 async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
     match command {
         Command::Migrate => {
-            let db = store::connect(&settings.database).await?;
-            store::migrate(&db).await?;
+            store::connect_migrated(&settings.database).await?;
             eprintln!(
                 "migrations applied to {}",
                 store::redact_url(&settings.database.url)
@@ -202,8 +201,7 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<ExitCo
         }
         Command::DemoData(args) => {
             let started = std::time::Instant::now();
-            let db = store::connect(&settings.database).await?;
-            store::migrate(&db).await?;
+            let db = store::connect_migrated(&settings.database).await?;
             let summary = demo::generate(
                 &db,
                 &demo::DemoOptions {
@@ -218,11 +216,7 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<ExitCo
         }
         Command::Import(args) => {
             // A database that cannot be opened or migrated is a database failure (exit 3) too.
-            let opened = async {
-                let db = store::connect(&settings.database).await?;
-                store::migrate(&db).await?;
-                anyhow::Ok(db)
-            };
+            let opened = async { store::connect_migrated(&settings.database).await };
             let db = match opened.await {
                 Ok(db) => db,
                 Err(error) => {
@@ -258,8 +252,7 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<ExitCo
         }
         Command::Audit(args) => audit(settings, args).await,
         Command::LinkCandidates => {
-            let db = store::connect(&settings.database).await?;
-            store::migrate(&db).await?;
+            let db = store::connect_migrated(&settings.database).await?;
             println!("{}", store::candidates::measure(&db).await?);
             Ok(ExitCode::SUCCESS)
         }
@@ -334,8 +327,7 @@ async fn serve(mut settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCo
     if args.demo || args.development {
         settings.server.development = true;
     }
-    let db = store::connect(&settings.database).await?;
-    store::migrate(&db).await?;
+    let db = store::connect_migrated(&settings.database).await?;
     if args.demo && demo::is_empty(&db).await? {
         let summary = demo::generate(&db, &demo::DemoOptions::default()).await?;
         eprintln!("{summary}");

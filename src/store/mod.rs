@@ -154,6 +154,22 @@ pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
     partitions::ensure_coming_years(db).await.map(drop)
 }
 
+/// Opens the database and applies the migrations, for a process that goes on to use it. On
+/// SQLite the pool is then opened afresh: a connection opened before a migration changed a table
+/// can keep compiling statements against the old schema, where a quoted column that did not exist
+/// yet reads as a string literal (SQLite's double-quoted strings) instead of the column.
+pub async fn connect_migrated(settings: &DatabaseSettings) -> anyhow::Result<DatabaseConnection> {
+    let db = connect(settings).await?;
+    migrate(&db).await?;
+    if db.get_database_backend() != sea_orm::DbBackend::Sqlite {
+        return Ok(db);
+    }
+    db.close()
+        .await
+        .context("cannot close the database after migrating it")?;
+    connect(settings).await
+}
+
 /// Whether every migration the binary knows has been applied.
 pub async fn migrations_current(db: &DatabaseConnection) -> anyhow::Result<bool> {
     let pending = Migrator::get_pending_migrations(db)

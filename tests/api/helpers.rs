@@ -36,8 +36,18 @@ enum Cleanup {
 impl TestDb {
     /// Creates and migrates a fresh database.
     pub(crate) async fn new() -> TestDb {
-        let db = Self::empty().await;
+        let mut db = Self::empty().await;
+        // As a process opens its database (`store::connect_migrated`): on SQLite the pool that
+        // serves is opened after the migrations.
         store::migrate(&db.db).await.expect("migrations apply");
+        if db.backend() == DbBackend::Sqlite {
+            db.db = store::connect(&DatabaseSettings {
+                url: db.url.clone(),
+                ..DatabaseSettings::default()
+            })
+            .await
+            .expect("sqlite opens again after migrating");
+        }
         db
     }
 
