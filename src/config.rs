@@ -171,6 +171,12 @@ pub struct ServerSettings {
     /// Seconds between a shutdown signal and closing the listener, during which `/readyz` answers
     /// 503 while requests are still served, so a load balancer can stop routing here first.
     pub shutdown_drain_secs: u64,
+    /// Seconds a connection may go without the client taking any of what the hub sends it
+    /// (nothing acknowledged, or a receive window shut) before the hub drops it: a response or a
+    /// subscription whose client stopped reading then frees its connection and buffers, as
+    /// nginx's `send_timeout` does. 0 leaves it to the operating system (about 15 minutes for
+    /// unacknowledged data, never for a shut window).
+    pub send_timeout_secs: u64,
 }
 
 impl Default for ServerSettings {
@@ -182,6 +188,7 @@ impl Default for ServerSettings {
             workers: 2,
             shutdown_timeout_secs: 10,
             shutdown_drain_secs: 0,
+            send_timeout_secs: 60,
         }
     }
 }

@@ -26,6 +26,9 @@
 //!   outcome of the last fetch, 0 for the others), `hub_jwks_keys{source}` and
 //!   `hub_jwks_age_seconds{source}` (-1 before the first good fetch): the identity provider's keys
 //!   ([`jwks_fetched`], [`jwks_key_set`]), `source` the configured address.
+//! - `hub_subscription_connections` and `hub_subscription_closes_total{code}`: the WebSocket
+//!   connections of subscriptions open now, and those the server closed, by close code (1013: a
+//!   client too slow to take its messages; [`SubscriptionConnection`]).
 //!
 //! The registry is process-wide, so any module can count without holding the server's state.
 
@@ -139,6 +142,11 @@ struct ReadRouteLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CloseLabels {
+    code: u16,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PoolLabels {
     state: &'static str,
 }
@@ -161,6 +169,8 @@ struct Metrics {
     jwks_keys: Family<JwksLabels, Gauge>,
     jwks_age: Family<JwksLabels, Gauge>,
     read_routes: Family<ReadRouteLabels, Counter>,
+    subscription_connections: Gauge,
+    subscription_closes: Family<CloseLabels, Counter>,
     operations: Mutex<HashSet<String>>,
     documents: Family<OperationLabels, Counter>,
     /// The (name, document) pairs labelled so far.
@@ -273,9 +283,23 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "GraphQL requests by the server they read from (primary, replica) and why (caught_up, replica_behind, replica_unreachable, write), when database.read_url is set",
         read_routes.clone(),
     );
+    let subscription_connections = Gauge::default();
+    registry.register(
+        "hub_subscription_connections",
+        "WebSocket connections of subscriptions open now",
+        subscription_connections.clone(),
+    );
+    let subscription_closes = Family::<CloseLabels, Counter>::default();
+    registry.register(
+        "hub_subscription_closes",
+        "WebSocket connections of subscriptions the server closed, by close code (1013: the client did not take its messages fast enough)",
+        subscription_closes.clone(),
+    );
     Metrics {
         registry,
         read_routes,
+        subscription_connections,
+        subscription_closes,
         jwks_fetches,
         jwks_last_fetch,
         jwks_keys,
@@ -336,6 +360,31 @@ pub(crate) fn read_routed(from: &'static str, reason: &'static str) {
     METRICS
         .read_routes
         .get_or_create(&ReadRouteLabels { from, reason })
+        .inc();
+}
+
+/// One open WebSocket connection of subscriptions, counted in `hub_subscription_connections`
+/// until dropped.
+pub(crate) struct SubscriptionConnection(());
+
+impl SubscriptionConnection {
+    pub(crate) fn open() -> SubscriptionConnection {
+        METRICS.subscription_connections.inc();
+        SubscriptionConnection(())
+    }
+}
+
+impl Drop for SubscriptionConnection {
+    fn drop(&mut self) {
+        METRICS.subscription_connections.dec();
+    }
+}
+
+/// Counts one subscription connection the server closed with `code`.
+pub(crate) fn subscription_connection_closed(code: u16) {
+    METRICS
+        .subscription_closes
+        .get_or_create(&CloseLabels { code })
         .inc();
 }
 

@@ -73,6 +73,8 @@ pub(crate) struct AppState {
     pub subscriptions: Arc<crate::config::SubscriptionSettings>,
     /// Where requests read: the primary, or the read replica of `database.read_url`.
     pub reads: Arc<store::reads::Reads>,
+    /// `server.send_timeout_secs`: how long the kernel lets a connection's client take nothing.
+    pub send_timeout: Option<Duration>,
 }
 
 /// The "shutting down" flag: once raised, `/readyz` answers 503 and, after
@@ -255,6 +257,9 @@ impl Application {
             })
         });
         let cors_origins = settings.server.cors_origins.clone();
+        let send_timeout = Some(settings.server.send_timeout_secs)
+            .filter(|secs| *secs > 0)
+            .map(Duration::from_secs);
         let state = AppState {
             reads: Arc::new(store::reads::Reads::new(db.clone(), replica)),
             grants,
@@ -274,6 +279,7 @@ impl Application {
             events,
             subscribers: Arc::default(),
             subscriptions: Arc::new(settings.subscriptions.clone()),
+            send_timeout,
         };
         let workers = settings.server.workers.max(1);
         let drain = Duration::from_secs(settings.server.shutdown_drain_secs);
@@ -331,6 +337,7 @@ impl Application {
                     }
                 })
         })
+        .on_connect(move |connection, _| limit_send_stall(connection, send_timeout))
         .workers(workers)
         .shutdown_timeout(settings.server.shutdown_timeout_secs)
         .shutdown_signal(signal)
@@ -658,4 +665,21 @@ async fn metrics_text(state: web::Data<AppState>) -> HttpResponse {
             .body(text),
         Err(_) => HttpResponse::InternalServerError().finish(),
     }
+}
+
+/// Sets `server.send_timeout_secs` on an accepted connection as its TCP user timeout: the kernel
+/// drops the connection once what the hub sent has gone unacknowledged, or has waited on a shut
+/// receive window, that long. A client that stopped reading (a subscriber that let its buffer
+/// fill, a stalled download) then frees its connection and the kernel's buffers.
+fn limit_send_stall(connection: &dyn std::any::Any, timeout: Option<Duration>) {
+    let Some(timeout) = timeout else { return };
+    let Some(stream) = connection.downcast_ref::<actix_web::rt::net::TcpStream>() else {
+        return;
+    };
+    #[cfg(target_os = "linux")]
+    if let Err(error) = socket2::SockRef::from(stream).set_tcp_user_timeout(Some(timeout)) {
+        tracing::warn!(%error, "cannot set server.send_timeout_secs on a connection");
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (stream, timeout);
 }

@@ -16,10 +16,15 @@
 //!   subscriptions in this process gets an `error` message (`LIMIT_EXCEEDED`) for one more.
 //! - Every message the server sends waits in one buffer of `subscriptions.buffer` messages per
 //!   connection. A client that lets it fill (it does not read fast enough) is closed with 1013
-//!   (try again later) and its subscriptions end: memory never grows with a slow client.
+//!   (try again later) and its subscriptions end: memory never grows with a slow client. The
+//!   close frame waits behind what the connection already holds; a client that takes nothing
+//!   for `server.send_timeout_secs` is disconnected by the kernel instead (the TCP user timeout
+//!   set on every connection), which frees the connection and its buffers.
 //! - Every `next` and `error` message of a subscription is recorded in the audit trail first, as
-//!   the caller's operation with what it delivered (entities, owners, rows); if it cannot be
-//!   recorded it is not sent and the subscription ends with an error.
+//!   the caller's operation with what it delivered (entities, owners, rows) and the SHA-256 of its
+//!   document; if it cannot be recorded it is not sent and the subscription ends with an error. A
+//!   subscription refused before it starts (a limit, the grants unreadable) is recorded as the
+//!   caller's refused operation, as a refused request is.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -38,11 +43,13 @@ use crate::graphql::context::RequestContext;
 use crate::graphql::errors::code;
 use crate::graphql::execute::{outcome, purpose_from_header};
 use crate::policy::Access;
+use crate::telemetry;
 
 /// The subprotocol served.
 pub(crate) const PROTOCOL: &str = "graphql-transport-ws";
 
-/// How long the server waits to hand a closing message to a client that does not read.
+/// How long the server waits to hand a closing message to a client that does not read, at
+/// least (the connection's send timeout when longer: the kernel ends it by then).
 const CLOSE_WAIT: Duration = Duration::from_secs(10);
 
 /// A deadline that never comes (a year), for a connection not yet acknowledged.
@@ -136,6 +143,7 @@ pub(crate) async fn upgrade(
             session,
             close::SUBPROTOCOL,
             "Subprotocol not acceptable: use graphql-transport-ws",
+            CLOSE_WAIT,
         ));
         return Ok(response);
     }
@@ -152,13 +160,15 @@ pub(crate) async fn upgrade(
     Ok(response)
 }
 
-/// Sends a close frame (waiting at most [`CLOSE_WAIT`] for a client that does not read).
-async fn close_with(session: Session, code: u16, reason: &str) {
+/// Sends a close frame, waiting at most `wait` for room behind what a client that does not read
+/// has not taken yet. Counted in the metrics by its code.
+async fn close_with(session: Session, code: u16, reason: &str, wait: Duration) {
+    telemetry::subscription_connection_closed(code);
     let reason = CloseReason {
         code: CloseCode::Other(code),
         description: Some(reason.to_owned()),
     };
-    let _ = tokio::time::timeout(CLOSE_WAIT, session.close(Some(reason))).await;
+    let _ = tokio::time::timeout(wait, session.close(Some(reason))).await;
 }
 
 /// Why a connection ends.
@@ -225,7 +235,24 @@ impl Connection {
         }
     }
 
-    async fn serve(mut self, mut session: Session, mut messages: actix_ws::MessageStream) {
+    async fn serve(self, session: Session, messages: actix_ws::MessageStream) {
+        let _open = telemetry::SubscriptionConnection::open();
+        let close_wait = self
+            .state
+            .send_timeout
+            .map_or(CLOSE_WAIT, |t| t.max(CLOSE_WAIT));
+        if let Some(closing) = self.converse(session.clone(), messages).await {
+            close_with(session, closing.0, &closing.1, close_wait).await;
+        }
+    }
+
+    /// The protocol until the connection ends: `Some` when the server ends it, with the close
+    /// code and reason to send; `None` when the client closed it or it failed.
+    async fn converse(
+        mut self,
+        mut session: Session,
+        mut messages: actix_ws::MessageStream,
+    ) -> Option<Closing> {
         let settings = self.state.subscriptions.clone();
         let (sender, mut outgoing) = mpsc::channel::<String>(settings.buffer.max(1));
         let outbox = Outbox {
@@ -249,7 +276,7 @@ impl Connection {
                 }
                 Some(text) = outgoing.recv() => {
                     tokio::select! {
-                        sent = session.text(text) => if sent.is_err() { return },
+                        sent = session.text(text) => if sent.is_err() { return None },
                         () = outbox.slow.notified() => {
                             break Closing::new(close::TRY_AGAIN_LATER, "the client does not read its messages fast enough");
                         }
@@ -259,11 +286,11 @@ impl Connection {
                     let text = match message {
                         Some(Ok(Message::Text(text))) => text,
                         Some(Ok(Message::Ping(bytes))) => {
-                            if session.pong(&bytes).await.is_err() { return }
+                            if session.pong(&bytes).await.is_err() { return None }
                             continue;
                         }
                         Some(Ok(Message::Pong(_))) => continue,
-                        Some(Ok(Message::Close(_))) | None => return,
+                        Some(Ok(Message::Close(_))) | None => return None,
                         Some(Ok(Message::Binary(_))) => {
                             break Closing::new(close::BAD_REQUEST, "messages are JSON text");
                         }
@@ -288,7 +315,7 @@ impl Connection {
         for task in self.running.values() {
             task.abort();
         }
-        close_with(session, closing.0, &closing.1).await;
+        Some(closing)
     }
 
     /// One message of the client. `Ok(Some(exp))` when it acknowledged the connection of a
@@ -411,43 +438,66 @@ impl Connection {
         mut request: async_graphql::Request,
         outbox: Outbox,
     ) -> tokio::task::JoinHandle<()> {
-        let state = self.state.clone();
-        let correlation = self.correlation.clone();
+        let replies = Replies {
+            state: self.state.clone(),
+            correlation: self.correlation.clone(),
+            hash: audit::document_hash(&request.query),
+            id,
+            outbox,
+        };
         actix_web::rt::spawn(async move {
-            let error = |message: String, code: &str| {
-                json!({
-                    "type": "error",
-                    "id": id,
-                    "payload": [{ "message": message, "extensions": { "code": code } }],
-                })
-            };
+            let state = replies.state.clone();
             if let Err(super::limits::Exceeded(message)) =
                 super::limits::check_text(&request.query, &state.limits)
             {
-                outbox.send(error(message, code::LIMIT_EXCEEDED));
+                let operation = "(refused before execution)";
+                replies
+                    .refuse(
+                        &access,
+                        operation,
+                        audit::Outcome::Denied,
+                        message,
+                        code::LIMIT_EXCEEDED,
+                    )
+                    .await;
                 return;
             }
             let requested = request.operation_name.clone();
             let mut name = None;
             if let Ok(document) = request.parsed_query() {
+                name = super::admission::operation_name(document, requested.as_deref());
                 if let Err(super::limits::Exceeded(message)) =
                     super::limits::check_expansion(document, &state.limits)
                 {
-                    outbox.send(error(message, code::LIMIT_EXCEEDED));
+                    let operation = audit::operation_label(name.as_deref(), &request.query);
+                    replies
+                        .refuse(
+                            &access,
+                            &operation,
+                            audit::Outcome::Denied,
+                            message,
+                            code::LIMIT_EXCEEDED,
+                        )
+                        .await;
                     return;
                 }
-                name = super::admission::operation_name(document, requested.as_deref());
             }
             let operation = audit::operation_label(name.as_deref(), &request.query);
             let limit = state.subscriptions.per_subject;
             let Some(_held) = state.subscribers.hold(&access.caller.subject, limit) else {
-                outbox.send(error(
-                    format!(
-                        "this subject holds {limit} subscriptions already \
-                         (subscriptions.per_subject); complete one first"
-                    ),
-                    code::LIMIT_EXCEEDED,
-                ));
+                let message = format!(
+                    "this subject holds {limit} subscriptions already \
+                     (subscriptions.per_subject); complete one first"
+                );
+                replies
+                    .refuse(
+                        &access,
+                        &operation,
+                        audit::Outcome::Denied,
+                        message,
+                        code::LIMIT_EXCEEDED,
+                    )
+                    .await;
                 return;
             };
             let access = match state
@@ -457,39 +507,46 @@ impl Connection {
             {
                 Ok(grants) => access.with_grants(grants),
                 Err(failure) => {
-                    outbox.send(error(failure.to_string(), code::UNAVAILABLE));
+                    replies
+                        .refuse(
+                            &access,
+                            &operation,
+                            audit::Outcome::Error,
+                            failure.to_string(),
+                            code::UNAVAILABLE,
+                        )
+                        .await;
                     return;
                 }
             };
             let mut context = RequestContext::new(state.db.clone(), access.clone());
             context.grants = Some(state.grants.clone());
             context.events = Some(state.events.clone());
-            context.correlation_id = correlation.clone();
+            context.correlation_id = replies.correlation.clone();
             let field_errors = context.field_errors.clone();
             let mut responses = state.schema.execute_stream(request.data(context));
             while let Some(mut response) = responses.next().await {
                 response.errors.extend(field_errors.take());
                 let trail = access.trail.take();
-                let event =
-                    NewEvent::of(&access, operation.clone(), outcome(&response), &correlation)
-                        .touching(
-                            trail
-                                .entities
-                                .iter()
-                                .map(|e| e.as_str().to_owned())
-                                .collect(),
-                            trail.owners.iter().copied().collect(),
-                            trail.rows,
-                        );
+                let event = replies
+                    .event(&access, &operation, outcome(&response))
+                    .touching(
+                        trail
+                            .entities
+                            .iter()
+                            .map(|e| e.as_str().to_owned())
+                            .collect(),
+                        trail.owners.iter().copied().collect(),
+                        trail.rows,
+                    );
                 if let Err(failure) = state.audit.append(event).await {
                     tracing::error!(error = %failure, "cannot record a subscription delivery; ending the subscription");
-                    outbox.send(error(
-                        format!(
-                            "the delivery could not be recorded in the audit trail, so it is \
-                             withheld and the subscription ended; quote correlation id {correlation}"
-                        ),
-                        code::INTERNAL,
-                    ));
+                    let message = format!(
+                        "the delivery could not be recorded in the audit trail, so it is \
+                         withheld and the subscription ended; quote correlation id {}",
+                        replies.correlation
+                    );
+                    replies.outbox.send(replies.error(message, code::INTERNAL));
                     return;
                 }
                 // No data at all: the operation was refused (invalid, forbidden) or its stream
@@ -497,14 +554,67 @@ impl Connection {
                 let refused =
                     response.data == async_graphql::Value::Null && !response.errors.is_empty();
                 if refused {
-                    outbox.send(json!({ "type": "error", "id": id, "payload": response.errors }));
+                    replies.outbox.send(
+                        json!({ "type": "error", "id": replies.id, "payload": response.errors }),
+                    );
                     return;
                 }
-                if !outbox.send(json!({ "type": "next", "id": id, "payload": response })) {
+                let next = json!({ "type": "next", "id": replies.id, "payload": response });
+                if !replies.outbox.send(next) {
                     return;
                 }
             }
-            outbox.send(json!({ "type": "complete", "id": id }));
+            replies
+                .outbox
+                .send(json!({ "type": "complete", "id": replies.id }));
         })
+    }
+}
+
+/// Where one subscription's messages go, and what its audit events name.
+struct Replies {
+    state: Arc<AppState>,
+    correlation: String,
+    /// The SHA-256 of the subscription's document.
+    hash: String,
+    id: String,
+    outbox: Outbox,
+}
+
+impl Replies {
+    /// The audit event of the subscription's operation as `access`'s caller.
+    fn event(&self, access: &Access, operation: &str, outcome: audit::Outcome) -> NewEvent {
+        NewEvent::of(access, operation, outcome, &self.correlation)
+            .with_document_hash(Some(self.hash.clone()))
+    }
+
+    /// An `error` message of the subscription.
+    fn error(&self, message: String, code: &str) -> Value {
+        json!({
+            "type": "error",
+            "id": self.id,
+            "payload": [{ "message": message, "extensions": { "code": code } }],
+        })
+    }
+
+    /// Ends the subscription before it starts with an `error` message, recorded as the caller's
+    /// operation with `outcome` (denied for a limit, error for a failure of the hub's).
+    async fn refuse(
+        &self,
+        access: &Access,
+        operation: &str,
+        outcome: audit::Outcome,
+        message: String,
+        code: &str,
+    ) {
+        if let Err(failure) = self
+            .state
+            .audit
+            .append(self.event(access, operation, outcome))
+            .await
+        {
+            tracing::error!(error = %failure, "cannot record a refused subscription");
+        }
+        self.outbox.send(self.error(message, code));
     }
 }

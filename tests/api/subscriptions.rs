@@ -21,6 +21,9 @@ type Socket =
 
 const PURPOSE: &str = "CASE-2026-0042 subscription";
 
+/// The subprotocol the hub speaks.
+const PROTOCOL: &str = "graphql-transport-ws";
+
 /// How long a test waits for a message it expects.
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -31,6 +34,16 @@ const RECORD_SEIZURE: &str =
 
 /// A WebSocket to `app`'s `/graphql`, offering `protocol` when given.
 async fn connect_with(app: &TestApp, protocol: Option<&str>) -> Socket {
+    connect_through(app, protocol, None).await
+}
+
+/// A WebSocket whose TCP receive buffer is `receive_buffer` bytes when given (a client that
+/// stops reading then shuts its receive window soon).
+async fn connect_through(
+    app: &TestApp,
+    protocol: Option<&str>,
+    receive_buffer: Option<u32>,
+) -> Socket {
     let url = format!("{}/graphql", app.address.replacen("http://", "ws://", 1));
     let mut request = url.into_client_request().expect("a WebSocket request");
     if let Some(protocol) = protocol {
@@ -39,9 +52,21 @@ async fn connect_with(app: &TestApp, protocol: Option<&str>) -> Socket {
             HeaderValue::from_str(protocol).expect("a header value"),
         );
     }
-    let (socket, response) = tokio_tungstenite::connect_async(request)
-        .await
-        .expect("the WebSocket handshake succeeds");
+    let address: std::net::SocketAddr = app
+        .address
+        .trim_start_matches("http://")
+        .parse()
+        .expect("the hub's socket address");
+    let tcp = tokio::net::TcpSocket::new_v4().expect("a TCP socket");
+    if let Some(bytes) = receive_buffer {
+        tcp.set_recv_buffer_size(bytes)
+            .expect("the receive buffer set");
+    }
+    let stream = tcp.connect(address).await.expect("connected to the hub");
+    let (socket, response) =
+        tokio_tungstenite::client_async(request, tokio_tungstenite::MaybeTlsStream::Plain(stream))
+            .await
+            .expect("the WebSocket handshake succeeds");
     if protocol.is_some() {
         assert_eq!(
             response
@@ -55,7 +80,7 @@ async fn connect_with(app: &TestApp, protocol: Option<&str>) -> Socket {
 }
 
 async fn connect(app: &TestApp) -> Socket {
-    connect_with(app, Some("graphql-transport-ws")).await
+    connect_with(app, Some(PROTOCOL)).await
 }
 
 fn token(app: &TestApp, role: Role, scopes: &[&str]) -> String {
@@ -108,7 +133,17 @@ async fn silent(socket: &mut Socket, wait: Duration) {
 
 /// A connection acknowledged for `role`, stating `purpose` when given.
 async fn open(app: &TestApp, role: Role, scopes: &[&str], purpose: Option<&str>) -> Socket {
-    let mut socket = connect(app).await;
+    acknowledged(connect(app).await, app, role, scopes, purpose).await
+}
+
+/// `socket` once its `connection_init` for `role` is acknowledged.
+async fn acknowledged(
+    mut socket: Socket,
+    app: &TestApp,
+    role: Role,
+    scopes: &[&str],
+    purpose: Option<&str>,
+) -> Socket {
     let mut payload = json!({ "authorization": format!("Bearer {}", token(app, role, scopes)) });
     if let Some(purpose) = purpose {
         payload["purpose"] = json!(purpose);
@@ -454,23 +489,27 @@ async fn a_subject_holds_at_most_its_limit_of_subscriptions() {
     subscribe(&mut first, "1", "subscription { traceRecorded { id } }").await;
     subscribe(&mut first, "2", "subscription { trainingRecorded { id } }").await;
     settled(&mut first).await;
-    // A third, on another connection of the same subject, is refused; the connection stays.
-    subscribe(&mut second, "3", "subscription { traceRecorded { id } }").await;
+    // A third, on another connection of the same subject, is refused; the connection stays,
+    // and the refusal is in the audit trail as the caller's denied operation.
+    let third = "subscription Third { traceRecorded { id } }";
+    subscribe(&mut second, "3", third).await;
     let refused = next(&mut second).await.expect("an answer");
     assert_eq!(refused["type"], "error", "{refused}");
     assert_eq!(
         refused["payload"][0]["extensions"]["code"],
         "LIMIT_EXCEEDED"
     );
+    let recorded = format!(
+        "SELECT COUNT(*) FROM audit_event WHERE operation = 'Third' AND outcome = 'denied' \
+         AND role = 'ATF' AND document_hash = '{}'",
+        firearms_hub::audit::document_hash(third)
+    );
+    assert_eq!(app.db.scalar(&recorded).await, 1, "{recorded}");
     // Once one completes, another may start.
     send(&mut first, json!({ "type": "complete", "id": "1" })).await;
     settled(&mut first).await;
-    subscribe(
-        &mut second,
-        "4",
-        "subscription { traceRecorded { traceNumber } }",
-    )
-    .await;
+    let fourth = "subscription Fourth { traceRecorded { traceNumber } }";
+    subscribe(&mut second, "4", fourth).await;
     settled(&mut second).await;
     create_trace(&app, "T-LIMIT").await;
     let delivered = next(&mut second).await.expect("a delivery");
@@ -478,6 +517,173 @@ async fn a_subject_holds_at_most_its_limit_of_subscriptions() {
     assert_eq!(
         delivered["payload"]["data"]["traceRecorded"]["traceNumber"],
         "T-LIMIT"
+    );
+    // The delivery's audit event names the document it ran by its SHA-256.
+    let recorded = format!(
+        "SELECT COUNT(*) FROM audit_event WHERE operation = 'Fourth' AND outcome = 'ok' \
+         AND rows_returned = 1 AND document_hash = '{}'",
+        firearms_hub::audit::document_hash(fourth)
+    );
+    assert_eq!(app.db.scalar(&recorded).await, 1, "{recorded}");
+}
+
+/// The receive buffer of a client that stops reading: small, so its window shuts soon.
+const SMALL_RECEIVE_BUFFER: u32 = 4096;
+
+/// A hub whose subscription buffer holds `buffer` messages and whose limits let a subscription
+/// select one field under thousands of aliases, so each delivery is about 80 kB and a client that
+/// stops reading fills the connection's buffers after a few dozen.
+async fn hub_for_slow_clients(buffer: usize, send_timeout_secs: u64) -> TestApp {
+    spawn_app_with(move |s| {
+        s.subscriptions.buffer = buffer;
+        s.server.send_timeout_secs = send_timeout_secs;
+        s.limits.tokens = 100_000;
+        s.limits.document_bytes = 1024 * 1024;
+        s.limits.complexity = 100_000;
+        s.limits.body_bytes = 4 * 1024 * 1024;
+    })
+    .await
+}
+
+/// A subscription to traces under `aliases` aliases of `traceNumber`, named `name`.
+fn big_subscription(name: &str, aliases: usize) -> String {
+    let selection: String = (0..aliases)
+        .map(|i| format!("a{i}: traceNumber "))
+        .collect();
+    format!("subscription {name} {{ traceRecorded {{ {selection} }} }}")
+}
+
+/// Imports `rows` traces as ATF, `batch` a request.
+async fn import_traces(app: &TestApp, prefix: &str, rows: usize, batch: usize) {
+    for start in (0..rows).step_by(batch) {
+        let inputs: Vec<Value> = (start..(start + batch).min(rows))
+            .map(|i| {
+                trace_input(
+                    &format!("T-{prefix}-{i:04}-{}", "X".repeat(16)),
+                    &format!("{prefix}-{i}"),
+                )
+            })
+            .collect();
+        let imported = app
+            .as_role(Role::Atf)
+            .query(
+                "mutation($rows: [TraceInput!]!) { importTraces(rows: $rows) { accepted } }",
+                json!({ "rows": inputs }),
+            )
+            .await;
+        assert_eq!(
+            imported["data"]["importTraces"]["accepted"],
+            inputs.len(),
+            "{imported}"
+        );
+    }
+}
+
+/// The deliveries of operation `name` in the audit trail once they stop growing (unchanged for
+/// two seconds).
+async fn deliveries_once_settled(app: &TestApp, name: &str) -> i64 {
+    let count = format!("SELECT COUNT(*) FROM audit_event WHERE operation = '{name}'");
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let mut last = app.db.scalar(&count).await;
+    let mut unchanged = 0;
+    while unchanged < 4 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "deliveries of {name} still growing after two minutes: {last}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = app.db.scalar(&count).await;
+        unchanged = if now == last { unchanged + 1 } else { 0 };
+        last = now;
+    }
+    last
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_closed_with_1013_and_others_go_on() {
+    const ROWS: usize = 250;
+    let app = hub_for_slow_clients(2, 60).await;
+    let slow = connect_through(&app, Some(PROTOCOL), Some(SMALL_RECEIVE_BUFFER)).await;
+    let mut slow = acknowledged(slow, &app, Role::Atf, &[], None).await;
+    subscribe(&mut slow, "big", &big_subscription("Big", 2_000)).await;
+    settled(&mut slow).await;
+    let mut fast = open(&app, Role::Atf, &[], None).await;
+    subscribe(
+        &mut fast,
+        "small",
+        "subscription Small { traceRecorded { traceNumber } }",
+    )
+    .await;
+    settled(&mut fast).await;
+
+    // The slow client reads nothing from now on, while the traces are written.
+    import_traces(&app, "SLOW", ROWS, 50).await;
+    // The client that reads receives every trace: one slow client holds up nobody else.
+    for i in 0..ROWS {
+        let delivered = next(&mut fast)
+            .await
+            .expect("a delivery to the reading client");
+        assert_eq!(
+            delivered["payload"]["data"]["traceRecorded"]["traceNumber"],
+            format!("T-SLOW-{i:04}-{}", "X".repeat(16)),
+            "delivery {i}"
+        );
+    }
+    // The slow client's deliveries stop once its buffers are full: the hub holds no more for it.
+    let delivered = deliveries_once_settled(&app, "Big").await;
+    assert!(
+        (1..ROWS as i64).contains(&delivered),
+        "the slow client's subscription stopped after {delivered} of {ROWS} deliveries"
+    );
+    // Reading again, it finds what was sent before it was dropped, then the close: 1013.
+    let mut received = 0;
+    let code = loop {
+        match next(&mut slow).await {
+            Ok(message) => {
+                assert_eq!(message["type"], "next", "{message}");
+                received += 1;
+            }
+            Err(code) => break code,
+        }
+    };
+    assert_eq!(code, 1013, "after {received} messages");
+    assert!(
+        received < delivered,
+        "{received} messages read of {delivered} recorded deliveries"
+    );
+}
+
+#[tokio::test]
+async fn a_client_that_never_reads_again_is_disconnected_after_the_send_timeout() {
+    const ROWS: usize = 250;
+    let app = hub_for_slow_clients(2, 1).await;
+    let slow = connect_through(&app, Some(PROTOCOL), Some(SMALL_RECEIVE_BUFFER)).await;
+    let mut slow = acknowledged(slow, &app, Role::Atf, &[], None).await;
+    subscribe(&mut slow, "big", &big_subscription("Stalled", 2_000)).await;
+    settled(&mut slow).await;
+    import_traces(&app, "STALL", ROWS, 50).await;
+    let delivered = deliveries_once_settled(&app, "Stalled").await;
+    assert!(
+        (1..ROWS as i64).contains(&delivered),
+        "the stalled client's subscription stopped after {delivered} of {ROWS} deliveries"
+    );
+    // The kernel drops the connection a second after its window shut: what the hub had queued
+    // for the client is gone, and reading now finds the connection ended, not the deliveries.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let mut received = 0;
+    let ended = loop {
+        match tokio::time::timeout(WAIT, slow.next()).await {
+            Err(_) => panic!("the stalled connection is still open after {received} messages"),
+            Ok(Some(Ok(Message::Text(_)))) => received += 1,
+            Ok(Some(Ok(Message::Close(frame)))) => break format!("closed: {frame:?}"),
+            Ok(Some(Ok(_))) => continue,
+            Ok(Some(Err(error))) => break format!("failed: {error}"),
+            Ok(None) => break "ended".to_owned(),
+        }
+    };
+    assert!(
+        received <= 1,
+        "{received} deliveries were still held for a client that stopped reading ({ended})"
     );
 }
 
