@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""A client of firearms-hub, as another agency's system would write one, with `requests`.
+"""A client of firearms-hub, as another agency's system would write one, with `requests` and
+`websockets`.
 
-It does three things a nightly job does:
+It does four things a nightly job does:
 
 1. pages through a filtered list (`traces` of the given recovery states) with cursors, 100 rows a
    page, until `pageInfo.hasNextPage` is false;
@@ -11,12 +12,23 @@ It does three things a nightly job does:
    send the hash alone. A hub without APQ (`PERSISTED_QUERY_NOT_SUPPORTED`, or one that ignores the
    extension and reports an empty document) gets the full document instead;
 3. downloads the same slice with the streaming export (`GET /export/traces`, NDJSON) and checks it
-   holds the rows the pages held.
+   holds the rows the pages held;
+4. subscribes to `traceRecorded` with the same filter over a WebSocket on `/graphql`
+   (graphql-transport-ws: `connection_init` with the token and purpose, `connection_ack`,
+   `subscribe`), confirms the hub took the subscription with a `ping` answered by `pong` (the hub
+   reads a connection's messages in order), prints the line `subscribed` to stderr, then collects
+   HUB_EVENTS `next` messages (traces recorded from then on) within HUB_WAIT seconds, and ends the
+   subscription with `complete`. An `error` message, a close by the hub (4403: the token was
+   refused) or too few events within the wait is a failure.
 
-Settings come from the environment: HUB_URL (default http://127.0.0.1:8080), HUB_TOKEN (a bearer
-token, e.g. `firearms-hub token --role ATF`), HUB_PURPOSE (the X-Access-Purpose header, for other
-agencies' rows) and HUB_STATES (comma-separated recovery states, default MX-SON,MX-CHH). It prints
-one JSON object with what it did, and exits 1 when something did not add up.
+Settings come from the environment: HUB_URL (default http://127.0.0.1:8080; the WebSocket is ws://
+for http://, wss:// for https://), HUB_TOKEN (a bearer token, e.g. `firearms-hub token --role
+ATF`), HUB_PURPOSE (the X-Access-Purpose header and the subscription's `purpose`, for other
+agencies' rows), HUB_STATES (comma-separated recovery states, default MX-SON,MX-CHH), HUB_EVENTS
+(how many traces the subscription waits for, default 0: only check that the hub accepts it) and
+HUB_WAIT (seconds to wait for them, default 30). It prints one JSON object with what it did
+(`events` holds the trace numbers the subscription received, in order), and exits 1 when
+something did not add up.
 
     HUB_TOKEN=$(firearms-hub token --role ATF) python3 examples/clients/hub_client.py
 """
@@ -25,13 +37,33 @@ import hashlib
 import json
 import os
 import sys
+import time
 
 import requests
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
+from websockets.sync.client import connect
 
 URL = os.environ.get("HUB_URL", "http://127.0.0.1:8080").rstrip("/")
 TOKEN = os.environ["HUB_TOKEN"]
 PURPOSE = os.environ.get("HUB_PURPOSE")
 STATES = [s for s in os.environ.get("HUB_STATES", "MX-SON,MX-CHH").split(",") if s]
+
+
+def setting(name, default, kind):
+    text = os.environ.get(name)
+    if text is None or text == "":
+        return default
+    try:
+        value = kind(text)
+    except ValueError:
+        raise SystemExit(f"{name} must be a number, not {text!r}")
+    if value < 0:
+        raise SystemExit(f"{name} must not be negative, not {text!r}")
+    return value
+
+
+EVENTS = setting("HUB_EVENTS", 0, int)
+WAIT = setting("HUB_WAIT", 30.0, float)
 
 PAGE = """
 query TracePage($filter: TraceFilter, $after: String) {
@@ -44,6 +76,24 @@ query TracePage($filter: TraceFilter, $after: String) {
 """
 
 COUNT = "query TraceCount($filter: TraceFilter) { traces(filter: $filter) { totalCount } }"
+
+SUBSCRIPTION = """
+subscription TracesRecorded($filter: TraceFilter) {
+  traceRecorded(filter: $filter) { id traceNumber recoveryState }
+}
+"""
+
+# What the hub means by the close codes of graphql-transport-ws (README, "Subscriptions").
+CLOSED = {
+    1013: "the client did not read fast enough",
+    4400: "a message or the purpose was refused as invalid",
+    4401: "the token expired, or a subscribe came before the acknowledgement",
+    4403: "the token was refused",
+    4406: "the subprotocol graphql-transport-ws was not accepted",
+    4408: "no connection_init in time",
+    4409: "the subscription id was already in use",
+    4429: "a second connection_init",
+}
 
 
 def session():
@@ -127,12 +177,124 @@ def export(s, filter_):
     return rows, withheld
 
 
+def websocket_url():
+    """The WebSocket of `/graphql`: ws:// beside http://, wss:// beside https://."""
+    for http, ws in (("https://", "wss://"), ("http://", "ws://")):
+        if URL.startswith(http):
+            return ws + URL[len(http):] + "/graphql"
+    raise SystemExit(f"HUB_URL must start with http:// or https://, not {URL!r}")
+
+
+def closed(error):
+    """What a close by the hub (or a lost connection) says, in words."""
+    frame = error.rcvd
+    if frame is None:
+        return "the connection to the hub was lost without a close frame"
+    meaning = CLOSED.get(frame.code, "")
+    return (
+        f"the hub closed the subscription's connection with {frame.code}"
+        + (f" ({meaning})" if meaning else "")
+        + (f": {frame.reason}" if frame.reason else "")
+    )
+
+
+def subscribe(filter_):
+    """`traceRecorded` with the filter over graphql-transport-ws: the trace numbers of the first
+    EVENTS traces the hub delivers, waiting at most WAIT seconds for them after the hub confirmed
+    the subscription."""
+    payload = {"authorization": f"Bearer {TOKEN}"}
+    if PURPOSE:
+        payload["purpose"] = PURPOSE
+    events = []
+    try:
+        with connect(
+            websocket_url(),
+            subprotocols=["graphql-transport-ws"],
+            open_timeout=30,
+            close_timeout=5,
+        ) as ws:
+
+            def send(message):
+                ws.send(json.dumps(message))
+
+            def receive(timeout):
+                """The next protocol message, a ping answered; None when `timeout` passes."""
+                while True:
+                    try:
+                        message = json.loads(ws.recv(timeout=timeout))
+                    except TimeoutError:
+                        return None
+                    if message.get("type") == "ping":
+                        send({"type": "pong"})
+                        continue
+                    return message
+
+            def delivered(message):
+                """Takes a message of the subscription; one that ends it is a failure."""
+                kind = message.get("type")
+                if kind == "next" and message.get("id") == "traces":
+                    answer = message.get("payload") or {}
+                    if answer.get("errors") or not answer.get("data"):
+                        raise SystemExit(f"the subscription delivered an error: {answer}")
+                    events.append(answer["data"]["traceRecorded"]["traceNumber"])
+                elif kind == "error":
+                    raise SystemExit(f"the hub refused the subscription: {message.get('payload')}")
+                elif kind == "complete":
+                    raise SystemExit(f"the hub ended the subscription after {len(events)} events")
+                elif kind != "pong":
+                    raise SystemExit(f"an unexpected message on the subscription: {message}")
+
+            send({"type": "connection_init", "payload": payload})
+            ack = receive(30)
+            if ack is None or ack.get("type") != "connection_ack":
+                raise SystemExit(f"the hub did not acknowledge the connection: {ack}")
+            send(
+                {
+                    "type": "subscribe",
+                    "id": "traces",
+                    "payload": {"query": SUBSCRIPTION, "variables": {"filter": filter_}},
+                }
+            )
+            # The hub reads a connection's messages in order: the pong says it took the
+            # subscribe. The subscription starts following events a moment later.
+            send({"type": "ping"})
+            while True:
+                message = receive(30)
+                if message is None:
+                    raise SystemExit("the hub did not answer the ping after the subscribe")
+                if message.get("type") == "pong":
+                    break
+                delivered(message)
+            time.sleep(0.2)
+            print("subscribed", file=sys.stderr, flush=True)
+
+            deadline = time.monotonic() + WAIT
+            while len(events) < EVENTS:
+                message = receive(max(0.0, deadline - time.monotonic()))
+                if message is None:
+                    raise SystemExit(
+                        f"the subscription received {len(events)} of {EVENTS} events"
+                        f" within {WAIT:g} s: {events}"
+                    )
+                delivered(message)
+            # Whatever had already arrived (an error the hub sent as the subscription started).
+            while (message := receive(0)) is not None:
+                delivered(message)
+            send({"type": "complete", "id": "traces"})
+    except ConnectionClosed as error:
+        raise SystemExit(closed(error))
+    except (InvalidHandshake, OSError) as error:
+        raise SystemExit(f"the WebSocket to {websocket_url()} failed: {error}")
+    return events
+
+
 def main():
     s = session()
     filter_ = {"recoveryState": STATES}
     rows, pages, total = every_page(s, filter_)
     apq, data = persisted(s, COUNT, {"filter": filter_})
     exported, withheld = export(s, filter_)
+    events = subscribe(filter_)
     report = {
         "pages": pages,
         "rows": len(rows),
@@ -141,6 +303,8 @@ def main():
         "apqTotalCount": data["traces"]["totalCount"],
         "exportRows": len(exported),
         "exportWithheldFields": withheld,
+        "subscribed": True,
+        "events": events,
     }
     print(json.dumps(report))
     paged_ids = [r["id"] for r in rows]

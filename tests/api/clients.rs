@@ -1,14 +1,16 @@
 //! The client examples of `examples/clients/` against a running hub: the Python client (paging
-//! with cursors, an automatic persisted query, the streaming export) and the curl session. The
-//! Python client runs with `requests` installed on first use into a virtual environment under
-//! `target/`.
+//! with cursors, an automatic persisted query, the streaming export, a subscription over
+//! WebSocket) and the curl session. The Python client runs with `requests` and `websockets`
+//! installed on first use into a virtual environment under `target/`.
 
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use entity::Role;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::fixtures;
 use crate::helpers::{TestApp, spawn_app};
@@ -16,15 +18,22 @@ use crate::helpers::{TestApp, spawn_app};
 /// The `requests` release the Python client runs with.
 const REQUESTS: &str = "2.32.3";
 
+/// The `websockets` release the Python client subscribes with.
+const WEBSOCKETS: &str = "14.2";
+
+/// How long the Python client may take to page, export and announce its subscription.
+const SUBSCRIBED_WAIT: Duration = Duration::from_secs(120);
+
 const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/clients");
 
-/// The Python of a virtual environment holding `requests`, made on first use.
+/// The Python of a virtual environment holding `requests` and `websockets`, made on first use.
 fn python() -> &'static Path {
     static PYTHON: OnceLock<PathBuf> = OnceLock::new();
     PYTHON.get_or_init(|| {
-        let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("requests-{REQUESTS}"));
+        let venv = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("requests-{REQUESTS}-websockets-{WEBSOCKETS}"));
         let python = venv.join("bin").join("python");
-        if has_requests(&python) {
+        if has_packages(&python) {
             return python;
         }
         // Made beside its final place and renamed, so concurrent test runs never see half of it.
@@ -38,24 +47,29 @@ fn python() -> &'static Path {
             "--quiet",
             "--disable-pip-version-check",
             &format!("requests=={REQUESTS}"),
+            &format!("websockets=={WEBSOCKETS}"),
         ]));
         if std::fs::rename(&building, &venv).is_err() {
             let _ = std::fs::remove_dir_all(&building);
         }
         assert!(
-            has_requests(&python),
-            "requests {REQUESTS} is not importable from {}",
+            has_packages(&python),
+            "requests {REQUESTS} and websockets {WEBSOCKETS} are not importable from {}",
             python.display()
         );
         python
     })
 }
 
-fn has_requests(python: &Path) -> bool {
+/// Whether `python` imports the pinned `requests` and `websockets`.
+fn has_packages(python: &Path) -> bool {
     Command::new(python)
         .args([
             "-c",
-            &format!("import requests, sys; sys.exit(requests.__version__ != '{REQUESTS}')"),
+            &format!(
+                "import sys, requests, websockets; from importlib.metadata import version; \
+                 sys.exit((version('requests'), version('websockets')) != ('{REQUESTS}', '{WEBSOCKETS}'))"
+            ),
         ])
         .output()
         .is_ok_and(|o| o.status.success())
@@ -99,28 +113,82 @@ async fn app() -> TestApp {
     app
 }
 
+/// Creates a trace as ATF, recovered in `state`.
+async fn create_trace(app: &TestApp, number: &str, state: &str) {
+    let mut input = fixtures::trace_input(number, &format!("{number}-F"));
+    input["recoveryState"] = Value::from(state);
+    let created = app
+        .as_role(Role::Atf)
+        .query(
+            "mutation($input: TraceInput!) { createTrace(input: $input) { id } }",
+            json!({ "input": input }),
+        )
+        .await;
+    assert!(created["errors"].is_null(), "{created}");
+}
+
 #[tokio::test]
-async fn the_python_client_pages_makes_a_persisted_query_and_exports() {
+async fn the_python_client_pages_makes_a_persisted_query_exports_and_subscribes() {
     let app = app().await;
     let atf = app.as_role(Role::Atf);
-    let python = python().to_owned();
-    let output = tokio::task::spawn_blocking({
-        let address = app.address.clone();
-        let token = atf.token().to_owned();
-        move || {
-            Command::new(python)
-                .arg(format!("{EXAMPLES}/hub_client.py"))
-                .env("HUB_URL", address)
-                .env("HUB_TOKEN", token)
-                .env("HUB_PURPOSE", "client example test")
-                .output()
-                .expect("the Python client runs")
+    let mut client = Command::new(python())
+        .arg(format!("{EXAMPLES}/hub_client.py"))
+        .env("HUB_URL", &app.address)
+        .env("HUB_TOKEN", atf.token())
+        .env("HUB_PURPOSE", "client example test")
+        .env("HUB_EVENTS", "2")
+        .env("HUB_WAIT", "60")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the Python client starts");
+    // Its stderr, read on a thread of its own: the line `subscribed` says the hub took the
+    // subscription, and everything it wrote comes back when it ends.
+    let stderr = client.stderr.take().expect("the client's stderr");
+    let (subscribed, announced) = tokio::sync::oneshot::channel();
+    let reader = std::thread::spawn(move || {
+        let mut subscribed = Some(subscribed);
+        let mut text = String::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.trim() == "subscribed"
+                && let Some(subscribed) = subscribed.take()
+            {
+                let _ = subscribed.send(());
+            }
+            text.push_str(&line);
+            text.push('\n');
         }
-    })
-    .await
-    .expect("the client's task");
+        text
+    });
+    if !matches!(
+        tokio::time::timeout(SUBSCRIBED_WAIT, announced).await,
+        Ok(Ok(()))
+    ) {
+        let _ = client.kill();
+        let mut stdout = String::new();
+        if let Some(mut out) = client.stdout.take() {
+            let _ = out.read_to_string(&mut stdout);
+        }
+        let status = client.wait();
+        let stderr = reader.join().unwrap_or_default();
+        panic!(
+            "the client did not say `subscribed` within {SUBSCRIBED_WAIT:?} ({status:?}): \
+             {stdout}{stderr}"
+        );
+    }
+
+    // Written after the subscription was taken: two in the client's states, one not.
+    create_trace(&app, "CLIENT-SUB-1", "MX-SON").await;
+    create_trace(&app, "CLIENT-SUB-2", "MX-BCN").await;
+    create_trace(&app, "CLIENT-SUB-3", "MX-CHH").await;
+
+    let output = tokio::task::spawn_blocking(move || client.wait_with_output())
+        .await
+        .expect("the client's task")
+        .expect("the client ends");
+    let stderr = reader.join().expect("the client's stderr");
     let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stdout}{stderr}");
     let report: Value = serde_json::from_str(stdout.trim()).expect("one JSON report");
     // T-1 (MX-SON) and the 230 traces of MX-SON and MX-CHH.
@@ -128,19 +196,49 @@ async fn the_python_client_pages_makes_a_persisted_query_and_exports() {
     assert_eq!(report["totalCount"], 231, "{report}");
     assert_eq!(report["pages"], 3, "{report}");
     assert_eq!(report["exportRows"], 231, "{report}");
+    assert_eq!(report["apq"], "supported", "{report}");
     assert_eq!(report["apqTotalCount"], 231, "{report}");
     assert_eq!(
         report["exportWithheldFields"], "purchaserName",
         "ATF without the pii scope: {report}"
     );
-    match report["apq"].as_str() {
-        Some("supported") => {}
-        Some("unsupported") => eprintln!(
-            "SKIPPED (APQ part only): this hub does not support automatic persisted queries; the \
-             client fell back to sending the document, and its paging and export were checked"
-        ),
-        other => panic!("APQ outcome {other:?}: {report}"),
-    }
+    assert_eq!(report["subscribed"], true, "{report}");
+    assert_eq!(
+        report["events"],
+        json!(["CLIENT-SUB-1", "CLIENT-SUB-3"]),
+        "the traces of MX-SON and MX-CHH, in order, and not the one of MX-BCN: {report}"
+    );
+}
+
+#[tokio::test]
+async fn the_python_clients_subscription_names_a_refused_token() {
+    let app = spawn_app().await;
+    // The subscription step alone (the pages before it would be refused over HTTP first).
+    let python = python().to_owned();
+    let address = app.address.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(python)
+            .current_dir(EXAMPLES)
+            .args([
+                "-c",
+                "import hub_client; hub_client.subscribe({'recoveryState': ['MX-SON']})",
+            ])
+            .env("HUB_URL", address)
+            .env("HUB_TOKEN", "garbage")
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .stdin(Stdio::null())
+            .output()
+            .expect("the Python client runs")
+    })
+    .await
+    .expect("the client's task");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("closed the subscription's connection with 4403 (the token was refused)"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("Traceback"), "{stderr}");
 }
 
 #[tokio::test]
