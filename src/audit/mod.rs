@@ -187,6 +187,20 @@ impl NewEvent {
         self
     }
 
+    /// The same event, recording the entities and owners `trail` says the operation touched and
+    /// `rows` rows returned.
+    pub fn touching_trail(self, trail: &crate::policy::TrailState, rows: i64) -> NewEvent {
+        self.touching(
+            trail
+                .entities
+                .iter()
+                .map(|e| e.as_str().to_owned())
+                .collect(),
+            trail.owners.iter().copied().collect(),
+            rows,
+        )
+    }
+
     /// The same event, recording what the operation touched.
     pub fn touching(
         mut self,

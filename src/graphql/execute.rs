@@ -181,15 +181,7 @@ async fn record(
     let trail = access.trail.snapshot();
     let event = NewEvent::of(access, operation, outcome(&response), correlation_id)
         .with_document_hash(document_hash)
-        .touching(
-            trail
-                .entities
-                .iter()
-                .map(|e| e.as_str().to_owned())
-                .collect(),
-            trail.owners.iter().copied().collect(),
-            trail.rows,
-        );
+        .touching_trail(&trail, trail.rows);
     if let Err(error) = appender.append(event).await {
         tracing::error!(%correlation_id, error = %error, "cannot record the audit event; refusing the response");
         let failure = match crate::error::Error::from(error) {

@@ -302,15 +302,7 @@ async fn failed(
         }
     };
     let trail = access.trail.snapshot();
-    let event = NewEvent::of(access, operation, outcome, correlation).touching(
-        trail
-            .entities
-            .iter()
-            .map(|e| e.as_str().to_owned())
-            .collect(),
-        trail.owners.iter().copied().collect(),
-        0,
-    );
+    let event = NewEvent::of(access, operation, outcome, correlation).touching_trail(&trail, 0);
     if let Err(error) = state.audit.append(event).await {
         tracing::error!(%correlation, error = %error, "cannot record the audit event of a refused export");
     }
@@ -332,15 +324,8 @@ struct Audit {
 impl Audit {
     fn event(&self, outcome: audit::Outcome) -> NewEvent {
         let trail = self.access.trail.snapshot();
-        NewEvent::of(&self.access, &self.operation, outcome, &self.correlation).touching(
-            trail
-                .entities
-                .iter()
-                .map(|e| e.as_str().to_owned())
-                .collect(),
-            trail.owners.iter().copied().collect(),
-            i64::try_from(self.sent).unwrap_or(i64::MAX),
-        )
+        NewEvent::of(&self.access, &self.operation, outcome, &self.correlation)
+            .touching_trail(&trail, i64::try_from(self.sent).unwrap_or(i64::MAX))
     }
 
     fn finished(&self, outcome: Outcome) {

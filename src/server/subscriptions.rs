@@ -451,15 +451,7 @@ impl Connection {
                 super::limits::check_text(&request.query, &state.limits)
             {
                 let operation = "(refused before execution)";
-                replies
-                    .refuse(
-                        &access,
-                        operation,
-                        audit::Outcome::Denied,
-                        message,
-                        code::LIMIT_EXCEEDED,
-                    )
-                    .await;
+                replies.over_limit(&access, operation, message).await;
                 return;
             }
             let requested = request.operation_name.clone();
@@ -470,15 +462,7 @@ impl Connection {
                     super::limits::check_expansion(document, &state.limits)
                 {
                     let operation = audit::operation_label(name.as_deref(), &request.query);
-                    replies
-                        .refuse(
-                            &access,
-                            &operation,
-                            audit::Outcome::Denied,
-                            message,
-                            code::LIMIT_EXCEEDED,
-                        )
-                        .await;
+                    replies.over_limit(&access, &operation, message).await;
                     return;
                 }
             }
@@ -489,15 +473,7 @@ impl Connection {
                     "this subject holds {limit} subscriptions already \
                      (subscriptions.per_subject); complete one first"
                 );
-                replies
-                    .refuse(
-                        &access,
-                        &operation,
-                        audit::Outcome::Denied,
-                        message,
-                        code::LIMIT_EXCEEDED,
-                    )
-                    .await;
+                replies.over_limit(&access, &operation, message).await;
                 return;
             };
             let access = match state
@@ -530,15 +506,7 @@ impl Connection {
                 let trail = access.trail.take();
                 let event = replies
                     .event(&access, &operation, outcome(&response))
-                    .touching(
-                        trail
-                            .entities
-                            .iter()
-                            .map(|e| e.as_str().to_owned())
-                            .collect(),
-                        trail.owners.iter().copied().collect(),
-                        trail.rows,
-                    );
+                    .touching_trail(&trail, trail.rows);
                 if let Err(failure) = state.audit.append(event).await {
                     tracing::error!(error = %failure, "cannot record a subscription delivery; ending the subscription");
                     let message = format!(
@@ -595,6 +563,18 @@ impl Replies {
             "id": self.id,
             "payload": [{ "message": message, "extensions": { "code": code } }],
         })
+    }
+
+    /// Refuses the subscription for a limit (`LIMIT_EXCEEDED`), recorded as denied.
+    async fn over_limit(&self, access: &Access, operation: &str, message: String) {
+        self.refuse(
+            access,
+            operation,
+            audit::Outcome::Denied,
+            message,
+            code::LIMIT_EXCEEDED,
+        )
+        .await;
     }
 
     /// Ends the subscription before it starts with an `error` message, recorded as the caller's

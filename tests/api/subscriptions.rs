@@ -602,7 +602,9 @@ async fn deliveries_once_settled(app: &TestApp, name: &str) -> i64 {
 #[tokio::test]
 async fn a_client_that_stops_reading_is_closed_with_1013_and_others_go_on() {
     const ROWS: usize = 250;
-    let app = hub_for_slow_clients(2, 60).await;
+    // A send timeout longer than the test: the kernel must not drop the client before it reads
+    // again, however slow the machine.
+    let app = hub_for_slow_clients(2, 600).await;
     let slow = connect_through(&app, Some(PROTOCOL), Some(SMALL_RECEIVE_BUFFER)).await;
     let mut slow = acknowledged(slow, &app, Role::Atf, &[], None).await;
     subscribe(&mut slow, "big", &big_subscription("Big", 2_000)).await;
