@@ -43,14 +43,19 @@ pub struct Settings {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SubscriptionSettings {
-    /// Active subscriptions one token subject may hold at once, over all its connections and
-    /// this process; one more is answered with an `error` message. 0 turns subscriptions off.
+    /// Active subscriptions one token subject may hold at once, over all its connections and,
+    /// on PostgreSQL, every hub process on the database (on SQLite, which serves one process,
+    /// this process); one more is answered with an `error` message. 0 turns subscriptions off.
     pub per_subject: usize,
     /// Messages waiting to be sent on one connection; a client that lets more pile up is slow
     /// and its connection is closed with 1013.
     pub buffer: usize,
     /// Seconds a new connection has to send `connection_init` before it is closed with 4408.
     pub init_timeout_secs: u64,
+    /// On PostgreSQL, seconds a subscription's lease counts against its subject without being
+    /// renewed. Each process renews the leases of its running subscriptions every third of it,
+    /// so the subscriptions of a process that died stop counting within this time. At least 3.
+    pub lease_ttl_secs: u64,
 }
 
 impl Default for SubscriptionSettings {
@@ -59,7 +64,24 @@ impl Default for SubscriptionSettings {
             per_subject: 20,
             buffer: 64,
             init_timeout_secs: 10,
+            lease_ttl_secs: 60,
         }
+    }
+}
+
+impl SubscriptionSettings {
+    /// The shortest lease: renewed every third of it, at least once a second.
+    pub const MIN_LEASE_TTL_SECS: u64 = 3;
+
+    /// Refuses a lease too short to be renewed in time.
+    pub fn check(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.lease_ttl_secs >= Self::MIN_LEASE_TTL_SECS,
+            "invalid settings: subscriptions.lease_ttl_secs must be at least {} (seconds), got {}",
+            Self::MIN_LEASE_TTL_SECS,
+            self.lease_ttl_secs
+        );
+        Ok(())
     }
 }
 
@@ -590,6 +612,7 @@ impl Settings {
             .map_err(|e| anyhow::anyhow!("invalid settings: {e}"))?;
         settings.server.check_cors_origins()?;
         settings.database.check_read_url()?;
+        settings.subscriptions.check()?;
         anyhow::ensure!(
             settings.cache.generation_poll_ms >= 10,
             "invalid settings: cache.generation_poll_ms must be at least 10 (milliseconds), got {}",
@@ -613,6 +636,17 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_subscription_lease_too_short_to_renew_is_refused() {
+        assert!(SubscriptionSettings::default().check().is_ok());
+        let short = SubscriptionSettings {
+            lease_ttl_secs: 2,
+            ..SubscriptionSettings::default()
+        };
+        let refused = short.check().expect_err("a 2 s lease is refused");
+        assert!(refused.to_string().contains("subscriptions.lease_ttl_secs"));
+    }
 
     #[test]
     fn defaults_use_a_sqlite_file_in_the_working_directory() {

@@ -24,6 +24,7 @@ mod m20261204_000016_measure_versions;
 mod m20261204_000017_link_decisions;
 mod m20261205_000018_persisted_operations;
 mod m20261205_000019_partition_traces;
+mod m20261206_000020_subscription_leases;
 
 pub struct Migrator;
 
@@ -50,6 +51,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000017_link_decisions::Migration),
             Box::new(m20261205_000018_persisted_operations::Migration),
             Box::new(m20261205_000019_partition_traces::Migration),
+            Box::new(m20261206_000020_subscription_leases::Migration),
         ]
     }
 }

@@ -70,6 +70,9 @@ pub(crate) struct AppState {
     pub events: Arc<crate::store::events::Events>,
     /// The subscriptions each subject holds in this process.
     pub subscribers: Arc<subscriptions::Subscribers>,
+    /// On PostgreSQL, this process's subscription leases, which count each subject's
+    /// subscriptions over every process on the database.
+    pub leases: Option<Arc<store::leases::Leases>>,
     pub subscriptions: Arc<crate::config::SubscriptionSettings>,
     /// Where requests read: the primary, or the read replica of `database.read_url`.
     pub reads: Arc<store::reads::Reads>,
@@ -111,14 +114,16 @@ pub struct Application {
 }
 
 /// The work a server runs beside its requests while it serves: keeping the grant cache current
-/// (the generation poll on every backend, the notification listener on PostgreSQL) and the
-/// identity provider's keys (when configured).
+/// (the generation poll on every backend, the notification listener on PostgreSQL), the
+/// identity provider's keys (when configured) and, on PostgreSQL, the subscription leases
+/// (renewed while their subscriptions run, deleted when they end).
 struct Background {
     grants: Arc<crate::store::grant_cache::GrantCache>,
     db: DatabaseConnection,
     poll: Duration,
     keys: Option<Arc<Remote>>,
     events: Arc<crate::store::events::Events>,
+    leases: Option<Arc<store::leases::Leases>>,
 }
 
 /// The running background tasks, stopped when the server stops (or its future is dropped).
@@ -142,9 +147,30 @@ impl Background {
         if let Some(keys) = &self.keys {
             tasks.push(tokio::spawn(keys.clone().keep_current()));
         }
+        if let Some(leases) = &self.leases {
+            tasks.push(tokio::spawn(leases.clone().keep(self.db.clone())));
+        }
         Running(tasks)
     }
+
+    /// Once the server has stopped (its subscriptions with it), deletes this process's
+    /// subscription leases rather than leaving them to expire; waits [`RELEASE_WAIT`] at most.
+    async fn release_leases(&self) {
+        let Some(leases) = &self.leases else {
+            return;
+        };
+        match tokio::time::timeout(RELEASE_WAIT, leases.release_all(&self.db)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "cannot release the subscription leases; they expire");
+            }
+            Err(_) => tracing::warn!("releasing the subscription leases timed out; they expire"),
+        }
+    }
 }
+
+/// How long a stopping server waits to delete its subscription leases.
+const RELEASE_WAIT: Duration = Duration::from_secs(5);
 
 impl Running {
     fn stop(self) {
@@ -212,6 +238,7 @@ impl Application {
             "a read replica's pool is passed exactly when database.read_url is set"
         );
         policy.check_fields(&crate::store::catalogue())?;
+        settings.subscriptions.check()?;
         anyhow::ensure!(
             settings.database.audit_batch_max > 0,
             "database.audit_batch_max must be at least 1 (audit events per append transaction)"
@@ -243,7 +270,12 @@ impl Application {
         let shutdown = Shutdown::new();
         let grants = crate::store::grant_cache::GrantCache::new();
         let events = crate::store::events::Events::new(db.get_database_backend());
+        // SQLite serves one process: its in-memory count is the whole limit.
+        let leases = (db.get_database_backend() == sea_orm::DbBackend::Postgres).then(|| {
+            store::leases::Leases::new(Duration::from_secs(settings.subscriptions.lease_ttl_secs))
+        });
         let background = Background {
+            leases: leases.clone(),
             events: events.clone(),
             grants: grants.clone(),
             db: db.clone(),
@@ -278,6 +310,7 @@ impl Application {
             manifest,
             events,
             subscribers: Arc::default(),
+            leases,
             subscriptions: Arc::new(settings.subscriptions.clone()),
             send_timeout,
         };
@@ -373,6 +406,7 @@ impl Application {
         let tasks = self.background.start();
         let result = self.server.await;
         tasks.stop();
+        self.background.release_leases().await;
         result
     }
 
@@ -389,6 +423,7 @@ impl Application {
         let result = self.server.await;
         watcher.abort();
         tasks.stop();
+        self.background.release_leases().await;
         result
     }
 }

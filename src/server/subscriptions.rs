@@ -13,7 +13,11 @@
 //!   fresh token (a second `connection_init` is not a re-authentication).
 //! - Each `subscribe` runs its operation as the caller, under the same document limits as a
 //!   request, and with the grants in force; a subject holding `subscriptions.per_subject`
-//!   subscriptions in this process gets an `error` message (`LIMIT_EXCEEDED`) for one more.
+//!   subscriptions gets an `error` message (`LIMIT_EXCEEDED`) for one more. Each process counts
+//!   its own subscriptions in memory ([`Subscribers`]), which on SQLite (one process) is the
+//!   whole count; on PostgreSQL a subscription that passes that count also takes a lease in the
+//!   database (`store::leases`), counted over every hub process on it, and is refused with
+//!   `UNAVAILABLE` when the lease cannot be taken (never admitted uncounted).
 //! - Every message the server sends waits in one buffer of `subscriptions.buffer` messages per
 //!   connection. A client that lets it fill (it does not read fast enough) is closed with 1013
 //!   (try again later) and its subscriptions end: memory never grows with a slow client. The
@@ -43,6 +47,7 @@ use crate::graphql::context::RequestContext;
 use crate::graphql::errors::code;
 use crate::graphql::execute::{outcome, purpose_from_header};
 use crate::policy::Access;
+use crate::store::leases::Lease;
 use crate::telemetry;
 
 /// The subprotocol served.
@@ -73,10 +78,12 @@ pub(crate) struct Subscribers {
     held: Mutex<HashMap<String, usize>>,
 }
 
-/// One subscription counted against its subject until dropped.
+/// One subscription counted against its subject until dropped: in this process, and on
+/// PostgreSQL by its lease too (released when dropped).
 struct Held {
     subscribers: Arc<Subscribers>,
     subject: String,
+    lease: Option<Lease>,
 }
 
 impl Subscribers {
@@ -91,6 +98,7 @@ impl Subscribers {
         Some(Held {
             subscribers: self.clone(),
             subject: subject.to_owned(),
+            lease: None,
         })
     }
 }
@@ -468,14 +476,43 @@ impl Connection {
             }
             let operation = audit::operation_label(name.as_deref(), &request.query);
             let limit = state.subscriptions.per_subject;
-            let Some(_held) = state.subscribers.hold(&access.caller.subject, limit) else {
-                let message = format!(
-                    "this subject holds {limit} subscriptions already \
-                     (subscriptions.per_subject); complete one first"
-                );
-                replies.over_limit(&access, &operation, message).await;
+            let full = format!(
+                "this subject holds {limit} subscriptions already \
+                 (subscriptions.per_subject); complete one first"
+            );
+            // This process's count first: it never exceeds the count over every process, and
+            // refuses without a trip to the database.
+            let Some(mut held) = state.subscribers.hold(&access.caller.subject, limit) else {
+                replies.over_limit(&access, &operation, full).await;
                 return;
             };
+            if let Some(leases) = &state.leases {
+                match leases.take(&state.db, &access.caller.subject, limit).await {
+                    Ok(Some(lease)) => held.lease = Some(lease),
+                    Ok(None) => {
+                        replies.over_limit(&access, &operation, full).await;
+                        return;
+                    }
+                    Err(failure) => {
+                        tracing::error!(error = %failure, "cannot take a subscription lease; refusing the subscription");
+                        let message = format!(
+                            "this subject's subscriptions cannot be counted now, so the \
+                             subscription is refused; try again later (correlation id {})",
+                            replies.correlation
+                        );
+                        replies
+                            .refuse(
+                                &access,
+                                &operation,
+                                audit::Outcome::Error,
+                                message,
+                                code::UNAVAILABLE,
+                            )
+                            .await;
+                        return;
+                    }
+                }
+            }
             let access = match state
                 .grants
                 .in_force_for(&state.db, access.role(), chrono::Utc::now())

@@ -18,6 +18,7 @@ pub(crate) mod generation;
 pub(crate) mod grant_cache;
 pub(crate) mod grants;
 pub(crate) mod import;
+pub(crate) mod leases;
 pub(crate) mod links;
 pub(crate) mod measures;
 pub(crate) mod page;

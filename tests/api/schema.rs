@@ -17,6 +17,7 @@ async fn migrations_create_every_table_and_seed_the_agencies() {
         "performance_measure",
         "performance_measure_version",
         "audit_event",
+        "subscription_lease",
     ] {
         // Counting rows fails if the table is missing.
         t.scalar(&format!("SELECT COUNT(*) FROM {table}")).await;

@@ -1,13 +1,14 @@
 //! Subscriptions over WebSocket (graphql-transport-ws on `/graphql`): the handshake and its
 //! refusals, deliveries through the door as each subscriber (its rows, its hidden fields, its
 //! purpose), the audit of every delivery, the limits (per subject, a slow client), the token's
-//! expiry, and on PostgreSQL two hub processes on one database.
+//! expiry, and on PostgreSQL two hub processes on one database (events, and the per-subject limit
+//! over both).
 
 use std::time::Duration;
 
 use entity::Role;
 use futures_util::{SinkExt, StreamExt};
-use sea_orm::DbBackend;
+use sea_orm::{ConnectionTrait, DbBackend};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -687,6 +688,164 @@ async fn a_client_that_never_reads_again_is_disconnected_after_the_send_timeout(
         received <= 1,
         "{received} deliveries were still held for a client that stopped reading ({ended})"
     );
+}
+
+/// The refusal of a subscription beyond the subject's limit.
+fn assert_over_the_limit(refused: &Value) {
+    assert_eq!(refused["type"], "error", "{refused}");
+    assert_eq!(
+        refused["payload"][0]["extensions"]["code"], "LIMIT_EXCEEDED",
+        "{refused}"
+    );
+    assert!(
+        refused["payload"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("subscriptions.per_subject")),
+        "{refused}"
+    );
+}
+
+/// The leases of `subject` on the database, once they reach `expected` (within ten seconds; a
+/// subscription takes its lease, and an ended one releases it, in the background).
+async fn leases_settle(app: &TestApp, subject: &str, expected: i64) -> i64 {
+    let sql = format!(
+        "SELECT COUNT(*) FROM subscription_lease WHERE subject = '{subject}' AND expires_at > now()"
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let count = app.db.scalar(&sql).await;
+        if count == expected || tokio::time::Instant::now() >= deadline {
+            return count;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_subject_holds_at_most_its_limit_over_every_process_on_the_database() {
+    let app = spawn_app_with(|s| s.subscriptions.per_subject = 2).await;
+    if app.db.backend() != DbBackend::Postgres {
+        // SQLite serves one process: its count in memory is the limit (the test above).
+        return;
+    }
+    let other = another_process(&app, |s| s.subscriptions.per_subject = 2).await;
+    let mut here = open(&app, Role::Atf, &[], None).await;
+    let mut there = open(&other, Role::Atf, &[], None).await;
+    subscribe(&mut here, "1", "subscription { traceRecorded { id } }").await;
+    subscribe(&mut there, "2", "subscription { trainingRecorded { id } }").await;
+    settled(&mut here).await;
+    settled(&mut there).await;
+    assert_eq!(leases_settle(&app, "test-atf", 2).await, 2);
+    // Each process holds one of the subject's subscriptions: a third is refused on either.
+    subscribe(&mut here, "3", "subscription { traceRecorded { id } }").await;
+    assert_over_the_limit(&next(&mut here).await.expect("an answer"));
+    subscribe(&mut there, "4", "subscription { traceRecorded { id } }").await;
+    assert_over_the_limit(&next(&mut there).await.expect("an answer"));
+    // Once the one here completes, the other process admits one more.
+    send(&mut here, json!({ "type": "complete", "id": "1" })).await;
+    assert_eq!(leases_settle(&app, "test-atf", 1).await, 1);
+    subscribe(
+        &mut there,
+        "5",
+        "subscription { traceRecorded { traceNumber } }",
+    )
+    .await;
+    settled(&mut there).await;
+    create_trace(&app, "T-LEASE").await;
+    let delivered = next(&mut there).await.expect("a delivery");
+    assert_eq!(delivered["id"], "5", "{delivered}");
+    assert_eq!(
+        delivered["payload"]["data"]["traceRecorded"]["traceNumber"],
+        "T-LEASE"
+    );
+    // And the subject is at its limit again, here too.
+    subscribe(&mut here, "6", "subscription { traceRecorded { id } }").await;
+    assert_over_the_limit(&next(&mut here).await.expect("an answer"));
+}
+
+#[tokio::test]
+async fn the_subscriptions_of_a_process_that_died_stop_counting_when_their_leases_expire() {
+    let app = spawn_app_with(|s| s.subscriptions.per_subject = 1).await;
+    if app.db.backend() != DbBackend::Postgres {
+        return;
+    }
+    // Processes no longer running left leases: ATF's has expired, ICE's has not yet.
+    app.db
+        .db
+        .execute_unprepared(
+            "INSERT INTO subscription_lease (subject, holder, expires_at) VALUES \
+             ('test-atf', 'a-process-that-died', now() - interval '1 second'), \
+             ('test-ice', 'a-process-that-died', now() + interval '1 minute')",
+        )
+        .await
+        .expect("leases inserted");
+    let mut ice = open(&app, Role::Ice, &[], None).await;
+    subscribe(&mut ice, "1", "subscription { seizureRecorded { id } }").await;
+    assert_over_the_limit(&next(&mut ice).await.expect("an answer"));
+    let mut atf = open(&app, Role::Atf, &[], None).await;
+    subscribe(
+        &mut atf,
+        "1",
+        "subscription { traceRecorded { traceNumber } }",
+    )
+    .await;
+    settled(&mut atf).await;
+    create_trace(&app, "T-EXPIRED").await;
+    let delivered = next(&mut atf).await.expect("a delivery");
+    assert_eq!(delivered["id"], "1", "{delivered}");
+    assert_eq!(
+        delivered["payload"]["data"]["traceRecorded"]["traceNumber"],
+        "T-EXPIRED"
+    );
+}
+
+#[tokio::test]
+async fn a_running_subscription_keeps_its_lease_past_the_lease_time() {
+    let app = spawn_app_with(|s| {
+        s.subscriptions.per_subject = 1;
+        s.subscriptions.lease_ttl_secs = 3;
+    })
+    .await;
+    if app.db.backend() != DbBackend::Postgres {
+        return;
+    }
+    let other = another_process(&app, |s| s.subscriptions.per_subject = 1).await;
+    let mut here = open(&app, Role::Atf, &[], None).await;
+    subscribe(&mut here, "1", "subscription { traceRecorded { id } }").await;
+    settled(&mut here).await;
+    assert_eq!(leases_settle(&app, "test-atf", 1).await, 1);
+    // Twice the lease's time: renewed meanwhile, the lease still counts on the other process.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let mut there = open(&other, Role::Atf, &[], None).await;
+    subscribe(&mut there, "2", "subscription { traceRecorded { id } }").await;
+    assert_over_the_limit(&next(&mut there).await.expect("an answer"));
+}
+
+#[tokio::test]
+async fn a_subscription_whose_lease_cannot_be_taken_is_refused_as_unavailable() {
+    let app = spawn_app().await;
+    if app.db.backend() != DbBackend::Postgres {
+        return;
+    }
+    app.db
+        .db
+        .execute_unprepared("DROP TABLE subscription_lease")
+        .await
+        .expect("the lease table dropped");
+    let mut socket = open(&app, Role::Atf, &[], None).await;
+    subscribe(&mut socket, "1", "subscription { traceRecorded { id } }").await;
+    let refused = next(&mut socket).await.expect("an answer");
+    assert_eq!(refused["type"], "error", "{refused}");
+    assert_eq!(refused["id"], "1");
+    assert_eq!(
+        refused["payload"][0]["extensions"]["code"], "UNAVAILABLE",
+        "{refused}"
+    );
+    // Refused, not admitted uncounted: a write delivers nothing, and the connection stays.
+    create_trace(&app, "T-UNCOUNTED").await;
+    send(&mut socket, json!({ "type": "ping" })).await;
+    assert_eq!(next(&mut socket).await, Ok(json!({ "type": "pong" })));
+    silent(&mut socket, Duration::from_millis(800)).await;
 }
 
 #[tokio::test]
