@@ -16,7 +16,7 @@ It does four things a nightly job does:
 4. subscribes to `traceRecorded` with the same filter over a WebSocket on `/graphql`
    (graphql-transport-ws: `connection_init` with the token and purpose, `connection_ack`,
    `subscribe`), confirms the hub took the subscription with a `ping` answered by `pong` (the hub
-   reads a connection's messages in order), prints the line `subscribed` to stderr, then collects
+   admits a subscribe, or refuses it, before it reads the connection's next message), prints the line `subscribed` to stderr, then collects
    HUB_EVENTS `next` messages (traces recorded from then on) within HUB_WAIT seconds, and ends the
    subscription with `complete`. An `error` message, a close by the hub (4403: the token was
    refused) or too few events within the wait is a failure.
@@ -255,8 +255,8 @@ def subscribe(filter_):
                     "payload": {"query": SUBSCRIPTION, "variables": {"filter": filter_}},
                 }
             )
-            # The hub reads a connection's messages in order: the pong says it took the
-            # subscribe. The subscription starts following events a moment later.
+            # The hub admits a subscribe (or answers it with an error) before it reads the
+            # connection's next message: once the pong is here, the subscription is live.
             send({"type": "ping"})
             while True:
                 message = receive(30)
@@ -265,7 +265,6 @@ def subscribe(filter_):
                 if message.get("type") == "pong":
                     break
                 delivered(message)
-            time.sleep(0.2)
             print("subscribed", file=sys.stderr, flush=True)
 
             deadline = time.monotonic() + WAIT

@@ -11,8 +11,9 @@
 //!   subprotocol with 4406.
 //! - When the token expires the connection is closed with 4401; the client connects again with a
 //!   fresh token (a second `connection_init` is not a re-authentication).
-//! - Each `subscribe` runs its operation as the caller, under the same document limits as a
-//!   request, and with the grants in force; a subject holding `subscriptions.per_subject`
+//! - Each `subscribe` counts against the subject's request rate (`limits.rate_per_second`; one
+//!   over it is answered with an `error` message, `RATE_LIMITED`) and runs its operation as the
+//!   caller, under the same document limits as a request, and with the grants in force; a subject holding `subscriptions.per_subject`
 //!   subscriptions gets an `error` message (`LIMIT_EXCEEDED`) for one more. Each process counts
 //!   its own subscriptions in memory ([`Subscribers`]), which on SQLite (one process) is the
 //!   whole count; on PostgreSQL a subscription that passes that count also takes a lease in the
@@ -381,8 +382,31 @@ impl Connection {
                             "Invalid message received: the payload is not a GraphQL request",
                         )
                     })?;
-                let task = self.subscribe(id.clone(), access, request, outbox.clone());
-                self.running.insert(id, task);
+                // Each subscribe counts against the subject's request rate (`limits.rate_*`), so a
+                // client cannot make the hub start, refuse and audit subscriptions without bound.
+                if let Some(rate) = &self.state.rate
+                    && let Err(wait) = rate.check(&access.caller.subject)
+                {
+                    let secs = wait.as_secs().max(1);
+                    outbox.send(json!({
+                        "type": "error",
+                        "id": id,
+                        "payload": [{
+                            "message": format!(
+                                "too many requests for this token subject; subscribe again in \
+                                 {secs} s"
+                            ),
+                            "extensions": { "code": code::RATE_LIMITED, "retryAfter": secs },
+                        }],
+                    }));
+                    return Ok(None);
+                }
+                if let Some(task) = self
+                    .subscribe(id.clone(), access, request, outbox.clone())
+                    .await
+                {
+                    self.running.insert(id, task);
+                }
                 Ok(None)
             }
             "complete" => {
@@ -437,15 +461,18 @@ impl Connection {
         })
     }
 
-    /// Starts one subscription: its document checked against the limits, then each of its
-    /// responses audited and queued.
-    fn subscribe(
+    /// Admits one subscription (its document within the limits, the subject within its count,
+    /// the grants in force read) and starts it, before the connection's next message is read:
+    /// once admitted, its stream has subscribed to the events, so a `pong` to a later `ping`
+    /// means it is live. Then a task audits and queues each of its responses. `None` when it was
+    /// refused (the `error` message is queued).
+    async fn subscribe(
         &self,
         id: String,
         access: Access,
         mut request: async_graphql::Request,
         outbox: Outbox,
-    ) -> tokio::task::JoinHandle<()> {
+    ) -> Option<tokio::task::JoinHandle<()>> {
         let replies = Replies {
             state: self.state.clone(),
             correlation: self.correlation.clone(),
@@ -453,92 +480,104 @@ impl Connection {
             id,
             outbox,
         };
-        actix_web::rt::spawn(async move {
-            let state = replies.state.clone();
+        let state = replies.state.clone();
+        if let Err(super::limits::Exceeded(message)) =
+            super::limits::check_text(&request.query, &state.limits)
+        {
+            let operation = "(refused before execution)";
+            replies.over_limit(&access, operation, message).await;
+            return None;
+        }
+        let requested = request.operation_name.clone();
+        let mut name = None;
+        if let Ok(document) = request.parsed_query() {
+            name = super::admission::operation_name(document, requested.as_deref());
             if let Err(super::limits::Exceeded(message)) =
-                super::limits::check_text(&request.query, &state.limits)
+                super::limits::check_expansion(document, &state.limits)
             {
-                let operation = "(refused before execution)";
-                replies.over_limit(&access, operation, message).await;
-                return;
+                let operation = audit::operation_label(name.as_deref(), &request.query);
+                replies.over_limit(&access, &operation, message).await;
+                return None;
             }
-            let requested = request.operation_name.clone();
-            let mut name = None;
-            if let Ok(document) = request.parsed_query() {
-                name = super::admission::operation_name(document, requested.as_deref());
-                if let Err(super::limits::Exceeded(message)) =
-                    super::limits::check_expansion(document, &state.limits)
-                {
-                    let operation = audit::operation_label(name.as_deref(), &request.query);
-                    replies.over_limit(&access, &operation, message).await;
-                    return;
+        }
+        let operation = audit::operation_label(name.as_deref(), &request.query);
+        let limit = state.subscriptions.per_subject;
+        let full = format!(
+            "this subject holds {limit} subscriptions already \
+             (subscriptions.per_subject); complete one first"
+        );
+        // This process's count first: it never exceeds the count over every process, and
+        // refuses without a trip to the database.
+        let Some(mut held) = state.subscribers.hold(&access.caller.subject, limit) else {
+            replies.over_limit(&access, &operation, full).await;
+            return None;
+        };
+        if let Some(leases) = &state.leases {
+            match leases.take(&state.db, &access.caller.subject, limit).await {
+                Ok(Some(lease)) => held.lease = Some(lease),
+                Ok(None) => {
+                    drop(held);
+                    replies.over_limit(&access, &operation, full).await;
+                    return None;
                 }
-            }
-            let operation = audit::operation_label(name.as_deref(), &request.query);
-            let limit = state.subscriptions.per_subject;
-            let full = format!(
-                "this subject holds {limit} subscriptions already \
-                 (subscriptions.per_subject); complete one first"
-            );
-            // This process's count first: it never exceeds the count over every process, and
-            // refuses without a trip to the database.
-            let Some(mut held) = state.subscribers.hold(&access.caller.subject, limit) else {
-                replies.over_limit(&access, &operation, full).await;
-                return;
-            };
-            if let Some(leases) = &state.leases {
-                match leases.take(&state.db, &access.caller.subject, limit).await {
-                    Ok(Some(lease)) => held.lease = Some(lease),
-                    Ok(None) => {
-                        replies.over_limit(&access, &operation, full).await;
-                        return;
-                    }
-                    Err(failure) => {
-                        tracing::error!(error = %failure, "cannot take a subscription lease; refusing the subscription");
-                        let message = format!(
-                            "this subject's subscriptions cannot be counted now, so the \
-                             subscription is refused; try again later (correlation id {})",
-                            replies.correlation
-                        );
-                        replies
-                            .refuse(
-                                &access,
-                                &operation,
-                                audit::Outcome::Error,
-                                message,
-                                code::UNAVAILABLE,
-                            )
-                            .await;
-                        return;
-                    }
-                }
-            }
-            let access = match state
-                .grants
-                .in_force_for(&state.db, access.role(), chrono::Utc::now())
-                .await
-            {
-                Ok(grants) => access.with_grants(grants),
                 Err(failure) => {
+                    drop(held);
+                    tracing::error!(error = %failure, "cannot take a subscription lease; refusing the subscription");
+                    let message = format!(
+                        "this subject's subscriptions cannot be counted now, so the \
+                         subscription is refused; try again later (correlation id {})",
+                        replies.correlation
+                    );
                     replies
                         .refuse(
                             &access,
                             &operation,
                             audit::Outcome::Error,
-                            failure.to_string(),
+                            message,
                             code::UNAVAILABLE,
                         )
                         .await;
-                    return;
+                    return None;
                 }
-            };
-            let mut context = RequestContext::new(state.db.clone(), access.clone());
-            context.grants = Some(state.grants.clone());
-            context.events = Some(state.events.clone());
-            context.correlation_id = replies.correlation.clone();
-            let field_errors = context.field_errors.clone();
-            let mut responses = state.schema.execute_stream(request.data(context));
-            while let Some(mut response) = responses.next().await {
+            }
+        }
+        let access = match state
+            .grants
+            .in_force_for(&state.db, access.role(), chrono::Utc::now())
+            .await
+        {
+            Ok(grants) => access.with_grants(grants),
+            Err(failure) => {
+                replies
+                    .refuse(
+                        &access,
+                        &operation,
+                        audit::Outcome::Error,
+                        failure.to_string(),
+                        code::UNAVAILABLE,
+                    )
+                    .await;
+                return None;
+            }
+        };
+        let mut context = RequestContext::new(state.db.clone(), access.clone());
+        context.grants = Some(state.grants.clone());
+        context.events = Some(state.events.clone());
+        context.correlation_id = replies.correlation.clone();
+        let field_errors = context.field_errors.clone();
+        let mut responses = state.schema.execute_stream(request.data(context));
+        // One poll runs the subscription's resolver up to its wait for the first event: it
+        // follows the events from here on. A response ready at once (a refusal) is kept.
+        let first = futures_util::FutureExt::now_or_never(responses.next());
+        Some(actix_web::rt::spawn(async move {
+            let _held = held;
+            let mut ready = first;
+            loop {
+                let next = match ready.take() {
+                    Some(response) => response,
+                    None => responses.next().await,
+                };
+                let Some(mut response) = next else { break };
                 response.errors.extend(field_errors.take());
                 let trail = access.trail.take();
                 let event = replies
@@ -572,7 +611,7 @@ impl Connection {
             replies
                 .outbox
                 .send(json!({ "type": "complete", "id": replies.id }));
-        })
+        }))
     }
 }
 

@@ -12,8 +12,8 @@
 //! its running subscriptions every third of that ([`Leases::keep`]), and deletes a lease when its
 //! subscription ends (the [`Lease`] guard hands it to the same task: a drop cannot wait on the
 //! database). The leases of a process that died are not renewed, and stop counting within the
-//! TTL. Only the leases this process knows to be live are renewed: a lease whose insert committed
-//! while its subscription was being cancelled is no one's, and expires.
+//! TTL. Only the leases this process knows to be live are renewed, and a lease whose commit was
+//! cut short is released like any other.
 //!
 //! A process that cannot renew for longer than the TTL (the database unreachable) loses its
 //! leases: its running subscriptions go on, uncounted by the other processes until they end.
@@ -46,7 +46,10 @@ pub(crate) struct Leases {
     holder: String,
     ttl: Duration,
     live: Mutex<HashSet<i64>>,
-    released: Mutex<Vec<i64>>,
+    /// Leases whose subscriptions ended, until their deletion has committed: whoever deletes
+    /// (the renewal task, or the next [`Leases::take`]) takes them off only then, so a lease is
+    /// never counted after its subscription ended here, nor forgotten by a deletion cut short.
+    released: Mutex<HashSet<i64>>,
     wake: Notify,
 }
 
@@ -60,7 +63,7 @@ pub(crate) struct Lease {
 impl Drop for Lease {
     fn drop(&mut self) {
         lock(&self.leases.live).remove(&self.id);
-        lock(&self.leases.released).push(self.id);
+        lock(&self.leases.released).insert(self.id);
         self.leases.wake.notify_one();
     }
 }
@@ -93,11 +96,7 @@ impl Leases {
         subject: &str,
         limit: usize,
     ) -> Result<Option<Lease>, DbErr> {
-        let released = std::mem::take(&mut *lock(&self.released));
-        if let Err(failure) = self.delete(db, &released).await {
-            lock(&self.released).extend(released);
-            return Err(failure);
-        }
+        self.delete_released(db).await?;
         let backend = DbBackend::Postgres;
         let txn = db.begin().await?;
         txn.execute_raw(Statement::from_sql_and_values(
@@ -140,12 +139,15 @@ impl Leases {
             .await?
             .ok_or_else(|| DbErr::RecordNotInserted)?
             .try_get_by_index::<i64>(0)?;
-        txn.commit().await?;
+        // The guard exists before the commit: a commit that fails, or is cut short with the
+        // subscription, releases the lease (deleting it if it was committed after all).
         lock(&self.live).insert(id);
-        Ok(Some(Lease {
+        let lease = Lease {
             leases: self.clone(),
             id,
-        }))
+        };
+        txn.commit().await?;
+        Ok(Some(lease))
     }
 
     /// Renews the live leases every third of the TTL and deletes the released ones as they come,
@@ -163,10 +165,8 @@ impl Leases {
                 }
                 () = self.wake.notified() => {}
             }
-            let released = std::mem::take(&mut *lock(&self.released));
-            if let Err(error) = self.delete(&db, &released).await {
+            if let Err(error) = self.delete_released(&db).await {
                 tracing::warn!(%error, "cannot release subscription leases; trying again");
-                lock(&self.released).extend(released);
             }
         }
     }
@@ -183,42 +183,54 @@ impl Leases {
         Ok(())
     }
 
-    async fn renew(&self, db: &impl ConnectionTrait, ids: &[i64]) -> Result<(), DbErr> {
-        for chunk in ids.chunks(IDS_PER_STATEMENT) {
-            let sql = format!(
-                "UPDATE subscription_lease SET expires_at = now() + make_interval(secs => $1) \
-                 WHERE holder = $2 AND id IN ({})",
-                placeholders(3, chunk.len())
-            );
-            let mut values = vec![self.ttl.as_secs_f64().into(), self.holder.clone().into()];
-            values.extend(chunk.iter().map(|&id| id.into()));
-            db.execute_raw(Statement::from_sql_and_values(
-                DbBackend::Postgres,
-                sql,
-                values,
-            ))
-            .await?;
+    /// Deletes the released leases, and forgets them once that has committed (a lease deleted
+    /// twice, by two callers at once, is simply gone).
+    async fn delete_released(&self, db: &impl ConnectionTrait) -> Result<(), DbErr> {
+        let released: Vec<i64> = lock(&self.released).iter().copied().collect();
+        if released.is_empty() {
+            return Ok(());
+        }
+        self.delete(db, &released).await?;
+        let mut pending = lock(&self.released);
+        for id in &released {
+            pending.remove(id);
         }
         Ok(())
     }
 
-    async fn delete(&self, db: &impl ConnectionTrait, ids: &[i64]) -> Result<(), DbErr> {
-        for chunk in ids.chunks(IDS_PER_STATEMENT) {
-            let sql = format!(
-                "DELETE FROM subscription_lease WHERE holder = $1 AND id IN ({})",
-                placeholders(2, chunk.len())
-            );
-            let mut values = vec![self.holder.clone().into()];
-            values.extend(chunk.iter().map(|&id| id.into()));
-            db.execute_raw(Statement::from_sql_and_values(
-                DbBackend::Postgres,
-                sql,
-                values,
-            ))
-            .await?;
-        }
-        Ok(())
+    async fn renew(&self, db: &impl ConnectionTrait, ids: &[i64]) -> Result<(), DbErr> {
+        let sql = "UPDATE subscription_lease SET expires_at = now() + make_interval(secs => $1) \
+                   WHERE holder = $2 AND id IN ({ids})";
+        let leading = [self.ttl.as_secs_f64().into(), self.holder.clone().into()];
+        by_chunks(db, sql, &leading, ids).await
     }
+
+    async fn delete(&self, db: &impl ConnectionTrait, ids: &[i64]) -> Result<(), DbErr> {
+        let sql = "DELETE FROM subscription_lease WHERE holder = $1 AND id IN ({ids})";
+        by_chunks(db, sql, &[self.holder.clone().into()], ids).await
+    }
+}
+
+/// Runs `sql` once per chunk of [`IDS_PER_STATEMENT`] `ids`, its `{ids}` the chunk's numbered
+/// parameters, which follow the `leading` ones.
+async fn by_chunks(
+    db: &impl ConnectionTrait,
+    sql: &str,
+    leading: &[sea_orm::Value],
+    ids: &[i64],
+) -> Result<(), DbErr> {
+    for chunk in ids.chunks(IDS_PER_STATEMENT) {
+        let sql = sql.replace("{ids}", &placeholders(leading.len() + 1, chunk.len()));
+        let mut values = leading.to_vec();
+        values.extend(chunk.iter().map(|&id| id.into()));
+        db.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            sql,
+            values,
+        ))
+        .await?;
+    }
+    Ok(())
 }
 
 /// `$first, $first+1, …`: `count` numbered parameters.
