@@ -632,22 +632,26 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         return HttpResponse::ServiceUnavailable()
             .json(json!({ "status": "not ready", "reason": "shutting down" }));
     }
+    let unreachable = "database unreachable".to_owned();
     let check = tokio::time::timeout(Duration::from_secs(2), async {
-        state.db.ping().await?;
-        store::migrations_current(&state.db).await
+        state.db.ping().await.map_err(|_| unreachable.clone())?;
+        store::migrations_current(&state.db)
+            .await
+            .map_err(|error| format!("{error:#}"))
     })
-    .await;
+    .await
+    .unwrap_or(Err(unreachable));
     match check {
-        Ok(Ok(true)) => match state.verifier.provider().map(|keys| keys.status()) {
+        Ok(true) => match state.verifier.provider().map(|keys| keys.status()) {
             None | Some(KeyStatus::Fresh { .. }) => {
                 HttpResponse::Ok().json(json!({ "status": "ready" }))
             }
             Some(status) => provider_keys_readiness(&status),
         },
-        Ok(Ok(false)) => HttpResponse::ServiceUnavailable()
+        Ok(false) => HttpResponse::ServiceUnavailable()
             .json(json!({ "status": "not ready", "reason": "database migrations are pending" })),
-        Ok(Err(_)) | Err(_) => HttpResponse::ServiceUnavailable()
-            .json(json!({ "status": "not ready", "reason": "database unreachable" })),
+        Err(reason) => HttpResponse::ServiceUnavailable()
+            .json(json!({ "status": "not ready", "reason": reason })),
     }
 }
 

@@ -38,7 +38,9 @@ use std::time::Duration;
 use anyhow::Context;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement,
+};
 
 use crate::config::DatabaseSettings;
 use crate::policy::{Access, Catalogue, EntityKind, FieldInfo};
@@ -171,12 +173,43 @@ pub async fn connect_migrated(settings: &DatabaseSettings) -> anyhow::Result<Dat
     connect(settings).await
 }
 
-/// Whether every migration the binary knows has been applied.
+/// Whether every migration the binary knows has been applied. An error names the migrations a
+/// newer release applied that this binary does not know (during a rolling upgrade, say), rather
+/// than the migration library's complaint about a missing file.
 pub async fn migrations_current(db: &DatabaseConnection) -> anyhow::Result<bool> {
+    let unknown = unknown_migrations(db).await;
+    if !unknown.is_empty() {
+        anyhow::bail!(
+            "the database was migrated by a newer release of the hub: it holds {} migration(s) \
+             this binary does not know ({}); run that release",
+            unknown.len(),
+            unknown.join(", ")
+        );
+    }
     let pending = Migrator::get_pending_migrations(db)
         .await
         .context("cannot read the migration state")?;
     Ok(pending.is_empty())
+}
+
+/// The applied migrations this binary does not know, by name; none when the table of applied
+/// migrations cannot be read (a new database: the migration library then says what is wrong).
+async fn unknown_migrations(db: &DatabaseConnection) -> Vec<String> {
+    let known: std::collections::HashSet<String> = Migrator::migrations()
+        .iter()
+        .map(|m| m.name().to_owned())
+        .collect();
+    let sql = "SELECT version FROM seaql_migrations ORDER BY version";
+    let Ok(rows) = db
+        .query_all_raw(Statement::from_string(db.get_database_backend(), sql))
+        .await
+    else {
+        return Vec::new();
+    };
+    rows.iter()
+        .filter_map(|row| row.try_get_by_index::<String>(0).ok())
+        .filter(|version| !known.contains(version))
+        .collect()
 }
 
 /// The database URL with any password replaced, for messages and logs.

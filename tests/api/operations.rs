@@ -750,6 +750,37 @@ async fn readiness_fails_while_migrations_are_pending() {
     assert_eq!(get(&app, "/readyz").await.0, 200, "current again: ready");
 }
 
+#[tokio::test]
+async fn readiness_names_the_migrations_of_a_newer_release() {
+    let app = spawn_app().await;
+    // A newer release migrated the database while this one still runs (a rolling upgrade).
+    let newer = "m20991231_000099_from_a_newer_release";
+    app.db
+        .db
+        .execute_unprepared(&format!(
+            "INSERT INTO seaql_migrations (version, applied_at) VALUES ('{newer}', 0)"
+        ))
+        .await
+        .expect("a newer migration recorded");
+    let (status, text) = get(&app, "/readyz").await;
+    assert_eq!(status, 503, "{text}");
+    assert!(
+        text.contains("newer release") && text.contains(newer),
+        "{text}"
+    );
+    assert!(!text.contains("unreachable"), "{text}");
+    assert_eq!(get(&app, "/healthz").await.0, 200, "the process is up");
+
+    app.db
+        .db
+        .execute_unprepared(&format!(
+            "DELETE FROM seaql_migrations WHERE version = '{newer}'"
+        ))
+        .await
+        .expect("the newer migration forgotten");
+    assert_eq!(get(&app, "/readyz").await.0, 200, "current again: ready");
+}
+
 /// A query whose `me` sits inside `levels` nested inline fragments.
 fn nested_fragments(levels: usize) -> String {
     format!(
