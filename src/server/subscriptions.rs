@@ -58,6 +58,9 @@ pub(crate) const PROTOCOL: &str = "graphql-transport-ws";
 /// least (the connection's send timeout when longer: the kernel ends it by then).
 const CLOSE_WAIT: Duration = Duration::from_secs(10);
 
+/// How long a subscribe waits for the process's listener of record events to listen.
+const LISTENER_WAIT: Duration = Duration::from_secs(5);
+
 /// A deadline that never comes (a year), for a connection not yet acknowledged.
 const FAR_SECS: u64 = 365 * 24 * 3600;
 
@@ -560,6 +563,24 @@ impl Connection {
                 return None;
             }
         };
+        // A subscription admitted while the process does not hear the database's events (it has
+        // just started, or its listener is reconnecting) would miss writes: it waits a moment,
+        // then is refused.
+        if !state.events.heard(LISTENER_WAIT).await {
+            let message = "this hub process is not following the database's record events yet \
+                           (its listener is connecting); subscribe again shortly"
+                .to_owned();
+            replies
+                .refuse(
+                    &access,
+                    &operation,
+                    audit::Outcome::Error,
+                    message,
+                    code::UNAVAILABLE,
+                )
+                .await;
+            return None;
+        }
         let mut context = RequestContext::new(state.db.clone(), access.clone());
         context.grants = Some(state.grants.clone());
         context.events = Some(state.events.clone());

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 use crate::policy::EntityKind;
 
@@ -122,6 +122,9 @@ pub(crate) async fn raise<C: ConnectionTrait>(txn: &C, events: &[Event]) -> Resu
 pub struct Events {
     sender: broadcast::Sender<Event>,
     backend: DbBackend,
+    /// Whether the bus hears every committed write: always on SQLite; on PostgreSQL while its
+    /// listener is listening on [`CHANNEL`].
+    listening: watch::Sender<bool>,
 }
 
 impl Events {
@@ -129,7 +132,18 @@ impl Events {
         Arc::new(Events {
             sender: broadcast::channel(BUS_CAPACITY).0,
             backend,
+            listening: watch::Sender::new(backend != DbBackend::Postgres),
         })
+    }
+
+    /// Waits at most `wait` until the bus hears every committed write (on PostgreSQL, until the
+    /// listener listens: a process just started, or one whose listener lost its connection);
+    /// whether it does.
+    pub(crate) async fn heard(&self, wait: Duration) -> bool {
+        let mut listening = self.listening.subscribe();
+        tokio::time::timeout(wait, listening.wait_for(|on| *on))
+            .await
+            .is_ok_and(|on| on.is_ok())
     }
 
     /// A receiver of every event from now on.
@@ -183,11 +197,14 @@ pub(crate) async fn listen(events: Arc<Events>, db: DatabaseConnection) {
             tokio::time::sleep(Duration::from_secs(1)).await;
             continue;
         }
+        events.listening.send_replace(true);
         loop {
             match listener.try_recv().await {
                 Ok(Some(notification)) => events.deliver(decode(notification.payload())),
+                // The connection was lost: listen again on a new one, not listening meanwhile.
                 Ok(None) => {
-                    tracing::warn!("lost the record event listener's connection; reconnecting");
+                    tracing::warn!("lost the record event listener's connection; listening again");
+                    break;
                 }
                 Err(error) => {
                     tracing::warn!(%error, "lost the record event listener; listening again");
@@ -195,6 +212,7 @@ pub(crate) async fn listen(events: Arc<Events>, db: DatabaseConnection) {
                 }
             }
         }
+        events.listening.send_replace(false);
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

@@ -15,8 +15,9 @@
 //! TTL. Only the leases this process knows to be live are renewed, and a lease whose commit was
 //! cut short is released like any other.
 //!
-//! A process that cannot renew for longer than the TTL (the database unreachable) loses its
-//! leases: its running subscriptions go on, uncounted by the other processes until they end.
+//! A process that cannot renew for longer than the TTL (the database unreachable) may lose its
+//! leases to another process's clean-up; its next renewal takes them again for the subscriptions
+//! still running (the subject may then be over its limit until some of them end).
 //!
 //! SQLite serves one process, whose in-memory count (`server::subscriptions`) is the limit: no
 //! leases are taken there and the table stays empty.
@@ -24,7 +25,7 @@
 //! Leases are not agency data: no policy applies to them and they are not audited (the
 //! deliveries of the subscriptions are).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -45,7 +46,8 @@ pub(crate) struct Leases {
     /// This process's random id, the `holder` of its leases.
     holder: String,
     ttl: Duration,
-    live: Mutex<HashSet<i64>>,
+    /// The leases of the running subscriptions, by id, with their subjects.
+    live: Mutex<HashMap<i64, String>>,
     /// Leases whose subscriptions ended, until their deletion has committed: whoever deletes
     /// (the renewal task, or the next [`Leases::take`]) takes them off only then, so a lease is
     /// never counted after its subscription ended here, nor forgotten by a deletion cut short.
@@ -141,7 +143,7 @@ impl Leases {
             .try_get_by_index::<i64>(0)?;
         // The guard exists before the commit: a commit that fails, or is cut short with the
         // subscription, releases the lease (deleting it if it was committed after all).
-        lock(&self.live).insert(id);
+        lock(&self.live).insert(id, subject.to_owned());
         let lease = Lease {
             leases: self.clone(),
             id,
@@ -158,8 +160,7 @@ impl Leases {
         loop {
             tokio::select! {
                 _ = renewal.tick() => {
-                    let live: Vec<i64> = lock(&self.live).iter().copied().collect();
-                    if let Err(error) = self.renew(&db, &live).await {
+                    if let Err(error) = self.renew(&db).await {
                         tracing::warn!(%error, "cannot renew the subscription leases; trying again");
                     }
                 }
@@ -198,11 +199,83 @@ impl Leases {
         Ok(())
     }
 
-    async fn renew(&self, db: &impl ConnectionTrait, ids: &[i64]) -> Result<(), DbErr> {
-        let sql = "UPDATE subscription_lease SET expires_at = now() + make_interval(secs => $1) \
-                   WHERE holder = $2 AND id IN ({ids})";
-        let leading = [self.ttl.as_secs_f64().into(), self.holder.clone().into()];
-        by_chunks(db, sql, &leading, ids).await
+    /// Renews the leases of the running subscriptions. A lease gone from the table (it expired
+    /// while the database was out of reach for longer than the TTL, and another process's `take`
+    /// deleted it) is taken again, so the subscriptions still running here count again, even if
+    /// that puts the subject over its limit until some end. A lease taken again whose
+    /// subscription ended meanwhile is released again.
+    async fn renew(&self, db: &impl ConnectionTrait) -> Result<(), DbErr> {
+        let live: Vec<(i64, String)> = lock(&self.live)
+            .iter()
+            .map(|(id, subject)| (*id, subject.clone()))
+            .collect();
+        let mut renewed = HashSet::new();
+        for chunk in live.chunks(IDS_PER_STATEMENT) {
+            let sql = format!(
+                "UPDATE subscription_lease SET expires_at = now() + make_interval(secs => $1) \
+                 WHERE holder = $2 AND id IN ({}) RETURNING id",
+                placeholders(3, chunk.len())
+            );
+            let mut values = vec![self.ttl.as_secs_f64().into(), self.holder.clone().into()];
+            values.extend(chunk.iter().map(|(id, _)| (*id).into()));
+            for row in db
+                .query_all_raw(Statement::from_sql_and_values(
+                    DbBackend::Postgres,
+                    sql,
+                    values,
+                ))
+                .await?
+            {
+                renewed.insert(row.try_get_by_index::<i64>(0)?);
+            }
+        }
+        let lost: Vec<&(i64, String)> = live
+            .iter()
+            .filter(|(id, _)| !renewed.contains(id))
+            .collect();
+        if lost.is_empty() {
+            return Ok(());
+        }
+        for chunk in lost.chunks(IDS_PER_STATEMENT) {
+            let rows = (0..chunk.len())
+                .map(|i| {
+                    format!(
+                        "(${}, ${}, $2, now() + make_interval(secs => $1))",
+                        3 + 2 * i,
+                        4 + 2 * i
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "INSERT INTO subscription_lease (id, subject, holder, expires_at) VALUES {rows} \
+                 ON CONFLICT (id) DO NOTHING"
+            );
+            let mut values = vec![self.ttl.as_secs_f64().into(), self.holder.clone().into()];
+            for (id, subject) in chunk {
+                values.push((*id).into());
+                values.push(subject.clone().into());
+            }
+            db.execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                sql,
+                values,
+            ))
+            .await?;
+        }
+        tracing::warn!(
+            leases = lost.len(),
+            "subscription leases had expired (the database was out of reach for longer than \
+             subscriptions.lease_ttl_secs); taken again for the subscriptions still running"
+        );
+        let still = lock(&self.live);
+        let mut released = lock(&self.released);
+        for (id, _) in lost {
+            if !still.contains_key(id) {
+                released.insert(*id);
+            }
+        }
+        Ok(())
     }
 
     async fn delete(&self, db: &impl ConnectionTrait, ids: &[i64]) -> Result<(), DbErr> {

@@ -884,6 +884,38 @@ async fn a_running_subscription_keeps_its_lease_past_the_lease_time() {
 }
 
 #[tokio::test]
+async fn a_lease_lost_while_the_database_was_out_of_reach_is_taken_again() {
+    let app = spawn_app_with(|s| {
+        s.subscriptions.per_subject = 1;
+        s.subscriptions.lease_ttl_secs = 3;
+    })
+    .await;
+    if app.db.backend() != DbBackend::Postgres {
+        return;
+    }
+    let other = another_process(&app, |s| s.subscriptions.per_subject = 1).await;
+    let mut here = open(&app, Role::Atf, &[], None).await;
+    subscribe(&mut here, "1", "subscription { traceRecorded { id } }").await;
+    settled(&mut here).await;
+    assert_eq!(leases_settle(&app, "test-atf", 1).await, 1);
+    // As if the lease expired while this process could not reach the database, and another
+    // process's clean-up deleted it.
+    app.db
+        .db
+        .execute_unprepared("DELETE FROM subscription_lease WHERE subject = 'test-atf'")
+        .await
+        .expect("the lease deleted");
+    // The next renewal (every second here) takes it again: the running subscription counts.
+    assert_eq!(leases_settle(&app, "test-atf", 1).await, 1);
+    let mut there = open(&other, Role::Atf, &[], None).await;
+    subscribe(&mut there, "2", "subscription { traceRecorded { id } }").await;
+    assert_over_the_limit(&next(&mut there).await.expect("an answer"));
+    // Once it ends, the lease is released as any other.
+    send(&mut here, json!({ "type": "complete", "id": "1" })).await;
+    assert_eq!(leases_settle(&app, "test-atf", 0).await, 0);
+}
+
+#[tokio::test]
 async fn a_subscription_whose_lease_cannot_be_taken_is_refused_as_unavailable() {
     let app = spawn_app().await;
     if app.db.backend() != DbBackend::Postgres {
