@@ -531,15 +531,7 @@ impl Connection {
                          subscription is refused; try again later (correlation id {})",
                         replies.correlation
                     );
-                    replies
-                        .refuse(
-                            &access,
-                            &operation,
-                            audit::Outcome::Error,
-                            message,
-                            code::UNAVAILABLE,
-                        )
-                        .await;
+                    replies.unavailable(&access, &operation, message).await;
                     return None;
                 }
             }
@@ -552,13 +544,7 @@ impl Connection {
             Ok(grants) => access.with_grants(grants),
             Err(failure) => {
                 replies
-                    .refuse(
-                        &access,
-                        &operation,
-                        audit::Outcome::Error,
-                        failure.to_string(),
-                        code::UNAVAILABLE,
-                    )
+                    .unavailable(&access, &operation, failure.to_string())
                     .await;
                 return None;
             }
@@ -570,15 +556,7 @@ impl Connection {
             let message = "this hub process is not following the database's record events yet \
                            (its listener is connecting); subscribe again shortly"
                 .to_owned();
-            replies
-                .refuse(
-                    &access,
-                    &operation,
-                    audit::Outcome::Error,
-                    message,
-                    code::UNAVAILABLE,
-                )
-                .await;
+            replies.unavailable(&access, &operation, message).await;
             return None;
         }
         let mut context = RequestContext::new(state.db.clone(), access.clone());
@@ -670,6 +648,18 @@ impl Replies {
             audit::Outcome::Denied,
             message,
             code::LIMIT_EXCEEDED,
+        )
+        .await;
+    }
+
+    /// Refuses the subscription on a failure of the hub's (`UNAVAILABLE`), recorded as an error.
+    async fn unavailable(&self, access: &Access, operation: &str, message: String) {
+        self.refuse(
+            access,
+            operation,
+            audit::Outcome::Error,
+            message,
+            code::UNAVAILABLE,
         )
         .await;
     }

@@ -137,6 +137,21 @@ async fn open(app: &TestApp, role: Role, scopes: &[&str], purpose: Option<&str>)
     acknowledged(connect(app).await, app, role, scopes, purpose).await
 }
 
+/// A connection acknowledged for the caller of `token`.
+async fn open_with_token(app: &TestApp, token: &str) -> Socket {
+    let mut socket = connect(app).await;
+    send(
+        &mut socket,
+        json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {token}") } }),
+    )
+    .await;
+    assert_eq!(
+        next(&mut socket).await,
+        Ok(json!({ "type": "connection_ack" }))
+    );
+    socket
+}
+
 /// `socket` once its `connection_init` for `role` is acknowledged.
 async fn acknowledged(
     mut socket: Socket,
@@ -544,16 +559,7 @@ async fn subscribes_count_against_the_subjects_request_rate() {
         "rate-limited-system",
     )
     .expect("token minted");
-    let mut socket = connect(&app).await;
-    send(
-        &mut socket,
-        json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {token}") } }),
-    )
-    .await;
-    assert_eq!(
-        next(&mut socket).await,
-        Ok(json!({ "type": "connection_ack" }))
-    );
+    let mut socket = open_with_token(&app, &token).await;
     for id in ["1", "2"] {
         subscribe(&mut socket, id, "subscription { traceRecorded { id } }").await;
     }
@@ -861,21 +867,33 @@ async fn the_subscriptions_of_a_process_that_died_stop_counting_when_their_lease
     );
 }
 
-#[tokio::test]
-async fn a_running_subscription_keeps_its_lease_past_the_lease_time() {
+/// On PostgreSQL, two processes whose subjects hold one subscription each, with leases of 3 s,
+/// and ATF's one subscription running on the first, its lease taken: the two processes and the
+/// subscription's connection.
+async fn holding_one_of_one_with_short_leases() -> Option<(TestApp, TestApp, Socket)> {
     let app = spawn_app_with(|s| {
         s.subscriptions.per_subject = 1;
         s.subscriptions.lease_ttl_secs = 3;
     })
     .await;
     if app.db.backend() != DbBackend::Postgres {
-        return;
+        return None;
     }
     let other = another_process(&app, |s| s.subscriptions.per_subject = 1).await;
     let mut here = open(&app, Role::Atf, &[], None).await;
     subscribe(&mut here, "1", "subscription { traceRecorded { id } }").await;
     settled(&mut here).await;
     assert_eq!(leases_settle(&app, "test-atf", 1).await, 1);
+    Some((app, other, here))
+}
+
+#[tokio::test]
+async fn a_running_subscription_keeps_its_lease_past_the_lease_time() {
+    // Both bound to the end: the first process serves, and `here` holds the subscription.
+    let Some((_app, other, _here)) = holding_one_of_one_with_short_leases().await else {
+        // SQLite serves one process: no leases.
+        return;
+    };
     // Twice the lease's time: renewed meanwhile, the lease still counts on the other process.
     tokio::time::sleep(Duration::from_secs(6)).await;
     let mut there = open(&other, Role::Atf, &[], None).await;
@@ -885,19 +903,10 @@ async fn a_running_subscription_keeps_its_lease_past_the_lease_time() {
 
 #[tokio::test]
 async fn a_lease_lost_while_the_database_was_out_of_reach_is_taken_again() {
-    let app = spawn_app_with(|s| {
-        s.subscriptions.per_subject = 1;
-        s.subscriptions.lease_ttl_secs = 3;
-    })
-    .await;
-    if app.db.backend() != DbBackend::Postgres {
+    let Some((app, other, mut here)) = holding_one_of_one_with_short_leases().await else {
+        // SQLite serves one process: no leases.
         return;
-    }
-    let other = another_process(&app, |s| s.subscriptions.per_subject = 1).await;
-    let mut here = open(&app, Role::Atf, &[], None).await;
-    subscribe(&mut here, "1", "subscription { traceRecorded { id } }").await;
-    settled(&mut here).await;
-    assert_eq!(leases_settle(&app, "test-atf", 1).await, 1);
+    };
     // As if the lease expired while this process could not reach the database, and another
     // process's clean-up deleted it.
     app.db
@@ -953,16 +962,7 @@ async fn the_connection_closes_when_its_token_expires() {
         "short-lived",
     )
     .expect("token minted");
-    let mut socket = connect(&app).await;
-    send(
-        &mut socket,
-        json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {token}") } }),
-    )
-    .await;
-    assert_eq!(
-        next(&mut socket).await,
-        Ok(json!({ "type": "connection_ack" }))
-    );
+    let mut socket = open_with_token(&app, &token).await;
     let started = std::time::Instant::now();
     assert_eq!(closed_with(&mut socket).await, 4401);
     assert!(started.elapsed() < Duration::from_secs(5));
