@@ -637,7 +637,13 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         state.db.ping().await.map_err(|_| unreachable.clone())?;
         store::migrations_current(&state.db)
             .await
-            .map_err(|error| format!("{error:#}"))
+            .map_err(|error| match error.downcast_ref::<store::NewerRelease>() {
+                Some(newer) => newer.to_string(),
+                None => {
+                    tracing::warn!(error = %format!("{error:#}"), "readiness: cannot read the migration state");
+                    unreachable.clone()
+                }
+            })
     })
     .await
     .unwrap_or(Err(unreachable));

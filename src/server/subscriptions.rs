@@ -58,6 +58,9 @@ pub(crate) const PROTOCOL: &str = "graphql-transport-ws";
 /// least (the connection's send timeout when longer: the kernel ends it by then).
 const CLOSE_WAIT: Duration = Duration::from_secs(10);
 
+/// Why a slow client is closed.
+const SLOW: &str = "the client does not read its messages fast enough";
+
 /// How long a subscribe waits for the process's listener of record events to listen.
 const LISTENER_WAIT: Duration = Duration::from_secs(5);
 
@@ -183,6 +186,15 @@ async fn close_with(session: Session, code: u16, reason: &str, wait: Duration) {
     let _ = tokio::time::timeout(wait, session.close(Some(reason))).await;
 }
 
+/// Hands one queued message to the client: `Ok(false)` when the connection is gone, an error
+/// when the connection's buffer filled meanwhile (the client does not read fast enough).
+async fn pass_on(session: &mut Session, text: String, slow: &Notify) -> Result<bool, Closing> {
+    tokio::select! {
+        sent = session.text(text) => Ok(sent.is_ok()),
+        () = slow.notified() => Err(Closing::new(close::TRY_AGAIN_LATER, SLOW)),
+    }
+}
+
 /// Why a connection ends.
 struct Closing(u16, String);
 
@@ -278,7 +290,7 @@ impl Connection {
         let closing = loop {
             tokio::select! {
                 () = outbox.slow.notified() => {
-                    break Closing::new(close::TRY_AGAIN_LATER, "the client does not read its messages fast enough");
+                    break Closing::new(close::TRY_AGAIN_LATER, SLOW);
                 }
                 () = &mut init_deadline, if self.caller.is_none() => {
                     break Closing::new(close::INIT_TIMEOUT, "Connection initialisation timeout");
@@ -287,11 +299,10 @@ impl Connection {
                     break Closing::new(close::UNAUTHORIZED, "the token expired; connect again with a fresh token");
                 }
                 Some(text) = outgoing.recv() => {
-                    tokio::select! {
-                        sent = session.text(text) => if sent.is_err() { return None },
-                        () = outbox.slow.notified() => {
-                            break Closing::new(close::TRY_AGAIN_LATER, "the client does not read its messages fast enough");
-                        }
+                    match pass_on(&mut session, text, &outbox.slow).await {
+                        Ok(true) => {}
+                        Ok(false) => return None,
+                        Err(closing) => break closing,
                     }
                 }
                 message = messages.next() => {
@@ -311,7 +322,28 @@ impl Connection {
                             break Closing::new(close::BAD_REQUEST, format!("invalid WebSocket frame: {error}"));
                         }
                     };
-                    match self.handle(&text, &outbox).await {
+                    // The message is handled (a subscribe admitted) before the next is read,
+                    // while what the connection's subscriptions queue keeps going out.
+                    let handled = {
+                        let handling = self.handle(&text, &outbox);
+                        tokio::pin!(handling);
+                        loop {
+                            tokio::select! {
+                                handled = &mut handling => break handled,
+                                Some(text) = outgoing.recv() => {
+                                    match pass_on(&mut session, text, &outbox.slow).await {
+                                        Ok(true) => {}
+                                        Ok(false) => return None,
+                                        Err(closing) => break Err(closing),
+                                    }
+                                }
+                                () = outbox.slow.notified() => {
+                                    break Err(Closing::new(close::TRY_AGAIN_LATER, SLOW));
+                                }
+                            }
+                        }
+                    };
+                    match handled {
                         Ok(Some(expires)) => {
                             let now = chrono::Utc::now().timestamp();
                             let left = u64::try_from(expires.saturating_sub(now)).unwrap_or(0);

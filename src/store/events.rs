@@ -185,7 +185,12 @@ pub(crate) async fn listen(events: Arc<Events>, db: DatabaseConnection) {
         .connect_lazy_with((*options).clone());
     loop {
         let mut listener = match PgListener::connect_with(&pool).await {
-            Ok(listener) => listener,
+            // A lost connection is reported at once (not reconnected inside `try_recv`), so
+            // the bus says it is not listening until this loop listens again.
+            Ok(mut listener) => {
+                listener.eager_reconnect(false);
+                listener
+            }
             Err(error) => {
                 tracing::warn!(%error, "cannot listen for record events; retrying");
                 tokio::time::sleep(Duration::from_secs(1)).await;

@@ -142,13 +142,14 @@ impl Leases {
             .ok_or_else(|| DbErr::RecordNotInserted)?
             .try_get_by_index::<i64>(0)?;
         // The guard exists before the commit: a commit that fails, or is cut short with the
-        // subscription, releases the lease (deleting it if it was committed after all).
-        lock(&self.live).insert(id, subject.to_owned());
+        // subscription, releases the lease (deleting it if it was committed after all). It is
+        // renewed once committed.
         let lease = Lease {
             leases: self.clone(),
             id,
         };
         txn.commit().await?;
+        lock(&self.live).insert(id, subject.to_owned());
         Ok(Some(lease))
     }
 
@@ -203,7 +204,7 @@ impl Leases {
     /// while the database was out of reach for longer than the TTL, and another process's `take`
     /// deleted it) is taken again, so the subscriptions still running here count again, even if
     /// that puts the subject over its limit until some end. A lease taken again whose
-    /// subscription ended meanwhile is released again.
+    /// subscription ended meanwhile is deleted again.
     async fn renew(&self, db: &impl ConnectionTrait) -> Result<(), DbErr> {
         let live: Vec<(i64, String)> = lock(&self.live)
             .iter()
@@ -268,14 +269,16 @@ impl Leases {
             "subscription leases had expired (the database was out of reach for longer than \
              subscriptions.lease_ttl_secs); taken again for the subscriptions still running"
         );
-        let still = lock(&self.live);
-        let mut released = lock(&self.released);
-        for (id, _) in lost {
-            if !still.contains_key(id) {
-                released.insert(*id);
-            }
-        }
-        Ok(())
+        // A subscription that ended while its lease was taken again: the lease goes now (its
+        // release may already have been deleted, before the insert).
+        let ended: Vec<i64> = {
+            let still = lock(&self.live);
+            lost.iter()
+                .map(|(id, _)| *id)
+                .filter(|id| !still.contains_key(id))
+                .collect()
+        };
+        self.delete(db, &ended).await
     }
 
     async fn delete(&self, db: &impl ConnectionTrait, ids: &[i64]) -> Result<(), DbErr> {

@@ -173,18 +173,32 @@ pub async fn connect_migrated(settings: &DatabaseSettings) -> anyhow::Result<Dat
     connect(settings).await
 }
 
-/// Whether every migration the binary knows has been applied. An error names the migrations a
-/// newer release applied that this binary does not know (during a rolling upgrade, say), rather
-/// than the migration library's complaint about a missing file.
+/// The database holds migrations this binary does not know, by name: a newer release of the hub
+/// migrated it.
+#[derive(Debug)]
+pub struct NewerRelease(pub Vec<String>);
+
+impl std::fmt::Display for NewerRelease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the database was migrated by a newer release of the hub: it holds {} migration(s) \
+             this binary does not know ({}); run that release",
+            self.0.len(),
+            self.0.join(", ")
+        )
+    }
+}
+
+impl std::error::Error for NewerRelease {}
+
+/// Whether every migration the binary knows has been applied. A [`NewerRelease`] error names the
+/// migrations a newer release applied that this binary does not know (during a rolling upgrade,
+/// say), rather than the migration library's complaint about a missing file.
 pub async fn migrations_current(db: &DatabaseConnection) -> anyhow::Result<bool> {
     let unknown = unknown_migrations(db).await;
     if !unknown.is_empty() {
-        anyhow::bail!(
-            "the database was migrated by a newer release of the hub: it holds {} migration(s) \
-             this binary does not know ({}); run that release",
-            unknown.len(),
-            unknown.join(", ")
-        );
+        return Err(NewerRelease(unknown).into());
     }
     let pending = Migrator::get_pending_migrations(db)
         .await
