@@ -13,8 +13,9 @@
 //!   fresh token (a second `connection_init` is not a re-authentication).
 //! - Each `subscribe` counts against the subject's request rate (`limits.rate_per_second`; one
 //!   over it is answered with an `error` message, `RATE_LIMITED`) and runs its operation as the
-//!   caller, under the same document limits as a request, and with the grants in force; a subject holding `subscriptions.per_subject`
-//!   subscriptions gets an `error` message (`LIMIT_EXCEEDED`) for one more. Each process counts
+//!   caller, under the same document limits as a request, and with the grants in force; a
+//!   subject holding `subscriptions.per_subject` subscriptions gets an `error` message
+//!   (`LIMIT_EXCEEDED`) for one more. Each process counts
 //!   its own subscriptions in memory ([`Subscribers`]), which on SQLite (one process) is the
 //!   whole count; on PostgreSQL a subscription that passes that count also takes a lease in the
 //!   database (`store::leases`), counted over every hub process on it, and is refused with
@@ -541,6 +542,16 @@ impl Connection {
             "this subject holds {limit} subscriptions already \
              (subscriptions.per_subject); complete one first"
         );
+        // A subscription admitted while the process does not hear the database's events (it has
+        // just started, or its listener is reconnecting) would miss writes: it waits a moment,
+        // then is refused (before it is counted, so a wait holds no lease).
+        if !state.events.heard(LISTENER_WAIT).await {
+            let message = "this hub process is not following the database's record events yet \
+                           (its listener is connecting); subscribe again shortly"
+                .to_owned();
+            replies.unavailable(&access, &operation, message).await;
+            return None;
+        }
         // This process's count first: it never exceeds the count over every process, and
         // refuses without a trip to the database.
         let Some(mut held) = state.subscribers.hold(&access.caller.subject, limit) else {
@@ -581,16 +592,6 @@ impl Connection {
                 return None;
             }
         };
-        // A subscription admitted while the process does not hear the database's events (it has
-        // just started, or its listener is reconnecting) would miss writes: it waits a moment,
-        // then is refused.
-        if !state.events.heard(LISTENER_WAIT).await {
-            let message = "this hub process is not following the database's record events yet \
-                           (its listener is connecting); subscribe again shortly"
-                .to_owned();
-            replies.unavailable(&access, &operation, message).await;
-            return None;
-        }
         let mut context = RequestContext::new(state.db.clone(), access.clone());
         context.grants = Some(state.grants.clone());
         context.events = Some(state.events.clone());

@@ -36,8 +36,8 @@ use tokio::sync::Notify;
 /// the audit's one-key lock and the link decisions' class.
 const LOCK_CLASS: i32 = 0x5355_4253;
 
-/// The most lease ids one statement names.
-const IDS_PER_STATEMENT: usize = 1_000;
+/// The most leases one statement names.
+const ROWS_PER_STATEMENT: usize = 1_000;
 
 /// This process's leases: who it is, how long a lease lives, which leases its subscriptions hold,
 /// and those whose subscriptions ended, waiting to be deleted.
@@ -200,80 +200,30 @@ impl Leases {
         Ok(())
     }
 
-    /// Renews the leases of the running subscriptions. A lease gone from the table (it expired
-    /// while the database was out of reach for longer than the TTL, and another process's `take`
-    /// deleted it) is taken again, so the subscriptions still running here count again, even if
-    /// that puts the subject over its limit until some end. A lease taken again whose
-    /// subscription ended meanwhile is deleted again.
+    /// Renews the leases of the running subscriptions, in one upsert: a lease gone from the table
+    /// (it expired while the database was out of reach for longer than the TTL, and another
+    /// process's `take` deleted it) is taken again, so the subscriptions still running here count
+    /// again, even if that puts the subject over its limit until some end. A lease renewed or
+    /// taken again after its subscription ended (its release deleted meanwhile) is deleted again.
     async fn renew(&self, db: &impl ConnectionTrait) -> Result<(), DbErr> {
         let live: Vec<(i64, String)> = lock(&self.live)
             .iter()
             .map(|(id, subject)| (*id, subject.clone()))
             .collect();
-        let mut renewed = HashSet::new();
-        for chunk in live.chunks(IDS_PER_STATEMENT) {
-            let sql = format!(
-                "UPDATE subscription_lease SET expires_at = now() + make_interval(secs => $1) \
-                 WHERE holder = $2 AND id IN ({}) RETURNING id",
-                placeholders(3, chunk.len())
-            );
-            let mut values = vec![self.ttl.as_secs_f64().into(), self.holder.clone().into()];
-            values.extend(chunk.iter().map(|(id, _)| (*id).into()));
-            for row in db
-                .query_all_raw(Statement::from_sql_and_values(
-                    DbBackend::Postgres,
-                    sql,
-                    values,
-                ))
-                .await?
-            {
-                renewed.insert(row.try_get_by_index::<i64>(0)?);
-            }
-        }
-        let lost: Vec<&(i64, String)> = live
+        let rows: Vec<Vec<sea_orm::Value>> = live
             .iter()
-            .filter(|(id, _)| !renewed.contains(id))
+            .map(|(id, subject)| vec![(*id).into(), subject.clone().into()])
             .collect();
-        if lost.is_empty() {
-            return Ok(());
-        }
-        for chunk in lost.chunks(IDS_PER_STATEMENT) {
-            let rows = (0..chunk.len())
-                .map(|i| {
-                    format!(
-                        "(${}, ${}, $2, now() + make_interval(secs => $1))",
-                        3 + 2 * i,
-                        4 + 2 * i
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join(", ");
-            let sql = format!(
-                "INSERT INTO subscription_lease (id, subject, holder, expires_at) VALUES {rows} \
-                 ON CONFLICT (id) DO NOTHING"
-            );
-            let mut values = vec![self.ttl.as_secs_f64().into(), self.holder.clone().into()];
-            for (id, subject) in chunk {
-                values.push((*id).into());
-                values.push(subject.clone().into());
-            }
-            db.execute_raw(Statement::from_sql_and_values(
-                DbBackend::Postgres,
-                sql,
-                values,
-            ))
-            .await?;
-        }
-        tracing::warn!(
-            leases = lost.len(),
-            "subscription leases had expired (the database was out of reach for longer than \
-             subscriptions.lease_ttl_secs); taken again for the subscriptions still running"
-        );
-        // A subscription that ended while its lease was taken again: the lease goes now (its
-        // release may already have been deleted, before the insert).
+        let sql = "INSERT INTO subscription_lease (id, subject, holder, expires_at) \
+                   SELECT l.id, l.subject, $2, now() + make_interval(secs => $1) \
+                   FROM (VALUES {rows}) AS l(id, subject) \
+                   ON CONFLICT (id) DO UPDATE SET expires_at = EXCLUDED.expires_at \
+                   WHERE subscription_lease.holder = EXCLUDED.holder";
+        let leading = [self.ttl.as_secs_f64().into(), self.holder.clone().into()];
+        by_chunks(db, sql, &leading, &rows).await?;
         let ended: Vec<i64> = {
             let still = lock(&self.live);
-            lost.iter()
+            live.iter()
                 .map(|(id, _)| *id)
                 .filter(|id| !still.contains_key(id))
                 .collect()
@@ -282,23 +232,30 @@ impl Leases {
     }
 
     async fn delete(&self, db: &impl ConnectionTrait, ids: &[i64]) -> Result<(), DbErr> {
-        let sql = "DELETE FROM subscription_lease WHERE holder = $1 AND id IN ({ids})";
-        by_chunks(db, sql, &[self.holder.clone().into()], ids).await
+        let sql = "DELETE FROM subscription_lease WHERE holder = $1 AND id IN ({rows})";
+        let rows: Vec<Vec<sea_orm::Value>> = ids.iter().map(|&id| vec![id.into()]).collect();
+        by_chunks(db, sql, &[self.holder.clone().into()], &rows).await
     }
 }
 
-/// Runs `sql` once per chunk of [`IDS_PER_STATEMENT`] `ids`, its `{ids}` the chunk's numbered
-/// parameters, which follow the `leading` ones.
+/// Runs `sql` once per chunk of [`ROWS_PER_STATEMENT`] `rows`, its `{rows}` the chunk's rows as
+/// parenthesised lists of numbered parameters, which follow the `leading` ones.
 async fn by_chunks(
     db: &impl ConnectionTrait,
     sql: &str,
     leading: &[sea_orm::Value],
-    ids: &[i64],
+    rows: &[Vec<sea_orm::Value>],
 ) -> Result<(), DbErr> {
-    for chunk in ids.chunks(IDS_PER_STATEMENT) {
-        let sql = sql.replace("{ids}", &placeholders(leading.len() + 1, chunk.len()));
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let mut next = leading.len() + 1;
         let mut values = leading.to_vec();
-        values.extend(chunk.iter().map(|&id| id.into()));
+        let mut lists = Vec::with_capacity(chunk.len());
+        for row in chunk {
+            lists.push(format!("({})", placeholders(next, row.len())));
+            next += row.len();
+            values.extend(row.iter().cloned());
+        }
+        let sql = sql.replace("{rows}", &lists.join(", "));
         db.execute_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
             sql,

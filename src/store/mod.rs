@@ -164,7 +164,7 @@ pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
 pub async fn connect_migrated(settings: &DatabaseSettings) -> anyhow::Result<DatabaseConnection> {
     let db = connect(settings).await?;
     migrate(&db).await?;
-    if db.get_database_backend() != sea_orm::DbBackend::Sqlite {
+    if db.get_database_backend() != DbBackend::Sqlite {
         return Ok(db);
     }
     db.close()

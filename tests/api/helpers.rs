@@ -571,3 +571,24 @@ pub(crate) async fn spawn_app_recording_statements() -> (TestApp, Recorded) {
     tokio::spawn(server.run_until_stopped());
     (TestApp { address, ..app }, recorded)
 }
+
+/// The value of a metric with these labels in `/metrics`.
+pub(crate) async fn metric(app: &TestApp, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    let text = app
+        .client
+        .get(format!("{}/metrics", app.address))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    text.lines().find_map(|line| {
+        let rest = line.strip_prefix(name)?.strip_prefix('{')?;
+        let (label_text, value) = rest.split_once("} ")?;
+        labels
+            .iter()
+            .all(|(label, value)| label_text.contains(&format!("{label}=\"{value}\"")))
+            .then(|| value.trim().parse().ok())?
+    })
+}

@@ -15,7 +15,7 @@ use jsonwebtoken::jwk::{Jwk, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, TestDb, error_codes, spawn_app_with};
+use crate::helpers::{TestApp, TestDb, error_codes, metric, spawn_app_with};
 
 fn key_file(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -302,27 +302,6 @@ async fn ready(app: &TestApp) {
     let (status, body) = readyz_until(app, |status, _| status == 200).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["status"], "ready", "{body}");
-}
-
-/// The value of a metric with these labels in `/metrics`.
-async fn metric(app: &TestApp, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    let text = app
-        .client
-        .get(format!("{}/metrics", app.address))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics text");
-    text.lines().find_map(|line| {
-        let rest = line.strip_prefix(name)?.strip_prefix('{')?;
-        let (label_text, value) = rest.split_once("} ")?;
-        labels
-            .iter()
-            .all(|(label, value)| label_text.contains(&format!("{label}=\"{value}\"")))
-            .then(|| value.trim().parse().ok())?
-    })
 }
 
 /// Waits (a little more than the hub's one-second refetch interval) so that a token with an

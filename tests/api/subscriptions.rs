@@ -15,7 +15,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 
 use crate::fixtures;
-use crate::helpers::{TestApp, another_process, spawn_app, spawn_app_with};
+use crate::helpers::{TestApp, another_process, metric, spawn_app, spawn_app_with};
 
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -716,6 +716,9 @@ async fn a_client_that_stops_reading_is_closed_with_1013_and_others_go_on() {
         }
     };
     assert_eq!(code, 1013, "after {received} messages");
+    // Operators see it in the metrics (process-wide: at least this one).
+    let closes = metric(&app, "hub_subscription_closes_total", &[("code", "1013")]).await;
+    assert!(closes.is_some_and(|n| n >= 1.0), "{closes:?}");
     // What was queued before the drop is still delivered; the deliveries after it never were
     // (the last recorded one is the delivery that found the buffer full).
     assert!(
