@@ -63,6 +63,8 @@ def setting(name, default, kind):
 
 
 EVENTS = setting("HUB_EVENTS", 0, int)
+# How often one request is sent again after a 429 before the client gives up.
+RATE_RETRIES = 10
 WAIT = setting("HUB_WAIT", 30.0, float)
 
 PAGE = """
@@ -105,7 +107,13 @@ def session():
 
 
 def graphql(s, body):
-    response = s.post(f"{URL}/graphql", json=body, timeout=60)
+    """POSTs one GraphQL request. A 429 (the token's request rate, `RATE_LIMITED`) is waited out
+    as its Retry-After says, a few times, as a long paging job must."""
+    for _ in range(RATE_RETRIES):
+        response = s.post(f"{URL}/graphql", json=body, timeout=60)
+        if response.status_code != 429:
+            break
+        time.sleep(float(response.headers.get("Retry-After", "1")))
     try:
         answer = response.json()
     except ValueError:

@@ -13,7 +13,7 @@ use entity::Role;
 use serde_json::{Value, json};
 
 use crate::fixtures;
-use crate::helpers::{TestApp, spawn_app};
+use crate::helpers::{TestApp, spawn_app, spawn_app_with};
 
 /// The `requests` release the Python client runs with.
 const REQUESTS: &str = "2.32.3";
@@ -90,7 +90,12 @@ fn run(command: &mut Command) {
 /// A hub with the fixtures and a few hundred more traces in the states the clients ask for, so
 /// the Python client pages several times.
 async fn app() -> TestApp {
-    let app = spawn_app().await;
+    app_with(|_| {}).await
+}
+
+/// [`app`] with its settings adjusted.
+async fn app_with(adjust: impl FnOnce(&mut firearms_hub::config::Settings)) -> TestApp {
+    let app = spawn_app_with(adjust).await;
     fixtures::load(&app.db.db).await;
     let atf = app.as_role(Role::Atf);
     let rows: Vec<Value> = (0..230)
@@ -129,12 +134,27 @@ async fn create_trace(app: &TestApp, number: &str, state: &str) {
 
 #[tokio::test]
 async fn the_python_client_pages_makes_a_persisted_query_exports_and_subscribes() {
-    let app = app().await;
-    let atf = app.as_role(Role::Atf);
+    // A token may send 4 requests at once and 10 a second: the client's pages, APQ calls and
+    // export exceed that, so it must wait out the 429s as a long paging job would.
+    let app = app_with(|s| {
+        s.limits.rate_burst = 4;
+        s.limits.rate_per_second = 10.0;
+    })
+    .await;
+    // The client is a system of its own (its own token subject and request rate); the test's
+    // writes below go as another ATF subject.
+    let token = firearms_hub::auth::mint_dev_token(
+        &app.settings.auth,
+        Role::Atf,
+        &[],
+        std::time::Duration::from_secs(600),
+        "atf-case-system",
+    )
+    .expect("token minted");
     let mut client = Command::new(python())
         .arg(format!("{EXAMPLES}/hub_client.py"))
         .env("HUB_URL", &app.address)
-        .env("HUB_TOKEN", atf.token())
+        .env("HUB_TOKEN", token)
         .env("HUB_PURPOSE", "client example test")
         .env("HUB_EVENTS", "2")
         .env("HUB_WAIT", "60")
